@@ -1,0 +1,91 @@
+// The tensor expression IR: immutable, hash-consed nodes.
+//
+// A Node is an op applied to input nodes, with a dtype, a static shape and op-specific attributes
+// (see ops.def). Nodes are interned: building a node structurally equal to a live one returns the
+// existing node, so common subexpressions are shared by construction and node identity (pointer
+// equality) is structural equality. A Var is the user's handle to a node.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rnnc/dtype.h"
+#include "rnnc/shape.h"
+#include "rnnc/tensor.h"
+
+namespace rnnc {
+
+enum class Op : uint8_t {
+#define OP(E, name, arity, cls) E,
+#include "rnnc/ops.def"
+#undef OP
+};
+inline constexpr int kNumOps = 0
+#define OP(E, name, arity, cls) +1
+#include "rnnc/ops.def"
+#undef OP
+    ;
+
+enum class OpClass : uint8_t { Elementwise, Broadcast, Reduction, MatMul, Movement, Opaque };
+
+struct OpInfo {
+  std::string_view name;
+  int arity;  // -1: variadic
+  OpClass cls;
+};
+const OpInfo& info(Op op);
+std::string_view name_of(Op op);
+std::string_view name_of(OpClass c);
+
+struct Node;
+using NodePtr = std::shared_ptr<const Node>;
+
+struct Node {
+  Op op = Op::Input;
+  DType dtype = DType::f32;
+  Shape shape{};
+  std::vector<NodePtr> inputs{};
+  std::vector<int64_t> ints{};             // axes, permutation, offsets (see ops.def)
+  double scalar = 0;                       // Full: the value
+  std::shared_ptr<const Tensor> literal{}; // Literal: the data
+  int64_t uid = 0;                         // Input: identity
+  std::string name{};                      // Input: the user's name for it
+  std::source_location loc{};              // where the user built it (not part of identity)
+  std::size_t hash = 0;
+
+  int rank() const { return static_cast<int>(shape.size()); }
+};
+
+// Returns the interned node equal to `proto` (creating it if no live node is equal).
+NodePtr intern(Node proto);
+// Number of live interned nodes (for tests of hash-consing).
+std::size_t interned_count();
+
+// A symbolic tensor: the handle users compute with.
+class Var {
+ public:
+  Var() = default;
+  explicit Var(NodePtr n) : node_(std::move(n)) {}
+
+  bool defined() const { return node_ != nullptr; }
+  const NodePtr& node() const { return node_; }
+  const Node* operator->() const { return node_.get(); }
+  DType dtype() const { return node_->dtype; }
+  const Shape& shape() const { return node_->shape; }
+  int rank() const { return node_->rank(); }
+  int64_t numel() const { return rnnc::numel(node_->shape); }
+  Op op() const { return node_->op; }
+  // Identity: the same interned node.
+  bool same(const Var& o) const { return node_ == o.node_; }
+
+ private:
+  NodePtr node_;
+};
+
+// Nodes reachable from `outputs`, each after its inputs.
+std::vector<NodePtr> topo_order(const std::vector<Var>& outputs);
+
+}  // namespace rnnc

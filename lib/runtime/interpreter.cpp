@@ -1,0 +1,309 @@
+// The reference interpreter: one node at a time, plain loops, Eigen for matmul. Obviously right
+// rather than fast; reductions accumulate in double so that it is a good oracle for float32 code.
+#include "rnnc/interpreter.h"
+
+#include <fmt/format.h>
+
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include "rnnc/error.h"
+
+namespace rnnc {
+
+namespace {
+
+template <class F> decltype(auto) dispatch(DType t, F&& f) {
+  switch (t) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    case DType::i32: return f(int32_t{});
+  }
+  throw Error("rnnc: interpreter: bad dtype");
+}
+
+template <class T> bool isnan_(T v) {
+  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+  else return false;
+}
+
+template <class T> T unary(Op op, T x) {
+  switch (op) {
+    case Op::Neg: return -x;
+    case Op::Exp: return std::exp(x);
+    case Op::Log: return std::log(x);
+    case Op::Tanh: return std::tanh(x);
+    case Op::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case Op::Relu: return x > T(0) ? x : T(0);
+    case Op::Sqrt: return std::sqrt(x);
+    case Op::Abs: return x < T(0) ? -x : x;
+    case Op::Sign: return isnan_(x) ? x : T((x > T(0)) - (x < T(0)));
+    case Op::StopGradient: return x;
+    default: throw Error(fmt::format("rnnc: interpreter: {} is not unary", name_of(op)));
+  }
+}
+
+template <class T> T binary(Op op, T a, T b) {
+  switch (op) {
+    case Op::Add: return a + b;
+    case Op::Sub: return a - b;
+    case Op::Mul: return a * b;
+    case Op::Div: return a / b;
+    case Op::Pow: return static_cast<T>(std::pow(a, b));
+    // NaN in either operand gives NaN, as in PyTorch.
+    case Op::Maximum: return isnan_(a) ? a : isnan_(b) ? b : a >= b ? a : b;
+    case Op::Minimum: return isnan_(a) ? a : isnan_(b) ? b : a <= b ? a : b;
+    case Op::Less: return T(a < b);
+    case Op::LessEqual: return T(a <= b);
+    case Op::Greater: return T(a > b);
+    case Op::GreaterEqual: return T(a >= b);
+    case Op::Equal: return T(a == b);
+    case Op::NotEqual: return T(a != b);
+    default: throw Error(fmt::format("rnnc: interpreter: {} is not binary", name_of(op)));
+  }
+}
+
+// Copies `shape`-many elements: dst[dst_base + sum i_k dst_strides_k] = src[src_base + sum i_k src_strides_k].
+// Broadcast, transpose, slice, pad and concat are all this loop with different strides.
+template <class T>
+void copy_strided(const T* src, int64_t src_base, const std::vector<int64_t>& src_strides, T* dst,
+                  int64_t dst_base, const std::vector<int64_t>& dst_strides, const Shape& shape) {
+  const int64_t n = numel(shape);
+  const size_t r = shape.size();
+  std::vector<int64_t> idx(r, 0);
+  int64_t s = src_base, d = dst_base;
+  for (int64_t count = 0; count < n; ++count) {
+    dst[d] = src[s];
+    for (size_t k = r; k-- > 0;) {  // odometer step
+      if (++idx[k] < shape[k]) {
+        s += src_strides[k];
+        d += dst_strides[k];
+        break;
+      }
+      s -= src_strides[k] * (shape[k] - 1);
+      d -= dst_strides[k] * (shape[k] - 1);
+      idx[k] = 0;
+    }
+  }
+}
+
+Tensor movement(const Node& n, const std::vector<Tensor>& in) {
+  Tensor out(n.dtype, n.shape);
+  const Shape& is = n.inputs[0]->shape;
+  const std::vector<int64_t> in_st = strides_of(is), out_st = strides_of(n.shape);
+  dispatch(n.dtype, [&]<class T>(T) {
+    const T* src = in[0].data<T>();
+    T* dst = out.data<T>();
+    switch (n.op) {
+      case Op::BroadcastTo: {
+        std::vector<int64_t> st(n.shape.size(), 0);  // stride 0 along broadcast axes
+        const size_t lead = n.shape.size() - is.size();
+        for (size_t k = 0; k < is.size(); ++k) st[lead + k] = is[k] == 1 ? 0 : in_st[k];
+        copy_strided(src, 0, st, dst, 0, out_st, n.shape);
+        break;
+      }
+      case Op::Transpose: {
+        std::vector<int64_t> st(n.shape.size());
+        for (size_t k = 0; k < st.size(); ++k) st[k] = in_st[n.ints[k]];
+        copy_strided(src, 0, st, dst, 0, out_st, n.shape);
+        break;
+      }
+      case Op::Slice: {
+        int64_t base = 0;
+        for (size_t k = 0; k < is.size(); ++k) base += n.ints[k] * in_st[k];
+        copy_strided(src, base, in_st, dst, 0, out_st, n.shape);
+        break;
+      }
+      case Op::Pad: {
+        int64_t base = 0;
+        for (size_t k = 0; k < is.size(); ++k) base += n.ints[k] * out_st[k];
+        copy_strided(src, 0, in_st, dst, base, out_st, is);
+        break;
+      }
+      case Op::Concat: {
+        const int64_t axis = n.ints[0];
+        int64_t at = 0;
+        for (size_t i = 0; i < in.size(); ++i) {
+          const Shape& s = n.inputs[i]->shape;
+          copy_strided(in[i].data<T>(), 0, strides_of(s), dst, at * out_st[axis], out_st, s);
+          at += s[axis];
+        }
+        break;
+      }
+      default: throw Error(fmt::format("rnnc: interpreter: {} is not a movement op", name_of(n.op)));
+    }
+  });
+  return out;
+}
+
+// Sum or max over n.ints (kept as extent 1).
+Tensor reduce(const Node& n, const Tensor& x) {
+  Tensor out(n.dtype, n.shape);
+  const Shape& is = x.shape();
+  const std::vector<int64_t> out_st = strides_of(n.shape);
+  std::vector<int64_t> map(is.size());  // stride into the output along each input axis
+  for (size_t k = 0; k < is.size(); ++k) map[k] = n.shape[k] == 1 ? 0 : out_st[k];
+  dispatch(n.dtype, [&]<class T>(T) {
+    const bool is_max = n.op == Op::Max;
+    std::vector<double> acc(out.numel(), is_max ? -std::numeric_limits<double>::infinity() : 0.0);
+    const T* src = x.data<T>();
+    std::vector<int64_t> idx(is.size(), 0);
+    int64_t o = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double v = static_cast<double>(src[i]);
+      if (!is_max) acc[o] += v;
+      else if (std::isnan(v) || std::isnan(acc[o])) acc[o] = std::numeric_limits<double>::quiet_NaN();
+      else acc[o] = std::max(acc[o], v);
+      for (size_t k = is.size(); k-- > 0;) {
+        if (++idx[k] < is[k]) {
+          o += map[k];
+          break;
+        }
+        o -= map[k] * (is[k] - 1);
+        idx[k] = 0;
+      }
+    }
+    for (int64_t i = 0; i < out.numel(); ++i) out.data<T>()[i] = static_cast<T>(acc[i]);
+  });
+  return out;
+}
+
+Tensor matmul(const Node& n, const Tensor& a, const Tensor& b) {
+  Tensor out(n.dtype, n.shape);
+  const int r = n.rank();
+  const int64_t m = n.shape[r - 2], nn = n.shape[r - 1], k = a.shape()[r - 1];
+  const int64_t batch = numel(Shape(n.shape.begin(), n.shape.end() - 2));
+  dispatch(n.dtype, [&]<class T>(T) {
+    if constexpr (std::is_floating_point_v<T>) {
+      using M = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      for (int64_t i = 0; i < batch; ++i) {
+        Eigen::Map<const M> A(a.data<T>() + i * m * k, m, k), B(b.data<T>() + i * k * nn, k, nn);
+        Eigen::Map<M> C(out.data<T>() + i * m * nn, m, nn);
+        C.noalias() = A * B;
+      }
+    } else {
+      throw Error("rnnc: interpreter: matmul needs floating-point operands");
+    }
+  });
+  return out;
+}
+
+int32_t checked_index(const Node& n, int32_t v, int64_t limit) {
+  if (v < 0 || v >= limit)
+    throw Error(fmt::format("rnnc: {}: index {} is out of range [0, {}) (at {})", name_of(n.op), v, limit, where(n.loc)));
+  return v;
+}
+
+Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
+  switch (n.op) {
+    case Op::Input: throw Error("rnnc: interpreter: unbound input");
+    case Op::Full: return Tensor::full(n.shape, n.scalar, n.dtype);
+    case Op::Literal: return *n.literal;
+    case Op::Reshape: return in[0].reshaped(n.shape);
+    case Op::Cast: return in[0].to(n.dtype);
+    case Op::MatMul: return matmul(n, in[0], in[1]);
+    case Op::Sum:
+    case Op::Max: return reduce(n, in[0]);
+    case Op::BroadcastTo:
+    case Op::Transpose:
+    case Op::Slice:
+    case Op::Pad:
+    case Op::Concat: return movement(n, in);
+    case Op::Gather: {
+      Tensor out(n.dtype, n.shape);
+      const int64_t rows = in[0].shape()[0], row = rows ? in[0].numel() / rows : 0;
+      const int32_t* idx = in[1].data<int32_t>();
+      dispatch(n.dtype, [&]<class T>(T) {
+        for (int64_t i = 0; i < in[1].numel(); ++i)
+          std::copy_n(in[0].data<T>() + checked_index(n, idx[i], rows) * row, row, out.data<T>() + i * row);
+      });
+      return out;
+    }
+    case Op::ScatterAdd: {
+      Tensor out(n.dtype, n.shape);
+      const int64_t rows = n.shape[0], row = rows ? out.numel() / rows : 0;
+      const int32_t* idx = in[0].data<int32_t>();
+      dispatch(n.dtype, [&]<class T>(T) {
+        for (int64_t i = 0; i < in[0].numel(); ++i) {
+          T* dst = out.data<T>() + checked_index(n, idx[i], rows) * row;
+          const T* src = in[1].data<T>() + i * row;
+          for (int64_t j = 0; j < row; ++j) dst[j] += src[j];
+        }
+      });
+      return out;
+    }
+    case Op::OneHot: {
+      Tensor out(n.dtype, n.shape);
+      const int64_t depth = n.shape.back();
+      const int32_t* idx = in[0].data<int32_t>();
+      for (int64_t i = 0; i < in[0].numel(); ++i) out.set(i * depth + checked_index(n, idx[i], depth), 1.0);
+      return out;
+    }
+    default: break;
+  }
+  // Elementwise: all shapes equal.
+  Tensor out(n.dtype, n.shape);
+  dispatch(n.dtype, [&]<class T>(T) {
+    T* o = out.data<T>();
+    const int64_t count = out.numel();
+    if (n.op == Op::Select) {
+      const T *c = in[0].data<T>(), *a = in[1].data<T>(), *b = in[2].data<T>();
+      for (int64_t i = 0; i < count; ++i) o[i] = c[i] != T(0) ? a[i] : b[i];
+    } else if (n.inputs.size() == 2) {
+      const T *a = in[0].data<T>(), *b = in[1].data<T>();
+      for (int64_t i = 0; i < count; ++i) o[i] = binary<T>(n.op, a[i], b[i]);
+    } else {
+      const T* a = in[0].data<T>();
+      for (int64_t i = 0; i < count; ++i) o[i] = unary<T>(n.op, a[i]);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<Var>& inputs,
+                             const std::vector<Tensor>& args) {
+  if (inputs.size() != args.size())
+    throw Error(fmt::format("rnnc: run: the function takes {} inputs, {} were given", inputs.size(), args.size()));
+  std::unordered_map<const Node*, Tensor> value;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Node& in = *inputs[i].node();
+    if (!args[i].defined() || args[i].shape() != in.shape || args[i].dtype() != in.dtype)
+      throw Error(fmt::format("rnnc: run: input {} ('{}') expects {}{}, got {}", i, in.name, name_of(in.dtype),
+                              to_string(in.shape),
+                              args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
+                                                : std::string("an undefined tensor")));
+    value[&in] = args[i];
+  }
+  const std::vector<NodePtr> order = topo_order(outputs);
+  // Remaining uses of each value, so intermediates are freed as soon as they are dead.
+  std::unordered_map<const Node*, int> uses;
+  for (const NodePtr& n : order)
+    for (const NodePtr& in : n->inputs) ++uses[in.get()];
+  for (const Var& o : outputs) ++uses[o.node().get()];
+
+  std::vector<Tensor> in_values;
+  for (const NodePtr& n : order) {
+    if (value.count(n.get())) continue;
+    if (n->op == Op::Input)
+      throw Error(fmt::format("rnnc: run: the graph uses input '{}' {}{} that was not given", n->name,
+                              name_of(n->dtype), to_string(n->shape)));
+    in_values.clear();
+    for (const NodePtr& in : n->inputs) in_values.push_back(value.at(in.get()));
+    value[n.get()] = eval_node(*n, in_values);
+    for (const NodePtr& in : n->inputs)
+      if (--uses[in.get()] == 0) value.erase(in.get());
+  }
+  std::vector<Tensor> result;
+  for (const Var& o : outputs) result.push_back(value.at(o.node().get()));
+  return result;
+}
+
+std::vector<Tensor> interpret(const Function& f, const std::vector<Tensor>& args) {
+  return evaluate(f.outputs, f.inputs, args);
+}
+
+}  // namespace rnnc

@@ -1,0 +1,59 @@
+// Test helpers: deterministic random inputs drawn from domains that keep away from kinks.
+#pragma once
+#include <rnnc/rnnc.h>
+
+#include <algorithm>
+#include <random>
+
+namespace rnnc::testing {
+
+enum class Domain {
+  Any,        // uniform in [-1, 1]
+  Positive,   // uniform in [0.5, 2] (log, sqrt, pow base)
+  NonZero,    // |x| in [0.3, 1.5] with a random sign (abs, relu, sign)
+  Distinct,   // all elements of all Distinct inputs differ by >= 0.05 (max, maximum, minimum)
+  Mask,       // 0 or 1 (select conditions)
+  Index,      // i32 in [0, index_limit)
+};
+
+struct Arg {
+  Shape shape;
+  Domain domain = Domain::Any;
+  int index_limit = 0;
+};
+
+inline std::vector<Tensor> make_args(const std::vector<Arg>& specs, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  // A shuffled pool of well separated values for Distinct inputs.
+  std::vector<double> pool;
+  for (int i = -60; i <= 60; ++i) pool.push_back(i * 0.05 + 0.01);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  size_t next = 0;
+  std::vector<Tensor> args;
+  for (const Arg& a : specs) {
+    Tensor t(a.domain == Domain::Index ? DType::i32 : DType::f64, a.shape);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      double v = 0;
+      switch (a.domain) {
+        case Domain::Any: v = 2 * u(rng) - 1; break;
+        case Domain::Positive: v = 0.5 + 1.5 * u(rng); break;
+        case Domain::NonZero: v = (u(rng) < 0.5 ? -1 : 1) * (0.3 + 1.2 * u(rng)); break;
+        case Domain::Distinct: v = pool.at(next++); break;
+        case Domain::Mask: v = u(rng) < 0.5 ? 0 : 1; break;
+        case Domain::Index: v = static_cast<int>(u(rng) * a.index_limit); break;
+      }
+      t.set(i, v);
+    }
+    args.push_back(t);
+  }
+  return args;
+}
+
+inline std::vector<Spec> specs_of(const std::vector<Tensor>& args, DType floats = DType::f64) {
+  std::vector<Spec> s;
+  for (const Tensor& t : args) s.push_back(Spec{t.shape(), is_float(t.dtype()) ? floats : t.dtype(), ""});
+  return s;
+}
+
+}  // namespace rnnc::testing
