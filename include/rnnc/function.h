@@ -23,9 +23,9 @@ namespace rnnc {
 
 // The type of one input: shape, dtype, optional name.
 struct Spec {
-  Shape shape;
+  Shape shape{};
   DType dtype = DType::f32;
-  std::string name;
+  std::string name{};
 };
 Spec spec_of(const Tensor& t, std::string name = "");
 
