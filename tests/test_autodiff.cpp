@@ -83,6 +83,17 @@ TEST_CASE("value_and_grad returns the value first; grad selects inputs") {
   CHECK(only_w[0].values() == x.values());
 }
 
+TEST_CASE("value_and_grad with auxiliary outputs passes them through") {
+  Tensor x = Tensor::from({1.0, 2.0}, {2}, DType::f64);
+  Function f = trace([](Var a) { return std::vector<Var>{sum(a * a), tanh(a)}; }, {spec_of(x)});
+  CHECK_THROWS_WITH(value_and_grad(f), Contains("one floating scalar output"));
+  auto out = interpret(value_and_grad(f, {}, true), {x});
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].item() == 5.0);
+  CHECK(out[1].values()[1] == Approx(std::tanh(2.0)));
+  CHECK(out[2].values() == std::vector<double>{2.0, 4.0});
+}
+
 TEST_CASE("grad is a graph, so it can be differentiated again") {
   Tensor x = Tensor::from({0.5, -1.5, 2.0}, {3}, DType::f64);
   // The first derivative of sum(x^3) is 3x^2, built as graph nodes by vjp; its sum differentiates

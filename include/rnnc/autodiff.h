@@ -19,8 +19,10 @@ std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& se
 
 // Gradient of a Function with one scalar output. `wrt` indexes f.inputs; empty = every floating input.
 Function grad(const Function& f, std::vector<int> wrt = {});
-// Outputs: f's output value, then the gradients.
-Function value_and_grad(const Function& f, std::vector<int> wrt = {});
+// Outputs: f's output value, then the gradients. With has_aux (as in JAX), f's first output is the
+// scalar to differentiate and its other outputs (a carried hidden state, say) are passed through:
+// the result is (value, aux..., gradients...).
+Function value_and_grad(const Function& f, std::vector<int> wrt = {}, bool has_aux = false);
 
 // A vector-Jacobian rule: given a node y (its inputs are y->inputs) and the cotangent g of y,
 // returns one cotangent per input (an undefined Var where the input gets no gradient).

@@ -88,37 +88,41 @@ std::vector<int> resolve_wrt(const std::vector<Var>& inputs, std::vector<int> wr
 
 // Gradients of the single scalar output of `outputs` with respect to inputs[wrt].
 std::vector<Var> scalar_grads(const std::vector<Var>& inputs, const std::vector<Var>& outputs,
-                              const std::vector<int>& wrt, const char* who) {
-  if (outputs.size() != 1 || outputs[0].numel() != 1 || !is_float(outputs[0].dtype()))
+                              const std::vector<int>& wrt, bool has_aux, const char* who) {
+  if ((outputs.size() != 1 && !has_aux) || outputs.empty() || outputs[0].numel() != 1 || !is_float(outputs[0].dtype()))
     throw Error(fmt::format("rnnc: {}: needs a function with one floating scalar output, got {} output(s){}", who,
                             outputs.size(),
                             outputs.empty() ? "" : fmt::format(", the first {}{}", name_of(outputs[0].dtype()),
                                                                to_string(outputs[0].shape()))));
   std::vector<Var> targets;
   for (int i : wrt) targets.push_back(inputs[i]);
-  return vjp(outputs, {ones_like(outputs[0])}, targets);
+  return vjp({outputs[0]}, {ones_like(outputs[0])}, targets);
 }
 
-Function transform(const Function& f, std::vector<int> wrt, bool with_value, const char* who) {
+// grad (with_value = false) or value_and_grad: (value, aux..., gradients...).
+std::vector<Var> differentiate(const std::vector<Var>& inputs, const std::vector<Var>& outputs,
+                               const std::vector<int>& wrt, bool with_value, bool has_aux, const char* who) {
+  std::vector<Var> r = scalar_grads(inputs, outputs, wrt, has_aux, who);
+  if (with_value) r.insert(r.begin(), outputs.begin(), has_aux ? outputs.end() : outputs.begin() + 1);
+  return r;
+}
+
+Function transform(const Function& f, std::vector<int> wrt, bool with_value, bool has_aux, const char* who) {
   wrt = resolve_wrt(f.inputs, std::move(wrt), who);
   Function g;
   g.inputs = f.inputs;
-  g.outputs = scalar_grads(f.inputs, f.outputs, wrt, who);
-  if (with_value) g.outputs.insert(g.outputs.begin(), f.outputs[0]);
+  g.outputs = differentiate(f.inputs, f.outputs, wrt, with_value, has_aux, who);
   if (f.source)
-    g.source = [src = f.source, wrt, with_value, who](std::span<const Var> in) {
-      std::vector<Var> inputs(in.begin(), in.end()), outputs = src(in);
-      std::vector<Var> r = scalar_grads(inputs, outputs, wrt, who);
-      if (with_value) r.insert(r.begin(), outputs[0]);
-      return r;
+    g.source = [src = f.source, wrt, with_value, has_aux, who](std::span<const Var> in) {
+      return differentiate(std::vector<Var>(in.begin(), in.end()), src(in), wrt, with_value, has_aux, who);
     };
   return g;
 }
 }  // namespace
 
-Function grad(const Function& f, std::vector<int> wrt) { return transform(f, std::move(wrt), false, "grad"); }
-Function value_and_grad(const Function& f, std::vector<int> wrt) {
-  return transform(f, std::move(wrt), true, "value_and_grad");
+Function grad(const Function& f, std::vector<int> wrt) { return transform(f, std::move(wrt), false, false, "grad"); }
+Function value_and_grad(const Function& f, std::vector<int> wrt, bool has_aux) {
+  return transform(f, std::move(wrt), true, has_aux, "value_and_grad");
 }
 
 }  // namespace rnnc

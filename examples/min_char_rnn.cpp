@@ -1,0 +1,210 @@
+// min-char-rnn, after Andrej Karpathy's tutorial: a vanilla RNN language model over characters,
+// trained with Adagrad on chunks of 25 characters, the hidden state carried from chunk to chunk
+// (truncated BPTT), gradients clipped to [-5, 5], and 200 sampled characters every 100 iterations.
+//
+// The model is written once, as math; rnnc differentiates it (the backward pass of the tutorial is
+// derived automatically) and runs it. Usage: min_char_rnn [--data FILE|DIR] [--iters N] [--seed N]
+#include <rnnc/rnnc.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+using namespace rnnc;
+namespace fs = std::filesystem;
+
+#ifndef RNNC_DEFAULT_CORPUS
+#define RNNC_DEFAULT_CORPUS "docs"
+#endif
+
+// ---- data: text as Unicode code points (a character is a code point, not a byte)
+std::u32string decode_utf8(const std::string& s) {
+  std::u32string out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = s[i];
+    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) throw std::runtime_error(fmt::format("invalid UTF-8 at byte {}", i));
+    char32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (int k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+std::string encode_utf8(char32_t c) {
+  std::string s;
+  if (c < 0x80) s += static_cast<char>(c);
+  else if (c < 0x800) s += static_cast<char>(0xc0 | (c >> 6)), s += static_cast<char>(0x80 | (c & 0x3f));
+  else if (c < 0x10000)
+    s += static_cast<char>(0xe0 | (c >> 12)), s += static_cast<char>(0x80 | ((c >> 6) & 0x3f)),
+        s += static_cast<char>(0x80 | (c & 0x3f));
+  else
+    s += static_cast<char>(0xf0 | (c >> 18)), s += static_cast<char>(0x80 | ((c >> 12) & 0x3f)),
+        s += static_cast<char>(0x80 | ((c >> 6) & 0x3f)), s += static_cast<char>(0x80 | (c & 0x3f));
+  return s;
+}
+
+// A file, or every .md file of a folder in name order.
+std::string read_corpus(const fs::path& path) {
+  std::vector<fs::path> files;
+  if (fs::is_directory(path)) {
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.path().extension() == ".md") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::string text;
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) throw std::runtime_error(fmt::format("cannot open data file '{}'", f.string()));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text += ss.str();
+  }
+  if (text.empty()) throw std::runtime_error(fmt::format("no text in '{}'", path.string()));
+  return text;
+}
+
+// ---- the model, in the tutorial's column-vector layout
+struct Params {
+  Var Wxh, Whh, Why, bh, by;
+};
+
+// One step: h = tanh(Wxh x + Whh h + bh), logits y = Why h + by.
+std::pair<Var, Var> rnn_step(const Params& p, const Var& x, const Var& h) {
+  Var h_next = tanh(matmul(p.Wxh, x) + matmul(p.Whh, h) + p.bh);
+  return {h_next, matmul(p.Why, h_next) + p.by};
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"min-char-rnn: a character-level vanilla RNN trained with Adagrad (after Karpathy)"};
+  std::string data = RNNC_DEFAULT_CORPUS;
+  int iters = 2000, hidden = 100, seq_length = 25, sample_every = 100, sample_chars = 200;
+  uint64_t seed = 1;
+  double lr = 0.1;
+  app.add_option("--data", data, "text file, or a folder of .md files")->capture_default_str();
+  app.add_option("--iters", iters, "training iterations")->capture_default_str();
+  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_option("--hidden", hidden, "hidden units")->capture_default_str();
+  app.add_option("--seq-length", seq_length, "characters per chunk (BPTT truncation)")->capture_default_str();
+  app.add_option("--lr", lr, "Adagrad learning rate")->capture_default_str();
+  app.add_option("--sample-every", sample_every, "iterations between samples (0: never)")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const std::u32string text = decode_utf8(read_corpus(data));
+    std::vector<char32_t> chars(text.begin(), text.end());
+    std::sort(chars.begin(), chars.end());
+    chars.erase(std::unique(chars.begin(), chars.end()), chars.end());
+    std::map<char32_t, int> ix;
+    for (size_t i = 0; i < chars.size(); ++i) ix[chars[i]] = static_cast<int>(i);
+    const int V = static_cast<int>(chars.size()), H = hidden, T = seq_length;
+    if (static_cast<int>(text.size()) < T + 1) throw std::runtime_error("the text is shorter than one chunk");
+    fmt::print("data has {} characters, {} unique.\n", text.size(), V);
+
+    // Parameters: N(0, 0.01) weights, zero biases, as in the tutorial.
+    std::mt19937_64 rng(seed);
+    std::vector<Tensor> params = {Tensor::normal({H, V}, 0, 0.01, rng), Tensor::normal({H, H}, 0, 0.01, rng),
+                                  Tensor::normal({V, H}, 0, 0.01, rng), Tensor::zeros({H, 1}), Tensor::zeros({V, 1})};
+    std::vector<Spec> specs = {{{H, V}}, {{H, H}}, {{V, H}}, {{H, 1}}, {{V, 1}}, {{H, 1}, DType::f32, "hprev"},
+                               {{T}, DType::i32, "inputs"}, {{T}, DType::i32, "targets"}};
+
+    // The loss over one chunk; the final hidden state is an auxiliary output carried to the next chunk.
+    auto t0 = std::chrono::steady_clock::now();
+    Function loss_fn = trace([T, V](std::span<const Var> a) {
+      Params p{a[0], a[1], a[2], a[3], a[4]};
+      Var h = a[5], xs = one_hot(a[6], V), loss = full({}, 0.0);
+      for (int t = 0; t < T; ++t) {
+        auto [h_next, y] = rnn_step(p, transpose(slice(xs, 0, t, t + 1)), h);
+        h = h_next;
+        loss = loss + sum(softmax_cross_entropy(transpose(y), slice(a[7], 0, t, t + 1)));
+      }
+      return std::vector<Var>{loss, h};
+    }, specs);
+    Function train_step = value_and_grad(loss_fn, {0, 1, 2, 3, 4}, /*has_aux=*/true);  // loss, h, 5 gradients
+    Function sample_step = trace([V](std::span<const Var> a) {
+      auto [h, y] = rnn_step(Params{a[0], a[1], a[2], a[3], a[4]}, transpose(one_hot(a[6], V)), a[5]);
+      return std::vector<Var>{softmax(reshape(y, {V})), h};
+    }, {specs[0], specs[1], specs[2], specs[3], specs[4], specs[5], Spec{{1}, DType::i32, "x"}});
+    const double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    auto sample = [&](Tensor h, int seed_ix, int n) {
+      std::string out;
+      Tensor x = Tensor::from({double(seed_ix)}, {1}, DType::i32);
+      std::uniform_real_distribution<double> u(0, 1);
+      for (int i = 0; i < n; ++i) {
+        std::vector<Tensor> args = params;
+        args.push_back(h);
+        args.push_back(x);
+        auto r = interpret(sample_step, args);
+        h = r[1];
+        double pick = u(rng), acc = 0;
+        int c = V - 1;
+        for (int k = 0; k < V; ++k)
+          if ((acc += r[0].at(k)) >= pick) { c = k; break; }
+        x.set(0, c);
+        out += encode_utf8(chars[c]);
+      }
+      return out;
+    };
+
+    std::vector<Tensor> mem;  // Adagrad memory
+    for (const Tensor& p : params) mem.push_back(Tensor::zeros(p.shape()));
+    double smooth_loss = -std::log(1.0 / V) * T;
+    Tensor hprev = Tensor::zeros({H, 1});
+    size_t p = 0;
+    auto train_start = std::chrono::steady_clock::now();
+    long chars_seen = 0;
+    std::vector<double> recent;  // per-character losses of the last 100 iterations
+    for (int n = 0; n < iters; ++n) {
+      if (p + T + 1 > text.size()) {  // end of the text: reset the memory and go from the start
+        hprev = Tensor::zeros({H, 1});
+        p = 0;
+      }
+      Tensor inputs(DType::i32, {T}), targets(DType::i32, {T});
+      for (int t = 0; t < T; ++t) inputs.set(t, ix[text[p + t]]), targets.set(t, ix[text[p + t + 1]]);
+      if (sample_every > 0 && n % sample_every == 0)
+        fmt::print("----\n {} \n----\n", sample(hprev, ix[text[p]], sample_chars));
+
+      std::vector<Tensor> args = params;
+      args.insert(args.end(), {hprev, inputs, targets});
+      std::vector<Tensor> out = interpret(train_step, args);
+      const double loss = out[0].item();
+      hprev = out[1];  // the state carries on; its gradient stopped at the chunk boundary
+      smooth_loss = smooth_loss * 0.999 + loss * 0.001;
+      recent.push_back(loss / T);
+      if (recent.size() > 100) recent.erase(recent.begin());
+      if (n % 100 == 0) fmt::print("iter {}, loss: {:f}\n", n, smooth_loss);
+
+      // Adagrad with gradients clipped to [-5, 5]: mem += g^2; param -= lr g / sqrt(mem + 1e-8)
+      for (size_t k = 0; k < params.size(); ++k) {
+        float* w = params[k].data<float>();
+        float* m = mem[k].data<float>();
+        const float* g = out[2 + k].data<float>();
+        for (int64_t i = 0; i < params[k].numel(); ++i) {
+          float gi = std::clamp(g[i], -5.0f, 5.0f);
+          m[i] += gi * gi;
+          w[i] -= static_cast<float>(lr) * gi / std::sqrt(m[i] + 1e-8f);
+        }
+      }
+      p += T;
+      chars_seen += T;
+    }
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+    // train_loss: mean nats per character over the last 100 iterations.
+    double train_loss = 0;
+    for (double l : recent) train_loss += l / static_cast<double>(recent.size());
+    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": null, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
+               train_loss, chars_seen / std::max(train_s, 1e-9), compile_s);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "min_char_rnn: {}\n", e.what());
+    return 1;
+  }
+}

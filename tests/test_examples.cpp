@@ -1,0 +1,49 @@
+// Every example runs on a small budget and its loss must fall below a stated bound.
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cstdio>
+#include <regex>
+#include <string>
+
+namespace {
+struct Run {
+  int status;
+  std::string output;
+};
+
+Run run(const std::string& command) {
+  std::string out;
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WEXITSTATUS(status), out};
+}
+
+double summary_value(const std::string& output, const std::string& key) {
+  std::smatch m;
+  std::regex re("summary: \\{.*\"" + key + "\": ([0-9.eE+-]+)");
+  REQUIRE(std::regex_search(output, m, re));
+  return std::stod(m[1]);
+}
+}  // namespace
+
+TEST_CASE("min_char_rnn learns the default corpus") {
+  Run r = run(std::string(MIN_CHAR_RNN) + " --iters 1500 --sample-every 500 --seed 3");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("iter 1400, loss:") != std::string::npos);
+  CHECK(r.output.find("----") != std::string::npos);  // samples were printed
+  // Uniform guessing over the ~70 characters of the docs costs ln 70 = 4.25 nats per character;
+  // 1500 Adagrad iterations reach about 2.7.
+  CHECK(summary_value(r.output, "train_loss") < 2.9);
+  CHECK(summary_value(r.output, "chars_per_s") > 0);
+}
+
+TEST_CASE("min_char_rnn reports a missing data file clearly") {
+  Run r = run(std::string(MIN_CHAR_RNN) + " --data /nonexistent/input.txt --iters 1");
+  CHECK(r.status != 0);
+  CHECK(r.output.find("cannot open data file '/nonexistent/input.txt'") != std::string::npos);
+}
