@@ -74,6 +74,13 @@ TEST_CASE("a shape mismatch names the op, both shapes and the user's line") {
   CHECK_THROWS_WITH(softmax_cross_entropy(a, input({4}, DType::i32)), Contains("i32 labels of shape [3]"));
 }
 
+TEST_CASE("constants from full() take the dtype of the other operand") {
+  Var x = input({3}, DType::f64);
+  CHECK((x + full({}, 1.0)).dtype() == DType::f64);
+  CHECK((full({3}, 2.0) * x).dtype() == DType::f64);
+  CHECK_THROWS_WITH(x + input({3}, DType::f32), Contains("different dtypes"));
+}
+
 TEST_CASE("tracing a C++ function gives a Function") {
   Function f = trace([](Var x, Var w) { return sum(tanh(matmul(x, w))); }, {Spec{{3, 4}}, Spec{{4, 5}, DType::f32, "w"}});
   REQUIRE(f.inputs.size() == 2);

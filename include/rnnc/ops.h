@@ -1,8 +1,9 @@
 // The front end: functions and operators over Vars that read like the math.
 //
 // Shapes are inferred and checked as the graph is built. A mismatch throws rnnc::Error naming the
-// op, the shapes and the caller's source line. Binary ops broadcast as NumPy does; a plain number
-// next to a Var takes the Var's dtype. Operands of one op must share a dtype (use cast()).
+// op, the shapes and the caller's source line. Binary ops broadcast as NumPy does; a plain number,
+// or a constant made by full(), next to a Var takes the Var's dtype. Otherwise operands of one op
+// must share a dtype (use cast()).
 #pragma once
 #include <source_location>
 #include <vector>

@@ -52,12 +52,28 @@ Var unary(Op op, const Var& x, const Loc& loc, bool needs_float = true) {
   return make(op, x.dtype(), x.shape(), {x.node()}, loc);
 }
 
+std::pair<Var, Var> align_typed(std::string_view op, const Operand& a, const Operand& b);
+
 // Resolves two operands (Var or number) to Vars of one dtype and one broadcast shape.
 std::pair<Var, Var> align(std::string_view op, const Operand& a, const Operand& b) {
   const Loc& loc = a.loc;
   if (a.is_constant && b.is_constant) fail(op, "needs at least one Var operand", loc);
   if ((!a.is_constant && !a.var.defined()) || (!b.is_constant && !b.var.defined()))
     fail(op, "operand is an undefined Var", loc);
+  Operand ra = a, rb = b;
+  // Constants from full() are weakly typed, like a plain number (and JAX's weak types): next to a
+  // Var of another dtype they take its dtype, so full({}, 0.0) works in a model traced in float64.
+  auto weak = [](const Operand& o) { return !o.is_constant && o.var.op() == Op::Full; };
+  if (!a.is_constant && !b.is_constant && a.var.dtype() != b.var.dtype() && weak(a) != weak(b)) {
+    Operand& w = weak(a) ? ra : rb;
+    const Var& strong = weak(a) ? b.var : a.var;
+    w.var = full(w.var.shape(), w.var->scalar, strong.dtype(), loc);
+  }
+  return align_typed(op, ra, rb);
+}
+
+std::pair<Var, Var> align_typed(std::string_view op, const Operand& a, const Operand& b) {
+  const Loc& loc = a.loc;
   const Var& ref = a.is_constant ? b.var : a.var;
   DType dt = ref.dtype();
   if (!a.is_constant && !b.is_constant && a.var.dtype() != b.var.dtype())
