@@ -8,6 +8,7 @@
 #include "rnnc/graph.h"
 #include "rnnc/interpreter.h"
 #include "rnnc/ops.h"
+#include "rnnc/passes.h"
 #include "rnnc/printer.h"
 #include "rnnc/shape.h"
 #include "rnnc/tensor.h"

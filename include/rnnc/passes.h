@@ -1,0 +1,37 @@
+// Graph passes: rewrites that keep a function's meaning and make it cheaper to run.
+//
+// Two classic passes come free with the representation: a Function refers only to the nodes its
+// outputs reach (dead-code elimination), and nodes are hash-consed, so every rebuilt node is merged
+// with any equal one (common-subexpression elimination). The passes here are listed, in order, in
+// lib/passes/pipeline.cpp. Set RNNC_DUMP=passes to print the graph after each of them.
+#pragma once
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "rnnc/function.h"
+
+namespace rnnc {
+
+// A local rewrite: returns the replacement of a node, or an undefined Var to keep it.
+using RewriteRule = std::function<Var(const Var& node)>;
+
+// Rebuilds the graph bottom-up, applying `rule` to every node (repeatedly, until it keeps the node).
+std::vector<Var> rewrite(const std::vector<Var>& outputs, const RewriteRule& rule);
+
+// Algebraic identities: x*1, x+0, x-0, x/1, neg(neg x), transpose of transpose, broadcast of a
+// constant, sums over extent-1 axes, select on a constant condition, stop_gradient after autodiff.
+std::vector<Var> simplify(const std::vector<Var>& outputs);
+// Evaluates nodes whose inputs are all constants (results up to max_elements) into constants.
+std::vector<Var> fold_constants(const std::vector<Var>& outputs, int64_t max_elements = 1 << 16);
+
+struct Pass {
+  std::string_view name;
+  std::function<std::vector<Var>(const std::vector<Var>&)> run;
+};
+// The pipeline, in order.
+const std::vector<Pass>& pipeline();
+// Runs the pipeline over f (same inputs, optimised outputs).
+Function optimize(const Function& f);
+
+}  // namespace rnnc

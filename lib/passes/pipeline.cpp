@@ -1,0 +1,32 @@
+// THE pass pipeline, in order. DCE and CSE need no pass of their own (see passes.h).
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "rnnc/passes.h"
+#include "rnnc/printer.h"
+
+namespace rnnc {
+
+const std::vector<Pass>& pipeline() {
+  static const std::vector<Pass> passes = {
+      {"simplify", [](const std::vector<Var>& o) { return simplify(o); }},
+      {"fold_constants", [](const std::vector<Var>& o) { return fold_constants(o); }},
+      {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more
+  };
+  return passes;
+}
+
+Function optimize(const Function& f) {
+  const char* dump = std::getenv("RNNC_DUMP");
+  const bool show = dump && std::strstr(dump, "passes");
+  Function g = f;
+  for (const Pass& p : pipeline()) {
+    g.outputs = p.run(g.outputs);
+    if (show) fmt::print(stderr, "// after {}: {} nodes\n{}", p.name, topo_order(g.outputs).size(), to_text(g));
+  }
+  return g;
+}
+
+}  // namespace rnnc

@@ -1,0 +1,35 @@
+// The one rewrite driver every pass uses: a post-order rebuild that maps each old node to its new
+// version. Rebuilt nodes are interned again, so equal results merge (CSE) as the graph is rebuilt.
+#include <unordered_map>
+
+#include "rnnc/error.h"
+#include "rnnc/passes.h"
+
+namespace rnnc {
+
+std::vector<Var> rewrite(const std::vector<Var>& outputs, const RewriteRule& rule) {
+  std::unordered_map<const Node*, Var> done;
+  for (const NodePtr& n : topo_order(outputs)) {
+    Node copy = *n;
+    bool changed = false;
+    for (NodePtr& in : copy.inputs) {
+      const NodePtr& repl = done.at(in.get()).node();
+      changed |= repl != in;
+      in = repl;
+    }
+    Var v = changed ? Var(intern(std::move(copy))) : Var(n);
+    for (int guard = 0; guard < 64; ++guard) {
+      Var r = rule(v);
+      if (!r.defined() || r.same(v)) break;
+      if (r.shape() != v.shape() || r.dtype() != v.dtype())
+        throw Error("rnnc: rewrite: a rule changed the type of a " + std::string(name_of(v.op())) + " node");
+      v = r;
+    }
+    done[n.get()] = v;
+  }
+  std::vector<Var> result;
+  for (const Var& o : outputs) result.push_back(done.at(o.node().get()));
+  return result;
+}
+
+}  // namespace rnnc
