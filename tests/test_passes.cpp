@@ -2,6 +2,10 @@
 // run before and after the pipeline through the interpreter, with zero mismatches allowed.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "helpers.h"
 #include "random_graph.h"
 
@@ -101,10 +105,25 @@ TEST_CASE("differential: random graphs and their gradients agree before and afte
 }
 
 TEST_CASE("RNNC_DUMP=passes prints the graph after each pass") {
-  setenv("RNNC_DUMP", "passes", 1);
   Function f = trace([](Var x) { return x * 1.0; }, {Spec{{2}, DType::f32, "x"}});
-  // Output goes to stderr; here it is enough that optimize runs with the switch on.
+  // Capture stderr (fd 2) in a temporary file while optimize runs with the switch on.
+  std::FILE* capture = std::tmpfile();
+  REQUIRE(capture != nullptr);
+  std::fflush(stderr);
+  int saved = dup(2);
+  dup2(fileno(capture), 2);
+  setenv("RNNC_DUMP", "passes", 1);
   Function o = optimize(f);
   unsetenv("RNNC_DUMP");
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::rewind(capture);
+  std::string text;
+  for (int c; (c = std::fgetc(capture)) != EOF;) text += static_cast<char>(c);
+  std::fclose(capture);
+  CHECK_THAT(text, Catch::Contains("// after simplify: 1 nodes"));
+  CHECK_THAT(text, Catch::Contains("// after fold_constants"));
+  CHECK_THAT(text, Catch::Contains("input() \"x\" : f32[2]"));
   CHECK(o.outputs[0].same(o.inputs[0]));
 }
