@@ -58,13 +58,8 @@ Var simplify_node(const Var& v) {
     case Op::Cast:
       if (Var x = in(v, 0); x.op() == Op::Full) return full(v.shape(), x->scalar, v.dtype());
       break;
-    case Op::Sum: {  // summing over extent-1 axes (kept) changes nothing
-      bool trivial = true;
-      for (int64_t a : v->ints) trivial &= in(v, 0).shape()[a] == 1;
-      if (trivial) return in(v, 0);
-      break;
-    }
-    case Op::Max: {
+    case Op::Sum:
+    case Op::Max: {  // reducing over extent-1 axes (kept) changes nothing
       bool trivial = true;
       for (int64_t a : v->ints) trivial &= in(v, 0).shape()[a] == 1;
       if (trivial) return in(v, 0);
