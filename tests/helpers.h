@@ -2,8 +2,13 @@
 #pragma once
 #include <rnnc/rnnc.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <random>
+#include <string>
 
 namespace rnnc::testing {
 
@@ -54,6 +59,32 @@ inline std::vector<Spec> specs_of(const std::vector<Tensor>& args, DType floats 
   std::vector<Spec> s;
   for (const Tensor& t : args) s.push_back(Spec{t.shape(), is_float(t.dtype()) ? floats : t.dtype(), ""});
   return s;
+}
+
+// Runs fn with stderr (fd 2) captured in a temporary file; returns what was printed.
+inline std::string capture_stderr(const std::function<void()>& fn) {
+  std::FILE* capture = std::tmpfile();
+  if (!capture) throw std::runtime_error("tmpfile failed");
+  std::fflush(stderr);
+  int saved = dup(2);
+  dup2(fileno(capture), 2);
+  try {
+    fn();
+  } catch (...) {
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::fclose(capture);
+    throw;
+  }
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::rewind(capture);
+  std::string text;
+  for (int c; (c = std::fgetc(capture)) != EOF;) text += static_cast<char>(c);
+  std::fclose(capture);
+  return text;
 }
 
 }  // namespace rnnc::testing

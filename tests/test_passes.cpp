@@ -106,22 +106,12 @@ TEST_CASE("differential: random graphs and their gradients agree before and afte
 
 TEST_CASE("RNNC_DUMP=passes prints the graph after each pass") {
   Function f = trace([](Var x) { return x * 1.0; }, {Spec{{2}, DType::f32, "x"}});
-  // Capture stderr (fd 2) in a temporary file while optimize runs with the switch on.
-  std::FILE* capture = std::tmpfile();
-  REQUIRE(capture != nullptr);
-  std::fflush(stderr);
-  int saved = dup(2);
-  dup2(fileno(capture), 2);
-  setenv("RNNC_DUMP", "passes", 1);
-  Function o = optimize(f);
-  unsetenv("RNNC_DUMP");
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::rewind(capture);
-  std::string text;
-  for (int c; (c = std::fgetc(capture)) != EOF;) text += static_cast<char>(c);
-  std::fclose(capture);
+  Function o;
+  const std::string text = capture_stderr([&] {
+    setenv("RNNC_DUMP", "passes", 1);
+    o = optimize(f);
+    unsetenv("RNNC_DUMP");
+  });
   CHECK_THAT(text, Catch::Contains("// after simplify: 1 nodes"));
   CHECK_THAT(text, Catch::Contains("// after fold_constants"));
   CHECK_THAT(text, Catch::Contains("input() \"x\" : f32[2]"));

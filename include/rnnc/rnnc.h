@@ -1,6 +1,7 @@
 // rnnc: automatic differentiation and a graph compiler for recurrent networks.
 #pragma once
 #include "rnnc/autodiff.h"
+#include "rnnc/compile.h"
 #include "rnnc/dtype.h"
 #include "rnnc/error.h"
 #include "rnnc/function.h"

@@ -18,6 +18,10 @@ class Tensor {
   Tensor(DType dtype, Shape shape);  // zero-filled
 
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+  // Uninitialised (for results that are about to be overwritten).
+  static Tensor empty(const Shape& shape, DType dtype = DType::f32);
+  // A tensor over memory owned by someone else, who keeps it alive (the executor's arena).
+  static Tensor wrap(void* data, const Shape& shape, DType dtype);
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
   static Tensor scalar(double value, DType dtype = DType::f32);
   // Values in row-major order; their count must equal the shape's element count.
@@ -54,6 +58,8 @@ class Tensor {
   std::string str(int max_elements = 64) const;
 
  private:
+  Tensor(DType dtype, Shape shape, bool zero);
+
   DType dtype_ = DType::f32;
   Shape shape_;
   int64_t numel_ = 0;

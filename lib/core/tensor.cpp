@@ -26,18 +26,32 @@ void check_shape(const Shape& shape, const char* who) {
 }
 }  // namespace
 
-Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+Tensor::Tensor(DType dtype, Shape shape) : Tensor(dtype, std::move(shape), true) {}
+
+Tensor::Tensor(DType dtype, Shape shape, bool zero) : dtype_(dtype), shape_(std::move(shape)) {
   check_shape(shape_, "Tensor");
   numel_ = rnnc::numel(shape_);
   // 64-byte alignment suits AVX-512 loads in the compiled kernels.
   size_t bytes = std::max<size_t>(nbytes(), 1);
   bytes = (bytes + 63) / 64 * 64;
   auto* p = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
-  std::memset(p, 0, bytes);
+  if (zero) std::memset(p, 0, bytes);
   storage_ = std::shared_ptr<std::byte[]>(p, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) { return Tensor(dtype, shape); }
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) { return Tensor(dtype, shape, false); }
+
+Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = shape;
+  t.numel_ = rnnc::numel(shape);
+  // Aliasing constructor with no owner: the caller keeps the memory alive.
+  t.storage_ = std::shared_ptr<std::byte[]>(std::shared_ptr<std::byte[]>(), static_cast<std::byte*>(data));
+  return t;
+}
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
   Tensor t(dtype, shape);

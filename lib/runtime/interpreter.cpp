@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "rnnc/error.h"
+#include "runtime/eval_node.h"
 
 namespace rnnc {
 
@@ -196,6 +197,8 @@ int32_t checked_index(const Node& n, int32_t v, int64_t limit) {
   return v;
 }
 
+}  // namespace
+
 Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
   switch (n.op) {
     case Op::Input: throw Error("rnnc: interpreter: unbound input");
@@ -261,8 +264,6 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
   });
   return out;
 }
-
-}  // namespace
 
 std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<Var>& inputs,
                              const std::vector<Tensor>& args) {

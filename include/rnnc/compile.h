@@ -1,0 +1,62 @@
+// compile(f): the fast path. The graph is optimised (passes.h), lowered to fused kernels, GEMMs
+// and library calls, its memory planned into one arena, and its kernels compiled by LLVM.
+//
+//   Compiled step = compile(trace(loss_and_grads, specs));
+//   std::vector<Tensor> out = step({x, h0, w});   // same results as interpret(), much faster
+//
+// Calling it with other shapes traces and compiles again (each shape signature once). Kernels are
+// cached by structure in the process and on disk (see lib/codegen/jit.cpp), so the T steps of an
+// unrolled recurrence compile one kernel and a second process does not run LLVM again.
+//
+// Debugging: RNNC_DUMP=passes,groups,llvm prints the graph after each pass, the schedule with its
+// fused groups, and the optimised LLVM IR of newly compiled kernels (any subset, comma-separated).
+// RNNC_THREADS=N caps the threads (default: all cores).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rnnc/function.h"
+#include "rnnc/tensor.h"
+
+namespace rnnc {
+
+struct CompileOptions {
+  bool optimize = true;  // run the pass pipeline before lowering
+  int threads = 0;       // 0: RNNC_THREADS, else every hardware thread
+};
+
+struct CompileStats {
+  int nodes = 0;             // graph nodes after optimisation
+  int steps = 0;             // kernels + GEMMs + library calls run per call
+  int kernels = 0;           // fused kernels per call
+  int unique_kernels = 0;    // distinct kernels (what LLVM compiles)
+  int compiled_kernels = 0;  // compiled by LLVM in this compile (not found in a cache)
+  int disk_hits = 0;         // loaded from the on-disk cache
+  int gemms = 0;
+  int library_calls = 0;
+  int64_t arena_bytes = 0;
+  double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
+  std::string str() const;
+};
+
+class Compiled {
+ public:
+  Compiled() = default;
+  // Runs the compiled graph; args match the function's inputs in number and dtype.
+  std::vector<Tensor> operator()(const std::vector<Tensor>& args) const;
+  // Of the most recently compiled shape signature.
+  const CompileStats& stats() const;
+  // The schedule: steps, fused groups, buffers (what RNNC_DUMP=groups prints).
+  std::string schedule() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+  friend Compiled compile(const Function& f, const CompileOptions& options);
+};
+
+Compiled compile(const Function& f, const CompileOptions& options = {});
+
+}  // namespace rnnc

@@ -1,0 +1,39 @@
+// Code generation: KernelDescs to machine code through LLVM's ORC JIT. The only place that sees
+// LLVM; everything above it speaks KernelDesc and KernelFn.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "codegen/kernel.h"
+
+namespace llvm {
+class Module;
+class IRBuilderBase;
+class Value;
+}  // namespace llvm
+
+namespace rnnc::codegen {
+
+struct JitStats {
+  int kernels = 0;      // asked for
+  int memory_hits = 0;  // already compiled in this process
+  int disk_hits = 0;    // loaded from the on-disk object cache
+  int compiled = 0;     // compiled by LLVM now
+  double seconds = 0;   // wall time spent here
+};
+
+// Entry points for `kernels`, compiling those this process has not seen (as one LLVM module,
+// through the on-disk cache). Thread-safe.
+std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, JitStats* stats = nullptr);
+
+// The LLVM IR of one kernel before optimisation (for RNNC_DUMP=llvm and tests).
+std::string kernel_ir(const KernelDesc& k);
+
+// Internal to lib/codegen.
+void emit_kernel(llvm::Module& m, const KernelDesc& k, const std::string& name);
+llvm::Value* emit_exp(llvm::IRBuilderBase& b, llvm::Value* x);
+llvm::Value* emit_log(llvm::IRBuilderBase& b, llvm::Value* x);
+llvm::Value* emit_tanh(llvm::IRBuilderBase& b, llvm::Value* x);
+llvm::Value* emit_sigmoid(llvm::IRBuilderBase& b, llvm::Value* x);
+
+}  // namespace rnnc::codegen

@@ -1,0 +1,291 @@
+// KernelDesc -> LLVM IR: a loop nest evaluating the kernel's instructions at every point.
+//
+// Two functions per kernel: `<name>_body(ptr noalias a0, ..., i64 begin, i64 end)` holds the loops
+// (noalias lets the vectoriser widen them: the memory planner never lets a kernel write a buffer it
+// reads), and `<name>(ptr args, i64 begin, i64 end)` unpacks the argument array and calls it.
+// Addresses are base + sum_k idx_k * stride_k with constant strides; a reducing store whose stride
+// is 0 along the innermost axis accumulates in a register across that loop (marked reassoc so
+// that LLVM may vectorise the sum) and touches memory once per row.
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/Module.h>
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "codegen/codegen.h"
+#include "rnnc/error.h"
+
+namespace rnnc::codegen {
+
+namespace {
+
+using llvm::Value;
+
+llvm::Type* type_of(llvm::LLVMContext& ctx, DType t) {
+  switch (t) {
+    case DType::f32: return llvm::Type::getFloatTy(ctx);
+    case DType::f64: return llvm::Type::getDoubleTy(ctx);
+    case DType::i32: return llvm::Type::getInt32Ty(ctx);
+  }
+  throw Error("rnnc: codegen: bad dtype");
+}
+
+
+class Emitter {
+ public:
+  Emitter(llvm::Module& m, const KernelDesc& k) : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k) {}
+
+  void run(const std::string& name) {
+    llvm::Type* ptr = llvm::PointerType::get(ctx_, 0);
+    llvm::Type* i64 = b_.getInt64Ty();
+    std::vector<llvm::Type*> params(k_.args.size(), ptr);
+    params.push_back(i64);
+    params.push_back(i64);
+    auto* body = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), params, false),
+                                        llvm::Function::InternalLinkage, name + "_body", m_);
+    for (size_t i = 0; i < k_.args.size(); ++i) {
+      body->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
+      body->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoCapture);
+    }
+    body->addFnAttr(llvm::Attribute::NoUnwind);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", body));
+    for (size_t i = 0; i < k_.args.size(); ++i) base_.push_back(body->getArg(static_cast<unsigned>(i)));
+    Value* begin = body->getArg(static_cast<unsigned>(k_.args.size()));
+    Value* end = body->getArg(static_cast<unsigned>(k_.args.size() + 1));
+    std::vector<Value*> offsets(k_.args.size(), b_.getInt64(0));
+    loop(0, begin, end, offsets);
+    b_.CreateRetVoid();
+
+    // The entry point: unpack the argument array.
+    auto* entry = llvm::Function::Create(llvm::FunctionType::get(b_.getVoidTy(), {ptr, i64, i64}, false),
+                                         llvm::Function::ExternalLinkage, name, m_);
+    entry->addFnAttr(llvm::Attribute::NoUnwind);
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry));
+    std::vector<Value*> call_args;
+    for (size_t i = 0; i < k_.args.size(); ++i)
+      call_args.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, entry->getArg(0), i)));
+    call_args.push_back(entry->getArg(1));
+    call_args.push_back(entry->getArg(2));
+    b_.CreateCall(body, call_args);
+    b_.CreateRetVoid();
+  }
+
+ private:
+  // Emits the loop over axis `axis` from lo to hi; `offsets` are each argument's element offset
+  // from the axes outside it.
+  void loop(size_t axis, Value* lo, Value* hi, const std::vector<Value*>& offsets) {
+    const bool inner = axis + 1 == k_.domain.size();
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx_, fmt::format("axis{}", axis), f);
+    auto* body = llvm::BasicBlock::Create(ctx_, fmt::format("axis{}.body", axis), f);
+    auto* exit = llvm::BasicBlock::Create(ctx_, fmt::format("axis{}.exit", axis), f);
+
+    // Register accumulators for stores reducing along the innermost axis.
+    std::vector<int> acc_store;
+    if (inner)
+      for (size_t s = 0; s < k_.stores.size(); ++s)
+        if (k_.stores[s].reduce != Op::Input && k_.args[k_.stores[s].arg].strides[axis] == 0)
+          acc_store.push_back(static_cast<int>(s));
+
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* iv = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    iv->addIncoming(lo, pre);
+    std::vector<llvm::PHINode*> acc;
+    for (int s : acc_store) {
+      const Store& st = k_.stores[s];
+      const DType t = acc_type(st);
+      llvm::PHINode* p = b_.CreatePHI(type_of(ctx_, t), 2, "acc");
+      p->addIncoming(identity(st.reduce, t), pre);
+      acc.push_back(p);
+    }
+    b_.CreateCondBr(b_.CreateICmpSLT(iv, hi), body, exit);
+
+    b_.SetInsertPoint(body);
+    std::vector<Value*> off(offsets.size());
+    for (size_t a = 0; a < offsets.size(); ++a) {
+      const int64_t st = k_.args[a].strides[axis];
+      off[a] = st == 0 ? offsets[a] : b_.CreateAdd(offsets[a], b_.CreateMul(iv, b_.getInt64(st)));
+    }
+    std::vector<Value*> acc_next;
+    if (inner) {
+      point(off, acc_store, acc, acc_next);
+    } else {
+      loop(axis + 1, b_.getInt64(0), b_.getInt64(k_.domain[axis + 1]), off);
+    }
+    llvm::BasicBlock* latch = b_.GetInsertBlock();
+    iv->addIncoming(b_.CreateAdd(iv, b_.getInt64(1)), latch);
+    for (size_t j = 0; j < acc.size(); ++j) acc[j]->addIncoming(acc_next[j], latch);
+    b_.CreateBr(header);
+
+    b_.SetInsertPoint(exit);
+    // Fold each register accumulator into memory once.
+    for (size_t j = 0; j < acc_store.size(); ++j) {
+      const Store& st = k_.stores[acc_store[j]];
+      Value* p = address(st.arg, offsets[st.arg]);
+      const DType t = k_.code[st.value].dtype;
+      Value* sum = t == acc_type(st) ? acc[j] : b_.CreateFPTrunc(acc[j], type_of(ctx_, t));
+      b_.CreateStore(combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), p), sum, t), p);
+    }
+  }
+
+  // Register sums of float32 run in float64: a row of a softmax or a loss keeps its precision, and
+  // the loop still vectorises. Max needs no extra precision.
+  DType acc_type(const Store& st) const {
+    const DType t = k_.code[st.value].dtype;
+    return st.reduce == Op::Sum && t == DType::f32 ? DType::f64 : t;
+  }
+
+  Value* address(int arg, Value* offset) {
+    return b_.CreateGEP(type_of(ctx_, k_.args[arg].dtype), base_[arg], offset);
+  }
+
+  Value* identity(Op reduce, DType t) {
+    if (reduce == Op::Sum) return is_float(t) ? llvm::ConstantFP::get(type_of(ctx_, t), 0.0) : b_.getInt32(0);
+    return is_float(t) ? llvm::ConstantFP::get(type_of(ctx_, t), -std::numeric_limits<double>::infinity())
+                       : b_.getInt32(std::numeric_limits<int32_t>::min());
+  }
+
+  // acc (+) v for a reducing store. max propagates NaN from either side, like the interpreter.
+  Value* combine(Op reduce, Value* acc, Value* v, DType t) {
+    if (reduce == Op::Sum) {
+      if (!is_float(t)) return b_.CreateAdd(acc, v);
+      llvm::FastMathFlags fmf;
+      fmf.setAllowReassoc();
+      auto* add = llvm::cast<llvm::Instruction>(b_.CreateFAdd(acc, v));
+      add->setFastMathFlags(fmf);
+      return add;
+    }
+    if (!is_float(t)) return b_.CreateSelect(b_.CreateICmpSGT(v, acc), v, acc);
+    Value* m = b_.CreateSelect(b_.CreateFCmpOGT(v, acc), v, acc);
+    return b_.CreateSelect(b_.CreateFCmpUNO(v, v), v, m);
+  }
+
+  // The body at one point of the domain.
+  void point(const std::vector<Value*>& off, const std::vector<int>& acc_store,
+             const std::vector<llvm::PHINode*>& acc, std::vector<Value*>& acc_next) {
+    std::vector<Value*> v(k_.code.size());
+    for (size_t i = 0; i < k_.code.size(); ++i) v[i] = instr(k_.code[i], v, off);
+    size_t j = 0;
+    for (size_t s = 0; s < k_.stores.size(); ++s) {
+      const Store& st = k_.stores[s];
+      const DType t = k_.code[st.value].dtype;
+      if (j < acc_store.size() && acc_store[j] == static_cast<int>(s)) {
+        const DType at = acc_type(st);
+        Value* x = at == t ? v[st.value] : b_.CreateFPExt(v[st.value], type_of(ctx_, at));
+        acc_next.push_back(combine(st.reduce, acc[j], x, at));
+        ++j;
+        continue;
+      }
+      Value* p = address(st.arg, off[st.arg]);
+      Value* x = v[st.value];
+      if (st.reduce != Op::Input) x = combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), p), x, t);
+      b_.CreateStore(x, p);
+    }
+  }
+
+  Value* fconst(DType t, double x) { return llvm::ConstantFP::get(type_of(ctx_, t), x); }
+
+  Value* instr(const Instr& in, const std::vector<Value*>& v, const std::vector<Value*>& off) {
+    llvm::Type* t = type_of(ctx_, in.dtype);
+    const bool fl = is_float(in.dtype);
+    Value* a = in.a >= 0 ? v[in.a] : nullptr;
+    Value* bb = in.b >= 0 ? v[in.b] : nullptr;
+    auto& b = b_;
+    switch (in.op) {
+      case Op::Input: return b.CreateLoad(t, address(in.arg, off[in.arg]));
+      case Op::Full:
+        return fl ? fconst(in.dtype, in.value) : static_cast<Value*>(b.getInt32(static_cast<int32_t>(in.value)));
+      case Op::StopGradient: return a;
+      case Op::Neg: return fl ? b.CreateFNeg(a) : b.CreateNeg(a);
+      case Op::Abs:
+        return fl ? b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, a)
+                  : b.CreateSelect(b.CreateICmpSLT(a, b.getInt32(0)), b.CreateNeg(a), a);
+      case Op::Sign: {
+        if (!fl) return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(a, b.getInt32(0)), t),
+                                    b.CreateZExt(b.CreateICmpSLT(a, b.getInt32(0)), t));
+        Value* z = fconst(in.dtype, 0.0);
+        Value* s = b.CreateFSub(b.CreateUIToFP(b.CreateFCmpOGT(a, z), t), b.CreateUIToFP(b.CreateFCmpOLT(a, z), t));
+        return b.CreateSelect(b.CreateFCmpUNO(a, a), a, s);
+      }
+      case Op::Cast: {
+        const DType from = k_.code[in.a].dtype;
+        if (from == in.dtype) return a;
+        if (is_float(from) && fl) return b.CreateFPCast(a, t);
+        if (is_float(from)) return b.CreateFPToSI(a, t);
+        return b.CreateSIToFP(a, t);
+      }
+      case Op::Exp: return emit_exp(b, a);
+      case Op::Log: return emit_log(b, a);
+      case Op::Tanh: return emit_tanh(b, a);
+      case Op::Sigmoid: return emit_sigmoid(b, a);
+      case Op::Relu: return b.CreateSelect(b.CreateFCmpOGT(a, fconst(in.dtype, 0.0)), a, fconst(in.dtype, 0.0));
+      case Op::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, a);
+      case Op::Add: return fl ? b.CreateFAdd(a, bb) : b.CreateAdd(a, bb);
+      case Op::Sub: return fl ? b.CreateFSub(a, bb) : b.CreateSub(a, bb);
+      case Op::Mul: return fl ? b.CreateFMul(a, bb) : b.CreateMul(a, bb);
+      case Op::Div: return b.CreateFDiv(a, bb);
+      case Op::Pow: return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, bb);
+      case Op::Maximum:
+      case Op::Minimum: {
+        const bool mx = in.op == Op::Maximum;
+        if (!fl) return b.CreateSelect(mx ? b.CreateICmpSGE(a, bb) : b.CreateICmpSLE(a, bb), a, bb);
+        // NaN in either operand gives NaN; otherwise a >= b ? a : b (or <=).
+        Value* s = b.CreateSelect(mx ? b.CreateFCmpOGE(a, bb) : b.CreateFCmpOLE(a, bb), a, bb);
+        s = b.CreateSelect(b.CreateFCmpUNO(bb, bb), bb, s);
+        return b.CreateSelect(b.CreateFCmpUNO(a, a), a, s);
+      }
+      case Op::Less:
+      case Op::LessEqual:
+      case Op::Greater:
+      case Op::GreaterEqual:
+      case Op::Equal:
+      case Op::NotEqual: {
+        Value* cmp = nullptr;
+        if (fl) {
+          switch (in.op) {
+            case Op::Less: cmp = b.CreateFCmpOLT(a, bb); break;
+            case Op::LessEqual: cmp = b.CreateFCmpOLE(a, bb); break;
+            case Op::Greater: cmp = b.CreateFCmpOGT(a, bb); break;
+            case Op::GreaterEqual: cmp = b.CreateFCmpOGE(a, bb); break;
+            case Op::Equal: cmp = b.CreateFCmpOEQ(a, bb); break;
+            default: cmp = b.CreateFCmpUNE(a, bb); break;
+          }
+          return b.CreateUIToFP(cmp, t);
+        }
+        switch (in.op) {
+          case Op::Less: cmp = b.CreateICmpSLT(a, bb); break;
+          case Op::LessEqual: cmp = b.CreateICmpSLE(a, bb); break;
+          case Op::Greater: cmp = b.CreateICmpSGT(a, bb); break;
+          case Op::GreaterEqual: cmp = b.CreateICmpSGE(a, bb); break;
+          case Op::Equal: cmp = b.CreateICmpEQ(a, bb); break;
+          default: cmp = b.CreateICmpNE(a, bb); break;
+        }
+        return b.CreateZExt(cmp, t);
+      }
+      case Op::Select: {
+        const DType ct = k_.code[in.a].dtype;
+        Value* cond = is_float(ct) ? b.CreateFCmpUNE(a, fconst(ct, 0.0)) : b.CreateICmpNE(a, b.getInt32(0));
+        return b.CreateSelect(cond, bb, v[in.c]);
+      }
+      default: throw Error(fmt::format("rnnc: codegen: {} cannot be part of a kernel", name_of(in.op)));
+    }
+  }
+
+  llvm::Module& m_;
+  llvm::LLVMContext& ctx_;
+  llvm::IRBuilder<> b_;
+  const KernelDesc& k_;
+  std::vector<Value*> base_;
+};
+
+}  // namespace
+
+void emit_kernel(llvm::Module& m, const KernelDesc& k, const std::string& name) {
+  Emitter(m, k).run(name);
+}
+
+}  // namespace rnnc::codegen

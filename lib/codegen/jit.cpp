@@ -1,0 +1,238 @@
+// The JIT: one ORC LLJIT per process, a kernel cache keyed by KernelDesc::key(), and an on-disk
+// cache of compiled objects.
+//
+// get_kernels() puts every kernel this process has not compiled yet into one LLVM module. The
+// module is named by a hash of its kernels' keys, the host CPU and features, and the LLVM and
+// rnnc versions; its object file is kept in <cache>/kernels/<hash>.o (cache: $RNNC_CACHE_DIR, else
+// $XDG_CACHE_HOME/rnnc, else ~/.cache/rnnc; RNNC_DISK_CACHE=0 turns it off). A second process
+// that compiles the same graph loads that object and never runs LLVM's optimiser or code
+// generator. We emit the object ourselves (rather than through an ObjectCache) so that a hit
+// skips IR construction and optimisation as well.
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/xxhash.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <unistd.h>
+#include <unordered_map>
+
+#include "codegen/codegen.h"
+#include "rnnc/error.h"
+
+namespace rnnc::codegen {
+
+namespace {
+
+// Bumped whenever emitted code changes meaning, so stale objects are never loaded.
+constexpr int kCodegenVersion = 2;
+
+template <class T> T check(llvm::Expected<T> v, const char* what) {
+  if (!v) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(v.takeError())));
+  return std::move(*v);
+}
+void check(llvm::Error e, const char* what) {
+  if (e) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(std::move(e))));
+}
+
+bool dump_enabled(std::string_view what) {
+  const char* d = std::getenv("RNNC_DUMP");
+  return d && std::string_view(d).find(what) != std::string_view::npos;
+}
+
+std::filesystem::path kernel_cache_dir() {
+  const char* off = std::getenv("RNNC_DISK_CACHE");
+  if (off && std::string_view(off) == "0") return {};
+  std::filesystem::path root;
+  if (const char* d = std::getenv("RNNC_CACHE_DIR"); d && *d) root = d;
+  else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) root = std::filesystem::path(x) / "rnnc";
+  else if (const char* h = std::getenv("HOME"); h && *h) root = std::filesystem::path(h) / ".cache" / "rnnc";
+  else return {};
+  return root / "kernels";
+}
+
+class Jit {
+ public:
+  Jit() {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    auto jtmb = check(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
+    jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+    cpu_ = jtmb.getCPU();
+    features_ = jtmb.getFeatures().getString();
+    tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
+    jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(), "creating the JIT");
+    // Kernels call libm (float64 exp/log/tanh, pow) from this process.
+    jit_->getMainJITDylib().addGenerator(check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+                                                   jit_->getDataLayout().getGlobalPrefix()),
+                                               "finding this process's symbols"));
+  }
+
+  std::vector<KernelFn> get(const std::vector<const KernelDesc*>& kernels, JitStats* stats) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> keys;
+    keys.reserve(kernels.size());
+    std::vector<const KernelDesc*> fresh;
+    std::vector<std::string> fresh_keys;
+    std::unordered_map<std::string, int> batch;  // key -> index in fresh
+    for (const KernelDesc* k : kernels) {
+      keys.push_back(k->key());
+      if (by_key_.count(keys.back()) || batch.count(keys.back())) continue;
+      batch.emplace(keys.back(), static_cast<int>(fresh.size()));
+      fresh.push_back(k);
+      fresh_keys.push_back(keys.back());
+    }
+    JitStats st;
+    st.kernels = static_cast<int>(kernels.size());
+    if (!fresh.empty()) add_module(fresh, fresh_keys, st);
+    std::vector<KernelFn> out;
+    out.reserve(keys.size());
+    for (const std::string& k : keys) out.push_back(by_key_.at(k));
+    st.memory_hits = st.kernels - static_cast<int>(fresh.size());
+    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (stats) *stats = st;
+    return out;
+  }
+
+  std::string ir(const KernelDesc& k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    llvm::LLVMContext ctx;
+    llvm::Module m("rnnc_kernel", ctx);
+    emit_kernel(m, k, "kernel");
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    m.print(os, nullptr);
+    return s;
+  }
+
+ private:
+  void add_module(const std::vector<const KernelDesc*>& fresh, const std::vector<std::string>& keys, JitStats& st) {
+    std::string all = fmt::format("rnnc codegen {} llvm {} cpu {} {}", kCodegenVersion, LLVM_VERSION_STRING, cpu_,
+                                  features_);
+    for (const std::string& k : keys) all += "\n" + k;
+    const std::string hash = fmt::format("{:016x}", llvm::xxh3_64bits(all));
+    const std::string prefix = "rnnc_k" + hash + "_";
+
+    const std::filesystem::path dir = kernel_cache_dir();
+    const std::filesystem::path file = dir.empty() ? dir : dir / (hash + ".o");
+    std::unique_ptr<llvm::MemoryBuffer> obj;
+    if (!file.empty() && std::filesystem::exists(file)) {
+      auto buf = llvm::MemoryBuffer::getFile(file.string());
+      if (buf) {
+        obj = std::move(*buf);
+        st.disk_hits = static_cast<int>(fresh.size());
+      }
+    }
+    if (!obj) {
+      llvm::SmallVector<char, 0> bytes = compile(fresh, prefix);
+      st.compiled = static_cast<int>(fresh.size());
+      if (!file.empty()) store(file, bytes);
+      obj = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(bytes.data(), bytes.size()), prefix);
+    }
+    check(jit_->addObjectFile(std::move(obj)), "loading kernels");
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      auto addr = check(jit_->lookup(prefix + std::to_string(i)), "looking up a kernel");
+      by_key_.emplace(keys[i], addr.toPtr<KernelFn>());
+    }
+  }
+
+  llvm::SmallVector<char, 0> compile(const std::vector<const KernelDesc*>& fresh, const std::string& prefix) {
+    llvm::LLVMContext ctx;
+    llvm::Module m(prefix, ctx);
+    m.setDataLayout(tm_->createDataLayout());
+    m.setTargetTriple(tm_->getTargetTriple().str());
+    for (size_t i = 0; i < fresh.size(); ++i) emit_kernel(m, *fresh[i], prefix + std::to_string(i));
+    for (llvm::Function& f : m) {
+      if (f.isDeclaration()) continue;
+      f.addFnAttr("target-cpu", cpu_);
+      f.addFnAttr("target-features", features_);
+    }
+    std::string err;
+    llvm::raw_string_ostream es(err);
+    if (llvm::verifyModule(m, &es)) throw Error("rnnc: codegen: invalid LLVM IR: " + err);
+
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PassBuilder pb(tm_.get());
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+    if (dump_enabled("llvm")) {
+      std::string s;
+      llvm::raw_string_ostream os(s);
+      m.print(os, nullptr);
+      std::cerr << "=== RNNC_DUMP llvm: module " << prefix << " (optimised) ===\n" << s;
+    }
+
+    llvm::SmallVector<char, 0> bytes;
+    llvm::raw_svector_ostream os(bytes);
+    llvm::legacy::PassManager pm;
+    if (tm_->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+      throw Error("rnnc: codegen: the target cannot emit object files");
+    pm.run(m);
+    return bytes;
+  }
+
+  // Writes the object atomically (temporary file in the same folder, then rename); a cache that
+  // cannot be written is not an error, only a slower next start.
+  static void store(const std::filesystem::path& file, const llvm::SmallVector<char, 0>& bytes) {
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    if (ec) return;
+    const std::filesystem::path tmp = file.string() + fmt::format(".tmp{}", static_cast<long>(::getpid()));
+    {
+      std::ofstream out(tmp, std::ios::binary);
+      if (!out) return;
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (!out) {
+        std::filesystem::remove(tmp, ec);
+        return;
+      }
+    }
+    std::filesystem::rename(tmp, file, ec);
+    if (ec) std::filesystem::remove(tmp, ec);
+  }
+
+  std::mutex mu_;
+  std::string cpu_, features_;
+  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::unordered_map<std::string, KernelFn> by_key_;
+};
+
+Jit& jit() {
+  static Jit* j = new Jit();  // never destroyed: kernels may run until the process exits
+  return *j;
+}
+
+}  // namespace
+
+std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, JitStats* stats) {
+  return jit().get(kernels, stats);
+}
+
+std::string kernel_ir(const KernelDesc& k) { return jit().ir(k); }
+
+}  // namespace rnnc::codegen

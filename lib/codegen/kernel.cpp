@@ -1,0 +1,93 @@
+#include "codegen/kernel.h"
+
+#include <fmt/format.h>
+
+namespace rnnc::codegen {
+
+std::string KernelDesc::key() const {
+  std::string k = "d";
+  for (int64_t e : domain) k += fmt::format(",{}", e);
+  for (const KernelArg& a : args) {
+    k += fmt::format("|a{}", static_cast<int>(a.dtype));
+    for (int64_t s : a.strides) k += fmt::format(",{}", s);
+  }
+  for (const Instr& i : code)
+    k += fmt::format("|i{},{},{},{},{},{},{:a}", static_cast<int>(i.op), static_cast<int>(i.dtype), i.a, i.b, i.c,
+                     i.arg, i.value);
+  for (const Store& s : stores) k += fmt::format("|s{},{},{}", s.value, s.arg, static_cast<int>(s.reduce));
+  return k;
+}
+
+void KernelDesc::collapse() {
+  // Drop extent-1 axes: they contribute nothing to any address.
+  Shape d;
+  std::vector<std::vector<int64_t>> st(args.size());
+  for (size_t k = 0; k < domain.size(); ++k) {
+    if (domain[k] == 1) continue;
+    d.push_back(domain[k]);
+    for (size_t a = 0; a < args.size(); ++a) st[a].push_back(args[a].strides[k]);
+  }
+  // Merge axis k into k+1 when every argument steps over axis k exactly as one pass over k+1
+  // (stride_k == stride_{k+1} * extent_{k+1}); broadcasts (stride 0 on both) merge too.
+  for (size_t k = d.size(); k-- > 1;) {
+    bool ok = true;
+    for (size_t a = 0; a < args.size() && ok; ++a) ok = st[a][k - 1] == st[a][k] * d[k];
+    if (!ok) continue;
+    d[k - 1] *= d[k];
+    d.erase(d.begin() + static_cast<std::ptrdiff_t>(k));
+    for (auto& s : st) {
+      s[k - 1] = s[k];
+      s.erase(s.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+  }
+  if (d.empty()) {  // a single point
+    d.push_back(1);
+    for (auto& s : st) s.push_back(0);
+  }
+  domain = d;
+  for (size_t a = 0; a < args.size(); ++a) args[a].strides = st[a];
+}
+
+bool KernelDesc::splittable() const {
+  if (domain.empty() || domain[0] < 2) return false;
+  for (const Store& s : stores)
+    if (s.reduce != Op::Input && args[s.arg].strides[0] == 0) return false;
+  return true;
+}
+
+bool supports(Op op, DType dtype) {
+  switch (op) {
+    case Op::Input:
+    case Op::Full:
+    case Op::Neg:
+    case Op::Abs:
+    case Op::Sign:
+    case Op::Cast:
+    case Op::StopGradient:
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Maximum:
+    case Op::Minimum:
+    case Op::Less:
+    case Op::LessEqual:
+    case Op::Greater:
+    case Op::GreaterEqual:
+    case Op::Equal:
+    case Op::NotEqual:
+    case Op::Select:
+    case Op::Sum:
+    case Op::Max: return true;
+    case Op::Exp:
+    case Op::Log:
+    case Op::Tanh:
+    case Op::Sigmoid:
+    case Op::Relu:
+    case Op::Sqrt:
+    case Op::Div:
+    case Op::Pow: return dtype != DType::i32;
+    default: return false;
+  }
+}
+
+}  // namespace rnnc::codegen

@@ -1,0 +1,65 @@
+// A fused elementwise kernel, as the compiler hands it to code generation: a loop nest over an
+// iteration domain, a little SSA program evaluated at every point of it, and stores.
+//
+//   for idx in domain:                       (the outermost axis is split across threads)
+//     v0 = load  arg0[sum_k idx_k * strides0_k]
+//     v1 = const 1.0
+//     v2 = add v0 v1 ...
+//     arg2[sum_k idx_k * strides2_k]  = v2   (plain store)
+//     arg3[sum_k idx_k * strides3_k] += v2   (reducing store: stride 0 along the reduced axes)
+//
+// Everything that decides the machine code is in this struct, so two kernels with equal key()
+// compile to the same code: the T steps of an unrolled recurrence share one kernel. Base pointers
+// (with the views' offsets applied) are passed at run time; strides are compile-time constants.
+// No LLVM types here: this header is shared by the fusion pass and the executor.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rnnc/graph.h"
+
+namespace rnnc::codegen {
+
+struct KernelArg {
+  DType dtype = DType::f32;
+  std::vector<int64_t> strides;  // elements, one per domain axis
+};
+
+// One instruction. `op` is an op-table entry, or Op::Input (load args[arg]) or Op::Full (constant).
+struct Instr {
+  Op op = Op::Full;
+  DType dtype = DType::f32;  // of the result
+  int a = -1, b = -1, c = -1;  // operand instructions
+  int arg = -1;                // Input: which argument
+  double value = 0;            // Full: the constant
+};
+
+struct Store {
+  int value = 0;       // instruction stored
+  int arg = 0;         // destination argument
+  Op reduce = Op::Input;  // Op::Input: plain store; Op::Sum or Op::Max: accumulate (pre-initialised)
+};
+
+struct KernelDesc {
+  Shape domain;  // after collapsing: no extent-1 axes, adjacent axes merged where every access allows
+  std::vector<KernelArg> args;
+  std::vector<Instr> code;
+  std::vector<Store> stores;
+
+  // A canonical text of the kernel: its identity in every cache.
+  std::string key() const;
+  // Merges adjacent axes that every argument walks contiguously and drops extent-1 axes.
+  void collapse();
+  // Whether the outermost axis can be split across threads (no store reduces along it).
+  bool splittable() const;
+};
+
+// Whether code generation handles `op` on values of `dtype` (the rest runs as library calls).
+bool supports(Op op, DType dtype);
+
+// The kernel entry point: args[i] points at argument i's first element; the outermost domain axis
+// runs over [begin, end).
+using KernelFn = void (*)(void* const* args, int64_t begin, int64_t end);
+
+}  // namespace rnnc::codegen

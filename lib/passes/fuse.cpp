@@ -1,0 +1,539 @@
+// Lowering and fusion: from an optimised graph to a Schedule of kernels, GEMMs and library calls.
+//
+// 1. Every node gets a kind from its op-table class (elementwise -> Compute, sum/max -> Reduce,
+//    matmul -> Gemm, broadcast/transpose/slice -> View, reshape -> Alias, the rest -> Library).
+// 2. Materialisation: a Compute node is stored to memory only when something outside a kernel
+//    needs it: it is an output, it has two or more consumers, or its consumer is a GEMM, a library
+//    op or a view. Otherwise it is inlined into its single consumer's kernel; a reduction of it is
+//    computed in the same loop (the bias gradient summed over the batch does not split a group).
+//    Views never move data: they compose into the strides of whoever reads them, and a GEMM
+//    takes a transposed or sliced operand as strides. Only where a consumer needs a layout a view
+//    cannot give (a reshape of a transposed tensor, a library op) is the view copied.
+// 3. Grouping: each stored value is the root of a kernel whose expression is inlined back to
+//    stored values. Roots with the same iteration domain merge into one kernel when everything
+//    the newcomer reads is ready before the group starts, or is computed by the group at the same
+//    point; values used only inside a group are never written to memory. The T steps of an
+//    unrolled recurrence produce T kernels with equal keys, so the JIT compiles one.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "passes/schedule.h"
+#include "rnnc/error.h"
+
+namespace rnnc::sched {
+
+bool Access::contiguous() const { return strides == strides_of(shape) || numel(shape) <= 1; }
+
+int Schedule::kernel_count() const {
+  int n = 0;
+  for (const Step& s : steps) n += s.kind == Step::Kind::Kernel;
+  return n;
+}
+
+namespace {
+
+enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Library };
+
+Kind kind_of(const Node& n) {
+  switch (n.op) {
+    case Op::Input:
+    case Op::Literal: return Kind::Leaf;
+    case Op::Full: return Kind::Const;
+    case Op::MatMul: return is_float(n.dtype) ? Kind::Gemm : Kind::Library;
+    case Op::BroadcastTo:
+    case Op::Transpose:
+    case Op::Slice: return Kind::View;
+    case Op::Reshape: return Kind::Alias;
+    case Op::Sum:
+    case Op::Max: return codegen::supports(n.op, n.dtype) ? Kind::Reduce : Kind::Library;
+    default: break;
+  }
+  if (info(n.op).cls == OpClass::Elementwise && n.op != Op::OneHot && codegen::supports(n.op, n.dtype))
+    return Kind::Compute;
+  return Kind::Library;
+}
+
+Access home(BufferRef buf, DType dtype, const Shape& shape) {
+  return Access{buf, dtype, shape, 0, strides_of(shape)};
+}
+
+// The access of a view node, given the access of its input.
+Access compose(const Node& n, const Access& in) {
+  Access a = in;
+  a.shape = n.shape;
+  const Shape& is = n.inputs[0]->shape;
+  switch (n.op) {
+    case Op::BroadcastTo: {
+      const size_t lead = n.shape.size() - is.size();
+      a.strides.assign(n.shape.size(), 0);
+      for (size_t k = 0; k < is.size(); ++k) a.strides[lead + k] = is[k] == 1 ? 0 : in.strides[k];
+      break;
+    }
+    case Op::Transpose:
+      for (size_t k = 0; k < n.shape.size(); ++k) a.strides[k] = in.strides[n.ints[k]];
+      break;
+    case Op::Slice:
+      for (size_t k = 0; k < is.size(); ++k) a.offset += n.ints[k] * in.strides[k];
+      break;
+    case Op::Reshape: a.strides = strides_of(n.shape); break;  // only of contiguous accesses
+    default: throw Error(fmt::format("rnnc: lower: {} is not a view", name_of(n.op)));
+  }
+  return a;
+}
+
+// A GEMM operand: each matrix is row-major or column-major with some leading dimension.
+bool gemm_able(const Access& a) {
+  const size_t r = a.shape.size();
+  if (r < 2) return false;
+  const int64_t rows = a.shape[r - 2], cols = a.shape[r - 1], sr = a.strides[r - 2], sc = a.strides[r - 1];
+  const bool row_major = (sc == 1 || cols == 1) && (sr >= cols || rows == 1);
+  const bool col_major = (sr == 1 || rows == 1) && (sc >= rows || cols == 1);
+  return row_major || col_major;
+}
+
+struct Info {
+  Kind kind = Kind::Library;
+  bool stored = false;      // has a buffer of its own, written by a step
+  bool is_const = false;    // a Full, or a view of one
+  double value = 0;
+  bool has_access = false;  // readable from memory through `access`
+  Access access;
+  Access source;            // for a stored view: what it copies
+  std::vector<int> users;   // distinct consumers
+  int output = -1;          // the output whose tensor it is written to
+  int group = -1;           // kernel group (roots and the nodes inlined into them)
+};
+
+struct Group {
+  Shape domain;
+  int first = 0;            // position of its first root: where it runs
+  std::vector<int> roots;   // in topological order
+  int nodes = 0;
+};
+
+class Lowerer {
+ public:
+  Lowerer(const std::vector<Var>& outputs, const std::vector<Var>& inputs) : outputs_(outputs) {
+    order_ = topo_order(outputs);
+    info_.resize(order_.size());
+    for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i].get()] = static_cast<int>(i);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      input_index_[inputs[i].node().get()] = static_cast<int>(i);
+      s_.inputs.push_back(Spec{inputs[i].shape(), inputs[i].dtype(), inputs[i]->name});
+    }
+    for (const Var& o : outputs) s_.outputs.push_back(Spec{o.shape(), o.dtype(), ""});
+  }
+
+  Schedule run() {
+    classify();
+    place();
+    form_groups();
+    emit();
+    return std::move(s_);
+  }
+
+ private:
+  int at(const NodePtr& n) const { return pos_.at(n.get()); }
+
+  // Kinds, consumers, and which Compute nodes must be stored.
+  void classify() {
+    for (size_t i = 0; i < order_.size(); ++i) {
+      Info& in = info_[i];
+      in.kind = kind_of(*order_[i]);
+      for (const NodePtr& x : order_[i]->inputs) {
+        std::vector<int>& u = info_[at(x)].users;
+        if (u.empty() || u.back() != static_cast<int>(i)) u.push_back(static_cast<int>(i));
+      }
+    }
+    std::vector<bool> is_output(order_.size(), false);
+    for (const Var& o : outputs_) is_output[at(o.node())] = true;
+    for (size_t i = 0; i < order_.size(); ++i) {
+      Info& in = info_[i];
+      if (in.kind != Kind::Compute) continue;
+      const Kind user = in.users.size() == 1 ? info_[in.users[0]].kind : Kind::Library;
+      in.stored = is_output[i] || in.users.size() != 1 || (user != Kind::Compute && user != Kind::Reduce);
+    }
+  }
+
+  // The node an output shows, looking through reshapes (which do not move data).
+  static const Node* shown(const Node* n) {
+    while (n->op == Op::Reshape) n = n->inputs[0].get();
+    return n;
+  }
+
+  BufferRef new_buffer(const Node& n, int i) {
+    // The first output that is this node (or a reshape of it) gets it written straight into its tensor.
+    for (size_t k = 0; k < outputs_.size(); ++k)
+      if (shown(outputs_[k].node().get()) == &n && !output_claimed_.count(static_cast<int>(k))) {
+        output_claimed_.insert({static_cast<int>(k), i});
+        info_[i].output = static_cast<int>(k);
+        return BufferRef{Space::Output, static_cast<int>(k)};
+      }
+    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(n.shape) * size_of(n.dtype)), -1});
+    return BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)};
+  }
+
+  // Gives node i a buffer of its own, written by a kernel (for views and constants: a copy).
+  void store(int i) {
+    Info& in = info_[i];
+    if (in.stored && in.has_access) return;
+    if (in.kind == Kind::View || in.kind == Kind::Alias) in.source = in.access;
+    in.stored = true;
+    in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
+    in.has_access = true;
+  }
+
+  // Readable accesses for every node that has one.
+  void place() {
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const Node& n = *order_[i];
+      Info& in = info_[i];
+      switch (in.kind) {
+        case Kind::Leaf:
+          if (n.op == Op::Input) {
+            auto it = input_index_.find(&n);
+            if (it == input_index_.end())
+              throw Error(fmt::format("rnnc: compile: the graph uses input '{}' {}{} that is not among the "
+                                      "function's inputs", n.name, name_of(n.dtype), to_string(n.shape)));
+            in.access = home(BufferRef{Space::Input, it->second}, n.dtype, n.shape);
+          } else {
+            s_.literals.push_back(*n.literal);
+            in.access = home(BufferRef{Space::Literal, static_cast<int>(s_.literals.size() - 1)}, n.dtype, n.shape);
+          }
+          in.has_access = true;
+          break;
+        case Kind::Const:
+          in.is_const = true;
+          in.value = n.scalar;
+          break;
+        case Kind::View:
+        case Kind::Alias: {
+          const int x = at(n.inputs[0]);
+          if (info_[x].is_const) {
+            in.is_const = true;
+            in.value = info_[x].value;
+            break;
+          }
+          if (in.kind == Kind::Alias && !info_[x].access.contiguous()) store(x);
+          in.access = compose(n, info_[x].access);
+          in.has_access = true;
+          break;
+        }
+        case Kind::Compute:
+          if (in.stored) store(static_cast<int>(i));
+          break;
+        case Kind::Reduce: store(static_cast<int>(i)); break;
+        case Kind::Gemm:
+          for (const NodePtr& x : n.inputs)
+            if (!info_[at(x)].has_access || !gemm_able(info_[at(x)].access)) store(at(x));
+          store(static_cast<int>(i));
+          break;
+        case Kind::Library:
+          for (const NodePtr& x : n.inputs)
+            if (!info_[at(x)].has_access || !info_[at(x)].access.contiguous()) store(at(x));
+          store(static_cast<int>(i));
+          break;
+      }
+    }
+  }
+
+  bool is_root(int i) const {
+    const Info& in = info_[i];
+    return in.stored && in.kind != Kind::Leaf && in.kind != Kind::Gemm && in.kind != Kind::Library;
+  }
+
+  // Position after which a buffer holds its value.
+  int ready(const BufferRef& b) const {
+    if (b.space == Space::Input || b.space == Space::Literal) return -1;
+    auto it = ready_.find({static_cast<int>(b.space), b.index});
+    return it == ready_.end() ? 1 << 30 : it->second;
+  }
+
+  // Visits the nodes a root's kernel inlines and the stored values it reads.
+  template <class Inline, class Read>
+  void walk(int i, bool top, std::vector<int>& seen, Inline&& on_inline, Read&& on_read) {
+    const Info& in = info_[i];
+    if (std::find(seen.begin(), seen.end(), i) != seen.end()) return;
+    seen.push_back(i);
+    if (in.is_const) return;
+    if (!top && in.has_access) {
+      on_read(i);
+      return;
+    }
+    if (!top) on_inline(i);
+    const Node& n = *order_[i];
+    if (in.stored && (in.kind == Kind::View || in.kind == Kind::Alias)) {
+      on_read(-1 - i);  // reads its source
+      return;
+    }
+    for (const NodePtr& x : n.inputs) walk(at(x), false, seen, on_inline, on_read);
+  }
+
+  Shape domain_of(int i) const {
+    const Node& n = *order_[i];
+    return info_[i].kind == Kind::Reduce ? n.inputs[0]->shape : n.shape;
+  }
+
+  void form_groups() {
+    std::map<Shape, int> last;  // latest group per domain
+    for (size_t ii = 0; ii < order_.size(); ++ii) {
+      const int i = static_cast<int>(ii);
+      const Info& in = info_[i];
+      if (in.kind == Kind::Gemm || in.kind == Kind::Library) {
+        ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = i;
+        continue;
+      }
+      if (!is_root(i)) continue;
+      const Shape dom = domain_of(i);
+      std::vector<int> inlined, reads, seen;
+      walk(i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
+      int g = -1;
+      auto it = last.find(dom);
+      if (it != last.end() && can_join(it->second, reads)) g = it->second;
+      if (g < 0) {
+        groups_.push_back(Group{dom, i, {}, 0});
+        g = static_cast<int>(groups_.size() - 1);
+        last[dom] = g;
+      }
+      groups_[g].roots.push_back(i);
+      groups_[g].nodes += 1 + static_cast<int>(inlined.size());
+      info_[i].group = g;
+      for (int j : inlined) info_[j].group = g;
+      ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = groups_[g].first;
+    }
+  }
+
+  bool can_join(int g, const std::vector<int>& reads) const {
+    for (int r : reads) {
+      const Access& a = r >= 0 ? info_[r].access : info_[-1 - r].source;
+      // A value the group computes at the same point can be used in registers...
+      if (r >= 0 && info_[r].group == g && info_[r].kind != Kind::Reduce && is_root(r)) continue;
+      // ...anything else must be in memory before the group runs.
+      if (ready(a.buf) >= groups_[g].first) return false;
+    }
+    return true;
+  }
+
+  struct KernelBuilder {
+    codegen::KernelDesc desc;
+    std::vector<Access> args;
+    std::unordered_map<int, int> memo;  // node position -> instruction
+
+    int arg(const Access& a) {
+      for (size_t k = 0; k < args.size(); ++k)
+        if (args[k].buf == a.buf && args[k].offset == a.offset && args[k].strides == a.strides &&
+            args[k].dtype == a.dtype)
+          return static_cast<int>(k);
+      args.push_back(a);
+      desc.args.push_back(codegen::KernelArg{a.dtype, a.strides});
+      return static_cast<int>(args.size() - 1);
+    }
+    int push(codegen::Instr in) {
+      desc.code.push_back(in);
+      return static_cast<int>(desc.code.size() - 1);
+    }
+  };
+
+  int load(KernelBuilder& kb, const Access& a) {
+    codegen::Instr in;
+    in.op = Op::Input;
+    in.dtype = a.dtype;
+    in.arg = kb.arg(a);
+    return kb.push(in);
+  }
+
+  // The instruction computing node i inside group g.
+  int expr(KernelBuilder& kb, int i, int g, bool top = false) {
+    if (auto it = kb.memo.find(i); it != kb.memo.end()) return it->second;
+    const Info& in = info_[i];
+    const Node& n = *order_[i];
+    int v;
+    if (in.is_const) {
+      codegen::Instr c;
+      c.op = Op::Full;
+      c.dtype = n.dtype;
+      c.value = in.value;
+      v = kb.push(c);
+    } else if (!top && in.has_access) {
+      v = load(kb, in.access);
+    } else if (in.kind == Kind::View || in.kind == Kind::Alias) {
+      v = load(kb, in.source);
+    } else if (in.kind == Kind::Reduce) {
+      v = expr(kb, at(n.inputs[0]), g);
+    } else {
+      codegen::Instr c;
+      c.op = n.op;
+      c.dtype = n.dtype;
+      int* operand[3] = {&c.a, &c.b, &c.c};
+      for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) *operand[k] = expr(kb, at(n.inputs[k]), g);
+      v = kb.push(c);
+    }
+    if (in.kind != Kind::Reduce) kb.memo[i] = v;
+    return v;
+  }
+
+  // Whether a root's value is needed outside its group.
+  bool needed_outside(int i) const {
+    if (info_[i].output >= 0 || info_[i].kind == Kind::Reduce) return true;
+    for (int u : info_[i].users)
+      if (info_[u].group != info_[i].group) return true;
+    return false;
+  }
+
+  Step kernel_step(int g) {
+    const Group& gr = groups_[g];
+    KernelBuilder kb;
+    kb.desc.domain = gr.domain;
+    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}};
+    for (int r : gr.roots) {
+      const int v = expr(kb, r, g, true);
+      kb.memo[r] = v;
+      if (!needed_outside(r)) continue;
+      const Info& in = info_[r];
+      Access out = in.access;
+      codegen::Store s;
+      s.value = v;
+      if (in.kind == Kind::Reduce) {
+        // Stride 0 along the reduced axes: every point of them adds into the same element.
+        out.shape = gr.domain;
+        for (size_t k = 0; k < gr.domain.size(); ++k)
+          if (order_[r]->shape[k] == 1 && gr.domain[k] != 1) out.strides[k] = 0;
+        s.reduce = order_[r]->op;
+      }
+      s.arg = kb.arg(out);
+      if (s.reduce != Op::Input) {
+        st.kernel.reduce_init.push_back(static_cast<int>(kb.desc.stores.size()));
+        st.kernel.init_count.push_back(numel(order_[r]->shape));
+      }
+      kb.desc.stores.push_back(s);
+    }
+    kb.desc.collapse();
+    st.kernel.desc = std::move(kb.desc);
+    st.kernel.args = std::move(kb.args);
+    st.kernel.group_size = gr.nodes;
+    for (size_t a = 0; a < st.kernel.args.size(); ++a) {
+      const BufferRef& b = st.kernel.args[a].buf;
+      if (b.space != Space::Arena) continue;
+      bool written = false;
+      for (const codegen::Store& s : st.kernel.desc.stores) written |= s.arg == static_cast<int>(a);
+      (written ? st.writes : st.reads).push_back(b.index);
+    }
+    return st;
+  }
+
+  void emit() {
+    std::vector<std::pair<int, Step>> steps;  // (position, step)
+    for (size_t g = 0; g < groups_.size(); ++g) steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
+    for (size_t ii = 0; ii < order_.size(); ++ii) {
+      const int i = static_cast<int>(ii);
+      const Info& in = info_[i];
+      if (in.kind != Kind::Gemm && in.kind != Kind::Library) continue;
+      Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}};
+      std::vector<Access> ins;
+      for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
+      if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access};
+      else st.library = LibraryStep{order_[i], ins, in.access};
+      for (const Access& a : ins)
+        if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
+      if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);
+      steps.emplace_back(i, std::move(st));
+    }
+    // Outputs not written in place (inputs, constants, views, repeated outputs) are copied.
+    int end = static_cast<int>(order_.size());
+    for (size_t k = 0; k < outputs_.size(); ++k) {
+      if (output_claimed_.count(static_cast<int>(k))) continue;
+      const int i = at(outputs_[k].node());
+      KernelBuilder kb;
+      kb.desc.domain = outputs_[k].shape();
+      const int v = expr(kb, i, -1);
+      const Access out = home(BufferRef{Space::Output, static_cast<int>(k)}, outputs_[k].dtype(), outputs_[k].shape());
+      kb.desc.stores.push_back(codegen::Store{v, kb.arg(out), Op::Input});
+      kb.desc.collapse();
+      Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}};
+      st.kernel.desc = std::move(kb.desc);
+      st.kernel.args = std::move(kb.args);
+      st.kernel.group_size = 1;
+      for (const Access& a : st.kernel.args)
+        if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
+      steps.emplace_back(end++, std::move(st));
+    }
+    std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [p, st] : steps) s_.steps.push_back(std::move(st));
+  }
+
+  const std::vector<Var>& outputs_;
+  std::vector<NodePtr> order_;
+  std::vector<Info> info_;
+  std::unordered_map<const Node*, int> pos_;
+  std::unordered_map<const Node*, int> input_index_;
+  std::map<int, int> output_claimed_;  // output -> node position
+  std::map<std::pair<int, int>, int> ready_;
+  std::vector<Group> groups_;
+  Schedule s_;
+};
+
+std::string str(const BufferRef& b) {
+  switch (b.space) {
+    case Space::Arena: return fmt::format("b{}", b.index);
+    case Space::Input: return fmt::format("in{}", b.index);
+    case Space::Output: return fmt::format("out{}", b.index);
+    case Space::Literal: return fmt::format("lit{}", b.index);
+  }
+  return "?";
+}
+
+std::string str(const Access& a) {
+  std::string s = str(a.buf);
+  if (a.offset) s += fmt::format("+{}", a.offset);
+  if (!a.contiguous()) s += fmt::format(" strides {}", to_string(Shape(a.strides)));
+  return s;
+}
+
+}  // namespace
+
+Schedule lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs) {
+  return Lowerer(outputs, inputs).run();
+}
+
+std::string Schedule::str() const {
+  std::string s = fmt::format("schedule: {} steps ({} kernels), arena {} bytes in {} buffers\n", steps.size(),
+                              kernel_count(), arena_bytes, buffers.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step& st = steps[i];
+    switch (st.kind) {
+      case Step::Kind::Kernel: {
+        const KernelStep& k = st.kernel;
+        s += fmt::format("  {:4} kernel  domain {} ({} nodes fused, {} instructions)", i, to_string(k.desc.domain),
+                         k.group_size, k.desc.code.size());
+        for (const codegen::Store& o : k.desc.stores)
+          s += fmt::format(" {}{}", o.reduce == Op::Input ? "-> " : fmt::format("{}-> ", name_of(o.reduce)),
+                           rnnc::sched::str(k.args[o.arg]));
+        s += "  reads";
+        for (size_t a = 0; a < k.args.size(); ++a) {
+          bool stored = false;
+          for (const codegen::Store& o : k.desc.stores) stored |= o.arg == static_cast<int>(a);
+          if (!stored) s += fmt::format(" {}", rnnc::sched::str(k.args[a]));
+        }
+        s += "\n";
+        break;
+      }
+      case Step::Kind::Gemm:
+        s += fmt::format("  {:4} gemm    {} x {} -> {}  ({} x {})\n", i, rnnc::sched::str(st.gemm.a),
+                         rnnc::sched::str(st.gemm.b), rnnc::sched::str(st.gemm.c), to_string(st.gemm.a.shape),
+                         to_string(st.gemm.b.shape));
+        break;
+      case Step::Kind::Library: {
+        std::string ins;
+        for (const Access& a : st.library.inputs) ins += fmt::format(" {}", rnnc::sched::str(a));
+        s += fmt::format("  {:4} {:7}{} -> {}\n", i, name_of(st.library.node->op), ins, rnnc::sched::str(st.library.out));
+        break;
+      }
+    }
+  }
+  return s;
+}
+
+}  // namespace rnnc::sched

@@ -1,0 +1,94 @@
+// The compiled form of a graph: a list of steps over buffers, produced by lower() (fuse.cpp),
+// given arena offsets by plan_memory() (memory_plan.cpp) and run by the executor.
+//
+// A step is one of
+//   Kernel   a fused group of elementwise/broadcast work, with reductions at its outputs: one loop
+//            nest compiled by LLVM (see codegen/kernel.h);
+//   Gemm     C = op(A) op(B) through Eigen, where a transposed or sliced operand is a stride,
+//            never a copy;
+//   Library  any other op (gather, scatter_add, pad, concat, ...) by the reference implementation.
+// Views (broadcast_to, transpose, slice, contiguous reshape) produce no step: they are strides and
+// offsets in the accesses of the steps that read them.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "codegen/kernel.h"
+#include "rnnc/function.h"
+#include "rnnc/graph.h"
+#include "rnnc/tensor.h"
+
+namespace rnnc::sched {
+
+// Where a buffer lives: the arena (planned), the caller's inputs, the fresh output tensors, or
+// the compiled graph's literals.
+enum class Space : uint8_t { Arena, Input, Output, Literal };
+
+struct BufferRef {
+  Space space = Space::Arena;
+  int index = 0;  // arena buffer id, input, output or literal number
+  bool operator==(const BufferRef&) const = default;
+};
+
+// Elements of a buffer seen as a tensor: element idx is at offset + sum_k idx_k * strides_k.
+struct Access {
+  BufferRef buf;
+  DType dtype = DType::f32;
+  Shape shape;
+  int64_t offset = 0;
+  std::vector<int64_t> strides;
+  bool contiguous() const;
+};
+
+struct KernelStep {
+  codegen::KernelDesc desc;       // collapsed
+  std::vector<Access> args;       // one per desc.args (only buf and offset matter at run time)
+  std::vector<int> reduce_init;   // stores (indices into desc.stores) to pre-fill with their identity
+  std::vector<int64_t> init_count;  // elements to fill for each of them
+  int group_size = 0;             // graph nodes fused into it (for dumps and tests)
+};
+
+struct GemmStep {
+  Access a, b, c;  // [..., M, K] x [..., K, N] -> [..., M, N]
+};
+
+struct LibraryStep {
+  NodePtr node;
+  std::vector<Access> inputs;  // contiguous
+  Access out;
+};
+
+struct Step {
+  enum class Kind { Kernel, Gemm, Library } kind;
+  KernelStep kernel;
+  GemmStep gemm;
+  LibraryStep library;
+  std::vector<int> reads, writes;  // arena buffers
+};
+
+struct ArenaBuffer {
+  int64_t bytes = 0;
+  int64_t offset = -1;  // set by plan_memory
+};
+
+struct Schedule {
+  std::vector<Step> steps;
+  std::vector<ArenaBuffer> buffers;
+  std::vector<Tensor> literals;
+  std::vector<Spec> outputs;  // shape and dtype of each output tensor
+  std::vector<Spec> inputs;
+  int64_t arena_bytes = 0;
+
+  int kernel_count() const;
+  std::string str() const;  // human-readable listing (RNNC_DUMP=groups)
+};
+
+// Lowers a graph (already optimised) to steps. Kernels are left without entry points.
+Schedule lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs);
+
+// Assigns arena offsets: buffers whose lifetimes do not overlap share memory; a step never
+// writes memory it reads.
+void plan_memory(Schedule& s);
+
+}  // namespace rnnc::sched

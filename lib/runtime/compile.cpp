@@ -1,0 +1,164 @@
+// compile(): passes -> lower (fusion) -> memory plan -> JIT -> a callable Program per shape signature.
+#include "rnnc/compile.h"
+
+#include <fmt/format.h>
+
+#include <Eigen/Core>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "codegen/codegen.h"
+#include "rnnc/error.h"
+#include "rnnc/passes.h"
+#include "runtime/executor.h"
+
+namespace rnnc {
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int thread_count(const CompileOptions& o) {
+  if (o.threads > 0) return o.threads;
+  if (const char* e = std::getenv("RNNC_THREADS"); e && std::atoi(e) > 0) return std::atoi(e);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string signature(const std::vector<Spec>& specs) {
+  std::string s;
+  for (const Spec& x : specs) s += fmt::format("{}{};", name_of(x.dtype), to_string(x.shape));
+  return s;
+}
+
+std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o, CompileStats& st) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Function g = o.optimize ? optimize(f) : f;
+  st.pass_seconds = since(t0);
+  st.nodes = static_cast<int>(topo_order(g.outputs).size());
+
+  const auto t1 = std::chrono::steady_clock::now();
+  auto p = std::make_shared<exec::Program>();
+  p->schedule = sched::lower(g.outputs, g.inputs);
+  sched::plan_memory(p->schedule);
+  st.lower_seconds = since(t1);
+
+  std::vector<const codegen::KernelDesc*> descs;
+  std::vector<size_t> at;
+  std::set<std::string> unique;
+  for (size_t i = 0; i < p->schedule.steps.size(); ++i) {
+    const sched::Step& s = p->schedule.steps[i];
+    if (s.kind == sched::Step::Kind::Kernel) {
+      descs.push_back(&s.kernel.desc);
+      at.push_back(i);
+    }
+    st.gemms += s.kind == sched::Step::Kind::Gemm;
+    st.library_calls += s.kind == sched::Step::Kind::Library;
+  }
+  codegen::JitStats js;
+  std::vector<codegen::KernelFn> fns = codegen::get_kernels(descs, &js);
+  p->kernels.assign(p->schedule.steps.size(), nullptr);
+  for (size_t k = 0; k < at.size(); ++k) p->kernels[at[k]] = fns[k];
+  for (const auto* d : descs) unique.insert(d->key());
+
+  p->threads = thread_count(o);
+  Eigen::setNbThreads(p->threads);
+  exec::prepare(*p);
+
+  st.steps = static_cast<int>(p->schedule.steps.size());
+  st.kernels = static_cast<int>(descs.size());
+  st.unique_kernels = static_cast<int>(unique.size());
+  st.compiled_kernels = js.compiled;
+  st.disk_hits = js.disk_hits;
+  st.jit_seconds = js.seconds;
+  st.arena_bytes = p->schedule.arena_bytes;
+  st.seconds = since(t0);
+  if (const char* d = std::getenv("RNNC_DUMP"); d && std::string_view(d).find("groups") != std::string_view::npos)
+    std::cerr << "=== RNNC_DUMP groups ===\n" << p->schedule.str() << st.str() << "\n";
+  return p;
+}
+
+}  // namespace
+
+struct Compiled::Impl {
+  Function f;
+  CompileOptions options;
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<exec::Program>> programs;
+  std::shared_ptr<exec::Program> latest;
+  CompileStats stats;
+
+  std::shared_ptr<exec::Program> get(const std::vector<Spec>& specs) {
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string sig = signature(specs);
+    if (auto it = programs.find(sig); it != programs.end()) return it->second;
+    Function g = f;
+    if (sig != signature(f.input_specs())) {
+      if (!f.source)
+        throw Error(fmt::format("rnnc: compiled function: called with {} but traced for {}, and it has no source "
+                                "to trace again", sig, signature(f.input_specs())));
+      g = f.retrace(specs);
+    }
+    CompileStats st;
+    auto p = build(g, options, st);
+    programs.emplace(sig, p);
+    latest = p;
+    stats = st;
+    return p;
+  }
+};
+
+std::string CompileStats::str() const {
+  return fmt::format(
+      "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls; arena {:.1f} KiB",
+      seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
+      disk_hits, gemms, library_calls, static_cast<double>(arena_bytes) / 1024.0);
+}
+
+Compiled compile(const Function& f, const CompileOptions& options) {
+  Compiled c;
+  c.impl_ = std::make_shared<Compiled::Impl>();
+  c.impl_->f = f;
+  c.impl_->options = options;
+  c.impl_->get(f.input_specs());
+  return c;
+}
+
+std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args) const {
+  if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
+  std::vector<Spec> specs;
+  specs.reserve(args.size());
+  for (const Tensor& t : args) {
+    if (!t.defined()) throw Error("rnnc: compiled function: an argument is an undefined tensor");
+    specs.push_back(Spec{t.shape(), t.dtype(), ""});
+  }
+  const std::vector<Var>& in = impl_->f.inputs;
+  if (specs.size() != in.size())
+    throw Error(fmt::format("rnnc: compiled function: takes {} inputs, {} were given", in.size(), specs.size()));
+  // New shapes trace again; a new dtype is a mistake (it would change the model's precision).
+  for (size_t i = 0; i < in.size(); ++i)
+    if (specs[i].dtype != in[i].dtype())
+      throw Error(fmt::format("rnnc: compiled function: input {} ('{}') was traced as {}{}, got {}{}", i, in[i]->name,
+                              name_of(in[i].dtype()), to_string(in[i].shape()), name_of(specs[i].dtype),
+                              to_string(specs[i].shape)));
+  return exec::run(*impl_->get(specs), args);
+}
+
+const CompileStats& Compiled::stats() const {
+  if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
+  return impl_->stats;
+}
+
+std::string Compiled::schedule() const {
+  if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->latest->schedule.str();
+}
+
+}  // namespace rnnc

@@ -1,0 +1,14 @@
+// One node of the reference interpreter, for the executor's library steps (ops that are not
+// kernels or GEMMs: gather, scatter_add, one_hot, pad, concat, ...).
+#pragma once
+#include <vector>
+
+#include "rnnc/graph.h"
+#include "rnnc/tensor.h"
+
+namespace rnnc {
+
+// The value of n given its inputs' values.
+Tensor eval_node(const Node& n, const std::vector<Tensor>& in);
+
+}  // namespace rnnc

@@ -1,0 +1,191 @@
+// The executor: walks the schedule's steps in order. Kernels get one pointer per argument (the
+// buffer's base plus the access's offset) and large ones are split across threads along their
+// outermost axis; GEMMs go to Eigen (its own threads), with strided operands mapped in place;
+// library steps run the reference implementation of their node.
+#include "runtime/executor.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <cstring>
+#include <limits>
+
+#include "rnnc/error.h"
+#include "runtime/eval_node.h"
+
+namespace rnnc::exec {
+
+namespace {
+
+using sched::Access;
+using sched::Space;
+
+// Kernels smaller than this run on one thread: below it, waking a second costs more than it saves.
+constexpr int64_t kParallelElements = 1 << 15;
+
+struct Bases {
+  std::byte* arena;
+  const std::vector<Tensor>* inputs;
+  std::vector<Tensor>* outputs;
+  const std::vector<Tensor>* literals;
+  const std::vector<sched::ArenaBuffer>* buffers;
+
+  std::byte* base(const sched::BufferRef& b) const {
+    switch (b.space) {
+      case Space::Arena: return arena + (*buffers)[b.index].offset;
+      case Space::Input: return static_cast<std::byte*>(const_cast<void*>((*inputs)[b.index].raw()));
+      case Space::Output: return static_cast<std::byte*>((*outputs)[b.index].raw());
+      case Space::Literal: return static_cast<std::byte*>(const_cast<void*>((*literals)[b.index].raw()));
+    }
+    return nullptr;
+  }
+  std::byte* ptr(const Access& a) const {
+    return base(a.buf) + a.offset * static_cast<int64_t>(size_of(a.dtype));
+  }
+};
+
+template <class T> void fill(void* p, int64_t n, Op reduce) {
+  T v = reduce == Op::Sum ? T(0)
+        : std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::lowest();
+  std::fill_n(static_cast<T*>(p), n, v);
+}
+
+void run_kernel(const sched::KernelStep& k, codegen::KernelFn fn, const Bases& b, int threads,
+                std::vector<void*>& ptrs) {
+  ptrs.resize(k.args.size());
+  for (size_t a = 0; a < k.args.size(); ++a) ptrs[a] = b.ptr(k.args[a]);
+  for (size_t r = 0; r < k.reduce_init.size(); ++r) {
+    const codegen::Store& s = k.desc.stores[k.reduce_init[r]];
+    switch (k.desc.args[s.arg].dtype) {
+      case DType::f32: fill<float>(ptrs[s.arg], k.init_count[r], s.reduce); break;
+      case DType::f64: fill<double>(ptrs[s.arg], k.init_count[r], s.reduce); break;
+      case DType::i32: fill<int32_t>(ptrs[s.arg], k.init_count[r], s.reduce); break;
+    }
+  }
+  const int64_t outer = k.desc.domain[0];
+  if (numel(k.desc.domain) == 0) return;
+  if (threads > 1 && numel(k.desc.domain) >= kParallelElements && k.desc.splittable()) {
+    const int64_t chunks = std::min<int64_t>(threads, outer);
+    void* const* args = ptrs.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) fn(args, outer * c / chunks, outer * (c + 1) / chunks);
+  } else {
+    fn(ptrs.data(), 0, outer);
+  }
+}
+
+// One matrix of an operand: row-major or column-major with a leading dimension.
+template <class T, int Order>
+using MatMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, Eigen::Unaligned,
+                          Eigen::OuterStride<>>;
+
+struct MatLayout {
+  bool row_major;
+  int64_t ld;
+};
+
+MatLayout layout(const Access& a) {
+  const size_t r = a.shape.size();
+  const int64_t rows = a.shape[r - 2], cols = a.shape[r - 1], sr = a.strides[r - 2], sc = a.strides[r - 1];
+  if ((sc == 1 || cols == 1) && (sr >= cols || rows == 1)) return {true, std::max(sr, cols)};
+  return {false, std::max(sc, rows)};
+}
+
+template <class T, int OA, int OB>
+void gemm_typed(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t m, int64_t n, int64_t k) {
+  using RM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  MatMap<T, OA> A(pa, m, k, Eigen::OuterStride<>(la.ld));
+  MatMap<T, OB> B(pb, k, n, Eigen::OuterStride<>(lb.ld));
+  Eigen::Map<RM> C(pc, m, n);
+  C.noalias() = A * B;
+}
+
+template <class T>
+void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t m, int64_t n, int64_t k) {
+  constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
+  if (la.row_major && lb.row_major) gemm_typed<T, R, R>(pa, la, pb, lb, pc, m, n, k);
+  else if (la.row_major) gemm_typed<T, R, C>(pa, la, pb, lb, pc, m, n, k);
+  else if (lb.row_major) gemm_typed<T, C, R>(pa, la, pb, lb, pc, m, n, k);
+  else gemm_typed<T, C, C>(pa, la, pb, lb, pc, m, n, k);
+}
+
+void run_gemm(const sched::GemmStep& g, const Bases& b) {
+  const size_t r = g.c.shape.size();
+  const int64_t m = g.c.shape[r - 2], n = g.c.shape[r - 1], k = g.a.shape[r - 1];
+  const MatLayout la = layout(g.a), lb = layout(g.b);
+  const Shape batch(g.c.shape.begin(), g.c.shape.end() - 2);
+  const int64_t count = numel(batch);
+  const int64_t es = static_cast<int64_t>(size_of(g.c.dtype));
+  std::vector<int64_t> idx(batch.size(), 0);
+  int64_t oa = 0, ob = 0, oc = 0;  // element offsets of the current batch entry
+  std::byte *A = b.ptr(g.a), *B = b.ptr(g.b), *C = b.ptr(g.c);
+  for (int64_t i = 0; i < count; ++i) {
+    if (k == 0) {
+      std::memset(C + oc * es, 0, static_cast<size_t>(m * n * es));
+    } else if (g.c.dtype == DType::f32) {
+      gemm_one(reinterpret_cast<const float*>(A) + oa, la, reinterpret_cast<const float*>(B) + ob, lb,
+               reinterpret_cast<float*>(C) + oc, m, n, k);
+    } else {
+      gemm_one(reinterpret_cast<const double*>(A) + oa, la, reinterpret_cast<const double*>(B) + ob, lb,
+               reinterpret_cast<double*>(C) + oc, m, n, k);
+    }
+    for (size_t d = batch.size(); d-- > 0;) {  // odometer over the batch axes
+      oa += g.a.strides[d];
+      ob += g.b.strides[d];
+      oc += g.c.strides[d];
+      if (++idx[d] < batch[d]) break;
+      oa -= g.a.strides[d] * batch[d];
+      ob -= g.b.strides[d] * batch[d];
+      oc -= g.c.strides[d] * batch[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+void run_library(const sched::LibraryStep& l, const Bases& b) {
+  std::vector<Tensor> in;
+  in.reserve(l.inputs.size());
+  for (const Access& a : l.inputs) in.push_back(Tensor::wrap(b.ptr(a), a.shape, a.dtype));
+  Tensor v = eval_node(*l.node, in);
+  std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
+}
+
+}  // namespace
+
+void prepare(Program& p) {
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(p.schedule.arena_bytes, 64));
+  auto* mem = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
+  p.arena = std::shared_ptr<std::byte[]>(mem, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
+}
+
+std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
+  const sched::Schedule& s = p.schedule;
+  if (args.size() != s.inputs.size())
+    throw Error(fmt::format("rnnc: compiled function: takes {} inputs, {} were given", s.inputs.size(), args.size()));
+  for (size_t i = 0; i < args.size(); ++i)
+    if (!args[i].defined() || args[i].shape() != s.inputs[i].shape || args[i].dtype() != s.inputs[i].dtype)
+      throw Error(fmt::format("rnnc: compiled function: input {} ('{}') expects {}{}, got {}", i, s.inputs[i].name,
+                              name_of(s.inputs[i].dtype), to_string(s.inputs[i].shape),
+                              args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
+                                                : std::string("an undefined tensor")));
+  std::vector<Tensor> outputs;
+  outputs.reserve(s.outputs.size());
+  for (const Spec& o : s.outputs) outputs.push_back(Tensor::empty(o.shape, o.dtype));
+
+  std::lock_guard<std::mutex> lock(p.mu);
+  const Bases b{p.arena.get(), &args, &outputs, &s.literals, &s.buffers};
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    const sched::Step& st = s.steps[i];
+    switch (st.kind) {
+      case sched::Step::Kind::Kernel: run_kernel(st.kernel, p.kernels[i], b, p.threads, ptrs); break;
+      case sched::Step::Kind::Gemm: run_gemm(st.gemm, b); break;
+      case sched::Step::Kind::Library: run_library(st.library, b); break;
+    }
+  }
+  return outputs;
+}
+
+}  // namespace rnnc::exec

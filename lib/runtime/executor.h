@@ -1,0 +1,25 @@
+// The executor: runs a planned Schedule with its compiled kernels.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "codegen/kernel.h"
+#include "passes/schedule.h"
+
+namespace rnnc::exec {
+
+struct Program {
+  sched::Schedule schedule;
+  std::vector<codegen::KernelFn> kernels;  // one per step; null for GEMMs and library steps
+  int threads = 1;
+  std::shared_ptr<std::byte[]> arena;      // schedule.arena_bytes, allocated once
+  std::mutex mu;                           // one call at a time uses the arena
+};
+
+// Allocates the arena (once).
+void prepare(Program& p);
+// Runs the program on args (checked against the schedule's input specs) and returns fresh outputs.
+std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args);
+
+}  // namespace rnnc::exec

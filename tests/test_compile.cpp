@@ -1,0 +1,214 @@
+// The compiler against the reference interpreter: every op of the table (and its gradient),
+// thousands of random graphs, fusion decisions, the kernel cache, errors and threads.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "op_table.h"
+#include "random_graph.h"
+
+using namespace rnnc;
+using namespace rnnc::testing;
+
+namespace {
+
+std::vector<Tensor> to_dtype(const std::vector<Tensor>& args, DType t) {
+  std::vector<Tensor> out;
+  for (const Tensor& a : args) out.push_back(is_float(a.dtype()) ? a.to(t) : a);
+  return out;
+}
+
+// Compiles f and checks every output against the interpreter.
+void check_compiled(const Function& f, const std::vector<Tensor>& args, double tol, const std::string& what) {
+  Compiled c = compile(f);
+  std::vector<Tensor> got = c(args), want = interpret(f, args);
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO(what << ", output " << i << "\ncompiled: " << got[i].str() << "\ninterpreted: " << want[i].str() << "\n"
+              << c.schedule());
+    CHECK(got[i].dtype() == want[i].dtype());
+    CHECK(same_values(got[i], want[i], tol));
+  }
+}
+
+// sum(y * y) of a row: a scalar whose gradient exercises the row's backward ops.
+Function row_loss_grad(const Row& row, const std::vector<Tensor>& args, DType t) {
+  std::vector<int> wrt;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (is_float(args[i].dtype())) wrt.push_back(static_cast<int>(i));
+  Function loss = trace_fn([&](Args x) { Var y = row.fn(x); return std::vector<Var>{sum(y * y)}; }, specs_of(args, t));
+  return value_and_grad(loss, wrt);
+}
+
+}  // namespace
+
+TEST_CASE("every op-table row and its gradient: compiled equals interpreted, float32 and float64") {
+  uint64_t seed = 500;
+  for (const Row& row : op_rows()) {
+    DYNAMIC_SECTION(row.name) {
+      const std::vector<Tensor> args64 = make_args(row.args, seed++);
+      for (DType t : {DType::f64, DType::f32}) {
+        const double tol = t == DType::f64 ? 1e-12 : 2e-5;
+        const std::vector<Tensor> args = to_dtype(args64, t);
+        Function f = trace_fn([&](Args x) { return std::vector<Var>{row.fn(x)}; }, specs_of(args, t));
+        check_compiled(f, args, tol, std::string(name_of(t)) + " forward");
+        check_compiled(row_loss_grad(row, args, t), args, tol, std::string(name_of(t)) + " gradient");
+      }
+    }
+  }
+}
+
+TEST_CASE("differential: random graphs and their gradients, compiled vs interpreted (NaN and Inf included)") {
+  // float64 kernels call libm for transcendentals, so agreement is to rounding; float32 kernels use
+  // our own vectorised exp/log/tanh, so they get a float32 tolerance.
+  int mismatches = 0, graphs = 0;
+  for (DType t : {DType::f64, DType::f32}) {
+    const double tol = t == DType::f64 ? 1e-9 : 1e-4;
+    const uint64_t count = t == DType::f64 ? 1500 : 1000;
+    for (uint64_t seed = 1; seed <= count; ++seed) {
+      RandomGraph rg = random_graph(seed, t);
+      Function scalar{rg.f.inputs, {rg.f.outputs[1]}, rg.f.source};
+      for (const Function& f : {rg.f, value_and_grad(scalar)}) {
+        ++graphs;
+        std::vector<Tensor> got = compile(f)(rg.args), want = interpret(f, rg.args);
+        for (size_t i = 0; i < got.size(); ++i)
+          if (!same_values(got[i], want[i], tol)) {
+            ++mismatches;
+            std::cerr << name_of(t) << " seed " << seed << " output " << i << "\n"
+                      << to_text(f) << "compiled " << got[i].str() << "\ninterpreted " << want[i].str() << "\n"
+                      << compile(f).schedule();
+          }
+      }
+    }
+  }
+  INFO(graphs << " graphs");
+  CHECK(graphs == 5000);
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("fusion: graphs that should become one kernel do") {
+  struct Case {
+    const char* name;
+    std::function<std::vector<Var>(Args)> fn;
+    std::vector<Spec> specs;
+    int kernels, gemms;
+  };
+  const std::vector<Case> cases = {
+      {"elementwise chain with broadcasts",
+       [](Args x) { return std::vector<Var>{sigmoid(x[0] * x[1] + 1.0) * tanh(x[0] - x[2])}; },
+       {Spec{{8, 16}}, Spec{{16}}, Spec{{8, 1}}}, 1, 0},
+      {"chain ending in a full reduction", [](Args x) { return std::vector<Var>{sum(square(tanh(x[0]) * x[1]))}; },
+       {Spec{{8, 16}}, Spec{{8, 16}}}, 1, 0},
+      {"vanilla RNN step: tanh(x W + h U + b)",
+       [](Args x) { return std::vector<Var>{tanh(matmul(x[0], x[1]) + matmul(x[2], x[3]) + x[4])}; },
+       {Spec{{4, 8}}, Spec{{8, 16}}, Spec{{4, 16}}, Spec{{16, 16}}, Spec{{16}}}, 1, 2},
+      {"LSTM cell update from its four gates",
+       [](Args x) {
+         Var c = sigmoid(x[1]) * x[0] + sigmoid(x[2]) * tanh(x[3]);
+         return std::vector<Var>{c, sigmoid(x[4]) * tanh(c)};
+       },
+       {Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}}, 1, 0},
+  };
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      Function f = trace_fn(c.fn, c.specs);
+      Compiled k = compile(f);
+      INFO(k.schedule());
+      CHECK(k.stats().kernels == c.kernels);
+      CHECK(k.stats().gemms == c.gemms);
+      CHECK(k.stats().library_calls == 0);
+    }
+  }
+  SECTION("the backward pass of a dense tanh layer: one kernel, the bias gradient reduced inside it") {
+    Function f = trace([](Var x, Var w, Var b) { return sum(tanh(matmul(x, w) + b)); },
+                       {Spec{{32, 8}}, Spec{{8, 16}}, Spec{{16}}});
+    Compiled k = compile(grad(f, {1, 2}));
+    INFO(k.schedule());
+    // gemm (forward), one kernel: tanh' and the bias reduction, gemm (weight gradient).
+    CHECK(k.stats().gemms == 2);
+    CHECK(k.stats().kernels == 1);
+  }
+}
+
+TEST_CASE("transposed operands reach the GEMM as strides, not copies") {
+  Function f = trace([](Var a, Var b) { return matmul(transpose(a), transpose(b)); }, {Spec{{5, 3}}, Spec{{4, 5}}});
+  Compiled k = compile(f);
+  INFO(k.schedule());
+  CHECK(k.stats().gemms == 1);
+  CHECK(k.stats().kernels == 0);
+  std::mt19937_64 rng(3);
+  std::vector<Tensor> args = {Tensor::uniform({5, 3}, -1, 1, rng), Tensor::uniform({4, 5}, -1, 1, rng)};
+  CHECK(max_abs_diff(k(args)[0], interpret(f, args)[0]) < 1e-6);
+}
+
+TEST_CASE("the kernel cache: an unrolled recurrence compiles a fixed number of kernels, whatever T") {
+  auto unrolled = [](int T) {
+    return trace(
+        [T](Var x, Var w, Var u, Var h0) {
+          Var h = h0, loss = full({}, 0.0);
+          for (int t = 0; t < T; ++t) {
+            h = tanh(matmul(x, w) + matmul(h, u));
+            loss = loss + sum(h * h);
+          }
+          return loss;
+        },
+        {Spec{{4, 6}}, Spec{{6, 8}}, Spec{{8, 8}}, Spec{{4, 8}}});
+  };
+  Compiled c10 = compile(value_and_grad(unrolled(10)));
+  Compiled c40 = compile(value_and_grad(unrolled(40)));
+  INFO(c10.stats().str() << "\n" << c40.stats().str());
+  CHECK(c40.stats().kernels > 3 * c10.stats().kernels);        // the work grows with T...
+  CHECK(c40.stats().unique_kernels == c10.stats().unique_kernels);  // ...the distinct kernels do not
+  Compiled c80 = compile(value_and_grad(unrolled(80)));
+  CHECK(c80.stats().unique_kernels == c40.stats().unique_kernels);
+  // Only the kernels that sum T terms (the loss, and the gradients of the weights shared by every
+  // step) differ with T; the per-step kernels were all compiled for T=40.
+  CHECK(c80.stats().compiled_kernels + c80.stats().disk_hits <= 3);
+}
+
+TEST_CASE("compiled functions: errors name the input, new shapes compile again") {
+  Function f = trace([](Var x, Var y) { return tanh(x) * y; }, {Spec{{2, 3}, DType::f32, "x"}, Spec{{3}, DType::f32, "y"}});
+  Compiled c = compile(f);
+  std::mt19937_64 rng(5);
+  Tensor x = Tensor::uniform({2, 3}, -1, 1, rng), y = Tensor::uniform({3}, -1, 1, rng);
+  CHECK_THROWS_WITH(c({x}), Catch::Contains("takes 2 inputs, 1 were given"));
+  CHECK_THROWS_WITH(c({x, y.to(DType::f64)}), Catch::Contains("input 1 ('y')") && Catch::Contains("f32[3]") &&
+                                                  Catch::Contains("f64[3]"));
+  // Other shapes: the function is traced and compiled again for them.
+  Tensor x2 = Tensor::uniform({5, 4}, -1, 1, rng), y2 = Tensor::uniform({4}, -1, 1, rng);
+  CHECK(max_abs_diff(c({x2, y2})[0], interpret(f.retrace({spec_of(x2), spec_of(y2)}), {x2, y2})[0]) < 1e-6);
+  CHECK(max_abs_diff(c({x, y})[0], interpret(f, {x, y})[0]) < 1e-6);
+  // Outputs are fresh tensors: a second call does not overwrite the first one's results.
+  Tensor first = c({x, y})[0].clone(), kept = c({x, y})[0];
+  c({Tensor::full({2, 3}, 0.5), y});
+  CHECK(max_abs_diff(first, kept) == 0);
+}
+
+TEST_CASE("threads: a kernel split across threads gives the same result as one thread") {
+  Function f = trace([](Var x, Var b) { return sigmoid(x * 2.0 + b) * tanh(x); }, {Spec{{512, 256}}, Spec{{256}}});
+  std::mt19937_64 rng(9);
+  std::vector<Tensor> args = {Tensor::uniform({512, 256}, -3, 3, rng), Tensor::uniform({256}, -1, 1, rng)};
+  CompileOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  CHECK(max_abs_diff(compile(f, one)(args)[0], compile(f, two)(args)[0]) == 0);
+  CHECK(max_abs_diff(compile(f, two)(args)[0], interpret(f, args)[0]) < 1e-6);
+}
+
+TEST_CASE("RNNC_DUMP=groups,llvm prints the schedule and the LLVM IR") {
+  // A constant no other test uses, so that its kernel is new to this process and LLVM runs.
+  Function f = trace([](Var x) { return exp(x) * 1.2345678; }, {Spec{{7, 3}, DType::f32, "x"}});
+  const std::string text = capture_stderr([&] {
+    setenv("RNNC_DUMP", "groups,llvm", 1);
+    setenv("RNNC_DISK_CACHE", "0", 1);
+    compile(f);
+    unsetenv("RNNC_DUMP");
+    unsetenv("RNNC_DISK_CACHE");
+  });
+  CHECK_THAT(text, Catch::Contains("=== RNNC_DUMP groups ==="));
+  CHECK_THAT(text, Catch::Contains("kernel  domain [21]"));
+  CHECK_THAT(text, Catch::Contains("=== RNNC_DUMP llvm"));
+  CHECK_THAT(text, Catch::Contains("define void @rnnc_k"));
+  CHECK_THAT(text, Catch::Contains("<16 x float>") || Catch::Contains("<8 x float>"));  // vectorised
+}
