@@ -55,6 +55,7 @@ struct Node {
   std::string name{};                      // Input: the user's name for it
   std::source_location loc{};              // where the user built it (not part of identity)
   std::size_t hash = 0;
+  uint64_t seq = 0;                        // creation order (not part of identity; deterministic)
 
   int rank() const { return static_cast<int>(shape.size()); }
 };

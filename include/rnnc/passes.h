@@ -25,6 +25,10 @@ std::vector<Var> simplify(const std::vector<Var>& outputs);
 // Evaluates nodes whose inputs are all constants (results up to max_elements) into constants.
 std::vector<Var> fold_constants(const std::vector<Var>& outputs, int64_t max_elements = 1 << 16);
 
+// Sums of three or more GEMMs (or reductions) become one GEMM (reduction) over concatenated
+// operands: the weight and bias gradients of a recurrence, summed over its time steps.
+std::vector<Var> merge_sums(const std::vector<Var>& outputs);
+
 struct Pass {
   std::string_view name;
   std::function<std::vector<Var>(const std::vector<Var>&)> run;

@@ -54,6 +54,7 @@ struct Store {
   std::mutex mu;
   std::unordered_multimap<std::size_t, std::weak_ptr<const Node>> table;
   std::size_t sweep_at = 1024;
+  uint64_t next_seq = 1;
 
   // Drops entries of nodes that died; amortised O(1) per insertion.
   void sweep() {
@@ -89,6 +90,7 @@ NodePtr intern(Node proto) {
   for (auto it = lo; it != hi; ++it)
     if (NodePtr live = it->second.lock(); live && structurally_equal(*live, proto)) return live;
   if (s.table.size() >= s.sweep_at) s.sweep();
+  proto.seq = s.next_seq++;
   auto node = std::make_shared<const Node>(std::move(proto));
   s.table.emplace(node->hash, node);
   return node;

@@ -9,6 +9,8 @@
 //    Views never move data: they compose into the strides of whoever reads them, and a GEMM
 //    takes a transposed or sliced operand as strides. Only where a consumer needs a layout a view
 //    cannot give (a reshape of a transposed tensor, a library op) is the view copied.
+//    A concat moves nothing either: each operand computed only for it is written by its producer
+//    straight into its slice of the concat's buffer; other operands are copied there.
 // 3. Grouping: each stored value is the root of a kernel whose expression is inlined back to
 //    stored values. Roots with the same iteration domain merge into one kernel when everything
 //    the newcomer reads is ready before the group starts, or is computed by the group at the same
@@ -35,7 +37,7 @@ int Schedule::kernel_count() const {
 
 namespace {
 
-enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Library };
+enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library };
 
 Kind kind_of(const Node& n) {
   switch (n.op) {
@@ -47,6 +49,7 @@ Kind kind_of(const Node& n) {
     case Op::Transpose:
     case Op::Slice: return Kind::View;
     case Op::Reshape: return Kind::Alias;
+    case Op::Concat: return Kind::Concat;
     case Op::Sum:
     case Op::Max: return codegen::supports(n.op, n.dtype) ? Kind::Reduce : Kind::Library;
     default: break;
@@ -129,6 +132,7 @@ class Lowerer {
 
   Schedule run() {
     classify();
+    plan_concats();
     place();
     form_groups();
     emit();
@@ -158,6 +162,62 @@ class Lowerer {
     }
   }
 
+  // Which concat operands are written in place: those whose producer (looking through reshapes
+  // of single use) is a kernel, GEMM or library result used by nothing else. GEMMs and library
+  // calls write only contiguous slices (a concat along the outermost non-unit axis).
+  void plan_concats() {
+    std::vector<bool> is_output(order_.size(), false);
+    for (const Var& o : outputs_) is_output[at(o.node())] = true;
+    for (size_t ci = 0; ci < order_.size(); ++ci) {
+      const Node& c = *order_[ci];
+      if (info_[ci].kind != Kind::Concat) continue;
+      const int64_t axis = c.ints[0];
+      int64_t lead = 1;
+      for (int64_t k = 0; k < axis; ++k) lead *= c.shape[k];
+      const bool contiguous_slices = lead == 1;
+      int64_t off = 0;
+      for (const NodePtr& p : c.inputs) {
+        const int64_t here = off;
+        off += p->shape[axis];
+        if (std::count(c.inputs.begin(), c.inputs.end(), p) != 1) continue;
+        int x = at(p);
+        bool reshaped = false;
+        while (order_[x]->op == Op::Reshape && info_[x].users.size() == 1 && !is_output[x]) {
+          x = at(order_[x]->inputs[0]);
+          reshaped = true;
+        }
+        const Info& in = info_[x];
+        // Kernels and concats write any strides; GEMMs and library calls contiguous memory. Other
+        // consumers of a value read it where it lies, so a value used elsewhere too must land in a
+        // contiguous slice (GEMMs and library calls read those).
+        const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
+        const bool writes_contiguous = in.kind == Kind::Gemm || in.kind == Kind::Library;
+        if (is_output[x] || in_place_.count(x) || (in.users.size() != 1 && !contiguous_slices)) continue;
+        if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
+        in_place_[x] = {static_cast<int>(ci), here};
+      }
+    }
+  }
+
+  // The concat's buffer (created by whichever needs it first: an operand or the concat itself).
+  const Access& concat_home(int c) {
+    Info& in = info_[c];
+    if (!in.has_access) store(c);  // its own buffer, or a slice of an enclosing concat
+    return in.access;
+  }
+
+  // The slice of concat c starting at `offset` along its axis, seen with `shape` (the operand's,
+  // or for an operand reached through reshapes, its producer's: the slice is then contiguous).
+  Access concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape) {
+    Access a = concat_home(c);
+    const int64_t axis = order_[c]->ints[0];
+    a.offset += offset * a.strides[axis];
+    a.shape = shape;
+    if (shape == piece) return a;  // strides of the concat
+    a.strides = strides_of(shape);
+    return a;
+  }
+
   // The node an output shows, looking through reshapes (which do not move data).
   static const Node* shown(const Node* n) {
     while (n->op == Op::Reshape) n = n->inputs[0].get();
@@ -182,7 +242,19 @@ class Lowerer {
     if (in.stored && in.has_access) return;
     if (in.kind == Kind::View || in.kind == Kind::Alias) in.source = in.access;
     in.stored = true;
-    in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
+    if (auto it = in_place_.find(i); it != in_place_.end()) {
+      const auto [c, offset] = it->second;
+      // The operand the concat sees (this node, or a reshape of it).
+      const Node* piece = nullptr;
+      for (const NodePtr& p : order_[c]->inputs) {
+        const Node* q = p.get();
+        while (q != order_[i].get() && q->op == Op::Reshape) q = q->inputs[0].get();
+        if (q == order_[i].get()) piece = p.get();
+      }
+      in.access = concat_slice(c, offset, piece->shape, order_[i]->shape);
+    } else {
+      in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
+    }
     in.has_access = true;
   }
 
@@ -231,6 +303,20 @@ class Lowerer {
             if (!info_[at(x)].has_access || !gemm_able(info_[at(x)].access)) store(at(x));
           store(static_cast<int>(i));
           break;
+        case Kind::Concat: {
+          concat_home(static_cast<int>(i));
+          int64_t off = 0;
+          for (const NodePtr& x : n.inputs) {
+            const int xi = at(x);
+            const Node* q = x.get();
+            while (q->op == Op::Reshape) q = q->inputs[0].get();
+            auto it = in_place_.find(pos_.at(q));
+            const bool placed = it != in_place_.end() && it->second.first == static_cast<int>(i);
+            if (!placed) copies_.push_back({static_cast<int>(i), xi, concat_slice(static_cast<int>(i), off, x->shape, x->shape)});
+            off += x->shape[n.ints[0]];
+          }
+          break;
+        }
         case Kind::Library:
           for (const NodePtr& x : n.inputs)
             if (!info_[at(x)].has_access || !info_[at(x)].access.contiguous()) store(at(x));
@@ -282,8 +368,8 @@ class Lowerer {
     for (size_t ii = 0; ii < order_.size(); ++ii) {
       const int i = static_cast<int>(ii);
       const Info& in = info_[i];
-      if (in.kind == Kind::Gemm || in.kind == Kind::Library) {
-        ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = i;
+      if (in.kind == Kind::Gemm || in.kind == Kind::Library || in.kind == Kind::Concat) {
+        ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = i;  // all slices written
         continue;
       }
       if (!is_root(i)) continue;
@@ -424,6 +510,20 @@ class Lowerer {
     return st;
   }
 
+  // A kernel that copies one value (its last argument is the destination).
+  static Step copy_step(KernelBuilder& kb) {
+    kb.desc.collapse();
+    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}};
+    st.kernel.desc = std::move(kb.desc);
+    st.kernel.args = std::move(kb.args);
+    st.kernel.group_size = 1;
+    const int dest = st.kernel.desc.stores[0].arg;
+    for (size_t a = 0; a < st.kernel.args.size(); ++a)
+      if (st.kernel.args[a].buf.space == Space::Arena)
+        (static_cast<int>(a) == dest ? st.writes : st.reads).push_back(st.kernel.args[a].buf.index);
+    return st;
+  }
+
   void emit() {
     std::vector<std::pair<int, Step>> steps;  // (position, step)
     for (size_t g = 0; g < groups_.size(); ++g) steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
@@ -441,6 +541,14 @@ class Lowerer {
       if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);
       steps.emplace_back(i, std::move(st));
     }
+    // Concat operands not written in place are copied into their slices.
+    for (const auto& [c, x, dest] : copies_) {
+      KernelBuilder kb;
+      kb.desc.domain = dest.shape;
+      const int v = expr(kb, x, -1);
+      kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
+      steps.emplace_back(c, copy_step(kb));
+    }
     // Outputs not written in place (inputs, constants, views, repeated outputs) are copied.
     int end = static_cast<int>(order_.size());
     for (size_t k = 0; k < outputs_.size(); ++k) {
@@ -451,14 +559,7 @@ class Lowerer {
       const int v = expr(kb, i, -1);
       const Access out = home(BufferRef{Space::Output, static_cast<int>(k)}, outputs_[k].dtype(), outputs_[k].shape());
       kb.desc.stores.push_back(codegen::Store{v, kb.arg(out), Op::Input});
-      kb.desc.collapse();
-      Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}};
-      st.kernel.desc = std::move(kb.desc);
-      st.kernel.args = std::move(kb.args);
-      st.kernel.group_size = 1;
-      for (const Access& a : st.kernel.args)
-        if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
-      steps.emplace_back(end++, std::move(st));
+      steps.emplace_back(end++, copy_step(kb));
     }
     std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [p, st] : steps) s_.steps.push_back(std::move(st));
@@ -472,6 +573,8 @@ class Lowerer {
   std::map<int, int> output_claimed_;  // output -> node position
   std::map<std::pair<int, int>, int> ready_;
   std::vector<Group> groups_;
+  std::map<int, std::pair<int, int64_t>> in_place_;  // producer -> (concat, offset along its axis)
+  std::vector<std::tuple<int, int, Access>> copies_;  // (concat, operand, destination slice)
   Schedule s_;
 };
 

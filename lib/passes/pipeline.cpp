@@ -1,6 +1,7 @@
 // THE pass pipeline, in order. DCE and CSE need no pass of their own (see passes.h).
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -14,6 +15,8 @@ const std::vector<Pass>& pipeline() {
       {"simplify", [](const std::vector<Var>& o) { return simplify(o); }},
       {"fold_constants", [](const std::vector<Var>& o) { return fold_constants(o); }},
       {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more
+      {"merge_sums", [](const std::vector<Var>& o) { return merge_sums(o); }},
+      {"simplify_merged", [](const std::vector<Var>& o) { return simplify(o); }},  // concats of slices
   };
   return passes;
 }
@@ -21,9 +24,14 @@ const std::vector<Pass>& pipeline() {
 Function optimize(const Function& f) {
   const char* dump = std::getenv("RNNC_DUMP");
   const bool show = dump && std::strstr(dump, "passes");
+  const bool times = dump && std::strstr(dump, "times");
   Function g = f;
   for (const Pass& p : pipeline()) {
+    const auto t0 = std::chrono::steady_clock::now();
     g.outputs = p.run(g.outputs);
+    if (times)
+      fmt::print(stderr, "// {}: {:.3f} s\n", p.name,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (show) fmt::print(stderr, "// after {}: {} nodes\n{}", p.name, topo_order(g.outputs).size(), to_text(g));
   }
   return g;

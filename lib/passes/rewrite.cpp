@@ -8,8 +8,10 @@
 namespace rnnc {
 
 std::vector<Var> rewrite(const std::vector<Var>& outputs, const RewriteRule& rule) {
+  const std::vector<NodePtr> order = topo_order(outputs);
   std::unordered_map<const Node*, Var> done;
-  for (const NodePtr& n : topo_order(outputs)) {
+  done.reserve(order.size());
+  for (const NodePtr& n : order) {
     Node copy = *n;
     bool changed = false;
     for (NodePtr& in : copy.inputs) {

@@ -1,0 +1,12 @@
+// The executor's GEMM: C = A B over the batch axes, operands as strided views (see gemm.cpp).
+#pragma once
+#include <cstddef>
+
+#include "passes/schedule.h"
+
+namespace rnnc::exec {
+
+// A, B, C point at the first elements of the step's three accesses.
+void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C);
+
+}  // namespace rnnc::exec
