@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include "op_table.h"
 #include "random_graph.h"
@@ -211,4 +212,70 @@ TEST_CASE("RNNC_DUMP=groups,llvm prints the schedule and the LLVM IR") {
   CHECK_THAT(text, Catch::Contains("=== RNNC_DUMP llvm"));
   CHECK_THAT(text, Catch::Contains("define void @rnnc_k"));
   CHECK_THAT(text, Catch::Contains("<16 x float>") || Catch::Contains("<8 x float>"));  // vectorised
+}
+
+namespace {
+// The benchmark cells (bench/models.h) at small sizes.
+std::pair<Var, Var> lstm_cell(const Var& x, const Var& h, const Var& c, const Var& W, const Var& U, const Var& b) {
+  auto g = chunk(matmul(x, W) + matmul(h, U) + b, 4, 1);
+  Var c_next = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
+  return {sigmoid(g[3]) * tanh(c_next), c_next};
+}
+Var gru_cell(const Var& x, const Var& h, const Var& W, const Var& U, const Var& bx, const Var& bh) {
+  auto gx = chunk(matmul(x, W) + bx, 3, 1);
+  auto gh = chunk(matmul(h, U) + bh, 3, 1);
+  Var r = sigmoid(gx[0] + gh[0]), z = sigmoid(gx[1] + gh[1]);
+  return (1.0 - z) * tanh(gx[2] + r * gh[2]) + z * h;
+}
+constexpr int T = 6, B = 3, H = 4, I = 5;
+Function lstm_seq(DType t) {
+  return trace(
+      [](std::span<const Var> a) {
+        Var h = a[1], c = a[2], loss = full({}, 0.0);
+        for (int s = 0; s < T; ++s) {
+          std::tie(h, c) = lstm_cell(reshape(slice(a[0], 0, s, s + 1), {B, I}), h, c, a[3], a[4], a[5]);
+          loss = loss + sum(h * h);
+        }
+        return std::vector<Var>{loss, h, c};
+      },
+      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{B, H}, t}, Spec{{I, 4 * H}, t}, Spec{{H, 4 * H}, t}, Spec{{4 * H}, t}});
+}
+Function gru_seq(DType t) {
+  return trace(
+      [](std::span<const Var> a) {
+        Var h = a[1], loss = full({}, 0.0);
+        for (int s = 0; s < T; ++s) {
+          h = gru_cell(reshape(slice(a[0], 0, s, s + 1), {B, I}), h, a[2], a[3], a[4], a[5]);
+          loss = loss + sum(h * h);
+        }
+        return std::vector<Var>{loss, h};
+      },
+      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{I, 3 * H}, t}, Spec{{H, 3 * H}, t}, Spec{{3 * H}, t}, Spec{{3 * H}, t}});
+}
+}  // namespace
+
+TEST_CASE("BPTT through LSTM and GRU sequences: compiled equals interpreted, weight gradients as one GEMM") {
+  for (DType t : {DType::f64, DType::f32}) {
+    for (const auto& [name, f] : {std::pair{"lstm", lstm_seq(t)}, std::pair{"gru", gru_seq(t)}}) {
+      DYNAMIC_SECTION(name << " " << name_of(t)) {
+        Function g = value_and_grad(f, {}, true);  // loss, final state (aux), gradients of every input
+        std::mt19937_64 rng(11);
+        std::vector<Tensor> args;
+        for (const Spec& s : g.input_specs()) args.push_back(Tensor::uniform(s.shape, -0.5, 0.5, rng, s.dtype));
+        check_compiled(g, args, t == DType::f64 ? 1e-12 : 1e-5, name);
+        Compiled c = compile(g);
+        INFO(c.schedule());
+        // Per step: the input and recurrent GEMMs forward (T x 2), the state and input gradients
+        // backward (T x 2, the first step's h0 gradient included); then one GEMM per weight.
+        CHECK(c.stats().gemms == 4 * T + 2);
+        CHECK(c.stats().library_calls == 0);
+        // The weight gradients: one GEMM each over all T steps (K = T * B).
+        for (int rows : {I, H}) {
+          std::ostringstream gemm;
+          gemm << "[" << rows << ", " << T * B << "] x [" << T * B << ", ";
+          CHECK_THAT(c.schedule(), Catch::Contains(gemm.str()));
+        }
+      }
+    }
+  }
 }

@@ -37,6 +37,12 @@ TEST_CASE("simplify: algebraic identities") {
       {"select on a constant", where(full({3, 4}, 1.0, DType::f64), x, -x), x},
       {"select of equal branches", where(x > 0.0, tanh(x), tanh(x)), tanh(x)},
       {"broadcast of a fill", broadcast_to(full({4}, 2.0, DType::f64), {3, 4}), full({3, 4}, 2.0, DType::f64)},
+      {"disjoint pads add up to a concat",
+       pad(tanh(x), {0, 0}, {0, 6}) + pad(exp(x), {0, 6}, {0, 0}),
+       concat({tanh(x), full({3, 2}, 0.0, DType::f64), exp(x)}, 1)},
+      {"consecutive slices concatenated are the tensor",
+       concat({reshape(slice(x, 0, 0, 1), {1, 4}), slice(x, 0, 1, 3)}, 0), reshape(x, {3, 4})},
+      {"reshape(a) + reshape(b)", reshape(x, {12}) + reshape(tanh(x), {12}), reshape(x + tanh(x), {12})},
   };
   for (const Row& r : rows) {
     DYNAMIC_SECTION(r.name) {
@@ -116,4 +122,34 @@ TEST_CASE("RNNC_DUMP=passes prints the graph after each pass") {
   CHECK_THAT(text, Catch::Contains("// after fold_constants"));
   CHECK_THAT(text, Catch::Contains("input() \"x\" : f32[2]"));
   CHECK(o.outputs[0].same(o.inputs[0]));
+}
+
+TEST_CASE("merge_sums: the weight gradient of T steps is one GEMM, two-term sums stay") {
+  Var w = input({4, 5}, DType::f64, "w");
+  std::vector<Var> xs, ds;
+  for (int t = 0; t < 4; ++t) {
+    xs.push_back(input({3, 4}, DType::f64, "x"));
+    ds.push_back(input({3, 5}, DType::f64, "d"));
+  }
+  Var two = matmul(xs[0], w) + matmul(xs[1], w);
+  CHECK(merge_sums({two})[0].same(two));
+  Var dw = matmul(transpose(xs[0]), ds[0]);
+  for (int t = 1; t < 4; ++t) dw = dw + matmul(transpose(xs[t]), ds[t]);
+  Var merged = merge_sums({dw})[0];
+  INFO(to_text({merged}));
+  REQUIRE(merged.op() == Op::MatMul);
+  CHECK(Var(merged->inputs[0]).op() == Op::Transpose);  // [x_1; ...; x_4]^T, not four transposes
+  CHECK(Var(merged->inputs[1]).op() == Op::Concat);
+  Var db = sum(ds[0] + ds[1] + ds[2], {0}, true);
+  Var mdb = merge_sums({db})[0];
+  REQUIRE(mdb.op() == Op::Sum);
+  CHECK(Var(mdb->inputs[0]).op() == Op::Concat);
+  // Same values.
+  std::vector<Var> ins = xs;
+  ins.insert(ins.end(), ds.begin(), ds.end());
+  std::mt19937_64 rng(4);
+  std::vector<Tensor> args;
+  for (const Var& v : ins) args.push_back(Tensor::uniform(v.shape(), -1, 1, rng, DType::f64));
+  CHECK(max_abs_diff(evaluate({dw}, ins, args)[0], evaluate({merged}, ins, args)[0]) < 1e-12);
+  CHECK(max_abs_diff(evaluate({db}, ins, args)[0], evaluate({mdb}, ins, args)[0]) < 1e-12);
 }
