@@ -279,3 +279,28 @@ TEST_CASE("BPTT through LSTM and GRU sequences: compiled equals interpreted, wei
     }
   }
 }
+
+TEST_CASE("min-char-rnn's training step (one_hot, column layout, softmax cross-entropy): compiled equals interpreted") {
+  constexpr int V = 7, Hd = 5, Tn = 4;
+  for (DType t : {DType::f64, DType::f32}) {
+    Function loss_fn = trace(
+        [](std::span<const Var> a) {
+          Var h = a[5], xs = one_hot(a[6], V, a[0].dtype()), loss = full({}, 0.0);
+          for (int s = 0; s < Tn; ++s) {
+            h = tanh(matmul(a[0], transpose(slice(xs, 0, s, s + 1))) + matmul(a[1], h) + a[3]);
+            Var y = matmul(a[2], h) + a[4];
+            loss = loss + sum(softmax_cross_entropy(transpose(y), slice(a[7], 0, s, s + 1)));
+          }
+          return std::vector<Var>{loss, h};
+        },
+        {Spec{{Hd, V}, t}, Spec{{Hd, Hd}, t}, Spec{{V, Hd}, t}, Spec{{Hd, 1}, t}, Spec{{V, 1}, t}, Spec{{Hd, 1}, t},
+         Spec{{Tn}, DType::i32}, Spec{{Tn}, DType::i32}});
+    Function g = value_and_grad(loss_fn, {0, 1, 2, 3, 4}, true);
+    std::mt19937_64 rng(2);
+    std::vector<Tensor> args;
+    for (int i = 0; i < 6; ++i) args.push_back(Tensor::uniform(g.input_specs()[i].shape, -0.5, 0.5, rng, t));
+    args.push_back(Tensor::from({1, 3, 0, 6}, {Tn}, DType::i32));
+    args.push_back(Tensor::from({3, 0, 6, 2}, {Tn}, DType::i32));
+    check_compiled(g, args, t == DType::f64 ? 1e-12 : 1e-5, std::string(name_of(t)));
+  }
+}
