@@ -87,7 +87,7 @@ std::pair<Var, Var> rnn_step(const Params& p, const Var& x, const Var& h) {
 int main(int argc, char** argv) {
   CLI::App app{"min-char-rnn: a character-level vanilla RNN trained with Adagrad (after Karpathy)"};
   std::string data = RNNC_DEFAULT_CORPUS;
-  int iters = 2000, hidden = 100, seq_length = 25, sample_every = 100, sample_chars = 200;
+  int iters = 5000, hidden = 100, seq_length = 25, sample_every = 100, sample_chars = 200;
   bool interpret_only = false;
   uint64_t seed = 1;
   double lr = 0.1;

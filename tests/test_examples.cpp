@@ -34,14 +34,14 @@ double summary_value(const std::string& output, const std::string& key) {
 }  // namespace
 
 TEST_CASE("min_char_rnn learns the default corpus") {
-  Run r = run(std::string(MIN_CHAR_RNN) + " --iters 1500 --sample-every 500 --seed 3");
+  Run r = run(std::string(MIN_CHAR_RNN) + " --iters 3000 --sample-every 1000 --seed 3");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(r.output.find("iter 1400, loss:") != std::string::npos);
+  CHECK(r.output.find("iter 2900, loss:") != std::string::npos);
   CHECK(r.output.find("----") != std::string::npos);  // samples were printed
-  // Uniform guessing over the ~70 characters of the docs costs ln 70 = 4.25 nats per character;
-  // 1500 Adagrad iterations reach about 2.7.
-  CHECK(summary_value(r.output, "train_loss") < 2.9);
+  // Uniform guessing over the ~85 characters of the docs costs ln 85 = 4.4 nats per character;
+  // 3000 Adagrad iterations reach about 2.6 (the docs grow, so the bound leaves room).
+  CHECK(summary_value(r.output, "train_loss") < 2.85);
   CHECK(summary_value(r.output, "chars_per_s") > 0);
 }
 
