@@ -184,6 +184,9 @@ TEST_CASE("compiled functions: errors name the input, new shapes compile again")
   Tensor first = c({x, y})[0].clone(), kept = c({x, y})[0];
   c({Tensor::full({2, 3}, 0.5), y});
   CHECK(max_abs_diff(first, kept) == 0);
+  // An output the caller dropped is recycled by the next call (no fresh allocation).
+  const void* dropped = c({x, y})[0].raw();
+  CHECK(c({x, y})[0].raw() == dropped);
 }
 
 TEST_CASE("threads: a kernel split across threads gives the same result as one thread") {

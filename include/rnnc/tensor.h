@@ -33,6 +33,8 @@ class Tensor {
                        DType dtype = DType::f32);
 
   bool defined() const { return storage_ != nullptr; }
+  // Whether this handle is the only one on its storage (the executor recycles such outputs).
+  bool sole_owner() const { return storage_.use_count() == 1; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }

@@ -102,11 +102,16 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
                               name_of(s.inputs[i].dtype), to_string(s.inputs[i].shape),
                               args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
                                                 : std::string("an undefined tensor")));
+  std::lock_guard<std::mutex> lock(p.mu);
+  // Fresh output tensors, except that an output of the previous call that nobody holds any more is
+  // reused: large fresh allocations come from mmap and cost page faults on every call.
   std::vector<Tensor> outputs;
   outputs.reserve(s.outputs.size());
-  for (const Spec& o : s.outputs) outputs.push_back(Tensor::empty(o.shape, o.dtype));
+  for (size_t k = 0; k < s.outputs.size(); ++k) {
+    const bool reuse = k < p.recycled.size() && p.recycled[k].sole_owner();
+    outputs.push_back(reuse ? p.recycled[k] : Tensor::empty(s.outputs[k].shape, s.outputs[k].dtype));
+  }
 
-  std::lock_guard<std::mutex> lock(p.mu);
   const Bases b{p.arena.get(), &args, &outputs, &s.literals, &s.buffers};
   std::vector<void*> ptrs;
   for (size_t i = 0; i < s.steps.size(); ++i) {
@@ -117,6 +122,7 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
       case sched::Step::Kind::Library: run_library(st.library, b); break;
     }
   }
+  p.recycled = outputs;
   return outputs;
 }
 

@@ -14,6 +14,7 @@ struct Program {
   std::vector<codegen::KernelFn> kernels;  // one per step; null for GEMMs and library steps
   int threads = 1;
   std::shared_ptr<std::byte[]> arena;      // schedule.arena_bytes, allocated once
+  std::vector<Tensor> recycled;            // the last call's outputs, reused once the caller drops them
   std::mutex mu;                           // one call at a time uses the arena
 };
 
