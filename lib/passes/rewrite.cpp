@@ -12,14 +12,14 @@ std::vector<Var> rewrite(const std::vector<Var>& outputs, const RewriteRule& rul
   std::unordered_map<const Node*, Var> done;
   done.reserve(order.size());
   for (const NodePtr& n : order) {
-    Node copy = *n;
     bool changed = false;
-    for (NodePtr& in : copy.inputs) {
-      const NodePtr& repl = done.at(in.get()).node();
-      changed |= repl != in;
-      in = repl;
+    for (const NodePtr& in : n->inputs) changed |= done.at(in.get()).node() != in;
+    Var v(n);
+    if (changed) {  // rebuild with the new inputs (most nodes keep theirs: no copy)
+      Node copy = *n;
+      for (NodePtr& in : copy.inputs) in = done.at(in.get()).node();
+      v = Var(intern(std::move(copy)));
     }
-    Var v = changed ? Var(intern(std::move(copy))) : Var(n);
     for (int guard = 0; guard < 64; ++guard) {
       Var r = rule(v);
       if (!r.defined() || r.same(v)) break;
