@@ -1,0 +1,63 @@
+// Recurrent cells and layers as ordinary graph functions: a few lines of math each, with no
+// gradient written by hand (autodiff derives it) and nothing the compiler treats specially (a
+// user's own cell, written the same way, is fused the same way).
+//
+// Weights follow PyTorch's layout and formulas, so they can be exchanged with torch.nn.RNN/LSTM/GRU:
+//   w_ih [G*H, I], w_hh [G*H, H], b_ih [G*H], b_hh [G*H], with G gate blocks stacked in rows:
+//   RNN   h' = act(x w_ih^T + b_ih + h w_hh^T + b_hh)                           G = 1
+//   LSTM  i, f, g, o = split(x w_ih^T + b_ih + h w_hh^T + b_hh)                  G = 4
+//         c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
+//   GRU   r, z, n from x w_ih^T + b_ih and h w_hh^T + b_hh (each split in 3)     G = 3
+//         r = sigmoid(xr + hr); z = sigmoid(xz + hz); n = tanh(xn + r (hn))      (reset after the product)
+//         h' = (1 - z) n + z h
+// Batches are rows: x [B, I], h [B, H].
+#pragma once
+#include <random>
+#include <string>
+#include <vector>
+
+#include "rnnc/function.h"
+#include "rnnc/ops.h"
+
+namespace rnnc::nn {
+
+enum class Cell { RNNTanh, RNNRelu, LSTM, GRU };
+int gate_count(Cell cell);
+std::string_view name_of(Cell cell);
+
+struct Weights {
+  Var w_ih, w_hh, b_ih, b_hh;
+};
+
+// The recurrent state: h, and c for an LSTM (undefined otherwise).
+struct State {
+  Var h, c;
+};
+
+// One step of a cell.
+State step(Cell cell, const Var& x, const State& s, const Weights& w);
+Var rnn_cell(const Var& x, const Var& h, const Weights& w, bool relu = false);
+State lstm_cell(const Var& x, const State& s, const Weights& w);
+Var gru_cell(const Var& x, const Var& h, const Weights& w);
+
+// A layer over a sequence: the cell applied to xs[0], xs[1], ... from `init`. Returns the output
+// (h) of every step and the final state.
+std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w);
+
+// Dense: x w^T + b, w [out, in] (torch.nn.Linear).
+Var linear(const Var& x, const Var& w, const Var& b);
+
+// Inverted dropout: x * mask / (1 - p), mask a 0/1 tensor drawn by dropout_mask (so a step is a
+// pure function of its inputs, and the same seed gives the same masks).
+Var dropout(const Var& x, const Var& mask, double p);
+Tensor dropout_mask(const Shape& shape, double p, std::mt19937_64& rng, DType dtype = DType::f32);
+
+// The weights' specs, named as PyTorch names them (weight_ih_l0, ...), and their initial values:
+// uniform(-1/sqrt(H), 1/sqrt(H)), PyTorch's default.
+std::vector<Spec> weight_specs(Cell cell, int64_t input, int64_t hidden, int layer = 0, DType dtype = DType::f32);
+std::vector<Tensor> init_weights(Cell cell, int64_t input, int64_t hidden, std::mt19937_64& rng,
+                                 DType dtype = DType::f32);
+// Weights from four Vars in weight_specs order.
+Weights weights(std::span<const Var> four);
+
+}  // namespace rnnc::nn

@@ -1,0 +1,73 @@
+// Optimizers with PyTorch's formulas and defaults (torch.optim.SGD, Adagrad, RMSprop, Adam), and
+// gradient clipping. Each optimizer's update is a graph function over all parameters at once,
+// compiled like everything else: one fused kernel per parameter, no per-element C++ loop.
+//
+//   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
+//   opt.step(params, grads);   // params are replaced by their updated values
+#pragma once
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "rnnc/compile.h"
+#include "rnnc/tensor.h"
+
+namespace rnnc::optim {
+
+struct SGD {
+  double lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+};
+struct Adagrad {
+  double lr = 0.01, lr_decay = 0, weight_decay = 0, initial_accumulator_value = 0, eps = 1e-10;
+};
+struct RMSprop {
+  double lr = 0.01, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0;
+  bool centered = false;
+};
+struct Adam {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+};
+using Config = std::variant<SGD, Adagrad, RMSprop, Adam>;
+
+class Optimizer {
+ public:
+  explicit Optimizer(Config config);
+
+  // One update of every parameter from its gradient (same shapes, in the same order each call).
+  void step(std::vector<Tensor>& params, const std::vector<Tensor>& grads);
+
+  int64_t steps() const { return t_; }
+  double lr() const;
+  void set_lr(double lr);  // for schedules
+  const Config& config() const { return config_; }
+
+  // The per-parameter state (named as PyTorch's state_dict names it, e.g. "exp_avg.3") and the
+  // step count, for checkpoints; load_state restores both.
+  std::vector<std::pair<std::string, Tensor>> state() const;
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t steps);
+
+ private:
+  std::vector<std::string> slot_names() const;
+  void build(const std::vector<Tensor>& params);
+
+  Config config_;
+  int64_t t_ = 0;
+  std::vector<std::vector<Tensor>> slots_;  // [slot kind][parameter]
+  Compiled update_;
+  std::string signature_;
+};
+
+// Step decay (torch.optim.lr_scheduler.StepLR): lr0 * gamma^floor(epoch / step_size).
+double step_decay(double lr0, int64_t epoch, int64_t step_size, double gamma);
+
+// Clips every gradient element to [lo, hi] (torch.nn.utils.clip_grad_value_; min-char-rnn's [-5, 5]).
+void clip_by_value(std::vector<Tensor>& grads, double lo, double hi);
+
+// Scales the gradients so that their global L2 norm is at most max_norm (clip_grad_norm_), and
+// returns the norm before clipping. A non-finite norm is an error naming the parameter whose
+// gradient holds a NaN or an infinity (names[i], or its index); the gradients are left unchanged.
+double clip_by_global_norm(std::vector<Tensor>& grads, double max_norm, const std::vector<std::string>& names = {});
+
+}  // namespace rnnc::optim

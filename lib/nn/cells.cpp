@@ -1,0 +1,104 @@
+// The cells, written as the math in nn.h.
+#include <cmath>
+
+#include "rnnc/error.h"
+#include "rnnc/nn.h"
+
+namespace rnnc::nn {
+
+int gate_count(Cell cell) {
+  switch (cell) {
+    case Cell::RNNTanh:
+    case Cell::RNNRelu: return 1;
+    case Cell::LSTM: return 4;
+    case Cell::GRU: return 3;
+  }
+  return 1;
+}
+
+std::string_view name_of(Cell cell) {
+  switch (cell) {
+    case Cell::RNNTanh: return "rnn_tanh";
+    case Cell::RNNRelu: return "rnn_relu";
+    case Cell::LSTM: return "lstm";
+    case Cell::GRU: return "gru";
+  }
+  return "?";
+}
+
+Var linear(const Var& x, const Var& w, const Var& b) { return matmul(x, transpose(w)) + b; }
+
+Var rnn_cell(const Var& x, const Var& h, const Weights& w, bool relu_act) {
+  Var pre = linear(x, w.w_ih, w.b_ih) + linear(h, w.w_hh, w.b_hh);
+  return relu_act ? relu(pre) : tanh(pre);
+}
+
+State lstm_cell(const Var& x, const State& s, const Weights& w) {
+  auto g = chunk(linear(x, w.w_ih, w.b_ih) + linear(s.h, w.w_hh, w.b_hh), 4, 1);  // i, f, g, o
+  Var c = sigmoid(g[1]) * s.c + sigmoid(g[0]) * tanh(g[2]);
+  return {sigmoid(g[3]) * tanh(c), c};
+}
+
+Var gru_cell(const Var& x, const Var& h, const Weights& w) {
+  auto gx = chunk(linear(x, w.w_ih, w.b_ih), 3, 1);  // r, z, n
+  auto gh = chunk(linear(h, w.w_hh, w.b_hh), 3, 1);
+  Var r = sigmoid(gx[0] + gh[0]), z = sigmoid(gx[1] + gh[1]);
+  Var n = tanh(gx[2] + r * gh[2]);
+  return (1.0 - z) * n + z * h;
+}
+
+State step(Cell cell, const Var& x, const State& s, const Weights& w) {
+  switch (cell) {
+    case Cell::RNNTanh: return {rnn_cell(x, s.h, w, false), {}};
+    case Cell::RNNRelu: return {rnn_cell(x, s.h, w, true), {}};
+    case Cell::LSTM:
+      if (!s.c.defined()) throw Error("rnnc: nn::step: an LSTM needs a cell state c");
+      return lstm_cell(x, s, w);
+    case Cell::GRU: return {gru_cell(x, s.h, w), {}};
+  }
+  throw Error("rnnc: nn::step: unknown cell");
+}
+
+std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w) {
+  std::vector<Var> out;
+  State s = init;
+  for (const Var& x : xs) {
+    s = step(cell, x, s, w);
+    out.push_back(s.h);
+  }
+  return {out, s};
+}
+
+Var dropout(const Var& x, const Var& mask, double p) {
+  if (p < 0 || p >= 1) throw Error("rnnc: nn::dropout: p must be in [0, 1), got " + std::to_string(p));
+  return x * mask * (1.0 / (1.0 - p));
+}
+
+Tensor dropout_mask(const Shape& shape, double p, std::mt19937_64& rng, DType dtype) {
+  if (p < 0 || p >= 1) throw Error("rnnc: nn::dropout_mask: p must be in [0, 1), got " + std::to_string(p));
+  Tensor m(dtype, shape);
+  std::bernoulli_distribution keep(1.0 - p);
+  for (int64_t i = 0; i < m.numel(); ++i) m.set(i, keep(rng) ? 1.0 : 0.0);
+  return m;
+}
+
+std::vector<Spec> weight_specs(Cell cell, int64_t input, int64_t hidden, int layer_index, DType dtype) {
+  const int64_t g = gate_count(cell) * hidden;
+  const std::string l = "_l" + std::to_string(layer_index);
+  return {Spec{{g, input}, dtype, "weight_ih" + l}, Spec{{g, hidden}, dtype, "weight_hh" + l},
+          Spec{{g}, dtype, "bias_ih" + l}, Spec{{g}, dtype, "bias_hh" + l}};
+}
+
+std::vector<Tensor> init_weights(Cell cell, int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
+  const double k = 1.0 / std::sqrt(static_cast<double>(hidden));
+  std::vector<Tensor> out;
+  for (const Spec& s : weight_specs(cell, input, hidden, 0, dtype)) out.push_back(Tensor::uniform(s.shape, -k, k, rng, dtype));
+  return out;
+}
+
+Weights weights(std::span<const Var> four) {
+  if (four.size() != 4) throw Error("rnnc: nn::weights: expects 4 Vars (w_ih, w_hh, b_ih, b_hh)");
+  return {four[0], four[1], four[2], four[3]};
+}
+
+}  // namespace rnnc::nn
