@@ -11,67 +11,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
-#include <fstream>
 #include <functional>
-#include <map>
-#include <sstream>
 
 using namespace rnnc;
-namespace fs = std::filesystem;
 
 #ifndef RNNC_DEFAULT_CORPUS
 #define RNNC_DEFAULT_CORPUS "docs"
 #endif
-
-// ---- data: text as Unicode code points (a character is a code point, not a byte)
-std::u32string decode_utf8(const std::string& s) {
-  std::u32string out;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = s[i];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) throw std::runtime_error(fmt::format("invalid UTF-8 at byte {}", i));
-    char32_t cp = n == 1 ? c : c & (0x7f >> n);
-    for (int k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3f);
-    out.push_back(cp);
-    i += n;
-  }
-  return out;
-}
-
-std::string encode_utf8(char32_t c) {
-  std::string s;
-  if (c < 0x80) s += static_cast<char>(c);
-  else if (c < 0x800) s += static_cast<char>(0xc0 | (c >> 6)), s += static_cast<char>(0x80 | (c & 0x3f));
-  else if (c < 0x10000)
-    s += static_cast<char>(0xe0 | (c >> 12)), s += static_cast<char>(0x80 | ((c >> 6) & 0x3f)),
-        s += static_cast<char>(0x80 | (c & 0x3f));
-  else
-    s += static_cast<char>(0xf0 | (c >> 18)), s += static_cast<char>(0x80 | ((c >> 12) & 0x3f)),
-        s += static_cast<char>(0x80 | ((c >> 6) & 0x3f)), s += static_cast<char>(0x80 | (c & 0x3f));
-  return s;
-}
-
-// A file, or every .md file of a folder in name order.
-std::string read_corpus(const fs::path& path) {
-  std::vector<fs::path> files;
-  if (fs::is_directory(path)) {
-    for (const auto& e : fs::directory_iterator(path))
-      if (e.path().extension() == ".md") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-  } else {
-    files.push_back(path);
-  }
-  std::string text;
-  for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) throw std::runtime_error(fmt::format("cannot open data file '{}'", f.string()));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text += ss.str();
-  }
-  if (text.empty()) throw std::runtime_error(fmt::format("no text in '{}'", path.string()));
-  return text;
-}
 
 // ---- the model, in the tutorial's column-vector layout
 struct Params {
@@ -86,12 +32,12 @@ std::pair<Var, Var> rnn_step(const Params& p, const Var& x, const Var& h) {
 
 int main(int argc, char** argv) {
   CLI::App app{"min-char-rnn: a character-level vanilla RNN trained with Adagrad (after Karpathy)"};
-  std::string data = RNNC_DEFAULT_CORPUS;
+  std::string data_path = RNNC_DEFAULT_CORPUS;
   int iters = 5000, hidden = 100, seq_length = 25, sample_every = 100, sample_chars = 200;
   bool interpret_only = false;
   uint64_t seed = 1;
   double lr = 0.1;
-  app.add_option("--data", data, "text file, or a folder of .md files")->capture_default_str();
+  app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
   app.add_option("--iters", iters, "training iterations")->capture_default_str();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_option("--hidden", hidden, "hidden units")->capture_default_str();
@@ -102,13 +48,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    const std::u32string text = decode_utf8(read_corpus(data));
-    std::vector<char32_t> chars(text.begin(), text.end());
-    std::sort(chars.begin(), chars.end());
-    chars.erase(std::unique(chars.begin(), chars.end()), chars.end());
-    std::map<char32_t, int> ix;
-    for (size_t i = 0; i < chars.size(); ++i) ix[chars[i]] = static_cast<int>(i);
-    const int V = static_cast<int>(chars.size()), H = hidden, T = seq_length;
+    // A character is a code point; the vocabulary is the text's characters, sorted.
+    const std::u32string text = data::decode_utf8(data::read_text(data_path), data_path);
+    const data::Vocab vocab = data::Vocab::of(text);
+    const Tensor encoded = vocab.encode(text);
+    const int32_t* ix = encoded.data<int32_t>();
+    const int V = vocab.size(), H = hidden, T = seq_length;
     if (static_cast<int>(text.size()) < T + 1) throw std::runtime_error("the text is shorter than one chunk");
     fmt::print("data has {} characters, {} unique.\n", text.size(), V);
 
@@ -167,7 +112,7 @@ int main(int argc, char** argv) {
         for (int k = 0; k < V; ++k)
           if ((acc += r[0].at(k)) >= pick) { c = k; break; }
         x.set(0, c);
-        out += encode_utf8(chars[c]);
+        out += data::encode_utf8(std::u32string(1, vocab.at(c)));
       }
       return out;
     };
@@ -186,9 +131,9 @@ int main(int argc, char** argv) {
         p = 0;
       }
       Tensor inputs(DType::i32, {T}), targets(DType::i32, {T});
-      for (int t = 0; t < T; ++t) inputs.set(t, ix[text[p + t]]), targets.set(t, ix[text[p + t + 1]]);
+      for (int t = 0; t < T; ++t) inputs.set(t, ix[p + t]), targets.set(t, ix[p + t + 1]);
       if (sample_every > 0 && n % sample_every == 0)
-        fmt::print("----\n {} \n----\n", sample(hprev, ix[text[p]], sample_chars));
+        fmt::print("----\n {} \n----\n", sample(hprev, ix[p], sample_chars));
 
       std::vector<Tensor> args = params;
       args.insert(args.end(), {hprev, inputs, targets});

@@ -2,6 +2,7 @@
 #pragma once
 #include "rnnc/autodiff.h"
 #include "rnnc/compile.h"
+#include "rnnc/data.h"
 #include "rnnc/dtype.h"
 #include "rnnc/error.h"
 #include "rnnc/function.h"

@@ -1,0 +1,78 @@
+// Text for character models: UTF-8 in (a character is a code point, not a byte), a sorted
+// vocabulary, encoding to i32 indices, a train/validation split, and batching as char-rnn does it
+// (B parallel streams through the text, chunks of T steps, the state carried from chunk to chunk)
+// or as the Keras tutorials do it (sliding windows, each predicting the character after it).
+#pragma once
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "rnnc/tensor.h"
+
+namespace rnnc::data {
+
+// UTF-8 <-> code points. Invalid input is an Error naming the byte offset and `source`.
+std::u32string decode_utf8(std::string_view bytes, std::string_view source = "text");
+std::string encode_utf8(std::u32string_view text);
+
+// A file, or every file ending in `extension` in a folder, concatenated in name order. A missing
+// path, an unreadable file or no text at all is an Error naming the path.
+std::string read_text(const std::filesystem::path& path, std::string_view extension = ".md");
+
+class Vocab {
+ public:
+  Vocab() = default;
+  // The distinct characters of `text`, sorted by code point.
+  static Vocab of(std::u32string_view text);
+  // From a saved vocabulary (a string of distinct characters, as chars() gives it).
+  static Vocab from_chars(std::u32string_view chars);
+
+  int size() const { return static_cast<int>(chars_.size()); }
+  const std::u32string& chars() const { return chars_; }
+  char32_t at(int i) const;
+  // Index of c; a character the vocabulary does not know is an Error that shows it.
+  int index(char32_t c) const;
+  Tensor encode(std::u32string_view text) const;  // i32 [n]
+  std::string decode(const std::vector<int>& indices) const;
+
+ private:
+  std::u32string chars_;
+};
+
+struct Split {
+  std::u32string train, val;
+};
+// The last val_fraction of the text is for validation (in [0, 1)).
+Split split(std::u32string_view text, double val_fraction);
+
+// char-rnn batching: the encoded text cut into `batch` equal streams; chunk k holds steps
+// [k T, (k + 1) T) of every stream, so chunk k + 1 continues where chunk k stopped.
+class Streams {
+ public:
+  Streams(const Tensor& encoded, int64_t batch, int64_t steps);
+  int64_t chunks() const { return chunks_; }  // per epoch
+  // inputs and targets (the next characters), i32 [T, B].
+  std::pair<Tensor, Tensor> chunk(int64_t k) const;
+
+ private:
+  Tensor text_;
+  int64_t batch_, steps_, stream_len_, chunks_;
+};
+
+// Keras batching: windows of `length` characters every `step` characters, each labelled with the
+// character that follows it.
+class Windows {
+ public:
+  Windows(const Tensor& encoded, int64_t length, int64_t step = 1);
+  int64_t count() const { return count_; }
+  // inputs i32 [n, length] and targets i32 [n] for the windows numbered in `which`.
+  std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& which) const;
+
+ private:
+  Tensor text_;
+  int64_t length_, step_, count_;
+};
+
+}  // namespace rnnc::data

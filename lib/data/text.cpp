@@ -1,0 +1,171 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "rnnc/data.h"
+#include "rnnc/error.h"
+
+namespace rnnc::data {
+
+namespace fs = std::filesystem;
+
+std::u32string decode_utf8(std::string_view s, std::string_view source) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    char32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (int k = 1; ok && k < n; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      ok = (d >> 6) == 2;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (!ok) throw Error(fmt::format("rnnc: {}: invalid UTF-8 at byte {}", source, i));
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+std::string encode_utf8(std::u32string_view text) {
+  std::string s;
+  for (char32_t c : text) {
+    if (c < 0x80) {
+      s += static_cast<char>(c);
+    } else if (c < 0x800) {
+      s += static_cast<char>(0xc0 | (c >> 6));
+      s += static_cast<char>(0x80 | (c & 0x3f));
+    } else if (c < 0x10000) {
+      s += static_cast<char>(0xe0 | (c >> 12));
+      s += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+      s += static_cast<char>(0x80 | (c & 0x3f));
+    } else {
+      s += static_cast<char>(0xf0 | (c >> 18));
+      s += static_cast<char>(0x80 | ((c >> 12) & 0x3f));
+      s += static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+      s += static_cast<char>(0x80 | (c & 0x3f));
+    }
+  }
+  return s;
+}
+
+std::string read_text(const fs::path& path, std::string_view extension) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(fmt::format("rnnc: cannot open data file '{}': no such file", path.string()));
+  std::vector<fs::path> files;
+  if (fs::is_directory(path)) {
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.path().extension() == extension) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::string text;
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) throw Error(fmt::format("rnnc: cannot open data file '{}'", f.string()));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text += ss.str();
+  }
+  if (text.empty()) throw Error(fmt::format("rnnc: no text in '{}'", path.string()));
+  return text;
+}
+
+Vocab Vocab::of(std::u32string_view text) {
+  std::u32string chars(text);
+  std::sort(chars.begin(), chars.end());
+  chars.erase(std::unique(chars.begin(), chars.end()), chars.end());
+  Vocab v;
+  v.chars_ = std::move(chars);
+  return v;
+}
+
+Vocab Vocab::from_chars(std::u32string_view chars) {
+  Vocab v = of(chars);
+  if (v.chars_.size() != chars.size()) throw Error("rnnc: Vocab::from_chars: repeated characters");
+  return v;
+}
+
+char32_t Vocab::at(int i) const {
+  if (i < 0 || i >= size()) throw Error(fmt::format("rnnc: vocabulary: index {} is out of range [0, {})", i, size()));
+  return chars_[i];
+}
+
+int Vocab::index(char32_t c) const {
+  auto it = std::lower_bound(chars_.begin(), chars_.end(), c);
+  if (it == chars_.end() || *it != c)
+    throw Error(fmt::format("rnnc: vocabulary: the character '{}' (U+{:04X}) is not in the model's vocabulary of {}",
+                            encode_utf8(std::u32string(1, c)), static_cast<uint32_t>(c), size()));
+  return static_cast<int>(it - chars_.begin());
+}
+
+Tensor Vocab::encode(std::u32string_view text) const {
+  Tensor t(DType::i32, {static_cast<int64_t>(text.size())});
+  int32_t* p = t.data<int32_t>();
+  for (size_t i = 0; i < text.size(); ++i) p[i] = index(text[i]);
+  return t;
+}
+
+std::string Vocab::decode(const std::vector<int>& indices) const {
+  std::u32string s;
+  for (int i : indices) s.push_back(at(i));
+  return encode_utf8(s);
+}
+
+Split split(std::u32string_view text, double val_fraction) {
+  if (val_fraction < 0 || val_fraction >= 1)
+    throw Error(fmt::format("rnnc: split: the validation fraction must be in [0, 1), got {}", val_fraction));
+  const size_t n_val = static_cast<size_t>(static_cast<double>(text.size()) * val_fraction);
+  return {std::u32string(text.substr(0, text.size() - n_val)), std::u32string(text.substr(text.size() - n_val))};
+}
+
+Streams::Streams(const Tensor& encoded, int64_t batch, int64_t steps)
+    : text_(encoded), batch_(batch), steps_(steps) {
+  if (batch < 1 || steps < 1) throw Error("rnnc: Streams: batch and steps must be positive");
+  // Each stream needs T inputs plus one more character as the last target.
+  stream_len_ = encoded.numel() / batch;
+  chunks_ = stream_len_ > 0 ? (stream_len_ - 1) / steps : 0;
+  if (chunks_ == 0)
+    throw Error(fmt::format("rnnc: Streams: {} characters are too few for {} streams of {} steps", encoded.numel(),
+                            batch, steps));
+}
+
+std::pair<Tensor, Tensor> Streams::chunk(int64_t k) const {
+  if (k < 0 || k >= chunks_) throw Error(fmt::format("rnnc: Streams: chunk {} of {}", k, chunks_));
+  Tensor in(DType::i32, {steps_, batch_}), tg(DType::i32, {steps_, batch_});
+  const int32_t* src = text_.data<int32_t>();
+  for (int64_t t = 0; t < steps_; ++t)
+    for (int64_t b = 0; b < batch_; ++b) {
+      const int64_t at = b * stream_len_ + k * steps_ + t;
+      in.data<int32_t>()[t * batch_ + b] = src[at];
+      tg.data<int32_t>()[t * batch_ + b] = src[at + 1];
+    }
+  return {in, tg};
+}
+
+Windows::Windows(const Tensor& encoded, int64_t length, int64_t step) : text_(encoded), length_(length), step_(step) {
+  if (length < 1 || step < 1) throw Error("rnnc: Windows: length and step must be positive");
+  count_ = encoded.numel() > length ? (encoded.numel() - length - 1) / step + 1 : 0;
+  if (count_ == 0)
+    throw Error(fmt::format("rnnc: Windows: {} characters are too few for windows of {}", encoded.numel(), length));
+}
+
+std::pair<Tensor, Tensor> Windows::batch(const std::vector<int64_t>& which) const {
+  const int64_t n = static_cast<int64_t>(which.size());
+  Tensor in(DType::i32, {n, length_}), tg(DType::i32, {n});
+  const int32_t* src = text_.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (which[i] < 0 || which[i] >= count_) throw Error(fmt::format("rnnc: Windows: window {} of {}", which[i], count_));
+    const int64_t at = which[i] * step_;
+    std::copy_n(src + at, length_, in.data<int32_t>() + i * length_);
+    tg.data<int32_t>()[i] = src[at + length_];
+  }
+  return {in, tg};
+}
+
+}  // namespace rnnc::data

@@ -1,0 +1,74 @@
+// Text data: UTF-8, vocabulary, streams and windows, and the errors a user meets.
+#include <catch2/catch.hpp>
+#include <rnnc/rnnc.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace rnnc;
+using namespace rnnc::data;
+
+TEST_CASE("a character is a code point: UTF-8 decodes and encodes back") {
+  const std::string s = "na\xc3\xafve \xe2\x82\xac \xf0\x9f\x99\x82";  // naïve € 🙂
+  std::u32string t = decode_utf8(s);
+  CHECK(t.size() == 9);
+  CHECK(t[2] == U'\u00ef');
+  CHECK(t[8] == U'\U0001F642');
+  CHECK(encode_utf8(t) == s);
+  CHECK_THROWS_WITH(decode_utf8("ab\xc3", "input.txt"), Catch::Contains("input.txt: invalid UTF-8 at byte 2"));
+  CHECK_THROWS_WITH(decode_utf8("a\xe2\x28\xa1"), Catch::Contains("invalid UTF-8 at byte 1"));
+}
+
+TEST_CASE("the vocabulary is sorted; encoding round-trips; unknown characters are named") {
+  Vocab v = Vocab::of(U"hello, world");
+  CHECK(encode_utf8(v.chars()) == " ,dehlorw");
+  Tensor e = v.encode(U"low");
+  CHECK(e.dtype() == DType::i32);
+  CHECK(v.decode({static_cast<int>(e.at(0)), static_cast<int>(e.at(1)), static_cast<int>(e.at(2))}) == "low");
+  CHECK_THROWS_WITH(v.encode(U"hex"), Catch::Contains("'x' (U+0078) is not in the model's vocabulary"));
+  CHECK(Vocab::from_chars(v.chars()).chars() == v.chars());
+  CHECK_THROWS(Vocab::from_chars(U"aa"));
+}
+
+TEST_CASE("files: missing, empty and folders") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "rnnc-test-data";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  CHECK_THROWS_WITH(read_text(dir / "nope.txt"), Catch::Contains("cannot open data file") && Catch::Contains("nope.txt"));
+  std::ofstream(dir / "empty.txt").close();
+  CHECK_THROWS_WITH(read_text(dir / "empty.txt"), Catch::Contains("no text in"));
+  std::ofstream(dir / "b.md") << "second";
+  std::ofstream(dir / "a.md") << "first ";
+  CHECK(read_text(dir) == "first second");  // .md files in name order
+  fs::remove_all(dir);
+}
+
+TEST_CASE("streams: B parallel streams, chunk k+1 continues chunk k, targets are the next characters") {
+  std::vector<double> v;
+  for (int i = 0; i < 20; ++i) v.push_back(i);
+  Streams s(Tensor::from(v, {20}, DType::i32), 2, 3);  // streams 0..9 and 10..19
+  CHECK(s.chunks() == 3);                               // (10 - 1) / 3
+  auto [in0, tg0] = s.chunk(0);
+  auto [in1, tg1] = s.chunk(1);
+  CHECK(in0.shape() == Shape{3, 2});
+  CHECK(in0.values() == std::vector<double>{0, 10, 1, 11, 2, 12});
+  CHECK(tg0.values() == std::vector<double>{1, 11, 2, 12, 3, 13});
+  CHECK(in1.values() == std::vector<double>{3, 13, 4, 14, 5, 15});
+  CHECK_THROWS(s.chunk(3));
+  CHECK_THROWS_WITH(Streams(Tensor::from(v, {20}, DType::i32), 8, 3), Catch::Contains("too few"));
+}
+
+TEST_CASE("windows and the train/validation split") {
+  std::vector<double> v;
+  for (int i = 0; i < 10; ++i) v.push_back(i);
+  Windows w(Tensor::from(v, {10}, DType::i32), 4, 2);
+  CHECK(w.count() == 3);  // windows at 0, 2, 4 (each needs one more character)
+  auto [in, tg] = w.batch({2, 0});
+  CHECK(in.values() == std::vector<double>{4, 5, 6, 7, 0, 1, 2, 3});
+  CHECK(tg.values() == std::vector<double>{8, 4});
+  Split sp = split(U"abcdefghij", 0.2);
+  CHECK(sp.train == U"abcdefgh");
+  CHECK(sp.val == U"ij");
+  CHECK_THROWS(split(U"abc", 1.0));
+}
