@@ -1,0 +1,52 @@
+// Checkpoints in the safetensors format (https://github.com/huggingface/safetensors), so Python's
+// safetensors.torch.load_file reads them: an 8-byte little-endian header length, a JSON header
+// {"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {string: string}}, then the data.
+//
+// Files are written atomically: a temporary file in the same folder, fsync, rename; a crash leaves
+// the old checkpoint or the new one, never half of one. The loader checks everything a damaged or
+// hostile file could get wrong and says what it found.
+#pragma once
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rnnc/tensor.h"
+
+namespace rnnc::io {
+
+struct Checkpoint {
+  std::vector<std::pair<std::string, Tensor>> tensors;  // in file order
+  std::map<std::string, std::string> metadata;          // config, vocabulary, step, RNG state, ...
+
+  void add(const std::string& name, const Tensor& t) { tensors.emplace_back(name, t); }
+  const Tensor& tensor(const std::string& name) const;     // an Error names a missing tensor
+  const std::string& meta(const std::string& key) const;   // an Error names a missing key
+  bool has(const std::string& name) const;
+};
+
+void save(const std::filesystem::path& path, const Checkpoint& c);
+Checkpoint load(const std::filesystem::path& path);
+
+// The state of a random engine as text (for the metadata), and back.
+std::string rng_state(const std::mt19937_64& rng);
+std::mt19937_64 rng_from_state(const std::string& state);
+
+// Keras' ModelCheckpoint(save_best_only=True): writes the checkpoint when the monitored loss is the
+// lowest seen so far.
+class KeepBest {
+ public:
+  explicit KeepBest(std::filesystem::path path) : path_(std::move(path)) {}
+  // Returns whether it was written.
+  bool offer(double loss, const Checkpoint& c);
+  double best() const { return best_; }
+
+ private:
+  std::filesystem::path path_;
+  double best_ = std::numeric_limits<double>::infinity();
+};
+
+}  // namespace rnnc::io

@@ -1,0 +1,223 @@
+// safetensors reading and writing, with every check the format allows.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "rnnc/checkpoint.h"
+#include "rnnc/data.h"
+#include "rnnc/error.h"
+
+namespace rnnc::io {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "F32";
+    case DType::f64: return "F64";
+    case DType::i32: return "I32";
+  }
+  return "?";
+}
+
+[[noreturn]] void bad(const fs::path& p, const std::string& what) {
+  throw Error(fmt::format("rnnc: checkpoint '{}': {}", p.string(), what));
+}
+
+void write_all(int fd, const void* data, size_t n, const fs::path& p) {
+  const char* c = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, c, n);
+    if (w <= 0) bad(p, std::string("write failed: ") + std::strerror(errno));
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+const Tensor& Checkpoint::tensor(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return t;
+  throw Error(fmt::format("rnnc: checkpoint: no tensor named '{}'", name));
+}
+
+bool Checkpoint::has(const std::string& name) const {
+  return std::any_of(tensors.begin(), tensors.end(), [&](const auto& e) { return e.first == name; });
+}
+
+const std::string& Checkpoint::meta(const std::string& key) const {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) throw Error(fmt::format("rnnc: checkpoint: no metadata '{}'", key));
+  return it->second;
+}
+
+void save(const fs::path& path, const Checkpoint& c) {
+  json header = json::object();
+  size_t offset = 0;
+  for (const auto& [name, t] : c.tensors) {
+    if (name == "__metadata__") bad(path, "'__metadata__' cannot name a tensor");
+    if (header.contains(name)) bad(path, fmt::format("two tensors are named '{}'", name));
+    header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + t.nbytes()}}};
+    offset += t.nbytes();
+  }
+  if (!c.metadata.empty()) header["__metadata__"] = c.metadata;
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  uint64_t n = h.size();
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));  // little-endian
+
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const fs::path tmp = dir / fmt::format(".{}.tmp{}", path.filename().string(), ::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) bad(path, fmt::format("cannot create '{}': {}", tmp.string(), std::strerror(errno)));
+  try {
+    write_all(fd, len, 8, path);
+    write_all(fd, h.data(), h.size(), path);
+    for (const auto& [name, t] : c.tensors) write_all(fd, t.raw(), t.nbytes(), path);
+    if (::fsync(fd) != 0) bad(path, std::string("fsync failed: ") + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    bad(path, std::string("rename failed: ") + std::strerror(errno));
+  }
+  // Make the rename itself durable.
+  if (int d = ::open(dir.c_str(), O_RDONLY); d >= 0) {
+    ::fsync(d);
+    ::close(d);
+  }
+}
+
+Checkpoint load(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) bad(path, "cannot open it");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string bytes = ss.str();
+  if (bytes.size() < 8) bad(path, fmt::format("{} bytes is shorter than the 8-byte header length", bytes.size()));
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+  if (n > bytes.size() - 8)
+    bad(path, fmt::format("the header length {} runs past the end of the file ({} bytes)", n, bytes.size()));
+  const std::string_view h(bytes.data() + 8, n);
+  try {
+    data::decode_utf8(h, "header");
+  } catch (const Error&) {
+    bad(path, "the header is not valid UTF-8");
+  }
+  json header;
+  try {
+    header = json::parse(h);
+  } catch (const json::exception& e) {
+    bad(path, fmt::format("the header is not JSON ({})", e.what()));
+  }
+  if (!header.is_object()) bad(path, "the header is not a JSON object");
+
+  const uint64_t data_size = bytes.size() - 8 - n;
+  const char* data = bytes.data() + 8 + n;
+  Checkpoint c;
+  struct Span {
+    uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Span> spans;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& e = it.value();
+    if (name == "__metadata__") {
+      if (!e.is_object()) bad(path, "__metadata__ is not an object");
+      for (auto m = e.begin(); m != e.end(); ++m) {
+        if (!m.value().is_string()) bad(path, fmt::format("metadata '{}' is not a string", m.key()));
+        c.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
+      bad(path, fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
+    const std::string dt = e["dtype"].is_string() ? e["dtype"].get<std::string>() : "?";
+    DType dtype;
+    if (dt == "F32") dtype = DType::f32;
+    else if (dt == "F64") dtype = DType::f64;
+    else if (dt == "I32") dtype = DType::i32;
+    else bad(path, fmt::format("tensor '{}' has an unknown dtype '{}' (rnnc reads F32, F64, I32)", name, dt));
+    const json& sh = e["shape"];
+    if (!sh.is_array()) bad(path, fmt::format("tensor '{}': shape is not an array", name));
+    Shape shape;
+    uint64_t count = 1;
+    for (const json& d : sh) {
+      if (!d.is_number_unsigned()) bad(path, fmt::format("tensor '{}': shape holds a non-integer or negative extent", name));
+      const uint64_t x = d.get<uint64_t>();
+      if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || __builtin_mul_overflow(count, x, &count))
+        bad(path, fmt::format("tensor '{}': the shape {} overflows", name, sh.dump()));
+      shape.push_back(static_cast<int64_t>(x));
+    }
+    uint64_t nbytes;
+    if (__builtin_mul_overflow(count, static_cast<uint64_t>(size_of(dtype)), &nbytes))
+      bad(path, fmt::format("tensor '{}': the shape {} overflows", name, sh.dump()));
+    const json& off = e["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      bad(path, fmt::format("tensor '{}': data_offsets is not two non-negative integers", name));
+    const uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
+    if (b > en || en > data_size)
+      bad(path, fmt::format("tensor '{}': data_offsets [{}, {}] are out of range (the data holds {} bytes)", name, b,
+                            en, data_size));
+    if (en - b != nbytes)
+      bad(path, fmt::format("tensor '{}': {} bytes of data, but {}{} needs {}", name, en - b, dt, sh.dump(), nbytes));
+    Tensor t = Tensor::empty(shape, dtype);
+    if (nbytes) std::memcpy(t.raw(), data + b, nbytes);
+    c.add(name, t);
+    spans.push_back({b, en, name});
+  }
+  // The tensors must tile the data exactly: no overlap, no hole.
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
+  uint64_t at = 0;
+  for (const Span& s : spans) {
+    if (s.begin < at) bad(path, fmt::format("tensor '{}' overlaps the tensor before it", s.name));
+    if (s.begin > at) bad(path, fmt::format("a hole of {} bytes precedes tensor '{}'", s.begin - at, s.name));
+    at = s.end;
+  }
+  if (at != data_size) bad(path, fmt::format("{} bytes after the last tensor belong to none", data_size - at));
+  // File order (the header's object is sorted by name in nlohmann::json; keep the data order).
+  std::vector<std::pair<std::string, Tensor>> ordered;
+  for (const Span& s : spans) ordered.emplace_back(s.name, c.tensor(s.name));
+  c.tensors = std::move(ordered);
+  return c;
+}
+
+std::string rng_state(const std::mt19937_64& rng) {
+  std::ostringstream os;
+  os << rng;
+  return os.str();
+}
+
+std::mt19937_64 rng_from_state(const std::string& state) {
+  std::istringstream is(state);
+  std::mt19937_64 rng;
+  is >> rng;
+  if (!is) throw Error("rnnc: checkpoint: the RNG state does not parse");
+  return rng;
+}
+
+bool KeepBest::offer(double loss, const Checkpoint& c) {
+  if (!(loss < best_)) return false;
+  save(path_, c);
+  best_ = loss;
+  return true;
+}
+
+}  // namespace rnnc::io

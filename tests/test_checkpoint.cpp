@@ -1,0 +1,191 @@
+// safetensors checkpoints: exact round trips, atomic writes, keep-best, bit-for-bit resume, and a
+// file for every way the format can be broken.
+#include <catch2/catch.hpp>
+#include <rnnc/rnnc.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace rnnc;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("rnnc-test-" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A safetensors file from a header text and raw data bytes.
+fs::path raw_file(const fs::path& dir, const std::string& name, const std::string& header, const std::string& data,
+                  int64_t claimed_length = -1) {
+  const uint64_t n = claimed_length >= 0 ? static_cast<uint64_t>(claimed_length) : header.size();
+  std::string bytes;
+  for (int i = 0; i < 8; ++i) bytes += static_cast<char>((n >> (8 * i)) & 0xff);
+  bytes += header + data;
+  fs::path p = dir / name;
+  std::ofstream(p, std::ios::binary) << bytes;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints round-trip exactly, in file order, with metadata") {
+  const fs::path dir = temp_dir("ckpt");
+  std::mt19937_64 rng(1);
+  io::Checkpoint c;
+  c.add("weight_ih_l0", Tensor::uniform({8, 3}, -1, 1, rng));
+  c.add("b", Tensor::uniform({5}, -1, 1, rng, DType::f64));
+  c.add("a.idx", Tensor::from({1, -2, 3}, {3}, DType::i32));
+  c.add("scalar", Tensor::scalar(2.5));
+  c.add("empty", Tensor::zeros({0, 4}));
+  c.metadata = {{"vocab", "abc\xc3\xaf"}, {"step", "42"}, {"rng", io::rng_state(rng)}};
+  io::save(dir / "model.safetensors", c);
+  io::Checkpoint d = io::load(dir / "model.safetensors");
+  REQUIRE(d.tensors.size() == c.tensors.size());
+  for (size_t i = 0; i < c.tensors.size(); ++i) {
+    CHECK(d.tensors[i].first == c.tensors[i].first);
+    CHECK(d.tensors[i].second.dtype() == c.tensors[i].second.dtype());
+    CHECK(max_abs_diff(d.tensors[i].second, c.tensors[i].second) == 0);
+  }
+  CHECK(d.metadata == c.metadata);
+  std::mt19937_64 again = io::rng_from_state(d.meta("rng"));
+  CHECK(again() == rng());
+  // Atomic: nothing but the file is left in the folder, and overwriting works.
+  io::save(dir / "model.safetensors", c);
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 1);
+  CHECK_THROWS_WITH(d.tensor("nope"), Catch::Contains("no tensor named 'nope'"));
+  // The data starts 8-byte aligned, as the reference implementation writes it.
+  std::ifstream in(dir / "model.safetensors", std::ios::binary);
+  unsigned char len[8];
+  in.read(reinterpret_cast<char*>(len), 8);
+  CHECK(len[0] % 8 == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("malformed checkpoints are rejected, each with its own message") {
+  const fs::path dir = temp_dir("bad");
+  const std::string f32x2 = R"("dtype":"F32","shape":[2])";
+  struct Bad {
+    const char* name;
+    fs::path file;
+    const char* message;
+  };
+  const std::vector<Bad> cases = {
+      {"shorter than 8 bytes", [&] { fs::path p = dir / "short"; std::ofstream(p) << "abc"; return p; }(),
+       "shorter than the 8-byte header length"},
+      {"header length past the end", raw_file(dir, "long", "{}", "", 1000), "runs past the end of the file"},
+      {"header not UTF-8", raw_file(dir, "utf8", "{\"\xff\xfe\":1}", ""), "not valid UTF-8"},
+      {"header not JSON", raw_file(dir, "json", "{\"a\":", ""), "not JSON"},
+      {"header not an object", raw_file(dir, "array", "[1,2]", ""), "not a JSON object"},
+      {"unknown dtype", raw_file(dir, "dtype", R"({"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})", "1234"),
+       "unknown dtype 'F16'"},
+      {"offsets out of range", raw_file(dir, "range", "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]}})", "1234"),
+       "out of range"},
+      {"overlapping tensors",
+       raw_file(dir, "overlap",
+                "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]},"b":{)" + f32x2 + R"(,"data_offsets":[4,12]}})",
+                "123456789012"),
+       "overlaps"},
+      {"a hole between tensors",
+       raw_file(dir, "hole",
+                "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]},"b":{)" + f32x2 + R"(,"data_offsets":[12,20]}})",
+                "12345678901234567890"),
+       "hole of 4 bytes"},
+      {"bytes after the last tensor", raw_file(dir, "tail", "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]}})", "123456789"),
+       "belong to none"},
+      {"size not shape x dtype", raw_file(dir, "size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"),
+       "needs 12"},
+      {"shape overflow",
+       raw_file(dir, "overflow", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+                "12345678"),
+       "overflows"},
+  };
+  for (const Bad& b : cases) {
+    DYNAMIC_SECTION(b.name) { CHECK_THROWS_WITH(io::load(b.file), Catch::Contains(b.message)); }
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("keep-best writes only when the monitored loss improves") {
+  const fs::path dir = temp_dir("best");
+  io::KeepBest best(dir / "best.safetensors");
+  auto ck = [](double v) {
+    io::Checkpoint c;
+    c.add("w", Tensor::scalar(v));
+    return c;
+  };
+  CHECK(best.offer(3.0, ck(3)));
+  CHECK(best.offer(2.5, ck(2.5)));
+  CHECK_FALSE(best.offer(2.7, ck(2.7)));
+  CHECK(best.best() == 2.5);
+  CHECK(io::load(dir / "best.safetensors").tensor("w").item() == 2.5);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("resuming from a checkpoint continues the run bit for bit") {
+  // A GRU with dropout on its input (masks from the run's RNG) trained with Adam.
+  constexpr int V = 6, H = 8, T = 5;
+  std::vector<Spec> specs;
+  for (const Spec& s : nn::weight_specs(nn::Cell::GRU, V, H)) specs.push_back(s);
+  specs.push_back(Spec{{V, H}});
+  specs.push_back(Spec{{V}});
+  specs.push_back(Spec{{T, V}, DType::f32, "mask"});
+  specs.push_back(Spec{{T}, DType::i32});
+  Function loss = trace(
+      [](std::span<const Var> a) {
+        Var xs = nn::dropout(one_hot(a[7], V), a[6], 0.2), total = full({}, 0.0);
+        Var h = full({1, H}, 0.0);
+        for (int t = 0; t + 1 < T; ++t) {
+          h = nn::gru_cell(slice(xs, 0, t, t + 1), h, nn::weights(a.subspan(0, 4)));
+          total = total + sum(softmax_cross_entropy(nn::linear(h, a[4], a[5]), slice(a[7], 0, t + 1, t + 2)));
+        }
+        return total;
+      },
+      specs);
+  Compiled step = compile(value_and_grad(loss, {0, 1, 2, 3, 4, 5}));
+  Tensor seq = Tensor::from({0, 1, 2, 3, 4}, {T}, DType::i32);
+  struct Run {
+    std::vector<Tensor> params;
+    optim::Optimizer opt{optim::Adam{.lr = 0.05}};
+    std::mt19937_64 rng{9};
+  };
+  auto train = [&](Run& r, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      std::vector<Tensor> args = r.params;
+      args.push_back(nn::dropout_mask({T, V}, 0.2, r.rng));
+      args.push_back(seq);
+      std::vector<Tensor> out = step(args);
+      r.opt.step(r.params, std::vector<Tensor>(out.begin() + 1, out.end()));
+    }
+  };
+  Run a;
+  std::mt19937_64 init(4);
+  a.params = nn::init_weights(nn::Cell::GRU, V, H, init);
+  a.params.push_back(Tensor::uniform({V, H}, -0.3, 0.3, init));
+  a.params.push_back(Tensor::zeros({V}));
+  train(a, 5);
+  // Save everything the run depends on.
+  const fs::path dir = temp_dir("resume");
+  io::Checkpoint c;
+  const char* names[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "dense.weight", "dense.bias"};
+  for (size_t i = 0; i < a.params.size(); ++i) c.add(names[i], a.params[i]);
+  for (const auto& [name, t] : a.opt.state()) c.add("optim." + name, t);
+  c.metadata = {{"step", std::to_string(a.opt.steps())}, {"rng", io::rng_state(a.rng)}};
+  io::save(dir / "run.safetensors", c);
+  train(a, 5);  // the uninterrupted run
+
+  io::Checkpoint d = io::load(dir / "run.safetensors");
+  Run b;
+  for (size_t i = 0; i < 6; ++i) b.params.push_back(d.tensors[i].second);
+  std::vector<std::pair<std::string, Tensor>> st;
+  for (const auto& [name, t] : d.tensors)
+    if (name.rfind("optim.", 0) == 0) st.emplace_back(name.substr(6), t);
+  b.opt.load_state(st, std::stoll(d.meta("step")));
+  b.rng = io::rng_from_state(d.meta("rng"));
+  train(b, 5);
+  for (size_t i = 0; i < a.params.size(); ++i) CHECK(max_abs_diff(a.params[i], b.params[i]) == 0);
+  fs::remove_all(dir);
+}
