@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     Function train_step = value_and_grad(loss_fn, {0, 1, 2, 3, 4}, /*has_aux=*/true);  // loss, h, 5 gradients
     Function sample_step = trace([V](std::span<const Var> a) {
       auto [h, y] = rnn_step(Params{a[0], a[1], a[2], a[3], a[4]}, transpose(one_hot(a[6], V)), a[5]);
-      return std::vector<Var>{softmax(reshape(y, {V})), h};
+      return std::vector<Var>{reshape(y, {V}), h};  // logits; nn::generate draws from their softmax
     }, {specs[0], specs[1], specs[2], specs[3], specs[4], specs[5], Spec{{1}, DType::i32, "x"}});
     // Compiled: the graph optimised, its elementwise work fused into LLVM kernels. --interpret runs
     // the same functions through the reference interpreter instead (slower; for comparison).
@@ -97,24 +97,18 @@ int main(int argc, char** argv) {
     }
     const double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    auto sample = [&](Tensor h, int seed_ix, int n) {
-      std::string out;
-      Tensor x = Tensor::from({double(seed_ix)}, {1}, DType::i32);
-      std::uniform_real_distribution<double> u(0, 1);
-      for (int i = 0; i < n; ++i) {
-        std::vector<Tensor> args = params;
-        args.push_back(h);
-        args.push_back(x);
-        auto r = run_sample(args);
-        h = r[1];
-        double pick = u(rng), acc = 0;
-        int c = V - 1;
-        for (int k = 0; k < V; ++k)
-          if ((acc += r[0].at(k)) >= pick) { c = k; break; }
-        x.set(0, c);
-        out += data::encode_utf8(std::u32string(1, vocab.at(c)));
-      }
-      return out;
+    // Karpathy's sampling: feed a character, draw the next from the softmax, feed it back; the
+    // hidden state carries from step to step.
+    nn::StepFn one_step = [&](const std::vector<Tensor>& state, int x) {
+      std::vector<Tensor> args = params;
+      args.push_back(state[0]);
+      args.push_back(Tensor::from({double(x)}, {1}, DType::i32));
+      std::vector<Tensor> r = run_sample(args);
+      return std::pair<Tensor, std::vector<Tensor>>{r[0], {r[1]}};
+    };
+    auto sample = [&](const Tensor& h, int seed_ix, int n) {
+      std::vector<int> ids = nn::generate(one_step, {h}, {seed_ix}, n, {}, rng);
+      return vocab.decode(ids);
     };
 
     std::vector<Tensor> mem;  // Adagrad memory

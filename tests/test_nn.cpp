@@ -322,3 +322,38 @@ TEST_CASE("clipping: by value, by global norm, and a non-finite gradient is refu
   CHECK(bad[0].item() == 1);  // left unchanged
   CHECK(optim::step_decay(0.1, 25, 10, 0.5) == Approx(0.025));
 }
+
+TEST_CASE("sampling: greedy, temperature, top-k, and generation that carries the state") {
+  std::mt19937_64 rng(5);
+  Tensor logits = Tensor::from({0.0, 2.0, 1.0, -1.0}, {4});
+  CHECK(nn::pick(logits, {.greedy = true}, rng) == 1);
+  CHECK(nn::pick(logits, {.temperature = 0}, rng) == 1);
+  // Temperature 1: frequencies follow softmax(logits).
+  std::vector<int> count(4, 0);
+  const int draws = 40000;
+  for (int i = 0; i < draws; ++i) ++count[nn::pick(logits, {}, rng)];
+  double z = 0;
+  for (double l : logits.values()) z += std::exp(l);
+  for (int v = 0; v < 4; ++v) CHECK(count[v] / double(draws) == Approx(std::exp(logits.at(v)) / z).margin(0.01));
+  // Low temperature sharpens towards the argmax; top-k never leaves the k best.
+  int ones = 0;
+  for (int i = 0; i < 1000; ++i) ones += nn::pick(logits, {.temperature = 0.1}, rng) == 1;
+  CHECK(ones > 990);
+  for (int i = 0; i < 1000; ++i) {
+    const int v = nn::pick(logits, {.top_k = 2}, rng);
+    CHECK((v == 1 || v == 2));
+  }
+  // generate: one step per character, the state threaded through.
+  int steps = 0;
+  nn::StepFn counter = [&](const std::vector<Tensor>& state, int x) {
+    ++steps;
+    Tensor next = Tensor::scalar(state[0].item() + 1);
+    Tensor l = Tensor::full({5}, 0.0);
+    l.set((x + 1) % 5, 10.0);  // the next index is strongly preferred
+    return std::pair<Tensor, std::vector<Tensor>>{l, {next}};
+  };
+  std::vector<int> out = nn::generate(counter, {Tensor::scalar(0)}, {0, 1, 2}, 4, {.greedy = true}, rng);
+  CHECK(out == std::vector<int>{3, 4, 0, 1});
+  CHECK(steps == 3 + 4 - 1);
+  CHECK_THROWS(nn::generate(counter, {Tensor::scalar(0)}, {}, 4, {}, rng));
+}

@@ -12,6 +12,7 @@
 //         h' = (1 - z) n + z h
 // Batches are rows: x [B, I], h [B, H].
 #pragma once
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -59,5 +60,24 @@ std::vector<Tensor> init_weights(Cell cell, int64_t input, int64_t hidden, std::
                                  DType dtype = DType::f32);
 // Weights from four Vars in weight_specs order.
 Weights weights(std::span<const Var> four);
+
+// ---- Sampling (char-rnn's sample.lua, the Keras tutorials' temperature)
+struct SampleOptions {
+  double temperature = 1.0;  // <= 0 means greedy
+  int top_k = 0;             // draw among the k most likely only (0: all)
+  bool greedy = false;       // argmax
+};
+
+// An index drawn from logits [V] (any shape, flattened): argmax when greedy, otherwise from
+// softmax(logits / temperature) restricted to the top_k largest logits.
+int pick(const Tensor& logits, const SampleOptions& o, std::mt19937_64& rng);
+
+// One step of a trained model: (state, input index) -> (logits, next state).
+using StepFn = std::function<std::pair<Tensor, std::vector<Tensor>>(const std::vector<Tensor>& state, int x)>;
+
+// Generates n indices after feeding `prime` (at least one index) one step at a time, the state
+// carried from step to step: prime.size() + n - 1 steps in all, never a re-run over a window.
+std::vector<int> generate(const StepFn& step, std::vector<Tensor> state, const std::vector<int>& prime, int n,
+                          const SampleOptions& o, std::mt19937_64& rng);
 
 }  // namespace rnnc::nn
