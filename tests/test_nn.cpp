@@ -357,3 +357,159 @@ TEST_CASE("sampling: greedy, temperature, top-k, and generation that carries the
   CHECK(steps == 3 + 4 - 1);
   CHECK_THROWS(nn::generate(counter, {Tensor::scalar(0)}, {}, 4, {}, rng));
 }
+
+namespace {
+// A cell the library does not have, written by a user: the minimal gated unit (Zhou et al. 2016).
+// Inputs x [B, I], h [B, H]; weights w_f [I + H, H], w_h [I, H], u_h [H, H], b_f [H], b_h [H].
+Var mgu_cell(const Var& x, const Var& h, std::span<const Var> w) {
+  Var f = sigmoid(matmul(concat({x, h}, 1), w[0]) + w[3]);
+  Var candidate = tanh(matmul(x, w[1]) + matmul(f * h, w[2]) + w[4]);
+  return (1.0 - f) * h + f * candidate;
+}
+}  // namespace
+
+TEST_CASE("a user's own cell gets gradients and fused kernels with nothing else written") {
+  constexpr int B = 2, I = 3, H = 4, T = 3;
+  std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{I + H, H}, DType::f64},
+                             Spec{{I, H}, DType::f64}, Spec{{H, H}, DType::f64}, Spec{{H}, DType::f64},
+                             Spec{{H}, DType::f64}};
+  Function f = trace(
+      [](std::span<const Var> a) {
+        Var h = a[1], loss = full({}, 0.0);
+        for (int t = 0; t < T; ++t) {
+          h = mgu_cell(reshape(slice(a[0], 0, t, t + 1), {B, I}), h, a.subspan(2));
+          loss = loss + sum(h * h);
+        }
+        return loss;
+      },
+      specs);
+  std::mt19937_64 rng(8);
+  std::vector<Tensor> args;
+  for (const Spec& s : specs) args.push_back(Tensor::uniform(s.shape, -0.8, 0.8, rng, DType::f64));
+  GradcheckReport r = gradcheck(f, args);
+  INFO(r.str());
+  CHECK(r.ok);
+  Compiled c = compile(value_and_grad(f));
+  INFO(c.schedule());
+  std::vector<Tensor> a = c(args), b = interpret(value_and_grad(f), args);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(max_abs_diff(a[i], b[i]) < 1e-10);
+  CHECK(c.stats().library_calls == 0);
+  // Its elementwise work is fused: on average several elementwise ops per kernel, not one each.
+  int elementwise = 0;
+  for (const NodePtr& n : topo_order(optimize(value_and_grad(f)).outputs))
+    elementwise += info(n->op).cls == OpClass::Elementwise;
+  INFO(elementwise << " elementwise nodes, " << c.stats().kernels << " kernels");
+  CHECK(c.stats().kernels * 3 <= elementwise);
+}
+
+TEST_CASE("a 2-layer character LSTM with dropout learns text from streams (many-to-many, Adam, keep-best)") {
+  constexpr int B = 16, T = 32, E = 32, H = 64, L = 2;
+  constexpr double p = 0.1;
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR));
+  const data::Vocab vocab = data::Vocab::of(text);
+  const int V = vocab.size();
+  const data::Split parts = data::split(text, 0.1);
+  const data::Streams train(vocab.encode(parts.train), B, T), val(vocab.encode(parts.val), 4, T);
+
+  // Inputs: embedding [V, E], 2 x 4 LSTM weights, dense w [V, H], b [V], h0/c0 per layer,
+  // dropout masks [T, B, H] for layer 2's input, inputs [T, B], targets [T, B].
+  std::vector<Spec> specs = {Spec{{V, E}, DType::f32, "embedding"}};
+  for (int l = 0; l < L; ++l)
+    for (const Spec& s : nn::weight_specs(nn::Cell::LSTM, l == 0 ? E : H, H, l)) specs.push_back(s);
+  specs.push_back(Spec{{V, H}, DType::f32, "dense.weight"});
+  specs.push_back(Spec{{V}, DType::f32, "dense.bias"});
+  const size_t n_params = specs.size();
+  auto step_fn = [&](int batch) {
+    std::vector<Spec> s = specs;
+    for (int l = 0; l < L; ++l) s.push_back(Spec{{batch, H}}), s.push_back(Spec{{batch, H}});
+    s.push_back(Spec{{T, batch, H}, DType::f32, "mask"});
+    s.push_back(Spec{{T, batch}, DType::i32, "inputs"});
+    s.push_back(Spec{{T, batch}, DType::i32, "targets"});
+    return trace(
+        [&, batch](std::span<const Var> a) {
+          const size_t n = n_params;
+          std::vector<nn::Weights> layers = {nn::weights(a.subspan(1, 4)), nn::weights(a.subspan(5, 4))};
+          std::vector<nn::State> init;
+          for (int l = 0; l < L; ++l) init.push_back({a[n + 2 * l], a[n + 2 * l + 1]});
+          Var x = nn::embedding(a[0], a[n + 2 * L + 1]);  // [T, batch, E]
+          std::vector<Var> xs, masks;
+          for (int t = 0; t < T; ++t) {
+            xs.push_back(reshape(slice(x, 0, t, t + 1), {batch, E}));
+            masks.push_back(reshape(slice(a[n + 2 * L], 0, t, t + 1), {batch, H}));
+          }
+          auto [hs, finals] = nn::stack(nn::Cell::LSTM, xs, init, layers, {masks}, p);
+          Var logits = nn::many_to_many(hs, a[9], a[10]);  // [T batch, V]
+          Var loss = mean(softmax_cross_entropy(logits, reshape(a[n + 2 * L + 2], {T * batch})));
+          std::vector<Var> out = {loss};
+          for (const nn::State& f : finals) out.push_back(f.h), out.push_back(f.c);
+          out.push_back(logits);
+          return out;
+        },
+        s);
+  };
+  std::vector<int> wrt;
+  for (size_t i = 0; i < n_params; ++i) wrt.push_back(static_cast<int>(i));
+  Compiled train_step = compile(value_and_grad(step_fn(B), wrt, true));
+  Compiled eval_step = compile(step_fn(4));
+
+  std::mt19937_64 rng(12);
+  std::vector<Tensor> params = {Tensor::normal({V, E}, 0, 1, rng)};
+  for (int l = 0; l < L; ++l)
+    for (const Tensor& w : nn::init_weights(nn::Cell::LSTM, l == 0 ? E : H, H, rng)) params.push_back(w);
+  params.push_back(Tensor::uniform({V, H}, -0.1, 0.1, rng));
+  params.push_back(Tensor::zeros({V}));
+  optim::Optimizer opt(optim::Adam{.lr = 3e-3});
+  std::vector<Tensor> state(2 * L, Tensor::zeros({B, H}));
+  auto validate = [&] {
+    std::vector<Tensor> st(2 * L, Tensor::zeros({4, H}));
+    double total = 0;
+    for (int64_t k = 0; k < val.chunks(); ++k) {
+      auto [in, tg] = val.chunk(k);
+      std::vector<Tensor> args = params;
+      args.insert(args.end(), st.begin(), st.end());
+      args.push_back(Tensor::full({T, 4, H}, 1.0 - p));  // no dropout: masks scaled to cancel 1/(1-p)
+      args.push_back(in);
+      args.push_back(tg);
+      std::vector<Tensor> out = eval_step(args);
+      total += out[0].item();
+      for (int i = 0; i < 2 * L; ++i) st[i] = out[1 + i];  // the state carries through validation too
+    }
+    return total / static_cast<double>(val.chunks());
+  };
+  const std::filesystem::path best_file = std::filesystem::temp_directory_path() / "rnnc-test-charlstm.safetensors";
+  io::KeepBest best(best_file);
+  const double first_val = validate();
+  double train_loss = 0, acc = 0;
+  for (int it = 0; it < 400; ++it) {
+    const int64_t k = it % train.chunks();
+    if (k == 0) state.assign(2 * L, Tensor::zeros({B, H}));  // reset at the start of each epoch
+    auto [in, tg] = train.chunk(k);
+    std::vector<Tensor> args = params;
+    args.insert(args.end(), state.begin(), state.end());
+    args.push_back(nn::dropout_mask({T, B, H}, p, rng));
+    args.push_back(in);
+    args.push_back(tg);
+    std::vector<Tensor> out = train_step(args);
+    train_loss = out[0].item();
+    for (int i = 0; i < 2 * L; ++i) state[i] = out[1 + i];  // carried; the gradient stops here
+    acc = nn::accuracy(out[1 + 2 * L], tg.reshaped({T * B}));
+    std::vector<Tensor> grads(out.begin() + 2 + 2 * L, out.end());  // after the loss, states and logits
+    optim::clip_by_global_norm(grads, 5.0);
+    opt.step(params, grads);
+    if ((it + 1) % 100 == 0) {
+      io::Checkpoint c;
+      for (size_t i = 0; i < params.size(); ++i) c.add(specs[i].name, params[i]);
+      c.metadata["vocab"] = data::encode_utf8(vocab.chars());
+      best.offer(validate(), c);
+    }
+  }
+  const double val_loss = validate();
+  INFO("train " << train_loss << " (" << nn::bits_per_char(train_loss) << " bpc, accuracy " << acc << "), validation "
+                << first_val << " -> " << val_loss << ", uniform " << std::log(V));
+  CHECK(train_loss < 2.5);            // uniform guessing costs ln V = 4.5 nats per character
+  CHECK(val_loss < first_val - 1.0);  // it generalises to text it did not train on
+  CHECK(acc > 0.25);
+  CHECK(best.best() <= val_loss + 1e-9);
+  CHECK(io::load(best_file).tensor("dense.bias").shape() == Shape{V});
+  std::filesystem::remove(best_file);
+}

@@ -45,6 +45,23 @@ Var gru_cell(const Var& x, const Var& h, const Weights& w);
 // (h) of every step and the final state.
 std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w);
 
+// Stacked layers (torch.nn.LSTM(num_layers=L, dropout=p)): layer l reads layer l-1's outputs,
+// with inverted dropout between layers (masks[l - 1] for the input of layer l, one mask per
+// step: masks[l - 1][t]; empty for no dropout). Returns the top layer's outputs and every layer's
+// final state.
+std::pair<std::vector<Var>, std::vector<State>> stack(Cell cell, const std::vector<Var>& xs,
+                                                      const std::vector<State>& init,
+                                                      const std::vector<Weights>& layers,
+                                                      const std::vector<std::vector<Var>>& masks = {}, double p = 0);
+
+// Heads: many-to-one is the last output; many-to-many applies the same dense layer at every step
+// (Keras' TimeDistributed(Dense)), as one GEMM over the stacked steps [T B, H].
+Var many_to_one(const std::vector<Var>& hs, const Var& w, const Var& b);
+Var many_to_many(const std::vector<Var>& hs, const Var& w, const Var& b);  // [T B, out], step-major
+
+// Embedding lookup (torch.nn.Embedding): rows of table [V, E] for i32 indices.
+Var embedding(const Var& table, const Var& indices);
+
 // Dense: x w^T + b, w [out, in] (torch.nn.Linear).
 Var linear(const Var& x, const Var& w, const Var& b);
 
@@ -60,6 +77,12 @@ std::vector<Tensor> init_weights(Cell cell, int64_t input, int64_t hidden, std::
                                  DType dtype = DType::f32);
 // Weights from four Vars in weight_specs order.
 Weights weights(std::span<const Var> four);
+
+// ---- Metrics (on host tensors)
+// Fraction of rows of logits [N, V] whose argmax equals labels [N] (i32).
+double accuracy(const Tensor& logits, const Tensor& labels);
+// Mean nats per character to bits per character.
+inline double bits_per_char(double nats) { return nats / 0.69314718055994530942; }
 
 // ---- Sampling (char-rnn's sample.lua, the Keras tutorials' temperature)
 struct SampleOptions {

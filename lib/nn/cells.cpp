@@ -69,6 +69,53 @@ std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, 
   return {out, s};
 }
 
+std::pair<std::vector<Var>, std::vector<State>> stack(Cell cell, const std::vector<Var>& xs,
+                                                      const std::vector<State>& init,
+                                                      const std::vector<Weights>& layers,
+                                                      const std::vector<std::vector<Var>>& masks, double p) {
+  if (init.size() != layers.size())
+    throw Error("rnnc: nn::stack: " + std::to_string(layers.size()) + " layers but " + std::to_string(init.size()) +
+                " initial states");
+  if (!masks.empty() && masks.size() + 1 != layers.size())
+    throw Error("rnnc: nn::stack: dropout needs one list of masks per layer after the first");
+  std::vector<Var> seq = xs;
+  std::vector<State> finals;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (l > 0 && !masks.empty())
+      for (size_t t = 0; t < seq.size(); ++t) seq[t] = dropout(seq[t], masks[l - 1].at(t), p);
+    auto [out, last] = layer(cell, seq, init[l], layers[l]);
+    seq = std::move(out);
+    finals.push_back(last);
+  }
+  return {seq, finals};
+}
+
+Var many_to_one(const std::vector<Var>& hs, const Var& w, const Var& b) {
+  if (hs.empty()) throw Error("rnnc: nn::many_to_one: no steps");
+  return linear(hs.back(), w, b);
+}
+
+Var many_to_many(const std::vector<Var>& hs, const Var& w, const Var& b) {
+  if (hs.empty()) throw Error("rnnc: nn::many_to_many: no steps");
+  return linear(concat(hs, 0), w, b);
+}
+
+Var embedding(const Var& table, const Var& indices) { return gather(table, indices); }
+
+double accuracy(const Tensor& logits, const Tensor& labels) {
+  const int64_t n = labels.numel();
+  if (n == 0 || logits.numel() % n != 0) throw Error("rnnc: nn::accuracy: logits and labels do not match");
+  const int64_t v = logits.numel() / n;
+  int64_t right = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < v; ++k)
+      if (logits.at(i * v + k) > logits.at(i * v + best)) best = k;
+    right += best == static_cast<int64_t>(labels.at(i));
+  }
+  return static_cast<double>(right) / static_cast<double>(n);
+}
+
 Var dropout(const Var& x, const Var& mask, double p) {
   if (p < 0 || p >= 1) throw Error("rnnc: nn::dropout: p must be in [0, 1), got " + std::to_string(p));
   return x * mask * (1.0 / (1.0 - p));

@@ -188,11 +188,14 @@ class Lowerer {
         }
         const Info& in = info_[x];
         // Kernels and concats write any strides; GEMMs and library calls contiguous memory. Other
-        // consumers of a value read it where it lies, so a value used elsewhere too must land in a
-        // contiguous slice (GEMMs and library calls read those).
+        // consumers of a value read it where it lies: in a strided slice, only those that take
+        // strides (kernels, GEMMs with a leading dimension, views, concat copies) may read it.
         const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
         const bool writes_contiguous = in.kind == Kind::Gemm || in.kind == Kind::Library;
-        if (is_output[x] || in_place_.count(x) || (in.users.size() != 1 && !contiguous_slices)) continue;
+        bool users_take_strides = true;
+        for (int u : in.users)
+          users_take_strides &= info_[u].kind != Kind::Library && info_[u].kind != Kind::Alias;
+        if (is_output[x] || in_place_.count(x) || (!contiguous_slices && !users_take_strides)) continue;
         if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
         in_place_[x] = {static_cast<int>(ci), here};
       }
