@@ -34,14 +34,18 @@ double summary_value(const std::string& output, const std::string& key) {
 }  // namespace
 
 TEST_CASE("min_char_rnn learns the default corpus") {
-  Run r = run(std::string(MIN_CHAR_RNN) + " --iters 3000 --sample-every 1000 --seed 3");
+  Run r = run(std::string(MIN_CHAR_RNN) + " --iters 5000 --sample-every 2500 --seed 3");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(r.output.find("iter 2900, loss:") != std::string::npos);
+  CHECK(r.output.find("iter 4900, loss:") != std::string::npos);
   CHECK(r.output.find("----") != std::string::npos);  // samples were printed
-  // Uniform guessing over the ~85 characters of the docs costs ln 85 = 4.4 nats per character;
-  // 3000 Adagrad iterations reach about 2.6 (the docs grow, so the bound leaves room).
-  CHECK(summary_value(r.output, "train_loss") < 2.85);
+  // Uniform guessing costs ln V nats per character (V = the docs' distinct characters, about 87:
+  // 4.47). 5000 Adagrad iterations (about a second) reach 2.4-2.6; the docs grow, so the bound is
+  // stated against uniform guessing and leaves room.
+  std::smatch m;
+  REQUIRE(std::regex_search(r.output, m, std::regex("data has [0-9]+ characters, ([0-9]+) unique")));
+  const double uniform = std::log(std::stod(m[1]));
+  CHECK(summary_value(r.output, "train_loss") < uniform - 1.6);
   CHECK(summary_value(r.output, "chars_per_s") > 0);
 }
 
