@@ -1,0 +1,114 @@
+#include "run.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <cstring>
+#include <sstream>
+
+#include "build_info.h"
+
+namespace rnnc::tool {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// FNV-1a, 64 bits: a stable hash of the things a cached binary depends on.
+uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read '{}'", p.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+std::string cache_dir() {
+  if (const char* d = std::getenv("RNNC_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "rnnc").string();
+  if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "rnnc").string();
+  return (fs::temp_directory_path() / "rnnc-cache").string();
+}
+
+Layout find_layout() {
+  // Installed: <prefix>/bin/rnnc next to <prefix>/<libdir>/librnnc.so and <prefix>/include/rnnc.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path prefix = exe.parent_path().parent_path();
+    const fs::path lib = prefix / RNNC_INSTALL_LIBDIR, inc = prefix / RNNC_INSTALL_INCLUDEDIR;
+    if (fs::exists(lib / "librnnc.so") && fs::exists(inc / "rnnc" / "rnnc.h"))
+      return {inc.string(), lib.string(), (prefix / RNNC_INSTALL_DATADIR / "rnnc" / "corpus").string()};
+  }
+  return {RNNC_SOURCE_INCLUDE, RNNC_LIB_DIR, RNNC_SOURCE_CORPUS};
+}
+
+int run(const RunOptions& o) {
+  const fs::path src = fs::absolute(o.file);
+  if (!fs::exists(src)) {
+    fmt::print(stderr, "rnnc run: no such file: {}\n", o.file);
+    return 2;
+  }
+  const Layout l = find_layout();
+  const fs::path lib = fs::path(l.lib_dir) / "librnnc.so";
+  std::error_code ec;
+  const auto lib_size = fs::file_size(lib, ec);
+  if (ec) {
+    fmt::print(stderr, "rnnc run: the library is missing: {}\n", lib.string());
+    return 2;
+  }
+  const auto lib_time = fs::last_write_time(lib).time_since_epoch().count();
+
+  // Everything the binary depends on goes into its name.
+  const std::string flags = fmt::format("{} -I{} -DRNNC_DEFAULT_CORPUS={}", RNNC_RUN_FLAGS, quote(l.include_dir),
+                                        quote("\"" + l.corpus_dir + "\""));
+  const std::string libs = fmt::format("-L{} -Wl,-rpath,{} -lrnnc -lfmt -pthread", quote(l.lib_dir), quote(l.lib_dir));
+  uint64_t h = fnv1a(read_file(src));
+  h = fnv1a(fmt::format("{}|{}|{}|{}|{}|{}", RNNC_CXX, flags, libs, RNNC_VERSION_STRING, lib_size, lib_time), h);
+  const fs::path dir = fs::path(cache_dir()) / "run";
+  const fs::path bin = dir / fmt::format("{}-{:016x}", src.stem().string(), h);
+
+  if (o.rebuild || !fs::exists(bin)) {
+    fs::create_directories(dir, ec);
+    const fs::path tmp = bin.string() + fmt::format(".tmp{}", ::getpid());
+    const std::string cmd = fmt::format("{} {} {} -o {} {}", quote(RNNC_CXX), flags, quote(src.string()),
+                                        quote(tmp.string()), libs);
+    fmt::print(stderr, "rnnc run: compiling {}\n", o.file);
+    if (o.verbose) fmt::print(stderr, "{}\n", cmd);
+    const int status = std::system(cmd.c_str());
+    if (status != 0) {
+      fs::remove(tmp, ec);
+      fmt::print(stderr, "rnnc run: {} did not compile\n", o.file);
+      return 1;
+    }
+    fs::rename(tmp, bin);
+  }
+
+  std::vector<std::string> argv_s = {bin.string()};
+  argv_s.insert(argv_s.end(), o.args.begin(), o.args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(bin.c_str(), argv.data());
+  fmt::print(stderr, "rnnc run: cannot start {}: {}\n", bin.string(), std::strerror(errno));
+  return 127;
+}
+
+}  // namespace rnnc::tool
