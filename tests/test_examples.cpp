@@ -73,3 +73,32 @@ TEST_CASE("min_char_rnn: the compiled run matches the interpreter, and a second 
   CHECK(std::abs(summary_value(first.output, "train_loss") - summary_value(interpreted.output, "train_loss")) < 1e-3);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("alphabet: a stateful LSTM reaches 100% on A->B ... Y->Z") {
+  Run r = run(std::string(EXAMPLES_DIR) + "/alphabet --epochs 60 --seed 7");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("Model Accuracy: 100.00%") != std::string::npos);
+  CHECK(r.output.find("from K: K -> L -> M -> N -> O -> P") != std::string::npos);
+  CHECK(summary_value(r.output, "accuracy") == 1.0);
+  CHECK(summary_value(r.output, "train_loss") < 0.05);
+}
+
+TEST_CASE("custom_cell: the minimal gated unit gradchecks, trains, and is timed beside the LSTM") {
+  Run r = run(std::string(EXAMPLES_DIR) + "/custom_cell --iters 150 --seed 1");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("gradcheck passed") != std::string::npos);
+  CHECK(r.output.find("lstm") != std::string::npos);
+  // 150 Adam steps over 32 x 32 characters: well below uniform guessing (ln 87 = 4.47).
+  CHECK(summary_value(r.output, "train_loss") < 3.0);
+  CHECK(summary_value(r.output, "chars_per_s") > 0);
+}
+
+TEST_CASE("gradcheck: RNN, LSTM and GRU training steps agree with finite differences") {
+  Run r = run(std::string(EXAMPLES_DIR) + "/gradcheck --seed 2");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("gradcheck passed for every cell") != std::string::npos);
+  CHECK(r.output.find("gru        weight_hh_l0") != std::string::npos);
+}
