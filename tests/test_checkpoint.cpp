@@ -189,3 +189,26 @@ TEST_CASE("resuming from a checkpoint continues the run bit for bit") {
   for (size_t i = 0; i < a.params.size(); ++i) CHECK(max_abs_diff(a.params[i], b.params[i]) == 0);
   fs::remove_all(dir);
 }
+
+TEST_CASE("a character model saves its configuration and vocabulary, and comes back without its source") {
+  const fs::path dir = temp_dir("charmodel");
+  data::Vocab vocab = data::Vocab::of(U"hello w\u00f6rld");
+  nn::CharModel m({.cell = nn::Cell::GRU, .layers = 2, .hidden = 8, .embedding = 4, .dropout = 0.1}, vocab, 3);
+  io::save(dir / "m.safetensors", m.checkpoint());
+  nn::CharModel back = nn::CharModel::from_checkpoint(io::load(dir / "m.safetensors"));
+  CHECK(back.config().cell == nn::Cell::GRU);
+  CHECK(back.config().layers == 2);
+  CHECK(back.config().embedding == 4);
+  CHECK(back.vocab().chars() == vocab.chars());
+  REQUIRE(back.params().size() == m.params().size());
+  for (size_t i = 0; i < m.params().size(); ++i) CHECK(max_abs_diff(back.params()[i], m.params()[i]) == 0);
+  std::mt19937_64 r1(5), r2(5);
+  CHECK(m.sample(U"he", 20, {}, r1) == back.sample(U"he", 20, {}, r2));  // same model, same seed, same text
+  io::Checkpoint plain;
+  plain.add("w", Tensor::scalar(1));
+  CHECK_THROWS_WITH(nn::CharModel::from_checkpoint(plain), Catch::Contains("not an rnnc character model"));
+  io::Checkpoint wrong = m.checkpoint();
+  wrong.tensors[1].second = Tensor::zeros({2, 2});
+  CHECK_THROWS_WITH(nn::CharModel::from_checkpoint(wrong), Catch::Contains("the configuration needs"));
+  fs::remove_all(dir);
+}

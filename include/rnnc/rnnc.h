@@ -1,6 +1,7 @@
 // rnnc: automatic differentiation and a graph compiler for recurrent networks.
 #pragma once
 #include "rnnc/autodiff.h"
+#include "rnnc/char_model.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/compile.h"
 #include "rnnc/data.h"

@@ -1,8 +1,10 @@
 // rnnc: the command-line tool.
 //   rnnc run FILE.cpp [-- ARGS...]   compile a model file against the library (cached) and run it
+//   rnnc sample CHECKPOINT [...]     text from a saved character model
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <rnnc/char_model.h>
 
 #include "build_info.h"
 #include "run.h"
@@ -20,9 +22,33 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("-v,--verbose", run.verbose, "print the compile command");
   run_cmd->set_version_flag("--version", std::string("rnnc run ") + RNNC_VERSION_STRING);
 
+  std::string checkpoint, prime;
+  int length = 500, top_k = 0;
+  double temperature = 1.0;
+  uint64_t seed = 0;
+  bool greedy = false;
+  CLI::App* sample_cmd = app.add_subcommand("sample", "print text from a saved character model (a CharModel checkpoint)");
+  sample_cmd->add_option("checkpoint", checkpoint, "the .safetensors file")->required();
+  sample_cmd->add_option("-n,--length", length, "characters to generate")->capture_default_str();
+  sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")->capture_default_str();
+  sample_cmd->add_option("-k,--top-k", top_k, "draw among the k most likely characters (0: all)")->capture_default_str();
+  sample_cmd->add_option("-p,--prime", prime, "text to start from (default: a random character)");
+  sample_cmd->add_option("-s,--seed", seed, "random seed")->capture_default_str();
+  sample_cmd->add_flag("-g,--greedy", greedy, "always the most likely character");
+  sample_cmd->set_version_flag("--version", std::string("rnnc sample ") + RNNC_VERSION_STRING);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return rnnc::tool::run(run);
+    if (*sample_cmd) {
+      rnnc::nn::CharModel model = rnnc::nn::CharModel::from_checkpoint(rnnc::io::load(checkpoint));
+      std::mt19937_64 rng(seed);
+      std::u32string p = rnnc::data::decode_utf8(prime, "--prime");
+      if (p.empty()) p = std::u32string(1, model.vocab().at(static_cast<int>(rng() % model.vocab().size())));
+      const std::string text = model.sample(p, length, {.temperature = temperature, .top_k = top_k, .greedy = greedy}, rng);
+      fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
+      return 0;
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "rnnc: {}\n", e.what());
     return 1;
