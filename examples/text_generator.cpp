@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "parallel streams (B)")->capture_default_str();
   app.add_option("--generate", generate, "characters to generate at the end")->capture_default_str();
   app.add_option("--save", save, "where the best weights go")->capture_default_str();
+  std::string curve = "text_generator.loss";
+  app.add_option("--curve", curve, "loss curve: writes PREFIX.csv and PREFIX.svg")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
     std::vector<Tensor> state = model.zero_state(batch);
     const int every = std::max(1, iters / std::max(1, epochs));
     double train_loss = 0, val_loss = 0;
+    report::Progress progress(iters, long(steps) * batch, every);  // one line, redrawn on a terminal
+    report::LossCurve losses;
     const auto t1 = std::chrono::steady_clock::now();
     for (int it = 0; it < iters; ++it) {
       const int64_t k = it % train.chunks();
@@ -87,15 +91,21 @@ int main(int argc, char** argv) {
       std::vector<Tensor> grads(out.begin() + 2 + model.state_size(), out.end());
       optim::clip_by_global_norm(grads, 5.0);
       opt.step(model.params(), grads);
+      progress.update(it + 1, train_loss);
       if ((it + 1) % every == 0 || it + 1 == iters) {
         val_loss = validate();
         const bool saved = best.offer(val_loss, model.checkpoint());
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        fmt::print("step {}: loss {:.4f} ({:.2f} bits/char), val_loss {:.4f}, {:.0f} chars/s{}\n", it + 1, train_loss,
-                   nn::bits_per_char(train_loss), val_loss, double(it + 1) * steps * batch / secs,
-                   saved ? " (best so far: saved)" : "");
+        progress.finish();
+        fmt::print("step {}: loss {:.4f} ({:.2f} bits/char), val_loss {:.4f}{}\n", it + 1, train_loss,
+                   nn::bits_per_char(train_loss), val_loss, saved ? " (best so far: saved)" : "");
+        losses.add(it + 1, train_loss, val_loss);
+      } else {
+        losses.add(it + 1, train_loss);
       }
     }
+    losses.write_csv(curve + ".csv");
+    losses.write_svg(curve + ".svg", fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, steps, batch));
+    fmt::print("loss curve: {0}.csv, {0}.svg\n", curve);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     nn::CharModel gen = nn::CharModel::from_checkpoint(io::load(save));
     fmt::print("----- {} characters from the best weights, temperature 0.8:\n{}\n", generate,

@@ -152,11 +152,13 @@ TEST_CASE("text_generator: a 3-layer LSTM trained sequence to sequence over stre
   char dir[] = "/tmp/rnnc-textgen-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   Run r = run(std::string(EXAMPLES_DIR) + "/text_generator --iters 80 --epochs 2 --hidden 64 --steps 25 --batch 16 "
-              "--generate 40 --save " + std::string(dir) + "/tg.safetensors");
+              "--generate 40 --save " + std::string(dir) + "/tg.safetensors --curve " + std::string(dir) + "/curve");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("best so far: saved") != std::string::npos);
   // 80 steps is a short run for three layers: clearly below uniform guessing (4.47), about 3.35.
   CHECK(summary_value(r.output, "val_loss") < 3.7);
+  CHECK(std::filesystem::file_size(std::string(dir) + "/curve.csv") > 80 * 6);  // a row per step
+  CHECK(std::filesystem::exists(std::string(dir) + "/curve.svg"));
   std::filesystem::remove_all(dir);
 }

@@ -16,5 +16,6 @@
 #include "rnnc/optim.h"
 #include "rnnc/passes.h"
 #include "rnnc/printer.h"
+#include "rnnc/report.h"
 #include "rnnc/shape.h"
 #include "rnnc/tensor.h"

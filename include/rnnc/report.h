@@ -1,0 +1,46 @@
+// Reporting long runs: a progress line (loss, chars/s, ETA) redrawn in place on a terminal and
+// printed as plain lines otherwise, and loss curves written as CSV and drawn as an SVG chart.
+#pragma once
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace rnnc::report {
+
+class Progress {
+ public:
+  // total: steps planned; chars_per_step: characters one step trains on; every: plain-line period.
+  Progress(long total, long chars_per_step, long every = 100, std::FILE* out = stdout);
+  void update(long step, double loss);  // step counts from 1
+  void finish();                         // ends the redrawn line
+  double chars_per_s() const;
+
+ private:
+  long total_, chars_, every_;
+  std::FILE* out_;
+  bool tty_;
+  long last_ = 0;
+  std::chrono::steady_clock::time_point start_, drawn_;
+};
+
+struct Point {
+  long step;
+  double train, val;  // NaN where not measured
+};
+
+class LossCurve {
+ public:
+  void add(long step, double train, double val = std::numeric_limits<double>::quiet_NaN());
+  const std::vector<Point>& points() const { return points_; }
+  void write_csv(const std::filesystem::path& path) const;                       // step,train_loss,val_loss
+  void write_svg(const std::filesystem::path& path, const std::string& title) const;  // a line chart
+  std::string svg(const std::string& title) const;
+
+ private:
+  std::vector<Point> points_;
+};
+
+}  // namespace rnnc::report

@@ -1,0 +1,42 @@
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "rnnc/report.h"
+
+namespace rnnc::report {
+
+Progress::Progress(long total, long chars_per_step, long every, std::FILE* out)
+    : total_(total), chars_(chars_per_step), every_(std::max(1L, every)), out_(out),
+      tty_(::isatty(::fileno(out)) != 0), start_(std::chrono::steady_clock::now()), drawn_(start_) {}
+
+double Progress::chars_per_s() const {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return s > 0 ? static_cast<double>(last_) * chars_ / s : 0;
+}
+
+void Progress::update(long step, double loss) {
+  last_ = step;
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double eta = step > 0 ? elapsed / step * static_cast<double>(total_ - step) : 0;
+  const std::string line = fmt::format("step {}/{}  loss {:.4f}  {:.0f} chars/s  ETA {:02}:{:02}", step, total_, loss,
+                                       chars_per_s(), static_cast<long>(eta) / 60, static_cast<long>(eta) % 60);
+  if (tty_) {
+    // Redraw at most ten times a second.
+    if (step != total_ && std::chrono::duration<double>(now - drawn_).count() < 0.1) return;
+    drawn_ = now;
+    fmt::print(out_, "\r\x1b[K{}", line);
+    std::fflush(out_);
+  } else if (step % every_ == 0 || step == total_) {
+    fmt::print(out_, "{}\n", line);
+  }
+}
+
+void Progress::finish() {
+  if (tty_) fmt::print(out_, "\n");
+}
+
+}  // namespace rnnc::report

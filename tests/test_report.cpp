@@ -1,0 +1,52 @@
+// Progress lines and loss curves.
+#include <catch2/catch.hpp>
+#include <rnnc/rnnc.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+using namespace rnnc;
+
+TEST_CASE("loss curves: CSV with empty cells where validation was not measured; an SVG chart") {
+  report::LossCurve c;
+  c.add(1, 4.5);
+  c.add(2, 4.0, 4.2);
+  c.add(3, 3.5);
+  const auto dir = std::filesystem::temp_directory_path();
+  c.write_csv(dir / "rnnc-curve.csv");
+  std::ifstream in(dir / "rnnc-curve.csv");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  CHECK(ss.str() == "step,train_loss,val_loss\n1,4.5,\n2,4,4.2\n3,3.5,\n");
+  const std::string svg = c.svg("LSTM <256>");
+  CHECK(svg.rfind("<svg", 0) == 0);
+  CHECK(svg.find("LSTM &lt;256&gt;") != std::string::npos);  // the title is escaped
+  CHECK(svg.find("training") != std::string::npos);
+  CHECK(svg.find("validation") != std::string::npos);
+  size_t lines = 0;
+  for (size_t at = 0; (at = svg.find("<polyline", at)) != std::string::npos; ++at) ++lines;
+  CHECK(lines == 2);
+  std::filesystem::remove(dir / "rnnc-curve.csv");
+}
+
+TEST_CASE("progress: plain lines when the output is not a terminal") {
+  std::FILE* f = std::tmpfile();
+  REQUIRE(f != nullptr);
+  {
+    report::Progress p(10, 100, 4, f);
+    for (int s = 1; s <= 10; ++s) p.update(s, 5.0 - s * 0.1);
+    p.finish();
+  }
+  std::rewind(f);
+  std::string text;
+  for (int c; (c = std::fgetc(f)) != EOF;) text += static_cast<char>(c);
+  std::fclose(f);
+  CHECK(text.find("step 4/10  loss 4.6000") != std::string::npos);
+  CHECK(text.find("step 8/10") != std::string::npos);
+  CHECK(text.find("step 10/10") != std::string::npos);  // the last step always
+  CHECK(text.find("step 5/10") == std::string::npos);
+  CHECK(text.find("chars/s") != std::string::npos);
+  CHECK(text.find("ETA") != std::string::npos);
+  CHECK(text.find('\r') == std::string::npos);
+}
