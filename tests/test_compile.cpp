@@ -307,3 +307,24 @@ TEST_CASE("min-char-rnn's training step (one_hot, column layout, softmax cross-e
     check_compiled(g, args, t == DType::f64 ? 1e-12 : 1e-5, std::string(name_of(t)));
   }
 }
+
+TEST_CASE("the compiled graph as Graphviz DOT, each fused kernel a box around its nodes") {
+  Function f = trace([](Var x, Var w, Var b) { return tanh(matmul(x, w) + b) * 2.0; },
+                     {Spec{{4, 8}}, Spec{{8, 16}}, Spec{{16}}});
+  Compiled c = compile(f);
+  const std::string dot = c.dot();
+  INFO(dot);
+  CHECK(dot.rfind("digraph rnnc {", 0) == 0);
+  size_t clusters = 0;
+  for (size_t at = 0; (at = dot.find("subgraph cluster_", at)) != std::string::npos; ++at) ++clusters;
+  CHECK(clusters == static_cast<size_t>(c.stats().kernels));
+  // tanh, add and mul sit inside the kernel's box; the matmul (a GEMM) outside it.
+  const size_t open = dot.find("subgraph cluster_"), close = dot.find("  }\n", open);
+  REQUIRE(close != std::string::npos);
+  const std::string box = dot.substr(open, close - open);
+  CHECK(box.find("tanh") != std::string::npos);
+  CHECK(box.find("mul") != std::string::npos);
+  CHECK(box.find("matmul") == std::string::npos);
+  CHECK(dot.find("matmul [4, 16]") != std::string::npos);
+  CHECK(dot.find(" -> ") != std::string::npos);
+}

@@ -8,8 +8,9 @@
 // cached by structure in the process and on disk (see lib/codegen/jit.cpp), so the T steps of an
 // unrolled recurrence compile one kernel and a second process does not run LLVM again.
 //
-// Debugging: RNNC_DUMP=passes,groups,llvm prints the graph after each pass, the schedule with its
-// fused groups, and the optimised LLVM IR of newly compiled kernels (any subset, comma-separated).
+// Debugging: RNNC_DUMP=passes,groups,llvm,dot prints the graph after each pass, the schedule with its
+// fused groups, the optimised LLVM IR of newly compiled kernels, and the graph with its fused
+// kernels marked in Graphviz DOT (any subset, comma-separated).
 // RNNC_THREADS=N caps the threads (default: all cores).
 #pragma once
 #include <memory>
@@ -49,6 +50,9 @@ class Compiled {
   const CompileStats& stats() const;
   // The schedule: steps, fused groups, buffers (what RNNC_DUMP=groups prints).
   std::string schedule() const;
+  // The optimised graph in Graphviz DOT, each fused kernel drawn as a box around its nodes
+  // (RNNC_DUMP=dot prints it; `dot -Tsvg` from Debian's graphviz draws it).
+  std::string dot() const;
 
   struct Impl;
 

@@ -529,7 +529,10 @@ class Lowerer {
 
   void emit() {
     std::vector<std::pair<int, Step>> steps;  // (position, step)
-    for (size_t g = 0; g < groups_.size(); ++g) steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
+      steps.back().second.group = static_cast<int>(g);
+    }
     for (size_t ii = 0; ii < order_.size(); ++ii) {
       const int i = static_cast<int>(ii);
       const Info& in = info_[i];
@@ -542,6 +545,7 @@ class Lowerer {
       for (const Access& a : ins)
         if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
       if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);
+      st.node = i;
       steps.emplace_back(i, std::move(st));
     }
     // Concat operands not written in place are copied into their slices.
@@ -565,7 +569,17 @@ class Lowerer {
       steps.emplace_back(end++, copy_step(kb));
     }
     std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (auto& [p, st] : steps) s_.steps.push_back(std::move(st));
+    std::vector<int> step_of_group(groups_.size(), -1), step_of_node(order_.size(), -1);
+    for (auto& [p, st] : steps) {
+      const int k = static_cast<int>(s_.steps.size());
+      if (st.group >= 0) step_of_group[st.group] = k;
+      if (st.node >= 0) step_of_node[st.node] = k;
+      s_.steps.push_back(std::move(st));
+    }
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const int g = info_[i].group;
+      s_.placement.emplace_back(order_[i], g >= 0 ? step_of_group[g] : step_of_node[i]);
+    }
   }
 
   const std::vector<Var>& outputs_;
@@ -602,6 +616,30 @@ std::string str(const Access& a) {
 
 Schedule lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs) {
   return Lowerer(outputs, inputs).run();
+}
+
+std::string Schedule::dot() const {
+  std::unordered_map<const Node*, int> id;
+  std::map<int, std::vector<std::pair<const Node*, int>>> by_step;
+  for (size_t i = 0; i < placement.size(); ++i) {
+    id[placement[i].first.get()] = static_cast<int>(i);
+    by_step[placement[i].second].emplace_back(placement[i].first.get(), static_cast<int>(i));
+  }
+  auto node_line = [](const Node& n, int i) {
+    const char* fill = n.op == Op::MatMul ? "#f4c7a1" : n.op == Op::Input ? "#d9e7f5" : "white";
+    return fmt::format("  n{} [label=\"{} {}\", shape=box, style=filled, fillcolor=\"{}\"];\n", i, name_of(n.op),
+                       to_string(n.shape), fill);
+  };
+  std::string s = "digraph rnnc {\n  rankdir=TB;\n  node [fontname=\"sans-serif\", fontsize=10];\n";
+  for (const auto& [step, nodes] : by_step) {
+    const bool kernel = step >= 0 && steps[step].kind == Step::Kind::Kernel;
+    if (kernel) s += fmt::format("  subgraph cluster_{} {{\n  label=\"kernel {}\"; style=filled; color=\"#e8f3e0\";\n", step, step);
+    for (const auto& [n, i] : nodes) s += node_line(*n, i);
+    if (kernel) s += "  }\n";
+  }
+  for (const auto& [n, i] : placement)
+    for (const NodePtr& in : n->inputs) s += fmt::format("  n{} -> n{};\n", id.at(in.get()), i);
+  return s + "}\n";
 }
 
 std::string Schedule::str() const {

@@ -65,6 +65,7 @@ struct Step {
   GemmStep gemm;
   LibraryStep library;
   std::vector<int> reads, writes;  // arena buffers
+  int group = -1, node = -1;       // the kernel group or graph node it comes from (for placement)
 };
 
 struct ArenaBuffer {
@@ -80,8 +81,13 @@ struct Schedule {
   std::vector<Spec> inputs;
   int64_t arena_bytes = 0;
 
+  // Every graph node and the step that computes it (-1: a view, a leaf or a constant, computed by
+  // nobody), for drawing the fused groups.
+  std::vector<std::pair<NodePtr, int>> placement;
+
   int kernel_count() const;
   std::string str() const;  // human-readable listing (RNNC_DUMP=groups)
+  std::string dot() const;  // Graphviz: the graph, each fused kernel a box around its nodes
 };
 
 // Lowers a graph (already optimised) to steps. Kernels are left without entry points.

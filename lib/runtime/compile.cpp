@@ -80,6 +80,8 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   st.seconds = since(t0);
   if (const char* d = std::getenv("RNNC_DUMP"); d && std::string_view(d).find("groups") != std::string_view::npos)
     std::cerr << "=== RNNC_DUMP groups ===\n" << p->schedule.str() << st.str() << "\n";
+  if (const char* d = std::getenv("RNNC_DUMP"); d && std::string_view(d).find("dot") != std::string_view::npos)
+    std::cerr << p->schedule.dot();
   return p;
 }
 
@@ -153,6 +155,12 @@ std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args) const 
 const CompileStats& Compiled::stats() const {
   if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
   return impl_->stats;
+}
+
+std::string Compiled::dot() const {
+  if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->latest->schedule.dot();
 }
 
 std::string Compiled::schedule() const {
