@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     std::uniform_int_distribution<int64_t> any(0, train.count() - 1);
     double train_loss = 0, val_loss = std::nan("");
     const int every = std::max(1, iters / std::max(1, epochs));
+    report::Progress progress(iters, long(batch) * window, every);  // redrawn in place on a terminal
     const auto t1 = std::chrono::steady_clock::now();
     for (int it = 1; it <= iters; ++it) {
       std::vector<int64_t> which(batch);
@@ -103,7 +104,9 @@ int main(int argc, char** argv) {
       std::vector<Tensor> out = train_step(args);
       train_loss = out[0].item();
       opt.step(model.params(), std::vector<Tensor>(out.begin() + 2, out.end()));
+      progress.update(it, train_loss);
       if (it % every == 0 || it == iters) {
+        progress.finish();
         val_loss = validate();
         const bool saved = best.offer(val_loss, model.checkpoint());
         fmt::print("step {}: loss {:.4f}, val_loss {:.4f}{}\n", it, train_loss, val_loss,

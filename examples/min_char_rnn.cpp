@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
   app.add_option("--iters", iters, "training iterations")->capture_default_str();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
+  int threads = 0, epochs = 0;
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
+  app.add_option("--epochs", epochs, "passes over the text (0: bounded by --iters only)")->capture_default_str();
   app.add_option("--hidden", hidden, "hidden units")->capture_default_str();
   app.add_option("--seq-length", seq_length, "characters per chunk (BPTT truncation)")->capture_default_str();
   app.add_option("--lr", lr, "Adagrad learning rate")->capture_default_str();
@@ -89,7 +92,9 @@ int main(int argc, char** argv) {
       run_train = [&](const std::vector<Tensor>& a) { return interpret(train_step, a); };
       run_sample = [&](const std::vector<Tensor>& a) { return interpret(sample_step, a); };
     } else {
-      Compiled train = compile(train_step), sampler = compile(sample_step);
+      CompileOptions copt;
+      copt.threads = threads;
+      Compiled train = compile(train_step, copt), sampler = compile(sample_step, copt);
       kernels_compiled = train.stats().compiled_kernels + sampler.stats().compiled_kernels;
       fmt::print("{}\n", train.stats().str());
       run_train = train;
@@ -119,10 +124,12 @@ int main(int argc, char** argv) {
     auto train_start = std::chrono::steady_clock::now();
     long chars_seen = 0;
     std::vector<double> recent;  // per-character losses of the last 100 iterations
+    int passes = 0;
     for (int n = 0; n < iters; ++n) {
       if (p + T + 1 > text.size()) {  // end of the text: reset the memory and go from the start
         hprev = Tensor::zeros({H, 1});
         p = 0;
+        if (epochs > 0 && ++passes >= epochs) break;
       }
       Tensor inputs(DType::i32, {T}), targets(DType::i32, {T});
       for (int t = 0; t < T; ++t) inputs.set(t, ix[p + t]), targets.set(t, ix[p + t + 1]);
