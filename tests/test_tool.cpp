@@ -96,3 +96,23 @@ TEST_CASE("rnnc --version and --help") {
   CHECK(h.output.find("--rebuild") != std::string::npos);
   CHECK(run(std::string(RNNC_TOOL)).status != 0);  // a verb is required
 }
+
+TEST_CASE("rnnc run works after cmake --install, from the installed tree") {
+  Sandbox box;
+  const fs::path prefix = box.dir / "prefix";
+  Run inst = run(std::string("cmake --install ") + RNNC_BUILD_DIR + " --prefix " + prefix.string());
+  INFO(inst.output);
+  REQUIRE(inst.status == 0);
+  REQUIRE(fs::exists(prefix / "bin" / "rnnc"));
+  const fs::path file = box.write("installed.cpp", R"(
+#include <rnnc/rnnc.h>
+#include <iostream>
+int main() { std::cout << "corpus " << RNNC_DEFAULT_CORPUS << "\n" << rnnc::Tensor::scalar(2).str() << "\n"; }
+)");
+  Run r = run(box.env + (prefix / "bin" / "rnnc").string() + " run -v " + file.string());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find((prefix / "include").string()) != std::string::npos);  // its own headers...
+  CHECK(r.output.find("share/rnnc/corpus") != std::string::npos);            // ...and its own corpus
+  CHECK(r.output.find("f32[] [2]") != std::string::npos);
+}
