@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <Eigen/Core>
+#include <omp.h>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -68,6 +69,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
 
   p->threads = thread_count(o);
   Eigen::setNbThreads(p->threads);
+  omp_set_num_threads(p->threads);  // oneDNN's GEMMs and our parallel kernels
   exec::prepare(*p);
 
   st.steps = static_cast<int>(p->schedule.steps.size());
