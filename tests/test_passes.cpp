@@ -153,3 +153,33 @@ TEST_CASE("merge_sums: the weight gradient of T steps is one GEMM, two-term sums
   CHECK(max_abs_diff(evaluate({dw}, ins, args)[0], evaluate({merged}, ins, args)[0]) < 1e-12);
   CHECK(max_abs_diff(evaluate({db}, ins, args)[0], evaluate({mdb}, ins, args)[0]) < 1e-12);
 }
+
+TEST_CASE("batch_gemms: independent products with a shared weight become one GEMM, a recurrence does not") {
+  Var w = input({4, 5}, DType::f64, "w"), u = input({5, 5}, DType::f64, "u"), h0 = input({2, 5}, DType::f64, "h0");
+  std::vector<Var> xs;
+  for (int t = 0; t < 4; ++t) xs.push_back(input({2, 4}, DType::f64, "x"));
+  Var h = h0;
+  for (int t = 0; t < 4; ++t) h = tanh(matmul(xs[t], w) + matmul(h, u));
+  auto count = [](const Var& v) {
+    int n = 0;
+    for (const NodePtr& p : topo_order({v})) n += p->op == Op::MatMul;
+    return n;
+  };
+  CHECK(count(h) == 8);
+  Var b = batch_gemms({h})[0];
+  INFO(to_text({b}));
+  CHECK(count(b) == 5);  // one for x_t w (all steps), four for the recurrence h u
+  std::vector<Var> ins = {w, u, h0};
+  ins.insert(ins.end(), xs.begin(), xs.end());
+  std::mt19937_64 rng(6);
+  std::vector<Tensor> args;
+  for (const Var& v : ins) args.push_back(Tensor::uniform(v.shape(), -1, 1, rng, DType::f64));
+  CHECK(max_abs_diff(evaluate({h}, ins, args)[0], evaluate({b}, ins, args)[0]) < 1e-12);
+  // Column layout (min-char-rnn's W x_t): the shared operand on the left.
+  Var c = full({5, 1}, 0.0, DType::f64);
+  std::vector<Var> cols;
+  for (int t = 0; t < 3; ++t) cols.push_back(input({4, 1}, DType::f64, "col"));
+  Var wt = input({5, 4}, DType::f64, "wt");
+  for (const Var& x : cols) c = c + matmul(wt, x) * 2.0;
+  CHECK(count(batch_gemms({c})[0]) == 1);
+}

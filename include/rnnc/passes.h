@@ -29,6 +29,10 @@ std::vector<Var> fold_constants(const std::vector<Var>& outputs, int64_t max_ele
 // operands: the weight and bias gradients of a recurrence, summed over its time steps.
 std::vector<Var> merge_sums(const std::vector<Var>& outputs);
 
+// GEMMs sharing an operand, whose other operands do not depend on one another's results, become
+// one GEMM over the stacked operands: the input projection (and input gradient) of all time steps.
+std::vector<Var> batch_gemms(const std::vector<Var>& outputs);
+
 struct Pass {
   std::string_view name;
   std::function<std::vector<Var>(const std::vector<Var>&)> run;

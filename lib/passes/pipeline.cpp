@@ -16,6 +16,7 @@ const std::vector<Pass>& pipeline() {
       {"fold_constants", [](const std::vector<Var>& o) { return fold_constants(o); }},
       {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more
       {"merge_sums", [](const std::vector<Var>& o) { return merge_sums(o); }},
+      {"batch_gemms", [](const std::vector<Var>& o) { return batch_gemms(o); }},
       {"simplify_merged", [](const std::vector<Var>& o) { return simplify(o); }},  // concats of slices
   };
   return passes;
