@@ -8,6 +8,7 @@
 // backward pass, the input gradient of all steps as one GEMM after it), found in any graph: a
 // user's cell gets it too. The recurrent product h_{t-1} U is left alone, because h_{t-1} depends
 // on the previous step's product: the check below is exactly that dependence.
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 
@@ -55,14 +56,37 @@ bool merge_one(std::vector<Var>& outputs) {
       independent &= !tainted[other] && !member[other];
     }
     if (!independent) continue;
-    std::vector<Var> parts;
-    for (int m : members) parts.push_back(Var(order[m]->inputs[key.side == 1 ? 0 : 1]));
-    const Var shared(order[members[0]]->inputs[key.side == 1 ? 1 : 0]);
+    std::vector<int> ordered = members;
+    const int side = key.side == 1 ? 0 : 1;  // which input of each member is stacked
     const int64_t axis = key.side == 1 ? 0 : 1, extent = key.other[axis];
+    // Stack in the order of an existing concatenation of the same operands, if there is one (the
+    // weight gradient's [dg_1; ...; dg_T] from merge_sums): then both share one buffer. Otherwise in
+    // creation order, which for a forward pass is time order.
+    std::sort(ordered.begin(), ordered.end(), [&](int a, int b) {
+      return order[a]->inputs[side]->seq < order[b]->inputs[side]->seq;
+    });
+    std::vector<const Node*> want;
+    for (int m : ordered) want.push_back(order[m]->inputs[side].get());
+    std::sort(want.begin(), want.end());
+    for (const NodePtr& n : order) {
+      if (n->op != Op::Concat || n->ints[0] != axis || n->inputs.size() != members.size()) continue;
+      std::vector<const Node*> have;
+      for (const NodePtr& in : n->inputs) have.push_back(in.get());
+      std::vector<const Node*> sorted = have;
+      std::sort(sorted.begin(), sorted.end());
+      if (sorted != want) continue;
+      for (size_t k = 0; k < have.size(); ++k)
+        for (int m : members)
+          if (order[m]->inputs[side].get() == have[k]) ordered[k] = m;
+      break;
+    }
+    std::vector<Var> parts;
+    for (int m : ordered) parts.push_back(Var(order[m]->inputs[side]));
+    const Var shared(order[members[0]]->inputs[key.side == 1 ? 1 : 0]);
     const Var big = key.side == 1 ? matmul(concat(parts, 0), shared) : matmul(shared, concat(parts, 1));
     std::unordered_map<const Node*, Var> repl;
-    for (size_t k = 0; k < members.size(); ++k)
-      repl[order[members[k]].get()] = slice(big, axis, static_cast<int64_t>(k) * extent, static_cast<int64_t>(k + 1) * extent);
+    for (size_t k = 0; k < ordered.size(); ++k)
+      repl[order[ordered[k]].get()] = slice(big, axis, static_cast<int64_t>(k) * extent, static_cast<int64_t>(k + 1) * extent);
     outputs = rewrite(outputs, [&](const Var& v) -> Var {
       auto it = repl.find(v.node().get());
       return it == repl.end() ? Var() : it->second;
