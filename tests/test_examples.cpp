@@ -1,6 +1,8 @@
 // Every example runs on a small budget and its loss must fall below a stated bound.
 #include <catch2/catch.hpp>
 
+#include "run_command.h"
+
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -10,21 +12,10 @@
 #include <regex>
 #include <string>
 
-namespace {
-struct Run {
-  int status;
-  std::string output;
-};
+using rnnc::testing::Run;
+using rnnc::testing::run;
 
-Run run(const std::string& command) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+namespace {
 
 double summary_value(const std::string& output, const std::string& key) {
   std::smatch m;

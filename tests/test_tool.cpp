@@ -1,6 +1,8 @@
 // The rnnc tool: `rnnc run` compiles once per source, passes arguments, shows compiler errors.
 #include <catch2/catch.hpp>
 
+#include "run_command.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -9,21 +11,10 @@
 
 namespace fs = std::filesystem;
 
-namespace {
-struct Run {
-  int status;
-  std::string output;
-};
+using rnnc::testing::Run;
+using rnnc::testing::run;
 
-Run run(const std::string& command) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
-}
+namespace {
 
 struct Sandbox {
   fs::path dir;
