@@ -51,8 +51,15 @@ nn::State custom_lstm(const Var& x, const nn::State& s, std::span<const Var> w) 
 }
 
 struct Result {
-  double chars_per_s = 0, ms_per_step = 0, compile_s = 0;
+  double chars_per_s = 0, ms_per_step = 0, compile_s = 0, arena_mb = 0, keep_mb = 0;
 };
+
+// What backpropagation through time must keep, at least: per step and layer, the values the
+// backward pass reads (RNN: h; GRU: h, r, z, n and h U_n; LSTM: h, c and the four gates), float32.
+double bptt_floor_mb(const Config& c) {
+  const double per = c.kind == "rnn" ? 1 : c.kind == "gru" ? 5 : 6;
+  return per * c.T * c.B * c.H * c.layers * 4 / 1e6;
+}
 
 Result run(const Config& c, int threads, double min_seconds) {
   const nn::Cell cell = c.kind == "rnn" ? nn::Cell::RNNTanh : c.kind == "gru" ? nn::Cell::GRU : nn::Cell::LSTM;
@@ -100,6 +107,8 @@ Result run(const Config& c, int threads, double min_seconds) {
   Compiled step = compile(value_and_grad(loss, wrt, /*has_aux=*/carry), copt);
   Result r;
   r.compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.arena_mb = static_cast<double>(step.stats().arena_bytes) / 1e6;
+  r.keep_mb = bptt_floor_mb(c);
 
   std::mt19937_64 rng(0);
   std::vector<Tensor> params;
@@ -186,19 +195,21 @@ int main(int argc, char** argv) {
     fmt::print("oneDNN peer skipped (bench/compare.sh builds it when libdnnl-dev is installed)\n");
   }
 
-  fmt::print("\n{:16} | {:>12} | {:>9} | {:>12} | {:>10} | {:>15} | {:>10} | {:>8}\n", "config (threads " +
+  fmt::print("\n{:16} | {:>12} | {:>9} | {:>12} | {:>10} | {:>15} | {:>10} | {:>8} | {:>17}\n", "config (threads " +
              std::to_string(threads) + ")", "rnnc chars/s", "ms/step", "PyTorch", "rnnc/torch", "oneDNN layer",
-             "rnnc/dnnl", "compile");
-  fmt::print("{:-<17}+{:-<14}+{:-<11}+{:-<14}+{:-<12}+{:-<17}+{:-<12}+{:-<9}\n", "", "", "", "", "", "", "", "");
+             "rnnc/dnnl", "compile", "arena/BPTT (MB)");
+  fmt::print("{:-<17}+{:-<14}+{:-<11}+{:-<14}+{:-<12}+{:-<17}+{:-<12}+{:-<10}+{:-<18}\n", "", "", "", "", "", "", "", "", "");
   std::map<std::string, double> ours;
   for (const Config& c : kConfigs) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;
     const Result r = run(c, threads, min_seconds);
     ours[c.name] = r.chars_per_s;
     const double t = torch.count(c.name) ? torch[c.name] : 0, d = dnnl.count(c.dnnl) ? dnnl[c.dnnl] : 0;
-    fmt::print("{:16} | {:>12.0f} | {:>9.2f} | {:>12} | {:>10} | {:>15} | {:>10} | {:>7.2f}s\n", c.name, r.chars_per_s,
-               r.ms_per_step, t ? fmt::format("{:.0f}", t) : "-", t ? fmt::format("{:.1f}x", r.chars_per_s / t) : "-",
-               d ? fmt::format("{:.0f}", d) : "-", d ? fmt::format("{:.2f}x", r.chars_per_s / d) : "-", r.compile_s);
+    fmt::print("{:16} | {:>12.0f} | {:>9.2f} | {:>12} | {:>10} | {:>15} | {:>10} | {:>7.2f}s | {:>17}\n", c.name,
+               r.chars_per_s, r.ms_per_step, t ? fmt::format("{:.0f}", t) : "-",
+               t ? fmt::format("{:.1f}x", r.chars_per_s / t) : "-", d ? fmt::format("{:.0f}", d) : "-",
+               d ? fmt::format("{:.2f}x", r.chars_per_s / d) : "-", r.compile_s,
+               fmt::format("{:.1f}/{:.1f} = {:.2f}x", r.arena_mb, r.keep_mb, r.arena_mb / r.keep_mb));
     std::fflush(stdout);
   }
   if (ours.count("custom_lstm_256") && ours.count("char_lstm_256"))
