@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <cstring>
+#include <utility>
 #include <limits>
 
 #include "rnnc/error.h"
@@ -107,9 +108,12 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
   // reused: large fresh allocations come from mmap and cost page faults on every call.
   std::vector<Tensor> outputs;
   outputs.reserve(s.outputs.size());
+  p.recycled.resize(s.outputs.size());
   for (size_t k = 0; k < s.outputs.size(); ++k) {
-    const bool reuse = k < p.recycled.size() && p.recycled[k].sole_owner();
-    outputs.push_back(reuse ? p.recycled[k] : Tensor::empty(s.outputs[k].shape, s.outputs[k].dtype));
+    Tensor out;
+    for (Tensor& old : p.recycled[k])
+      if (!out.defined() && old.defined() && old.sole_owner()) out = old;
+    outputs.push_back(out.defined() ? out : Tensor::empty(s.outputs[k].shape, s.outputs[k].dtype));
   }
 
   const Bases b{p.arena.get(), &args, &outputs, &s.literals, &s.buffers};
@@ -122,7 +126,10 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
       case sched::Step::Kind::Library: run_library(st.library, b); break;
     }
   }
-  p.recycled = outputs;
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    auto& r = p.recycled[k];
+    if (r[0].raw() != outputs[k].raw()) r[1] = std::exchange(r[0], outputs[k]);  // newest first
+  }
   return outputs;
 }
 

@@ -1,5 +1,6 @@
 // The executor: runs a planned Schedule with its compiled kernels.
 #pragma once
+#include <array>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -14,7 +15,10 @@ struct Program {
   std::vector<codegen::KernelFn> kernels;  // one per step; null for GEMMs and library steps
   int threads = 1;
   std::shared_ptr<std::byte[]> arena;      // schedule.arena_bytes, allocated once
-  std::vector<Tensor> recycled;            // the last call's outputs, reused once the caller drops them
+  // Each output's tensors from the last two calls, reused once the caller has dropped them. Two,
+  // because a caller who feeds outputs back (an optimizer's parameters, a carried state) holds the
+  // last call's until the next one returns.
+  std::vector<std::array<Tensor, 2>> recycled;
   std::mutex mu;                           // one call at a time uses the arena
 };
 
