@@ -27,14 +27,6 @@
 
 namespace rnnc::sched {
 
-bool Access::contiguous() const { return strides == strides_of(shape) || numel(shape) <= 1; }
-
-int Schedule::kernel_count() const {
-  int n = 0;
-  for (const Step& s : steps) n += s.kind == Step::Kind::Kernel;
-  return n;
-}
-
 namespace {
 
 enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library };
@@ -595,89 +587,10 @@ class Lowerer {
   Schedule s_;
 };
 
-std::string str(const BufferRef& b) {
-  switch (b.space) {
-    case Space::Arena: return fmt::format("b{}", b.index);
-    case Space::Input: return fmt::format("in{}", b.index);
-    case Space::Output: return fmt::format("out{}", b.index);
-    case Space::Literal: return fmt::format("lit{}", b.index);
-  }
-  return "?";
-}
-
-std::string str(const Access& a) {
-  std::string s = str(a.buf);
-  if (a.offset) s += fmt::format("+{}", a.offset);
-  if (!a.contiguous()) s += fmt::format(" strides {}", to_string(Shape(a.strides)));
-  return s;
-}
-
 }  // namespace
 
 Schedule lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs) {
   return Lowerer(outputs, inputs).run();
-}
-
-std::string Schedule::dot() const {
-  std::unordered_map<const Node*, int> id;
-  std::map<int, std::vector<std::pair<const Node*, int>>> by_step;
-  for (size_t i = 0; i < placement.size(); ++i) {
-    id[placement[i].first.get()] = static_cast<int>(i);
-    by_step[placement[i].second].emplace_back(placement[i].first.get(), static_cast<int>(i));
-  }
-  auto node_line = [](const Node& n, int i) {
-    const char* fill = n.op == Op::MatMul ? "#f4c7a1" : n.op == Op::Input ? "#d9e7f5" : "white";
-    return fmt::format("  n{} [label=\"{} {}\", shape=box, style=filled, fillcolor=\"{}\"];\n", i, name_of(n.op),
-                       to_string(n.shape), fill);
-  };
-  std::string s = "digraph rnnc {\n  rankdir=TB;\n  node [fontname=\"sans-serif\", fontsize=10];\n";
-  for (const auto& [step, nodes] : by_step) {
-    const bool kernel = step >= 0 && steps[step].kind == Step::Kind::Kernel;
-    if (kernel) s += fmt::format("  subgraph cluster_{} {{\n  label=\"kernel {}\"; style=filled; color=\"#e8f3e0\";\n", step, step);
-    for (const auto& [n, i] : nodes) s += node_line(*n, i);
-    if (kernel) s += "  }\n";
-  }
-  for (const auto& [n, i] : placement)
-    for (const NodePtr& in : n->inputs) s += fmt::format("  n{} -> n{};\n", id.at(in.get()), i);
-  return s + "}\n";
-}
-
-std::string Schedule::str() const {
-  std::string s = fmt::format("schedule: {} steps ({} kernels), arena {} bytes in {} buffers\n", steps.size(),
-                              kernel_count(), arena_bytes, buffers.size());
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const Step& st = steps[i];
-    switch (st.kind) {
-      case Step::Kind::Kernel: {
-        const KernelStep& k = st.kernel;
-        s += fmt::format("  {:4} kernel  domain {} ({} nodes fused, {} instructions)", i, to_string(k.desc.domain),
-                         k.group_size, k.desc.code.size());
-        for (const codegen::Store& o : k.desc.stores)
-          s += fmt::format(" {}{}", o.reduce == Op::Input ? "-> " : fmt::format("{}-> ", name_of(o.reduce)),
-                           rnnc::sched::str(k.args[o.arg]));
-        s += "  reads";
-        for (size_t a = 0; a < k.args.size(); ++a) {
-          bool stored = false;
-          for (const codegen::Store& o : k.desc.stores) stored |= o.arg == static_cast<int>(a);
-          if (!stored) s += fmt::format(" {}", rnnc::sched::str(k.args[a]));
-        }
-        s += "\n";
-        break;
-      }
-      case Step::Kind::Gemm:
-        s += fmt::format("  {:4} gemm    {} x {} -> {}  ({} x {})\n", i, rnnc::sched::str(st.gemm.a),
-                         rnnc::sched::str(st.gemm.b), rnnc::sched::str(st.gemm.c), to_string(st.gemm.a.shape),
-                         to_string(st.gemm.b.shape));
-        break;
-      case Step::Kind::Library: {
-        std::string ins;
-        for (const Access& a : st.library.inputs) ins += fmt::format(" {}", rnnc::sched::str(a));
-        s += fmt::format("  {:4} {:7}{} -> {}\n", i, name_of(st.library.node->op), ins, rnnc::sched::str(st.library.out));
-        break;
-      }
-    }
-  }
-  return s;
 }
 
 }  // namespace rnnc::sched
