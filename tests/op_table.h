@@ -82,6 +82,20 @@ inline const std::vector<Row>& op_rows() {
       {"gather (embedding)", {{{5, 3}}, {{2, 4}, D::Index, 5}}, [](Args x) { return gather(x[0], x[1]); }, {Op::Gather}},
       {"scatter_add", {{{6, 3}}, {{6}, D::Index, 4}}, [](Args x) { return scatter_add(x[1], x[0], {4, 3}); }, {Op::ScatterAdd}},
       {"one_hot", {{{4, 3}}, {{4}, D::Index, 3}}, [](Args x) { return one_hot(x[1], 3, x[0].dtype()) * x[0]; }, {Op::OneHot}},
+      // loops: an RNN over 3 steps (ys stacked, the final carry added in), forward and reversed
+      {"scan", {{{3, 2, 4}}, {{2, 3}}, {{4, 3}}, {{3, 3}}}, [](Args x) {
+         Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+           Var h = tanh(matmul(xt[0], x[2]) + matmul(c[0], x[3]));
+           return {{h}, {h * h}};
+         }, {x[1]}, {x[0]});
+         return s.ys[0] + s.carries[0];
+       }, {Op::Scan}},
+      {"scan reversed, two sequences", {{{3, 2, 4}}, {{3, 2, 3}}, {{2, 3}}, {{4, 3}}}, [](Args x) {
+         Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+           return {{sigmoid(matmul(xt[0], x[3]) + c[0] * xt[1])}, {c[0]}};
+         }, {x[2]}, {x[0], x[1]}, true);
+         return s.ys[0] * 2.0 + s.carries[0];
+       }, {Op::Scan}},
       // stable composites
       {"logsumexp", {{{3, 4}}}, [](Args x) { return logsumexp(x[0]); }, {}},
       {"logsumexp axes 0,1 keepdims", {{{2, 3, 2}}}, [](Args x) { return logsumexp(x[0], {0, 1}, true); }, {}},

@@ -29,13 +29,14 @@ struct CompileOptions {
 
 struct CompileStats {
   int nodes = 0;             // graph nodes after optimisation
-  int steps = 0;             // kernels + GEMMs + library calls run per call
-  int kernels = 0;           // fused kernels per call
+  int steps = 0;             // kernels + GEMMs + library calls (a loop's body counted once)
+  int kernels = 0;           // fused kernels (a loop's body counted once)
   int unique_kernels = 0;    // distinct kernels (what LLVM compiles)
   int compiled_kernels = 0;  // compiled by LLVM in this compile (not found in a cache)
   int disk_hits = 0;         // loaded from the on-disk cache
   int gemms = 0;
   int library_calls = 0;
+  int loops = 0;             // scans run as compiled loops
   int64_t arena_bytes = 0;
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;

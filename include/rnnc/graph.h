@@ -10,6 +10,7 @@
 #include <source_location>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "rnnc/dtype.h"
@@ -42,6 +43,7 @@ std::string_view name_of(OpClass c);
 
 struct Node;
 using NodePtr = std::shared_ptr<const Node>;
+struct Loop;
 
 struct Node {
   Op op = Op::Input;
@@ -53,6 +55,7 @@ struct Node {
   std::shared_ptr<const Tensor> literal{}; // Literal: the data
   int64_t uid = 0;                         // Input: identity
   std::string name{};                      // Input: the user's name for it
+  std::shared_ptr<const Loop> loop{};      // Scan: the body (identity by pointer)
   std::source_location loc{};              // where the user built it (not part of identity)
   std::size_t hash = 0;
   uint64_t seq = 0;                        // creation order (not part of identity; deterministic)
@@ -88,5 +91,24 @@ class Var {
 
 // Nodes reachable from `outputs`, each after its inputs.
 std::vector<NodePtr> topo_order(const std::vector<Var>& outputs);
+
+// The graph of `outputs` with the nodes of `with` replaced (keyed by the old node); everything
+// that depended on them is rebuilt. Nothing below a replaced node is visited.
+std::vector<Var> substitute(const std::vector<Var>& outputs,
+                            const std::unordered_map<const Node*, Var>& with);
+
+// The body of a scan (see scan.h): a graph over its own Input nodes, run once per time step.
+//   inputs:  carries (c_t), then one slice x_t per sequence, then invariants (the weights)
+//   outputs: the next carries (c_{t+1}), then one y_t per stacked output
+// Every output of a scan is a Scan node (op Scan, ints = {output index}) whose inputs are the
+// outer values bound to `inputs`: initial carries, sequences [T, ...], invariants.
+struct Loop {
+  std::vector<Var> inputs, outputs;
+  int carries = 0, xs = 0;
+  int64_t length = 0;    // T
+  bool reverse = false;  // steps run T-1, ..., 0 (ys still stacked by step)
+  int invariants() const { return static_cast<int>(inputs.size()) - carries - xs; }
+  int ys() const { return static_cast<int>(outputs.size()) - carries; }
+};
 
 }  // namespace rnnc

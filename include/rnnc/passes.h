@@ -33,6 +33,12 @@ std::vector<Var> merge_sums(const std::vector<Var>& outputs);
 // one GEMM over the stacked operands: the input projection (and input gradient) of all time steps.
 std::vector<Var> batch_gemms(const std::vector<Var>& outputs);
 
+// Loops (scan.h). merge_loops: a loop whose outputs begin another loop's over the same bindings
+// (the forward loop autodiff extends with what the backward loop reads) becomes that loop, so the
+// forward runs once. optimize_loops: every loop body goes through the pipeline.
+std::vector<Var> merge_loops(const std::vector<Var>& outputs);
+std::vector<Var> optimize_loops(const std::vector<Var>& outputs);
+
 struct Pass {
   std::string_view name;
   std::function<std::vector<Var>(const std::vector<Var>&)> run;

@@ -17,5 +17,6 @@
 #include "rnnc/passes.h"
 #include "rnnc/printer.h"
 #include "rnnc/report.h"
+#include "rnnc/scan.h"
 #include "rnnc/shape.h"
 #include "rnnc/tensor.h"

@@ -3,6 +3,7 @@
 // more than once. An unrolled recurrence becomes backpropagation through time with no special case.
 #include <fmt/format.h>
 
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -41,8 +42,41 @@ std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& se
   for (size_t i = 0; i < outputs.size(); ++i)
     if (live.count(outputs[i].node().get())) accumulate(outputs[i].node().get(), seeds[i]);
 
+  // The outputs of one loop are differentiated together, when the reverse walk reaches the first
+  // of them in topological order (all their consumers have been visited by then).
+  using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
+  std::map<LoopKey, std::vector<const Node*>> loop_outputs;
+  auto loop_key = [](const Node& n) {
+    LoopKey key{n.loop.get(), {}};
+    for (const NodePtr& in : n.inputs) key.second.push_back(in.get());
+    return key;
+  };
+  std::unordered_set<const Node*> loop_first;
+  for (const NodePtr& n : order)
+    if (n->op == Op::Scan && live.count(n.get())) {
+      auto& outs = loop_outputs[loop_key(*n)];
+      if (outs.empty()) loop_first.insert(n.get());
+      outs.push_back(n.get());
+    }
+
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const NodePtr& n = *it;
+    if (n->op == Op::Scan) {
+      if (!loop_first.count(n.get())) continue;
+      std::vector<Var> cots(n->loop->outputs.size());
+      bool any = false;
+      for (const Node* o : loop_outputs.at(loop_key(*n)))
+        if (auto c = cot.find(o); c != cot.end()) {
+          cots[o->ints[0]] = c->second;
+          any = true;
+          cot.erase(c);
+        }
+      if (!any) continue;
+      std::vector<Var> grads = autodiff::scan_vjp(*n, cots);
+      for (size_t i = 0; i < grads.size(); ++i)
+        if (grads[i].defined() && live.count(n->inputs[i].get())) accumulate(n->inputs[i].get(), grads[i]);
+      continue;
+    }
     auto c = cot.find(n.get());
     if (c == cot.end() || n->inputs.empty()) continue;
     const GradRule& rule = autodiff::rules()[static_cast<int>(n->op)];

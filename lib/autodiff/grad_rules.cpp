@@ -37,6 +37,10 @@ std::array<GradRule, kNumOps> make_table() {
                 Op::LessEqual, Op::Greater, Op::GreaterEqual, Op::Equal, Op::NotEqual})
     rule(op, no_grads);
 
+  // A loop's outputs are differentiated together by vjp() through scan_vjp (scan_grad.cpp).
+  rule(Op::Scan, [](const Var&, const Var&) -> Grads {
+    throw Error("rnnc: grad: the outputs of a scan are differentiated by vjp(), not one at a time");
+  });
   rule(Op::Neg,     [](const Var&, const Var& g) -> Grads { return {-g}; });
   rule(Op::Exp,     [](const Var& y, const Var& g) -> Grads { return {g * y}; });                 // e^x
   rule(Op::Log,     [](const Var& y, const Var& g) -> Grads { return {g / x(y, 0)}; });           // 1/x

@@ -32,6 +32,7 @@ std::size_t structural_hash(const Node& n) {
   mix(h, std::hash<double>{}(n.scalar));
   mix(h, std::hash<int64_t>{}(n.uid));
   if (n.literal) mix(h, hash_bytes(n.literal->raw(), n.literal->nbytes()));
+  if (n.loop) mix(h, std::hash<const Loop*>{}(n.loop.get()));
   return h;
 }
 
@@ -47,7 +48,7 @@ bool structurally_equal(const Node& a, const Node& b) {
   // Full(0.0) and Full(-0.0) compare equal as doubles but are different constants: compare bits.
   return a.op == b.op && a.dtype == b.dtype && a.shape == b.shape && a.inputs == b.inputs &&
          a.ints == b.ints && std::memcmp(&a.scalar, &b.scalar, sizeof(double)) == 0 &&
-         a.uid == b.uid && same_literal(a.literal, b.literal);
+         a.uid == b.uid && a.loop == b.loop && same_literal(a.literal, b.literal);
 }
 
 struct Store {
@@ -124,6 +125,39 @@ std::vector<NodePtr> topo_order(const std::vector<Var>& outputs) {
     }
   }
   return order;
+}
+
+std::vector<Var> substitute(const std::vector<Var>& outputs, const std::unordered_map<const Node*, Var>& with) {
+  std::unordered_map<const Node*, Var> done(with.begin(), with.end());
+  std::vector<std::pair<NodePtr, std::size_t>> stack;
+  auto visit = [&](const NodePtr& root) {
+    if (done.count(root.get())) return;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      auto& [n, next] = stack.back();
+      if (next < n->inputs.size()) {
+        const NodePtr& in = n->inputs[next++];
+        if (!done.count(in.get())) stack.emplace_back(in, 0);
+        continue;
+      }
+      bool changed = false;
+      for (const NodePtr& in : n->inputs) changed |= done.at(in.get()).node() != in;
+      Var v(n);
+      if (changed) {
+        Node copy = *n;
+        for (NodePtr& in : copy.inputs) in = done.at(in.get()).node();
+        v = Var(intern(std::move(copy)));
+      }
+      done.emplace(n.get(), v);
+      stack.pop_back();
+    }
+  };
+  std::vector<Var> result;
+  for (const Var& o : outputs) {
+    visit(o.node());
+    result.push_back(done.at(o.node().get()));
+  }
+  return result;
 }
 
 }  // namespace rnnc

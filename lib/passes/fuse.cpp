@@ -29,7 +29,10 @@ namespace rnnc::sched {
 
 namespace {
 
-enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library };
+enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library, Loop };
+
+// Steps of their own that read and write whole contiguous buffers.
+bool opaque(Kind k) { return k == Kind::Library || k == Kind::Loop; }
 
 Kind kind_of(const Node& n) {
   switch (n.op) {
@@ -42,6 +45,7 @@ Kind kind_of(const Node& n) {
     case Op::Slice: return Kind::View;
     case Op::Reshape: return Kind::Alias;
     case Op::Concat: return Kind::Concat;
+    case Op::Scan: return Kind::Loop;
     case Op::Sum:
     case Op::Max: return codegen::supports(n.op, n.dtype) ? Kind::Reduce : Kind::Library;
     default: break;
@@ -183,10 +187,10 @@ class Lowerer {
         // consumers of a value read it where it lies: in a strided slice, only those that take
         // strides (kernels, GEMMs with a leading dimension, views, concat copies) may read it.
         const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
-        const bool writes_contiguous = in.kind == Kind::Gemm || in.kind == Kind::Library;
+        const bool writes_contiguous = in.kind == Kind::Gemm || opaque(in.kind);
         bool users_take_strides = true;
         for (int u : in.users)
-          users_take_strides &= info_[u].kind != Kind::Library && info_[u].kind != Kind::Alias;
+          users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
         if (is_output[x] || in_place_.count(x) || (!contiguous_slices && !users_take_strides)) continue;
         if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
         in_place_[x] = {static_cast<int>(ci), here};
@@ -313,6 +317,7 @@ class Lowerer {
           break;
         }
         case Kind::Library:
+        case Kind::Loop:
           for (const NodePtr& x : n.inputs)
             if (!info_[at(x)].has_access || !info_[at(x)].access.contiguous()) store(at(x));
           store(static_cast<int>(i));
@@ -323,7 +328,7 @@ class Lowerer {
 
   bool is_root(int i) const {
     const Info& in = info_[i];
-    return in.stored && in.kind != Kind::Leaf && in.kind != Kind::Gemm && in.kind != Kind::Library;
+    return in.stored && in.kind != Kind::Leaf && in.kind != Kind::Gemm && !opaque(in.kind);
   }
 
   // Position after which a buffer holds its value.
@@ -363,7 +368,7 @@ class Lowerer {
     for (size_t ii = 0; ii < order_.size(); ++ii) {
       const int i = static_cast<int>(ii);
       const Info& in = info_[i];
-      if (in.kind == Kind::Gemm || in.kind == Kind::Library || in.kind == Kind::Concat) {
+      if (in.kind == Kind::Gemm || opaque(in.kind) || in.kind == Kind::Concat) {
         ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = i;  // all slices written
         continue;
       }
@@ -468,7 +473,7 @@ class Lowerer {
     const Group& gr = groups_[g];
     KernelBuilder kb;
     kb.desc.domain = gr.domain;
-    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}};
+    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
     for (int r : gr.roots) {
       const int v = expr(kb, r, g, true);
       kb.memo[r] = v;
@@ -505,10 +510,54 @@ class Lowerer {
     return st;
   }
 
+  // A loop: its body lowered and planned on its own, and the scratch it needs.
+  Step loop_step(const std::vector<int>& outs) {
+    const Node& n = *order_[outs.front()];
+    const Loop& L = *n.loop;
+    auto ls = std::make_shared<LoopStep>();
+    ls->body = std::make_shared<Schedule>(lower(L.outputs, L.inputs));
+    plan_memory(*ls->body);
+    ls->length = L.length;
+    ls->reverse = L.reverse;
+    ls->carries = L.carries;
+    ls->xs = L.xs;
+    Step st{Step::Kind::Loop, {}, {}, {}, {}, {}, {}};
+    for (const NodePtr& x : n.inputs) {
+      ls->bindings.push_back(info_[at(x)].access);
+      if (ls->bindings.back().buf.space == Space::Arena) st.reads.push_back(ls->bindings.back().buf.index);
+    }
+    ls->results.assign(L.outputs.size(), Access{BufferRef{Space::Arena, -1}, DType::f32, {}, 0, {}});
+    for (int i : outs) {
+      const Access& a = info_[i].access;
+      ls->results[order_[i]->ints[0]] = a;
+      if (a.buf.space == Space::Arena) st.writes.push_back(a.buf.index);
+    }
+    auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
+    int64_t bytes = round(ls->body->arena_bytes);
+    for (auto& copy : ls->carry_at)
+      for (int c = 0; c < L.carries; ++c) {
+        copy.push_back(bytes);
+        bytes += round(numel(L.outputs[c].shape()) * size_of(L.outputs[c].dtype()));
+      }
+    for (size_t k = 0; k < L.outputs.size(); ++k) {
+      ls->unused_at.push_back(-1);
+      if (static_cast<int>(k) < L.carries || ls->results[k].buf.index >= 0) continue;
+      ls->unused_at.back() = bytes;
+      bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
+    }
+    s_.buffers.push_back(ArenaBuffer{std::max<int64_t>(bytes, 64), -1});
+    const int scratch = static_cast<int>(s_.buffers.size() - 1);
+    ls->scratch = home(BufferRef{Space::Arena, scratch}, DType::f32, {1});
+    st.writes.push_back(scratch);
+    st.node = outs.front();
+    st.loop = std::move(ls);
+    return st;
+  }
+
   // A kernel that copies one value (its last argument is the destination).
   static Step copy_step(KernelBuilder& kb) {
     kb.desc.collapse();
-    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}};
+    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
     st.kernel.desc = std::move(kb.desc);
     st.kernel.args = std::move(kb.args);
     st.kernel.group_size = 1;
@@ -529,7 +578,7 @@ class Lowerer {
       const int i = static_cast<int>(ii);
       const Info& in = info_[i];
       if (in.kind != Kind::Gemm && in.kind != Kind::Library) continue;
-      Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}};
+      Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}, {}};
       std::vector<Access> ins;
       for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
       if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access};
@@ -540,6 +589,15 @@ class Lowerer {
       st.node = i;
       steps.emplace_back(i, std::move(st));
     }
+    // One step per loop, where its first output is (every output of a loop has the same inputs).
+    std::map<std::pair<const Loop*, std::vector<const Node*>>, std::vector<int>> loops;
+    for (size_t i = 0; i < order_.size(); ++i) {
+      if (info_[i].kind != Kind::Loop) continue;
+      std::vector<const Node*> key;
+      for (const NodePtr& x : order_[i]->inputs) key.push_back(x.get());
+      loops[{order_[i]->loop.get(), key}].push_back(static_cast<int>(i));
+    }
+    for (const auto& [key, at_] : loops) steps.emplace_back(at_.front(), loop_step(at_));
     // Concat operands not written in place are copied into their slices.
     for (const auto& [c, x, dest] : copies_) {
       KernelBuilder kb;

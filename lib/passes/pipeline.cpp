@@ -12,6 +12,8 @@ namespace rnnc {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
+      {"merge_loops", [](const std::vector<Var>& o) { return merge_loops(o); }},
+      {"optimize_loops", [](const std::vector<Var>& o) { return optimize_loops(o); }},
       {"simplify", [](const std::vector<Var>& o) { return simplify(o); }},
       {"fold_constants", [](const std::vector<Var>& o) { return fold_constants(o); }},
       {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more

@@ -94,6 +94,21 @@ std::string Schedule::str() const {
         s += fmt::format("  {:4} {:7}{} -> {}\n", i, name_of(st.library.node->op), ins, rnnc::sched::str(st.library.out));
         break;
       }
+      case Step::Kind::Loop: {
+        const LoopStep& l = *st.loop;
+        std::string ins, outs;
+        for (const Access& a : l.bindings) ins += fmt::format(" {}", rnnc::sched::str(a));
+        for (const Access& a : l.results) outs += a.buf.index >= 0 ? fmt::format(" {}", rnnc::sched::str(a)) : " -";
+        s += fmt::format("  {:4} loop    T={}{} ({} carries, {} sequences){} ->{}, body:\n", i, l.length,
+                         l.reverse ? " reversed" : "", l.carries, l.xs, ins, outs);
+        std::string body = l.body->str();
+        for (size_t at = 0, nl; at < body.size(); at = nl + 1) {
+          nl = body.find('\n', at);
+          if (nl == std::string::npos) nl = body.size();
+          s += "         | " + body.substr(at, nl - at) + "\n";
+        }
+        break;
+      }
     }
   }
   return s;

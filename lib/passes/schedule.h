@@ -11,6 +11,7 @@
 // offsets in the accesses of the steps that read them.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -59,11 +60,29 @@ struct LibraryStep {
   Access out;
 };
 
+struct Schedule;
+
+// A scan: the body's own schedule, run T times. Its Input i is the loop's body input i (a carry,
+// the slice x_t of a sequence, or an invariant), its Output k the body output k (a next carry, or
+// y_t written straight into slice t of the stacked result). Carries alternate between two copies
+// in the scratch buffer; the first step reads the initial value, the last writes the result.
+struct LoopStep {
+  std::shared_ptr<Schedule> body;
+  int64_t length = 0;
+  bool reverse = false;
+  int carries = 0, xs = 0;
+  std::vector<Access> bindings;  // initial carries, sequences [T, ...], invariants (contiguous)
+  std::vector<Access> results;   // per body output; buf.index < 0: unused (written to scratch)
+  Access scratch;                // the body's arena, then 2 copies of each carry, then unused ys
+  std::vector<int64_t> carry_at[2], unused_at;  // byte offsets in the scratch buffer
+};
+
 struct Step {
-  enum class Kind { Kernel, Gemm, Library } kind;
+  enum class Kind { Kernel, Gemm, Library, Loop } kind;
   KernelStep kernel;
   GemmStep gemm;
   LibraryStep library;
+  std::shared_ptr<LoopStep> loop;
   std::vector<int> reads, writes;  // arena buffers
   int group = -1, node = -1;       // the kernel group or graph node it comes from (for placement)
 };
@@ -80,6 +99,7 @@ struct Schedule {
   std::vector<Spec> outputs;  // shape and dtype of each output tensor
   std::vector<Spec> inputs;
   int64_t arena_bytes = 0;
+  std::vector<codegen::KernelFn> kernels;  // per step, once compiled (null for non-kernels)
 
   // Every graph node and the step that computes it (-1: a view, a leaf or a constant, computed by
   // nobody), for drawing the fused groups.

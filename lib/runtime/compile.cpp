@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <set>
@@ -49,22 +50,29 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   sched::plan_memory(p->schedule);
   st.lower_seconds = since(t1);
 
+  // Kernels of the schedule and of every loop body in it, compiled together.
   std::vector<const codegen::KernelDesc*> descs;
-  std::vector<size_t> at;
+  std::vector<std::pair<sched::Schedule*, size_t>> at;
   std::set<std::string> unique;
-  for (size_t i = 0; i < p->schedule.steps.size(); ++i) {
-    const sched::Step& s = p->schedule.steps[i];
-    if (s.kind == sched::Step::Kind::Kernel) {
-      descs.push_back(&s.kernel.desc);
-      at.push_back(i);
+  std::function<void(sched::Schedule&)> collect = [&](sched::Schedule& s) {
+    s.kernels.assign(s.steps.size(), nullptr);
+    for (size_t i = 0; i < s.steps.size(); ++i) {
+      sched::Step& step = s.steps[i];
+      if (step.kind == sched::Step::Kind::Kernel) {
+        descs.push_back(&step.kernel.desc);
+        at.emplace_back(&s, i);
+      }
+      if (step.kind == sched::Step::Kind::Loop) collect(*step.loop->body);
+      st.gemms += step.kind == sched::Step::Kind::Gemm;
+      st.library_calls += step.kind == sched::Step::Kind::Library;
+      st.loops += step.kind == sched::Step::Kind::Loop;
+      st.steps += step.kind != sched::Step::Kind::Loop;
     }
-    st.gemms += s.kind == sched::Step::Kind::Gemm;
-    st.library_calls += s.kind == sched::Step::Kind::Library;
-  }
+  };
+  collect(p->schedule);
   codegen::JitStats js;
   std::vector<codegen::KernelFn> fns = codegen::get_kernels(descs, &js);
-  p->kernels.assign(p->schedule.steps.size(), nullptr);
-  for (size_t k = 0; k < at.size(); ++k) p->kernels[at[k]] = fns[k];
+  for (size_t k = 0; k < at.size(); ++k) at[k].first->kernels[at[k].second] = fns[k];
   for (const auto* d : descs) unique.insert(d->key());
 
   p->threads = thread_count(o);
@@ -72,7 +80,6 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   omp_set_num_threads(p->threads);  // oneDNN's GEMMs and our parallel kernels
   exec::prepare(*p);
 
-  st.steps = static_cast<int>(p->schedule.steps.size());
   st.kernels = static_cast<int>(descs.size());
   st.unique_kernels = static_cast<int>(unique.size());
   st.compiled_kernels = js.compiled;
@@ -120,9 +127,9 @@ struct Compiled::Impl {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls; arena {:.1f} KiB",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
-      disk_hits, gemms, library_calls, static_cast<double>(arena_bytes) / 1024.0);
+      disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0);
 }
 
 Compiled compile(const Function& f, const CompileOptions& options) {

@@ -11,4 +11,7 @@ namespace rnnc {
 // The value of n given its inputs' values.
 Tensor eval_node(const Node& n, const std::vector<Tensor>& in);
 
+// Every output of a loop (carries, then stacked ys) given its bindings, one step at a time.
+std::vector<Tensor> run_loop(const Loop& loop, const std::vector<Tensor>& in);
+
 }  // namespace rnnc

@@ -27,16 +27,16 @@ constexpr int64_t kParallelElements = 1 << 15;
 
 struct Bases {
   std::byte* arena;
-  const std::vector<Tensor>* inputs;
-  std::vector<Tensor>* outputs;
+  std::byte* const* inputs;   // per input of the schedule
+  std::byte* const* outputs;  // per output
   const std::vector<Tensor>* literals;
   const std::vector<sched::ArenaBuffer>* buffers;
 
   std::byte* base(const sched::BufferRef& b) const {
     switch (b.space) {
       case Space::Arena: return arena + (*buffers)[b.index].offset;
-      case Space::Input: return static_cast<std::byte*>(const_cast<void*>((*inputs)[b.index].raw()));
-      case Space::Output: return static_cast<std::byte*>((*outputs)[b.index].raw());
+      case Space::Input: return inputs[b.index];
+      case Space::Output: return outputs[b.index];
       case Space::Literal: return static_cast<std::byte*>(const_cast<void*>((*literals)[b.index].raw()));
     }
     return nullptr;
@@ -85,6 +85,45 @@ void run_library(const sched::LibraryStep& l, const Bases& b) {
   std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
 }
 
+void run_steps(const sched::Schedule& s, const Bases& b, int threads);
+
+int64_t bytes_of(const Spec& s) { return numel(s.shape) * static_cast<int64_t>(size_of(s.dtype)); }
+
+// T runs of the body's schedule, with pointers moved to step t's slices and the carries
+// alternating between two scratch copies (a step never writes the carry it reads).
+void run_loop(const sched::LoopStep& l, const Bases& outer, int threads) {
+  const sched::Schedule& body = *l.body;
+  std::byte* scratch = outer.ptr(l.scratch);
+  std::vector<std::byte*> in(body.inputs.size()), out(body.outputs.size());
+  for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
+  const Bases b{scratch, in.data(), out.data(), &body.literals, &body.buffers};
+  for (int64_t step = 0; step < l.length; ++step) {
+    const int64_t t = l.reverse ? l.length - 1 - step : step;
+    const bool first = step == 0, last = step == l.length - 1;
+    for (int c = 0; c < l.carries; ++c) {
+      in[c] = first ? outer.ptr(l.bindings[c]) : scratch + l.carry_at[(step + 1) % 2][c];
+      out[c] = last && l.results[c].buf.index >= 0 ? outer.ptr(l.results[c]) : scratch + l.carry_at[step % 2][c];
+    }
+    for (int j = 0; j < l.xs; ++j) in[l.carries + j] = outer.ptr(l.bindings[l.carries + j]) + t * bytes_of(body.inputs[l.carries + j]);
+    for (size_t k = l.carries; k < out.size(); ++k)
+      out[k] = l.results[k].buf.index >= 0 ? outer.ptr(l.results[k]) + t * bytes_of(body.outputs[k]) : scratch + l.unused_at[k];
+    run_steps(body, b, threads);
+  }
+}
+
+void run_steps(const sched::Schedule& s, const Bases& b, int threads) {
+  std::vector<void*> ptrs;
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    const sched::Step& st = s.steps[i];
+    switch (st.kind) {
+      case sched::Step::Kind::Kernel: run_kernel(st.kernel, s.kernels[i], b, threads, ptrs); break;
+      case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c)); break;
+      case sched::Step::Kind::Library: run_library(st.library, b); break;
+      case sched::Step::Kind::Loop: run_loop(*st.loop, b, threads); break;
+    }
+  }
+}
+
 }  // namespace
 
 void prepare(Program& p) {
@@ -116,16 +155,10 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
     outputs.push_back(out.defined() ? out : Tensor::empty(s.outputs[k].shape, s.outputs[k].dtype));
   }
 
-  const Bases b{p.arena.get(), &args, &outputs, &s.literals, &s.buffers};
-  std::vector<void*> ptrs;
-  for (size_t i = 0; i < s.steps.size(); ++i) {
-    const sched::Step& st = s.steps[i];
-    switch (st.kind) {
-      case sched::Step::Kind::Kernel: run_kernel(st.kernel, p.kernels[i], b, p.threads, ptrs); break;
-      case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c)); break;
-      case sched::Step::Kind::Library: run_library(st.library, b); break;
-    }
-  }
+  std::vector<std::byte*> in, out;
+  for (const Tensor& t : args) in.push_back(static_cast<std::byte*>(const_cast<void*>(t.raw())));
+  for (Tensor& t : outputs) out.push_back(static_cast<std::byte*>(t.raw()));
+  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p.threads);
   for (size_t k = 0; k < outputs.size(); ++k) {
     auto& r = p.recycled[k];
     if (r[0].raw() != outputs[k].raw()) r[1] = std::exchange(r[0], outputs[k]);  // newest first

@@ -12,7 +12,6 @@ namespace rnnc::exec {
 
 struct Program {
   sched::Schedule schedule;
-  std::vector<codegen::KernelFn> kernels;  // one per step; null for GEMMs and library steps
   int threads = 1;
   std::shared_ptr<std::byte[]> arena;      // schedule.arena_bytes, allocated once
   // Each output's tensors from the last two calls, reused once the caller has dropped them. Two,

@@ -7,6 +7,8 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <limits>
+#include <cstring>
+#include <map>
 #include <unordered_map>
 
 #include "rnnc/error.h"
@@ -199,8 +201,39 @@ int32_t checked_index(const Node& n, int32_t v, int64_t limit) {
 
 }  // namespace
 
+std::vector<Tensor> run_loop(const Loop& L, const std::vector<Tensor>& in) {
+  std::vector<Tensor> carries(in.begin(), in.begin() + L.carries);
+  std::vector<Tensor> ys;
+  for (int j = 0; j < L.ys(); ++j) {
+    Shape s = L.outputs[L.carries + j].shape();
+    s.insert(s.begin(), L.length);
+    ys.push_back(Tensor::empty(s, L.outputs[L.carries + j].dtype()));
+  }
+  std::vector<Tensor> args(L.inputs.size());
+  for (size_t i = L.carries + L.xs; i < L.inputs.size(); ++i) args[i] = in[i];
+  for (int64_t step = 0; step < L.length; ++step) {
+    const int64_t t = L.reverse ? L.length - 1 - step : step;
+    for (int i = 0; i < L.carries; ++i) args[i] = carries[i];
+    for (int j = 0; j < L.xs; ++j) {
+      const Tensor& x = in[L.carries + j];
+      const int64_t bytes = x.nbytes() / L.length;
+      args[L.carries + j] = Tensor::wrap(static_cast<std::byte*>(const_cast<void*>(x.raw())) + t * bytes,
+                                         L.inputs[L.carries + j].shape(), x.dtype());
+    }
+    std::vector<Tensor> out = evaluate(L.outputs, L.inputs, args);
+    for (int i = 0; i < L.carries; ++i) carries[i] = out[i].clone();  // out may alias an input slice
+    for (int j = 0; j < L.ys(); ++j) {
+      const Tensor& y = out[L.carries + j];
+      std::memcpy(static_cast<std::byte*>(ys[j].raw()) + t * y.nbytes(), y.raw(), y.nbytes());
+    }
+  }
+  carries.insert(carries.end(), ys.begin(), ys.end());
+  return carries;
+}
+
 Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
   switch (n.op) {
+    case Op::Scan: return run_loop(*n.loop, in)[n.ints[0]];
     case Op::Input: throw Error("rnnc: interpreter: unbound input");
     case Op::Full: return Tensor::full(n.shape, n.scalar, n.dtype);
     case Op::Literal: return *n.literal;
@@ -287,6 +320,8 @@ std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<
   for (const Var& o : outputs) ++uses[o.node().get()];
 
   std::vector<Tensor> in_values;
+  // The outputs of a scan come from one run of its loop, shared by its Scan nodes.
+  std::map<std::pair<const Loop*, std::vector<const Node*>>, std::vector<Tensor>> loops;
   for (const NodePtr& n : order) {
     if (value.count(n.get())) continue;
     if (n->op == Op::Input)
@@ -294,7 +329,15 @@ std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<
                               name_of(n->dtype), to_string(n->shape)));
     in_values.clear();
     for (const NodePtr& in : n->inputs) in_values.push_back(value.at(in.get()));
-    value[n.get()] = eval_node(*n, in_values);
+    if (n->op == Op::Scan) {
+      std::vector<const Node*> key;
+      for (const NodePtr& in : n->inputs) key.push_back(in.get());
+      auto it = loops.find({n->loop.get(), key});
+      if (it == loops.end()) it = loops.emplace(std::pair{n->loop.get(), key}, run_loop(*n->loop, in_values)).first;
+      value[n.get()] = it->second[n->ints[0]];
+    } else {
+      value[n.get()] = eval_node(*n, in_values);
+    }
     for (const NodePtr& in : n->inputs)
       if (--uses[in.get()] == 0) value.erase(in.get());
   }

@@ -1,0 +1,149 @@
+// The vector-Jacobian product of a scan: backpropagation through time as a reverse scan.
+//
+// For a body (c, x_t, k) -> (c', y_t), autodiff of the body gives, per step,
+//   dc = (dc' , dy_t) -> d c      dx_t = ...      dk_t = ...     (the body's own VJP, any ops)
+// The VJP graph reads some forward values of the step (the gates, tanh(c), h_{t-1}): those are the
+// residuals. The forward loop is extended to stack them ([T, ...], the memory BPTT must keep) and
+// the backward loop runs the step's VJP from t = T-1 down to 0 over them, carrying dc and
+// accumulating dk = sum_t dk_t; the dx_t come out stacked. Nothing here knows any cell: the
+// compiler later turns the accumulations into one GEMM after the loop (passes/loops.cpp).
+#include <fmt/format.h>
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "grad_rules.h"
+#include "rnnc/error.h"
+#include "rnnc/scan.h"
+
+namespace rnnc::autodiff {
+
+std::vector<Var> scan_vjp(const Node& scan, const std::vector<Var>& cots) {
+  const Loop& L = *scan.loop;
+  const int nc = L.carries, nx = L.xs, ny = L.ys();
+  const int nk = L.invariants();
+  std::vector<Var> bindings;
+  for (const NodePtr& b : scan.inputs) bindings.push_back(Var(b));
+
+  // Seeds: the carry cotangent of every float carry (it flows from step to step) and the
+  // cotangent of every y that has one.
+  std::vector<Var> outs, seeds, carry_seeds, y_seeds;
+  std::vector<int> float_carries, seeded_ys;
+  for (int k = 0; k < nc; ++k) {
+    if (!is_float(L.outputs[k].dtype())) continue;
+    float_carries.push_back(k);
+    carry_seeds.push_back(input(L.outputs[k].shape(), L.outputs[k].dtype(), fmt::format("d_carry{}", k)));
+    outs.push_back(L.outputs[k]);
+    seeds.push_back(carry_seeds.back());
+  }
+  for (int j = 0; j < ny; ++j) {
+    if (!cots[nc + j].defined()) continue;
+    seeded_ys.push_back(j);
+    y_seeds.push_back(input(L.outputs[nc + j].shape(), L.outputs[nc + j].dtype(), fmt::format("d_y{}", j)));
+    outs.push_back(L.outputs[nc + j]);
+    seeds.push_back(y_seeds.back());
+  }
+  std::vector<int> wrt;  // body inputs that get gradients
+  std::vector<Var> wrt_vars;
+  for (size_t i = 0; i < L.inputs.size(); ++i)
+    if (is_float(L.inputs[i].dtype())) {
+      wrt.push_back(static_cast<int>(i));
+      wrt_vars.push_back(L.inputs[i]);
+    }
+  std::vector<Var> g = vjp(outs, seeds, wrt_vars);
+
+  // Residuals: values of the forward step (depending on c or x_t, not on a seed) that the VJP reads.
+  std::unordered_set<const Node*> seed_nodes, step_nodes;
+  for (const Var& s : seeds) seed_nodes.insert(s.node().get());
+  for (int i = 0; i < nc + nx; ++i) step_nodes.insert(L.inputs[i].node().get());
+  std::unordered_set<const Node*> on_seed, on_step;
+  std::vector<Var> residuals;
+  std::unordered_set<const Node*> is_residual;
+  auto add_residual = [&](const NodePtr& n) {
+    if (on_step.count(n.get()) && !on_seed.count(n.get()) && is_residual.insert(n.get()).second) residuals.push_back(Var(n));
+  };
+  for (const NodePtr& n : topo_order(g)) {
+    bool s = seed_nodes.count(n.get()) > 0, f = step_nodes.count(n.get()) > 0;
+    for (const NodePtr& in : n->inputs) {
+      s |= on_seed.count(in.get()) > 0;
+      f |= on_step.count(in.get()) > 0;
+    }
+    if (s) on_seed.insert(n.get());
+    if (f) on_step.insert(n.get());
+    if (s)
+      for (const NodePtr& in : n->inputs) add_residual(in);
+  }
+  for (const Var& v : g) add_residual(v.node());
+
+  // The forward loop, extended to stack the residuals it computes (x_t is already stacked).
+  std::unordered_map<const Node*, int> x_index;
+  for (int j = 0; j < nx; ++j) x_index[L.inputs[nc + j].node().get()] = j;
+  auto forward = std::make_shared<Loop>(L);
+  std::vector<int> saved_at(residuals.size(), -1);
+  for (size_t r = 0; r < residuals.size(); ++r)
+    if (!x_index.count(residuals[r].node().get())) {
+      saved_at[r] = static_cast<int>(forward->outputs.size());
+      forward->outputs.push_back(residuals[r]);
+    }
+  std::vector<Var> fwd_out;
+  if (forward->outputs.size() != L.outputs.size()) fwd_out = make_scan(forward, bindings, scan.loc);
+
+  // The backward loop: carries dc and the dk accumulators; sequences dy_t and the residuals.
+  auto backward = std::make_shared<Loop>();
+  backward->length = L.length;
+  backward->reverse = !L.reverse;
+  std::vector<Var> b_init, b_xs;
+  std::vector<Var> b_carry_out, b_ys;
+  for (size_t q = 0; q < float_carries.size(); ++q) {
+    const int k = float_carries[q];
+    backward->inputs.push_back(carry_seeds[q]);
+    b_init.push_back(cots[k].defined() ? cots[k] : zeros_like(bindings[k]));
+  }
+  std::vector<int> inv_grads;  // invariants with an accumulator
+  std::unordered_map<int, size_t> g_at;  // body input -> position in g
+  for (size_t w = 0; w < wrt.size(); ++w) g_at[wrt[w]] = w;
+  for (size_t q = 0; q < float_carries.size(); ++q) b_carry_out.push_back(g[g_at.at(float_carries[q])]);
+  for (int i = nc + nx; i < nc + nx + nk; ++i) {
+    if (!g_at.count(i)) continue;
+    inv_grads.push_back(i);
+    Var acc = input(L.inputs[i].shape(), L.inputs[i].dtype(), fmt::format("d_{}", L.inputs[i]->name));
+    backward->inputs.push_back(acc);
+    b_init.push_back(zeros_like(bindings[i]));
+    b_carry_out.push_back(acc + g[g_at.at(i)]);
+  }
+  backward->carries = static_cast<int>(backward->inputs.size());
+  for (size_t q = 0; q < seeded_ys.size(); ++q) {
+    backward->inputs.push_back(y_seeds[q]);
+    b_xs.push_back(cots[nc + seeded_ys[q]]);
+  }
+  std::unordered_map<const Node*, Var> cut;
+  for (size_t r = 0; r < residuals.size(); ++r) {
+    const Var& v = residuals[r];
+    Var in = input(v.shape(), v.dtype(), fmt::format("saved{}", r));
+    cut.emplace(v.node().get(), in);
+    backward->inputs.push_back(in);
+    b_xs.push_back(saved_at[r] >= 0 ? fwd_out[saved_at[r]] : bindings[nc + x_index.at(v.node().get())]);
+  }
+  backward->xs = static_cast<int>(backward->inputs.size()) - backward->carries;
+  for (int i = nc + nx; i < nc + nx + nk; ++i) backward->inputs.push_back(L.inputs[i]);
+  for (int j = 0; j < nx; ++j)
+    if (g_at.count(nc + j)) b_ys.push_back(g[g_at.at(nc + j)]);
+  std::vector<Var> b_out = b_carry_out;
+  b_out.insert(b_out.end(), b_ys.begin(), b_ys.end());
+  backward->outputs = substitute(b_out, cut);
+
+  std::vector<Var> b_bind = b_init;
+  b_bind.insert(b_bind.end(), b_xs.begin(), b_xs.end());
+  for (int i = nc + nx; i < nc + nx + nk; ++i) b_bind.push_back(bindings[i]);
+  std::vector<Var> res = make_scan(backward, b_bind, scan.loc);
+
+  std::vector<Var> result(bindings.size());
+  for (size_t q = 0; q < float_carries.size(); ++q) result[float_carries[q]] = res[q];
+  for (size_t q = 0; q < inv_grads.size(); ++q) result[inv_grads[q]] = res[float_carries.size() + q];
+  size_t y = 0;
+  for (int j = 0; j < nx; ++j)
+    if (g_at.count(nc + j)) result[nc + j] = res[backward->carries + y++];
+  return result;
+}
+
+}  // namespace rnnc::autodiff

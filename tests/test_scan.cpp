@@ -1,0 +1,137 @@
+// scan: the loop construct. A recurrence written with scan must give the values and gradients of
+// the same recurrence unrolled, in the interpreter and compiled, and its graph must not grow with T.
+#include <catch2/catch.hpp>
+
+#include "helpers.h"
+
+using namespace rnnc;
+using namespace rnnc::testing;
+
+namespace {
+
+// An LSTM step written out (not the library's, so that scan is tested on its own).
+std::pair<Var, Var> lstm(const Var& x, const Var& h, const Var& c, const Var& w, const Var& u, const Var& b) {
+  auto g = chunk(matmul(x, w) + matmul(h, u) + b, 4, 1);
+  Var c2 = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
+  return {sigmoid(g[3]) * tanh(c2), c2};
+}
+
+// Inputs: xs [T, B, I], h0, c0 [B, H], w [I, 4H], u [H, 4H], b [4H]. A loss over every step's
+// output and the final cell state, so that gradients flow through ys and carries.
+Function loss_fn(bool use_scan, bool reverse, int T, int B, int I, int H, DType t) {
+  std::vector<Spec> specs = {Spec{{T, B, I}, t, "xs"}, Spec{{B, H}, t, "h0"}, Spec{{B, H}, t, "c0"},
+                             Spec{{I, 4 * H}, t, "w"}, Spec{{H, 4 * H}, t, "u"}, Spec{{4 * H}, t, "b"}};
+  return trace(
+      [=](std::span<const Var> a) {
+        Var xs = a[0], w = a[3], u = a[4], b = a[5];
+        std::vector<Var> hs(T);
+        Var c_last;
+        if (use_scan) {
+          Scanned s = scan(
+              [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+                auto [h2, c2] = lstm(x[0], c[0], c[1], w, u, b);
+                return {{h2, c2}, {h2}};
+              },
+              {a[1], a[2]}, {xs}, reverse);
+          for (int i = 0; i < T; ++i) hs[i] = reshape(slice(s.ys[0], 0, i, i + 1), {B, H});
+          c_last = s.carries[1];
+        } else {
+          Var h = a[1], c = a[2];
+          for (int k = 0; k < T; ++k) {
+            const int i = reverse ? T - 1 - k : k;
+            std::tie(h, c) = lstm(reshape(slice(xs, 0, i, i + 1), {B, I}), h, c, w, u, b);
+            hs[i] = h;
+          }
+          c_last = c;
+        }
+        Var loss = sum(c_last * c_last);
+        for (int i = 0; i < T; ++i) loss = loss + sum(hs[i] * hs[i]) * static_cast<double>(i + 1);
+        return std::vector<Var>{loss, c_last};
+      },
+      specs);
+}
+
+std::vector<Tensor> args_for(int T, int B, int I, int H, uint64_t seed) {
+  return make_args({Arg{{T, B, I}}, Arg{{B, H}}, Arg{{B, H}}, Arg{{I, 4 * H}}, Arg{{H, 4 * H}}, Arg{{4 * H}}}, seed);
+}
+
+double max_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(a.at(i) - b.at(i)));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("scan: values and gradients equal the unrolled recurrence", "[scan]") {
+  const int T = 5, B = 3, I = 4, H = 3;
+  for (bool reverse : {false, true}) {
+    INFO("reverse " << reverse);
+    auto args = args_for(T, B, I, H, 7);
+    Function unrolled = value_and_grad(loss_fn(false, reverse, T, B, I, H, DType::f64), {}, true);
+    Function looped = value_and_grad(loss_fn(true, reverse, T, B, I, H, DType::f64), {}, true);
+    auto want = interpret(unrolled, args);
+    auto got = interpret(looped, args);
+    REQUIRE(got.size() == want.size());
+    for (size_t k = 0; k < got.size(); ++k) {
+      INFO("output " << k);
+      CHECK(max_diff(got[k], want[k]) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("scan: gradcheck in float64 through carries, ys and captured weights", "[scan]") {
+  const int T = 4, B = 2, I = 3, H = 2;
+  Function f = loss_fn(true, false, T, B, I, H, DType::f64);
+  Function scalar;
+  scalar.inputs = f.inputs;
+  scalar.outputs = {f.outputs[0]};
+  GradcheckReport r = gradcheck(scalar, args_for(T, B, I, H, 3));
+  INFO(r.str());
+  CHECK(r.ok);
+}
+
+TEST_CASE("scan: the graph does not grow with T", "[scan]") {
+  auto nodes = [](int T) {
+    Function g = value_and_grad(loss_fn(true, false, T, 2, 3, 2, DType::f32), {}, true);
+    // The loss still has a term per step; the loop itself is traced once.
+    size_t scans = 0;
+    for (const NodePtr& n : topo_order(g.outputs)) scans += n->op == Op::Scan;
+    return scans;
+  };
+  CHECK(nodes(10) == nodes(40));
+}
+
+TEST_CASE("scan: errors name the problem and the line", "[scan]") {
+  Var h = input({2, 3}), xs = input({5, 2, 4}), ys = input({4, 2, 4});
+  auto same = [](std::span<const Var> c, std::span<const Var>) -> ScanStep { return {{c[0]}, {}}; };
+  auto wrong = [](std::span<const Var> c, std::span<const Var>) -> ScanStep { return {{sum(c[0], {1})}, {}}; };
+  CHECK_THROWS_WITH(scan(same, {h}, {xs, ys}), Catch::Contains("sequence 1 has 4 steps") && Catch::Contains("test_scan.cpp"));
+  CHECK_THROWS_WITH(scan(wrong, {h}, {xs}), Catch::Contains("carry 0 enters as f32[2, 3]"));
+  CHECK_THROWS_WITH(scan(same, {h}, {}), Catch::Contains("length must be given"));
+  CHECK(scan(same, {h}, {}, false, 3).carries[0].shape() == Shape{2, 3});
+}
+
+TEST_CASE("scan: compiled loops equal the interpreter, forward and backward", "[scan][compile]") {
+  const int T = 6, B = 4, I = 5, H = 3;
+  for (DType t : {DType::f64, DType::f32})
+    for (bool reverse : {false, true}) {
+      INFO(name_of(t) << " reverse " << reverse);
+      Function f = value_and_grad(loss_fn(true, reverse, T, B, I, H, t), {}, true);
+      std::vector<Tensor> args;
+      for (const Tensor& a : args_for(T, B, I, H, 11)) args.push_back(a.to(t));
+      auto want = interpret(f, args);
+      Compiled c = compile(f);
+      auto got = c(args);
+      INFO(c.stats().str());
+      CHECK(c.stats().loops == 2);  // the forward loop (run once) and the reverse loop
+      CHECK(c.stats().library_calls == 0);
+      for (size_t k = 0; k < got.size(); ++k) {
+        INFO("output " << k);
+        CHECK(max_diff(got[k], want[k]) < (t == DType::f64 ? 1e-11 : 2e-4));
+      }
+      auto again = c(args);  // the arena and the loops' scratch are reused
+      for (size_t k = 0; k < got.size(); ++k) CHECK(max_diff(again[k], got[k]) == 0);
+    }
+}
