@@ -6,7 +6,7 @@
 // update; min_char_rnn carries its hidden state from step to step. chars/s = batch x time steps
 // per second. oneDNN's figures (../shared/bench/dnnl_rnn_bench.cpp) cover its RNN layer alone.
 //
-// Usage: bench_rnn [--threads N] [--only NAME] [--torch SCRIPT] [--dnnl BINARY] [--min-seconds S]
+// Usage: bench_rnn [--threads N] [--only NAME] [--torch SCRIPT] [--dnnl BINARY] [--min-seconds S] [--unrolled]
 // (bench/compare.sh finds the peers and runs everything.)
 #include <rnnc/rnnc.h>
 
@@ -61,7 +61,7 @@ double bptt_floor_mb(const Config& c) {
   return per * c.T * c.B * c.H * c.layers * 4 / 1e6;
 }
 
-Result run(const Config& c, int threads, double min_seconds) {
+Result run(const Config& c, int threads, double min_seconds, bool unrolled) {
   const nn::Cell cell = c.kind == "rnn" ? nn::Cell::RNNTanh : c.kind == "gru" ? nn::Cell::GRU : nn::Cell::LSTM;
   const bool lstm = cell == nn::Cell::LSTM, carry = c.name == "min_char_rnn";
   std::vector<Spec> specs;
@@ -75,24 +75,41 @@ Result run(const Config& c, int threads, double min_seconds) {
   specs.push_back(c.many_to_many ? Spec{{c.T, c.B}, DType::i32, "y"} : Spec{{c.B}, DType::i32, "y"});
   Function loss = trace(
       [&](std::span<const Var> a) {
-        Var x = one_hot(a[np + ns], V);
-        std::vector<Var> seq;
-        for (int t = 0; t < c.T; ++t) seq.push_back(reshape(slice(x, 0, t, t + 1), {c.B, V}));
+        Var x = one_hot(a[np + ns], V);  // [T, B, V]
         std::vector<Var> finals;
-        for (int l = 0; l < c.layers; ++l) {
-          nn::State s;
-          if (carry) s = {a[np + (lstm ? 2 * l : l)], lstm ? a[np + 2 * l + 1] : Var()};
-          else s = {full({c.B, c.H}, 0.0), lstm ? full({c.B, c.H}, 0.0) : Var()};
-          std::span<const Var> w = a.subspan(4 * l, 4);
-          for (Var& h : seq) {
-            s = c.kind == "custom_lstm" ? custom_lstm(h, s, w) : nn::step(cell, h, s, nn::weights(w));
-            h = s.h;
+        auto initial = [&](int l) -> nn::State {
+          if (carry) return {a[np + (lstm ? 2 * l : l)], lstm ? a[np + 2 * l + 1] : Var()};
+          return {full({c.B, c.H}, 0.0), lstm ? full({c.B, c.H}, 0.0) : Var()};
+        };
+        Var logits;
+        if (unrolled) {  // a C++ loop over the steps: the graph holds T cells
+          std::vector<Var> seq;
+          for (int t = 0; t < c.T; ++t) seq.push_back(reshape(slice(x, 0, t, t + 1), {c.B, V}));
+          for (int l = 0; l < c.layers; ++l) {
+            nn::State s = initial(l);
+            std::span<const Var> w = a.subspan(4 * l, 4);
+            for (Var& h : seq) {
+              s = c.kind == "custom_lstm" ? custom_lstm(h, s, w) : nn::step(cell, h, s, nn::weights(w));
+              h = s.h;
+            }
+            finals.push_back(s.h);
+            if (lstm) finals.push_back(s.c);
           }
-          finals.push_back(s.h);
-          if (lstm) finals.push_back(s.c);
+          logits = c.many_to_many ? nn::many_to_many(seq, a[np - 2], a[np - 1]) : nn::many_to_one(seq, a[np - 2], a[np - 1]);
+        } else {  // one scan per layer: the graph holds the cell once
+          Var seq = x;
+          for (int l = 0; l < c.layers; ++l) {
+            std::span<const Var> w = a.subspan(4 * l, 4);
+            auto [hs, last] = c.kind == "custom_lstm"
+                                  ? nn::recur([&](const Var& xt, const nn::State& s) { return custom_lstm(xt, s, w); }, seq, initial(l))
+                                  : nn::layer(cell, seq, initial(l), nn::weights(w));
+            seq = hs;
+            finals.push_back(last.h);
+            if (lstm) finals.push_back(last.c);
+          }
+          Var top = c.many_to_many ? reshape(seq, {c.T * c.B, c.H}) : reshape(slice(seq, 0, c.T - 1, c.T), {c.B, c.H});
+          logits = nn::linear(top, a[np - 2], a[np - 1]);
         }
-        Var logits = c.many_to_many ? nn::many_to_many(seq, a[np - 2], a[np - 1])
-                                    : nn::many_to_one(seq, a[np - 2], a[np - 1]);
         Var y = c.many_to_many ? reshape(a[np + ns + 1], {c.T * c.B}) : a[np + ns + 1];
         std::vector<Var> out = {mean(softmax_cross_entropy(logits, y))};
         if (carry) out.insert(out.end(), finals.begin(), finals.end());
@@ -169,6 +186,8 @@ int main(int argc, char** argv) {
   app.add_option("--torch", torch_script, "torch_rnn_bench.py (run with /usr/bin/python3)");
   app.add_option("--dnnl", dnnl_bin, "the built dnnl_rnn_bench");
   app.add_option("--min-seconds", min_seconds, "least time per measurement")->capture_default_str();
+  bool unrolled = false;
+  app.add_flag("--unrolled", unrolled, "trace the recurrence as a C++ loop (T cells) instead of one scan per layer");
   CLI11_PARSE(app, argc, argv);
 
   std::map<std::string, double> torch, dnnl;
@@ -202,7 +221,7 @@ int main(int argc, char** argv) {
   std::map<std::string, double> ours;
   for (const Config& c : kConfigs) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;
-    const Result r = run(c, threads, min_seconds);
+    const Result r = run(c, threads, min_seconds, unrolled);
     ours[c.name] = r.chars_per_s;
     const double t = torch.count(c.name) ? torch[c.name] : 0, d = dnnl.count(c.dnnl) ? dnnl[c.dnnl] : 0;
     fmt::print("{:16} | {:>12.0f} | {:>9.2f} | {:>12} | {:>10} | {:>15} | {:>10} | {:>7.2f}s | {:>17}\n", c.name,

@@ -21,11 +21,21 @@ inline Var gru_cell(const Var& x, const Var& h, const Var& W, const Var& U, cons
   return (1.0 - z) * n + z * h;
 }
 
-// sum of h_T over a sequence of T steps; inputs x [T, B, I], h0, c0, W, U, b.
-inline Function lstm_loss(int T, int B, int H, int I) {
+// sum of h_T over a sequence of T steps; inputs x [T, B, I], h0, c0, W, U, b. As one scan (the
+// graph holds the cell once), or unrolled: a C++ loop that traces T cells.
+inline Function lstm_loss(int T, int B, int H, int I, bool unrolled = false) {
   std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{B, H}}, {{I, 4 * H}}, {{H, 4 * H}}, {{4 * H}}};
   return trace(
-      [T, B, I](std::span<const Var> a) {
+      [T, B, I, unrolled](std::span<const Var> a) {
+        if (!unrolled) {
+          Scanned s = scan(
+              [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+                auto [h, cn] = lstm_cell(x[0], c[0], c[1], a[3], a[4], a[5]);
+                return {{h, cn}, {}};
+              },
+              {a[1], a[2]}, {a[0]});
+          return sum(s.carries[0]);
+        }
         Var h = a[1], c = a[2];
         for (int t = 0; t < T; ++t)
           std::tie(h, c) = lstm_cell(reshape(slice(a[0], 0, t, t + 1), {B, I}), h, c, a[3], a[4], a[5]);
@@ -35,10 +45,18 @@ inline Function lstm_loss(int T, int B, int H, int I) {
 }
 
 // inputs x [T, B, I], h0, W, U, bx, bh.
-inline Function gru_loss(int T, int B, int H, int I) {
+inline Function gru_loss(int T, int B, int H, int I, bool unrolled = false) {
   std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{I, 3 * H}}, {{H, 3 * H}}, {{3 * H}}, {{3 * H}}};
   return trace(
-      [T, B, I](std::span<const Var> a) {
+      [T, B, I, unrolled](std::span<const Var> a) {
+        if (!unrolled) {
+          Scanned s = scan(
+              [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+                return {{gru_cell(x[0], c[0], a[2], a[3], a[4], a[5])}, {}};
+              },
+              {a[1]}, {a[0]});
+          return sum(s.carries[0]);
+        }
         Var h = a[1];
         for (int t = 0; t < T; ++t) h = gru_cell(reshape(slice(a[0], 0, t, t + 1), {B, I}), h, a[2], a[3], a[4], a[5]);
         return sum(h);

@@ -19,6 +19,7 @@
 
 #include "rnnc/function.h"
 #include "rnnc/ops.h"
+#include "rnnc/scan.h"
 
 namespace rnnc::nn {
 
@@ -41,9 +42,17 @@ Var rnn_cell(const Var& x, const Var& h, const Weights& w, bool relu = false);
 State lstm_cell(const Var& x, const State& s, const Weights& w);
 Var gru_cell(const Var& x, const Var& h, const Weights& w);
 
-// A layer over a sequence: the cell applied to xs[0], xs[1], ... from `init`. Returns the output
-// (h) of every step and the final state.
+// A layer over a stacked sequence xs [T, B, I] from `init`: one scan (scan.h), so the graph holds
+// the cell once whatever T. Returns every step's output h, stacked [T, B, H], and the final state.
+std::pair<Var, State> layer(Cell cell, const Var& xs, const State& init, const Weights& w);
+// The same over a list of steps (xs[t] [B, I]); returns the outputs step by step.
 std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w);
+
+// Any cell, a user's own included, over a stacked sequence xs [T, B, I], as one scan: the cell
+// maps (x_t, state) to the next state, whose h is the step's output. Its weights are captured by
+// the lambda. Returns the stacked outputs [T, B, H] and the final state.
+using CellFn = std::function<State(const Var& x, const State& s)>;
+std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init);
 
 // Stacked layers (torch.nn.LSTM(num_layers=L, dropout=p)): layer l reads layer l-1's outputs,
 // with inverted dropout between layers (masks[l - 1] for the input of layer l, one mask per

@@ -38,6 +38,11 @@ std::vector<Var> batch_gemms(const std::vector<Var>& outputs);
 // forward runs once. optimize_loops: every loop body goes through the pipeline.
 std::vector<Var> merge_loops(const std::vector<Var>& outputs);
 std::vector<Var> optimize_loops(const std::vector<Var>& outputs);
+// Moves work out of loop bodies into large GEMMs before and after the loop: input projections
+// x_t W, output projections e_t W, and accumulations a += p_t^T q_t or a += sum_batch(e_t) (the
+// weight and bias gradients of backpropagation through time). Drops loop inputs and outputs that
+// nothing uses.
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs);
 
 struct Pass {
   std::string_view name;

@@ -9,6 +9,8 @@
 // compiler later turns the accumulations into one GEMM after the loop (passes/loops.cpp).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -74,6 +76,40 @@ std::vector<Var> scan_vjp(const Node& scan, const std::vector<Var>& cots) {
       for (const NodePtr& in : n->inputs) add_residual(in);
   }
   for (const Var& v : g) add_residual(v.node());
+  // Save less: a view of a residual, or an elementwise value computed from residuals by a few
+  // elementwise ops (1 - s, tanh(c), c itself from the gates), is recomputed by the backward step
+  // instead of stacked. Latest first, so a chain of them is recomputed from the values it starts from.
+  std::unordered_set<const Node*> keep(is_residual);
+  auto cheap = [](const Node& n) {
+    const OpClass cls = info(n.op).cls;
+    return !n.inputs.empty() && ((cls == OpClass::Elementwise && n.op != Op::OneHot) || cls == OpClass::Broadcast ||
+                                 n.op == Op::Transpose || n.op == Op::Reshape || n.op == Op::Slice);
+  };
+  std::function<bool(const Node&, int)> recomputable = [&](const Node& n, int depth) {
+    if (!on_step.count(&n) || keep.count(&n)) return true;
+    if (depth == 0 || !cheap(n)) return false;
+    for (const NodePtr& in : n.inputs)
+      if (!recomputable(*in, depth - 1)) return false;
+    return true;
+  };
+  std::vector<Var> candidates = residuals;  // add_residual may append below
+  std::sort(candidates.begin(), candidates.end(), [](const Var& a, const Var& b) { return a->seq > b->seq; });
+  for (const Var& r : candidates) {
+    const Node& n = *r.node();
+    if (!cheap(n)) continue;
+    keep.erase(&n);
+    bool ok = true;
+    for (const NodePtr& in : n.inputs) ok &= recomputable(*in, 3);
+    if (ok) continue;
+    // A view of a step value not yet saved: save the value under it instead.
+    if (n.inputs.size() == 1 && info(n.op).cls != OpClass::Elementwise && on_step.count(n.inputs[0].get())) {
+      add_residual(n.inputs[0]);
+      keep.insert(n.inputs[0].get());
+      continue;
+    }
+    keep.insert(&n);
+  }
+  std::erase_if(residuals, [&](const Var& v) { return !keep.count(v.node().get()); });
 
   // The forward loop, extended to stack the residuals it computes (x_t is already stacked).
   std::unordered_map<const Node*, int> x_index;

@@ -1,5 +1,6 @@
 #include "rnnc/printer.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "build.h"
@@ -30,14 +31,36 @@ struct Numbering {
 std::string to_text(const std::vector<Var>& outputs) {
   Numbering num(outputs);
   std::string s;
+  std::vector<const Loop*> loops;  // printed after the graph, as loop0, loop1, ...
   for (const NodePtr& n : num.order) {
-    std::string args;
+    std::string args, extra;
     for (const NodePtr& in : n->inputs) args += fmt::format("{}%{}", args.empty() ? "" : ", ", num.id[in.get()]);
-    s += fmt::format("%{} = {}({}){} : {}\n", num.id[n.get()], name_of(n->op), args, attrs_of(*n), type_of(*n));
+    if (n->op == Op::Scan) {
+      auto it = std::find(loops.begin(), loops.end(), n->loop.get());
+      if (it == loops.end()) it = loops.insert(loops.end(), n->loop.get());
+      extra = fmt::format(" loop{}", it - loops.begin());
+    }
+    s += fmt::format("%{} = {}({}){}{} : {}\n", num.id[n.get()], name_of(n->op), args, attrs_of(*n), extra, type_of(*n));
   }
   std::string outs;
   for (const Var& o : outputs) outs += fmt::format("{}%{}", outs.empty() ? "" : ", ", num.id[o.node().get()]);
-  return s + "return " + outs + "\n";
+  s += "return " + outs + "\n";
+  for (size_t k = 0; k < loops.size(); ++k) {
+    const Loop& L = *loops[k];
+    s += fmt::format("loop{}: T={}{}, {} carries, {} sequences, {} invariants, {} stacked outputs {{\n", k, L.length,
+                     L.reverse ? " reversed" : "", L.carries, L.xs, L.invariants(), L.ys());
+    Numbering inner(L.outputs);
+    std::string ins;
+    for (const Var& v : L.inputs) ins += fmt::format("{}%{}", ins.empty() ? "" : ", ", inner.id.count(v.node().get()) ? fmt::format("{}", inner.id[v.node().get()]) : "-");
+    std::string body = to_text(L.outputs);
+    for (size_t at = 0, nl; at < body.size(); at = nl + 1) {
+      nl = body.find('\n', at);
+      if (nl == std::string::npos) nl = body.size();
+      s += "  " + body.substr(at, nl - at) + "\n";
+    }
+    s += "  inputs " + ins + "\n}\n";
+  }
+  return s;
 }
 
 std::string to_text(const Function& f) { return to_text(f.outputs); }

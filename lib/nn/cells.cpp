@@ -59,14 +59,48 @@ State step(Cell cell, const Var& x, const State& s, const Weights& w) {
   throw Error("rnnc: nn::step: unknown cell");
 }
 
-std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w) {
-  std::vector<Var> out;
+std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init) {
+  if (!init.h.defined()) throw Error("rnnc: nn::recur: the initial state has no h");
+  const bool has_c = init.c.defined();
+  std::vector<Var> carries{init.h};
+  if (has_c) carries.push_back(init.c);
+  Scanned r = scan(
+      [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+        State next = cell(x[0], State{c[0], has_c ? c[1] : Var()});
+        if (next.c.defined() != has_c)
+          throw Error(has_c ? "rnnc: nn::recur: the state has a c but the cell returned none"
+                            : "rnnc: nn::recur: the cell returned a c but the state has none");
+        std::vector<Var> out{next.h};
+        if (has_c) out.push_back(next.c);
+        return {out, {next.h}};
+      },
+      carries, {xs});
+  return {r.ys[0], State{r.carries[0], has_c ? r.carries[1] : Var()}};
+}
+
+std::pair<Var, State> layer(Cell cell, const Var& xs, const State& init, const Weights& w) {
+  if (cell == Cell::LSTM && !init.c.defined()) throw Error("rnnc: nn::layer: an LSTM needs a cell state c");
   State s = init;
-  for (const Var& x : xs) {
-    s = step(cell, x, s, w);
-    out.push_back(s.h);
-  }
-  return {out, s};
+  if (cell != Cell::LSTM) s.c = Var();
+  return recur([&](const Var& x, const State& st) { return step(cell, x, st, w); }, xs, s);
+}
+
+// [T, B, ...] from T steps [B, ...], and back.
+Var stacked(const std::vector<Var>& steps) {
+  if (steps.empty()) throw Error("rnnc: nn::layer: no steps");
+  std::vector<Var> rows;
+  for (const Var& x : steps) rows.push_back(unsqueeze(x, 0));
+  return concat(rows, 0);
+}
+std::vector<Var> unstacked(const Var& xs) {
+  std::vector<Var> out;
+  for (int64_t t = 0; t < xs.shape()[0]; ++t) out.push_back(squeeze(slice(xs, 0, t, t + 1), 0));
+  return out;
+}
+
+std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w) {
+  auto [ys, last] = layer(cell, stacked(xs), init, w);
+  return {unstacked(ys), last};
 }
 
 std::pair<std::vector<Var>, std::vector<State>> stack(Cell cell, const std::vector<Var>& xs,
@@ -78,16 +112,15 @@ std::pair<std::vector<Var>, std::vector<State>> stack(Cell cell, const std::vect
                 " initial states");
   if (!masks.empty() && masks.size() + 1 != layers.size())
     throw Error("rnnc: nn::stack: dropout needs one list of masks per layer after the first");
-  std::vector<Var> seq = xs;
+  Var seq = stacked(xs);
   std::vector<State> finals;
   for (size_t l = 0; l < layers.size(); ++l) {
-    if (l > 0 && !masks.empty())
-      for (size_t t = 0; t < seq.size(); ++t) seq[t] = dropout(seq[t], masks[l - 1].at(t), p);
+    if (l > 0 && !masks.empty()) seq = dropout(seq, stacked(masks[l - 1]), p);
     auto [out, last] = layer(cell, seq, init[l], layers[l]);
-    seq = std::move(out);
+    seq = out;
     finals.push_back(last);
   }
-  return {seq, finals};
+  return {unstacked(seq), finals};
 }
 
 Var many_to_one(const std::vector<Var>& hs, const Var& w, const Var& b) {

@@ -65,24 +65,17 @@ std::pair<Var, std::vector<Var>> CharModel::forward(std::span<const Var> p, std:
   const bool lstm = config_.cell == Cell::LSTM;
   size_t k = 0;
   Var x = config_.embedding > 0 ? embedding(p[k++], inputs) : one_hot(inputs, V);  // [T, B, in]
-  const int64_t in = x.shape()[2];
-  std::vector<Var> seq;
-  for (int64_t t = 0; t < T; ++t) seq.push_back(reshape(slice(x, 0, t, t + 1), {B, in}));
-  auto site = [&](int s, std::vector<Var>& v) {  // inverted dropout at a site, step by step
-    if (masks.empty()) return;
-    for (int64_t t = 0; t < T; ++t) v[t] = dropout(v[t], reshape(slice(masks[s], 0, t, t + 1), {B, H}), config_.dropout);
-  };
+  Var seq = x;  // [T, B, in]: each layer is one scan over it
   std::vector<Var> finals;
   for (int l = 0; l < config_.layers; ++l) {
     State s{state[lstm ? 2 * l : l], lstm ? state[2 * l + 1] : Var()};
     auto [hs, last] = layer(config_.cell, seq, s, weights(p.subspan(k, 4)));
     k += 4;
-    seq = std::move(hs);
-    site(l, seq);
+    seq = masks.empty() ? hs : dropout(hs, masks[l], config_.dropout);  // inverted dropout, [T, B, H] masks
     finals.push_back(last.h);
     if (lstm) finals.push_back(last.c);
   }
-  return {many_to_many(seq, p[k], p[k + 1]), finals};
+  return {linear(reshape(seq, {T * B, H}), p[k], p[k + 1]), finals};
 }
 
 Function CharModel::train_step(int T, int B) const {

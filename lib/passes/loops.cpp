@@ -2,7 +2,10 @@
 // bodies, and moving work out of loops into large GEMMs before and after them.
 #include <fmt/format.h>
 
+#include <functional>
 #include <map>
+#include <optional>
+#include <unordered_set>
 #include <unordered_map>
 
 #include "rnnc/passes.h"
@@ -77,6 +80,288 @@ std::vector<Var> optimize_loops(const std::vector<Var>& outputs) {
     done.emplace(n->loop.get(), std::move(l));
   }
   return replace_loops(outputs, done);
+}
+
+
+// ---- hoist_loops: what the fastest RNN implementations do by hand, found in any loop body.
+//
+//   input projection   x_t W (W invariant) for every t   -> one GEMM [T B, I] x W before the loop
+//   output projection  y_t = e_t W                        -> the loop outputs e_t; one GEMM after it
+//   accumulation       a_{t+1} = a_t + p_t^T q_t          -> the loop outputs p_t, q_t;
+//                                                            a_T = a_0 + [T B, M]^T x [T B, N] after it
+//                      a_{t+1} = a_t + sum_batch(e_t)     -> a_T = a_0 + a sum over [T, B, ...]
+// The accumulations are what autodiff makes of weight and bias gradients; the per-step GEMMs left
+// in the loop are the recurrent ones. Loop inputs and outputs nobody uses any more are dropped.
+namespace {
+
+struct Hoist {
+  const Loop& L;
+  std::vector<Var> bind;  // outer values bound to L.inputs
+  std::vector<bool> live; // per output of L: used outside
+  std::unordered_map<const Node*, int> input_at;
+  std::unordered_map<const Node*, bool> per_step;  // depends on a carry or x_t
+
+  Hoist(const Loop& l, std::vector<Var> b, std::vector<bool> lv) : L(l), bind(std::move(b)), live(std::move(lv)) {
+    for (size_t i = 0; i < L.inputs.size(); ++i) input_at[L.inputs[i].node().get()] = static_cast<int>(i);
+    for (const NodePtr& n : topo_order(L.outputs)) {
+      bool s = false;
+      if (auto it = input_at.find(n.get()); it != input_at.end()) s = it->second < L.carries + L.xs;
+      for (const NodePtr& in : n->inputs) s |= per_step.at(in.get());
+      per_step[n.get()] = s;
+    }
+  }
+
+  bool is_step(const Var& v) const { return per_step.at(v.node().get()); }
+  int sequence_of(const Var& v) const {
+    auto it = input_at.find(v.node().get());
+    return it != input_at.end() && it->second >= L.carries && it->second < L.carries + L.xs ? it->second : -1;
+  }
+  // An invariant body value as an outer value.
+  Var outside(const Var& v) const {
+    std::unordered_map<const Node*, Var> with;
+    for (size_t i = L.carries + L.xs; i < L.inputs.size(); ++i) with.emplace(L.inputs[i].node().get(), bind[i]);
+    return substitute({v}, with)[0];
+  }
+};
+
+// [T, B, ...] -> [T*B, ...]
+Var flat(const Var& stack) {
+  Shape s(stack.shape().begin() + 1, stack.shape().end());
+  s[0] *= stack.shape()[0];
+  return reshape(stack, s);
+}
+
+}  // namespace
+
+// The new outputs of the loop of `first`, or an empty vector when nothing changes.
+std::vector<Var> hoist_loop(const NodePtr& first, const std::vector<bool>& live_outputs) {
+  std::vector<Var> bind;
+  for (const NodePtr& b : first->inputs) bind.push_back(Var(b));
+  const Loop& L = *first->loop;
+  Hoist h(L, bind, live_outputs);
+  const int64_t T = L.length;
+
+  // Body uses of each node.
+  std::unordered_map<const Node*, int> uses;
+  for (const NodePtr& n : topo_order(L.outputs))
+    for (const NodePtr& in : n->inputs) ++uses[in.get()];
+  for (const Var& o : L.outputs) ++uses[o.node().get()];
+
+  // New loop outputs (body values) and, per old output, how to rebuild it from the new outputs.
+  std::vector<Var> ys;
+  auto emit = [&](const Var& v) -> int {
+    for (size_t k = 0; k < ys.size(); ++k)
+      if (ys[k].same(v)) return static_cast<int>(k);
+    ys.push_back(v);
+    return static_cast<int>(ys.size() - 1);
+  };
+  using Build = std::function<Var(const std::vector<Var>& new_ys)>;
+  // A per-step body value stacked [T, ...] outside: a sequence's binding, or a new loop output.
+  auto stacked = [&](const Var& v) -> Build {
+    if (int s = h.sequence_of(v); s >= 0) return [b = bind[s]](const std::vector<Var>&) { return b; };
+    const int k = emit(v);
+    return [k](const std::vector<Var>& y) { return y[k]; };
+  };
+  bool changed = false;
+
+  // Sum over t of one summand of an accumulation, or nothing when it has no known form.
+  std::function<std::optional<Build>(const Var&)> summed = [&](const Var& v) -> std::optional<Build> {
+    if (!h.is_step(v)) return std::nullopt;
+    if (v.op() == Op::Reshape || v.op() == Op::Transpose) {
+      auto inner = summed(Var(v->inputs[0]));
+      if (!inner) return std::nullopt;
+      const Node* n = v.node().get();
+      return [inner = *inner, n](const std::vector<Var>& y) {
+        Var x = inner(y);
+        return n->op == Op::Reshape ? reshape(x, n->shape) : transpose(x, n->ints);
+      };
+    }
+    if (v.op() == Op::MatMul && v.rank() == 2 && v->inputs[0]->op == Op::Transpose && v->inputs[0]->rank() == 2) {
+      Var p(v->inputs[0]->inputs[0]), q(v->inputs[1]);  // sum_t p_t^T q_t, p_t [B, M], q_t [B, N]
+      if (!h.is_step(p) || !h.is_step(q)) return std::nullopt;
+      Build P = stacked(p), Q = stacked(q);
+      return [P, Q](const std::vector<Var>& y) { return matmul(transpose(flat(P(y))), flat(Q(y))); };
+    }
+    if (v.op() == Op::Sum && std::find(v->ints.begin(), v->ints.end(), 0) != v->ints.end()) {
+      Var e(v->inputs[0]);
+      Build E = stacked(e);
+      std::vector<int64_t> axes{0};
+      for (int64_t a : v->ints) axes.push_back(a + 1);
+      const Shape shape = v.shape();
+      return [E, axes, shape](const std::vector<Var>& y) { return reshape(sum(E(y), axes, true), shape); };
+    }
+    return std::nullopt;
+  };
+  auto summands = [](const Var& v) {
+    std::vector<Var> out, todo{v};
+    while (!todo.empty()) {
+      Var x = todo.back();
+      todo.pop_back();
+      if (x.op() == Op::Add) {
+        todo.push_back(Var(x->inputs[0]));
+        todo.push_back(Var(x->inputs[1]));
+      } else {
+        out.push_back(x);
+      }
+    }
+    return out;
+  };
+
+  // Carries: accumulations leave the loop, the others stay.
+  std::vector<int> kept_carries;
+  std::vector<Build> rebuild(L.outputs.size());
+  for (int c = 0; c < L.carries; ++c) {
+    const Var in = L.inputs[c], out = L.outputs[c];
+    std::optional<Build> acc;
+    if (out.op() == Op::Add && uses[in.node().get()] == 1 && (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
+      Var term(out->inputs[0] == in.node() ? out->inputs[1] : out->inputs[0]);
+      std::vector<Build> parts;
+      const size_t before = ys.size();
+      for (const Var& s : summands(term)) {
+        auto b = summed(s);
+        if (!b) {
+          parts.clear();
+          break;
+        }
+        parts.push_back(*b);
+      }
+      if (parts.empty()) ys.resize(before);  // nothing emitted for a carry that stays
+      else
+        acc = [parts, init = bind[c]](const std::vector<Var>& y) {
+          Var total = init;
+          for (const Build& p : parts) total = total + p(y);
+          return total;
+        };
+    }
+    if (acc) {
+      rebuild[c] = *acc;
+      changed = true;
+    } else {
+      kept_carries.push_back(c);
+    }
+  }
+  // Stacked outputs: projections by an invariant leave the loop.
+  for (size_t k = L.carries; k < L.outputs.size(); ++k) {
+    if (!live_outputs[k]) {
+      changed = true;  // dropped
+      continue;
+    }
+    const Var y = L.outputs[k];
+    if (y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) && !h.is_step(Var(y->inputs[1]))) {
+      Build E = stacked(Var(y->inputs[0]));
+      Var w = h.outside(Var(y->inputs[1]));
+      const Shape shape = y.shape();
+      rebuild[k] = [E, w, shape, T](const std::vector<Var>& ys_) {
+        Shape s = shape;
+        s.insert(s.begin(), T);
+        return reshape(matmul(flat(E(ys_)), w), s);
+      };
+      changed = true;
+    } else {
+      const int at = emit(y);
+      rebuild[k] = [at](const std::vector<Var>& ys_) { return ys_[at]; };
+    }
+  }
+
+  // The body's new outputs; input projections become sequences computed before the loop.
+  std::vector<Var> body_out;
+  for (int c : kept_carries) body_out.push_back(L.outputs[c]);
+  body_out.insert(body_out.end(), ys.begin(), ys.end());
+  std::vector<Var> new_x_in, new_x_bind;
+  std::unordered_map<const Node*, Var> projected;
+  for (const NodePtr& n : topo_order(body_out)) {
+    if (n->op != Op::MatMul || n->rank() != 2) continue;
+    const int s = h.sequence_of(Var(n->inputs[0]));
+    if (s < 0 || h.is_step(Var(n->inputs[1]))) continue;
+    Var w = h.outside(Var(n->inputs[1]));
+    Shape stacked_shape = n->shape;
+    stacked_shape.insert(stacked_shape.begin(), T);
+    Var p = input(n->shape, n->dtype, "projected");
+    projected.emplace(n.get(), p);
+    new_x_in.push_back(p);
+    new_x_bind.push_back(reshape(matmul(flat(bind[s]), w), stacked_shape));
+    changed = true;
+  }
+  if (!projected.empty()) body_out = substitute(body_out, projected);
+
+  // Inputs still used (carries always stay).
+  std::unordered_set<const Node*> used;
+  for (const NodePtr& n : topo_order(body_out)) used.insert(n.get());
+  auto loop = std::make_shared<Loop>();
+  loop->length = T;
+  loop->reverse = L.reverse;
+  std::vector<Var> bindings;
+  for (int c : kept_carries) {
+    loop->inputs.push_back(L.inputs[c]);
+    bindings.push_back(bind[c]);
+  }
+  loop->carries = static_cast<int>(kept_carries.size());
+  for (int j = 0; j < L.xs; ++j) {
+    if (!used.count(L.inputs[L.carries + j].node().get())) {
+      changed = true;
+      continue;
+    }
+    loop->inputs.push_back(L.inputs[L.carries + j]);
+    bindings.push_back(bind[L.carries + j]);
+  }
+  loop->inputs.insert(loop->inputs.end(), new_x_in.begin(), new_x_in.end());
+  bindings.insert(bindings.end(), new_x_bind.begin(), new_x_bind.end());
+  loop->xs = static_cast<int>(loop->inputs.size()) - loop->carries;
+  for (size_t i = L.carries + L.xs; i < L.inputs.size(); ++i) {
+    if (!used.count(L.inputs[i].node().get())) {
+      changed = true;
+      continue;
+    }
+    loop->inputs.push_back(L.inputs[i]);
+    bindings.push_back(bind[i]);
+  }
+  if (!changed) return {};
+  loop->outputs = body_out;
+
+  std::vector<Var> outs = make_scan(loop, bindings, first->loc);
+  std::vector<Var> new_ys(outs.begin() + loop->carries, outs.end());
+  std::vector<Var> result(L.outputs.size());
+  for (size_t q = 0; q < kept_carries.size(); ++q) result[kept_carries[q]] = outs[q];
+  for (size_t k = 0; k < L.outputs.size(); ++k)
+    if (rebuild[k] && live_outputs[k]) result[k] = rebuild[k](new_ys);
+  return result;
+}
+
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs) {
+  std::vector<Var> out = outputs;
+  std::unordered_set<const Loop*> settled;  // loops with nothing (more) to move
+  for (int guard = 0; guard < 1000; ++guard) {
+    // The loops, in topological order of their first output, with the outputs used.
+    std::vector<std::pair<NodePtr, std::vector<const Node*>>> groups;
+    std::map<std::pair<const Loop*, std::vector<const Node*>>, size_t> index;
+    for (const NodePtr& n : topo_order(out)) {
+      if (n->op != Op::Scan) continue;
+      std::vector<const Node*> key;
+      for (const NodePtr& in : n->inputs) key.push_back(in.get());
+      auto [it, fresh] = index.try_emplace({n->loop.get(), key}, groups.size());
+      if (fresh) groups.push_back({n, std::vector<const Node*>(n->loop->outputs.size(), nullptr)});
+      groups[it->second].second[n->ints[0]] = n.get();
+    }
+    bool progress = false;
+    for (const auto& [first, nodes] : groups) {
+      if (settled.count(first->loop.get())) continue;
+      std::vector<bool> live;
+      for (const Node* n : nodes) live.push_back(n != nullptr);
+      std::vector<Var> result = hoist_loop(first, live);
+      if (result.empty()) {
+        settled.insert(first->loop.get());
+        continue;
+      }
+      std::unordered_map<const Node*, Var> with;
+      for (size_t k = 0; k < nodes.size(); ++k)
+        if (nodes[k]) with.emplace(nodes[k], result[k]);
+      out = substitute(out, with);
+      progress = true;
+      break;  // later loops may read this one: collect again
+    }
+    if (!progress) break;
+  }
+  return out;
 }
 
 }  // namespace rnnc

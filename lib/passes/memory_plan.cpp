@@ -1,9 +1,9 @@
 // Memory planning: one arena per compiled graph, sized once.
 //
-// Buffers are placed in step order: a buffer is allocated (first fit, 64-byte aligned) when the
-// step that first writes it runs and freed after the last step that reads it, so buffers whose
-// lifetimes do not overlap share memory. A step's outputs are allocated before its inputs are
-// freed, so a kernel never writes memory it reads (its pointers are noalias).
+// A buffer lives from the step that first writes it to the last step that reads it (both
+// included), and buffers whose lifetimes do not overlap share memory. A step's outputs and inputs
+// are alive together at that step, so a kernel never writes memory it reads (its pointers are
+// noalias).
 #include <algorithm>
 #include <map>
 
@@ -71,6 +71,37 @@ void plan_memory(Schedule& s) {
       last[b] = std::max(last[b], static_cast<int>(i));
     }
     for (int b : s.steps[i].reads) last[b] = std::max(last[b], static_cast<int>(i));
+  }
+  // Greedy by size (the largest buffers placed first, each at the lowest offset that no buffer
+  // alive at the same time occupies): a small buffer born in a large one's hole cannot push the
+  // next large buffer to the top of the arena. Quadratic, so very long unrolled schedules fall
+  // back to first fit in step order.
+  constexpr size_t kGreedyLimit = 4096;
+  std::vector<int> placed_order;
+  for (size_t b = 0; b < n; ++b)
+    if (first[b] >= 0) placed_order.push_back(static_cast<int>(b));
+  if (placed_order.size() <= kGreedyLimit) {
+    auto bytes = [&](int b) { return (std::max<int64_t>(s.buffers[b].bytes, 1) + kAlign - 1) / kAlign * kAlign; };
+    std::stable_sort(placed_order.begin(), placed_order.end(), [&](int a, int b) { return bytes(a) > bytes(b); });
+    std::vector<int> placed;
+    int64_t top = 0;
+    std::vector<std::pair<int64_t, int64_t>> taken;  // [offset, end) of live-overlapping buffers
+    for (int b : placed_order) {
+      taken.clear();
+      for (int q : placed)
+        if (first[q] <= last[b] && first[b] <= last[q]) taken.emplace_back(s.buffers[q].offset, s.buffers[q].offset + bytes(q));
+      std::sort(taken.begin(), taken.end());
+      int64_t at = 0;
+      for (const auto& [lo, hi] : taken) {
+        if (at + bytes(b) <= lo) break;
+        at = std::max(at, hi);
+      }
+      s.buffers[b].offset = at;
+      top = std::max(top, at + bytes(b));
+      placed.push_back(b);
+    }
+    s.arena_bytes = top;
+    return;
   }
   std::vector<std::vector<int>> born(s.steps.size()), dies(s.steps.size());
   for (size_t b = 0; b < n; ++b) {

@@ -17,6 +17,8 @@ const std::vector<Pass>& pipeline() {
       {"simplify", [](const std::vector<Var>& o) { return simplify(o); }},
       {"fold_constants", [](const std::vector<Var>& o) { return fold_constants(o); }},
       {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more
+      {"hoist_loops", [](const std::vector<Var>& o) { return hoist_loops(o); }},
+      {"optimize_hoisted", [](const std::vector<Var>& o) { return optimize_loops(o); }},  // bodies lost work
       {"merge_sums", [](const std::vector<Var>& o) { return merge_sums(o); }},
       {"batch_gemms", [](const std::vector<Var>& o) { return batch_gemms(o); }},
       {"simplify_merged", [](const std::vector<Var>& o) { return simplify(o); }},  // concats of slices
