@@ -107,7 +107,7 @@ Result run(const Config& c, int threads, double min_seconds, bool unrolled) {
             finals.push_back(last.h);
             if (lstm) finals.push_back(last.c);
           }
-          Var top = c.many_to_many ? reshape(seq, {c.T * c.B, c.H}) : reshape(slice(seq, 0, c.T - 1, c.T), {c.B, c.H});
+          Var top = c.many_to_many ? reshape(seq, {c.T * c.B, c.H}) : finals[finals.size() - (lstm ? 2 : 1)];
           logits = nn::linear(top, a[np - 2], a[np - 1]);
         }
         Var y = c.many_to_many ? reshape(a[np + ns + 1], {c.T * c.B}) : a[np + ns + 1];

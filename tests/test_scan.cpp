@@ -172,7 +172,7 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
       CHECK(c.stats().gemms == 6);
       for (int rows : {I, H}) {
         std::ostringstream gemm;
-        gemm << "[" << rows << ", " << T * B << "] x [" << T * B << ", ";
+        gemm << ", " << T * B << "] x [" << T * B << ", " << rows << "])";  // [G, T B] x [T B, rows]
         CHECK_THAT(c.schedule(), Catch::Contains(gemm.str()));
       }
     }

@@ -100,7 +100,9 @@ std::vector<Var> unstacked(const Var& xs) {
 
 std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w) {
   auto [ys, last] = layer(cell, stacked(xs), init, w);
-  return {unstacked(ys), last};
+  std::vector<Var> hs = unstacked(ys);
+  hs.back() = last.h;  // the same value; as the carry, a many-to-one loss needs no stacked cotangent
+  return {hs, last};
 }
 
 std::pair<std::vector<Var>, std::vector<State>> stack(Cell cell, const std::vector<Var>& xs,
@@ -120,7 +122,9 @@ std::pair<std::vector<Var>, std::vector<State>> stack(Cell cell, const std::vect
     seq = out;
     finals.push_back(last);
   }
-  return {unstacked(seq), finals};
+  std::vector<Var> hs = unstacked(seq);
+  hs.back() = finals.back().h;
+  return {hs, finals};
 }
 
 Var many_to_one(const std::vector<Var>& hs, const Var& w, const Var& b) {

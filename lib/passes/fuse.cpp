@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "passes/schedule.h"
@@ -139,10 +140,18 @@ class Lowerer {
   int at(const NodePtr& n) const { return pos_.at(n.get()); }
 
   // Kinds, consumers, and which Compute nodes must be stored.
+  using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
+  static LoopKey loop_key(const Node& n) {
+    LoopKey key{n.loop.get(), {}};
+    for (const NodePtr& x : n.inputs) key.second.push_back(x.get());
+    return key;
+  }
+
   void classify() {
     for (size_t i = 0; i < order_.size(); ++i) {
       Info& in = info_[i];
       in.kind = kind_of(*order_[i]);
+      if (in.kind == Kind::Loop) loops_[loop_key(*order_[i])].push_back(static_cast<int>(i));
       for (const NodePtr& x : order_[i]->inputs) {
         std::vector<int>& u = info_[at(x)].users;
         if (u.empty() || u.back() != static_cast<int>(i)) u.push_back(static_cast<int>(i));
@@ -320,10 +329,58 @@ class Lowerer {
         case Kind::Loop:
           for (const NodePtr& x : n.inputs)
             if (!info_[at(x)].has_access || !info_[at(x)].access.contiguous()) store(at(x));
+          if (in.kind == Kind::Loop && !history_.count(loop_key(n))) plan_history(loop_key(n));
           store(static_cast<int>(i));
           break;
       }
     }
+  }
+
+  // A carry whose values the loop's outputs stack (y_t = c_{t+1}: the hidden states; y_t = c_t:
+  // the previous ones, which backpropagation saves) lives in one history buffer [T + 1, ...]:
+  // step t reads slot t and writes slot t + 1, and those outputs are views of it. No copies, no
+  // second buffer. (Forward loops; a reversed loop's carries are gradients, which nothing stacks.)
+  void plan_history(const LoopKey& key) {
+    const std::vector<int>& outs = loops_.at(key);
+    const Loop& L = *key.first;
+    std::vector<int> history(L.carries, -1);
+    std::vector<int> at_output(L.outputs.size(), -1);
+    for (int i : outs) at_output[order_[i]->ints[0]] = i;
+    for (int c = 0; c < L.carries && !L.reverse; ++c) {
+      int same = -1, prev = -1;
+      for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
+        if (same < 0 && L.outputs[k].same(L.outputs[c])) same = k;
+        if (prev < 0 && L.outputs[k].same(L.inputs[c])) prev = k;
+      }
+      if (same < 0 && prev < 0) continue;
+      bool free = true;  // none of them is claimed by a concat
+      for (int k : {c, same, prev})
+        if (k >= 0 && at_output[k] >= 0) free &= !in_place_.count(at_output[k]);
+      if (!free) continue;
+      const Shape& shape = L.outputs[c].shape();
+      const DType dtype = L.outputs[c].dtype();
+      const int64_t slot = numel(shape);
+      Shape all = shape;
+      all.insert(all.begin(), L.length + 1);
+      s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(all) * size_of(dtype)), -1});
+      history[c] = static_cast<int>(s_.buffers.size() - 1);
+      const Access whole = home(BufferRef{Space::Arena, history[c]}, dtype, all);
+      auto view = [&](int k, int64_t first) {
+        if (k < 0 || at_output[k] < 0) return;
+        Info& in = info_[at_output[k]];
+        in.access = whole;
+        in.access.offset = first * slot;
+        in.access.shape = order_[at_output[k]]->shape;
+        in.access.strides = strides_of(in.access.shape);
+        in.stored = in.has_access = true;
+      };
+      view(same, 1);
+      view(prev, 0);
+      view(c, L.length);
+      for (int k : {same, prev})
+        if (k >= 0) dropped_[key].insert(k);
+    }
+    history_[key] = history;
   }
 
   bool is_root(int i) const {
@@ -514,8 +571,16 @@ class Lowerer {
   Step loop_step(const std::vector<int>& outs) {
     const Node& n = *order_[outs.front()];
     const Loop& L = *n.loop;
+    const LoopKey key = loop_key(n);
     auto ls = std::make_shared<LoopStep>();
-    ls->body = std::make_shared<Schedule>(lower(L.outputs, L.inputs));
+    // The body computes every output but those its carries' histories hold.
+    std::vector<Var> body_outputs;
+    const std::set<int>& dropped = dropped_[key];
+    for (size_t k = 0; k < L.outputs.size(); ++k) {
+      ls->body_output.push_back(dropped.count(static_cast<int>(k)) ? -1 : static_cast<int>(body_outputs.size()));
+      if (!dropped.count(static_cast<int>(k))) body_outputs.push_back(L.outputs[k]);
+    }
+    ls->body = std::make_shared<Schedule>(lower(body_outputs, L.inputs));
     plan_memory(*ls->body);
     ls->length = L.length;
     ls->reverse = L.reverse;
@@ -532,6 +597,10 @@ class Lowerer {
       ls->results[order_[i]->ints[0]] = a;
       if (a.buf.space == Space::Arena) st.writes.push_back(a.buf.index);
     }
+    for (int h : history_.at(key)) {
+      ls->history.push_back(Access{BufferRef{Space::Arena, h}, DType::f32, {}, 0, {}});
+      if (h >= 0) st.writes.push_back(h);
+    }
     auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
     int64_t bytes = round(ls->body->arena_bytes);
     for (auto& copy : ls->carry_at)
@@ -541,7 +610,7 @@ class Lowerer {
       }
     for (size_t k = 0; k < L.outputs.size(); ++k) {
       ls->unused_at.push_back(-1);
-      if (static_cast<int>(k) < L.carries || ls->results[k].buf.index >= 0) continue;
+      if (static_cast<int>(k) < L.carries || ls->results[k].buf.index >= 0 || ls->body_output[k] < 0) continue;
       ls->unused_at.back() = bytes;
       bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
     }
@@ -590,14 +659,7 @@ class Lowerer {
       steps.emplace_back(i, std::move(st));
     }
     // One step per loop, where its first output is (every output of a loop has the same inputs).
-    std::map<std::pair<const Loop*, std::vector<const Node*>>, std::vector<int>> loops;
-    for (size_t i = 0; i < order_.size(); ++i) {
-      if (info_[i].kind != Kind::Loop) continue;
-      std::vector<const Node*> key;
-      for (const NodePtr& x : order_[i]->inputs) key.push_back(x.get());
-      loops[{order_[i]->loop.get(), key}].push_back(static_cast<int>(i));
-    }
-    for (const auto& [key, at_] : loops) steps.emplace_back(at_.front(), loop_step(at_));
+    for (const auto& [key, outs] : loops_) steps.emplace_back(outs.front(), loop_step(outs));
     // Concat operands not written in place are copied into their slices.
     for (const auto& [c, x, dest] : copies_) {
       KernelBuilder kb;
@@ -642,6 +704,9 @@ class Lowerer {
   std::vector<Group> groups_;
   std::map<int, std::pair<int, int64_t>> in_place_;  // producer -> (concat, offset along its axis)
   std::vector<std::tuple<int, int, Access>> copies_;  // (concat, operand, destination slice)
+  std::map<LoopKey, std::vector<int>> loops_;        // a loop's outputs (node positions)
+  std::map<LoopKey, std::vector<int>> history_;      // per carry: its history buffer, or -1
+  std::map<LoopKey, std::set<int>> dropped_;         // outputs the histories hold
   Schedule s_;
 };
 

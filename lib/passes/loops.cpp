@@ -167,6 +167,17 @@ std::vector<Var> hoist_loop(const NodePtr& first, const std::vector<bool>& live_
   // Sum over t of one summand of an accumulation, or nothing when it has no known form.
   std::function<std::optional<Build>(const Var&)> summed = [&](const Var& v) -> std::optional<Build> {
     if (!h.is_step(v)) return std::nullopt;
+    if (v.op() == Op::Transpose && v.rank() == 2 && v->inputs[0]->op == Op::MatMul) {
+      // (sum_t p_t^T q_t)^T = sum_t q_t^T p_t: one GEMM with its operands swapped, no transpose after.
+      const Node& m = *v->inputs[0];
+      if (m.rank() == 2 && m.inputs[0]->op == Op::Transpose && m.inputs[0]->rank() == 2) {
+        Var p(m.inputs[0]->inputs[0]), q(m.inputs[1]);
+        if (h.is_step(p) && h.is_step(q)) {
+          Build P = stacked(p), Q = stacked(q);
+          return [P, Q](const std::vector<Var>& y) { return matmul(transpose(flat(Q(y))), flat(P(y))); };
+        }
+      }
+    }
     if (v.op() == Op::Reshape || v.op() == Op::Transpose) {
       auto inner = summed(Var(v->inputs[0]));
       if (!inner) return std::nullopt;

@@ -97,6 +97,25 @@ Var concat_of_slices(const Var& v) {
   return reshape(whole, v.shape());
 }
 
+// slice(ys, t = last step) where the loop's y is also its carry c: the final value of c.
+Var last_step_carry(const Var& v) {
+  const Var ys = in(v, 0);
+  if (ys.op() != Op::Scan) return Var();
+  const Loop& L = *ys->loop;
+  const int64_t k = ys->ints[0], last = L.reverse ? 0 : L.length - 1;
+  if (k < L.carries || v->shape[0] != 1 || v->ints[0] != last) return Var();
+  for (size_t a = 1; a < v->ints.size(); ++a)
+    if (v->ints[a] != 0 || v->shape[a] != ys.shape()[a]) return Var();
+  for (int c = 0; c < L.carries; ++c)
+    if (L.outputs[c].same(L.outputs[k])) {
+      Node n = *ys.node();
+      n.ints = {c};
+      n.shape = L.outputs[c].shape();
+      return reshape(Var(intern(std::move(n))), v.shape());
+    }
+  return Var();
+}
+
 Var simplify_node(const Var& v) {
   switch (v.op()) {
     case Op::Add:
@@ -155,6 +174,9 @@ Var simplify_node(const Var& v) {
       if (trivial) return in(v, 0);
       break;
     }
+    case Op::Slice:  // the last step's output of a loop whose output is its carry: the final carry
+      if (Var c = last_step_carry(v); c.defined()) return c;
+      break;
     case Op::Concat:
       if (v->inputs.size() == 1) return in(v, 0);
       if (Var c = concat_of_slices(v); c.defined()) return c;

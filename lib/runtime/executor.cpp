@@ -7,7 +7,12 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 #include <utility>
 #include <limits>
 
@@ -85,41 +90,95 @@ void run_library(const sched::LibraryStep& l, const Bases& b) {
   std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, int threads);
+void run_steps(const sched::Schedule& s, const Bases& b, int threads, int depth);
 
 int64_t bytes_of(const Spec& s) { return numel(s.shape) * static_cast<int64_t>(size_of(s.dtype)); }
 
 // T runs of the body's schedule, with pointers moved to step t's slices and the carries
 // alternating between two scratch copies (a step never writes the carry it reads).
-void run_loop(const sched::LoopStep& l, const Bases& outer, int threads) {
+void run_loop(const sched::LoopStep& l, const Bases& outer, int threads, int depth) {
   const sched::Schedule& body = *l.body;
   std::byte* scratch = outer.ptr(l.scratch);
   std::vector<std::byte*> in(body.inputs.size()), out(body.outputs.size());
   for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
+  std::vector<std::byte*> history(l.carries, nullptr);
+  for (int c = 0; c < l.carries; ++c)
+    if (l.history[c].buf.index >= 0) {
+      history[c] = outer.ptr(l.history[c]);
+      std::memcpy(history[c], outer.ptr(l.bindings[c]), bytes_of(body.inputs[c]));  // slot 0: the initial value
+    }
   const Bases b{scratch, in.data(), out.data(), &body.literals, &body.buffers};
   for (int64_t step = 0; step < l.length; ++step) {
     const int64_t t = l.reverse ? l.length - 1 - step : step;
     const bool first = step == 0, last = step == l.length - 1;
     for (int c = 0; c < l.carries; ++c) {
+      const int64_t slot = bytes_of(body.inputs[c]);
+      if (history[c]) {
+        in[c] = history[c] + t * slot;
+        out[c] = history[c] + (t + 1) * slot;
+        continue;
+      }
       in[c] = first ? outer.ptr(l.bindings[c]) : scratch + l.carry_at[(step + 1) % 2][c];
       out[c] = last && l.results[c].buf.index >= 0 ? outer.ptr(l.results[c]) : scratch + l.carry_at[step % 2][c];
     }
     for (int j = 0; j < l.xs; ++j) in[l.carries + j] = outer.ptr(l.bindings[l.carries + j]) + t * bytes_of(body.inputs[l.carries + j]);
-    for (size_t k = l.carries; k < out.size(); ++k)
-      out[k] = l.results[k].buf.index >= 0 ? outer.ptr(l.results[k]) + t * bytes_of(body.outputs[k]) : scratch + l.unused_at[k];
-    run_steps(body, b, threads);
+    for (size_t k = l.carries; k < l.results.size(); ++k) {
+      const int o = l.body_output[k];
+      if (o < 0) continue;  // held by a carry's history
+      out[o] = l.results[k].buf.index >= 0 ? outer.ptr(l.results[k]) + t * bytes_of(body.outputs[o]) : scratch + l.unused_at[k];
+    }
+    run_steps(body, b, threads, depth + 1);
   }
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, int threads) {
+// RNNC_PROFILE=1: wall time per kind of step (GEMMs and kernels inside loops counted apart),
+// printed when the process exits.
+struct Profile {
+  const bool on = [] {
+    const char* e = std::getenv("RNNC_PROFILE");
+    return e && *e && *e != '0';
+  }();
+  std::mutex mu;
+  std::map<std::string, std::pair<double, int64_t>> time;  // seconds, count
+  ~Profile() {
+    if (!on || time.empty()) return;
+    double total = 0;
+    for (const auto& [k, v] : time) total += k.find("loop ") == 0 ? 0 : v.first;
+    std::string s = "rnnc profile (RNNC_PROFILE): wall time by step kind\n";
+    for (const auto& [k, v] : time)
+      s += fmt::format("  {:22} {:9.3f} s {:10} calls {:9.2f} us/call{}\n", k, v.first, v.second,
+                       1e6 * v.first / std::max<int64_t>(v.second, 1),
+                       k.find("loop ") == 0 ? "" : fmt::format("  {:5.1f}%", 100 * v.first / total));
+    std::fputs(s.c_str(), stderr);
+  }
+};
+Profile& profile() {
+  static Profile p;
+  return p;
+}
+
+void run_steps(const sched::Schedule& s, const Bases& b, int threads, int depth) {
   std::vector<void*> ptrs;
+  Profile& prof = profile();
   for (size_t i = 0; i < s.steps.size(); ++i) {
     const sched::Step& st = s.steps[i];
+    const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     switch (st.kind) {
       case sched::Step::Kind::Kernel: run_kernel(st.kernel, s.kernels[i], b, threads, ptrs); break;
       case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c)); break;
       case sched::Step::Kind::Library: run_library(st.library, b); break;
-      case sched::Step::Kind::Loop: run_loop(*st.loop, b, threads); break;
+      case sched::Step::Kind::Loop: run_loop(*st.loop, b, threads, depth); break;
+    }
+    if (prof.on) {
+      static const char* kinds[] = {"kernel", "gemm", "library", "loop (all of it)"};
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::string key = std::string(depth > 0 && st.kind != sched::Step::Kind::Loop ? "in loops: " : "") +
+                        kinds[static_cast<int>(st.kind)];
+      if (st.kind == sched::Step::Kind::Loop) key = "loop (all of it)";
+      std::lock_guard lock(prof.mu);
+      auto& [sec, n] = prof.time[key];
+      sec += dt;
+      ++n;
     }
   }
 }
@@ -158,7 +217,7 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
   std::vector<std::byte*> in, out;
   for (const Tensor& t : args) in.push_back(static_cast<std::byte*>(const_cast<void*>(t.raw())));
   for (Tensor& t : outputs) out.push_back(static_cast<std::byte*>(t.raw()));
-  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p.threads);
+  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p.threads, 0);
   for (size_t k = 0; k < outputs.size(); ++k) {
     auto& r = p.recycled[k];
     if (r[0].raw() != outputs[k].raw()) r[1] = std::exchange(r[0], outputs[k]);  // newest first
