@@ -26,7 +26,8 @@ std::vector<Spec> mgu_specs(int64_t I, int64_t H, DType t = DType::f32) {
   return {Spec{{I + H, H}, t, "Wf"}, Spec{{I, H}, t, "Wh"}, Spec{{H, H}, t, "Uh"}, Spec{{H}, t, "bf"}, Spec{{H}, t, "bh"}};
 }
 
-// ---- a character model around any cell: one-hot input, the cell over T steps, a dense softmax.
+// ---- a character model around any cell: one-hot input, the cell scanned over T steps (nn::recur),
+// a dense softmax at every step.
 // Inputs: the cell's weights, dense w [V, H], b [V], h0 (and c0 for an LSTM), inputs/targets [T, B].
 using CellFn = std::function<nn::State(const Var& x, const nn::State& s, std::span<const Var> w)>;
 
@@ -43,13 +44,13 @@ Function char_model(const CellFn& cell, std::vector<Spec> specs, bool lstm, int 
         size_t k = nw + 2;
         nn::State s{a[k++], {}};
         if (lstm) s.c = a[k++];
-        Var xs = one_hot(a[k], V, t), ys = a[k + 1], loss = full({}, 0.0);
-        for (int i = 0; i < T; ++i) {
-          s = cell(reshape(slice(xs, 0, i, i + 1), {B, V}), s, a.subspan(0, nw));
-          Var logits = nn::linear(s.h, a[nw], a[nw + 1]);
-          loss = loss + mean(softmax_cross_entropy(logits, reshape(slice(ys, 0, i, i + 1), {B})));
-        }
-        std::vector<Var> out = {loss * (1.0 / T), s.h};
+        // The cell scanned over the T steps (traced once), a dense softmax over every step's output.
+        auto [hs, last] = nn::recur([&](const Var& x, const nn::State& st) { return cell(x, st, a.subspan(0, nw)); },
+                                    one_hot(a[k], V, t), s);
+        Var logits = nn::linear(reshape(hs, {T * B, H}), a[nw], a[nw + 1]);
+        Var loss = mean(softmax_cross_entropy(logits, reshape(a[k + 1], {T * B})));
+        s = last;
+        std::vector<Var> out = {loss, s.h};
         if (lstm) out.push_back(s.c);
         return out;
       },

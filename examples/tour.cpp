@@ -18,14 +18,15 @@ int main() {
   const int V = vocab.size(), H = 64, T = 16, B = 8;
   const data::Streams streams(vocab.encode(text), B, T);
 
-  // The training step: T steps of the cell from a carried state, a softmax over the next character.
+  // The training step: the cell scanned over T steps from a carried state (the graph holds it
+  // once), a softmax over the next character at every step.
   Function loss = trace([&](std::span<const Var> a) {  // a: Wx, Wh, b, Wy, by, h0, inputs, targets
-    Var h = a[5], total = full({}, 0.0);
-    for (int t = 0; t < T; ++t) {
-      h = my_cell(one_hot(reshape(slice(a[6], 0, t, t + 1), {B}), V), h, a.subspan(0, 3));
-      total = total + mean(softmax_cross_entropy(matmul(h, a[3]) + a[4], reshape(slice(a[7], 0, t, t + 1), {B})));
-    }
-    return std::vector<Var>{total * (1.0 / T), h};
+    Scanned r = scan([&](std::span<const Var> h, std::span<const Var> x) -> ScanStep {
+      Var h1 = my_cell(x[0], h[0], a.subspan(0, 3));
+      return {{h1}, {h1}};                                 // the next state; this step's output
+    }, {a[5]}, {one_hot(a[6], V)});                        // h0; inputs [T, B] -> one-hot [T, B, V]
+    Var logits = matmul(reshape(r.ys[0], {T * B, H}), a[3]) + a[4];
+    return std::vector<Var>{mean(softmax_cross_entropy(logits, reshape(a[7], {T * B}))), r.carries[0]};
   }, {Spec{{V, H}}, Spec{{H, H}}, Spec{{H}}, Spec{{H, V}}, Spec{{V}}, Spec{{B, H}}, Spec{{T, B}, DType::i32},
       Spec{{T, B}, DType::i32}});
   Compiled step = compile(value_and_grad(loss, {0, 1, 2, 3, 4}, /*has_aux=*/true));  // BPTT, fused
