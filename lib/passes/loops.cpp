@@ -86,6 +86,7 @@ std::vector<Var> optimize_loops(const std::vector<Var>& outputs) {
 // ---- hoist_loops: what the fastest RNN implementations do by hand, found in any loop body.
 //
 //   input projection   x_t W (W invariant) for every t   -> one GEMM [T B, I] x W before the loop
+//                      (and what follows it before a carry joins in: the bias, a GRU's split)
 //   output projection  y_t = e_t W                        -> the loop outputs e_t; one GEMM after it
 //   accumulation       a_{t+1} = a_t + p_t^T q_t          -> the loop outputs p_t, q_t;
 //                                                            a_T = a_0 + [T B, M]^T x [T B, N] after it
@@ -274,26 +275,87 @@ std::vector<Var> hoist_loop(const NodePtr& first, const std::vector<bool>& live_
     }
   }
 
-  // The body's new outputs; input projections become sequences computed before the loop.
+  // The body's new outputs. Work that reads the sequences but no carry (the input projection
+  // x_t W, with its bias and whatever else follows before the recurrence joins in) is computed for
+  // all steps at once before the loop and enters it as a new sequence.
   std::vector<Var> body_out;
   for (int c : kept_carries) body_out.push_back(L.outputs[c]);
   body_out.insert(body_out.end(), ys.begin(), ys.end());
-  std::vector<Var> new_x_in, new_x_bind;
-  std::unordered_map<const Node*, Var> projected;
+  std::unordered_map<const Node*, bool> on_carry;
   for (const NodePtr& n : topo_order(body_out)) {
-    if (n->op != Op::MatMul || n->rank() != 2) continue;
-    const int s = h.sequence_of(Var(n->inputs[0]));
-    if (s < 0 || h.is_step(Var(n->inputs[1]))) continue;
-    Var w = h.outside(Var(n->inputs[1]));
+    auto it = h.input_at.find(n.get());
+    bool c = it != h.input_at.end() && it->second < L.carries;
+    for (const NodePtr& in : n->inputs) c |= on_carry.at(in.get());
+    on_carry[n.get()] = c;
+  }
+  std::unordered_map<const Node*, std::optional<Var>> vec_memo;
+  std::unordered_map<const Node*, bool> has_gemm;
+  // n for every step, stacked [T, ...], or nothing when it has no known batched form.
+  std::function<std::optional<Var>(const NodePtr&)> vectorized = [&](const NodePtr& n) -> std::optional<Var> {
+    if (auto it = vec_memo.find(n.get()); it != vec_memo.end()) return it->second;
+    std::optional<Var> r;
     Shape stacked_shape = n->shape;
     stacked_shape.insert(stacked_shape.begin(), T);
-    Var p = input(n->shape, n->dtype, "projected");
-    projected.emplace(n.get(), p);
-    new_x_in.push_back(p);
-    new_x_bind.push_back(reshape(matmul(flat(bind[s]), w), stacked_shape));
-    changed = true;
+    auto lift = [&](const NodePtr& in) -> std::optional<Var> {  // an input, stacked
+      if (h.is_step(Var(in))) return vectorized(in);
+      Shape all = in->shape;
+      all.insert(all.begin(), T);
+      return broadcast_to(h.outside(Var(in)), all);  // a view: the new axis leads
+    };
+    const OpClass cls = info(n->op).cls;
+    bool gemm = false;
+    if (int s = h.sequence_of(Var(n)); s >= 0) {
+      r = bind[s];
+    } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) && !h.is_step(Var(n->inputs[1]))) {
+      if (auto a = vectorized(n->inputs[0])) {
+        r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
+        gemm = true;
+      }
+    } else if (cls == OpClass::Elementwise || n->op == Op::Sum || n->op == Op::Max || n->op == Op::Slice ||
+               n->op == Op::Reshape) {
+      Node copy = *n;
+      copy.shape = stacked_shape;
+      if (n->op == Op::Sum || n->op == Op::Max)
+        for (int64_t& a : copy.ints) ++a;
+      if (n->op == Op::Slice) copy.ints.insert(copy.ints.begin(), 0);
+      bool ok = true;
+      for (NodePtr& in : copy.inputs) {
+        auto v = lift(in);
+        if (!v) {
+          ok = false;
+          break;
+        }
+        gemm |= has_gemm[in.get()];
+        in = v->node();
+      }
+      if (ok) r = Var(intern(std::move(copy)));
+    }
+    for (const NodePtr& in : n->inputs) gemm |= has_gemm[in.get()];
+    has_gemm[n.get()] = gemm;
+    vec_memo[n.get()] = r;
+    return r;
+  };
+  std::vector<Var> new_x_in, new_x_bind;
+  std::unordered_map<const Node*, Var> hoisted;
+  for (const NodePtr& n : topo_order(body_out)) {
+    if (!on_carry.at(n.get())) continue;
+    for (NodePtr in : n->inputs) {
+      // Below views (the gate blocks of a GRU's projection): hoist what they view, once.
+      while ((in->op == Op::Slice || in->op == Op::Reshape || in->op == Op::Transpose) && h.is_step(Var(in->inputs[0])) &&
+             !on_carry.at(in->inputs[0].get()))
+        in = in->inputs[0];
+      if (hoisted.count(in.get()) || !h.is_step(Var(in)) || on_carry.at(in.get()) || h.sequence_of(Var(in)) >= 0) continue;
+      auto v = vectorized(in);
+      // Worth it when there is a GEMM in it (elementwise work alone moves, but may not shrink).
+      if (!v || !has_gemm[in.get()]) continue;
+      Var p = input(in->shape, in->dtype, "hoisted");
+      hoisted.emplace(in.get(), p);
+      new_x_in.push_back(p);
+      new_x_bind.push_back(*v);
+      changed = true;
+    }
   }
-  if (!projected.empty()) body_out = substitute(body_out, projected);
+  if (!hoisted.empty()) body_out = substitute(body_out, hoisted);
 
   // Inputs still used (carries always stay).
   std::unordered_set<const Node*> used;
