@@ -194,3 +194,51 @@ TEST_CASE("scan: compile time does not grow with T", "[scan][compile]") {
   };
   CHECK(nodes(10) == nodes(1000));
 }
+
+TEST_CASE("scan: nested loops and integer carries", "[scan]") {
+  // An outer loop over 3 chunks whose body scans 4 steps: a two-level recurrence. Also an i32
+  // carry (a step counter) that takes no gradient and a loop with no sequences (length given).
+  auto model = [](bool nested) {
+    return trace(
+        [nested](std::span<const Var> a) {  // xs [3, 4, 2, 3], h0 [2, 3], u [3, 3]
+          Var xs = a[0], u = a[2];
+          auto cell = [&](const Var& x, const Var& h) { return tanh(x + matmul(h, u)); };
+          Var h = a[1];
+          if (nested) {
+            Scanned outer = scan(
+                [&](std::span<const Var> c, std::span<const Var> chunk) -> ScanStep {
+                  Scanned inner = scan(
+                      [&](std::span<const Var> ci, std::span<const Var> x) -> ScanStep {
+                        return {{cell(x[0], ci[0]), ci[1] + 1.0}, {}};
+                      },
+                      {c[0], c[1]}, {chunk[0]});
+                  return {{inner.carries[0], inner.carries[1]}, {sum(inner.carries[0])}};
+                },
+                {h, full({}, 0.0, DType::i32)}, {xs});
+            Scanned counted = scan([&](std::span<const Var> c, std::span<const Var>) -> ScanStep {
+              return {{c[0] * 0.5}, {}};
+            }, {outer.carries[0]}, {}, false, 2);
+            return std::vector<Var>{sum(counted.carries[0]) + sum(outer.ys[0]), cast(outer.carries[1], DType::f64)};
+          }
+          Var total = full({}, 0.0, DType::f64);
+          for (int k = 0; k < 3; ++k) {
+            for (int t = 0; t < 4; ++t) h = cell(reshape(slice(slice(xs, 0, k, k + 1), 1, t, t + 1), {2, 3}), h);
+            total = total + sum(h);
+          }
+          return std::vector<Var>{sum(h * 0.25) + total, full({}, 12.0, DType::f64)};
+        },
+        {Spec{{3, 4, 2, 3}, DType::f64}, Spec{{2, 3}, DType::f64}, Spec{{3, 3}, DType::f64}});
+  };
+  auto args = make_args({Arg{{3, 4, 2, 3}}, Arg{{2, 3}}, Arg{{3, 3}}}, 21);
+  Function want_f = value_and_grad(model(false), {}, true), got_f = value_and_grad(model(true), {}, true);
+  auto want = interpret(want_f, args), got = interpret(got_f, args);
+  for (size_t k = 0; k < want.size(); ++k) CHECK(max_diff(got[k], want[k]) < 1e-12);
+  auto compiled = compile(got_f)(args);
+  for (size_t k = 0; k < want.size(); ++k) CHECK(max_diff(compiled[k], want[k]) < 1e-12);
+  Function m = model(true), scalar;
+  scalar.inputs = m.inputs;
+  scalar.outputs = {m.outputs[0]};
+  GradcheckReport r = gradcheck(scalar, args);
+  INFO(r.str());
+  CHECK(r.ok);
+}

@@ -72,35 +72,60 @@ void plan_memory(Schedule& s) {
     }
     for (int b : s.steps[i].reads) last[b] = std::max(last[b], static_cast<int>(i));
   }
-  // Greedy by size (the largest buffers placed first, each at the lowest offset that no buffer
-  // alive at the same time occupies): a small buffer born in a large one's hole cannot push the
-  // next large buffer to the top of the arena. Quadratic, so very long unrolled schedules fall
-  // back to first fit in step order.
+  // Offline placement: buffers in a chosen order, each at the lowest offset that no buffer alive
+  // at the same time occupies (so a small buffer born in a large one's hole cannot push the next
+  // large buffer to the top of the arena). Quadratic, so very long unrolled schedules fall back
+  // to first fit in step order.
   constexpr size_t kGreedyLimit = 4096;
   std::vector<int> placed_order;
   for (size_t b = 0; b < n; ++b)
     if (first[b] >= 0) placed_order.push_back(static_cast<int>(b));
   if (placed_order.size() <= kGreedyLimit) {
     auto bytes = [&](int b) { return (std::max<int64_t>(s.buffers[b].bytes, 1) + kAlign - 1) / kAlign * kAlign; };
-    std::stable_sort(placed_order.begin(), placed_order.end(), [&](int a, int b) { return bytes(a) > bytes(b); });
-    std::vector<int> placed;
-    int64_t top = 0;
-    std::vector<std::pair<int64_t, int64_t>> taken;  // [offset, end) of live-overlapping buffers
-    for (int b : placed_order) {
-      taken.clear();
-      for (int q : placed)
-        if (first[q] <= last[b] && first[b] <= last[q]) taken.emplace_back(s.buffers[q].offset, s.buffers[q].offset + bytes(q));
-      std::sort(taken.begin(), taken.end());
-      int64_t at = 0;
-      for (const auto& [lo, hi] : taken) {
-        if (at + bytes(b) <= lo) break;
-        at = std::max(at, hi);
+    // Places buffers in the given order, each at the lowest offset free during its lifetime.
+    auto place = [&](const std::vector<int>& order, std::vector<int64_t>& offset) {
+      std::vector<int> placed;
+      int64_t top = 0;
+      std::vector<std::pair<int64_t, int64_t>> taken;  // [offset, end) of live-overlapping buffers
+      for (int b : order) {
+        taken.clear();
+        for (int q : placed)
+          if (first[q] <= last[b] && first[b] <= last[q]) taken.emplace_back(offset[q], offset[q] + bytes(q));
+        std::sort(taken.begin(), taken.end());
+        int64_t at = 0;
+        for (const auto& [lo, hi] : taken) {
+          if (at + bytes(b) <= lo) break;
+          at = std::max(at, hi);
+        }
+        offset[b] = at;
+        top = std::max(top, at + bytes(b));
+        placed.push_back(b);
       }
-      s.buffers[b].offset = at;
-      top = std::max(top, at + bytes(b));
-      placed.push_back(b);
+      return top;
+    };
+    // Three orders, the smallest arena wins: largest first; largest footprint (bytes x steps alive)
+    // first; longest-lived first, which keeps what backpropagation saves together and lets the
+    // short-lived large buffers (a projection before the loop, the gate gradients after it) share
+    // the space above it.
+    std::vector<int> by_size = placed_order, by_area = placed_order;
+    std::stable_sort(by_size.begin(), by_size.end(), [&](int a, int b) { return bytes(a) > bytes(b); });
+    auto area = [&](int b) { return static_cast<double>(bytes(b)) * (last[b] - first[b] + 1); };
+    std::stable_sort(by_area.begin(), by_area.end(), [&](int a, int b) { return area(a) > area(b); });
+    std::vector<int> by_life = placed_order;
+    std::stable_sort(by_life.begin(), by_life.end(), [&](int a, int b) {
+      return last[a] - first[a] != last[b] - first[b] ? last[a] - first[a] > last[b] - first[b] : bytes(a) > bytes(b);
+    });
+    std::vector<int64_t> best;
+    s.arena_bytes = -1;
+    for (const std::vector<int>* order : {&by_size, &by_area, &by_life}) {
+      std::vector<int64_t> offset(n, -1);
+      const int64_t top = place(*order, offset);
+      if (s.arena_bytes < 0 || top < s.arena_bytes) {
+        s.arena_bytes = top;
+        best = std::move(offset);
+      }
     }
-    s.arena_bytes = top;
+    for (int b : placed_order) s.buffers[b].offset = best[b];
     return;
   }
   std::vector<std::vector<int>> born(s.steps.size()), dies(s.steps.size());
