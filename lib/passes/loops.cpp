@@ -357,6 +357,23 @@ std::vector<Var> hoist_loop(const NodePtr& first, const std::vector<bool>& live_
   }
   if (!hoisted.empty()) body_out = substitute(body_out, hoisted);
 
+  // A GEMM in the loop reading a transposed weight (h W_hh^T in PyTorch's layout) gets the weight
+  // transposed once, before the loop: oneDNN's sgemm runs [64, 256] x [256, 768] at 410 GFLOP/s
+  // with B as stored and 236 with B transposed (measured here; the gap grows as M shrinks).
+  std::vector<Var> new_k_in, new_k_bind;
+  std::unordered_map<const Node*, Var> transposed;
+  for (const NodePtr& n : topo_order(body_out)) {
+    if (n->op != Op::MatMul || n->rank() != 2) continue;
+    const NodePtr& b = n->inputs[1];
+    if (b->op != Op::Transpose || b->rank() != 2 || h.is_step(Var(b)) || transposed.count(b.get())) continue;
+    Var k = input(b->shape, b->dtype, "transposed");
+    transposed.emplace(b.get(), k);
+    new_k_in.push_back(k);
+    new_k_bind.push_back(h.outside(Var(b)));  // a view outside: lowering copies it, once per call
+    changed = true;
+  }
+  if (!transposed.empty()) body_out = substitute(body_out, transposed);
+
   // Inputs still used (carries always stay).
   std::unordered_set<const Node*> used;
   for (const NodePtr& n : topo_order(body_out)) used.insert(n.get());
@@ -388,6 +405,8 @@ std::vector<Var> hoist_loop(const NodePtr& first, const std::vector<bool>& live_
     loop->inputs.push_back(L.inputs[i]);
     bindings.push_back(bind[i]);
   }
+  loop->inputs.insert(loop->inputs.end(), new_k_in.begin(), new_k_in.end());
+  bindings.insert(bindings.end(), new_k_bind.begin(), new_k_bind.end());
   if (!changed) return {};
   loop->outputs = body_out;
 

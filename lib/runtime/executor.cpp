@@ -134,21 +134,20 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, int threads, int dep
 // RNNC_PROFILE=1: wall time per kind of step (GEMMs and kernels inside loops counted apart),
 // printed when the process exits.
 struct Profile {
-  const bool on = [] {
-    const char* e = std::getenv("RNNC_PROFILE");
-    return e && *e && *e != '0';
-  }();
+  const char* env = std::getenv("RNNC_PROFILE");
+  const bool on = env && *env && *env != '0';
+  const bool per_step = on && *env == '2';  // RNNC_PROFILE=2: every top-level step on its own line
   std::mutex mu;
   std::map<std::string, std::pair<double, int64_t>> time;  // seconds, count
   ~Profile() {
     if (!on || time.empty()) return;
     double total = 0;
-    for (const auto& [k, v] : time) total += k.find("loop ") == 0 ? 0 : v.first;
-    std::string s = "rnnc profile (RNNC_PROFILE): wall time by step kind\n";
+    for (const auto& [k, v] : time) total += k.find("loop") != std::string::npos && k.find("in loops") == std::string::npos ? 0 : v.first;
+    std::string s = "rnnc profile (RNNC_PROFILE): wall time by step kind (% of the time outside loops plus the time of the steps inside them)\n";
     for (const auto& [k, v] : time)
       s += fmt::format("  {:22} {:9.3f} s {:10} calls {:9.2f} us/call{}\n", k, v.first, v.second,
                        1e6 * v.first / std::max<int64_t>(v.second, 1),
-                       k.find("loop ") == 0 ? "" : fmt::format("  {:5.1f}%", 100 * v.first / total));
+                       fmt::format("  {:5.1f}%", 100 * v.first / total));
     std::fputs(s.c_str(), stderr);
   }
 };
@@ -175,6 +174,12 @@ void run_steps(const sched::Schedule& s, const Bases& b, int threads, int depth)
       std::string key = std::string(depth > 0 && st.kind != sched::Step::Kind::Loop ? "in loops: " : "") +
                         kinds[static_cast<int>(st.kind)];
       if (st.kind == sched::Step::Kind::Loop) key = "loop (all of it)";
+      if (prof.per_step && depth == 0) {
+        key = fmt::format("step {:3} {}", i, kinds[static_cast<int>(st.kind)]);
+        if (st.kind == sched::Step::Kind::Gemm)
+          key += " " + to_string(st.gemm.a.shape) + "x" + to_string(st.gemm.b.shape);
+        if (st.kind == sched::Step::Kind::Kernel) key += " " + to_string(st.kernel.desc.domain);
+      }
       std::lock_guard lock(prof.mu);
       auto& [sec, n] = prof.time[key];
       sec += dt;
