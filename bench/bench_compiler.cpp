@@ -41,9 +41,10 @@ BENCHMARK(BM_GRUStep)->ArgName("compiled")->Arg(0)->Arg(1)->Unit(benchmark::kMil
 
 void BM_LSTMSequence_Compiled(benchmark::State& state) {
   const int T = static_cast<int>(state.range(0));
-  run(state, value_and_grad(lstm_loss(T, B, H, I)), true, 4, T);
+  run(state, value_and_grad(lstm_loss(T, B, H, I, /*unrolled=*/state.range(1) != 0)), true, 4, T);
 }
-BENCHMARK(BM_LSTMSequence_Compiled)->ArgName("T")->Arg(100)->Unit(benchmark::kMillisecond);
+// The same sequence traced as one scan (unrolled = 0) and as a C++ loop over the steps (1).
+BENCHMARK(BM_LSTMSequence_Compiled)->ArgNames({"T", "unrolled"})->Args({100, 0})->Args({100, 1})->Unit(benchmark::kMillisecond);
 }  // namespace
 
 BENCHMARK_MAIN();
