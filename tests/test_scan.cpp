@@ -170,6 +170,16 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
       // One recurrent GEMM in each loop, then the input projection, the input gradient and the two
       // weight gradients outside.
       CHECK(c.stats().gemms == 6);
+      if (cell != nn::Cell::GRU) {
+        // Per step, forward and backward: the recurrent GEMM and ONE fused kernel (for the LSTM the
+        // gate kernel reads the pre-activation's four blocks in place).
+        const std::string sched = c.schedule();
+        size_t bodies = 0;
+        for (size_t at = sched.find("| schedule: 2 steps (1 kernels)"); at != std::string::npos;
+             at = sched.find("| schedule: 2 steps (1 kernels)", at + 1))
+          ++bodies;
+        CHECK(bodies == 2);
+      }
       for (int rows : {I, H}) {
         std::ostringstream gemm;
         gemm << ", " << T * B << "] x [" << T * B << ", " << rows << "])";  // [G, T B] x [T B, rows]
