@@ -534,6 +534,8 @@ class Lowerer {
     for (int r : gr.roots) {
       const int v = expr(kb, r, g, true);
       kb.memo[r] = v;
+      if (auto it = extra_stores_.find(r); it != extra_stores_.end())
+        for (const Access& dest : it->second) kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
       if (!needed_outside(r)) continue;
       const Info& in = info_[r];
       Access out = in.access;
@@ -638,6 +640,12 @@ class Lowerer {
   }
 
   void emit() {
+    for (const auto& [c, x, dest] : copies_) {
+      const Info& in = info_[x];
+      if (in.kind != Kind::Compute || in.group < 0 || !is_root(x) || order_[x]->shape != dest.shape) continue;
+      extra_stores_[x].push_back(dest);
+      extra_stored_.insert({c, x});
+    }
     std::vector<std::pair<int, Step>> steps;  // (position, step)
     for (size_t g = 0; g < groups_.size(); ++g) {
       steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
@@ -660,8 +668,11 @@ class Lowerer {
     }
     // One step per loop, where its first output is (every output of a loop has the same inputs).
     for (const auto& [key, outs] : loops_) steps.emplace_back(outs.front(), loop_step(outs));
-    // Concat operands not written in place are copied into their slices.
+    // Concat operands not written in place are copied into their slices: by the kernel that
+    // computes them when there is one (a value in two concats, as the reset and update gate
+    // gradients of a GRU, which both its weight gradients read), else by a copy kernel.
     for (const auto& [c, x, dest] : copies_) {
+      if (extra_stored_.count({c, x})) continue;
       KernelBuilder kb;
       kb.desc.domain = dest.shape;
       const int v = expr(kb, x, -1);
@@ -704,6 +715,8 @@ class Lowerer {
   std::vector<Group> groups_;
   std::map<int, std::pair<int, int64_t>> in_place_;  // producer -> (concat, offset along its axis)
   std::vector<std::tuple<int, int, Access>> copies_;  // (concat, operand, destination slice)
+  std::map<int, std::vector<Access>> extra_stores_;  // root -> concat slices it also writes
+  std::set<std::pair<int, int>> extra_stored_;       // (concat, operand) written that way
   std::map<LoopKey, std::vector<int>> loops_;        // a loop's outputs (node positions)
   std::map<LoopKey, std::vector<int>> history_;      // per carry: its history buffer, or -1
   std::map<LoopKey, std::set<int>> dropped_;         // outputs the histories hold
