@@ -252,3 +252,27 @@ TEST_CASE("scan: nested loops and integer carries", "[scan]") {
   INFO(r.str());
   CHECK(r.ok);
 }
+
+TEST_CASE("scan: a reversed layer is the layer over the reversed sequence (bidirectional RNNs)", "[scan]") {
+  const int T = 5, B = 2, I = 3, H = 4;
+  std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}};
+  for (const Spec& s : nn::weight_specs(nn::Cell::GRU, I, H, 0, DType::f64)) specs.push_back(s);
+  auto flip = [](const Var& x) {  // x[T-1], ..., x[0]
+    std::vector<Var> rows;
+    for (int64_t t = x.shape()[0] - 1; t >= 0; --t) rows.push_back(slice(x, 0, t, t + 1));
+    return concat(rows, 0);
+  };
+  Function f = trace(
+      [&](std::span<const Var> a) {
+        auto w = nn::weights(a.subspan(2, 4));
+        auto [back, last_b] = nn::layer(nn::Cell::GRU, a[0], nn::State{a[1], {}}, w, /*reverse=*/true);
+        auto [fwd, last_f] = nn::layer(nn::Cell::GRU, flip(a[0]), nn::State{a[1], {}}, w);
+        return std::vector<Var>{back, flip(fwd), last_b.h, last_f.h};
+      },
+      specs);
+  auto args = make_args({Arg{{T, B, I}}, Arg{{B, H}}, Arg{{3 * H, I}}, Arg{{3 * H, H}}, Arg{{3 * H}}, Arg{{3 * H}}}, 4);
+  for (const auto& out : {interpret(f, args), compile(f)(args)}) {
+    CHECK(max_diff(out[0], out[1]) < 1e-12);
+    CHECK(max_diff(out[2], out[3]) < 1e-12);
+  }
+}

@@ -44,7 +44,9 @@ Var gru_cell(const Var& x, const Var& h, const Weights& w);
 
 // A layer over a stacked sequence xs [T, B, I] from `init`: one scan (scan.h), so the graph holds
 // the cell once whatever T. Returns every step's output h, stacked [T, B, H], and the final state.
-std::pair<Var, State> layer(Cell cell, const Var& xs, const State& init, const Weights& w);
+// reverse: from the last step to the first (the backward half of a bidirectional layer); the
+// outputs stay in step order.
+std::pair<Var, State> layer(Cell cell, const Var& xs, const State& init, const Weights& w, bool reverse = false);
 // The same over a list of steps (xs[t] [B, I]); returns the outputs step by step.
 std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, const State& init, const Weights& w);
 
@@ -52,7 +54,7 @@ std::pair<std::vector<Var>, State> layer(Cell cell, const std::vector<Var>& xs, 
 // maps (x_t, state) to the next state, whose h is the step's output. Its weights are captured by
 // the lambda. Returns the stacked outputs [T, B, H] and the final state.
 using CellFn = std::function<State(const Var& x, const State& s)>;
-std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init);
+std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init, bool reverse = false);
 
 // Stacked layers (torch.nn.LSTM(num_layers=L, dropout=p)): layer l reads layer l-1's outputs,
 // with inverted dropout between layers (masks[l - 1] for the input of layer l, one mask per

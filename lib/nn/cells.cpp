@@ -59,7 +59,7 @@ State step(Cell cell, const Var& x, const State& s, const Weights& w) {
   throw Error("rnnc: nn::step: unknown cell");
 }
 
-std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init) {
+std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init, bool reverse) {
   if (!init.h.defined()) throw Error("rnnc: nn::recur: the initial state has no h");
   const bool has_c = init.c.defined();
   std::vector<Var> carries{init.h};
@@ -74,15 +74,15 @@ std::pair<Var, State> recur(const CellFn& cell, const Var& xs, const State& init
         if (has_c) out.push_back(next.c);
         return {out, {next.h}};
       },
-      carries, {xs});
+      carries, {xs}, reverse);
   return {r.ys[0], State{r.carries[0], has_c ? r.carries[1] : Var()}};
 }
 
-std::pair<Var, State> layer(Cell cell, const Var& xs, const State& init, const Weights& w) {
+std::pair<Var, State> layer(Cell cell, const Var& xs, const State& init, const Weights& w, bool reverse) {
   if (cell == Cell::LSTM && !init.c.defined()) throw Error("rnnc: nn::layer: an LSTM needs a cell state c");
   State s = init;
   if (cell != Cell::LSTM) s.c = Var();
-  return recur([&](const Var& x, const State& st) { return step(cell, x, st, w); }, xs, s);
+  return recur([&](const Var& x, const State& st) { return step(cell, x, st, w); }, xs, s, reverse);
 }
 
 // [T, B, ...] from T steps [B, ...], and back.
