@@ -276,3 +276,29 @@ TEST_CASE("scan: a reversed layer is the layer over the reversed sequence (bidir
     CHECK(max_diff(out[2], out[3]) < 1e-12);
   }
 }
+
+TEST_CASE("scan: an LSTM's training step keeps little more than what BPTT must save", "[scan][compile]") {
+  // What backpropagation through time must keep per step: h, c and the four gates (6 B H floats).
+  // The hoisted projection, the saved gates and the gate gradients share one [T, B, 4H] buffer
+  // (slot reuse in fuse.cpp), so the arena stays within 1.5x of that.
+  const int T = 64, B = 32, I = 16, H = 64;
+  std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{B, H}, DType::f64}};
+  for (const Spec& s : nn::weight_specs(nn::Cell::LSTM, I, H, 0, DType::f64)) specs.push_back(s);
+  Function f = trace(
+      [&](std::span<const Var> a) {
+        auto [ys, last] = nn::layer(nn::Cell::LSTM, a[0], nn::State{a[1], a[2]}, nn::weights(a.subspan(3, 4)));
+        return std::vector<Var>{sum(ys * ys), last.h, last.c};
+      },
+      specs);
+  std::vector<int> params = {3, 4, 5, 6};
+  Compiled c = compile(value_and_grad(f, params, true));
+  const double floor = 6.0 * T * B * H * 8;  // float64
+  INFO(c.stats().str() << "\n" << c.schedule());
+  CHECK(c.stats().arena_bytes <= 1.5 * floor);
+  // And the shared buffer gives the same numbers as the interpreter.
+  std::mt19937_64 rng(3);
+  std::vector<Tensor> args;
+  for (const Spec& s : f.input_specs()) args.push_back(Tensor::uniform(s.shape, -0.5, 0.5, rng, DType::f64));
+  auto want = interpret(value_and_grad(f, params, true), args), got = c(args);
+  for (size_t k = 0; k < got.size(); ++k) CHECK(max_diff(got[k], want[k]) < 1e-10);
+}

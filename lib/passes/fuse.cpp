@@ -327,12 +327,92 @@ class Lowerer {
         }
         case Kind::Library:
         case Kind::Loop:
-          for (const NodePtr& x : n.inputs)
-            if (!info_[at(x)].has_access || !info_[at(x)].access.contiguous()) store(at(x));
+          for (size_t k = 0; k < n.inputs.size(); ++k) {
+            const int x = at(n.inputs[k]);
+            const bool sequence = in.kind == Kind::Loop && static_cast<int>(k) >= n.loop->carries &&
+                                  static_cast<int>(k) < n.loop->carries + n.loop->xs;
+            if (!info_[x].has_access || !(info_[x].access.contiguous() || (sequence && steps_contiguous(info_[x].access))))
+              store(x);
+          }
           if (in.kind == Kind::Loop && !history_.count(loop_key(n))) plan_history(loop_key(n));
           store(static_cast<int>(i));
           break;
       }
+    }
+  }
+
+  // Each step's slice of a [T, ...] access is contiguous (the steps may be further apart).
+  static bool steps_contiguous(const Access& a) {
+    if (a.shape.empty()) return false;
+    const Shape inner(a.shape.begin() + 1, a.shape.end());
+    return std::vector<int64_t>(a.strides.begin() + 1, a.strides.end()) == strides_of(inner) &&
+           a.strides[0] >= numel(inner);
+  }
+
+  // Slot reuse: a sequence the loop reads and nothing reads after it (a hoisted projection, the
+  // gates the forward loop saved) lends its step slots to the loop's stacked outputs (the gates,
+  // their gradients): step t writes them there once it has read slot t, through a scratch copy.
+  // So the projection, the saved gates and the gate gradients of an LSTM share one [T, B, 4H]
+  // buffer instead of three.
+  void plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_output) {
+    const Loop& L = *key.first;
+    const int first = loops_.at(key).front();
+    std::set<int> taken;  // outputs placed
+    std::set<int> lent;   // buffers lent
+    for (int j = 0; j < L.xs; ++j) {
+      const int x = at(order_[first]->inputs[L.carries + j]);
+      const Access& xa = info_[x].access;
+      if (!info_[x].has_access || xa.buf.space != Space::Arena || !steps_contiguous(xa) || lent.count(xa.buf.index))
+        continue;
+      const int buf = xa.buf.index;
+      const int64_t step = xa.strides[0], bytes = size_of(xa.dtype);
+      // The buffer must be exactly T slots, and everything that reads it must run before this loop
+      // or be this loop.
+      if (s_.buffers[buf].bytes != L.length * step * bytes) continue;
+      bool free_after = true;
+      for (size_t i = 0; i < order_.size() && free_after; ++i) {
+        const Info& in = info_[i];
+        if (!in.has_access || in.access.buf != xa.buf) continue;
+        if (in.output >= 0 || std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) {
+                                return o.node().get() == order_[i].get(); }) != outputs_.end())
+          free_after = false;
+        for (int u : in.users) {
+          // Where u runs: a loop's outputs are all computed where its first one is.
+          const bool loop = info_[u].kind == Kind::Loop;
+          if (loop && loop_key(*order_[u]) == key) continue;
+          if ((loop ? loops_.at(loop_key(*order_[u])).front() : u) >= first) free_after = false;
+        }
+      }
+      // The loop reads the buffer only as sequences with this step (slot t at step t), never as a
+      // carry or an invariant, which every step would read.
+      for (size_t k = 0; k < order_[first]->inputs.size(); ++k) {
+        const Access& b = info_[at(order_[first]->inputs[k])].access;
+        const bool sequence = static_cast<int>(k) >= L.carries && static_cast<int>(k) < L.carries + L.xs;
+        if (b.buf == xa.buf && (!sequence || b.strides.empty() || b.strides[0] != step)) free_after = false;
+      }
+      if (!free_after) continue;
+      // Pack stacked outputs of the same dtype into the slot, in order.
+      int64_t used = 0;
+      for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
+        const int i = at_output[k];
+        if (i < 0 || taken.count(k) || info_[i].has_access || in_place_.count(i) || info_[i].output >= 0) continue;
+        if (std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) { return shown(o.node().get()) == order_[i].get(); }) != outputs_.end())
+          continue;
+        const Shape& shape = order_[i]->shape;
+        const int64_t slot = numel(shape) / L.length;
+        if (order_[i]->dtype != xa.dtype || used + slot > step) continue;
+        Info& in = info_[i];
+        in.access = xa;
+        in.access.offset = xa.offset + used;
+        in.access.shape = shape;
+        in.access.strides = strides_of(shape);
+        in.access.strides[0] = step;
+        in.stored = in.has_access = true;
+        taken.insert(k);
+        staged_[key].insert(k);
+        used += slot;
+      }
+      if (used > 0) lent.insert(buf);
     }
   }
 
@@ -381,6 +461,7 @@ class Lowerer {
         if (k >= 0) dropped_[key].insert(k);
     }
     history_[key] = history;
+    plan_slot_reuse(key, at_output);
   }
 
   bool is_root(int i) const {
@@ -610,6 +691,18 @@ class Lowerer {
         copy.push_back(bytes);
         bytes += round(numel(L.outputs[c].shape()) * size_of(L.outputs[c].dtype()));
       }
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const Access& a = ls->bindings[k];
+      ls->binding_step.push_back(a.shape.empty() ? 0 : a.strides[0]);
+    }
+    for (size_t k = 0; k < L.outputs.size(); ++k) {
+      const Access& a = ls->results[k];
+      ls->result_step.push_back(a.shape.empty() || a.buf.index < 0 ? 0 : a.strides[0]);
+      ls->staged_at.push_back(-1);
+      if (!staged_[key].count(static_cast<int>(k))) continue;
+      ls->staged_at.back() = bytes;
+      bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
+    }
     for (size_t k = 0; k < L.outputs.size(); ++k) {
       ls->unused_at.push_back(-1);
       if (static_cast<int>(k) < L.carries || ls->results[k].buf.index >= 0 || ls->body_output[k] < 0) continue;
@@ -720,6 +813,7 @@ class Lowerer {
   std::map<LoopKey, std::vector<int>> loops_;        // a loop's outputs (node positions)
   std::map<LoopKey, std::vector<int>> history_;      // per carry: its history buffer, or -1
   std::map<LoopKey, std::set<int>> dropped_;         // outputs the histories hold
+  std::map<LoopKey, std::set<int>> staged_;          // outputs in the slots of a sequence
   Schedule s_;
 };
 

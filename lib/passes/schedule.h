@@ -77,6 +77,12 @@ struct LoopStep {
   std::vector<int64_t> carry_at[2], unused_at;  // byte offsets in the scratch buffer
   std::vector<Access> history;   // per carry: [T + 1, ...] slots (buf.index < 0: none), see fuse.cpp
   std::vector<int> body_output;  // per loop output: the body schedule's output, -1: in a history
+  // Elements from step t to step t + 1 of each binding and result (sequences and stacked outputs;
+  // a step's slice is contiguous, the steps need not be).
+  std::vector<int64_t> binding_step, result_step;
+  // Per output: where in the scratch the body writes it, to be copied to its slot after the step
+  // (-1: written in place). Set for outputs that take over the slots of a sequence the loop reads.
+  std::vector<int64_t> staged_at;
 };
 
 struct Step {

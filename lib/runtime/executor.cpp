@@ -123,13 +123,24 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, int threads, int dep
       in[c] = first ? outer.ptr(l.bindings[c]) : scratch + l.carry_at[(step + 1) % 2][c];
       out[c] = last && l.results[c].buf.index >= 0 ? outer.ptr(l.results[c]) : scratch + l.carry_at[step % 2][c];
     }
-    for (int j = 0; j < l.xs; ++j) in[l.carries + j] = outer.ptr(l.bindings[l.carries + j]) + t * bytes_of(body.inputs[l.carries + j]);
+    for (int j = 0; j < l.xs; ++j) {
+      const Access& x = l.bindings[l.carries + j];
+      in[l.carries + j] = outer.ptr(x) + t * l.binding_step[l.carries + j] * static_cast<int64_t>(size_of(x.dtype));
+    }
     for (size_t k = l.carries; k < l.results.size(); ++k) {
       const int o = l.body_output[k];
       if (o < 0) continue;  // held by a carry's history
-      out[o] = l.results[k].buf.index >= 0 ? outer.ptr(l.results[k]) + t * bytes_of(body.outputs[o]) : scratch + l.unused_at[k];
+      const Access& r = l.results[k];
+      out[o] = r.buf.index < 0     ? scratch + l.unused_at[k]
+               : l.staged_at[k] >= 0 ? scratch + l.staged_at[k]
+                                     : outer.ptr(r) + t * l.result_step[k] * static_cast<int64_t>(size_of(r.dtype));
     }
     run_steps(body, b, threads, depth + 1);
+    // Outputs that share the slots of a sequence: written once the step has read its slice.
+    for (size_t k = l.carries; k < l.results.size(); ++k)
+      if (l.staged_at[k] >= 0)
+        std::memcpy(outer.ptr(l.results[k]) + t * l.result_step[k] * static_cast<int64_t>(size_of(l.results[k].dtype)),
+                    scratch + l.staged_at[k], bytes_of(body.outputs[l.body_output[k]]));
   }
 }
 
