@@ -302,3 +302,60 @@ TEST_CASE("scan: an LSTM's training step keeps little more than what BPTT must s
   auto want = interpret(value_and_grad(f, params, true), args), got = c(args);
   for (size_t k = 0; k < got.size(); ++k) CHECK(max_diff(got[k], want[k]) < 1e-10);
 }
+
+TEST_CASE("scan: random recurrent cells, compiled equals interpreted with their gradients", "[scan][compile]") {
+  // Random cells over random shapes exercise what the loop compiler does to them: hoisted
+  // projections (plain and transposed weights), histories (outputs that stack the carry or its
+  // previous value), slot reuse, reversed loops, several carries and outputs.
+  std::mt19937_64 rng(2026);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  for (int trial = 0; trial < 60; ++trial) {
+    const int T = 1 + pick(6), B = 1 + pick(4), I = 1 + pick(5), H = 1 + pick(5);
+    const bool reverse = pick(2), two_carries = pick(2), transposed = pick(2), bias = pick(2);
+    const int act = pick(3), ys_mask = 1 + pick(15);
+    INFO("trial " << trial << " T=" << T << " B=" << B << " I=" << I << " H=" << H << " reverse=" << reverse
+                  << " two_carries=" << two_carries << " transposed=" << transposed << " act=" << act
+                  << " ys=" << ys_mask);
+    std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{B, H}, DType::f64},
+                               Spec{transposed ? Shape{H, I} : Shape{I, H}, DType::f64}, Spec{{H, H}, DType::f64},
+                               Spec{{H}, DType::f64}};
+    Function f = trace(
+        [&](std::span<const Var> a) {
+          std::vector<Var> init{a[1]};
+          if (two_carries) init.push_back(a[2]);
+          Scanned s = scan(
+              [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+                Var pre = matmul(x[0], transposed ? transpose(a[3]) : a[3]) + matmul(c[0], a[4]);
+                if (bias) pre = pre + a[5];
+                Var h = act == 0 ? tanh(pre) : act == 1 ? sigmoid(pre) * c[0] + tanh(pre) : relu(pre) * 0.5 + c[0] * 0.5;
+                std::vector<Var> carries{h};
+                if (two_carries) carries.push_back(c[1] * sigmoid(pre) + h);
+                std::vector<Var> ys;
+                if (ys_mask & 1) ys.push_back(h);             // the carry: a history
+                if (ys_mask & 2) ys.push_back(c[0]);          // the previous carry: the same history
+                if (ys_mask & 4) ys.push_back(sigmoid(pre));  // something else
+                if (ys_mask & 8) ys.push_back(pre * x[0].shape()[1]);
+                return {carries, ys};
+              },
+              init, {a[0]}, reverse);
+          Var loss = sum(s.carries[0] * s.carries[0]);
+          if (two_carries) loss = loss + sum(s.carries[1]);
+          double w = 1;
+          for (const Var& y : s.ys) loss = loss + sum(y * y) * (w += 0.5);
+          return std::vector<Var>{loss, s.carries[0]};
+        },
+        specs);
+    Function g = value_and_grad(f, {}, true);
+    auto args = make_args({Arg{{T, B, I}}, Arg{{B, H}}, Arg{{B, H}}, Arg{transposed ? Shape{H, I} : Shape{I, H}},
+                           Arg{{H, H}}, Arg{{H}}},
+                          trial);
+    auto want = interpret(g, args);
+    Compiled c = compile(g);
+    auto got = c(args), again = c(args);
+    for (size_t k = 0; k < got.size(); ++k) {
+      INFO("output " << k << "\n" << c.schedule());
+      CHECK(max_diff(got[k], want[k]) < 1e-10);
+      CHECK(max_diff(again[k], want[k]) < 1e-10);
+    }
+  }
+}
