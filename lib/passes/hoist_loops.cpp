@@ -1,0 +1,469 @@
+// hoist_loops: what the fastest RNN implementations do by hand, found in any loop body (see
+// passes.h). One Hoister per loop; each method is one transformation, in the order run() applies
+// them.
+//
+//   input projection   x_t W (W invariant) for every t   -> one GEMM [T B, I] x W before the loop
+//                      (and what follows it before a carry joins in: the bias, a GRU's split)
+//   output projection  y_t = e_t W                        -> the loop outputs e_t; one GEMM after it
+//   accumulation       a_{t+1} = a_t + p_t^T q_t          -> the loop outputs p_t, q_t;
+//                                                            a_T = a_0 + [T B, M]^T x [T B, N] after it
+//                      a_{t+1} = a_t + sum_batch(e_t)     -> a_T = a_0 + a sum over [T, B, ...]
+// The accumulations are what autodiff makes of weight and bias gradients; the per-step GEMMs left
+// in the loop are the recurrent ones. Loop inputs and outputs nobody uses any more are dropped.
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rnnc/passes.h"
+#include "rnnc/scan.h"
+
+namespace rnnc {
+
+namespace {
+
+struct Hoist {
+  const Loop& L;
+  std::vector<Var> bind;  // outer values bound to L.inputs
+  std::vector<bool> live; // per output of L: used outside
+  std::unordered_map<const Node*, int> input_at;
+  std::unordered_map<const Node*, bool> per_step;  // depends on a carry or x_t
+
+  Hoist(const Loop& l, std::vector<Var> b, std::vector<bool> lv) : L(l), bind(std::move(b)), live(std::move(lv)) {
+    for (size_t i = 0; i < L.inputs.size(); ++i) input_at[L.inputs[i].node().get()] = static_cast<int>(i);
+    for (const NodePtr& n : topo_order(L.outputs)) {
+      bool s = false;
+      if (auto it = input_at.find(n.get()); it != input_at.end()) s = it->second < L.carries + L.xs;
+      for (const NodePtr& in : n->inputs) s |= per_step.at(in.get());
+      per_step[n.get()] = s;
+    }
+  }
+
+  bool is_step(const Var& v) const { return per_step.at(v.node().get()); }
+  int sequence_of(const Var& v) const {
+    auto it = input_at.find(v.node().get());
+    return it != input_at.end() && it->second >= L.carries && it->second < L.carries + L.xs ? it->second : -1;
+  }
+  // An invariant body value as an outer value.
+  Var outside(const Var& v) const {
+    std::unordered_map<const Node*, Var> with;
+    for (size_t i = L.carries + L.xs; i < L.inputs.size(); ++i) with.emplace(L.inputs[i].node().get(), bind[i]);
+    return substitute({v}, with)[0];
+  }
+};
+
+// [T, B, ...] -> [T*B, ...]
+Var flat(const Var& stack) {
+  Shape s(stack.shape().begin() + 1, stack.shape().end());
+  s[0] *= stack.shape()[0];
+  return reshape(stack, s);
+}
+
+using Build = std::function<Var(const std::vector<Var>& new_ys)>;
+
+class Hoister {
+ public:
+  Hoister(const NodePtr& first, const std::vector<bool>& live_outputs)
+      : first_(first), L(*first->loop), bind(inputs_of(first)), h(L, bind, live_outputs), T(L.length),
+        live_outputs(live_outputs), rebuild(L.outputs.size()) {
+    for (const NodePtr& n : topo_order(L.outputs))
+      for (const NodePtr& in : n->inputs) ++uses[in.get()];
+    for (const Var& o : L.outputs) ++uses[o.node().get()];
+  }
+
+  // The new outputs of the loop (one per old output, undefined where unused), or nothing when
+  // no transformation applies.
+  std::vector<Var> run() {
+    take_accumulations();
+    sink_output_projections();
+    body_out.clear();
+    for (int c : kept_carries) body_out.push_back(L.outputs[c]);
+    body_out.insert(body_out.end(), ys.begin(), ys.end());
+    hoist_sequence_work();
+    push_slices();
+    pretranspose_weights();
+    return finish();
+  }
+
+ private:
+  static std::vector<Var> inputs_of(const NodePtr& n) {
+    std::vector<Var> b;
+    for (const NodePtr& x : n->inputs) b.push_back(Var(x));
+    return b;
+  }
+
+  // A new loop output (deduplicated).
+  int emit(const Var& v) {
+    for (size_t k = 0; k < ys.size(); ++k)
+      if (ys[k].same(v)) return static_cast<int>(k);
+    ys.push_back(v);
+    return static_cast<int>(ys.size() - 1);
+  }
+  // A per-step body value stacked [T, ...] outside: a sequence's binding, or a new loop output.
+  Build stacked(const Var& v) {
+    if (int s = h.sequence_of(v); s >= 0) return [b = bind[s]](const std::vector<Var>&) { return b; };
+    const int k = emit(v);
+    return [k](const std::vector<Var>& y) { return y[k]; };
+  }
+
+  // Sum over t of one summand of an accumulation, or nothing when it has no known form.
+  std::optional<Build> summed(const Var& v) {
+    if (!h.is_step(v)) return std::nullopt;
+    if (v.op() == Op::Transpose && v.rank() == 2 && v->inputs[0]->op == Op::MatMul) {
+      // (sum_t p_t^T q_t)^T = sum_t q_t^T p_t: one GEMM with its operands swapped, no transpose after.
+      const Node& m = *v->inputs[0];
+      if (m.rank() == 2 && m.inputs[0]->op == Op::Transpose && m.inputs[0]->rank() == 2) {
+        Var p(m.inputs[0]->inputs[0]), q(m.inputs[1]);
+        if (h.is_step(p) && h.is_step(q)) {
+          Build P = stacked(p), Q = stacked(q);
+          return [P, Q](const std::vector<Var>& y) { return matmul(transpose(flat(Q(y))), flat(P(y))); };
+        }
+      }
+    }
+    if (v.op() == Op::Reshape || v.op() == Op::Transpose) {
+      auto inner = summed(Var(v->inputs[0]));
+      if (!inner) return std::nullopt;
+      const Node* n = v.node().get();
+      return [inner = *inner, n](const std::vector<Var>& y) {
+        Var x = inner(y);
+        return n->op == Op::Reshape ? reshape(x, n->shape) : transpose(x, n->ints);
+      };
+    }
+    if (v.op() == Op::MatMul && v.rank() == 2 && v->inputs[0]->op == Op::Transpose && v->inputs[0]->rank() == 2) {
+      Var p(v->inputs[0]->inputs[0]), q(v->inputs[1]);  // sum_t p_t^T q_t, p_t [B, M], q_t [B, N]
+      if (!h.is_step(p) || !h.is_step(q)) return std::nullopt;
+      Build P = stacked(p), Q = stacked(q);
+      return [P, Q](const std::vector<Var>& y) { return matmul(transpose(flat(P(y))), flat(Q(y))); };
+    }
+    if (v.op() == Op::Sum && std::find(v->ints.begin(), v->ints.end(), 0) != v->ints.end()) {
+      Var e(v->inputs[0]);
+      Build E = stacked(e);
+      std::vector<int64_t> axes{0};
+      for (int64_t a : v->ints) axes.push_back(a + 1);
+      const Shape shape = v.shape();
+      return [E, axes, shape](const std::vector<Var>& y) { return reshape(sum(E(y), axes, true), shape); };
+    }
+    return std::nullopt;
+  }
+
+  static std::vector<Var> summands(const Var& v) {
+    std::vector<Var> out, todo{v};
+    while (!todo.empty()) {
+      Var x = todo.back();
+      todo.pop_back();
+      if (x.op() == Op::Add) {
+        todo.push_back(Var(x->inputs[0]));
+        todo.push_back(Var(x->inputs[1]));
+      } else {
+        out.push_back(x);
+      }
+    }
+    return out;
+  }
+
+  // Carries that only accumulate leave the loop: their total is computed after it.
+  void take_accumulations() {
+    for (int c = 0; c < L.carries; ++c) {
+      const Var in = L.inputs[c], out = L.outputs[c];
+      std::optional<Build> acc;
+      if (out.op() == Op::Add && uses[in.node().get()] == 1 && (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
+        Var term(out->inputs[0] == in.node() ? out->inputs[1] : out->inputs[0]);
+        std::vector<Build> parts;
+        const size_t before = ys.size();
+        for (const Var& s : summands(term)) {
+          auto b = summed(s);
+          if (!b) {
+            parts.clear();
+            break;
+          }
+          parts.push_back(*b);
+        }
+        if (parts.empty()) ys.resize(before);  // nothing emitted for a carry that stays
+        else
+          acc = [parts, init = bind[c]](const std::vector<Var>& y) {
+            Var total = init;
+            for (const Build& p : parts) total = total + p(y);
+            return total;
+          };
+      }
+      if (acc) {
+        rebuild[c] = *acc;
+        changed = true;
+      } else {
+        kept_carries.push_back(c);
+      }
+    }
+  }
+
+  // Stacked outputs that are projections by an invariant leave the loop; unused ones are dropped.
+  void sink_output_projections() {
+    for (size_t k = L.carries; k < L.outputs.size(); ++k) {
+      if (!live_outputs[k]) {
+        changed = true;  // dropped
+        continue;
+      }
+      const Var y = L.outputs[k];
+      if (y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) && !h.is_step(Var(y->inputs[1]))) {
+        Build E = stacked(Var(y->inputs[0]));
+        Var w = h.outside(Var(y->inputs[1]));
+        const Shape shape = y.shape();
+        rebuild[k] = [E, w, shape, T = T](const std::vector<Var>& ys_) {
+          Shape s = shape;
+          s.insert(s.begin(), T);
+          return reshape(matmul(flat(E(ys_)), w), s);
+        };
+        changed = true;
+      } else {
+        const int at = emit(y);
+        rebuild[k] = [at](const std::vector<Var>& ys_) { return ys_[at]; };
+      }
+    }
+  }
+
+  // Work that reads the sequences but no carry (the input projection x_t W, with its bias and
+  // whatever else follows before the recurrence joins in) is computed for all steps at once before
+  // the loop and enters it as a new sequence.
+  void hoist_sequence_work() {
+    std::unordered_map<const Node*, bool> on_carry;
+    for (const NodePtr& n : topo_order(body_out)) {
+      auto it = h.input_at.find(n.get());
+      bool c = it != h.input_at.end() && it->second < L.carries;
+      for (const NodePtr& in : n->inputs) c |= on_carry.at(in.get());
+      on_carry[n.get()] = c;
+    }
+    std::unordered_map<const Node*, std::optional<Var>> vec_memo;
+    std::unordered_map<const Node*, bool> has_gemm;
+    // n for every step, stacked [T, ...], or nothing when it has no known batched form.
+    std::function<std::optional<Var>(const NodePtr&)> vectorized = [&](const NodePtr& n) -> std::optional<Var> {
+      if (auto it = vec_memo.find(n.get()); it != vec_memo.end()) return it->second;
+      std::optional<Var> r;
+      Shape stacked_shape = n->shape;
+      stacked_shape.insert(stacked_shape.begin(), T);
+      auto lift = [&](const NodePtr& in) -> std::optional<Var> {  // an input, stacked
+        if (h.is_step(Var(in))) return vectorized(in);
+        Shape all = in->shape;
+        all.insert(all.begin(), T);
+        return broadcast_to(h.outside(Var(in)), all);  // a view: the new axis leads
+      };
+      const OpClass cls = info(n->op).cls;
+      bool gemm = false;
+      if (int s = h.sequence_of(Var(n)); s >= 0) {
+        r = bind[s];
+      } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) && !h.is_step(Var(n->inputs[1]))) {
+        if (auto a = vectorized(n->inputs[0])) {
+          r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
+          gemm = true;
+        }
+      } else if (cls == OpClass::Elementwise || n->op == Op::Sum || n->op == Op::Max || n->op == Op::Slice ||
+                 n->op == Op::Reshape) {
+        Node copy = *n;
+        copy.shape = stacked_shape;
+        if (n->op == Op::Sum || n->op == Op::Max)
+          for (int64_t& a : copy.ints) ++a;
+        if (n->op == Op::Slice) copy.ints.insert(copy.ints.begin(), 0);
+        bool ok = true;
+        for (NodePtr& in : copy.inputs) {
+          auto v = lift(in);
+          if (!v) {
+            ok = false;
+            break;
+          }
+          gemm |= has_gemm[in.get()];
+          in = v->node();
+        }
+        if (ok) r = Var(intern(std::move(copy)));
+      }
+      for (const NodePtr& in : n->inputs) gemm |= has_gemm[in.get()];
+      has_gemm[n.get()] = gemm;
+      vec_memo[n.get()] = r;
+      return r;
+    };
+    std::unordered_map<const Node*, Var> hoisted;
+    for (const NodePtr& n : topo_order(body_out)) {
+      if (!on_carry.at(n.get())) continue;
+      for (NodePtr in : n->inputs) {
+        // Below views (the gate blocks of a GRU's projection): hoist what they view, once.
+        while ((in->op == Op::Slice || in->op == Op::Reshape || in->op == Op::Transpose) && h.is_step(Var(in->inputs[0])) &&
+               !on_carry.at(in->inputs[0].get()))
+          in = in->inputs[0];
+        if (hoisted.count(in.get()) || !h.is_step(Var(in)) || on_carry.at(in.get()) || h.sequence_of(Var(in)) >= 0) continue;
+        auto v = vectorized(in);
+        // Worth it when there is a GEMM in it (elementwise work alone moves, but may not shrink).
+        if (!v || !has_gemm[in.get()]) continue;
+        Var p = input(in->shape, in->dtype, "hoisted");
+        hoisted.emplace(in.get(), p);
+        new_x_in.push_back(p);
+        new_x_bind.push_back(*v);
+        changed = true;
+      }
+    }
+    if (!hoisted.empty()) body_out = substitute(body_out, hoisted);
+  }
+
+  // Slices move above elementwise work that only they read: chunk(p_t + h U + b, 4) becomes four
+  // sums of slices, so the gate kernel reads the GEMM's output in place and the step runs one
+  // kernel instead of writing the [B, 4H] pre-activation and reading it back.
+  void push_slices() {
+    std::unordered_map<const Node*, std::vector<const Node*>> users;
+    const std::vector<NodePtr> order = topo_order(body_out);
+    for (const NodePtr& n : order)
+      for (const NodePtr& in : n->inputs) users[in.get()].push_back(n.get());
+    std::unordered_set<const Node*> is_output;
+    for (const Var& o : body_out) is_output.insert(o.node().get());
+    std::unordered_map<const Node*, bool> memo;
+    std::function<bool(const Node*)> pushable = [&](const Node* n) -> bool {
+      if (auto it = memo.find(n); it != memo.end()) return it->second;
+      bool ok = info(n->op).cls == OpClass::Elementwise && n->op != Op::OneHot && !is_output.count(n) &&
+                !h.input_at.count(n) && users.count(n);
+      memo[n] = false;  // (no cycles in a graph; guards the recursion)
+      for (const Node* u : ok ? users.at(n) : std::vector<const Node*>{})
+        ok &= u->op == Op::Slice || pushable(u);
+      return memo[n] = ok;
+    };
+    std::function<Var(const Node&, const Var&)> pushed = [&](const Node& sl, const Var& x) -> Var {
+      auto again = [&](const Var& in) {  // the same slice of an operand
+        Node c = sl;
+        c.inputs = {in.node()};
+        return pushed(c, in);
+      };
+      if (!pushable(x.node().get())) {
+        Node c = sl;
+        c.inputs = {x.node()};
+        return Var(intern(std::move(c)));
+      }
+      Node c = *x.node();
+      c.shape = sl.shape;
+      for (NodePtr& in : c.inputs) in = again(Var(in)).node();
+      return Var(intern(std::move(c)));
+    };
+    std::unordered_map<const Node*, Var> sliced;
+    for (const NodePtr& n : order)
+      if (n->op == Op::Slice && pushable(n->inputs[0].get())) sliced.emplace(n.get(), pushed(*n, Var(n->inputs[0])));
+    if (!sliced.empty()) {
+      body_out = substitute(body_out, sliced);
+      changed = true;
+    }
+  }
+
+  // A GEMM in the loop reading a transposed weight (h W_hh^T in PyTorch's layout) gets the weight
+  // transposed once, before the loop: oneDNN's sgemm runs [64, 256] x [256, 768] at 410 GFLOP/s
+  // with B as stored and 236 with B transposed (measured here; the gap grows as M shrinks).
+  void pretranspose_weights() {
+    std::unordered_map<const Node*, Var> transposed;
+    for (const NodePtr& n : topo_order(body_out)) {
+      if (n->op != Op::MatMul || n->rank() != 2) continue;
+      const NodePtr& b = n->inputs[1];
+      if (b->op != Op::Transpose || b->rank() != 2 || h.is_step(Var(b)) || transposed.count(b.get())) continue;
+      Var k = input(b->shape, b->dtype, "transposed");
+      transposed.emplace(b.get(), k);
+      new_k_in.push_back(k);
+      new_k_bind.push_back(h.outside(Var(b)));  // a view outside: lowering copies it, once per call
+      changed = true;
+    }
+    if (!transposed.empty()) body_out = substitute(body_out, transposed);
+  }
+
+  // The loop with its remaining inputs and outputs, and every old output rebuilt from it.
+  std::vector<Var> finish() {
+    std::unordered_set<const Node*> used;
+    for (const NodePtr& n : topo_order(body_out)) used.insert(n.get());
+    auto loop = std::make_shared<Loop>();
+    loop->length = T;
+    loop->reverse = L.reverse;
+    std::vector<Var> bindings;
+    for (int c : kept_carries) {
+      loop->inputs.push_back(L.inputs[c]);
+      bindings.push_back(bind[c]);
+    }
+    loop->carries = static_cast<int>(kept_carries.size());
+    for (int j = 0; j < L.xs; ++j) {
+      if (!used.count(L.inputs[L.carries + j].node().get())) {
+        changed = true;
+        continue;
+      }
+      loop->inputs.push_back(L.inputs[L.carries + j]);
+      bindings.push_back(bind[L.carries + j]);
+    }
+    loop->inputs.insert(loop->inputs.end(), new_x_in.begin(), new_x_in.end());
+    bindings.insert(bindings.end(), new_x_bind.begin(), new_x_bind.end());
+    loop->xs = static_cast<int>(loop->inputs.size()) - loop->carries;
+    for (size_t i = L.carries + L.xs; i < L.inputs.size(); ++i) {
+      if (!used.count(L.inputs[i].node().get())) {
+        changed = true;
+        continue;
+      }
+      loop->inputs.push_back(L.inputs[i]);
+      bindings.push_back(bind[i]);
+    }
+    loop->inputs.insert(loop->inputs.end(), new_k_in.begin(), new_k_in.end());
+    bindings.insert(bindings.end(), new_k_bind.begin(), new_k_bind.end());
+    if (!changed) return {};
+    loop->outputs = body_out;
+
+    std::vector<Var> outs = make_scan(loop, bindings, first_->loc);
+    std::vector<Var> new_ys(outs.begin() + loop->carries, outs.end());
+    std::vector<Var> result(L.outputs.size());
+    for (size_t q = 0; q < kept_carries.size(); ++q) result[kept_carries[q]] = outs[q];
+    for (size_t k = 0; k < L.outputs.size(); ++k)
+      if (rebuild[k] && live_outputs[k]) result[k] = rebuild[k](new_ys);
+    return result;
+  }
+
+  NodePtr first_;
+  const Loop& L;
+  std::vector<Var> bind;  // outer values bound to L.inputs
+  Hoist h;
+  const int64_t T;
+  std::vector<bool> live_outputs;
+  std::unordered_map<const Node*, int> uses;  // body uses of each node
+  std::vector<Var> ys;                        // the new stacked outputs (body values)
+  std::vector<Build> rebuild;                 // per old output: how to get it from the new ones
+  std::vector<int> kept_carries;
+  std::vector<Var> body_out;                  // the body's new outputs
+  std::vector<Var> new_x_in, new_x_bind;      // sequences computed before the loop
+  std::vector<Var> new_k_in, new_k_bind;      // invariants computed before the loop
+  bool changed = false;
+};
+
+}  // namespace
+
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs) {
+  std::vector<Var> out = outputs;
+  std::unordered_set<const Loop*> settled;  // loops with nothing (more) to move
+  for (int guard = 0; guard < 1000; ++guard) {
+    // The loops, in topological order of their first output, with the outputs used.
+    std::vector<std::pair<NodePtr, std::vector<const Node*>>> groups;
+    std::map<std::pair<const Loop*, std::vector<const Node*>>, size_t> index;
+    for (const NodePtr& n : topo_order(out)) {
+      if (n->op != Op::Scan) continue;
+      std::vector<const Node*> key;
+      for (const NodePtr& in : n->inputs) key.push_back(in.get());
+      auto [it, fresh] = index.try_emplace({n->loop.get(), key}, groups.size());
+      if (fresh) groups.push_back({n, std::vector<const Node*>(n->loop->outputs.size(), nullptr)});
+      groups[it->second].second[n->ints[0]] = n.get();
+    }
+    bool progress = false;
+    for (const auto& [first, nodes] : groups) {
+      if (settled.count(first->loop.get())) continue;
+      std::vector<bool> live;
+      for (const Node* n : nodes) live.push_back(n != nullptr);
+      std::vector<Var> result = Hoister(first, live).run();
+      if (result.empty()) {
+        settled.insert(first->loop.get());
+        continue;
+      }
+      std::unordered_map<const Node*, Var> with;
+      for (size_t k = 0; k < nodes.size(); ++k)
+        if (nodes[k]) with.emplace(nodes[k], result[k]);
+      out = substitute(out, with);
+      progress = true;
+      break;  // later loops may read this one: collect again
+    }
+    if (!progress) break;
+  }
+  return out;
+}
+
+}  // namespace rnnc
