@@ -27,7 +27,14 @@ const std::vector<Pass>& pipeline() {
 }
 
 Function optimize(const Function& f) {
-  const char* dump = std::getenv("RNNC_DUMP");
+  // Loop bodies go through the pipeline too (optimize_loops); only the outermost graph is dumped,
+  // and its text shows the bodies.
+  static thread_local int depth = 0;
+  struct Nest {
+    Nest() { ++depth; }
+    ~Nest() { --depth; }
+  } nest;
+  const char* dump = depth == 1 ? std::getenv("RNNC_DUMP") : nullptr;
   const bool show = dump && std::strstr(dump, "passes");
   const bool times = dump && std::strstr(dump, "times");
   Function g = f;
