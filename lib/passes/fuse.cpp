@@ -19,21 +19,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
-#include <unordered_map>
 
-#include "passes/schedule.h"
+#include "passes/lowerer.h"
 #include "rnnc/error.h"
 
 namespace rnnc::sched {
 
-namespace {
-
-enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library, Loop };
-
-// Steps of their own that read and write whole contiguous buffers.
-bool opaque(Kind k) { return k == Kind::Library || k == Kind::Loop; }
+namespace lowering {
 
 Kind kind_of(const Node& n) {
   switch (n.op) {
@@ -94,733 +86,426 @@ bool gemm_able(const Access& a) {
   return row_major || col_major;
 }
 
-struct Info {
-  Kind kind = Kind::Library;
-  bool stored = false;      // has a buffer of its own, written by a step
-  bool is_const = false;    // a Full, or a view of one
-  double value = 0;
-  bool has_access = false;  // readable from memory through `access`
-  Access access;
-  Access source;            // for a stored view: what it copies
-  std::vector<int> users;   // distinct consumers
-  int output = -1;          // the output whose tensor it is written to
-  int group = -1;           // kernel group (roots and the nodes inlined into them)
-};
+Schedule Lowerer::run() {
+  classify();
+  plan_concats();
+  place();
+  form_groups();
+  emit();
+  return std::move(s_);
+}
 
-struct Group {
-  Shape domain;
-  int first = 0;            // position of its first root: where it runs
-  std::vector<int> roots;   // in topological order
-  int nodes = 0;
-};
-
-class Lowerer {
- public:
-  Lowerer(const std::vector<Var>& outputs, const std::vector<Var>& inputs) : outputs_(outputs) {
-    order_ = topo_order(outputs);
-    info_.resize(order_.size());
-    for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i].get()] = static_cast<int>(i);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      input_index_[inputs[i].node().get()] = static_cast<int>(i);
-      s_.inputs.push_back(Spec{inputs[i].shape(), inputs[i].dtype(), inputs[i]->name});
-    }
-    for (const Var& o : outputs) s_.outputs.push_back(Spec{o.shape(), o.dtype(), ""});
-  }
-
-  Schedule run() {
-    classify();
-    plan_concats();
-    place();
-    form_groups();
-    emit();
-    return std::move(s_);
-  }
-
- private:
-  int at(const NodePtr& n) const { return pos_.at(n.get()); }
-
-  // Kinds, consumers, and which Compute nodes must be stored.
-  using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
-  static LoopKey loop_key(const Node& n) {
-    LoopKey key{n.loop.get(), {}};
-    for (const NodePtr& x : n.inputs) key.second.push_back(x.get());
-    return key;
-  }
-
-  void classify() {
-    for (size_t i = 0; i < order_.size(); ++i) {
-      Info& in = info_[i];
-      in.kind = kind_of(*order_[i]);
-      if (in.kind == Kind::Loop) loops_[loop_key(*order_[i])].push_back(static_cast<int>(i));
-      for (const NodePtr& x : order_[i]->inputs) {
-        std::vector<int>& u = info_[at(x)].users;
-        if (u.empty() || u.back() != static_cast<int>(i)) u.push_back(static_cast<int>(i));
-      }
-    }
-    std::vector<bool> is_output(order_.size(), false);
-    for (const Var& o : outputs_) is_output[at(o.node())] = true;
-    for (size_t i = 0; i < order_.size(); ++i) {
-      Info& in = info_[i];
-      if (in.kind != Kind::Compute) continue;
-      const Kind user = in.users.size() == 1 ? info_[in.users[0]].kind : Kind::Library;
-      in.stored = is_output[i] || in.users.size() != 1 || (user != Kind::Compute && user != Kind::Reduce);
-    }
-  }
-
-  // Which concat operands are written in place: those whose producer (looking through reshapes
-  // of single use) is a kernel, GEMM or library result used by nothing else. GEMMs and library
-  // calls write only contiguous slices (a concat along the outermost non-unit axis).
-  void plan_concats() {
-    std::vector<bool> is_output(order_.size(), false);
-    for (const Var& o : outputs_) is_output[at(o.node())] = true;
-    for (size_t ci = 0; ci < order_.size(); ++ci) {
-      const Node& c = *order_[ci];
-      if (info_[ci].kind != Kind::Concat) continue;
-      const int64_t axis = c.ints[0];
-      int64_t lead = 1;
-      for (int64_t k = 0; k < axis; ++k) lead *= c.shape[k];
-      const bool contiguous_slices = lead == 1;
-      int64_t off = 0;
-      for (const NodePtr& p : c.inputs) {
-        const int64_t here = off;
-        off += p->shape[axis];
-        if (std::count(c.inputs.begin(), c.inputs.end(), p) != 1) continue;
-        int x = at(p);
-        bool reshaped = false;
-        while (order_[x]->op == Op::Reshape && info_[x].users.size() == 1 && !is_output[x]) {
-          x = at(order_[x]->inputs[0]);
-          reshaped = true;
-        }
-        const Info& in = info_[x];
-        // Kernels and concats write any strides; GEMMs and library calls contiguous memory. Other
-        // consumers of a value read it where it lies: in a strided slice, only those that take
-        // strides (kernels, GEMMs with a leading dimension, views, concat copies) may read it.
-        const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
-        const bool writes_contiguous = in.kind == Kind::Gemm || opaque(in.kind);
-        bool users_take_strides = true;
-        for (int u : in.users)
-          users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
-        if (is_output[x] || in_place_.count(x) || (!contiguous_slices && !users_take_strides)) continue;
-        if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
-        in_place_[x] = {static_cast<int>(ci), here};
-      }
-    }
-  }
-
-  // The concat's buffer (created by whichever needs it first: an operand or the concat itself).
-  const Access& concat_home(int c) {
-    Info& in = info_[c];
-    if (!in.has_access) store(c);  // its own buffer, or a slice of an enclosing concat
-    return in.access;
-  }
-
-  // The slice of concat c starting at `offset` along its axis, seen with `shape` (the operand's,
-  // or for an operand reached through reshapes, its producer's: the slice is then contiguous).
-  Access concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape) {
-    Access a = concat_home(c);
-    const int64_t axis = order_[c]->ints[0];
-    a.offset += offset * a.strides[axis];
-    a.shape = shape;
-    if (shape == piece) return a;  // strides of the concat
-    a.strides = strides_of(shape);
-    return a;
-  }
-
-  // The node an output shows, looking through reshapes (which do not move data).
-  static const Node* shown(const Node* n) {
-    while (n->op == Op::Reshape) n = n->inputs[0].get();
-    return n;
-  }
-
-  BufferRef new_buffer(const Node& n, int i) {
-    // The first output that is this node (or a reshape of it) gets it written straight into its tensor.
-    for (size_t k = 0; k < outputs_.size(); ++k)
-      if (shown(outputs_[k].node().get()) == &n && !output_claimed_.count(static_cast<int>(k))) {
-        output_claimed_.insert({static_cast<int>(k), i});
-        info_[i].output = static_cast<int>(k);
-        return BufferRef{Space::Output, static_cast<int>(k)};
-      }
-    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(n.shape) * size_of(n.dtype)), -1});
-    return BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)};
-  }
-
-  // Gives node i a buffer of its own, written by a kernel (for views and constants: a copy).
-  void store(int i) {
+void Lowerer::classify() {
+  for (size_t i = 0; i < order_.size(); ++i) {
     Info& in = info_[i];
-    if (in.stored && in.has_access) return;
-    if (in.kind == Kind::View || in.kind == Kind::Alias) in.source = in.access;
-    in.stored = true;
-    if (auto it = in_place_.find(i); it != in_place_.end()) {
-      const auto [c, offset] = it->second;
-      // The operand the concat sees (this node, or a reshape of it).
-      const Node* piece = nullptr;
-      for (const NodePtr& p : order_[c]->inputs) {
-        const Node* q = p.get();
-        while (q != order_[i].get() && q->op == Op::Reshape) q = q->inputs[0].get();
-        if (q == order_[i].get()) piece = p.get();
+    in.kind = kind_of(*order_[i]);
+    if (in.kind == Kind::Loop) loops_[loop_key(*order_[i])].push_back(static_cast<int>(i));
+    for (const NodePtr& x : order_[i]->inputs) {
+      std::vector<int>& u = info_[at(x)].users;
+      if (u.empty() || u.back() != static_cast<int>(i)) u.push_back(static_cast<int>(i));
+    }
+  }
+  std::vector<bool> is_output(order_.size(), false);
+  for (const Var& o : outputs_) is_output[at(o.node())] = true;
+  for (size_t i = 0; i < order_.size(); ++i) {
+    Info& in = info_[i];
+    if (in.kind != Kind::Compute) continue;
+    const Kind user = in.users.size() == 1 ? info_[in.users[0]].kind : Kind::Library;
+    in.stored = is_output[i] || in.users.size() != 1 || (user != Kind::Compute && user != Kind::Reduce);
+  }
+}
+
+void Lowerer::plan_concats() {
+  std::vector<bool> is_output(order_.size(), false);
+  for (const Var& o : outputs_) is_output[at(o.node())] = true;
+  for (size_t ci = 0; ci < order_.size(); ++ci) {
+    const Node& c = *order_[ci];
+    if (info_[ci].kind != Kind::Concat) continue;
+    const int64_t axis = c.ints[0];
+    int64_t lead = 1;
+    for (int64_t k = 0; k < axis; ++k) lead *= c.shape[k];
+    const bool contiguous_slices = lead == 1;
+    int64_t off = 0;
+    for (const NodePtr& p : c.inputs) {
+      const int64_t here = off;
+      off += p->shape[axis];
+      if (std::count(c.inputs.begin(), c.inputs.end(), p) != 1) continue;
+      int x = at(p);
+      bool reshaped = false;
+      while (order_[x]->op == Op::Reshape && info_[x].users.size() == 1 && !is_output[x]) {
+        x = at(order_[x]->inputs[0]);
+        reshaped = true;
       }
-      in.access = concat_slice(c, offset, piece->shape, order_[i]->shape);
-    } else {
-      in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
-    }
-    in.has_access = true;
-  }
-
-  // Readable accesses for every node that has one.
-  void place() {
-    for (size_t i = 0; i < order_.size(); ++i) {
-      const Node& n = *order_[i];
-      Info& in = info_[i];
-      switch (in.kind) {
-        case Kind::Leaf:
-          if (n.op == Op::Input) {
-            auto it = input_index_.find(&n);
-            if (it == input_index_.end())
-              throw Error(fmt::format("rnnc: compile: the graph uses input '{}' {}{} that is not among the "
-                                      "function's inputs", n.name, name_of(n.dtype), to_string(n.shape)));
-            in.access = home(BufferRef{Space::Input, it->second}, n.dtype, n.shape);
-          } else {
-            s_.literals.push_back(*n.literal);
-            in.access = home(BufferRef{Space::Literal, static_cast<int>(s_.literals.size() - 1)}, n.dtype, n.shape);
-          }
-          in.has_access = true;
-          break;
-        case Kind::Const:
-          in.is_const = true;
-          in.value = n.scalar;
-          break;
-        case Kind::View:
-        case Kind::Alias: {
-          const int x = at(n.inputs[0]);
-          if (info_[x].is_const) {
-            in.is_const = true;
-            in.value = info_[x].value;
-            break;
-          }
-          if (in.kind == Kind::Alias && !info_[x].access.contiguous()) store(x);
-          in.access = compose(n, info_[x].access);
-          in.has_access = true;
-          break;
-        }
-        case Kind::Compute:
-          if (in.stored) store(static_cast<int>(i));
-          break;
-        case Kind::Reduce: store(static_cast<int>(i)); break;
-        case Kind::Gemm:
-          for (const NodePtr& x : n.inputs)
-            if (!info_[at(x)].has_access || !gemm_able(info_[at(x)].access)) store(at(x));
-          store(static_cast<int>(i));
-          break;
-        case Kind::Concat: {
-          concat_home(static_cast<int>(i));
-          int64_t off = 0;
-          for (const NodePtr& x : n.inputs) {
-            const int xi = at(x);
-            const Node* q = x.get();
-            while (q->op == Op::Reshape) q = q->inputs[0].get();
-            auto it = in_place_.find(pos_.at(q));
-            const bool placed = it != in_place_.end() && it->second.first == static_cast<int>(i);
-            if (!placed) copies_.push_back({static_cast<int>(i), xi, concat_slice(static_cast<int>(i), off, x->shape, x->shape)});
-            off += x->shape[n.ints[0]];
-          }
-          break;
-        }
-        case Kind::Library:
-        case Kind::Loop:
-          for (size_t k = 0; k < n.inputs.size(); ++k) {
-            const int x = at(n.inputs[k]);
-            const bool sequence = in.kind == Kind::Loop && static_cast<int>(k) >= n.loop->carries &&
-                                  static_cast<int>(k) < n.loop->carries + n.loop->xs;
-            if (!info_[x].has_access || !(info_[x].access.contiguous() || (sequence && steps_contiguous(info_[x].access))))
-              store(x);
-          }
-          if (in.kind == Kind::Loop && !history_.count(loop_key(n))) plan_history(loop_key(n));
-          store(static_cast<int>(i));
-          break;
-      }
-    }
-  }
-
-  // Each step's slice of a [T, ...] access is contiguous (the steps may be further apart).
-  static bool steps_contiguous(const Access& a) {
-    if (a.shape.empty()) return false;
-    const Shape inner(a.shape.begin() + 1, a.shape.end());
-    return std::vector<int64_t>(a.strides.begin() + 1, a.strides.end()) == strides_of(inner) &&
-           a.strides[0] >= numel(inner);
-  }
-
-  // Slot reuse: a sequence the loop reads and nothing reads after it (a hoisted projection, the
-  // gates the forward loop saved) lends its step slots to the loop's stacked outputs (the gates,
-  // their gradients): step t writes them there once it has read slot t, through a scratch copy.
-  // So the projection, the saved gates and the gate gradients of an LSTM share one [T, B, 4H]
-  // buffer instead of three.
-  void plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_output) {
-    const Loop& L = *key.first;
-    const int first = loops_.at(key).front();
-    std::set<int> taken;  // outputs placed
-    std::set<int> lent;   // buffers lent
-    for (int j = 0; j < L.xs; ++j) {
-      const int x = at(order_[first]->inputs[L.carries + j]);
-      const Access& xa = info_[x].access;
-      if (!info_[x].has_access || xa.buf.space != Space::Arena || !steps_contiguous(xa) || lent.count(xa.buf.index))
-        continue;
-      const int buf = xa.buf.index;
-      const int64_t step = xa.strides[0], bytes = size_of(xa.dtype);
-      // The buffer must be exactly T slots, and everything that reads it must run before this loop
-      // or be this loop.
-      if (s_.buffers[buf].bytes != L.length * step * bytes) continue;
-      bool free_after = true;
-      for (size_t i = 0; i < order_.size() && free_after; ++i) {
-        const Info& in = info_[i];
-        if (!in.has_access || in.access.buf != xa.buf) continue;
-        if (in.output >= 0 || std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) {
-                                return o.node().get() == order_[i].get(); }) != outputs_.end())
-          free_after = false;
-        for (int u : in.users) {
-          // Where u runs: a loop's outputs are all computed where its first one is.
-          const bool loop = info_[u].kind == Kind::Loop;
-          if (loop && loop_key(*order_[u]) == key) continue;
-          if ((loop ? loops_.at(loop_key(*order_[u])).front() : u) >= first) free_after = false;
-        }
-      }
-      // The loop reads the buffer only as sequences with this step (slot t at step t), never as a
-      // carry or an invariant, which every step would read.
-      for (size_t k = 0; k < order_[first]->inputs.size(); ++k) {
-        const Access& b = info_[at(order_[first]->inputs[k])].access;
-        const bool sequence = static_cast<int>(k) >= L.carries && static_cast<int>(k) < L.carries + L.xs;
-        if (b.buf == xa.buf && (!sequence || b.strides.empty() || b.strides[0] != step)) free_after = false;
-      }
-      if (!free_after) continue;
-      // Pack stacked outputs of the same dtype into the slot, in order.
-      int64_t used = 0;
-      for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
-        const int i = at_output[k];
-        if (i < 0 || taken.count(k) || info_[i].has_access || in_place_.count(i) || info_[i].output >= 0) continue;
-        if (std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) { return shown(o.node().get()) == order_[i].get(); }) != outputs_.end())
-          continue;
-        const Shape& shape = order_[i]->shape;
-        const int64_t slot = numel(shape) / L.length;
-        if (order_[i]->dtype != xa.dtype || used + slot > step) continue;
-        Info& in = info_[i];
-        in.access = xa;
-        in.access.offset = xa.offset + used;
-        in.access.shape = shape;
-        in.access.strides = strides_of(shape);
-        in.access.strides[0] = step;
-        in.stored = in.has_access = true;
-        taken.insert(k);
-        staged_[key].insert(k);
-        used += slot;
-      }
-      if (used > 0) lent.insert(buf);
-    }
-  }
-
-  // A carry whose values the loop's outputs stack (y_t = c_{t+1}: the hidden states; y_t = c_t:
-  // the previous ones, which backpropagation saves) lives in one history buffer [T + 1, ...]:
-  // step t reads slot t and writes slot t + 1, and those outputs are views of it. No copies, no
-  // second buffer. (Forward loops; a reversed loop's carries are gradients, which nothing stacks.)
-  void plan_history(const LoopKey& key) {
-    const std::vector<int>& outs = loops_.at(key);
-    const Loop& L = *key.first;
-    std::vector<int> history(L.carries, -1);
-    std::vector<int> at_output(L.outputs.size(), -1);
-    for (int i : outs) at_output[order_[i]->ints[0]] = i;
-    for (int c = 0; c < L.carries && !L.reverse; ++c) {
-      int same = -1, prev = -1;
-      for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
-        if (same < 0 && L.outputs[k].same(L.outputs[c])) same = k;
-        if (prev < 0 && L.outputs[k].same(L.inputs[c])) prev = k;
-      }
-      if (same < 0 && prev < 0) continue;
-      bool free = true;  // none of them is claimed by a concat
-      for (int k : {c, same, prev})
-        if (k >= 0 && at_output[k] >= 0) free &= !in_place_.count(at_output[k]);
-      if (!free) continue;
-      const Shape& shape = L.outputs[c].shape();
-      const DType dtype = L.outputs[c].dtype();
-      const int64_t slot = numel(shape);
-      Shape all = shape;
-      all.insert(all.begin(), L.length + 1);
-      s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(all) * size_of(dtype)), -1});
-      history[c] = static_cast<int>(s_.buffers.size() - 1);
-      const Access whole = home(BufferRef{Space::Arena, history[c]}, dtype, all);
-      auto view = [&](int k, int64_t first) {
-        if (k < 0 || at_output[k] < 0) return;
-        Info& in = info_[at_output[k]];
-        in.access = whole;
-        in.access.offset = first * slot;
-        in.access.shape = order_[at_output[k]]->shape;
-        in.access.strides = strides_of(in.access.shape);
-        in.stored = in.has_access = true;
-      };
-      view(same, 1);
-      view(prev, 0);
-      view(c, L.length);
-      for (int k : {same, prev})
-        if (k >= 0) dropped_[key].insert(k);
-    }
-    history_[key] = history;
-    plan_slot_reuse(key, at_output);
-  }
-
-  bool is_root(int i) const {
-    const Info& in = info_[i];
-    return in.stored && in.kind != Kind::Leaf && in.kind != Kind::Gemm && !opaque(in.kind);
-  }
-
-  // Position after which a buffer holds its value.
-  int ready(const BufferRef& b) const {
-    if (b.space == Space::Input || b.space == Space::Literal) return -1;
-    auto it = ready_.find({static_cast<int>(b.space), b.index});
-    return it == ready_.end() ? 1 << 30 : it->second;
-  }
-
-  // Visits the nodes a root's kernel inlines and the stored values it reads.
-  template <class Inline, class Read>
-  void walk(int i, bool top, std::vector<int>& seen, Inline&& on_inline, Read&& on_read) {
-    const Info& in = info_[i];
-    if (std::find(seen.begin(), seen.end(), i) != seen.end()) return;
-    seen.push_back(i);
-    if (in.is_const) return;
-    if (!top && in.has_access) {
-      on_read(i);
-      return;
-    }
-    if (!top) on_inline(i);
-    const Node& n = *order_[i];
-    if (in.stored && (in.kind == Kind::View || in.kind == Kind::Alias)) {
-      on_read(-1 - i);  // reads its source
-      return;
-    }
-    for (const NodePtr& x : n.inputs) walk(at(x), false, seen, on_inline, on_read);
-  }
-
-  Shape domain_of(int i) const {
-    const Node& n = *order_[i];
-    return info_[i].kind == Kind::Reduce ? n.inputs[0]->shape : n.shape;
-  }
-
-  void form_groups() {
-    std::map<Shape, int> last;  // latest group per domain
-    for (size_t ii = 0; ii < order_.size(); ++ii) {
-      const int i = static_cast<int>(ii);
-      const Info& in = info_[i];
-      if (in.kind == Kind::Gemm || opaque(in.kind) || in.kind == Kind::Concat) {
-        ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = i;  // all slices written
-        continue;
-      }
-      if (!is_root(i)) continue;
-      const Shape dom = domain_of(i);
-      std::vector<int> inlined, reads, seen;
-      walk(i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
-      int g = -1;
-      auto it = last.find(dom);
-      if (it != last.end() && can_join(it->second, reads)) g = it->second;
-      if (g < 0) {
-        groups_.push_back(Group{dom, i, {}, 0});
-        g = static_cast<int>(groups_.size() - 1);
-        last[dom] = g;
-      }
-      groups_[g].roots.push_back(i);
-      groups_[g].nodes += 1 + static_cast<int>(inlined.size());
-      info_[i].group = g;
-      for (int j : inlined) info_[j].group = g;
-      ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = groups_[g].first;
-    }
-  }
-
-  bool can_join(int g, const std::vector<int>& reads) const {
-    for (int r : reads) {
-      const Access& a = r >= 0 ? info_[r].access : info_[-1 - r].source;
-      // A value the group computes at the same point can be used in registers...
-      if (r >= 0 && info_[r].group == g && info_[r].kind != Kind::Reduce && is_root(r)) continue;
-      // ...anything else must be in memory before the group runs.
-      if (ready(a.buf) >= groups_[g].first) return false;
-    }
-    return true;
-  }
-
-  struct KernelBuilder {
-    codegen::KernelDesc desc;
-    std::vector<Access> args;
-    std::unordered_map<int, int> memo;  // node position -> instruction
-
-    int arg(const Access& a) {
-      for (size_t k = 0; k < args.size(); ++k)
-        if (args[k].buf == a.buf && args[k].offset == a.offset && args[k].strides == a.strides &&
-            args[k].dtype == a.dtype)
-          return static_cast<int>(k);
-      args.push_back(a);
-      desc.args.push_back(codegen::KernelArg{a.dtype, a.strides});
-      return static_cast<int>(args.size() - 1);
-    }
-    int push(codegen::Instr in) {
-      desc.code.push_back(in);
-      return static_cast<int>(desc.code.size() - 1);
-    }
-  };
-
-  int load(KernelBuilder& kb, const Access& a) {
-    codegen::Instr in;
-    in.op = Op::Input;
-    in.dtype = a.dtype;
-    in.arg = kb.arg(a);
-    return kb.push(in);
-  }
-
-  // The instruction computing node i inside group g.
-  int expr(KernelBuilder& kb, int i, int g, bool top = false) {
-    if (auto it = kb.memo.find(i); it != kb.memo.end()) return it->second;
-    const Info& in = info_[i];
-    const Node& n = *order_[i];
-    int v;
-    if (in.is_const) {
-      codegen::Instr c;
-      c.op = Op::Full;
-      c.dtype = n.dtype;
-      c.value = in.value;
-      v = kb.push(c);
-    } else if (!top && in.has_access) {
-      v = load(kb, in.access);
-    } else if (in.kind == Kind::View || in.kind == Kind::Alias) {
-      v = load(kb, in.source);
-    } else if (in.kind == Kind::Reduce) {
-      v = expr(kb, at(n.inputs[0]), g);
-    } else {
-      codegen::Instr c;
-      c.op = n.op;
-      c.dtype = n.dtype;
-      int* operand[3] = {&c.a, &c.b, &c.c};
-      for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) *operand[k] = expr(kb, at(n.inputs[k]), g);
-      v = kb.push(c);
-    }
-    if (in.kind != Kind::Reduce) kb.memo[i] = v;
-    return v;
-  }
-
-  // Whether a root's value is needed outside its group.
-  bool needed_outside(int i) const {
-    if (info_[i].output >= 0 || info_[i].kind == Kind::Reduce) return true;
-    for (int u : info_[i].users)
-      if (info_[u].group != info_[i].group) return true;
-    return false;
-  }
-
-  Step kernel_step(int g) {
-    const Group& gr = groups_[g];
-    KernelBuilder kb;
-    kb.desc.domain = gr.domain;
-    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
-    for (int r : gr.roots) {
-      const int v = expr(kb, r, g, true);
-      kb.memo[r] = v;
-      if (auto it = extra_stores_.find(r); it != extra_stores_.end())
-        for (const Access& dest : it->second) kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
-      if (!needed_outside(r)) continue;
-      const Info& in = info_[r];
-      Access out = in.access;
-      codegen::Store s;
-      s.value = v;
-      if (in.kind == Kind::Reduce) {
-        // Stride 0 along the reduced axes: every point of them adds into the same element.
-        out.shape = gr.domain;
-        for (size_t k = 0; k < gr.domain.size(); ++k)
-          if (order_[r]->shape[k] == 1 && gr.domain[k] != 1) out.strides[k] = 0;
-        s.reduce = order_[r]->op;
-      }
-      s.arg = kb.arg(out);
-      if (s.reduce != Op::Input) {
-        st.kernel.reduce_init.push_back(static_cast<int>(kb.desc.stores.size()));
-        st.kernel.init_count.push_back(numel(order_[r]->shape));
-      }
-      kb.desc.stores.push_back(s);
-    }
-    kb.desc.collapse();
-    st.kernel.desc = std::move(kb.desc);
-    st.kernel.args = std::move(kb.args);
-    st.kernel.group_size = gr.nodes;
-    for (size_t a = 0; a < st.kernel.args.size(); ++a) {
-      const BufferRef& b = st.kernel.args[a].buf;
-      if (b.space != Space::Arena) continue;
-      bool written = false;
-      for (const codegen::Store& s : st.kernel.desc.stores) written |= s.arg == static_cast<int>(a);
-      (written ? st.writes : st.reads).push_back(b.index);
-    }
-    return st;
-  }
-
-  // A loop: its body lowered and planned on its own, and the scratch it needs.
-  Step loop_step(const std::vector<int>& outs) {
-    const Node& n = *order_[outs.front()];
-    const Loop& L = *n.loop;
-    const LoopKey key = loop_key(n);
-    auto ls = std::make_shared<LoopStep>();
-    // The body computes every output but those its carries' histories hold.
-    std::vector<Var> body_outputs;
-    const std::set<int>& dropped = dropped_[key];
-    for (size_t k = 0; k < L.outputs.size(); ++k) {
-      ls->body_output.push_back(dropped.count(static_cast<int>(k)) ? -1 : static_cast<int>(body_outputs.size()));
-      if (!dropped.count(static_cast<int>(k))) body_outputs.push_back(L.outputs[k]);
-    }
-    ls->body = std::make_shared<Schedule>(lower(body_outputs, L.inputs));
-    plan_memory(*ls->body);
-    ls->length = L.length;
-    ls->reverse = L.reverse;
-    ls->carries = L.carries;
-    ls->xs = L.xs;
-    Step st{Step::Kind::Loop, {}, {}, {}, {}, {}, {}};
-    for (const NodePtr& x : n.inputs) {
-      ls->bindings.push_back(info_[at(x)].access);
-      if (ls->bindings.back().buf.space == Space::Arena) st.reads.push_back(ls->bindings.back().buf.index);
-    }
-    ls->results.assign(L.outputs.size(), Access{BufferRef{Space::Arena, -1}, DType::f32, {}, 0, {}});
-    for (int i : outs) {
-      const Access& a = info_[i].access;
-      ls->results[order_[i]->ints[0]] = a;
-      if (a.buf.space == Space::Arena) st.writes.push_back(a.buf.index);
-    }
-    for (int h : history_.at(key)) {
-      ls->history.push_back(Access{BufferRef{Space::Arena, h}, DType::f32, {}, 0, {}});
-      if (h >= 0) st.writes.push_back(h);
-    }
-    auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
-    int64_t bytes = round(ls->body->arena_bytes);
-    for (auto& copy : ls->carry_at)
-      for (int c = 0; c < L.carries; ++c) {
-        copy.push_back(bytes);
-        bytes += round(numel(L.outputs[c].shape()) * size_of(L.outputs[c].dtype()));
-      }
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const Access& a = ls->bindings[k];
-      ls->binding_step.push_back(a.shape.empty() ? 0 : a.strides[0]);
-    }
-    for (size_t k = 0; k < L.outputs.size(); ++k) {
-      const Access& a = ls->results[k];
-      ls->result_step.push_back(a.shape.empty() || a.buf.index < 0 ? 0 : a.strides[0]);
-      ls->staged_at.push_back(-1);
-      if (!staged_[key].count(static_cast<int>(k))) continue;
-      ls->staged_at.back() = bytes;
-      bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
-    }
-    for (size_t k = 0; k < L.outputs.size(); ++k) {
-      ls->unused_at.push_back(-1);
-      if (static_cast<int>(k) < L.carries || ls->results[k].buf.index >= 0 || ls->body_output[k] < 0) continue;
-      ls->unused_at.back() = bytes;
-      bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
-    }
-    s_.buffers.push_back(ArenaBuffer{std::max<int64_t>(bytes, 64), -1});
-    const int scratch = static_cast<int>(s_.buffers.size() - 1);
-    ls->scratch = home(BufferRef{Space::Arena, scratch}, DType::f32, {1});
-    st.writes.push_back(scratch);
-    st.node = outs.front();
-    st.loop = std::move(ls);
-    return st;
-  }
-
-  // A kernel that copies one value (its last argument is the destination).
-  static Step copy_step(KernelBuilder& kb) {
-    kb.desc.collapse();
-    Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
-    st.kernel.desc = std::move(kb.desc);
-    st.kernel.args = std::move(kb.args);
-    st.kernel.group_size = 1;
-    const int dest = st.kernel.desc.stores[0].arg;
-    for (size_t a = 0; a < st.kernel.args.size(); ++a)
-      if (st.kernel.args[a].buf.space == Space::Arena)
-        (static_cast<int>(a) == dest ? st.writes : st.reads).push_back(st.kernel.args[a].buf.index);
-    return st;
-  }
-
-  void emit() {
-    for (const auto& [c, x, dest] : copies_) {
       const Info& in = info_[x];
-      if (in.kind != Kind::Compute || in.group < 0 || !is_root(x) || order_[x]->shape != dest.shape) continue;
-      extra_stores_[x].push_back(dest);
-      extra_stored_.insert({c, x});
-    }
-    std::vector<std::pair<int, Step>> steps;  // (position, step)
-    for (size_t g = 0; g < groups_.size(); ++g) {
-      steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
-      steps.back().second.group = static_cast<int>(g);
-    }
-    for (size_t ii = 0; ii < order_.size(); ++ii) {
-      const int i = static_cast<int>(ii);
-      const Info& in = info_[i];
-      if (in.kind != Kind::Gemm && in.kind != Kind::Library) continue;
-      Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}, {}};
-      std::vector<Access> ins;
-      for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
-      if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access};
-      else st.library = LibraryStep{order_[i], ins, in.access};
-      for (const Access& a : ins)
-        if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
-      if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);
-      st.node = i;
-      steps.emplace_back(i, std::move(st));
-    }
-    // One step per loop, where its first output is (every output of a loop has the same inputs).
-    for (const auto& [key, outs] : loops_) steps.emplace_back(outs.front(), loop_step(outs));
-    // Concat operands not written in place are copied into their slices: by the kernel that
-    // computes them when there is one (a value in two concats, as the reset and update gate
-    // gradients of a GRU, which both its weight gradients read), else by a copy kernel.
-    for (const auto& [c, x, dest] : copies_) {
-      if (extra_stored_.count({c, x})) continue;
-      KernelBuilder kb;
-      kb.desc.domain = dest.shape;
-      const int v = expr(kb, x, -1);
-      kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
-      steps.emplace_back(c, copy_step(kb));
-    }
-    // Outputs not written in place (inputs, constants, views, repeated outputs) are copied.
-    int end = static_cast<int>(order_.size());
-    for (size_t k = 0; k < outputs_.size(); ++k) {
-      if (output_claimed_.count(static_cast<int>(k))) continue;
-      const int i = at(outputs_[k].node());
-      KernelBuilder kb;
-      kb.desc.domain = outputs_[k].shape();
-      const int v = expr(kb, i, -1);
-      const Access out = home(BufferRef{Space::Output, static_cast<int>(k)}, outputs_[k].dtype(), outputs_[k].shape());
-      kb.desc.stores.push_back(codegen::Store{v, kb.arg(out), Op::Input});
-      steps.emplace_back(end++, copy_step(kb));
-    }
-    std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<int> step_of_group(groups_.size(), -1), step_of_node(order_.size(), -1);
-    for (auto& [p, st] : steps) {
-      const int k = static_cast<int>(s_.steps.size());
-      if (st.group >= 0) step_of_group[st.group] = k;
-      if (st.node >= 0) step_of_node[st.node] = k;
-      s_.steps.push_back(std::move(st));
-    }
-    for (size_t i = 0; i < order_.size(); ++i) {
-      const int g = info_[i].group;
-      s_.placement.emplace_back(order_[i], g >= 0 ? step_of_group[g] : step_of_node[i]);
+      // Kernels and concats write any strides; GEMMs and library calls contiguous memory. Other
+      // consumers of a value read it where it lies: in a strided slice, only those that take
+      // strides (kernels, GEMMs with a leading dimension, views, concat copies) may read it.
+      const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
+      const bool writes_contiguous = in.kind == Kind::Gemm || opaque(in.kind);
+      bool users_take_strides = true;
+      for (int u : in.users)
+        users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
+      if (is_output[x] || in_place_.count(x) || (!contiguous_slices && !users_take_strides)) continue;
+      if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
+      in_place_[x] = {static_cast<int>(ci), here};
     }
   }
+}
 
-  const std::vector<Var>& outputs_;
-  std::vector<NodePtr> order_;
-  std::vector<Info> info_;
-  std::unordered_map<const Node*, int> pos_;
-  std::unordered_map<const Node*, int> input_index_;
-  std::map<int, int> output_claimed_;  // output -> node position
-  std::map<std::pair<int, int>, int> ready_;
-  std::vector<Group> groups_;
-  std::map<int, std::pair<int, int64_t>> in_place_;  // producer -> (concat, offset along its axis)
-  std::vector<std::tuple<int, int, Access>> copies_;  // (concat, operand, destination slice)
-  std::map<int, std::vector<Access>> extra_stores_;  // root -> concat slices it also writes
-  std::set<std::pair<int, int>> extra_stored_;       // (concat, operand) written that way
-  std::map<LoopKey, std::vector<int>> loops_;        // a loop's outputs (node positions)
-  std::map<LoopKey, std::vector<int>> history_;      // per carry: its history buffer, or -1
-  std::map<LoopKey, std::set<int>> dropped_;         // outputs the histories hold
-  std::map<LoopKey, std::set<int>> staged_;          // outputs in the slots of a sequence
-  Schedule s_;
-};
+const Access& Lowerer::concat_home(int c) {
+  Info& in = info_[c];
+  if (!in.has_access) store(c);  // its own buffer, or a slice of an enclosing concat
+  return in.access;
+}
 
-}  // namespace
+Access Lowerer::concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape) {
+  Access a = concat_home(c);
+  const int64_t axis = order_[c]->ints[0];
+  a.offset += offset * a.strides[axis];
+  a.shape = shape;
+  if (shape == piece) return a;  // strides of the concat
+  a.strides = strides_of(shape);
+  return a;
+}
+
+const Node* Lowerer::shown(const Node* n) {
+  while (n->op == Op::Reshape) n = n->inputs[0].get();
+  return n;
+}
+
+BufferRef Lowerer::new_buffer(const Node& n, int i) {
+  // The first output that is this node (or a reshape of it) gets it written straight into its tensor.
+  for (size_t k = 0; k < outputs_.size(); ++k)
+    if (shown(outputs_[k].node().get()) == &n && !output_claimed_.count(static_cast<int>(k))) {
+      output_claimed_.insert({static_cast<int>(k), i});
+      info_[i].output = static_cast<int>(k);
+      return BufferRef{Space::Output, static_cast<int>(k)};
+    }
+  s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(n.shape) * size_of(n.dtype)), -1});
+  return BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)};
+}
+
+void Lowerer::store(int i) {
+  Info& in = info_[i];
+  if (in.stored && in.has_access) return;
+  if (in.kind == Kind::View || in.kind == Kind::Alias) in.source = in.access;
+  in.stored = true;
+  if (auto it = in_place_.find(i); it != in_place_.end()) {
+    const auto [c, offset] = it->second;
+    // The operand the concat sees (this node, or a reshape of it).
+    const Node* piece = nullptr;
+    for (const NodePtr& p : order_[c]->inputs) {
+      const Node* q = p.get();
+      while (q != order_[i].get() && q->op == Op::Reshape) q = q->inputs[0].get();
+      if (q == order_[i].get()) piece = p.get();
+    }
+    in.access = concat_slice(c, offset, piece->shape, order_[i]->shape);
+  } else {
+    in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
+  }
+  in.has_access = true;
+}
+
+void Lowerer::place() {
+  for (size_t i = 0; i < order_.size(); ++i) {
+    const Node& n = *order_[i];
+    Info& in = info_[i];
+    switch (in.kind) {
+      case Kind::Leaf:
+        if (n.op == Op::Input) {
+          auto it = input_index_.find(&n);
+          if (it == input_index_.end())
+            throw Error(fmt::format("rnnc: compile: the graph uses input '{}' {}{} that is not among the "
+                                    "function's inputs", n.name, name_of(n.dtype), to_string(n.shape)));
+          in.access = home(BufferRef{Space::Input, it->second}, n.dtype, n.shape);
+        } else {
+          s_.literals.push_back(*n.literal);
+          in.access = home(BufferRef{Space::Literal, static_cast<int>(s_.literals.size() - 1)}, n.dtype, n.shape);
+        }
+        in.has_access = true;
+        break;
+      case Kind::Const:
+        in.is_const = true;
+        in.value = n.scalar;
+        break;
+      case Kind::View:
+      case Kind::Alias: {
+        const int x = at(n.inputs[0]);
+        if (info_[x].is_const) {
+          in.is_const = true;
+          in.value = info_[x].value;
+          break;
+        }
+        if (in.kind == Kind::Alias && !info_[x].access.contiguous()) store(x);
+        in.access = compose(n, info_[x].access);
+        in.has_access = true;
+        break;
+      }
+      case Kind::Compute:
+        if (in.stored) store(static_cast<int>(i));
+        break;
+      case Kind::Reduce: store(static_cast<int>(i)); break;
+      case Kind::Gemm:
+        for (const NodePtr& x : n.inputs)
+          if (!info_[at(x)].has_access || !gemm_able(info_[at(x)].access)) store(at(x));
+        store(static_cast<int>(i));
+        break;
+      case Kind::Concat: {
+        concat_home(static_cast<int>(i));
+        int64_t off = 0;
+        for (const NodePtr& x : n.inputs) {
+          const int xi = at(x);
+          const Node* q = x.get();
+          while (q->op == Op::Reshape) q = q->inputs[0].get();
+          auto it = in_place_.find(pos_.at(q));
+          const bool placed = it != in_place_.end() && it->second.first == static_cast<int>(i);
+          if (!placed) copies_.push_back({static_cast<int>(i), xi, concat_slice(static_cast<int>(i), off, x->shape, x->shape)});
+          off += x->shape[n.ints[0]];
+        }
+        break;
+      }
+      case Kind::Library:
+      case Kind::Loop:
+        for (size_t k = 0; k < n.inputs.size(); ++k) {
+          const int x = at(n.inputs[k]);
+          const bool sequence = in.kind == Kind::Loop && static_cast<int>(k) >= n.loop->carries &&
+                                static_cast<int>(k) < n.loop->carries + n.loop->xs;
+          if (!info_[x].has_access || !(info_[x].access.contiguous() || (sequence && steps_contiguous(info_[x].access))))
+            store(x);
+        }
+        if (in.kind == Kind::Loop && !history_.count(loop_key(n))) plan_history(loop_key(n));
+        store(static_cast<int>(i));
+        break;
+    }
+  }
+}
+
+bool Lowerer::is_root(int i) const {
+  const Info& in = info_[i];
+  return in.stored && in.kind != Kind::Leaf && in.kind != Kind::Gemm && !opaque(in.kind);
+}
+
+int Lowerer::ready(const BufferRef& b) const {
+  if (b.space == Space::Input || b.space == Space::Literal) return -1;
+  auto it = ready_.find({static_cast<int>(b.space), b.index});
+  return it == ready_.end() ? 1 << 30 : it->second;
+}
+
+Shape Lowerer::domain_of(int i) const {
+  const Node& n = *order_[i];
+  return info_[i].kind == Kind::Reduce ? n.inputs[0]->shape : n.shape;
+}
+
+void Lowerer::form_groups() {
+  std::map<Shape, int> last;  // latest group per domain
+  for (size_t ii = 0; ii < order_.size(); ++ii) {
+    const int i = static_cast<int>(ii);
+    const Info& in = info_[i];
+    if (in.kind == Kind::Gemm || opaque(in.kind) || in.kind == Kind::Concat) {
+      ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = i;  // all slices written
+      continue;
+    }
+    if (!is_root(i)) continue;
+    const Shape dom = domain_of(i);
+    std::vector<int> inlined, reads, seen;
+    walk(i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
+    int g = -1;
+    auto it = last.find(dom);
+    if (it != last.end() && can_join(it->second, reads)) g = it->second;
+    if (g < 0) {
+      groups_.push_back(Group{dom, i, {}, 0});
+      g = static_cast<int>(groups_.size() - 1);
+      last[dom] = g;
+    }
+    groups_[g].roots.push_back(i);
+    groups_[g].nodes += 1 + static_cast<int>(inlined.size());
+    info_[i].group = g;
+    for (int j : inlined) info_[j].group = g;
+    ready_[{static_cast<int>(in.access.buf.space), in.access.buf.index}] = groups_[g].first;
+  }
+}
+
+bool Lowerer::can_join(int g, const std::vector<int>& reads) const {
+  for (int r : reads) {
+    const Access& a = r >= 0 ? info_[r].access : info_[-1 - r].source;
+    // A value the group computes at the same point can be used in registers...
+    if (r >= 0 && info_[r].group == g && info_[r].kind != Kind::Reduce && is_root(r)) continue;
+    // ...anything else must be in memory before the group runs.
+    if (ready(a.buf) >= groups_[g].first) return false;
+  }
+  return true;
+}
+
+int Lowerer::load(KernelBuilder& kb, const Access& a) {
+  codegen::Instr in;
+  in.op = Op::Input;
+  in.dtype = a.dtype;
+  in.arg = kb.arg(a);
+  return kb.push(in);
+}
+
+int Lowerer::expr(KernelBuilder& kb, int i, int g, bool top) {
+  if (auto it = kb.memo.find(i); it != kb.memo.end()) return it->second;
+  const Info& in = info_[i];
+  const Node& n = *order_[i];
+  int v;
+  if (in.is_const) {
+    codegen::Instr c;
+    c.op = Op::Full;
+    c.dtype = n.dtype;
+    c.value = in.value;
+    v = kb.push(c);
+  } else if (!top && in.has_access) {
+    v = load(kb, in.access);
+  } else if (in.kind == Kind::View || in.kind == Kind::Alias) {
+    v = load(kb, in.source);
+  } else if (in.kind == Kind::Reduce) {
+    v = expr(kb, at(n.inputs[0]), g);
+  } else {
+    codegen::Instr c;
+    c.op = n.op;
+    c.dtype = n.dtype;
+    int* operand[3] = {&c.a, &c.b, &c.c};
+    for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) *operand[k] = expr(kb, at(n.inputs[k]), g);
+    v = kb.push(c);
+  }
+  if (in.kind != Kind::Reduce) kb.memo[i] = v;
+  return v;
+}
+
+bool Lowerer::needed_outside(int i) const {
+  if (info_[i].output >= 0 || info_[i].kind == Kind::Reduce) return true;
+  for (int u : info_[i].users)
+    if (info_[u].group != info_[i].group) return true;
+  return false;
+}
+
+Step Lowerer::kernel_step(int g) {
+  const Group& gr = groups_[g];
+  KernelBuilder kb;
+  kb.desc.domain = gr.domain;
+  Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
+  for (int r : gr.roots) {
+    const int v = expr(kb, r, g, true);
+    kb.memo[r] = v;
+    if (auto it = extra_stores_.find(r); it != extra_stores_.end())
+      for (const Access& dest : it->second) kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
+    if (!needed_outside(r)) continue;
+    const Info& in = info_[r];
+    Access out = in.access;
+    codegen::Store s;
+    s.value = v;
+    if (in.kind == Kind::Reduce) {
+      // Stride 0 along the reduced axes: every point of them adds into the same element.
+      out.shape = gr.domain;
+      for (size_t k = 0; k < gr.domain.size(); ++k)
+        if (order_[r]->shape[k] == 1 && gr.domain[k] != 1) out.strides[k] = 0;
+      s.reduce = order_[r]->op;
+    }
+    s.arg = kb.arg(out);
+    if (s.reduce != Op::Input) {
+      st.kernel.reduce_init.push_back(static_cast<int>(kb.desc.stores.size()));
+      st.kernel.init_count.push_back(numel(order_[r]->shape));
+    }
+    kb.desc.stores.push_back(s);
+  }
+  kb.desc.collapse();
+  st.kernel.desc = std::move(kb.desc);
+  st.kernel.args = std::move(kb.args);
+  st.kernel.group_size = gr.nodes;
+  for (size_t a = 0; a < st.kernel.args.size(); ++a) {
+    const BufferRef& b = st.kernel.args[a].buf;
+    if (b.space != Space::Arena) continue;
+    bool written = false;
+    for (const codegen::Store& s : st.kernel.desc.stores) written |= s.arg == static_cast<int>(a);
+    (written ? st.writes : st.reads).push_back(b.index);
+  }
+  return st;
+}
+
+Step Lowerer::copy_step(KernelBuilder& kb) {
+  kb.desc.collapse();
+  Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
+  st.kernel.desc = std::move(kb.desc);
+  st.kernel.args = std::move(kb.args);
+  st.kernel.group_size = 1;
+  const int dest = st.kernel.desc.stores[0].arg;
+  for (size_t a = 0; a < st.kernel.args.size(); ++a)
+    if (st.kernel.args[a].buf.space == Space::Arena)
+      (static_cast<int>(a) == dest ? st.writes : st.reads).push_back(st.kernel.args[a].buf.index);
+  return st;
+}
+
+void Lowerer::emit() {
+  for (const auto& [c, x, dest] : copies_) {
+    const Info& in = info_[x];
+    if (in.kind != Kind::Compute || in.group < 0 || !is_root(x) || order_[x]->shape != dest.shape) continue;
+    extra_stores_[x].push_back(dest);
+    extra_stored_.insert({c, x});
+  }
+  std::vector<std::pair<int, Step>> steps;  // (position, step)
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
+    steps.back().second.group = static_cast<int>(g);
+  }
+  for (size_t ii = 0; ii < order_.size(); ++ii) {
+    const int i = static_cast<int>(ii);
+    const Info& in = info_[i];
+    if (in.kind != Kind::Gemm && in.kind != Kind::Library) continue;
+    Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}, {}};
+    std::vector<Access> ins;
+    for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
+    if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access};
+    else st.library = LibraryStep{order_[i], ins, in.access};
+    for (const Access& a : ins)
+      if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
+    if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);
+    st.node = i;
+    steps.emplace_back(i, std::move(st));
+  }
+  // One step per loop, where its first output is (every output of a loop has the same inputs).
+  for (const auto& [key, outs] : loops_) steps.emplace_back(outs.front(), loop_step(outs));
+  // Concat operands not written in place are copied into their slices: by the kernel that
+  // computes them when there is one (a value in two concats, as the reset and update gate
+  // gradients of a GRU, which both its weight gradients read), else by a copy kernel.
+  for (const auto& [c, x, dest] : copies_) {
+    if (extra_stored_.count({c, x})) continue;
+    KernelBuilder kb;
+    kb.desc.domain = dest.shape;
+    const int v = expr(kb, x, -1);
+    kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
+    steps.emplace_back(c, copy_step(kb));
+  }
+  // Outputs not written in place (inputs, constants, views, repeated outputs) are copied.
+  int end = static_cast<int>(order_.size());
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    if (output_claimed_.count(static_cast<int>(k))) continue;
+    const int i = at(outputs_[k].node());
+    KernelBuilder kb;
+    kb.desc.domain = outputs_[k].shape();
+    const int v = expr(kb, i, -1);
+    const Access out = home(BufferRef{Space::Output, static_cast<int>(k)}, outputs_[k].dtype(), outputs_[k].shape());
+    kb.desc.stores.push_back(codegen::Store{v, kb.arg(out), Op::Input});
+    steps.emplace_back(end++, copy_step(kb));
+  }
+  std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<int> step_of_group(groups_.size(), -1), step_of_node(order_.size(), -1);
+  for (auto& [p, st] : steps) {
+    const int k = static_cast<int>(s_.steps.size());
+    if (st.group >= 0) step_of_group[st.group] = k;
+    if (st.node >= 0) step_of_node[st.node] = k;
+    s_.steps.push_back(std::move(st));
+  }
+  for (size_t i = 0; i < order_.size(); ++i) {
+    const int g = info_[i].group;
+    s_.placement.emplace_back(order_[i], g >= 0 ? step_of_group[g] : step_of_node[i]);
+  }
+}
+
+}  // namespace lowering
 
 Schedule lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs) {
-  return Lowerer(outputs, inputs).run();
+  return lowering::Lowerer(outputs, inputs).run();
 }
 
 }  // namespace rnnc::sched

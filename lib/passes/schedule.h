@@ -75,7 +75,7 @@ struct LoopStep {
   std::vector<Access> results;   // per body output; buf.index < 0: unused (written to scratch)
   Access scratch;                // the body's arena, then 2 copies of each carry, then unused ys
   std::vector<int64_t> carry_at[2], unused_at;  // byte offsets in the scratch buffer
-  std::vector<Access> history;   // per carry: [T + 1, ...] slots (buf.index < 0: none), see fuse.cpp
+  std::vector<Access> history;   // per carry: [T + 1, ...] slots (buf.index < 0: none), see lower_loops.cpp
   std::vector<int> body_output;  // per loop output: the body schedule's output, -1: in a history
   // Elements from step t to step t + 1 of each binding and result (sequences and stacked outputs;
   // a step's slice is contiguous, the steps need not be).

@@ -1,0 +1,190 @@
+// The lowering of loops (see scan.h and the Loops section of docs/architecture.md): a loop is one
+// step that owns the schedule of its body. Carries whose values are stacked live in a history
+// buffer; a sequence nothing reads afterwards lends its slots to the loop's stacked outputs.
+#include <algorithm>
+
+#include "passes/lowerer.h"
+
+namespace rnnc::sched::lowering {
+
+bool Lowerer::steps_contiguous(const Access& a) {
+  if (a.shape.empty()) return false;
+  const Shape inner(a.shape.begin() + 1, a.shape.end());
+  return std::vector<int64_t>(a.strides.begin() + 1, a.strides.end()) == strides_of(inner) &&
+         a.strides[0] >= numel(inner);
+}
+
+void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_output) {
+  const Loop& L = *key.first;
+  const int first = loops_.at(key).front();
+  std::set<int> taken;  // outputs placed
+  std::set<int> lent;   // buffers lent
+  for (int j = 0; j < L.xs; ++j) {
+    const int x = at(order_[first]->inputs[L.carries + j]);
+    const Access& xa = info_[x].access;
+    if (!info_[x].has_access || xa.buf.space != Space::Arena || !steps_contiguous(xa) || lent.count(xa.buf.index))
+      continue;
+    const int buf = xa.buf.index;
+    const int64_t step = xa.strides[0], bytes = size_of(xa.dtype);
+    // The buffer must be exactly T slots, and everything that reads it must run before this loop
+    // or be this loop.
+    if (s_.buffers[buf].bytes != L.length * step * bytes) continue;
+    bool free_after = true;
+    for (size_t i = 0; i < order_.size() && free_after; ++i) {
+      const Info& in = info_[i];
+      if (!in.has_access || in.access.buf != xa.buf) continue;
+      if (in.output >= 0 || std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) {
+                              return o.node().get() == order_[i].get(); }) != outputs_.end())
+        free_after = false;
+      for (int u : in.users) {
+        // Where u runs: a loop's outputs are all computed where its first one is.
+        const bool loop = info_[u].kind == Kind::Loop;
+        if (loop && loop_key(*order_[u]) == key) continue;
+        if ((loop ? loops_.at(loop_key(*order_[u])).front() : u) >= first) free_after = false;
+      }
+    }
+    // The loop reads the buffer only as sequences with this step (slot t at step t), never as a
+    // carry or an invariant, which every step would read.
+    for (size_t k = 0; k < order_[first]->inputs.size(); ++k) {
+      const Access& b = info_[at(order_[first]->inputs[k])].access;
+      const bool sequence = static_cast<int>(k) >= L.carries && static_cast<int>(k) < L.carries + L.xs;
+      if (b.buf == xa.buf && (!sequence || b.strides.empty() || b.strides[0] != step)) free_after = false;
+    }
+    if (!free_after) continue;
+    // Pack stacked outputs of the same dtype into the slot, in order.
+    int64_t used = 0;
+    for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
+      const int i = at_output[k];
+      if (i < 0 || taken.count(k) || info_[i].has_access || in_place_.count(i) || info_[i].output >= 0) continue;
+      if (std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) { return shown(o.node().get()) == order_[i].get(); }) != outputs_.end())
+        continue;
+      const Shape& shape = order_[i]->shape;
+      const int64_t slot = numel(shape) / L.length;
+      if (order_[i]->dtype != xa.dtype || used + slot > step) continue;
+      Info& in = info_[i];
+      in.access = xa;
+      in.access.offset = xa.offset + used;
+      in.access.shape = shape;
+      in.access.strides = strides_of(shape);
+      in.access.strides[0] = step;
+      in.stored = in.has_access = true;
+      taken.insert(k);
+      staged_[key].insert(k);
+      used += slot;
+    }
+    if (used > 0) lent.insert(buf);
+  }
+}
+
+void Lowerer::plan_history(const LoopKey& key) {
+  const std::vector<int>& outs = loops_.at(key);
+  const Loop& L = *key.first;
+  std::vector<int> history(L.carries, -1);
+  std::vector<int> at_output(L.outputs.size(), -1);
+  for (int i : outs) at_output[order_[i]->ints[0]] = i;
+  for (int c = 0; c < L.carries && !L.reverse; ++c) {
+    int same = -1, prev = -1;
+    for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
+      if (same < 0 && L.outputs[k].same(L.outputs[c])) same = k;
+      if (prev < 0 && L.outputs[k].same(L.inputs[c])) prev = k;
+    }
+    if (same < 0 && prev < 0) continue;
+    bool free = true;  // none of them is claimed by a concat
+    for (int k : {c, same, prev})
+      if (k >= 0 && at_output[k] >= 0) free &= !in_place_.count(at_output[k]);
+    if (!free) continue;
+    const Shape& shape = L.outputs[c].shape();
+    const DType dtype = L.outputs[c].dtype();
+    const int64_t slot = numel(shape);
+    Shape all = shape;
+    all.insert(all.begin(), L.length + 1);
+    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(all) * size_of(dtype)), -1});
+    history[c] = static_cast<int>(s_.buffers.size() - 1);
+    const Access whole = home(BufferRef{Space::Arena, history[c]}, dtype, all);
+    auto view = [&](int k, int64_t first) {
+      if (k < 0 || at_output[k] < 0) return;
+      Info& in = info_[at_output[k]];
+      in.access = whole;
+      in.access.offset = first * slot;
+      in.access.shape = order_[at_output[k]]->shape;
+      in.access.strides = strides_of(in.access.shape);
+      in.stored = in.has_access = true;
+    };
+    view(same, 1);
+    view(prev, 0);
+    view(c, L.length);
+    for (int k : {same, prev})
+      if (k >= 0) dropped_[key].insert(k);
+  }
+  history_[key] = history;
+  plan_slot_reuse(key, at_output);
+}
+
+Step Lowerer::loop_step(const std::vector<int>& outs) {
+  const Node& n = *order_[outs.front()];
+  const Loop& L = *n.loop;
+  const LoopKey key = loop_key(n);
+  auto ls = std::make_shared<LoopStep>();
+  // The body computes every output but those its carries' histories hold.
+  std::vector<Var> body_outputs;
+  const std::set<int>& dropped = dropped_[key];
+  for (size_t k = 0; k < L.outputs.size(); ++k) {
+    ls->body_output.push_back(dropped.count(static_cast<int>(k)) ? -1 : static_cast<int>(body_outputs.size()));
+    if (!dropped.count(static_cast<int>(k))) body_outputs.push_back(L.outputs[k]);
+  }
+  ls->body = std::make_shared<Schedule>(lower(body_outputs, L.inputs));
+  plan_memory(*ls->body);
+  ls->length = L.length;
+  ls->reverse = L.reverse;
+  ls->carries = L.carries;
+  ls->xs = L.xs;
+  Step st{Step::Kind::Loop, {}, {}, {}, {}, {}, {}};
+  for (const NodePtr& x : n.inputs) {
+    ls->bindings.push_back(info_[at(x)].access);
+    if (ls->bindings.back().buf.space == Space::Arena) st.reads.push_back(ls->bindings.back().buf.index);
+  }
+  ls->results.assign(L.outputs.size(), Access{BufferRef{Space::Arena, -1}, DType::f32, {}, 0, {}});
+  for (int i : outs) {
+    const Access& a = info_[i].access;
+    ls->results[order_[i]->ints[0]] = a;
+    if (a.buf.space == Space::Arena) st.writes.push_back(a.buf.index);
+  }
+  for (int h : history_.at(key)) {
+    ls->history.push_back(Access{BufferRef{Space::Arena, h}, DType::f32, {}, 0, {}});
+    if (h >= 0) st.writes.push_back(h);
+  }
+  auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
+  int64_t bytes = round(ls->body->arena_bytes);
+  for (auto& copy : ls->carry_at)
+    for (int c = 0; c < L.carries; ++c) {
+      copy.push_back(bytes);
+      bytes += round(numel(L.outputs[c].shape()) * size_of(L.outputs[c].dtype()));
+    }
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    const Access& a = ls->bindings[k];
+    ls->binding_step.push_back(a.shape.empty() ? 0 : a.strides[0]);
+  }
+  for (size_t k = 0; k < L.outputs.size(); ++k) {
+    const Access& a = ls->results[k];
+    ls->result_step.push_back(a.shape.empty() || a.buf.index < 0 ? 0 : a.strides[0]);
+    ls->staged_at.push_back(-1);
+    if (!staged_[key].count(static_cast<int>(k))) continue;
+    ls->staged_at.back() = bytes;
+    bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
+  }
+  for (size_t k = 0; k < L.outputs.size(); ++k) {
+    ls->unused_at.push_back(-1);
+    if (static_cast<int>(k) < L.carries || ls->results[k].buf.index >= 0 || ls->body_output[k] < 0) continue;
+    ls->unused_at.back() = bytes;
+    bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
+  }
+  s_.buffers.push_back(ArenaBuffer{std::max<int64_t>(bytes, 64), -1});
+  const int scratch = static_cast<int>(s_.buffers.size() - 1);
+  ls->scratch = home(BufferRef{Space::Arena, scratch}, DType::f32, {1});
+  st.writes.push_back(scratch);
+  st.node = outs.front();
+  st.loop = std::move(ls);
+  return st;
+}
+
+}  // namespace rnnc::sched::lowering

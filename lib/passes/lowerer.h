@@ -1,0 +1,205 @@
+// The lowering's state and stages (internal to lib/passes): the Lowerer walks an optimised graph
+// in topological order and produces a Schedule. fuse.cpp holds the general stages (kinds,
+// placement, fusion groups, kernels, emission; see its top comment), lower_loops.cpp what is
+// particular to loops (histories, slot reuse, the loop step).
+#pragma once
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "passes/schedule.h"
+
+namespace rnnc::sched::lowering {
+
+enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library, Loop };
+
+// Steps of their own that read and write whole contiguous buffers.
+inline bool opaque(Kind k) { return k == Kind::Library || k == Kind::Loop; }
+
+Kind kind_of(const Node& n);
+Access home(BufferRef buf, DType dtype, const Shape& shape);
+// The access of a view node, given the access of its input.
+Access compose(const Node& n, const Access& in);
+// A GEMM can take this operand as it lies (row- or column-major with a leading dimension).
+bool gemm_able(const Access& a);
+
+struct Info {
+  Kind kind = Kind::Library;
+  bool stored = false;      // has a buffer of its own, written by a step
+  bool is_const = false;    // a Full, or a view of one
+  double value = 0;
+  bool has_access = false;  // readable from memory through `access`
+  Access access;
+  Access source;            // for a stored view: what it copies
+  std::vector<int> users;   // distinct consumers
+  int output = -1;          // the output whose tensor it is written to
+  int group = -1;           // kernel group (roots and the nodes inlined into them)
+};
+
+struct Group {
+  Shape domain;
+  int first = 0;            // position of its first root: where it runs
+  std::vector<int> roots;   // in topological order
+  int nodes = 0;
+};
+
+class Lowerer {
+ public:
+  Lowerer(const std::vector<Var>& outputs, const std::vector<Var>& inputs) : outputs_(outputs) {
+    order_ = topo_order(outputs);
+    info_.resize(order_.size());
+    for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i].get()] = static_cast<int>(i);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      input_index_[inputs[i].node().get()] = static_cast<int>(i);
+      s_.inputs.push_back(Spec{inputs[i].shape(), inputs[i].dtype(), inputs[i]->name});
+    }
+    for (const Var& o : outputs) s_.outputs.push_back(Spec{o.shape(), o.dtype(), ""});
+  }
+
+  Schedule run();
+
+ private:
+  int at(const NodePtr& n) const { return pos_.at(n.get()); }
+
+  // A loop: its body and the outer values bound to it (all its Scan nodes share them).
+  using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
+  static LoopKey loop_key(const Node& n) {
+    LoopKey key{n.loop.get(), {}};
+    for (const NodePtr& x : n.inputs) key.second.push_back(x.get());
+    return key;
+  }
+
+  // Kinds, consumers, and which Compute nodes must be stored.
+  void classify();
+
+  // Which concat operands are written in place: those whose producer (looking through reshapes
+  // of single use) is a kernel, GEMM or library result used by nothing else. GEMMs and library
+  // calls write only contiguous slices (a concat along the outermost non-unit axis).
+  void plan_concats();
+
+  // The concat's buffer (created by whichever needs it first: an operand or the concat itself).
+  const Access& concat_home(int c);
+
+  // The slice of concat c starting at `offset` along its axis, seen with `shape` (the operand's,
+  // or for an operand reached through reshapes, its producer's: the slice is then contiguous).
+  Access concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape);
+
+  // The node an output shows, looking through reshapes (which do not move data).
+  static const Node* shown(const Node* n);
+
+  BufferRef new_buffer(const Node& n, int i);
+
+  // Gives node i a buffer of its own, written by a kernel (for views and constants: a copy).
+  void store(int i);
+
+  // Readable accesses for every node that has one.
+  void place();
+
+  // Each step's slice of a [T, ...] access is contiguous (the steps may be further apart).
+  static bool steps_contiguous(const Access& a);
+
+  // Slot reuse: a sequence the loop reads and nothing reads after it (a hoisted projection, the
+  // gates the forward loop saved) lends its step slots to the loop's stacked outputs (the gates,
+  // their gradients): step t writes them there once it has read slot t, through a scratch copy.
+  // So the projection, the saved gates and the gate gradients of an LSTM share one [T, B, 4H]
+  // buffer instead of three.
+  void plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_output);
+
+  // A carry whose values the loop's outputs stack (y_t = c_{t+1}: the hidden states; y_t = c_t:
+  // the previous ones, which backpropagation saves) lives in one history buffer [T + 1, ...]:
+  // step t reads slot t and writes slot t + 1, and those outputs are views of it. No copies, no
+  // second buffer. (Forward loops; a reversed loop's carries are gradients, which nothing stacks.)
+  void plan_history(const LoopKey& key);
+
+  bool is_root(int i) const;
+
+  // Position after which a buffer holds its value.
+  int ready(const BufferRef& b) const;
+
+  // Visits the nodes a root's kernel inlines and the stored values it reads.
+  template <class Inline, class Read>
+  void walk(int i, bool top, std::vector<int>& seen, Inline&& on_inline, Read&& on_read) {
+    const Info& in = info_[i];
+    if (std::find(seen.begin(), seen.end(), i) != seen.end()) return;
+    seen.push_back(i);
+    if (in.is_const) return;
+    if (!top && in.has_access) {
+      on_read(i);
+      return;
+    }
+    if (!top) on_inline(i);
+    const Node& n = *order_[i];
+    if (in.stored && (in.kind == Kind::View || in.kind == Kind::Alias)) {
+      on_read(-1 - i);  // reads its source
+      return;
+    }
+    for (const NodePtr& x : n.inputs) walk(at(x), false, seen, on_inline, on_read);
+  }
+
+  Shape domain_of(int i) const;
+
+  void form_groups();
+
+  bool can_join(int g, const std::vector<int>& reads) const;
+
+  struct KernelBuilder {
+    codegen::KernelDesc desc;
+    std::vector<Access> args;
+    std::unordered_map<int, int> memo;  // node position -> instruction
+
+    int arg(const Access& a) {
+      for (size_t k = 0; k < args.size(); ++k)
+        if (args[k].buf == a.buf && args[k].offset == a.offset && args[k].strides == a.strides &&
+            args[k].dtype == a.dtype)
+          return static_cast<int>(k);
+      args.push_back(a);
+      desc.args.push_back(codegen::KernelArg{a.dtype, a.strides});
+      return static_cast<int>(args.size() - 1);
+    }
+    int push(codegen::Instr in) {
+      desc.code.push_back(in);
+      return static_cast<int>(desc.code.size() - 1);
+    }
+  };
+
+  int load(KernelBuilder& kb, const Access& a);
+
+  // The instruction computing node i inside group g.
+  int expr(KernelBuilder& kb, int i, int g, bool top = false);
+
+  // Whether a root's value is needed outside its group.
+  bool needed_outside(int i) const;
+
+  Step kernel_step(int g);
+
+  // A loop: its body lowered and planned on its own, and the scratch it needs.
+  Step loop_step(const std::vector<int>& outs);
+
+  // A kernel that copies one value (its last argument is the destination).
+  static Step copy_step(KernelBuilder& kb);
+
+  void emit();
+
+  const std::vector<Var>& outputs_;
+  std::vector<NodePtr> order_;
+  std::vector<Info> info_;
+  std::unordered_map<const Node*, int> pos_;
+  std::unordered_map<const Node*, int> input_index_;
+  std::map<int, int> output_claimed_;  // output -> node position
+  std::map<std::pair<int, int>, int> ready_;
+  std::vector<Group> groups_;
+  std::map<int, std::pair<int, int64_t>> in_place_;  // producer -> (concat, offset along its axis)
+  std::vector<std::tuple<int, int, Access>> copies_;  // (concat, operand, destination slice)
+  std::map<int, std::vector<Access>> extra_stores_;  // root -> concat slices it also writes
+  std::set<std::pair<int, int>> extra_stored_;       // (concat, operand) written that way
+  std::map<LoopKey, std::vector<int>> loops_;        // a loop's outputs (node positions)
+  std::map<LoopKey, std::vector<int>> history_;      // per carry: its history buffer, or -1
+  std::map<LoopKey, std::set<int>> dropped_;         // outputs the histories hold
+  std::map<LoopKey, std::set<int>> staged_;          // outputs in the slots of a sequence
+  Schedule s_;
+};
+
+}  // namespace rnnc::sched::lowering
