@@ -190,8 +190,8 @@ void run_steps(const sched::Schedule& s, const Bases& b, int threads, int depth)
       if (prof.per_step && depth == 0) {
         key = fmt::format("step {:3} {}", i, kinds[static_cast<int>(st.kind)]);
         if (st.kind == sched::Step::Kind::Gemm)
-          key += " " + to_string(st.gemm.a.shape) + "x" + to_string(st.gemm.b.shape);
-        if (st.kind == sched::Step::Kind::Kernel) key += " " + to_string(st.kernel.desc.domain);
+          key += fmt::format(" {}x{}", to_string(st.gemm.a.shape), to_string(st.gemm.b.shape));
+        if (st.kind == sched::Step::Kind::Kernel) key += fmt::format(" {}", to_string(st.kernel.desc.domain));
       }
       std::lock_guard lock(prof.mu);
       auto& [sec, n] = prof.time[key];
