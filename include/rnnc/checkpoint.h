@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rnnc/tensor.h"
+#include "rnnc/tree.h"
 
 namespace rnnc::io {
 
@@ -26,6 +27,20 @@ struct Checkpoint {
   const Tensor& tensor(const std::string& name) const;     // an Error names a missing tensor
   const std::string& meta(const std::string& key) const;   // an Error names a missing key
   bool has(const std::string& name) const;
+
+  // Every leaf of a tree, named prefix + path ("rnn.layers.1.weight_ih").
+  template <class T> void add_tree(const T& t, const std::string& prefix = "") {
+    const std::vector<std::string> names = tree::paths(t, prefix);
+    const std::vector<Tensor> values = tree::tensors(t);
+    for (std::size_t i = 0; i < names.size(); ++i) add(names[i], values[i]);
+  }
+  // Loads a tree's leaves by name. Every name, shape and dtype is checked first: the first
+  // mismatch is an Error (path, expected, found) and the tree is left untouched.
+  template <class T> void load_tree(T& t, const std::string& prefix = "") const {
+    tree::assign(t, matching(tree::paths(t, prefix), tree::tensors(t)));
+  }
+  // Copies of the tensors named `names`, each checked against `like` (shape and dtype).
+  std::vector<Tensor> matching(const std::vector<std::string>& names, const std::vector<Tensor>& like) const;
 };
 
 void save(const std::filesystem::path& path, const Checkpoint& c);

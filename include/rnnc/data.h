@@ -53,6 +53,8 @@ class Streams {
  public:
   Streams(const Tensor& encoded, int64_t batch, int64_t steps);
   int64_t chunks() const { return chunks_; }  // per epoch
+  int64_t batch() const { return batch_; }    // B streams
+  int64_t steps() const { return steps_; }    // T characters per chunk
   // inputs and targets (the next characters), i32 [T, B].
   std::pair<Tensor, Tensor> chunk(int64_t k) const;
 

@@ -13,12 +13,14 @@
 namespace rnnc {
 
 using Loc = std::source_location;
+class Leaf;  // tree.h
 
 // An operand of an overloaded operator: a Var or a number, remembering where it was written.
 // (Operators cannot take a defaulted source_location, but a converting constructor can.)
 struct Operand {
   Operand(const Var& v, Loc loc = Loc::current()) : var(v), loc(loc) {}
   Operand(double c, Loc loc = Loc::current()) : constant(c), is_constant(true), loc(loc) {}
+  Operand(const Leaf& leaf, Loc loc = Loc::current());  // a tree's leaf (tree.h)
   Var var;
   double constant = 0;
   bool is_constant = false;

@@ -12,6 +12,7 @@
 
 #include "rnnc/compile.h"
 #include "rnnc/tensor.h"
+#include "rnnc/tree.h"
 
 namespace rnnc::optim {
 
@@ -37,6 +38,14 @@ class Optimizer {
 
   // One update of every parameter from its gradient (same shapes, in the same order each call).
   void step(std::vector<Tensor>& params, const std::vector<Tensor>& grads);
+  // The same over a tree of parameters and the tree of its gradients (value_and_grad's grads);
+  // the state is then named by leaf path ("exp_avg.rnn.layers.1.weight_ih").
+  template <class T> void step(T& params, const T& grads) {
+    std::vector<Tensor> p = tree::tensors(params);
+    if (names_.size() != p.size()) names_ = tree::paths(params);
+    step(p, tree::tensors(grads));
+    tree::assign(params, p);
+  }
 
   int64_t steps() const { return t_; }
   double lr() const;
@@ -47,6 +56,12 @@ class Optimizer {
   // step count, for checkpoints; load_state restores both.
   std::vector<std::pair<std::string, Tensor>> state() const;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t steps);
+  // For a tree of parameters: the state named by the tree's paths.
+  template <class T> void load_state(const T& params, const std::vector<std::pair<std::string, Tensor>>& state,
+                                     int64_t steps) {
+    names_ = tree::paths(params);
+    load_state(state, steps);
+  }
 
  private:
   std::vector<std::string> slot_names() const;
@@ -57,6 +72,7 @@ class Optimizer {
   std::vector<std::vector<Tensor>> slots_;  // [slot kind][parameter]
   Compiled update_;
   std::string signature_;
+  std::vector<std::string> names_;  // the parameters' paths, when stepped with trees
 };
 
 // Step decay (torch.optim.lr_scheduler.StepLR): lr0 * gamma^floor(epoch / step_size).
@@ -69,5 +85,15 @@ void clip_by_value(std::vector<Tensor>& grads, double lo, double hi);
 // returns the norm before clipping. A non-finite norm is an error naming the parameter whose
 // gradient holds a NaN or an infinity (names[i], or its index); the gradients are left unchanged.
 double clip_by_global_norm(std::vector<Tensor>& grads, double max_norm, const std::vector<std::string>& names = {});
+
+// The same over trees of gradients (in place), errors naming the leaf's path.
+template <class T> void clip_by_value(T& grads, double lo, double hi) {
+  std::vector<Tensor> g = tree::tensors(grads);
+  clip_by_value(g, lo, hi);
+}
+template <class T> double clip_by_global_norm(T& grads, double max_norm) {
+  std::vector<Tensor> g = tree::tensors(grads);
+  return clip_by_global_norm(g, max_norm, tree::paths(grads));
+}
 
 }  // namespace rnnc::optim

@@ -1,6 +1,8 @@
 // rnnc: automatic differentiation and a graph compiler for recurrent networks.
 #pragma once
 #include "rnnc/autodiff.h"
+#include "rnnc/cells.h"
+#include "rnnc/char_rnn.h"
 #include "rnnc/char_model.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/compile.h"
@@ -20,3 +22,5 @@
 #include "rnnc/scan.h"
 #include "rnnc/shape.h"
 #include "rnnc/tensor.h"
+#include "rnnc/tree.h"
+#include "rnnc/tree_function.h"

@@ -15,11 +15,14 @@
 // compiler runs it as one compiled step sequence repeated T times.
 #pragma once
 #include <functional>
+#include <memory>
+#include <type_traits>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "rnnc/ops.h"
+#include "rnnc/tree.h"
 
 namespace rnnc {
 
@@ -42,5 +45,30 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
 // output (carries, then stacked ys). For autodiff and passes, which build loops directly.
 std::vector<Var> make_scan(std::shared_ptr<const Loop> loop, const std::vector<Var>& bindings,
                            Loc loc = Loc::current());
+
+// scan over trees (jax.lax.scan's contract): body(carry, x_t) returns std::pair{next carry, y_t},
+// where the carry is any tree of Vars or Leafs (an LSTM's {h, c}), xs a tree of sequences [T, ...]
+// (a Var, or a struct of them) and y_t any tree. Returns {the final carry, the ys stacked [T, ...]}.
+//
+//   auto [last, hs] = scan([&](const nn::LSTMState& s, const Var& x) {
+//     nn::LSTMState next = cell(x, s);
+//     return std::pair{next, Var(next.h)};
+//   }, cell.initial_state(B), xs);
+template <class Body, class Carry, class Xs>
+  requires(!std::is_same_v<std::invoke_result_t<const Body&, const Carry&, const Xs&>, ScanStep>)
+auto scan(const Body& body, const Carry& init, const Xs& xs, bool reverse = false, Loc loc = Loc::current()) {
+  using Result = std::invoke_result_t<const Body&, const Carry&, const Xs&>;
+  using Y = std::decay_t<std::tuple_element_t<1, Result>>;
+  std::shared_ptr<Y> ys;  // the structure of one step's outputs, as the body returned it
+  Scanned r = scan(
+      [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+        Result out = body(tree::replace(init, std::vector<Var>(c.begin(), c.end())),
+                          tree::replace(xs, std::vector<Var>(x.begin(), x.end())));
+        ys = std::make_shared<Y>(std::get<1>(out));
+        return {tree::vars(std::get<0>(out)), tree::vars(std::get<1>(out))};
+      },
+      tree::vars(init), tree::vars(xs), reverse, -1, loc);
+  return std::pair<Carry, Y>{tree::replace(init, r.carries), tree::replace(*ys, r.ys)};
+}
 
 }  // namespace rnnc

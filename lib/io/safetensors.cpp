@@ -55,6 +55,23 @@ bool Checkpoint::has(const std::string& name) const {
   return std::any_of(tensors.begin(), tensors.end(), [&](const auto& e) { return e.first == name; });
 }
 
+std::vector<Tensor> Checkpoint::matching(const std::vector<std::string>& names, const std::vector<Tensor>& like) const {
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!has(names[i]))
+      throw Error(fmt::format("rnnc: checkpoint: no tensor named '{}' (expected {}{}); the model was left unchanged",
+                              names[i], name_of(like[i].dtype()), to_string(like[i].shape())));
+    const Tensor& t = tensor(names[i]);
+    if (t.dtype() != like[i].dtype() || t.shape() != like[i].shape())
+      throw Error(fmt::format("rnnc: checkpoint: '{}' is {}{} in the file, the model expects {}{}; the model was left "
+                              "unchanged",
+                              names[i], name_of(t.dtype()), to_string(t.shape()), name_of(like[i].dtype()),
+                              to_string(like[i].shape())));
+  }
+  for (const std::string& n : names) out.push_back(tensor(n).clone());
+  return out;
+}
+
 const std::string& Checkpoint::meta(const std::string& key) const {
   auto it = metadata.find(key);
   if (it == metadata.end()) throw Error(fmt::format("rnnc: checkpoint: no metadata '{}'", key));

@@ -140,7 +140,8 @@ void Optimizer::step(std::vector<Tensor>& params, const std::vector<Tensor>& gra
   std::string sig;
   for (size_t i = 0; i < params.size(); ++i) {
     if (params[i].shape() != grads[i].shape() || params[i].dtype() != grads[i].dtype())
-      throw Error(fmt::format("rnnc: optimizer: parameter {} is {}{} but its gradient is {}{}", i,
+      throw Error(fmt::format("rnnc: optimizer: parameter {} is {}{} but its gradient is {}{}",
+                              i < names_.size() ? "'" + names_[i] + "'" : std::to_string(i),
                               name_of(params[i].dtype()), to_string(params[i].shape()), name_of(grads[i].dtype()),
                               to_string(grads[i].shape())));
     sig += fmt::format("{}{};", name_of(params[i].dtype()), to_string(params[i].shape()));
@@ -183,7 +184,8 @@ std::vector<std::pair<std::string, Tensor>> Optimizer::state() const {
   std::vector<std::pair<std::string, Tensor>> out;
   const std::vector<std::string> names = slot_names();
   for (size_t k = 0; k < slots_.size(); ++k)
-    for (size_t i = 0; i < slots_[k].size(); ++i) out.push_back({fmt::format("{}.{}", names[k], i), slots_[k][i]});
+    for (size_t i = 0; i < slots_[k].size(); ++i)
+      out.push_back({fmt::format("{}.{}", names[k], i < names_.size() ? names_[i] : std::to_string(i)), slots_[k][i]});
   return out;
 }
 
@@ -191,18 +193,32 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& st
   const std::vector<std::string> names = slot_names();
   std::vector<std::vector<Tensor>> slots(names.size());
   for (const auto& [key, value] : state) {
-    const size_t dot = key.rfind('.');
+    // "<slot>.<parameter>": the parameter by its path (trees) or its index.
+    const size_t dot = key.find('.');
     size_t k = 0;
     while (k < names.size() && names[k] != key.substr(0, dot)) ++k;
     if (dot == std::string::npos || k == names.size())
       throw Error(fmt::format("rnnc: optimizer: unknown state entry '{}'", key));
-    const size_t i = std::stoul(key.substr(dot + 1));
+    const std::string param = key.substr(dot + 1);
+    size_t i = 0;
+    if (!names_.empty()) {
+      while (i < names_.size() && names_[i] != param) ++i;
+      if (i == names_.size()) throw Error(fmt::format("rnnc: optimizer: state entry '{}' names no parameter", key));
+    } else if (param.empty() || param.find_first_not_of("0123456789") != std::string::npos) {
+      throw Error(fmt::format("rnnc: optimizer: state entry '{}' names no parameter", key));
+    } else {
+      i = std::stoul(param);
+    }
     if (slots[k].size() <= i) slots[k].resize(i + 1);
     slots[k][i] = value.clone();
   }
+  if (!names_.empty())
+    for (auto& slot : slots) slot.resize(std::max(slot.size(), names_.size()));
   for (size_t k = 0; k < slots.size(); ++k)
     for (size_t i = 0; i < slots[k].size(); ++i)
-      if (!slots[k][i].defined()) throw Error(fmt::format("rnnc: optimizer: state '{}.{}' is missing", names[k], i));
+      if (!slots[k][i].defined())
+        throw Error(fmt::format("rnnc: optimizer: state '{}.{}' is missing", names[k],
+                                i < names_.size() ? names_[i] : std::to_string(i)));
   slots_ = std::move(slots);
   t_ = steps;
 }

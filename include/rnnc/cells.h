@@ -1,0 +1,160 @@
+// Cells and layers as trees (tree.h): a struct of named parameters and the math, as in Keras'
+// RNN(cell) and Flax's nn.RNN. A cell is
+//
+//   struct MyCell {
+//     Param ...;  RNNC_TREE(...)
+//     State initial_state(int64_t batch) const;           // zeros, as host tensors
+//     State operator()(const Var& x, const State& s) const; // one step: x [B, I] -> next state
+//   };
+//
+// and its output at a step is the state's h (a cell may say otherwise with `Var output(const
+// State&) const`). nn::RNN<Cell> runs any such cell, a user's own included, over a sequence as one
+// scan, in stacked layers with dropout between them.
+//
+// The library's cells keep PyTorch's layout, names and formulas (nn.h, at the top), so weights
+// exchange with torch.nn.RNNCell / LSTMCell / GRUCell: weight_ih [G H, I], weight_hh [G H, H],
+// bias_ih, bias_hh [G H].
+#pragma once
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "rnnc/nn.h"
+#include "rnnc/scan.h"
+#include "rnnc/tree.h"
+#include "rnnc/tree_function.h"
+
+namespace rnnc::nn {
+
+// The state of an RNN or GRU cell, and of an LSTM cell.
+struct Hidden {
+  Leaf h;
+  RNNC_TREE(h)
+};
+struct LSTMState {
+  Leaf h, c;
+  RNNC_TREE(h, c)
+};
+
+// PyTorch's default initialisation: every weight and bias uniform in (-1/sqrt(H), 1/sqrt(H)).
+struct Gates {
+  Param weight_ih, weight_hh, bias_ih, bias_hh;
+  RNNC_TREE(weight_ih, weight_hh, bias_ih, bias_hh)
+  static Gates init(int gates, int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
+  int64_t hidden() const { return weight_hh.shape()[1]; }
+  Weights weights() const { return {weight_ih, weight_hh, bias_ih, bias_hh}; }
+};
+
+// torch.nn.RNNCell: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (relu with nonlinearity relu).
+struct RNNCell : Gates {
+  bool relu = false;
+  static RNNCell init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
+  Hidden initial_state(int64_t batch) const;
+  Hidden operator()(const Var& x, const Hidden& s) const;
+};
+
+// torch.nn.LSTMCell: gates i, f, g, o; c' = f c + i g; h' = o tanh(c').
+struct LSTMCell : Gates {
+  static LSTMCell init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
+  LSTMState initial_state(int64_t batch) const;
+  LSTMState operator()(const Var& x, const LSTMState& s) const;
+};
+
+// torch.nn.GRUCell: r, z, n; h' = (1 - z) n + z h, the reset gate applied after the product.
+struct GRUCell : Gates {
+  static GRUCell init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
+  Hidden initial_state(int64_t batch) const;
+  Hidden operator()(const Var& x, const Hidden& s) const;
+};
+
+// torch.nn.Linear: y = x W^T + b, W [out, in].
+struct Linear {
+  Param weight, bias;
+  RNNC_TREE(weight, bias)
+  static Linear init(int64_t in, int64_t out, std::mt19937_64& rng, DType dtype = DType::f32);
+  Var operator()(const Var& x) const { return linear(x, weight, bias); }
+};
+
+// torch.nn.Embedding: rows of weight [V, E] for i32 indices; initialised N(0, 1).
+struct Embedding {
+  Param weight;
+  RNNC_TREE(weight)
+  static Embedding init(int64_t vocab, int64_t dim, std::mt19937_64& rng, DType dtype = DType::f32);
+  Var operator()(const Var& indices) const { return embedding(weight, indices); }
+};
+
+// Inverted dropout with a fresh mask at every call: x * (u >= p) / (1 - p), u = rng.uniform().
+Var dropout(const Var& x, double p, Rng& rng);
+
+// A cell's output at a step: cell.output(state) when it has one, else state.h.
+template <class Cell, class State> Var output_of(const Cell& cell, const State& s) {
+  if constexpr (requires { cell.output(s); }) return cell.output(s);
+  else return Var(s.h);
+}
+
+// One cell over a sequence xs [T, B, I] from `init`, as one scan: the outputs [T, B, H] and the
+// final state. reverse: from the last step to the first (outputs stay in step order).
+template <class Cell, class State>
+std::pair<Var, State> run_cell(const Cell& cell, const Var& xs, const State& init, bool reverse = false,
+                               Loc loc = Loc::current()) {
+  auto [last, ys] = scan(
+      [&](const State& s, const Var& x) {
+        State next = cell(x, s);
+        return std::pair<State, Var>{next, output_of(cell, next)};
+      },
+      init, xs, reverse, loc);
+  return {ys, last};
+}
+
+// Keras' RNN(cell) and torch.nn.LSTM(num_layers, dropout): stacked layers of one kind of cell,
+// layer l reading layer l-1's outputs, with dropout between layers when given an Rng.
+template <class Cell> struct RNN {
+  using State = decltype(std::declval<const Cell&>().initial_state(1));
+  std::vector<Cell> layers;
+  double dropout = 0;  // between layers (not after the last), only when called with an Rng
+  RNNC_TREE(layers)
+
+  // layers cells made by Cell::init(input, hidden, rng), the first reading `input` features.
+  static RNN init(int num_layers, int64_t input, int64_t hidden, std::mt19937_64& rng, double dropout = 0,
+                  DType dtype = DType::f32) {
+    RNN r;
+    r.dropout = dropout;
+    for (int l = 0; l < num_layers; ++l) r.layers.push_back(Cell::init(l == 0 ? input : hidden, hidden, rng, dtype));
+    return r;
+  }
+  std::vector<State> initial_state(int64_t batch) const {
+    std::vector<State> s;
+    for (const Cell& c : layers) s.push_back(c.initial_state(batch));
+    return s;
+  }
+  // xs [T, B, I] -> the top layer's outputs [T, B, H] and every layer's final state.
+  std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, Rng* rng = nullptr,
+                                                bool reverse = false, Loc loc = Loc::current()) const {
+    if (init.size() != layers.size())
+      fail("RNN", "a state per layer is needed: " + std::to_string(init.size()) + " given for " +
+                      std::to_string(layers.size()) + " layers", loc);
+    Var h = xs;
+    std::vector<State> last;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      if (l > 0 && rng && dropout > 0) h = nn::dropout(h, dropout, *rng);
+      auto [ys, s] = run_cell(layers[l], h, init[l], reverse, loc);
+      h = ys;
+      last.push_back(s);
+    }
+    return {h, last};
+  }
+};
+
+// generate (nn.h) with the state as a tree: step(state, index) returns (logits, next state).
+template <class F, class State>
+  requires(!std::is_same_v<State, std::vector<Tensor>>)
+std::vector<int> generate(const F& step, const State& state, const std::vector<int>& prime, int n,
+                          const SampleOptions& o, std::mt19937_64& rng) {
+  StepFn flat = [&](const std::vector<Tensor>& s, int x) {
+    auto [logits, next] = step(tree::replace(state, s), x);
+    return std::pair<Tensor, std::vector<Tensor>>{logits, tree::tensors(next)};
+  };
+  return generate(flat, tree::tensors(state), prime, n, o, rng);
+}
+
+}  // namespace rnnc::nn

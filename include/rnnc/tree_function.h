@@ -1,0 +1,348 @@
+// Functions over trees: compile, value_and_grad and grad take a C++ function of trees (tree.h)
+// and give one that takes and returns trees, as jax.jit / jax.value_and_grad and Equinox's
+// filter_jit do.
+//
+//   auto loss = [](const Model& m, const nn::LSTMState& s, const Batch& b) {
+//     auto [logits, next] = m(b.x, s);
+//     return std::pair{mean(softmax_cross_entropy(logits, b.y)), next};   // (loss, aux)
+//   };
+//   auto step = compile(value_and_grad(loss));
+//   auto [l, next, grads] = step(model, state, batch);   // grads is a Model
+//
+// The function is traced at the first call with each shape signature and compiled once for it;
+// later calls only flatten the trees and run. Traced inputs are named by leaf path: the first
+// argument's leaves by their own path ("cell.Wf"), the others with a prefix — with three
+// arguments "state." and "batch.", with two "batch.", beyond that "arg2." and so on.
+// value_and_grad and grad differentiate every floating leaf of the first argument; what should not
+// be differentiated goes in another argument (as Flax keeps params apart from other collections).
+// A loss that does not depend on some leaf of the first argument is an error naming it (it usually
+// means the function used a captured tree instead of its argument).
+//
+// The trees' structure (paths and dtypes) is fixed by the first call: a later call whose trees
+// hold other leaves, or leaves of another dtype, or a first argument of other shapes, is an error
+// naming the leaf. Other shapes (a batch of another size) trace and compile once more.
+//
+// Randomness (dropout) comes from an Rng argument (Flax's rngs): inside the function,
+// rng.uniform(shape) is a fresh tensor of U[0, 1) numbers at every call, drawn on the host from
+// (seed, call number), so a step is a pure, reproducible function of its inputs and seed.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "rnnc/compile.h"
+#include "rnnc/gradcheck.h"
+#include "rnnc/tree.h"
+
+namespace rnnc {
+
+// A random stream for compiled functions. Passed as an argument; each call of a compiled function
+// that takes it uses the next draw (draws() counts them), so training with dropout is
+// reproducible from the seed and resumable from (seed, draws).
+namespace detail {
+enum class Transform { None, Grad, ValueAndGrad };
+}
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) : seed_(seed) {}
+  uint64_t seed() const { return seed_; }
+  uint64_t draws() const { return draws_; }
+  void set_draws(uint64_t n) { draws_ = n; }
+
+  // Inside a traced function: independent U[0, 1) numbers, new at every call.
+  Var uniform(const Shape& shape, DType dtype = DType::f32, Loc loc = Loc::current());
+
+  // The values of request k at draw n (what a compiled call fills in; also for tests).
+  static Tensor values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype);
+
+ private:
+  uint64_t seed_ = 0, draws_ = 0;
+  std::vector<Var>* recorder_ = nullptr;  // set while tracing
+  template <class F, detail::Transform T> friend class TreeFunction;
+};
+
+// What value_and_grad's compiled form returns: the loss, the function's other output (when it
+// returned a pair), and gradients shaped like the first argument.
+template <class P> struct ValueGrads {
+  Tensor value;
+  P grads;
+};
+template <class Aux, class P> struct ValueAuxGrads {
+  Tensor value;
+  Aux aux;
+  P grads;
+};
+
+namespace detail {
+template <class F, Transform T> struct Transformed {
+  F fn;
+};
+
+// What tracing produced: the inputs (leaves in argument order, then Rng requests), the outputs
+// flattened (for a gradient, the loss first) and the leaves' paths.
+struct TracedCall {
+  std::vector<Var> inputs, random, outputs;
+  int params = 0;  // leaves of the first argument
+};
+
+// One compiled (or interpreted) program per shape signature, and the checks that name a leaf.
+class Programs {
+ public:
+  Programs(Transform t, CompileOptions options, bool interpret)
+      : transform_(t), options_(options), interpret_(interpret) {}
+  // The index of the program for these leaves, or -1 when they need a new trace; an Error when
+  // the trees' structure changed (paths() gives the leaves' paths, for the message).
+  int find(const std::vector<Tensor>& leaves, const std::function<std::vector<std::string>()>& paths) const;
+  int add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves);
+  std::vector<Tensor> run(int program, const std::vector<Tensor>& leaves, const Rng* rng) const;
+  const void* structure(int program) const;
+  const Function& function(int program) const;
+  const Compiled& compiled(int program) const;
+  int count() const;
+
+  struct Program;
+
+ private:
+  Transform transform_;
+  CompileOptions options_;
+  bool interpret_;
+  std::vector<std::string> paths_;  // of the first trace
+  std::vector<DType> dtypes_;
+  std::vector<Shape> param_shapes_;
+  std::vector<std::shared_ptr<Program>> programs_;
+};
+
+// host_t: the type a traced output comes back as (Var -> Tensor; trees of Leafs stay).
+template <class T> struct host { using type = T; };
+template <> struct host<Var> { using type = Tensor; };
+template <class T> struct host<std::vector<T>> { using type = std::vector<typename host<T>::type>; };
+template <class T, std::size_t N> struct host<std::array<T, N>> { using type = std::array<typename host<T>::type, N>; };
+template <class A, class B> struct host<std::pair<A, B>> {
+  using type = std::pair<typename host<A>::type, typename host<B>::type>;
+};
+template <class... T> struct host<std::tuple<T...>> { using type = std::tuple<typename host<T>::type...>; };
+template <class T> using host_t = typename host<std::decay_t<T>>::type;
+
+// traced_t: the type an argument is traced as (Tensor -> Var; trees of Leafs stay; Rng by reference).
+template <class T> struct traced { using type = T; };
+template <> struct traced<Tensor> { using type = Var; };
+template <> struct traced<Rng> { using type = Rng&; };
+template <class T> struct traced<std::vector<T>> { using type = std::vector<typename traced<T>::type>; };
+template <class T, std::size_t N> struct traced<std::array<T, N>> { using type = std::array<typename traced<T>::type, N>; };
+template <class A, class B> struct traced<std::pair<A, B>> {
+  using type = std::pair<typename traced<A>::type, typename traced<B>::type>;
+};
+template <class... T> struct traced<std::tuple<T...>> { using type = std::tuple<typename traced<T>::type...>; };
+template <class T> using traced_t = typename traced<std::decay_t<T>>::type;
+
+template <class T> struct is_pair_like : std::false_type {};
+template <class A, class B> struct is_pair_like<std::pair<A, B>> : std::true_type {};
+template <class A, class B> struct is_pair_like<std::tuple<A, B>> : std::true_type {};
+
+// Maps a tree leaf by leaf, rebuilding containers (so Var leaves may become Tensors and back).
+template <class Out, class T, class F> Out map_tree(const T& t, F& leaf, const std::string& path) {
+  using U = std::decay_t<T>;
+  if constexpr (tree::is_leaf_v<U>) {
+    return leaf(t, path);
+  } else if constexpr (tree::detail::is_vector<U>::value) {
+    Out out;
+    out.reserve(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i)
+      out.push_back(map_tree<typename Out::value_type>(t[i], leaf, tree::detail::join(path, std::to_string(i))));
+    return out;
+  } else if constexpr (tree::detail::is_array<U>::value) {
+    Out out;
+    for (std::size_t i = 0; i < t.size(); ++i)
+      out[i] = map_tree<typename Out::value_type>(t[i], leaf, tree::detail::join(path, std::to_string(i)));
+    return out;
+  } else if constexpr (tree::detail::is_tuple<U>::value) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return Out{map_tree<std::tuple_element_t<I, Out>>(std::get<I>(t), leaf,
+                                                        tree::detail::join(path, std::to_string(I)))...};
+    }(std::make_index_sequence<std::tuple_size_v<U>>{});
+  } else {
+    static_assert(std::is_same_v<Out, U>, "rnnc: a tree struct's leaves must be Leaf (Param) members");
+    Out out = t;
+    tree::for_each(out, [&](const std::string& p, auto& l) {
+      using L = std::decay_t<decltype(l)>;
+      if constexpr (std::is_same_v<L, Leaf>) l = Leaf(leaf(l, p));
+      else static_assert(tree::detail::always_false<L>, "rnnc: a tree struct's leaves must be Leaf (Param) members");
+    }, path);
+    return out;
+  }
+}
+
+inline std::string arg_prefix(std::size_t k, std::size_t n) {
+  if (k == 0) return "";
+  if (n == 2) return "batch";
+  if (n == 3) return k == 1 ? "state" : "batch";
+  return "arg" + std::to_string(k);
+}
+}  // namespace detail
+
+// A function over trees, traced and compiled per shape signature (see the top of this file).
+template <class F, detail::Transform Kind> class TreeFunction {
+ public:
+  TreeFunction(F fn, CompileOptions options, bool interpret)
+      : fn_(std::move(fn)), programs_(std::make_shared<detail::Programs>(Kind, options, interpret)) {}
+
+  template <class... A> auto operator()(A&&... args) const {
+    using R = std::invoke_result_t<const F&, detail::traced_t<A>&...>;
+    std::vector<Tensor> leaves;
+    Rng* rng = nullptr;
+    (flatten(args, leaves, rng), ...);
+    int p = programs_->find(leaves, [&] { return paths(args...); });
+    if (p < 0) p = trace<R>(leaves, args...);
+    const std::vector<Tensor> out = programs_->run(p, leaves, rng);
+    if (rng) rng->set_draws(rng->draws() + 1);
+    return result<R>(*static_cast<const R*>(programs_->structure(p)), out, args...);
+  }
+
+  // The graph traced for these arguments (before any transform), and its inputs as tensors.
+  template <class... A> std::pair<Function, std::vector<Tensor>> function(A&&... args) const {
+    using R = std::invoke_result_t<const F&, detail::traced_t<A>&...>;
+    detail::TracedCall call = trace_call<R>(nullptr, args...);
+    std::vector<Tensor> leaves;
+    Rng* rng = nullptr;
+    (flatten(args, leaves, rng), ...);
+    for (std::size_t k = 0; k < call.random.size(); ++k)
+      leaves.push_back(Rng::values(rng ? rng->seed() : 0, rng ? rng->draws() : 0, k, call.random[k].shape(),
+                                   call.random[k].dtype()));
+    Function f;
+    f.inputs = call.inputs;
+    f.inputs.insert(f.inputs.end(), call.random.begin(), call.random.end());
+    f.outputs = call.outputs;
+    return {f, leaves};
+  }
+
+  // Of the most recent shape signature.
+  const Compiled& compiled() const { return programs_->compiled(programs_->count() - 1); }
+  int signatures() const { return programs_->count(); }
+
+ private:
+  template <class A> static void flatten(A& a, std::vector<Tensor>& leaves, Rng*& rng) {
+    if constexpr (std::is_same_v<std::decay_t<A>, Rng>) {
+      if (rng) throw Error("rnnc: a compiled function takes at most one Rng");
+      if constexpr (!std::is_const_v<std::remove_reference_t<A>>) rng = &a;
+      else static_assert(!std::is_same_v<A, A>, "rnnc: pass the Rng as a mutable lvalue: each call advances it");
+    } else {
+      for (Tensor& t : tree::tensors(a)) leaves.push_back(std::move(t));
+    }
+  }
+
+  template <class... A> static std::vector<std::string> paths(const A&... args) {
+    std::vector<std::string> out;
+    std::size_t k = 0;
+    const std::size_t n = ((std::is_same_v<std::decay_t<A>, Rng> ? 0 : 1) + ...);
+    auto one = [&](const auto& a) {
+      if constexpr (!std::is_same_v<std::decay_t<decltype(a)>, Rng>) {
+        for (std::string& p : tree::paths(a, detail::arg_prefix(k, n))) out.push_back(p.empty() ? "arg0" : p);
+        ++k;
+      }
+    };
+    (one(args), ...);
+    return out;
+  }
+
+  template <class R, class... A> detail::TracedCall trace_call(std::shared_ptr<const void>* structure, A&... args) const {
+    detail::TracedCall call;
+    Rng tracing;
+    tracing.recorder_ = &call.random;
+    const std::size_t n = ((std::is_same_v<std::decay_t<A>, Rng> ? 0 : 1) + ...);
+    std::size_t k = 0;
+    auto make = [&](auto& a) -> decltype(auto) {
+      using T = std::decay_t<decltype(a)>;
+      if constexpr (std::is_same_v<T, Rng>) {
+        tracing.seed_ = a.seed_;
+        return static_cast<Rng&>(tracing);
+      } else {
+        const std::string prefix = detail::arg_prefix(k, n);
+        const bool first = k++ == 0;
+        auto leaf = [&](const auto& l, const std::string& path) {
+          const Tensor& t = tree::tensor_of(l, path);
+          Var v = input(t.shape(), t.dtype(), path.empty() ? "arg0" : path);
+          call.inputs.push_back(v);
+          if (first) ++call.params;
+          return v;
+        };
+        return detail::map_tree<detail::traced_t<T>>(a, leaf, prefix);
+      }
+    };
+    std::tuple<detail::traced_t<A>...> traced{make(args)...};  // braces: in argument order
+    R r = std::apply(fn_, traced);
+    if constexpr (Kind == detail::Transform::None) {
+      call.outputs = tree::vars(r);
+    } else if constexpr (std::is_convertible_v<R, Var>) {
+      call.outputs = {Var(r)};
+    } else if constexpr (detail::is_pair_like<R>::value) {
+      call.outputs = {Var(std::get<0>(r))};
+      for (Var& v : tree::vars(std::get<1>(r))) call.outputs.push_back(v);
+    } else {
+      static_assert(detail::is_pair_like<R>::value, "rnnc: value_and_grad: return the loss (a Var) or a pair (loss, aux)");
+    }
+    if (structure) *structure = std::make_shared<R>(std::move(r));
+    return call;
+  }
+
+  template <class R, class... A> int trace(const std::vector<Tensor>& leaves, A&... args) const {
+    std::shared_ptr<const void> structure;
+    detail::TracedCall call = trace_call<R>(&structure, args...);
+    return programs_->add(std::move(call), std::move(structure), leaves);
+  }
+
+  template <class R, class P, class... A>
+  auto result(const R& structure, const std::vector<Tensor>& out, const P& params, const A&...) const {
+    std::size_t i = 0;
+    auto next = [&](const auto&, const std::string&) { return out.at(i++); };
+    auto grads = [&] { return tree::replace(params, std::vector<Tensor>(out.begin() + i, out.end())); };
+    if constexpr (Kind == detail::Transform::None) {
+      return detail::map_tree<detail::host_t<R>>(structure, next, "");
+    } else if constexpr (Kind == detail::Transform::Grad) {
+      return grads();
+    } else if constexpr (detail::is_pair_like<R>::value) {
+      using Aux = detail::host_t<std::tuple_element_t<1, R>>;
+      Tensor value = out.at(i++);
+      Aux aux = detail::map_tree<Aux>(std::get<1>(structure), next, "");
+      return ValueAuxGrads<Aux, std::decay_t<P>>{std::move(value), std::move(aux), grads()};
+    } else {
+      Tensor value = out.at(i++);
+      return ValueGrads<std::decay_t<P>>{std::move(value), grads()};
+    }
+  }
+
+  F fn_;
+  std::shared_ptr<detail::Programs> programs_;
+};
+
+template <class F> concept TreeFn = !std::is_convertible_v<F, const Function&>;
+
+// value_and_grad(fn): for compile() or interpret(). fn returns the loss, or a pair (loss, aux).
+template <TreeFn F> auto value_and_grad(F fn) {
+  return detail::Transformed<F, detail::Transform::ValueAndGrad>{std::move(fn)};
+}
+// grad(fn): the gradients only, shaped like the first argument (fn returns the loss).
+template <TreeFn F> auto grad(F fn) { return detail::Transformed<F, detail::Transform::Grad>{std::move(fn)}; }
+
+// The compiled function over trees (see the top of this file); fn itself, or value_and_grad(fn).
+template <class F, detail::Transform T>
+TreeFunction<F, T> compile(detail::Transformed<F, T> t, const CompileOptions& options = {}) {
+  return TreeFunction<F, T>(std::move(t.fn), options, false);
+}
+template <TreeFn F> TreeFunction<F, detail::Transform::None> compile(F fn, const CompileOptions& options = {}) {
+  return TreeFunction<F, detail::Transform::None>(std::move(fn), options, false);
+}
+// The same run by the reference interpreter (for tests: compiled == interpreted).
+template <class F, detail::Transform T> TreeFunction<F, T> interpret(detail::Transformed<F, T> t) {
+  return TreeFunction<F, T>(std::move(t.fn), {}, true);
+}
+template <TreeFn F> TreeFunction<F, detail::Transform::None> interpret(F fn) {
+  return TreeFunction<F, detail::Transform::None>(std::move(fn), {}, true);
+}
+
+}  // namespace rnnc

@@ -1,0 +1,151 @@
+// Functions over trees (tree_function.h): the part that does not depend on the user's types —
+// one program per shape signature, the structure checks that name a leaf, and the Rng's draws.
+#include "rnnc/tree_function.h"
+
+#include <fmt/format.h>
+
+#include <unordered_set>
+
+#include "rnnc/autodiff.h"
+#include "rnnc/interpreter.h"
+
+namespace rnnc {
+
+// ---- Rng: counter-based (splitmix64 of seed, draw, request and element), so any draw of any
+// request can be computed on its own, in any order, and a resumed run draws what the
+// uninterrupted one would have.
+namespace {
+uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+Var Rng::uniform(const Shape& shape, DType dtype, Loc loc) {
+  if (!recorder_)
+    fail("rng.uniform", "only inside a function traced by compile() or interpret(), with the Rng as its argument", loc);
+  Var v = input(shape, dtype, fmt::format("rng.{}", recorder_->size()), loc);
+  recorder_->push_back(v);
+  return v;
+}
+
+Tensor Rng::values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  const uint64_t key = mix(mix(mix(seed) ^ draw) ^ k);
+  const int64_t n = t.numel();
+  constexpr double scale = 1.0 / 9007199254740992.0;  // 2^-53
+  if (dtype == DType::f32) {
+    float* p = t.data<float>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((mix(key + i) >> 40) * (1.0 / 16777216.0));
+  } else {
+    for (int64_t i = 0; i < n; ++i) t.set(i, (mix(key + i) >> 11) * scale);
+  }
+  return t;
+}
+
+namespace detail {
+
+struct Programs::Program {
+  std::vector<Shape> shapes;     // of the leaves: the signature
+  Function f;
+  Compiled compiled;
+  std::vector<Var> random;       // Rng requests (inputs after the leaves)
+  std::vector<std::size_t> zero_grads;  // positions among the gradients of non-floating leaves
+  std::shared_ptr<const void> structure;
+};
+
+int Programs::find(const std::vector<Tensor>& leaves, const std::function<std::vector<std::string>()>& paths) const {
+  if (programs_.empty()) return -1;
+  if (leaves.size() != dtypes_.size()) {
+    const std::vector<std::string> now = paths();
+    std::size_t i = 0;
+    while (i < now.size() && i < paths_.size() && now[i] == paths_[i]) ++i;
+    throw Error(i < now.size() ? fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is new{}",
+                                             now[i], i < paths_.size() ? fmt::format(" (where '{}' was)", paths_[i]) : "")
+                               : fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is missing",
+                                             paths_[i]));
+  }
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    const bool param = i < param_shapes_.size();
+    if (leaves[i].dtype() != dtypes_[i] || (param && leaves[i].shape() != param_shapes_[i]))
+      throw Error(fmt::format("rnnc: compiled function: leaf '{}' was {}{} when traced, is {}{}", paths_[i],
+                              name_of(dtypes_[i]), param ? to_string(param_shapes_[i]) : std::string(),
+                              name_of(leaves[i].dtype()), param ? to_string(leaves[i].shape()) : std::string()));
+  }
+  for (std::size_t p = 0; p < programs_.size(); ++p) {
+    const std::vector<Shape>& s = programs_[p]->shapes;
+    bool same = true;
+    for (std::size_t i = 0; i < leaves.size() && same; ++i) same = leaves[i].shape() == s[i];
+    if (same) return static_cast<int>(p);
+  }
+  return -1;
+}
+
+int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves) {
+  auto P = std::make_shared<Program>();
+  for (const Tensor& t : leaves) P->shapes.push_back(t.shape());
+  if (programs_.empty()) {
+    for (const Var& v : call.inputs) paths_.push_back(v->name), dtypes_.push_back(v.dtype());
+    for (int i = 0; i < call.params; ++i) param_shapes_.push_back(call.inputs[i].shape());
+  }
+  Function f;
+  f.inputs = call.inputs;
+  f.inputs.insert(f.inputs.end(), call.random.begin(), call.random.end());
+  f.outputs = call.outputs;
+  if (transform_ != Transform::None) {
+    const Var& loss = call.outputs.at(0);
+    if (loss.numel() != 1 || !is_float(loss.dtype()))
+      throw Error(fmt::format("rnnc: value_and_grad: the loss must be one floating-point number, not {}{}",
+                              name_of(loss.dtype()), to_string(loss.shape())));
+    // Every differentiated leaf must reach the loss: one that does not usually means the function
+    // computed with a tree it captured instead of the one it was given.
+    std::unordered_set<const Node*> reached;
+    for (const NodePtr& n : topo_order({loss})) reached.insert(n.get());
+    std::vector<int> wrt;
+    for (int i = 0; i < call.params; ++i) {
+      const Var& in = call.inputs[i];
+      if (!is_float(in.dtype())) {
+        P->zero_grads.push_back(i);
+        continue;
+      }
+      if (!reached.count(in.node().get()))
+        throw Error(fmt::format("rnnc: value_and_grad: the loss does not depend on leaf '{}' of the differentiated "
+                                "tree (did the function use a tree it captured instead of its argument?)", in->name));
+      wrt.push_back(i);
+    }
+    if (wrt.empty()) throw Error("rnnc: value_and_grad: the first argument has no floating-point leaves to differentiate");
+    f = transform_ == Transform::Grad ? grad(f, wrt) : value_and_grad(f, wrt, /*has_aux=*/true);
+  }
+  P->f = f;
+  P->random = call.random;
+  P->structure = std::move(structure);
+  if (!interpret_) P->compiled = compile(f, options_);
+  programs_.push_back(std::move(P));
+  return static_cast<int>(programs_.size()) - 1;
+}
+
+std::vector<Tensor> Programs::run(int program, const std::vector<Tensor>& leaves, const Rng* rng) const {
+  const Program& P = *programs_.at(program);
+  std::vector<Tensor> args = leaves;
+  if (!P.random.empty() && !rng)
+    throw Error("rnnc: compiled function: it draws random numbers (rng.uniform) but was called without an Rng");
+  for (std::size_t k = 0; k < P.random.size(); ++k)
+    args.push_back(Rng::values(rng->seed(), rng->draws(), k, P.random[k].shape(), P.random[k].dtype()));
+  std::vector<Tensor> out = interpret_ ? interpret(P.f, args) : P.compiled(args);
+  if (!P.zero_grads.empty()) {  // non-floating leaves of the first argument get zero "gradients"
+    const std::size_t first = out.size() - (param_shapes_.size() - P.zero_grads.size());
+    for (std::size_t i : P.zero_grads)
+      out.insert(out.begin() + first + i, Tensor::zeros(leaves[i].shape(), leaves[i].dtype()));
+  }
+  return out;
+}
+
+const void* Programs::structure(int program) const { return programs_.at(program)->structure.get(); }
+const Function& Programs::function(int program) const { return programs_.at(program)->f; }
+const Compiled& Programs::compiled(int program) const { return programs_.at(program)->compiled; }
+int Programs::count() const { return static_cast<int>(programs_.size()); }
+
+}  // namespace detail
+}  // namespace rnnc
