@@ -1,67 +1,77 @@
-// The README's tour, compiled and run by the tests so that it stays true.
+// The README's tour, compiled and run by the tests; the README shows the code between the
+// "tour" markers, and a test checks that it is the same text.
 #include <rnnc/rnnc.h>
 
 #include <iostream>
 
 using namespace rnnc;
 
-// A cell is an ordinary function of Vars: here, a vanilla RNN written out (the library has LSTM
-// and GRU too). Autodiff derives its backward pass; compile() fuses it into LLVM kernels.
-Var my_cell(const Var& x, const Var& h, std::span<const Var> w) {
-  return tanh(matmul(x, w[0]) + matmul(h, w[1]) + w[2]);
-}
+// [tour]
+// A cell of your own: named parameters and one step of math (PyTorch's layout, W [out, in]).
+// Autodiff derives its backward pass; compile() fuses it into LLVM kernels.
+struct MyRNN {
+  Param weight_ih, weight_hh, bias;
+  RNNC_TREE(weight_ih, weight_hh, bias)
+
+  static MyRNN init(int64_t in, int64_t hidden, std::mt19937_64& rng, DType t = DType::f32) {
+    return {Tensor::uniform({hidden, in}, -0.1, 0.1, rng, t), Tensor::uniform({hidden, hidden}, -0.1, 0.1, rng, t),
+            Tensor::zeros({hidden}, t)};
+  }
+  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, weight_hh.shape()[0]})}; }
+  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {   // h' = tanh(W x + U h + b)
+    return {tanh(matmul(x, transpose(weight_ih)) + matmul(s.h, transpose(weight_hh)) + bias)};
+  }
+};
+
+// A model is a tree of parts; every leaf has a path, "rnn.layers.0.weight_ih", for checkpoints,
+// optimizer state and errors.
+struct Model {
+  nn::RNN<MyRNN> rnn;  // any cell over a sequence, as one scan (traced once, however long)
+  nn::Linear head;
+  RNNC_TREE(rnn, head)
+};
+struct Batch {
+  Leaf x, y;  // characters [T, B] and the characters after them
+  RNNC_TREE(x, y)
+};
 
 int main() {
-  // Text -> a vocabulary -> B parallel streams of chunks of T characters.
   const std::u32string text = data::decode_utf8(data::read_text(RNNC_DEFAULT_CORPUS));
   const data::Vocab vocab = data::Vocab::of(text);
   const int V = vocab.size(), H = 64, T = 16, B = 8;
-  const data::Streams streams(vocab.encode(text), B, T);
-
-  // The training step: the cell scanned over T steps from a carried state (the graph holds it
-  // once), a softmax over the next character at every step.
-  Function loss = trace([&](std::span<const Var> a) {  // a: Wx, Wh, b, Wy, by, h0, inputs, targets
-    Scanned r = scan([&](std::span<const Var> h, std::span<const Var> x) -> ScanStep {
-      Var h1 = my_cell(x[0], h[0], a.subspan(0, 3));
-      return {{h1}, {h1}};                                 // the next state; this step's output
-    }, {a[5]}, {one_hot(a[6], V)});                        // h0; inputs [T, B] -> one-hot [T, B, V]
-    Var logits = matmul(reshape(r.ys[0], {T * B, H}), a[3]) + a[4];
-    return std::vector<Var>{mean(softmax_cross_entropy(logits, reshape(a[7], {T * B}))), r.carries[0]};
-  }, {Spec{{V, H}}, Spec{{H, H}}, Spec{{H}}, Spec{{H, V}}, Spec{{V}}, Spec{{B, H}}, Spec{{T, B}, DType::i32},
-      Spec{{T, B}, DType::i32}});
-  Compiled step = compile(value_and_grad(loss, {0, 1, 2, 3, 4}, /*has_aux=*/true));  // BPTT, fused
+  const data::Streams streams(vocab.encode(text), B, T);  // B streams of T-character chunks
 
   std::mt19937_64 rng(0);
-  std::vector<Tensor> w = {Tensor::uniform({V, H}, -0.1, 0.1, rng), Tensor::uniform({H, H}, -0.1, 0.1, rng),
-                           Tensor::zeros({H}), Tensor::uniform({H, V}, -0.1, 0.1, rng), Tensor::zeros({V})};
-  optim::Optimizer opt(optim::Adam{.lr = 5e-3});
-  Tensor h = Tensor::zeros({B, H});
-  double first = 0, last = 0;
-  for (int64_t k = 0; k < std::min<int64_t>(streams.chunks(), 120); ++k) {
-    auto [x, y] = streams.chunk(k);
-    std::vector<Tensor> args = w;
-    args.insert(args.end(), {h, x, y});
-    std::vector<Tensor> out = step(args);  // loss, final state, 5 gradients
-    h = out[1];                            // the state carries on; the gradient stops at the chunk
-    opt.step(w, std::vector<Tensor>(out.begin() + 2, out.end()));
-    (k == 0 ? first : last) = out[0].item();
-  }
-  std::cout << "loss " << first << " -> " << last << " nats/char; " << step.stats().str() << "\n";
-
-  // Sampling: one step per character, the state carried, temperature 0.7.
-  Function one = trace([&](std::span<const Var> a) {
-    Var h1 = my_cell(one_hot(a[6], V), a[5], a.subspan(0, 3));
-    return std::vector<Var>{reshape(matmul(h1, a[3]) + a[4], {V}), h1};
-  }, {Spec{{V, H}}, Spec{{H, H}}, Spec{{H}}, Spec{{H, V}}, Spec{{V}}, Spec{{1, H}}, Spec{{1}, DType::i32}});
-  Compiled sampler = compile(one);
-  nn::StepFn next = [&](const std::vector<Tensor>& s, int c) {
-    std::vector<Tensor> args = w;
-    args.insert(args.end(), {s[0], Tensor::from({double(c)}, {1}, DType::i32)});
-    std::vector<Tensor> r = sampler(args);
-    return std::pair<Tensor, std::vector<Tensor>>{r[0], {r[1]}};
+  Model model{nn::RNN<MyRNN>::init(1, V, H, rng), nn::Linear::init(H, V, rng)};
+  auto loss = [V](const Model& m, const std::vector<nn::Hidden>& state, const Batch& b) {
+    auto [hs, next] = m.rnn(one_hot(b.x, V), state);  // [T, B, H] and the final state
+    Var logits = m.head(reshape(hs, {-1, hs.shape()[2]}));
+    return std::pair{mean(softmax_cross_entropy(logits, reshape(b.y, {-1}))), next};
   };
-  std::cout << "sample: T" << vocab.decode(nn::generate(next, {Tensor::zeros({1, H})}, {vocab.index(U'T')}, 80,
-                                                          {.temperature = 0.7}, rng))
+  auto step = compile(value_and_grad(loss));  // BPTT, optimised, fused, JIT-compiled at the first call
+  optim::Optimizer opt(optim::Adam{.lr = 5e-3});
+  auto state = model.rnn.initial_state(B);
+  double first = 0, last = 0;
+  for (int64_t k = 0; k < std::min<int64_t>(streams.chunks(), 120); ++k) {  // truncated BPTT
+    auto [x, y] = streams.chunk(k);
+    auto [l, next, grads] = step(model, state, Batch{x, y});  // grads is a Model
+    state = next;                                             // the state carries on; the gradient stops
+    opt.step(model, grads);
+    (k == 0 ? first : last) = l.item();
+  }
+  std::cout << "loss " << first << " -> " << last << " nats/char; " << step.compiled().stats().str() << "\n";
+
+  // Sampling: one character per call, the state carried, temperature 0.7.
+  auto one = compile([V](const Model& m, const std::vector<nn::Hidden>& s, const Var& c) {
+    auto [h, next] = m.rnn(one_hot(reshape(c, {1, 1}), V), s);
+    return std::pair{reshape(m.head(reshape(h, {1, -1})), {V}), next};
+  });
+  auto next_char = [&](const std::vector<nn::Hidden>& s, int c) {
+    return one(model, s, Tensor::from({double(c)}, {1}, DType::i32));
+  };
+  std::cout << "sample: T" << vocab.decode(nn::generate(next_char, model.rnn.initial_state(1),
+                                                          {vocab.index(U'T')}, 80, {.temperature = 0.7}, rng))
             << "\n";
+  // [/tour]
   return last < first - 0.5 ? 0 : 1;
 }

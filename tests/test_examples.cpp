@@ -153,3 +153,19 @@ TEST_CASE("text_generator: a 3-layer LSTM trained sequence to sequence over stre
   CHECK(std::filesystem::exists(std::string(dir) + "/curve.svg"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the README's tour is examples/tour.cpp, word for word") {
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    REQUIRE(in);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string tour = read(std::string(SOURCE_DIR) + "/examples/tour.cpp");
+  const std::string readme = read(std::string(SOURCE_DIR) + "/README.md");
+  const size_t a = tour.find("// [tour]\n"), b = tour.find("  // [/tour]\n");
+  REQUIRE(a != std::string::npos);
+  REQUIRE(b != std::string::npos);
+  const std::string code = tour.substr(a + 10, b - a - 10);
+  CHECK(code.size() > 1000);
+  CHECK(readme.find("```cpp\n" + code + "```") != std::string::npos);
+}
