@@ -139,6 +139,34 @@ TEST_CASE("scan: compiled loops equal the interpreter, forward and backward", "[
     }
 }
 
+TEST_CASE("scan: per-step outputs narrower than the input projection, reshaped after the loop", "[scan][compile]") {
+  // min-char-rnn's shape: the loop's logits y_t [1, V] may be stored in the slots of the hoisted
+  // input projection [T, 1, H] (H > V), which leaves them strided; the reshape after the loop must
+  // not read them as contiguous.
+  const int V = 5, H = 64, T = 3;
+  std::mt19937_64 rng(3);
+  std::vector<Tensor> args{Tensor::normal({H, V}, 0, 0.3, rng, DType::f64), Tensor::normal({H, H}, 0, 0.3, rng, DType::f64),
+                           Tensor::normal({V, H}, 0, 0.3, rng, DType::f64), Tensor::uniform({1, H}, -0.5, 0.5, rng, DType::f64),
+                           Tensor::from({1, 4, 2}, {T}, DType::i32), Tensor::from({4, 2, 0}, {T}, DType::i32)};
+  std::vector<Spec> specs;
+  for (const Tensor& a : args) specs.push_back(spec_of(a));
+  Function f = trace(
+      [&](std::span<const Var> a) {
+        Scanned r = scan(
+            [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+              Var h = tanh(matmul(x[0], transpose(a[0])) + matmul(c[0], transpose(a[1])));
+              return {{h}, {matmul(h, transpose(a[2]))}};
+            },
+            {a[3]}, {one_hot(reshape(a[4], {-1, 1}), V, DType::f64)});
+        return std::vector<Var>{sum(softmax_cross_entropy(reshape(r.ys[0], {-1, V}), a[5])), r.carries[0]};
+      },
+      specs);
+  for (const Function& g : {f, value_and_grad(f, {0, 1, 2}, true)}) {
+    const auto want = interpret(g, args), got = compile(g)(args);
+    for (size_t k = 0; k < got.size(); ++k) CHECK(max_abs_diff(got[k], want[k]) < 1e-11);
+  }
+}
+
 TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[scan][compile]") {
   // What the fastest RNN code does by hand, found by the compiler in the loops autodiff builds:
   // the input projection of all steps is one GEMM before the loop, the input gradient one after it,

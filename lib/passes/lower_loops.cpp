@@ -61,12 +61,19 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
       const Shape& shape = order_[i]->shape;
       const int64_t slot = numel(shape) / L.length;
       if (order_[i]->dtype != xa.dtype || used + slot > step) continue;
+      Access lent_access = xa;
+      lent_access.offset = xa.offset + used;
+      lent_access.shape = shape;
+      lent_access.strides = strides_of(shape);
+      lent_access.strides[0] = step;
+      // A reshape views its operand as contiguous, and is placed after this (placing the loop
+      // placed its outputs), too late to copy a strided operand first: such outputs keep their own
+      // buffer unless the slot holds them contiguously.
+      if (!lent_access.contiguous() &&
+          std::any_of(info_[i].users.begin(), info_[i].users.end(), [&](int u) { return info_[u].kind == Kind::Alias; }))
+        continue;
       Info& in = info_[i];
-      in.access = xa;
-      in.access.offset = xa.offset + used;
-      in.access.shape = shape;
-      in.access.strides = strides_of(shape);
-      in.access.strides[0] = step;
+      in.access = lent_access;
       in.stored = in.has_access = true;
       taken.insert(k);
       staged_[key].insert(k);
