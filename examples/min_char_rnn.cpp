@@ -11,7 +11,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
-#include <functional>
 
 using namespace rnnc;
 
@@ -19,16 +18,24 @@ using namespace rnnc;
 #define RNNC_DEFAULT_CORPUS "docs"
 #endif
 
-// ---- the model, in the tutorial's column-vector layout
-struct Params {
-  Var Wxh, Whh, Why, bh, by;
-};
+// ---- the model: the tutorial's math, in PyTorch's layout (W [out, in]; x and h are rows [1, n])
+//   h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)     ->  h = tanh(x Wxh^T + h Whh^T + bh)
+//   y_t = Why h_t + by                          ->  y = h Why^T + by
+//   p_t = softmax(y_t), loss = sum_t -log p_t[target_t]
+struct RNN {
+  Param Wxh, Whh, Why, bh, by;
+  RNNC_TREE(Wxh, Whh, Why, bh, by)
 
-// One step: h = tanh(Wxh x + Whh h + bh), logits y = Why h + by.
-std::pair<Var, Var> rnn_step(const Params& p, const Var& x, const Var& h) {
-  Var h_next = tanh(matmul(p.Wxh, x) + matmul(p.Whh, h) + p.bh);
-  return {h_next, matmul(p.Why, h_next) + p.by};
-}
+  // One step: the next hidden state and the logits of the next character.
+  std::pair<Var, Var> step(const Var& x, const Var& h) const {
+    Var h_next = tanh(matmul(x, transpose(Wxh)) + matmul(h, transpose(Whh)) + bh);
+    return {h_next, matmul(h_next, transpose(Why)) + by};
+  }
+};
+struct Chunk {
+  Leaf inputs, targets;  // T characters, and the T characters after them
+  RNNC_TREE(inputs, targets)
+};
 
 int main(int argc, char** argv) {
   CLI::App app{"min-char-rnn: a character-level vanilla RNN trained with Adagrad (after Karpathy)"};
@@ -62,64 +69,41 @@ int main(int argc, char** argv) {
 
     // Parameters: N(0, 0.01) weights, zero biases, as in the tutorial.
     std::mt19937_64 rng(seed);
-    std::vector<Tensor> params = {Tensor::normal({H, V}, 0, 0.01, rng), Tensor::normal({H, H}, 0, 0.01, rng),
-                                  Tensor::normal({V, H}, 0, 0.01, rng), Tensor::zeros({H, 1}), Tensor::zeros({V, 1})};
-    std::vector<Spec> specs = {{{H, V}}, {{H, H}}, {{V, H}}, {{H, 1}}, {{V, 1}}, {{H, 1}, DType::f32, "hprev"},
-                               {{T}, DType::i32, "inputs"}, {{T}, DType::i32, "targets"}};
+    RNN model{Tensor::normal({H, V}, 0, 0.01, rng), Tensor::normal({H, H}, 0, 0.01, rng),
+              Tensor::normal({V, H}, 0, 0.01, rng), Tensor::zeros({H}), Tensor::zeros({V})};
 
-    // The loss over one chunk; the final hidden state is an auxiliary output carried to the next chunk.
-    auto t0 = std::chrono::steady_clock::now();
-    Function loss_fn = trace([T, V](std::span<const Var> a) {
-      Params p{a[0], a[1], a[2], a[3], a[4]};
-      Var h = a[5], xs = one_hot(a[6], V), loss = full({}, 0.0);
-      for (int t = 0; t < T; ++t) {
-        auto [h_next, y] = rnn_step(p, transpose(slice(xs, 0, t, t + 1)), h);
-        h = h_next;
-        loss = loss + sum(softmax_cross_entropy(transpose(y), slice(a[7], 0, t, t + 1)));
-      }
-      return std::vector<Var>{loss, h};
-    }, specs);
-    Function train_step = value_and_grad(loss_fn, {0, 1, 2, 3, 4}, /*has_aux=*/true);  // loss, h, 5 gradients
-    Function sample_step = trace([V](std::span<const Var> a) {
-      auto [h, y] = rnn_step(Params{a[0], a[1], a[2], a[3], a[4]}, transpose(one_hot(a[6], V)), a[5]);
-      return std::vector<Var>{reshape(y, {V}), h};  // logits; nn::generate draws from their softmax
-    }, {specs[0], specs[1], specs[2], specs[3], specs[4], specs[5], Spec{{1}, DType::i32, "x"}});
-    // Compiled: the graph optimised, its elementwise work fused into LLVM kernels. --interpret runs
-    // the same functions through the reference interpreter instead (slower; for comparison).
-    std::function<std::vector<Tensor>(const std::vector<Tensor>&)> run_train, run_sample;
-    int kernels_compiled = 0;
-    if (interpret_only) {
-      run_train = [&](const std::vector<Tensor>& a) { return interpret(train_step, a); };
-      run_sample = [&](const std::vector<Tensor>& a) { return interpret(sample_step, a); };
-    } else {
-      CompileOptions copt;
-      copt.threads = threads;
-      Compiled train = compile(train_step, copt), sampler = compile(sample_step, copt);
-      kernels_compiled = train.stats().compiled_kernels + sampler.stats().compiled_kernels;
-      fmt::print("{}\n", train.stats().str());
-      run_train = train;
-      run_sample = sampler;
-    }
-    const double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // The loss over one chunk, the recurrence scanned over its T characters; the final hidden
+    // state is the second output, carried to the next chunk.
+    auto loss_fn = [V](const RNN& p, const Var& hprev, const Chunk& c) {
+      auto [h, ys] = scan([&](const Var& h, const Var& x) { return p.step(x, h); },
+                          hprev, one_hot(reshape(c.inputs, {-1, 1}), V));  // [T, 1, V]
+      return std::pair{sum(softmax_cross_entropy(reshape(ys, {-1, V}), c.targets)), h};
+    };
+    // One character in, the logits of the next out (nn::generate draws from their softmax).
+    auto sample_fn = [V](const RNN& p, const Var& h, const Var& x) {
+      auto [h_next, y] = p.step(one_hot(x, V), h);
+      return std::pair{reshape(y, {V}), h_next};
+    };
+    // Compiled: the graph optimised, its elementwise work fused into LLVM kernels, at the first
+    // call. --interpret runs the same functions through the reference interpreter (for comparison).
+    CompileOptions copt;
+    copt.threads = threads;
+    auto train_step = interpret_only ? interpret(value_and_grad(loss_fn)) : compile(value_and_grad(loss_fn), copt);
+    auto sample_step = interpret_only ? interpret(sample_fn) : compile(sample_fn, copt);
 
     // Karpathy's sampling: feed a character, draw the next from the softmax, feed it back; the
     // hidden state carries from step to step.
-    nn::StepFn one_step = [&](const std::vector<Tensor>& state, int x) {
-      std::vector<Tensor> args = params;
-      args.push_back(state[0]);
-      args.push_back(Tensor::from({double(x)}, {1}, DType::i32));
-      std::vector<Tensor> r = run_sample(args);
-      return std::pair<Tensor, std::vector<Tensor>>{r[0], {r[1]}};
-    };
     auto sample = [&](const Tensor& h, int seed_ix, int n) {
-      std::vector<int> ids = nn::generate(one_step, {h}, {seed_ix}, n, {}, rng);
-      return vocab.decode(ids);
+      auto one_step = [&](const Tensor& h, int x) { return sample_step(model, h, Tensor::from({double(x)}, {1}, DType::i32)); };
+      return vocab.decode(nn::generate(one_step, h, {seed_ix}, n, {}, rng));
     };
 
-    std::vector<Tensor> mem;  // Adagrad memory
-    for (const Tensor& p : params) mem.push_back(Tensor::zeros(p.shape()));
+    // Adagrad (mem += g^2; param -= lr g / (sqrt(mem) + eps)), gradients clipped to [-5, 5].
+    optim::Optimizer adagrad(optim::Adagrad{.lr = lr});
     double smooth_loss = -std::log(1.0 / V) * T;
-    Tensor hprev = Tensor::zeros({H, 1});
+    Tensor hprev = Tensor::zeros({1, H});
+    double compile_s = 0;
+    int kernels_compiled = 0;
     size_t p = 0;
     auto train_start = std::chrono::steady_clock::now();
     long chars_seen = 0;
@@ -127,7 +111,7 @@ int main(int argc, char** argv) {
     int passes = 0;
     for (int n = 0; n < iters; ++n) {
       if (p + T + 1 > text.size()) {  // end of the text: reset the memory and go from the start
-        hprev = Tensor::zeros({H, 1});
+        hprev = Tensor::zeros({1, H});
         p = 0;
         if (epochs > 0 && ++passes >= epochs) break;
       }
@@ -136,31 +120,28 @@ int main(int argc, char** argv) {
       if (sample_every > 0 && n % sample_every == 0)
         fmt::print("----\n {} \n----\n", sample(hprev, ix[p], sample_chars));
 
-      std::vector<Tensor> args = params;
-      args.insert(args.end(), {hprev, inputs, targets});
-      std::vector<Tensor> out = run_train(args);
-      const double loss = out[0].item();
-      hprev = out[1];  // the state carries on; its gradient stopped at the chunk boundary
+      const auto t0 = std::chrono::steady_clock::now();
+      auto [loss_value, h, grads] = train_step(model, hprev, Chunk{inputs, targets});
+      if (n == 0) {  // the first call traced and compiled the step
+        compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!interpret_only) fmt::print("{}\n", train_step.compiled().stats().str());
+      }
+      const double loss = loss_value.item();
+      hprev = h;  // the state carries on; its gradient stopped at the chunk boundary
       smooth_loss = smooth_loss * 0.999 + loss * 0.001;
       recent.push_back(loss / T);
       if (recent.size() > 100) recent.erase(recent.begin());
       if (n % 100 == 0) fmt::print("iter {}, loss: {:f}\n", n, smooth_loss);
-
-      // Adagrad with gradients clipped to [-5, 5]: mem += g^2; param -= lr g / sqrt(mem + 1e-8)
-      for (size_t k = 0; k < params.size(); ++k) {
-        float* w = params[k].data<float>();
-        float* m = mem[k].data<float>();
-        const float* g = out[2 + k].data<float>();
-        for (int64_t i = 0; i < params[k].numel(); ++i) {
-          float gi = std::clamp(g[i], -5.0f, 5.0f);
-          m[i] += gi * gi;
-          w[i] -= static_cast<float>(lr) * gi / std::sqrt(m[i] + 1e-8f);
-        }
-      }
+      optim::clip_by_value(grads, -5, 5);
+      adagrad.step(model, grads);
       p += T;
       chars_seen += T;
     }
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+    const double train_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count() - compile_s;
+    if (!interpret_only)  // kernels LLVM compiled in this process (none when all came from the disk cache)
+      for (const auto* f : {&train_step.compiled(), sample_step.signatures() ? &sample_step.compiled() : nullptr})
+        kernels_compiled += f ? f->stats().compiled_kernels : 0;
     // train_loss: mean nats per character over the last 100 iterations.
     double train_loss = 0;
     for (double l : recent) train_loss += l / static_cast<double>(recent.size());
