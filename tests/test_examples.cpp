@@ -92,7 +92,8 @@ TEST_CASE("gradcheck: RNN, LSTM and GRU training steps agree with finite differe
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK(r.output.find("gradcheck passed for every cell") != std::string::npos);
-  CHECK(r.output.find("gru        weight_hh_l0") != std::string::npos);
+  CHECK(r.output.find("gru        rnn.layers.0.weight_hh") != std::string::npos);
+  CHECK(r.output.find("lstm       state.0.c") != std::string::npos);
 }
 
 TEST_CASE("char_lstm: windows -> next character; keeps the best weights; rnnc sample reads them") {
