@@ -42,88 +42,71 @@ int main(int argc, char** argv) {
                train.count(), val.count());
 
     // The model: one-hot characters -> LSTM(hidden) -> dropout 0.2 -> dense softmax.
-    nn::CharModel model({.cell = nn::Cell::LSTM, .layers = 1, .hidden = hidden, .dropout = 0.2}, vocab, seed);
-    const size_t np = model.param_specs().size();
-    // Many-to-one: only the prediction after the last character of each window counts.
-    auto loss_fn = [&](int B, bool training) {
-      std::vector<Spec> specs = model.param_specs();
-      if (training) specs.push_back(Spec{{window, B, hidden}, DType::f32, "mask"});
-      specs.push_back(Spec{{B, window}, DType::i32, "windows"});
-      specs.push_back(Spec{{B}, DType::i32, "next"});
-      return trace(
-          [&, B, training](std::span<const Var> a) {
-            const size_t m = training ? 1 : 0;
-            std::vector<Var> zeros(model.state_size(), full({B, hidden}, 0.0));  // a fresh state per window
-            auto [logits, state] = model.forward(a.subspan(0, np), zeros, transpose(a[np + m]), a.subspan(np, m));
-            Var last = slice(logits, 0, (window - 1) * B, window * B);  // [B, V]
-            return std::vector<Var>{mean(softmax_cross_entropy(last, a[np + m + 1])), last};
-          },
-          specs);
+    std::mt19937_64 rng(seed);
+    using Model = nn::CharRNN<nn::LSTMCell>;
+    Model model = Model::init(vocab.size(), hidden, rng, {.dropout = 0.2});
+    // Many-to-one: only the prediction after the last character of each window counts; a fresh
+    // state per window.
+    auto loss_of = [](const Model& m, const nn::TextBatch& b, Rng* rng) {  // b.x [B, window], b.y [B]
+      auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), rng);
+      Var last = squeeze(slice(logits, 0, -1, logits.shape()[0]), 0);  // [B, V]
+      return mean(softmax_cross_entropy(last, b.y));
     };
-    const auto t0 = std::chrono::steady_clock::now();
     CompileOptions copt;
     copt.threads = threads;
-    std::vector<int> wrt;
-    for (size_t i = 0; i < np; ++i) wrt.push_back(static_cast<int>(i));
-    Compiled train_step = compile(value_and_grad(loss_fn(batch, true), wrt, /*has_aux=*/true), copt);
-    Compiled eval_step = compile(loss_fn(batch, false), copt);
-    const double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    fmt::print("{}\n", train_step.stats().str());
+    auto train_step = compile(value_and_grad([&](const Model& m, const nn::TextBatch& b, Rng& r) { return loss_of(m, b, &r); }), copt);
+    auto eval_step = compile([&](const Model& m, const nn::TextBatch& b) { return loss_of(m, b, nullptr); }, copt);
 
-    std::mt19937_64 rng(seed);
     optim::Optimizer opt(optim::Adam{.lr = 2e-3});
     io::KeepBest best(save);
+    auto batch_of = [&](const data::Windows& w, auto&& which) { auto [x, y] = w.batch(which); return nn::TextBatch{x, y}; };
     auto validate = [&] {
       double total = 0;
       int n = 0;
       for (int64_t start = 0; start + batch <= val.count() && n < 8; start += batch, ++n) {
         std::vector<int64_t> which(batch);
         for (int i = 0; i < batch; ++i) which[i] = start + i;
-        auto [x, y] = val.batch(which);
-        std::vector<Tensor> args = model.params();
-        args.push_back(x);
-        args.push_back(y);
-        total += eval_step(args)[0].item();
+        total += eval_step(model, batch_of(val, which)).item();
       }
       return n ? total / n : std::nan("");
     };
 
+    Rng dropout_rng(seed);
     std::uniform_int_distribution<int64_t> any(0, train.count() - 1);
-    double train_loss = 0, val_loss = std::nan("");
+    double train_loss = 0, val_loss = std::nan(""), compile_s = 0;
     const int every = std::max(1, iters / std::max(1, epochs));
     report::Progress progress(iters, long(batch) * window, every);  // redrawn in place on a terminal
     const auto t1 = std::chrono::steady_clock::now();
     for (int it = 1; it <= iters; ++it) {
       std::vector<int64_t> which(batch);
       for (auto& w : which) w = any(rng);
-      auto [x, y] = train.batch(which);
-      std::vector<Tensor> args = model.params();
-      args.push_back(nn::dropout_mask({window, batch, hidden}, 0.2, rng));
-      args.push_back(x);
-      args.push_back(y);
-      std::vector<Tensor> out = train_step(args);
-      train_loss = out[0].item();
-      opt.step(model.params(), std::vector<Tensor>(out.begin() + 2, out.end()));
+      auto [loss, grads] = train_step(model, batch_of(train, which), dropout_rng);
+      if (it == 1) {
+        compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+        fmt::print("{}\n", train_step.compiled().stats().str());
+      }
+      train_loss = loss.item();
+      opt.step(model, grads);
       progress.update(it, train_loss);
       if (it % every == 0 || it == iters) {
         progress.finish();
         val_loss = validate();
-        const bool saved = best.offer(val_loss, model.checkpoint());
+        const bool saved = best.offer(val_loss, nn::checkpoint(model, vocab));
         fmt::print("step {}: loss {:.4f}, val_loss {:.4f}{}\n", it, train_loss, val_loss,
                    saved ? fmt::format(" (improved, saved to {})", save) : "");
       }
     }
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() - compile_s;
 
-    if (!std::isfinite(best.best())) io::save(save, model.checkpoint());  // no validation text: keep the last
+    if (!std::isfinite(best.best())) io::save(save, nn::checkpoint(model, vocab));  // no validation text: keep the last
     // Generate from the best weights.
-    nn::CharModel gen = nn::CharModel::from_checkpoint(io::load(save));
+    const Model gen = nn::from_checkpoint<nn::LSTMCell>(io::load(save));
     const int64_t start = std::uniform_int_distribution<int64_t>(0, text.size() - window - 1)(rng);
     const std::u32string seed_text = text.substr(start, window);
     fmt::print("----- seed: \"{}\"\n", data::encode_utf8(seed_text));
     for (double temperature : {0.0, 0.5, 1.0}) {
       fmt::print("----- temperature {}{}\n", temperature, temperature == 0 ? " (greedy)" : "");
-      fmt::print("{}\n", gen.sample(seed_text, generate, {.temperature = temperature}, rng));
+      fmt::print("{}\n", nn::sample(gen, vocab, seed_text, generate, {.temperature = temperature}, rng));
     }
     fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
                train_loss, best.best(), double(iters) * batch * window / std::max(train_s, 1e-9), compile_s);

@@ -193,22 +193,31 @@ TEST_CASE("resuming from a checkpoint continues the run bit for bit") {
 TEST_CASE("a character model saves its configuration and vocabulary, and comes back without its source") {
   const fs::path dir = temp_dir("charmodel");
   data::Vocab vocab = data::Vocab::of(U"hello w\u00f6rld");
-  nn::CharModel m({.cell = nn::Cell::GRU, .layers = 2, .hidden = 8, .embedding = 4, .dropout = 0.1}, vocab, 3);
-  io::save(dir / "m.safetensors", m.checkpoint());
-  nn::CharModel back = nn::CharModel::from_checkpoint(io::load(dir / "m.safetensors"));
-  CHECK(back.config().cell == nn::Cell::GRU);
-  CHECK(back.config().layers == 2);
-  CHECK(back.config().embedding == 4);
-  CHECK(back.vocab().chars() == vocab.chars());
-  REQUIRE(back.params().size() == m.params().size());
-  for (size_t i = 0; i < m.params().size(); ++i) CHECK(max_abs_diff(back.params()[i], m.params()[i]) == 0);
+  std::mt19937_64 rng(3);
+  using Model = nn::CharRNN<nn::GRUCell>;
+  Model m = Model::init(vocab.size(), 8, rng, {.layers = 2, .embedding = 4, .dropout = 0.1});
+  io::save(dir / "m.safetensors", nn::checkpoint(m, vocab));
+  const io::Checkpoint file = io::load(dir / "m.safetensors");
+  CHECK(file.has("embedding.weight"));
+  CHECK(file.has("rnn.layers.1.weight_hh"));
+  CHECK(file.meta("cell") == "gru");
+  data::Vocab back_vocab;
+  Model back = nn::from_checkpoint<nn::GRUCell>(file, &back_vocab);
+  CHECK(back.rnn.layers.size() == 2);
+  CHECK(back.rnn.dropout == 0.1);
+  CHECK(back.embedding->weight.shape() == Shape{vocab.size(), 4});
+  CHECK(back_vocab.chars() == vocab.chars());
+  REQUIRE(tree::size(back) == tree::size(m));
+  for (size_t i = 0; i < tree::size(m); ++i) CHECK(max_abs_diff(tree::tensors(back)[i], tree::tensors(m)[i]) == 0);
   std::mt19937_64 r1(5), r2(5);
-  CHECK(m.sample(U"he", 20, {}, r1) == back.sample(U"he", 20, {}, r2));  // same model, same seed, same text
+  std::u32string prime = U"he";
+  CHECK(nn::sample(m, vocab, U"he", 20, {}, r1) == nn::sample_checkpoint(file, prime, 20, {}, r2));  // same text
   io::Checkpoint plain;
   plain.add("w", Tensor::scalar(1));
-  CHECK_THROWS_WITH(nn::CharModel::from_checkpoint(plain), Catch::Contains("not an rnnc character model"));
-  io::Checkpoint wrong = m.checkpoint();
+  CHECK_THROWS_WITH(nn::from_checkpoint<nn::GRUCell>(plain), Catch::Contains("not an rnnc character model"));
+  CHECK_THROWS_WITH(nn::from_checkpoint<nn::LSTMCell>(file), Catch::Contains("holds a 'gru' model, not 'lstm'"));
+  io::Checkpoint wrong = file;
   wrong.tensors[1].second = Tensor::zeros({2, 2});
-  CHECK_THROWS_WITH(nn::CharModel::from_checkpoint(wrong), Catch::Contains("the configuration needs"));
+  CHECK_THROWS_WITH(nn::from_checkpoint<nn::GRUCell>(wrong), Catch::Contains("is f32[2, 2] in the file, the model expects"));
   fs::remove_all(dir);
 }

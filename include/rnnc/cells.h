@@ -48,6 +48,7 @@ struct Gates {
 // torch.nn.RNNCell: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (relu with nonlinearity relu).
 struct RNNCell : Gates {
   bool relu = false;
+  std::string_view name() const { return relu ? "rnn_relu" : "rnn_tanh"; }
   static RNNCell init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
   Hidden initial_state(int64_t batch) const;
   Hidden operator()(const Var& x, const Hidden& s) const;
@@ -55,6 +56,7 @@ struct RNNCell : Gates {
 
 // torch.nn.LSTMCell: gates i, f, g, o; c' = f c + i g; h' = o tanh(c').
 struct LSTMCell : Gates {
+  std::string_view name() const { return "lstm"; }
   static LSTMCell init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
   LSTMState initial_state(int64_t batch) const;
   LSTMState operator()(const Var& x, const LSTMState& s) const;
@@ -62,6 +64,7 @@ struct LSTMCell : Gates {
 
 // torch.nn.GRUCell: r, z, n; h' = (1 - z) n + z h, the reset gate applied after the product.
 struct GRUCell : Gates {
+  std::string_view name() const { return "gru"; }
   static GRUCell init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
   Hidden initial_state(int64_t batch) const;
   Hidden operator()(const Var& x, const Hidden& s) const;

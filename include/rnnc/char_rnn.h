@@ -1,16 +1,23 @@
 // A character language model around any cell (cells.h), the shape of every seed tutorial:
-// characters one-hot in, stacked layers of the cell (dropout between them), a dense softmax over
-// the next character at every step.
+// characters in (one-hot, or an embedding), stacked layers of the cell, dropout after each layer
+// when training, a dense softmax over the next character at every step.
 //
 //   auto model = nn::CharRNN<nn::LSTMCell>::init(vocab.size(), 256, rng, {.layers = 2, .dropout = 0.2});
 //   auto step = compile(value_and_grad(nn::CharRNN<nn::LSTMCell>::loss));   // (model, state, batch)
 //   auto [loss, state, grads] = step(model, model.initial_state(B), nn::TextBatch{x, y});
+//
+// It saves itself with its configuration and vocabulary (checkpoint()), and `rnnc sample` (or
+// sample_checkpoint) generates text from such a file without the program that trained it.
 #pragma once
+#include <optional>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "rnnc/cells.h"
+#include "rnnc/checkpoint.h"
+#include "rnnc/data.h"
 
 namespace rnnc::nn {
 
@@ -22,48 +29,120 @@ struct TextBatch {
 
 struct CharRNNOptions {
   int layers = 1;
-  double dropout = 0;  // between layers, when the loss is given an Rng
+  int embedding = 0;   // 0: one-hot input; else an Embedding(vocab, embedding)
+  double dropout = 0;  // after every layer (Keras' Dropout), when the model is given an Rng
 };
+
+// The names checkpoints use for the library's cells; a cell of one's own is "custom".
+template <class Cell> std::string cell_name(const Cell& c) {
+  if constexpr (requires { c.name(); }) return std::string(c.name());
+  else return "custom";
+}
 
 template <class Cell> struct CharRNN {
   using State = std::vector<typename RNN<Cell>::State>;
+  std::optional<Embedding> embedding;
   RNN<Cell> rnn;
   Linear head;
   int64_t vocab = 0;
-  RNNC_TREE(rnn, head)
+  RNNC_TREE(embedding, rnn, head)
 
   static CharRNN init(int64_t vocab, int64_t hidden, std::mt19937_64& rng, CharRNNOptions o = {},
                       DType dtype = DType::f32) {
-    RNN<Cell> rnn = RNN<Cell>::init(o.layers, vocab, hidden, rng, o.dropout, dtype);
-    return {std::move(rnn), Linear::init(hidden, vocab, rng, dtype), vocab};
+    CharRNN m;
+    m.vocab = vocab;
+    if (o.embedding > 0) m.embedding = Embedding::init(vocab, o.embedding, rng, dtype);
+    m.rnn = RNN<Cell>::init(o.layers, o.embedding > 0 ? o.embedding : vocab, hidden, rng, o.dropout, dtype);
+    m.head = Linear::init(hidden, vocab, rng, dtype);
+    return m;
   }
   State initial_state(int64_t batch) const { return rnn.initial_state(batch); }
+  int64_t hidden() const { return head.weight.shape()[1]; }
 
-  // inputs [T, B] -> logits [T, B, V] and the final state.
+  // inputs [T, B] -> logits [T, B, V] and the final state; dropout when given an Rng.
   std::pair<Var, State> operator()(const Var& inputs, const State& s, Rng* rng = nullptr) const {
-    auto [hs, last] = rnn(one_hot(inputs, vocab, head.weight.dtype()), s, rng);
+    Var x = embedding ? (*embedding)(inputs) : one_hot(inputs, vocab, head.weight.dtype());
+    auto [hs, last] = rnn(x, s, rng);
+    if (rng && rnn.dropout > 0) hs = dropout(hs, rnn.dropout, *rng);
     const Shape& sh = hs.shape();
     return {reshape(head(reshape(hs, {sh[0] * sh[1], sh[2]})), {sh[0], sh[1], vocab}), last};
   }
 
   // The training loss, for value_and_grad: the mean cross-entropy of the next character at every
   // step (nats per character), and the final state.
-  static std::pair<Var, State> loss(const CharRNN& m, const State& s, const TextBatch& b) { return m.loss_of(b, s, nullptr); }
-  // The same with dropout, drawn from the Rng.
-  static std::pair<Var, State> loss_with_dropout(const CharRNN& m, const State& s, const TextBatch& b, Rng& rng) {
-    return m.loss_of(b, s, &rng);
-  }
-
-  std::pair<Var, State> loss_of(const TextBatch& b, const State& s, Rng* rng) const {
-    auto [logits, last] = (*this)(b.x, s, rng);
+  static std::pair<Var, State> loss(const CharRNN& m, const State& s, const TextBatch& b) {
+    auto [logits, last] = m(b.x, s);
     return {mean(softmax_cross_entropy(logits, b.y)), last};
   }
-
-  // One character in, the logits [V] of the next out: for sampling (generate, in cells.h).
+  // The same with dropout, drawn from the Rng.
+  static std::pair<Var, State> loss_with_dropout(const CharRNN& m, const State& s, const TextBatch& b, Rng& rng) {
+    auto [logits, last] = m(b.x, s, &rng);
+    return {mean(softmax_cross_entropy(logits, b.y)), last};
+  }
+  // One character in, the logits [V] of the next and the state out: for sampling.
   static std::pair<Var, State> next(const CharRNN& m, const State& s, const Var& c) {
     auto [logits, last] = m(reshape(c, {1, 1}), s);
     return {reshape(logits, {m.vocab}), last};
   }
 };
+
+namespace detail {
+std::map<std::string, std::string> char_rnn_metadata(const std::string& cell, int layers, int64_t hidden,
+                                                     int embedding, double dropout, const data::Vocab& vocab);
+struct CharRNNConfig {
+  std::string cell;
+  int layers = 1, embedding = 0;
+  int64_t hidden = 0;
+  double dropout = 0;
+  data::Vocab vocab;
+};
+// Reads the metadata (an Error names what is missing or wrong).
+CharRNNConfig char_rnn_config(const io::Checkpoint& c);
+}  // namespace detail
+
+// The parameters by path, with the configuration and the vocabulary as metadata.
+template <class Cell> io::Checkpoint checkpoint(const CharRNN<Cell>& m, const data::Vocab& vocab) {
+  io::Checkpoint c;
+  c.add_tree(m);
+  c.metadata = detail::char_rnn_metadata(cell_name(m.rnn.layers.at(0)), static_cast<int>(m.rnn.layers.size()),
+                                         m.hidden(), m.embedding ? static_cast<int>(m.embedding->weight.shape()[1]) : 0,
+                                         m.rnn.dropout, vocab);
+  return c;
+}
+
+// A model saved by checkpoint(), every name, shape and dtype checked; vocab receives its vocabulary.
+template <class Cell> CharRNN<Cell> from_checkpoint(const io::Checkpoint& c, data::Vocab* vocab = nullptr) {
+  const detail::CharRNNConfig cfg = detail::char_rnn_config(c);
+  std::mt19937_64 rng(0);
+  CharRNN<Cell> m = CharRNN<Cell>::init(cfg.vocab.size(), cfg.hidden, rng,
+                                        {.layers = cfg.layers, .embedding = cfg.embedding, .dropout = cfg.dropout});
+  if constexpr (requires { m.rnn.layers[0].relu; })
+    for (auto& l : m.rnn.layers) l.relu = cfg.cell == "rnn_relu";
+  if (cell_name(m.rnn.layers.at(0)) != cfg.cell)
+    throw Error("rnnc: checkpoint: it holds a '" + cfg.cell + "' model, not '" + cell_name(m.rnn.layers.at(0)) + "'");
+  c.load_tree(m);
+  if (vocab) *vocab = cfg.vocab;
+  return m;
+}
+
+// n characters after `prime` (unknown characters are an Error), one step each, the state carried.
+template <class Cell>
+std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32string_view prime, int n,
+                   const SampleOptions& o, std::mt19937_64& rng) {
+  const Tensor ids = vocab.encode(prime);
+  std::vector<int> p;
+  for (int64_t i = 0; i < ids.numel(); ++i) p.push_back(static_cast<int>(ids.at(i)));
+  auto step = compile(CharRNN<Cell>::next);  // its kernels come from the process's cache after the first time
+  auto one = [&](const typename CharRNN<Cell>::State& s, int x) {
+    return step(m, s, Tensor::from({double(x)}, {1}, DType::i32));
+  };
+  return vocab.decode(generate(one, m.initial_state(1), p, n, o, rng));
+}
+
+// What `rnnc sample` runs: text from a checkpoint of a CharRNN of any library cell (and from the
+// files the earlier CharModel wrote). An empty prime starts from a random character, which is
+// returned in `prime`.
+std::string sample_checkpoint(const io::Checkpoint& c, std::u32string& prime, int n, const SampleOptions& o,
+                              std::mt19937_64& rng);
 
 }  // namespace rnnc::nn

@@ -3,7 +3,6 @@
 #include "rnnc/autodiff.h"
 #include "rnnc/cells.h"
 #include "rnnc/char_rnn.h"
-#include "rnnc/char_model.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/compile.h"
 #include "rnnc/data.h"

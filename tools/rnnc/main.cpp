@@ -4,7 +4,7 @@
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <rnnc/char_model.h>
+#include <rnnc/char_rnn.h>
 
 #include "build_info.h"
 #include "run.h"
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   double temperature = 1.0;
   uint64_t seed = 0;
   bool greedy = false;
-  CLI::App* sample_cmd = app.add_subcommand("sample", "print text from a saved character model (a CharModel checkpoint)");
+  CLI::App* sample_cmd = app.add_subcommand("sample", "print text from a saved character model (nn::checkpoint of a CharRNN)");
   sample_cmd->add_option("checkpoint", checkpoint, "the .safetensors file")->required();
   sample_cmd->add_option("-n,--length", length, "characters to generate")->capture_default_str();
   sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")->capture_default_str();
@@ -41,11 +41,10 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd) return rnnc::tool::run(run);
     if (*sample_cmd) {
-      rnnc::nn::CharModel model = rnnc::nn::CharModel::from_checkpoint(rnnc::io::load(checkpoint));
       std::mt19937_64 rng(seed);
       std::u32string p = rnnc::data::decode_utf8(prime, "--prime");
-      if (p.empty()) p = std::u32string(1, model.vocab().at(static_cast<int>(rng() % model.vocab().size())));
-      const std::string text = model.sample(p, length, {.temperature = temperature, .top_k = top_k, .greedy = greedy}, rng);
+      const std::string text = rnnc::nn::sample_checkpoint(rnnc::io::load(checkpoint), p, length,
+                                                           {.temperature = temperature, .top_k = top_k, .greedy = greedy}, rng);
       fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
       return 0;
     }
