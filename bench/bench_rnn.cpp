@@ -44,113 +44,103 @@ const std::vector<Config> kConfigs = {
 
 // A user-written LSTM cell, as torch_rnn_bench.py's CustomLSTMCell: two dense layers, a chunk, the
 // gate formulas. Nothing in rnnc knows it.
-nn::State custom_lstm(const Var& x, const nn::State& s, std::span<const Var> w) {
-  auto g = chunk(matmul(x, transpose(w[0])) + w[2] + matmul(s.h, transpose(w[1])) + w[3], 4, 1);
-  Var c = sigmoid(g[1]) * s.c + sigmoid(g[0]) * tanh(g[2]);
-  return {sigmoid(g[3]) * tanh(c), c};
-}
+// An LSTM written as a user's own cell: the library's math, as a struct of its own.
+struct CustomLSTM {
+  Param weight_ih, weight_hh, bias_ih, bias_hh;
+  RNNC_TREE(weight_ih, weight_hh, bias_ih, bias_hh)
+  static CustomLSTM init(int64_t I, int64_t H, std::mt19937_64& rng, DType t) {
+    nn::Gates g = nn::Gates::init(4, I, H, rng, t);
+    return {g.weight_ih, g.weight_hh, g.bias_ih, g.bias_hh};
+  }
+  nn::LSTMState initial_state(int64_t B) const {
+    const int64_t H = weight_hh.shape()[1];
+    return {Tensor::zeros({B, H}), Tensor::zeros({B, H})};
+  }
+  nn::LSTMState operator()(const Var& x, const nn::LSTMState& s) const {
+    auto g = chunk(matmul(x, transpose(weight_ih)) + bias_ih + matmul(s.h, transpose(weight_hh)) + bias_hh, 4, 1);
+    Var c = sigmoid(g[1]) * s.c + sigmoid(g[0]) * tanh(g[2]);
+    return {sigmoid(g[3]) * tanh(c), c};
+  }
+};
+
+template <class Cell> struct Model {
+  nn::RNN<Cell> rnn;
+  nn::Linear out;
+  RNNC_TREE(rnn, out)
+};
+struct Batch {
+  Leaf x, y;  // [T, B] and [T, B] (many-to-many) or [B]
+  RNNC_TREE(x, y)
+};
 
 struct Result {
   double chars_per_s = 0, ms_per_step = 0, compile_s = 0, arena_mb = 0, keep_mb = 0;
 };
 
-// What backpropagation through time must keep, at least: per step and layer, the values the
-// backward pass reads (RNN: h; GRU: h, r, z, n and h U_n; LSTM: h, c and the four gates), float32.
+// What BPTT must keep in the forward pass, per step and layer: h (RNN); h, r, z, n, W_hn h (GRU);
+// h, c and the four gates (LSTM).
 double bptt_floor_mb(const Config& c) {
   const double per = c.kind == "rnn" ? 1 : c.kind == "gru" ? 5 : 6;
   return per * c.T * c.B * c.H * c.layers * 4 / 1e6;
 }
 
-Result run(const Config& c, int threads, double min_seconds, bool unrolled) {
-  const nn::Cell cell = c.kind == "rnn" ? nn::Cell::RNNTanh : c.kind == "gru" ? nn::Cell::GRU : nn::Cell::LSTM;
-  const bool lstm = cell == nn::Cell::LSTM, carry = c.name == "min_char_rnn";
-  std::vector<Spec> specs;
-  for (int l = 0; l < c.layers; ++l)
-    for (const Spec& s : nn::weight_specs(cell, l ? c.H : V, c.H, l)) specs.push_back(s);
-  specs.push_back(Spec{{V, c.H}, DType::f32, "out.weight"});
-  specs.push_back(Spec{{V}, DType::f32, "out.bias"});
-  const size_t np = specs.size(), ns = carry ? static_cast<size_t>(c.layers * (lstm ? 2 : 1)) : 0;
-  for (size_t i = 0; i < ns; ++i) specs.push_back(Spec{{c.B, c.H}, DType::f32, "state"});
-  specs.push_back(Spec{{c.T, c.B}, DType::i32, "x"});
-  specs.push_back(c.many_to_many ? Spec{{c.T, c.B}, DType::i32, "y"} : Spec{{c.B}, DType::i32, "y"});
-  Function loss = trace(
-      [&](std::span<const Var> a) {
-        Var x = one_hot(a[np + ns], V);  // [T, B, V]
-        std::vector<Var> finals;
-        auto initial = [&](int l) -> nn::State {
-          if (carry) return {a[np + (lstm ? 2 * l : l)], lstm ? a[np + 2 * l + 1] : Var()};
-          return {full({c.B, c.H}, 0.0), lstm ? full({c.B, c.H}, 0.0) : Var()};
-        };
-        Var logits;
-        if (unrolled) {  // a C++ loop over the steps: the graph holds T cells
-          std::vector<Var> seq;
-          for (int t = 0; t < c.T; ++t) seq.push_back(reshape(slice(x, 0, t, t + 1), {c.B, V}));
-          for (int l = 0; l < c.layers; ++l) {
-            nn::State s = initial(l);
-            std::span<const Var> w = a.subspan(4 * l, 4);
-            for (Var& h : seq) {
-              s = c.kind == "custom_lstm" ? custom_lstm(h, s, w) : nn::step(cell, h, s, nn::weights(w));
-              h = s.h;
-            }
-            finals.push_back(s.h);
-            if (lstm) finals.push_back(s.c);
-          }
-          logits = c.many_to_many ? nn::many_to_many(seq, a[np - 2], a[np - 1]) : nn::many_to_one(seq, a[np - 2], a[np - 1]);
-        } else {  // one scan per layer: the graph holds the cell once
-          Var seq = x;
-          for (int l = 0; l < c.layers; ++l) {
-            std::span<const Var> w = a.subspan(4 * l, 4);
-            auto [hs, last] = c.kind == "custom_lstm"
-                                  ? nn::recur([&](const Var& xt, const nn::State& s) { return custom_lstm(xt, s, w); }, seq, initial(l))
-                                  : nn::layer(cell, seq, initial(l), nn::weights(w));
-            seq = hs;
-            finals.push_back(last.h);
-            if (lstm) finals.push_back(last.c);
-          }
-          Var top = c.many_to_many ? reshape(seq, {c.T * c.B, c.H}) : finals[finals.size() - (lstm ? 2 : 1)];
-          logits = nn::linear(top, a[np - 2], a[np - 1]);
-        }
-        Var y = c.many_to_many ? reshape(a[np + ns + 1], {c.T * c.B}) : a[np + ns + 1];
-        std::vector<Var> out = {mean(softmax_cross_entropy(logits, y))};
-        if (carry) out.insert(out.end(), finals.begin(), finals.end());
-        return out;
-      },
-      specs);
-  std::vector<int> wrt;
-  for (size_t i = 0; i < np; ++i) wrt.push_back(static_cast<int>(i));
-  const auto t0 = std::chrono::steady_clock::now();
+// The logits of a configuration's model for x [T, B, V] from `init`, and the final states. As one
+// scan per layer (nn::RNN), or unrolled: a C++ loop that traces T cells per layer.
+template <class Cell, class State>
+std::pair<Var, std::vector<State>> logits_of(const Config& c, const Model<Cell>& m, const Var& x,
+                                             const std::vector<State>& init, bool unrolled) {
+  if (!unrolled) {
+    auto [hs, finals] = m.rnn(x, init);
+    return {m.out(c.many_to_many ? reshape(hs, {c.T * c.B, c.H}) : Var(finals.back().h)), finals};
+  }
+  std::vector<Var> seq;
+  for (int t = 0; t < c.T; ++t) seq.push_back(reshape(slice(x, 0, t, t + 1), {c.B, V}));
+  std::vector<State> finals;
+  for (std::size_t l = 0; l < m.rnn.layers.size(); ++l) {
+    State s = init[l];
+    for (Var& h : seq) {
+      s = m.rnn.layers[l](h, s);
+      h = s.h;
+    }
+    finals.push_back(s);
+  }
+  return {m.out(c.many_to_many ? concat(seq, 0) : seq.back()), finals};
+}
+
+template <class Cell> Result run_cell(const Config& c, int threads, double min_seconds, bool unrolled) {
+  using State = typename nn::RNN<Cell>::State;
+  const bool carry = c.name == "min_char_rnn";
+  std::mt19937_64 rng(0);
+  Model<Cell> model{nn::RNN<Cell>::init(c.layers, V, c.H, rng), nn::Linear::init(c.H, V, rng)};
+  auto loss = [&](const Model<Cell>& m, const std::vector<State>& s, const Batch& b) {
+    // Without a carried state every step starts from zeros, constants of the graph.
+    auto [logits, finals] = logits_of(c, m, one_hot(b.x, V), carry ? s : m.rnn.initial_state(c.B), unrolled);
+    return std::pair{mean(softmax_cross_entropy(logits, reshape(b.y, {-1}))), finals};
+  };
   CompileOptions copt;
   copt.threads = threads;
-  Compiled step = compile(value_and_grad(loss, wrt, /*has_aux=*/carry), copt);
-  Result r;
-  r.compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.arena_mb = static_cast<double>(step.stats().arena_bytes) / 1e6;
-  r.keep_mb = bptt_floor_mb(c);
-
-  std::mt19937_64 rng(0);
-  std::vector<Tensor> params;
-  const double k = 1 / std::sqrt(double(c.H));
-  for (const Spec& s : std::vector<Spec>(specs.begin(), specs.begin() + np))
-    params.push_back(Tensor::uniform(s.shape, -k, k, rng));
-  std::vector<Tensor> state(ns, Tensor::zeros({c.B, c.H}));
+  auto step = compile(value_and_grad(loss), copt);
   Tensor x(DType::i32, {c.T, c.B}), y(DType::i32, c.many_to_many ? Shape{c.T, c.B} : Shape{c.B});
   for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V));
   for (int64_t i = 0; i < y.numel(); ++i) y.set(i, static_cast<double>(rng() % V));
+  const Batch batch{x, y};
   optim::Optimizer opt = c.optimizer == "adagrad"  ? optim::Optimizer(optim::Adagrad{.lr = 0.1})
                          : c.optimizer == "rmsprop" ? optim::Optimizer(optim::RMSprop{.lr = 1e-3})
                                                     : optim::Optimizer(optim::Adam{.lr = 2e-3});
+  std::vector<State> state = model.rnn.initial_state(c.B);
   auto one = [&] {
-    std::vector<Tensor> args = params;
-    args.insert(args.end(), state.begin(), state.end());
-    args.push_back(x);
-    args.push_back(y);
-    std::vector<Tensor> out = step(args);
-    for (size_t i = 0; i < ns; ++i) state[i] = out[1 + i];  // truncated BPTT: the state carries on
-    std::vector<Tensor> grads(out.begin() + 1 + ns, out.end());
+    auto [l, next, grads] = step(model, state, batch);
+    if (carry) state = next;  // truncated BPTT: the state carries on (else every step starts from zeros)
     optim::clip_by_value(grads, -5, 5);
-    opt.step(params, grads);
+    opt.step(model, grads);
   };
-  for (int i = 0; i < 3; ++i) one();  // warm-up (the optimizer compiles its update here)
+  Result r;
+  const auto t0 = std::chrono::steady_clock::now();
+  one();  // traces and compiles
+  r.compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.arena_mb = static_cast<double>(step.compiled().stats().arena_bytes) / 1e6;
+  r.keep_mb = bptt_floor_mb(c);
+  for (int i = 0; i < 2; ++i) one();  // warm-up (the optimizer compiles its update here)
   long n = 0;
   const auto t1 = std::chrono::steady_clock::now();
   double secs = 0;
@@ -162,6 +152,13 @@ Result run(const Config& c, int threads, double min_seconds, bool unrolled) {
   r.chars_per_s = double(n) * c.B * c.T / secs;
   r.ms_per_step = 1e3 * secs / double(n);
   return r;
+}
+
+Result run(const Config& c, int threads, double min_seconds, bool unrolled) {
+  if (c.kind == "rnn") return run_cell<nn::RNNCell>(c, threads, min_seconds, unrolled);
+  if (c.kind == "gru") return run_cell<nn::GRUCell>(c, threads, min_seconds, unrolled);
+  if (c.kind == "custom_lstm") return run_cell<CustomLSTM>(c, threads, min_seconds, unrolled);
+  return run_cell<nn::LSTMCell>(c, threads, min_seconds, unrolled);
 }
 
 std::string capture(const std::string& cmd) {

@@ -125,68 +125,65 @@ TEST_CASE("keep-best writes only when the monitored loss improves") {
   fs::remove_all(dir);
 }
 
+namespace {
+struct Net {
+  nn::GRUCell gru;
+  nn::Linear out;
+  RNNC_TREE(gru, out)
+};
+}  // namespace
+
 TEST_CASE("resuming from a checkpoint continues the run bit for bit") {
-  // A GRU with dropout on its input (masks from the run's RNG) trained with Adam.
+  // A GRU with dropout on its input (drawn from the run's Rng) trained with Adam.
   constexpr int V = 6, H = 8, T = 5;
-  std::vector<Spec> specs;
-  for (const Spec& s : nn::weight_specs(nn::Cell::GRU, V, H)) specs.push_back(s);
-  specs.push_back(Spec{{V, H}});
-  specs.push_back(Spec{{V}});
-  specs.push_back(Spec{{T, V}, DType::f32, "mask"});
-  specs.push_back(Spec{{T}, DType::i32});
-  Function loss = trace(
-      [](std::span<const Var> a) {
-        Var xs = nn::dropout(one_hot(a[7], V), a[6], 0.2), total = full({}, 0.0);
-        Var h = full({1, H}, 0.0);
-        for (int t = 0; t + 1 < T; ++t) {
-          h = nn::gru_cell(slice(xs, 0, t, t + 1), h, nn::weights(a.subspan(0, 4)));
-          total = total + sum(softmax_cross_entropy(nn::linear(h, a[4], a[5]), slice(a[7], 0, t + 1, t + 2)));
-        }
-        return total;
-      },
-      specs);
-  Compiled step = compile(value_and_grad(loss, {0, 1, 2, 3, 4, 5}));
-  Tensor seq = Tensor::from({0, 1, 2, 3, 4}, {T}, DType::i32);
+  auto loss = [](const Net& m, const Var& seq, Rng& rng) {
+    Var xs = nn::dropout(one_hot(reshape(slice(seq, 0, 0, T - 1), {T - 1, 1}), V), 0.2, rng);  // [T-1, 1, V]
+    auto [hs, last] = nn::run_cell(m.gru, xs, m.gru.initial_state(1));
+    return sum(softmax_cross_entropy(m.out(reshape(hs, {T - 1, H})), slice(seq, 0, 1, T)));
+  };
+  auto step = compile(value_and_grad(loss));
+  const Tensor seq = Tensor::from({0, 1, 2, 3, 4}, {T}, DType::i32);
   struct Run {
-    std::vector<Tensor> params;
+    Net params;
     optim::Optimizer opt{optim::Adam{.lr = 0.05}};
-    std::mt19937_64 rng{9};
+    Rng rng{9};
   };
   auto train = [&](Run& r, int steps) {
     for (int i = 0; i < steps; ++i) {
-      std::vector<Tensor> args = r.params;
-      args.push_back(nn::dropout_mask({T, V}, 0.2, r.rng));
-      args.push_back(seq);
-      std::vector<Tensor> out = step(args);
-      r.opt.step(r.params, std::vector<Tensor>(out.begin() + 1, out.end()));
+      auto [l, grads] = step(r.params, seq, r.rng);
+      r.opt.step(r.params, grads);
     }
   };
   Run a;
   std::mt19937_64 init(4);
-  a.params = nn::init_weights(nn::Cell::GRU, V, H, init);
-  a.params.push_back(Tensor::uniform({V, H}, -0.3, 0.3, init));
-  a.params.push_back(Tensor::zeros({V}));
+  a.params = {nn::GRUCell::init(V, H, init), nn::Linear::init(H, V, init)};
   train(a, 5);
   // Save everything the run depends on.
   const fs::path dir = temp_dir("resume");
   io::Checkpoint c;
-  const char* names[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "dense.weight", "dense.bias"};
-  for (size_t i = 0; i < a.params.size(); ++i) c.add(names[i], a.params[i]);
+  c.add_tree(a.params, "model");
   for (const auto& [name, t] : a.opt.state()) c.add("optim." + name, t);
-  c.metadata = {{"step", std::to_string(a.opt.steps())}, {"rng", io::rng_state(a.rng)}};
+  c.metadata = {{"step", std::to_string(a.opt.steps())},
+                {"rng.seed", std::to_string(a.rng.seed())},
+                {"rng.draws", std::to_string(a.rng.draws())}};
   io::save(dir / "run.safetensors", c);
+  CHECK(c.has("optim.exp_avg_sq.gru.weight_hh"));
   train(a, 5);  // the uninterrupted run
 
   io::Checkpoint d = io::load(dir / "run.safetensors");
   Run b;
-  for (size_t i = 0; i < 6; ++i) b.params.push_back(d.tensors[i].second);
+  std::mt19937_64 other(99);
+  b.params = {nn::GRUCell::init(V, H, other), nn::Linear::init(H, V, other)};  // overwritten by the file
+  d.load_tree(b.params, "model");
   std::vector<std::pair<std::string, Tensor>> st;
   for (const auto& [name, t] : d.tensors)
     if (name.rfind("optim.", 0) == 0) st.emplace_back(name.substr(6), t);
-  b.opt.load_state(st, std::stoll(d.meta("step")));
-  b.rng = io::rng_from_state(d.meta("rng"));
+  b.opt.load_state(b.params, st, std::stoll(d.meta("step")));
+  b.rng = Rng(std::stoull(d.meta("rng.seed")));
+  b.rng.set_draws(std::stoull(d.meta("rng.draws")));
   train(b, 5);
-  for (size_t i = 0; i < a.params.size(); ++i) CHECK(max_abs_diff(a.params[i], b.params[i]) == 0);
+  for (size_t i = 0; i < tree::size(a.params); ++i)
+    CHECK(max_abs_diff(tree::tensors(a.params)[i], tree::tensors(b.params)[i]) == 0);
   fs::remove_all(dir);
 }
 

@@ -12,6 +12,21 @@ using namespace rnnc::testing;
 
 namespace {
 
+// The library's cell `kind` (rnn_tanh, lstm, gru) over xs [T, B, I] from (h, c), its four
+// weights in PyTorch's order given as Vars (the span API, underneath the trees).
+std::pair<Var, nn::LSTMState> library_layer(const std::string& kind, const Var& xs, const Var& h, const Var& c,
+                                            std::span<const Var> w, bool reverse = false) {
+  const nn::Gates g{w[0], w[1], w[2], w[3]};
+  if (kind == "lstm") return nn::run_cell(nn::LSTMCell{g}, xs, nn::LSTMState{h, c}, reverse);
+  auto [ys, last] = kind == "gru" ? nn::run_cell(nn::GRUCell{g}, xs, nn::Hidden{h}, reverse)
+                                  : nn::run_cell(nn::RNNCell{g}, xs, nn::Hidden{h}, reverse);
+  return {ys, nn::LSTMState{last.h, {}}};
+}
+std::vector<Spec> gate_specs(const std::string& kind, int64_t I, int64_t H, DType t = DType::f32) {
+  const int64_t G = (kind == "lstm" ? 4 : kind == "gru" ? 3 : 1) * H;
+  return {Spec{{G, I}, t}, Spec{{G, H}, t}, Spec{{G}, t}, Spec{{G}, t}};
+}
+
 // An LSTM step written out (not the library's, so that scan is tested on its own).
 std::pair<Var, Var> lstm(const Var& x, const Var& h, const Var& c, const Var& w, const Var& u, const Var& b) {
   auto g = chunk(matmul(x, w) + matmul(h, u) + b, 4, 1);
@@ -173,14 +188,14 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
   // the input projection of all steps is one GEMM before the loop, the input gradient one after it,
   // each weight gradient one GEMM over all T steps (K = T * B), the bias gradient one reduction.
   const int T = 7, B = 4, I = 5, H = 3;
-  for (nn::Cell cell : {nn::Cell::RNNTanh, nn::Cell::LSTM, nn::Cell::GRU}) {
-    DYNAMIC_SECTION(nn::name_of(cell)) {
-      const bool lstm = cell == nn::Cell::LSTM;
+  for (std::string cell : {"rnn_tanh", "lstm", "gru"}) {
+    DYNAMIC_SECTION(cell) {
+      const bool lstm = cell == "lstm";
       std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{B, H}, DType::f64}};
-      for (const Spec& s : nn::weight_specs(cell, I, H, 0, DType::f64)) specs.push_back(s);
+      for (const Spec& s : gate_specs(cell, I, H, DType::f64)) specs.push_back(s);
       Function f = trace(
           [&](std::span<const Var> a) {
-            auto [ys, last] = nn::layer(cell, a[0], nn::State{a[1], lstm ? a[2] : Var()}, nn::weights(a.subspan(3, 4)));
+            auto [ys, last] = library_layer(cell, a[0], a[1], a[2], a.subspan(3, 4));
             Var loss = sum(ys * ys) + (lstm ? sum(last.c) : sum(a[2] * 0.0));
             return std::vector<Var>{loss, last.h};
           },
@@ -199,7 +214,7 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
       // One recurrent GEMM in each loop, then the input projection, the input gradient and the two
       // weight gradients outside.
       CHECK(c.stats().gemms == 6);
-      if (cell != nn::Cell::GRU) {
+      if (cell != "gru") {
         // Per step, forward and backward: the recurrent GEMM and ONE fused kernel (for the LSTM the
         // gate kernel reads the pre-activation's four blocks in place).
         const std::string sched = c.schedule();
@@ -221,10 +236,10 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
 TEST_CASE("scan: compile time does not grow with T", "[scan][compile]") {
   auto nodes = [](int T) {
     std::vector<Spec> specs = {Spec{{T, 2, 3}}, Spec{{2, 4}}, Spec{{2, 4}}};
-    for (const Spec& s : nn::weight_specs(nn::Cell::LSTM, 3, 4)) specs.push_back(s);
+    for (const Spec& s : gate_specs("lstm", 3, 4)) specs.push_back(s);
     Function f = trace(
         [](std::span<const Var> a) {
-          auto [ys, last] = nn::layer(nn::Cell::LSTM, a[0], nn::State{a[1], a[2]}, nn::weights(a.subspan(3, 4)));
+          auto [ys, last] = library_layer("lstm", a[0], a[1], a[2], a.subspan(3, 4));
           return sum(ys);
         },
         specs);
@@ -285,7 +300,7 @@ TEST_CASE("scan: nested loops and integer carries", "[scan]") {
 TEST_CASE("scan: a reversed layer is the layer over the reversed sequence (bidirectional RNNs)", "[scan]") {
   const int T = 5, B = 2, I = 3, H = 4;
   std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}};
-  for (const Spec& s : nn::weight_specs(nn::Cell::GRU, I, H, 0, DType::f64)) specs.push_back(s);
+  for (const Spec& s : gate_specs("gru", I, H, DType::f64)) specs.push_back(s);
   auto flip = [](const Var& x) {  // x[T-1], ..., x[0]
     std::vector<Var> rows;
     for (int64_t t = x.shape()[0] - 1; t >= 0; --t) rows.push_back(slice(x, 0, t, t + 1));
@@ -293,9 +308,9 @@ TEST_CASE("scan: a reversed layer is the layer over the reversed sequence (bidir
   };
   Function f = trace(
       [&](std::span<const Var> a) {
-        auto w = nn::weights(a.subspan(2, 4));
-        auto [back, last_b] = nn::layer(nn::Cell::GRU, a[0], nn::State{a[1], {}}, w, /*reverse=*/true);
-        auto [fwd, last_f] = nn::layer(nn::Cell::GRU, flip(a[0]), nn::State{a[1], {}}, w);
+        auto w = a.subspan(2, 4);
+        auto [back, last_b] = library_layer("gru", a[0], a[1], Var(), w, /*reverse=*/true);
+        auto [fwd, last_f] = library_layer("gru", flip(a[0]), a[1], Var(), w);
         return std::vector<Var>{back, flip(fwd), last_b.h, last_f.h};
       },
       specs);
@@ -312,10 +327,10 @@ TEST_CASE("scan: an LSTM's training step keeps little more than what BPTT must s
   // (slot reuse in fuse.cpp), so the arena stays within 1.5x of that.
   const int T = 64, B = 32, I = 16, H = 64;
   std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{B, H}, DType::f64}};
-  for (const Spec& s : nn::weight_specs(nn::Cell::LSTM, I, H, 0, DType::f64)) specs.push_back(s);
+  for (const Spec& s : gate_specs("lstm", I, H, DType::f64)) specs.push_back(s);
   Function f = trace(
       [&](std::span<const Var> a) {
-        auto [ys, last] = nn::layer(nn::Cell::LSTM, a[0], nn::State{a[1], a[2]}, nn::weights(a.subspan(3, 4)));
+        auto [ys, last] = library_layer("lstm", a[0], a[1], a[2], a.subspan(3, 4));
         return std::vector<Var>{sum(ys * ys), last.h, last.c};
       },
       specs);

@@ -11,9 +11,16 @@
 // State&) const`). nn::RNN<Cell> runs any such cell, a user's own included, over a sequence as one
 // scan, in stacked layers with dropout between them.
 //
-// The library's cells keep PyTorch's layout, names and formulas (nn.h, at the top), so weights
-// exchange with torch.nn.RNNCell / LSTMCell / GRUCell: weight_ih [G H, I], weight_hh [G H, H],
-// bias_ih, bias_hh [G H].
+// The library's cells keep PyTorch's layout, names and formulas, so weights exchange with
+// torch.nn.RNNCell / LSTMCell / GRUCell (and torch.nn.RNN/LSTM/GRU layer by layer): weight_ih
+// [G H, I], weight_hh [G H, H], bias_ih, bias_hh [G H], the G gate blocks stacked in rows.
+// Batches are rows: x [B, I], h [B, H].
+//   RNN   h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)                          G = 1
+//   LSTM  i, f, g, o = split(x W_ih^T + b_ih + h W_hh^T + b_hh)                 G = 4
+//         c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
+//   GRU   r, z, n from x W_ih^T + b_ih and h W_hh^T + b_hh (each split in 3)    G = 3
+//         r = sigmoid(xr + hr); z = sigmoid(xz + hz); n = tanh(xn + r hn)      (reset after the product)
+//         h' = (1 - z) n + z h
 #pragma once
 #include <random>
 #include <utility>
@@ -42,7 +49,6 @@ struct Gates {
   RNNC_TREE(weight_ih, weight_hh, bias_ih, bias_hh)
   static Gates init(int gates, int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype = DType::f32);
   int64_t hidden() const { return weight_hh.shape()[1]; }
-  Weights weights() const { return {weight_ih, weight_hh, bias_ih, bias_hh}; }
 };
 
 // torch.nn.RNNCell: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (relu with nonlinearity relu).
@@ -85,9 +91,6 @@ struct Embedding {
   static Embedding init(int64_t vocab, int64_t dim, std::mt19937_64& rng, DType dtype = DType::f32);
   Var operator()(const Var& indices) const { return embedding(weight, indices); }
 };
-
-// Inverted dropout with a fresh mask at every call: x * (u >= p) / (1 - p), u = rng.uniform().
-Var dropout(const Var& x, double p, Rng& rng);
 
 // A cell's output at a step: cell.output(state) when it has one, else state.h.
 template <class Cell, class State> Var output_of(const Cell& cell, const State& s) {

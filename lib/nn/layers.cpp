@@ -1,45 +1,27 @@
-// The library's cells and layers as trees (cells.h): PyTorch's parameters by PyTorch's names, the
-// math from cells.cpp.
+// Dense layers, embeddings, dropout and metrics (nn.h, cells.h).
 #include <cmath>
 
 #include "rnnc/cells.h"
 
 namespace rnnc::nn {
 
-Gates Gates::init(int gates, int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
-  const double k = 1.0 / std::sqrt(static_cast<double>(hidden));
-  auto u = [&](Shape s) { return Tensor::uniform(s, -k, k, rng, dtype); };
-  const int64_t G = gates * hidden;
-  Gates g;  // drawn in PyTorch's order: weight_ih, weight_hh, bias_ih, bias_hh
-  g.weight_ih = u({G, input});
-  g.weight_hh = u({G, hidden});
-  g.bias_ih = u({G});
-  g.bias_hh = u({G});
-  return g;
-}
+Var linear(const Var& x, const Var& w, const Var& b) { return matmul(x, transpose(w)) + b; }
 
-static Tensor zeros_for(const Gates& g, int64_t batch) { return Tensor::zeros({batch, g.hidden()}, g.weight_hh.dtype()); }
+Var embedding(const Var& table, const Var& indices) { return gather(table, indices); }
 
-RNNCell RNNCell::init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
-  return {Gates::init(1, input, hidden, rng, dtype)};
+double accuracy(const Tensor& logits, const Tensor& labels) {
+  const int64_t n = labels.numel();
+  if (n == 0 || logits.numel() % n != 0) throw Error("rnnc: nn::accuracy: logits and labels do not match");
+  const int64_t v = logits.numel() / n;
+  int64_t right = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < v; ++k)
+      if (logits.at(i * v + k) > logits.at(i * v + best)) best = k;
+    right += best == static_cast<int64_t>(labels.at(i));
+  }
+  return static_cast<double>(right) / static_cast<double>(n);
 }
-Hidden RNNCell::initial_state(int64_t batch) const { return {zeros_for(*this, batch)}; }
-Hidden RNNCell::operator()(const Var& x, const Hidden& s) const { return {rnn_cell(x, s.h, weights(), relu)}; }
-
-LSTMCell LSTMCell::init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
-  return {Gates::init(4, input, hidden, rng, dtype)};
-}
-LSTMState LSTMCell::initial_state(int64_t batch) const { return {zeros_for(*this, batch), zeros_for(*this, batch)}; }
-LSTMState LSTMCell::operator()(const Var& x, const LSTMState& s) const {
-  State next = lstm_cell(x, State{s.h, s.c}, weights());
-  return {next.h, next.c};
-}
-
-GRUCell GRUCell::init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
-  return {Gates::init(3, input, hidden, rng, dtype)};
-}
-Hidden GRUCell::initial_state(int64_t batch) const { return {zeros_for(*this, batch)}; }
-Hidden GRUCell::operator()(const Var& x, const Hidden& s) const { return {gru_cell(x, s.h, weights())}; }
 
 Linear Linear::init(int64_t in, int64_t out, std::mt19937_64& rng, DType dtype) {
   const double k = 1.0 / std::sqrt(static_cast<double>(in));  // torch.nn.Linear's default
