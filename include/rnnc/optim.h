@@ -44,7 +44,7 @@ class Optimizer {
     std::vector<Tensor> p = tree::tensors(params);
     if (names_.size() != p.size()) names_ = tree::paths(params);
     step(p, tree::tensors(grads));
-    tree::assign(params, p);
+    tree::assign(params, std::move(p));
   }
 
   int64_t steps() const { return t_; }

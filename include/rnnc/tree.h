@@ -156,22 +156,22 @@ template <class T> std::vector<Var> vars(const T& t) {
   return out;
 }
 
-// Sets t's leaves to `values` in order (Tensors or Vars; the count must match).
-template <class T, class V> void assign(T& t, const std::vector<V>& values) {
+// Sets t's leaves to `values` in order (Tensors or Vars; the count must match), moving them in.
+template <class T, class V> void assign(T& t, std::vector<V> values) {
   std::size_t i = 0;
   for_each<false>(t, [&](const std::string&, auto& l) {
     using L = std::decay_t<decltype(l)>;
     if (i >= values.size()) throw Error("rnnc: tree: more leaves than values (" + std::to_string(values.size()) + ")");
-    if constexpr (std::is_same_v<L, Leaf> || std::is_same_v<L, V>) l = values[i++];
+    if constexpr (std::is_same_v<L, Leaf> || std::is_same_v<L, V>) l = std::move(values[i++]);
     else throw Error("rnnc: tree: a leaf of this type cannot hold the value");
   });
   if (i != values.size())
     throw Error("rnnc: tree: " + std::to_string(i) + " leaves for " + std::to_string(values.size()) + " values");
 }
 // A copy of t whose leaves are `values`.
-template <class T, class V> T replace(const T& t, const std::vector<V>& values) {
+template <class T, class V> T replace(const T& t, std::vector<V> values) {
   T out = t;
-  assign(out, values);
+  assign(out, std::move(values));
   return out;
 }
 

@@ -28,6 +28,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -96,17 +97,20 @@ class Programs {
  public:
   Programs(Transform t, CompileOptions options, bool interpret)
       : transform_(t), options_(options), interpret_(interpret) {}
-  // The index of the program for these leaves, or -1 when they need a new trace; an Error when
-  // the trees' structure changed (paths() gives the leaves' paths, for the message).
-  int find(const std::vector<Tensor>& leaves, const std::function<std::vector<std::string>()>& paths) const;
+  // The index of the program for these leaves, -1 when they need a new trace, -2 when the trees'
+  // structure changed since the first trace (explain() then throws the Error that names the leaf).
+  int find(const std::vector<Tensor>& leaves) const;
+  [[noreturn]] void explain(const std::vector<Tensor>& leaves, const std::vector<std::string>& paths) const;
   int add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves);
-  std::vector<Tensor> run(int program, const std::vector<Tensor>& leaves, const Rng* rng) const;
+  std::vector<Tensor> run(int program, std::vector<Tensor> leaves, const Rng* rng) const;
   const void* structure(int program) const;
   const Function& function(int program) const;
   const Compiled& compiled(int program) const;
   int count() const;
 
   struct Program;
+  // The first argument's tree with empty leaves (typed by the front end): what gradients fill.
+  std::shared_ptr<const void> skeleton;
 
  private:
   Transform transform_;
@@ -197,11 +201,12 @@ template <class F, detail::Transform Kind> class TreeFunction {
     std::vector<Tensor> leaves;
     Rng* rng = nullptr;
     (flatten(args, leaves, rng), ...);
-    int p = programs_->find(leaves, [&] { return paths(args...); });
+    int p = programs_->find(leaves);
+    if (p == -2) programs_->explain(leaves, paths(args...));
     if (p < 0) p = trace<R>(leaves, args...);
-    const std::vector<Tensor> out = programs_->run(p, leaves, rng);
+    std::vector<Tensor> out = programs_->run(p, std::move(leaves), rng);
     if (rng) rng->set_draws(rng->draws() + 1);
-    return result<R>(*static_cast<const R*>(programs_->structure(p)), out, args...);
+    return result<R>(*static_cast<const R*>(programs_->structure(p)), std::move(out), args...);
   }
 
   // The graph traced for these arguments (before any transform), and its inputs as tensors.
@@ -296,22 +301,30 @@ template <class F, detail::Transform Kind> class TreeFunction {
     return programs_->add(std::move(call), std::move(structure), leaves);
   }
 
+  // The outputs as trees: the traced structure (or the first argument's, for gradients) with the
+  // tensors moved in; no path is built and nothing is traced.
   template <class R, class P, class... A>
-  auto result(const R& structure, const std::vector<Tensor>& out, const P& params, const A&...) const {
+  auto result(const R& structure, std::vector<Tensor> out, const P& params, const A&...) const {
     std::size_t i = 0;
-    auto next = [&](const auto&, const std::string&) { return out.at(i++); };
-    auto grads = [&] { return tree::replace(params, std::vector<Tensor>(out.begin() + i, out.end())); };
+    auto next = [&](const auto&, const std::string&) { return std::move(out.at(i++)); };
+    auto grads = [&] {
+      using G = std::decay_t<P>;
+      if (!programs_->skeleton) programs_->skeleton = std::make_shared<G>(tree::replace(params, std::vector<Tensor>(tree::size(params))));
+      G g = *static_cast<const G*>(programs_->skeleton.get());
+      tree::assign(g, std::vector<Tensor>(std::make_move_iterator(out.begin() + i), std::make_move_iterator(out.end())));
+      return g;
+    };
     if constexpr (Kind == detail::Transform::None) {
       return detail::map_tree<detail::host_t<R>>(structure, next, "");
     } else if constexpr (Kind == detail::Transform::Grad) {
       return grads();
     } else if constexpr (detail::is_pair_like<R>::value) {
       using Aux = detail::host_t<std::tuple_element_t<1, R>>;
-      Tensor value = out.at(i++);
+      Tensor value = std::move(out.at(i++));
       Aux aux = detail::map_tree<Aux>(std::get<1>(structure), next, "");
       return ValueAuxGrads<Aux, std::decay_t<P>>{std::move(value), std::move(aux), grads()};
     } else {
-      Tensor value = out.at(i++);
+      Tensor value = std::move(out.at(i++));
       return ValueGrads<std::decay_t<P>>{std::move(value), grads()};
     }
   }

@@ -56,10 +56,23 @@ struct Programs::Program {
   std::shared_ptr<const void> structure;
 };
 
-int Programs::find(const std::vector<Tensor>& leaves, const std::function<std::vector<std::string>()>& paths) const {
+int Programs::find(const std::vector<Tensor>& leaves) const {
   if (programs_.empty()) return -1;
+  if (leaves.size() != dtypes_.size()) return -2;
+  for (std::size_t i = 0; i < leaves.size(); ++i)
+    if (leaves[i].dtype() != dtypes_[i] || (i < param_shapes_.size() && leaves[i].shape() != param_shapes_[i]))
+      return -2;
+  for (std::size_t p = 0; p < programs_.size(); ++p) {
+    const std::vector<Shape>& s = programs_[p]->shapes;
+    bool same = true;
+    for (std::size_t i = 0; i < leaves.size() && same; ++i) same = leaves[i].shape() == s[i];
+    if (same) return static_cast<int>(p);
+  }
+  return -1;
+}
+
+void Programs::explain(const std::vector<Tensor>& leaves, const std::vector<std::string>& now) const {
   if (leaves.size() != dtypes_.size()) {
-    const std::vector<std::string> now = paths();
     std::size_t i = 0;
     while (i < now.size() && i < paths_.size() && now[i] == paths_[i]) ++i;
     throw Error(i < now.size() ? fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is new{}",
@@ -74,13 +87,7 @@ int Programs::find(const std::vector<Tensor>& leaves, const std::function<std::v
                               name_of(dtypes_[i]), param ? to_string(param_shapes_[i]) : std::string(),
                               name_of(leaves[i].dtype()), param ? to_string(leaves[i].shape()) : std::string()));
   }
-  for (std::size_t p = 0; p < programs_.size(); ++p) {
-    const std::vector<Shape>& s = programs_[p]->shapes;
-    bool same = true;
-    for (std::size_t i = 0; i < leaves.size() && same; ++i) same = leaves[i].shape() == s[i];
-    if (same) return static_cast<int>(p);
-  }
-  return -1;
+  throw Error("rnnc: compiled function: the trees changed since it was traced");
 }
 
 int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves) {
@@ -126,9 +133,8 @@ int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const 
   return static_cast<int>(programs_.size()) - 1;
 }
 
-std::vector<Tensor> Programs::run(int program, const std::vector<Tensor>& leaves, const Rng* rng) const {
+std::vector<Tensor> Programs::run(int program, std::vector<Tensor> args, const Rng* rng) const {
   const Program& P = *programs_.at(program);
-  std::vector<Tensor> args = leaves;
   if (!P.random.empty() && !rng)
     throw Error("rnnc: compiled function: it draws random numbers (rng.uniform) but was called without an Rng");
   for (std::size_t k = 0; k < P.random.size(); ++k)
@@ -137,7 +143,7 @@ std::vector<Tensor> Programs::run(int program, const std::vector<Tensor>& leaves
   if (!P.zero_grads.empty()) {  // non-floating leaves of the first argument get zero "gradients"
     const std::size_t first = out.size() - (param_shapes_.size() - P.zero_grads.size());
     for (std::size_t i : P.zero_grads)
-      out.insert(out.begin() + first + i, Tensor::zeros(leaves[i].shape(), leaves[i].dtype()));
+      out.insert(out.begin() + first + i, Tensor::zeros(args[i].shape(), args[i].dtype()));
   }
   return out;
 }
