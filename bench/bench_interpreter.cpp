@@ -3,20 +3,17 @@
 #include <benchmark/benchmark.h>
 #include <rnnc/rnnc.h>
 
+#include "models.h"
+
 using namespace rnnc;
 
 namespace {
 constexpr int B = 128, H = 256, I = 256;
 
-// PyTorch's LSTM cell: gates in the order i, f, g, o.
-std::pair<Var, Var> lstm_cell(const Var& x, const Var& h, const Var& c, const Var& W, const Var& U, const Var& b) {
-  auto g = chunk(matmul(x, W) + matmul(h, U) + b, 4, 1);
-  Var c_next = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
-  return {sigmoid(g[3]) * tanh(c_next), c_next};
-}
+using bench::lstm_cell;  // PyTorch's LSTM cell and layout (models.h)
 
 Function lstm_loss(int T) {
-  std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{B, H}}, {{I, 4 * H}}, {{H, 4 * H}}, {{4 * H}}};
+  std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{B, H}}, {{4 * H, I}}, {{4 * H, H}}, {{4 * H}}};
   return trace([T](std::span<const Var> a) {
     Var h = a[1], c = a[2];
     for (int t = 0; t < T; ++t) std::tie(h, c) = lstm_cell(reshape(slice(a[0], 0, t, t + 1), {B, I}), h, c, a[3], a[4], a[5]);

@@ -6,16 +6,17 @@
 
 namespace rnnc::bench {
 
+// W [G H, I], U [G H, H]: PyTorch's weight_ih and weight_hh.
 inline std::pair<Var, Var> lstm_cell(const Var& x, const Var& h, const Var& c, const Var& W, const Var& U,
                                      const Var& b) {
-  auto g = chunk(matmul(x, W) + matmul(h, U) + b, 4, 1);
+  auto g = chunk(matmul(x, transpose(W)) + matmul(h, transpose(U)) + b, 4, 1);
   Var c_next = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
   return {sigmoid(g[3]) * tanh(c_next), c_next};
 }
 
 inline Var gru_cell(const Var& x, const Var& h, const Var& W, const Var& U, const Var& bx, const Var& bh) {
-  auto gx = chunk(matmul(x, W) + bx, 3, 1);
-  auto gh = chunk(matmul(h, U) + bh, 3, 1);
+  auto gx = chunk(matmul(x, transpose(W)) + bx, 3, 1);
+  auto gh = chunk(matmul(h, transpose(U)) + bh, 3, 1);
   Var r = sigmoid(gx[0] + gh[0]), z = sigmoid(gx[1] + gh[1]);
   Var n = tanh(gx[2] + r * gh[2]);
   return (1.0 - z) * n + z * h;
@@ -24,7 +25,7 @@ inline Var gru_cell(const Var& x, const Var& h, const Var& W, const Var& U, cons
 // sum of h_T over a sequence of T steps; inputs x [T, B, I], h0, c0, W, U, b. As one scan (the
 // graph holds the cell once), or unrolled: a C++ loop that traces T cells.
 inline Function lstm_loss(int T, int B, int H, int I, bool unrolled = false) {
-  std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{B, H}}, {{I, 4 * H}}, {{H, 4 * H}}, {{4 * H}}};
+  std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{B, H}}, {{4 * H, I}}, {{4 * H, H}}, {{4 * H}}};
   return trace(
       [T, B, I, unrolled](std::span<const Var> a) {
         if (!unrolled) {
@@ -46,7 +47,7 @@ inline Function lstm_loss(int T, int B, int H, int I, bool unrolled = false) {
 
 // inputs x [T, B, I], h0, W, U, bx, bh.
 inline Function gru_loss(int T, int B, int H, int I, bool unrolled = false) {
-  std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{I, 3 * H}}, {{H, 3 * H}}, {{3 * H}}, {{3 * H}}};
+  std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{3 * H, I}}, {{3 * H, H}}, {{3 * H}}, {{3 * H}}};
   return trace(
       [T, B, I, unrolled](std::span<const Var> a) {
         if (!unrolled) {
