@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <array>
 #include <set>
 
 #include "helpers.h"
+#include "torch_reference.h"
 
 using namespace rnnc;
 using namespace rnnc::testing;
@@ -99,6 +101,58 @@ TEST_CASE("every cell's gradient over several steps matches finite differences (
     CHECK(std::abs(v1.item() - v2.item()) < 1e-10);
     for (size_t i = 0; i < tree::size(cell); ++i) CHECK(max_abs_diff(tree::tensors(g1)[i], tree::tensors(g2)[i]) < 1e-10);
   });
+}
+
+TEST_CASE("the library's cells take torch.nn's weights and give its numbers (float64, values and gradients)") {
+  // tests/torch_reference.h holds what torch.nn.RNNCell / LSTMCell / GRUCell compute (PyTorch
+  // 1.13, float64) for weights, inputs and states given by a formula: value i of tensor k is
+  // 0.6 sin(0.7 i + 1.3 k). The loss is sum_t (t + 1) |h_t|^2 over T = 3 steps.
+  constexpr int B = 2, I = 3, H = 4, T = 3;
+  auto formula = [](const Shape& shape, int k) {
+    Tensor t(DType::f64, shape);
+    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.6 * std::sin(0.7 * double(i) + 1.3 * k));
+    return t;
+  };
+  auto close = [](const Tensor& got, const double* want) {
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) worst = std::max(worst, std::abs(got.at(i) - want[i]));
+    return worst;
+  };
+  auto check = [&](auto cell, int shift, double loss, const double* h, std::array<const double*, 4> grads) {
+    using Cell = decltype(cell);
+    std::vector<Tensor> w;
+    for (const Tensor& t : tree::tensors(cell)) w.push_back(formula(t.shape(), static_cast<int>(w.size()) + shift));
+    tree::assign(cell, w);  // weight_ih, weight_hh, bias_ih, bias_hh: PyTorch's order and layout
+    auto s = cell.initial_state(B);
+    int k = 11;
+    tree::for_each(s, [&](const std::string&, Leaf& l) { l = formula({B, H}, k++); });  // h, then c
+    auto f = [](const Cell& c, const decltype(s)& st, const Var& xs) {
+      auto [hs, last] = nn::run_cell(c, xs, st);
+      std::vector<double> steps;
+      for (int64_t t = 0; t < xs.shape()[0]; ++t) steps.push_back(static_cast<double>(t + 1));
+      return std::pair{sum(hs * hs * constant(Tensor::from(steps, {xs.shape()[0], 1, 1}, DType::f64))), last};
+    };
+    for (auto [l, last, g] : {compile(value_and_grad(f))(cell, s, formula({T, B, I}, 10)),
+                              interpret(value_and_grad(f))(cell, s, formula({T, B, I}, 10))}) {
+      INFO(cell_name(cell));
+      CHECK(std::abs(l.item() - loss) < 1e-12 * std::max(1.0, std::abs(loss)));
+      CHECK(close(last.h.tensor(), h) < 1e-13);
+      const std::vector<Tensor> gt = tree::tensors(g);
+      for (int i = 0; i < 4; ++i) CHECK(close(gt[i], grads[i]) < 1e-11);
+    }
+  };
+  namespace R = torch_reference;
+  std::mt19937_64 rng(0);
+  check(nn::RNNCell::init(I, H, rng, DType::f64), 0, R::rnn_tanh_loss, R::rnn_tanh_h,
+        {R::rnn_tanh_grad_weight_ih, R::rnn_tanh_grad_weight_hh, R::rnn_tanh_grad_bias_ih, R::rnn_tanh_grad_bias_hh});
+  nn::RNNCell relu = nn::RNNCell::init(I, H, rng, DType::f64);
+  relu.relu = true;
+  check(relu, 2, R::rnn_relu_loss, R::rnn_relu_h,
+        {R::rnn_relu_grad_weight_ih, R::rnn_relu_grad_weight_hh, R::rnn_relu_grad_bias_ih, R::rnn_relu_grad_bias_hh});
+  check(nn::LSTMCell::init(I, H, rng, DType::f64), 0, R::lstm_loss, R::lstm_h,
+        {R::lstm_grad_weight_ih, R::lstm_grad_weight_hh, R::lstm_grad_bias_ih, R::lstm_grad_bias_hh});
+  check(nn::GRUCell::init(I, H, rng, DType::f64), 0, R::gru_loss, R::gru_h,
+        {R::gru_grad_weight_ih, R::gru_grad_weight_hh, R::gru_grad_bias_ih, R::gru_grad_bias_hh});
 }
 
 namespace {
