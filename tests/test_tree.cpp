@@ -219,6 +219,13 @@ TEST_CASE("errors name the leaf: changed trees, unused parameters, checkpoints, 
   CHECK_NOTHROW(captured(m.head, Tensor::zeros({2, 3})));
   CHECK_THROWS_WITH(only_bias(m.head, Tensor::zeros({2, 3})), Catch::Contains("does not depend on leaf 'weight'"));
 
+  // a shape mistake inside the model names the leaf as well as the op, the shapes and the line
+  auto bad = m;
+  bad.head = nn::Linear::init(5, 4, rng);
+  CHECK_THROWS_WITH(compile(value_and_grad(lm_loss<nn::GRUCell>()))(bad, bad.rnn.initial_state(2), b),
+                    Catch::Contains("matmul: shapes [4, 3] and [5, 4] (a view of 'head.weight' [4, 5]) do not chain") &&
+                        Catch::Contains("(at test_tree.cpp:"));
+
   // checkpoints: by path, every mismatch found before anything changes
   io::Checkpoint ck;
   ck.add_tree(m, "model");

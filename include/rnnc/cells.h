@@ -81,7 +81,7 @@ struct Linear {
   Param weight, bias;
   RNNC_TREE(weight, bias)
   static Linear init(int64_t in, int64_t out, std::mt19937_64& rng, DType dtype = DType::f32);
-  Var operator()(const Var& x) const { return linear(x, weight, bias); }
+  Var operator()(const Var& x, Loc loc = Loc::current()) const { return linear(x, weight, bias, loc); }
 };
 
 // torch.nn.Embedding: rows of weight [V, E] for i32 indices; initialised N(0, 1).

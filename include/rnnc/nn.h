@@ -13,7 +13,7 @@
 namespace rnnc::nn {
 
 // Dense: x w^T + b, w [out, in] (torch.nn.Linear).
-Var linear(const Var& x, const Var& w, const Var& b);
+Var linear(const Var& x, const Var& w, const Var& b, Loc loc = Loc::current());
 
 // Embedding lookup (torch.nn.Embedding): rows of table [V, E] for i32 indices.
 Var embedding(const Var& table, const Var& indices);

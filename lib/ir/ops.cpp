@@ -16,6 +16,17 @@ Var make(Op op, DType dtype, Shape shape, std::vector<NodePtr> inputs, const Loc
   return Var(intern(std::move(n)));
 }
 
+std::string shape_of(const Var& x) {
+  if (!x.defined()) return "(undefined)";
+  const Node* n = x.node().get();  // through transposes and reshapes to the leaf, if any
+  while (n->inputs.size() == 1 && (info(n->op).cls == OpClass::Movement || n->op == Op::BroadcastTo))
+    n = n->inputs[0].get();
+  const bool named = n->op == Op::Input && !n->name.empty() && n->name.rfind("arg", 0) != 0;
+  if (!named) return to_string(x.shape());
+  if (n == x.node().get()) return fmt::format("{} ('{}')", to_string(x.shape()), n->name);
+  return fmt::format("{} (a view of '{}' {})", to_string(x.shape()), n->name, to_string(n->shape));
+}
+
 void require_float(std::string_view op, const Var& x, const Loc& loc) {
   if (!x.defined()) fail(op, "operand is an undefined Var", loc);
   if (!is_float(x.dtype()))
@@ -83,7 +94,7 @@ std::pair<Var, Var> align_typed(std::string_view op, const Operand& a, const Ope
   Shape sb = b.is_constant ? Shape{} : b.var.shape();
   Shape out;
   if (!broadcast_shapes(sa, sb, out))
-    fail(op, fmt::format("shapes {} and {} cannot be broadcast together", to_string(sa), to_string(sb)), loc);
+    fail(op, fmt::format("shapes {} and {} cannot be broadcast together", ir::shape_of(a.var), ir::shape_of(b.var)), loc);
   auto lift = [&](const Operand& o) {
     return o.is_constant ? full(out, o.constant, dt, loc) : broadcast_to(o.var, out, loc);
   };
@@ -225,8 +236,8 @@ Var matmul(const Var& a0, const Var& b0, Loc loc) {
   const int64_t m = a.shape()[a.rank() - 2], k = a.shape().back();
   const int64_t k2 = b.shape()[b.rank() - 2], n = b.shape().back();
   if (k != k2)
-    fail("matmul", fmt::format("shapes {} and {} do not chain: inner extents {} and {} differ",
-                               to_string(a0.shape()), to_string(b0.shape()), k, k2), loc);
+    fail("matmul", fmt::format("shapes {} and {} do not chain: inner extents {} and {} differ", ir::shape_of(a0),
+                               ir::shape_of(b0), k, k2), loc);
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2), batch;
   if (!broadcast_shapes(ba, bb, batch))
     fail("matmul", fmt::format("batch extents of {} and {} cannot be broadcast together",

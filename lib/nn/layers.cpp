@@ -5,7 +5,9 @@
 
 namespace rnnc::nn {
 
-Var linear(const Var& x, const Var& w, const Var& b) { return matmul(x, transpose(w)) + b; }
+Var linear(const Var& x, const Var& w, const Var& b, Loc loc) {
+  return add(Operand(matmul(x, transpose(w, loc), loc), loc), Operand(b, loc));
+}
 
 Var embedding(const Var& table, const Var& indices) { return gather(table, indices); }
 
