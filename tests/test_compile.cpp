@@ -218,15 +218,15 @@ TEST_CASE("RNNC_DUMP=groups,llvm prints the schedule and the LLVM IR") {
 }
 
 namespace {
-// The benchmark cells (bench/models.h) at small sizes.
+// The benchmark cells (bench/models.h) at small sizes, in PyTorch's layout: W [G H, I], U [G H, H].
 std::pair<Var, Var> lstm_cell(const Var& x, const Var& h, const Var& c, const Var& W, const Var& U, const Var& b) {
-  auto g = chunk(matmul(x, W) + matmul(h, U) + b, 4, 1);
+  auto g = chunk(matmul(x, transpose(W)) + matmul(h, transpose(U)) + b, 4, 1);
   Var c_next = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
   return {sigmoid(g[3]) * tanh(c_next), c_next};
 }
 Var gru_cell(const Var& x, const Var& h, const Var& W, const Var& U, const Var& bx, const Var& bh) {
-  auto gx = chunk(matmul(x, W) + bx, 3, 1);
-  auto gh = chunk(matmul(h, U) + bh, 3, 1);
+  auto gx = chunk(matmul(x, transpose(W)) + bx, 3, 1);
+  auto gh = chunk(matmul(h, transpose(U)) + bh, 3, 1);
   Var r = sigmoid(gx[0] + gh[0]), z = sigmoid(gx[1] + gh[1]);
   return (1.0 - z) * tanh(gx[2] + r * gh[2]) + z * h;
 }
@@ -241,7 +241,7 @@ Function lstm_seq(DType t) {
         }
         return std::vector<Var>{loss, h, c};
       },
-      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{B, H}, t}, Spec{{I, 4 * H}, t}, Spec{{H, 4 * H}, t}, Spec{{4 * H}, t}});
+      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{B, H}, t}, Spec{{4 * H, I}, t}, Spec{{4 * H, H}, t}, Spec{{4 * H}, t}});
 }
 Function gru_seq(DType t) {
   return trace(
@@ -253,7 +253,7 @@ Function gru_seq(DType t) {
         }
         return std::vector<Var>{loss, h};
       },
-      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{I, 3 * H}, t}, Spec{{H, 3 * H}, t}, Spec{{3 * H}, t}, Spec{{3 * H}, t}});
+      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{3 * H, I}, t}, Spec{{3 * H, H}, t}, Spec{{3 * H}, t}, Spec{{3 * H}, t}});
 }
 }  // namespace
 

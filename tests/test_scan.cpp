@@ -29,16 +29,16 @@ std::vector<Spec> gate_specs(const std::string& kind, int64_t I, int64_t H, DTyp
 
 // An LSTM step written out (not the library's, so that scan is tested on its own).
 std::pair<Var, Var> lstm(const Var& x, const Var& h, const Var& c, const Var& w, const Var& u, const Var& b) {
-  auto g = chunk(matmul(x, w) + matmul(h, u) + b, 4, 1);
+  auto g = chunk(matmul(x, transpose(w)) + matmul(h, transpose(u)) + b, 4, 1);
   Var c2 = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
   return {sigmoid(g[3]) * tanh(c2), c2};
 }
 
-// Inputs: xs [T, B, I], h0, c0 [B, H], w [I, 4H], u [H, 4H], b [4H]. A loss over every step's
+// Inputs: xs [T, B, I], h0, c0 [B, H], w [4H, I], u [4H, H], b [4H] (PyTorch's layout). A loss over every step's
 // output and the final cell state, so that gradients flow through ys and carries.
 Function loss_fn(bool use_scan, bool reverse, int T, int B, int I, int H, DType t) {
   std::vector<Spec> specs = {Spec{{T, B, I}, t, "xs"}, Spec{{B, H}, t, "h0"}, Spec{{B, H}, t, "c0"},
-                             Spec{{I, 4 * H}, t, "w"}, Spec{{H, 4 * H}, t, "u"}, Spec{{4 * H}, t, "b"}};
+                             Spec{{4 * H, I}, t, "w"}, Spec{{4 * H, H}, t, "u"}, Spec{{4 * H}, t, "b"}};
   return trace(
       [=](std::span<const Var> a) {
         Var xs = a[0], w = a[3], u = a[4], b = a[5];
@@ -70,7 +70,7 @@ Function loss_fn(bool use_scan, bool reverse, int T, int B, int I, int H, DType 
 }
 
 std::vector<Tensor> args_for(int T, int B, int I, int H, uint64_t seed) {
-  return make_args({Arg{{T, B, I}}, Arg{{B, H}}, Arg{{B, H}}, Arg{{I, 4 * H}}, Arg{{H, 4 * H}}, Arg{{4 * H}}}, seed);
+  return make_args({Arg{{T, B, I}}, Arg{{B, H}}, Arg{{B, H}}, Arg{{4 * H, I}}, Arg{{4 * H, H}}, Arg{{4 * H}}}, seed);
 }
 
 double max_diff(const Tensor& a, const Tensor& b) {
