@@ -35,7 +35,7 @@ struct MGU {
 
 // Trains a character model around any cell on char-rnn's streams; returns (loss, chars/s, compile s).
 template <class Cell>
-std::tuple<double, double, double> train(const data::Streams& streams, int V, int iters, uint64_t seed,
+std::tuple<double, double, double> train_cell(const data::Streams& streams, int V, int iters, uint64_t seed,
                                          const CompileOptions& copt) {
   std::mt19937_64 rng(seed);
   auto model = nn::CharRNN<Cell>::init(V, 128, rng);
@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
     const data::Streams streams(vocab.encode(text), 32, 32);
     CompileOptions copt;
     copt.threads = threads;
-    auto [loss, speed, compile_s] = train<MGU>(streams, vocab.size(), iters, seed, copt);
-    train<nn::LSTMCell>(streams, vocab.size(), iters, seed, copt);
+    auto [loss, speed, compile_s] = train_cell<MGU>(streams, vocab.size(), iters, seed, copt);
+    train_cell<nn::LSTMCell>(streams, vocab.size(), iters, seed, copt);
     fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": null, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
                loss, speed, compile_s);
   } catch (const std::exception& e) {

@@ -23,3 +23,4 @@
 #include "rnnc/tensor.h"
 #include "rnnc/tree.h"
 #include "rnnc/tree_function.h"
+#include "rnnc/train.h"

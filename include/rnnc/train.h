@@ -1,0 +1,261 @@
+// Training as Keras' Model.fit and char-rnn's train.lua do it, over any model tree.
+//
+//   auto model = nn::CharRNN<nn::LSTMCell>::init(vocab.size(), 128, rng, {.layers = 2, .dropout = 0.2});
+//   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
+//   train::fit(model, opt, train_streams, &val_streams,
+//              {.train = Model::loss_with_dropout, .eval = Model::loss},
+//              {.budget = {.seconds = 60}, .clip = {.norm = 5}, .validate_every = 200},
+//              {train::Progress{}, train::KeepBest{"cv/best.safetensors"}, train::EarlyStopping{5}});
+//
+// Streams are char-rnn's stateful truncated BPTT: the state is carried from chunk to chunk and
+// reset at the start of each pass; validation runs the held-out streams from a fresh state,
+// carried through them. Each step is one compiled value_and_grad call, the optimizer's compiled
+// update, and what the callbacks do.
+//
+// A checkpoint (Checkpointer, KeepBest, KeepLast) holds what a run depends on: the parameters (by
+// path, plus whatever `describe` adds, e.g. a CharRNN's configuration and vocabulary, so that
+// `rnnc sample` reads it), the optimizer state, the Rng's draws, the carried state, the step and
+// the data position. Options::resume continues such a run bit for bit.
+#pragma once
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rnnc/char_rnn.h"
+#include "rnnc/checkpoint.h"
+#include "rnnc/data.h"
+#include "rnnc/optim.h"
+#include "rnnc/report.h"
+#include "rnnc/tree_function.h"
+
+namespace rnnc::train {
+
+// Whichever limit comes first ends the run (0: no limit; at least one must be set).
+struct Budget {
+  int64_t steps = 0;
+  int64_t epochs = 0;
+  double seconds = 0;
+};
+
+// Gradient clipping: every element to [-value, value], then the global L2 norm to `norm` (0: off).
+struct Clip {
+  double value = 0;
+  double norm = 0;
+};
+
+// Learning rate as a function of the step (counted from 0).
+using Schedule = std::function<double(int64_t step)>;
+Schedule constant(double lr);
+// torch.optim.lr_scheduler.StepLR over steps: lr0 * gamma^floor(step / every).
+Schedule step_decay(double lr0, int64_t every, double gamma);
+// Linear warm-up from 0 over `warmup` steps, then cosine decay to `min_lr` at `total` steps.
+Schedule cosine(double lr0, int64_t warmup, int64_t total, double min_lr = 0);
+
+// What the callbacks see after every step.
+struct Event {
+  int64_t step = 0;     // steps done, counting from 1
+  int64_t epoch = 0;    // passes started, counting from 0
+  int64_t chunk = 0;    // the chunk of the pass this step trained on
+  int64_t steps_total = 0;  // the budget in steps, or 0
+  double loss = 0;      // this step's training loss
+  double val_loss = std::numeric_limits<double>::quiet_NaN();  // when validated at this step
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  double lr = 0;
+  double seconds = 0;   // since fit started
+  int64_t chars_per_step = 0;
+  bool validated = false, last = false;
+  std::function<io::Checkpoint()> checkpoint;  // the whole training state, built on demand
+  bool* stop = nullptr;                        // set *stop = true to end the run after this step
+};
+using Callback = std::function<void(const Event&)>;
+
+// Keras' ModelCheckpoint(save_best_only=True): writes the checkpoint at a validation whose loss is
+// the lowest so far. The path may hold {step} and {val_loss} (char-rnn's
+// lm_lstm_epoch{epoch}_{val_loss}.t7), filled in with the values of that step.
+struct KeepBest {
+  std::string path;
+  void operator()(const Event& e) const;
+};
+// The latest state, every `every` steps and at the end (for resuming).
+struct KeepLast {
+  std::string path;
+  int64_t every = 0;  // 0: only at validations and at the end
+  void operator()(const Event& e) const;
+};
+// Stops when the validation loss has not improved for `patience` validations.
+struct EarlyStopping {
+  int patience = 3;
+  double min_delta = 0;
+  std::shared_ptr<int> waited = std::make_shared<int>(0);
+  std::shared_ptr<double> best = std::make_shared<double>(std::numeric_limits<double>::infinity());
+  void operator()(const Event& e) const;
+};
+// The progress line (report::Progress) and a line per validation.
+struct ProgressLine {
+  std::FILE* out = stdout;
+  std::shared_ptr<report::Progress> line;
+  void operator()(const Event& e);
+};
+// The loss curve as PREFIX.csv and PREFIX.svg, written at every validation and at the end.
+struct LossCurve {
+  std::string prefix;
+  std::string title = "training loss";
+  std::shared_ptr<report::LossCurve> curve = std::make_shared<report::LossCurve>();
+  void operator()(const Event& e) const;
+};
+// Fills {step}, {epoch} and {val_loss} in a path (val_loss with 4 decimals).
+std::string fill_path(const std::string& pattern, const Event& e);
+
+template <class Train, class Eval> struct Losses {
+  Train train;  // (model, state, batch, Rng&) -> (loss, next state)
+  Eval eval;    // (model, state, batch) -> (loss, next state)
+};
+template <class Train, class Eval> Losses(Train, Eval) -> Losses<Train, Eval>;
+
+struct Options {
+  Budget budget;
+  Clip clip;
+  Schedule lr;                  // empty: the optimizer's own, unchanged
+  int64_t validate_every = 0;   // steps; 0: once at the end (when there is validation data)
+  int64_t val_chunks = 0;       // validation chunks per validation (0: all)
+  uint64_t seed = 0;            // the Rng for dropout
+  std::filesystem::path resume; // a checkpoint written by a Checkpointer
+  CompileOptions compile;
+  // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
+  // checkpoint of its parameters; default: the parameters by path.
+  std::function<io::Checkpoint()> describe;
+};
+
+struct Result {
+  int64_t steps = 0, epochs = 0;
+  double loss = 0;  // the last step's
+  double val_loss = std::numeric_limits<double>::quiet_NaN();  // the last validation's
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  double seconds = 0, chars_per_s = 0, compile_seconds = 0;
+};
+
+namespace detail {
+// The step's bookkeeping that does not depend on the model's type.
+struct Loop {
+  const Options& o;
+  int64_t chunks_per_epoch;
+  int64_t chars_per_step;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool done(int64_t step) const;  // the budget is spent
+  double seconds() const;
+};
+void check_loss(double loss, int64_t step);
+// Adds the optimizer state ("optim.exp_avg.<path>"), the carried state ("train.state.<path>") and
+// the counters (metadata "train.*") to a checkpoint of the parameters.
+void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
+                        double best_val, const std::vector<std::pair<std::string, Tensor>>& state);
+struct Resumed {
+  int64_t step = 0, optim_steps = 0;
+  double best_val = std::numeric_limits<double>::infinity(), lr = 0;
+  uint64_t seed = 0, draws = 0;
+  std::vector<std::pair<std::string, Tensor>> optim;
+};
+Resumed read_training_state(const io::Checkpoint& c);
+}  // namespace detail
+
+// Trains `model` on char-rnn streams (see the top of this file) and returns what happened.
+template <class Model, class Train, class Eval>
+Result fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const data::Streams* val,
+           const Losses<Train, Eval>& losses, const Options& o, std::vector<Callback> callbacks = {}) {
+  using State = std::decay_t<decltype(model.initial_state(1))>;
+  auto step = compile(value_and_grad(losses.train), o.compile);
+  auto evaluate = compile(losses.eval, o.compile);
+  const int64_t B = data.batch(), chunks = data.chunks();
+  detail::Loop loop{o, chunks, B * data.steps()};
+  Rng rng(o.seed);
+  State state = model.initial_state(B);
+  int64_t s = 0;  // steps done
+  Result r;
+  if (!o.resume.empty()) {
+    const io::Checkpoint c = io::load(o.resume);
+    c.load_tree(model);  // checks every name, shape and dtype first
+    detail::Resumed d = detail::read_training_state(c);
+    opt.load_state(model, d.optim, d.optim_steps);
+    opt.set_lr(d.lr);
+    rng = Rng(d.seed);
+    rng.set_draws(d.draws);
+    s = d.step;
+    r.best_val_loss = d.best_val;
+    if (s % chunks != 0) c.load_tree(state, "train.state");
+  }
+  auto validate = [&] {
+    State vs = model.initial_state(val->batch());
+    double total = 0;
+    const int64_t n = o.val_chunks > 0 ? std::min(o.val_chunks, val->chunks()) : val->chunks();
+    for (int64_t k = 0; k < n; ++k) {
+      auto [x, y] = val->chunk(k);
+      auto [l, next] = evaluate(model, vs, nn::TextBatch{x, y});
+      total += l.item();
+      vs = next;
+    }
+    return total / static_cast<double>(n);
+  };
+  auto checkpoint = [&] {
+    io::Checkpoint c = o.describe ? o.describe() : io::Checkpoint{};
+    if (!o.describe) c.add_tree(model);
+    std::vector<std::pair<std::string, Tensor>> carried;
+    const std::vector<std::string> names = tree::paths(state, "train.state");
+    const std::vector<Tensor> values = tree::tensors(state);
+    for (std::size_t i = 0; i < names.size(); ++i) carried.emplace_back(names[i], values[i]);
+    detail::add_training_state(c, opt, rng, s, r.best_val_loss, carried);
+    return c;
+  };
+  bool stop = false;
+  while (!stop && !loop.done(s)) {
+    const int64_t chunk = s % chunks;
+    if (chunk == 0) state = model.initial_state(B);  // a new pass starts from scratch
+    if (o.lr) opt.set_lr(o.lr(s));
+    auto [x, y] = data.chunk(chunk);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [loss, next, grads] = step(model, state, nn::TextBatch{x, y}, rng);
+    if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
+      r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.loss = loss.item();
+    detail::check_loss(r.loss, s + 1);
+    if (o.clip.value > 0) optim::clip_by_value(grads, -o.clip.value, o.clip.value);
+    if (o.clip.norm > 0) optim::clip_by_global_norm(grads, o.clip.norm);
+    opt.step(model, grads);
+    state = std::move(next);  // carried; no gradient crosses the chunk boundary
+    ++s;
+    Event e;
+    e.step = s;
+    e.epoch = (s - 1) / chunks;
+    e.chunk = chunk;
+    e.steps_total = o.budget.steps;
+    e.loss = r.loss;
+    e.lr = opt.lr();
+    e.chars_per_step = loop.chars_per_step;
+    e.last = loop.done(s);
+    const bool due = o.validate_every > 0 ? s % o.validate_every == 0 : false;
+    if (val && (due || e.last)) {
+      r.val_loss = e.val_loss = validate();
+      r.best_val_loss = std::min(r.best_val_loss, r.val_loss);
+      e.validated = true;
+    }
+    e.best_val_loss = r.best_val_loss;
+    e.seconds = loop.seconds();
+    e.checkpoint = checkpoint;
+    e.stop = &stop;
+    for (Callback& cb : callbacks) cb(e);
+  }
+  r.steps = s;
+  r.epochs = (s + chunks - 1) / chunks;
+  r.seconds = loop.seconds();
+  r.chars_per_s = r.seconds > r.compile_seconds ? static_cast<double>(loop.chars_per_step) * static_cast<double>(s) /
+                                                      (r.seconds - r.compile_seconds)
+                                                : 0;
+  return r;
+}
+
+}  // namespace rnnc::train

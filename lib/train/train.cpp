@@ -1,0 +1,144 @@
+// The trainer's parts that do not depend on the model's type (train.h): budgets, schedules, the
+// training state in checkpoints, and the callbacks.
+#include "rnnc/train.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstring>
+
+namespace rnnc::train {
+
+Schedule constant(double lr) {
+  return [lr](int64_t) { return lr; };
+}
+
+Schedule step_decay(double lr0, int64_t every, double gamma) {
+  if (every <= 0) throw Error("rnnc: train::step_decay: every must be positive");
+  return [=](int64_t step) { return lr0 * std::pow(gamma, static_cast<double>(step / every)); };
+}
+
+Schedule cosine(double lr0, int64_t warmup, int64_t total, double min_lr) {
+  if (total <= warmup) throw Error("rnnc: train::cosine: total must exceed warmup");
+  return [=](int64_t step) {
+    if (step < warmup) return lr0 * static_cast<double>(step + 1) / static_cast<double>(warmup);
+    const double t = std::min(1.0, static_cast<double>(step - warmup) / static_cast<double>(total - warmup));
+    return min_lr + 0.5 * (lr0 - min_lr) * (1 + std::cos(3.14159265358979323846 * t));
+  };
+}
+
+namespace detail {
+
+bool Loop::done(int64_t step) const {
+  const Budget& b = o.budget;
+  if (b.steps <= 0 && b.epochs <= 0 && b.seconds <= 0)
+    throw Error("rnnc: train::fit: the budget is empty: give steps, epochs or seconds");
+  return (b.steps > 0 && step >= b.steps) || (b.epochs > 0 && step >= b.epochs * chunks_per_epoch) ||
+         (b.seconds > 0 && seconds() >= b.seconds);
+}
+
+double Loop::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void check_loss(double loss, int64_t step) {
+  if (!std::isfinite(loss))
+    throw Error(fmt::format("rnnc: train: the loss of step {} is {}; training stopped, the checkpoints written so "
+                            "far are untouched (lower the learning rate, or clip the gradients)",
+                            step, loss));
+}
+
+void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
+                        double best_val, const std::vector<std::pair<std::string, Tensor>>& state) {
+  for (const auto& [name, t] : opt.state()) c.add("optim." + name, t);
+  for (const auto& [name, t] : state) c.add(name, t);
+  c.metadata["train.step"] = std::to_string(step);
+  c.metadata["train.optim_steps"] = std::to_string(opt.steps());
+  c.metadata["train.lr"] = fmt::format("{}", opt.lr());
+  c.metadata["train.rng_seed"] = std::to_string(rng.seed());
+  c.metadata["train.rng_draws"] = std::to_string(rng.draws());
+  c.metadata["train.best_val_loss"] = fmt::format("{}", best_val);
+}
+
+Resumed read_training_state(const io::Checkpoint& c) {
+  auto number = [&](const std::string& key) {
+    const std::string& v = c.meta(key);  // an Error names a missing key
+    try {
+      return std::stod(v);
+    } catch (const std::exception&) {
+      throw Error(fmt::format("rnnc: train: resume: metadata '{}' = '{}' is not a number", key, v));
+    }
+  };
+  if (!c.metadata.count("train.step"))
+    throw Error("rnnc: train: resume: the checkpoint holds no training state (write it with KeepLast or KeepBest)");
+  Resumed r;
+  r.step = static_cast<int64_t>(number("train.step"));
+  r.optim_steps = static_cast<int64_t>(number("train.optim_steps"));
+  r.lr = number("train.lr");
+  r.seed = std::stoull(c.meta("train.rng_seed"));
+  r.draws = std::stoull(c.meta("train.rng_draws"));
+  r.best_val = number("train.best_val_loss");
+  for (const auto& [name, t] : c.tensors)
+    if (name.rfind("optim.", 0) == 0) r.optim.emplace_back(name.substr(6), t);
+  return r;
+}
+
+}  // namespace detail
+
+std::string fill_path(const std::string& pattern, const Event& e) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size();) {
+    auto field = [&](const char* name) { return pattern.compare(i, std::strlen(name), name) == 0; };
+    if (field("{step}")) out += std::to_string(e.step), i += 6;
+    else if (field("{epoch}")) out += std::to_string(e.epoch), i += 7;
+    else if (field("{val_loss}")) out += fmt::format("{:.4f}", e.val_loss), i += 10;
+    else out += pattern[i++];
+  }
+  return out;
+}
+
+static void save_to(const std::string& path, const Event& e) {
+  const std::filesystem::path p = fill_path(path, e);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  io::save(p, e.checkpoint());
+}
+
+void KeepBest::operator()(const Event& e) const {
+  if (e.validated && e.val_loss <= e.best_val_loss) save_to(path, e);
+}
+
+void KeepLast::operator()(const Event& e) const {
+  if (e.last || e.validated || (every > 0 && e.step % every == 0)) save_to(path, e);
+}
+
+void EarlyStopping::operator()(const Event& e) const {
+  if (!e.validated) return;
+  if (e.val_loss < *best - min_delta) {
+    *best = e.val_loss;
+    *waited = 0;
+  } else if (++*waited >= patience) {
+    *e.stop = true;
+  }
+}
+
+void ProgressLine::operator()(const Event& e) {
+  if (!line) line = std::make_shared<report::Progress>(e.steps_total > 0 ? e.steps_total : 0, e.chars_per_step, 100, out);
+  line->update(e.step, e.loss);
+  if (e.validated) {
+    line->finish();
+    fmt::print(out, "step {}: loss {:.4f}, val_loss {:.4f} ({:.2f} bits/char){}\n", e.step, e.loss, e.val_loss,
+               e.val_loss / std::log(2.0), e.val_loss <= e.best_val_loss ? " (best so far)" : "");
+  } else if (e.last) {
+    line->finish();
+  }
+}
+
+void LossCurve::operator()(const Event& e) const {
+  curve->add(e.step, e.loss, e.validated ? e.val_loss : std::numeric_limits<double>::quiet_NaN());
+  if (e.validated || e.last) {
+    curve->write_csv(prefix + ".csv");
+    curve->write_svg(prefix + ".svg", title);
+  }
+}
+
+}  // namespace rnnc::train

@@ -1,0 +1,118 @@
+// The trainer: fit over streams with validation, clipping, schedules and callbacks; resuming a run
+// with dropout bit for bit; a non-finite loss stops training by name.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.h"
+
+using namespace rnnc;
+namespace fs = std::filesystem;
+
+namespace {
+using Model = nn::CharRNN<nn::GRUCell>;
+
+struct Setup {
+  data::Vocab vocab;
+  data::Streams train, val;
+};
+Setup setup(int B, int T) {
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 20000);
+  data::Vocab vocab = data::Vocab::of(text);
+  const data::Split parts = data::split(text, 0.1);
+  return {vocab, data::Streams(vocab.encode(parts.train), B, T), data::Streams(vocab.encode(parts.val), 2, T)};
+}
+fs::path temp_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("rnnc-test-train-" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("fit: streams, validation, clipping, a schedule, keep-best with the step and loss in its name, the curve") {
+  Setup d = setup(8, 16);
+  std::mt19937_64 rng(1);
+  Model model = Model::init(d.vocab.size(), 32, rng, {.dropout = 0.1});
+  optim::Optimizer opt(optim::Adam{.lr = 1e-2});
+  const fs::path dir = temp_dir("fit");
+  std::vector<double> lrs;
+  train::Result r = train::fit(
+      model, opt, d.train, &d.val, train::Losses{Model::loss_with_dropout, Model::loss},
+      {.budget = {.steps = 90}, .clip = {.norm = 5}, .lr = train::cosine(1e-2, 10, 90), .validate_every = 30,
+       .describe = [&] { return nn::checkpoint(model, d.vocab); }},
+      {train::KeepBest{(dir / "best_{step}_{val_loss}.safetensors").string()}, train::LossCurve{(dir / "curve").string()},
+       [&](const train::Event& e) { lrs.push_back(e.lr); }});
+  CHECK(r.steps == 90);
+  CHECK(r.loss < std::log(d.vocab.size()) - 0.8);
+  CHECK(r.best_val_loss <= r.val_loss);
+  CHECK(lrs.front() == Approx(1e-3));                 // warm-up
+  CHECK(lrs[9] == Approx(1e-2));
+  CHECK(lrs.back() < 1e-4);                           // cosine to zero
+  int best_files = 0;
+  for (const auto& f : fs::directory_iterator(dir))
+    if (f.path().filename().string().rfind("best_", 0) == 0) {
+      ++best_files;
+      std::mt19937_64 r1(2);
+      std::u32string prime = U"T";
+      CHECK(nn::sample_checkpoint(io::load(f.path()), prime, 10, {}, r1).size() >= 10);  // rnnc sample reads it
+    }
+  CHECK(best_files >= 1);
+  std::ifstream csv(dir / "curve.csv");
+  std::string header;
+  std::getline(csv, header);
+  CHECK(header == "step,train_loss,val_loss");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropout on, mid-pass)") {
+  Setup d = setup(4, 8);
+  REQUIRE(d.train.chunks() % 25 != 0);  // the checkpoint falls inside a pass: the carried state matters
+  const fs::path dir = temp_dir("resume");
+  auto run = [&](int64_t steps, const fs::path& resume) {
+    std::mt19937_64 rng(3);
+    Model model = Model::init(d.vocab.size(), 16, rng, {.layers = 2, .dropout = 0.3});
+    optim::Optimizer opt(optim::Adam{.lr = 5e-3});
+    train::fit(model, opt, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss},
+               {.budget = {.steps = steps}, .clip = {.value = 1}, .lr = train::step_decay(5e-3, 10, 0.7), .seed = 11,
+                .resume = resume},
+               {train::KeepLast{(dir / "last_{step}.safetensors").string(), 25}});
+    return tree::tensors(model);
+  };
+  const std::vector<Tensor> straight = run(40, {});
+  REQUIRE(fs::exists(dir / "last_25.safetensors"));
+  const std::vector<Tensor> resumed = run(40, dir / "last_25.safetensors");
+  REQUIRE(straight.size() == resumed.size());
+  for (std::size_t i = 0; i < straight.size(); ++i) CHECK(max_abs_diff(straight[i], resumed[i]) == 0);
+  // A checkpoint of another model is refused by name before anything changes.
+  std::mt19937_64 rng(3);
+  auto other = nn::CharRNN<nn::GRUCell>::init(d.vocab.size(), 24, rng);
+  optim::Optimizer opt(optim::Adam{});
+  CHECK_THROWS_WITH(train::fit(other, opt, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss},
+                               {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
+                    Catch::Contains("'rnn.layers.0.weight_ih' is f32[48,") && Catch::Contains("the model expects f32[72,"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step") {
+  Setup d = setup(4, 8);
+  std::mt19937_64 rng(4);
+  Model model = Model::init(d.vocab.size(), 16, rng);
+  optim::Optimizer frozen(optim::SGD{.lr = 0});  // nothing improves
+  train::Result r = train::fit(model, frozen, d.train, &d.val, train::Losses{Model::loss_with_dropout, Model::loss},
+                               {.budget = {.steps = 1000}, .validate_every = 5, .val_chunks = 2},
+                               {train::EarlyStopping{2}});
+  CHECK(r.steps == 15);  // validations at 5 (best), 10 and 15 (no better: stop)
+  r = train::fit(model, frozen, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss},
+                 {.budget = {.epochs = 1}});
+  CHECK(r.steps == d.train.chunks());
+  CHECK_THROWS_WITH(train::fit(model, frozen, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss}, {}),
+                    Catch::Contains("the budget is empty"));
+  auto infinite = [](const Model& m, const Model::State& s, const nn::TextBatch& b, Rng& rng) {
+    auto [l, next] = Model::loss_with_dropout(m, s, b, rng);
+    return std::pair{l - log(l * 0.0), next};
+  };
+  CHECK_THROWS_WITH(train::fit(model, frozen, d.train, nullptr, train::Losses{infinite, Model::loss}, {.budget = {.steps = 3}}),
+                    Catch::Contains("the loss of step 1 is inf"));
+}
