@@ -38,12 +38,12 @@ TEST_CASE("fit: streams, validation, clipping, a schedule, keep-best with the st
   optim::Optimizer opt(optim::Adam{.lr = 1e-2});
   const fs::path dir = temp_dir("fit");
   std::vector<double> lrs;
-  train::Result r = train::fit(
-      model, opt, d.train, &d.val, train::Losses{Model::loss_with_dropout, Model::loss},
-      {.budget = {.steps = 90}, .clip = {.norm = 5}, .lr = train::cosine(1e-2, 10, 90), .validate_every = 30,
+  nn::FitResult r = nn::fit(
+      model, opt, d.train, &d.val, nn::Losses{Model::loss_with_dropout, Model::loss},
+      {.budget = {.steps = 90}, .clip = {.norm = 5}, .lr = optim::cosine_lr(1e-2, 10, 90), .validate_every = 30,
        .describe = [&] { return nn::checkpoint(model, d.vocab); }},
-      {train::KeepBest{(dir / "best_{step}_{val_loss}.safetensors").string()}, train::LossCurve{(dir / "curve").string()},
-       [&](const train::Event& e) { lrs.push_back(e.lr); }});
+      {nn::KeepBest{(dir / "best_{step}_{val_loss}.safetensors").string()}, nn::LossCurve{(dir / "curve").string()},
+       [&](const nn::Event& e) { lrs.push_back(e.lr); }});
   CHECK(r.steps == 90);
   CHECK(r.loss < std::log(d.vocab.size()) - 0.8);
   CHECK(r.best_val_loss <= r.val_loss);
@@ -74,10 +74,10 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
     std::mt19937_64 rng(3);
     Model model = Model::init(d.vocab.size(), 16, rng, {.layers = 2, .dropout = 0.3});
     optim::Optimizer opt(optim::Adam{.lr = 5e-3});
-    train::fit(model, opt, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss},
-               {.budget = {.steps = steps}, .clip = {.value = 1}, .lr = train::step_decay(5e-3, 10, 0.7), .seed = 11,
+    nn::fit(model, opt, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
+               {.budget = {.steps = steps}, .clip = {.value = 1}, .lr = optim::step_lr(5e-3, 10, 0.7), .seed = 11,
                 .resume = resume},
-               {train::KeepLast{(dir / "last_{step}.safetensors").string(), 25}});
+               {nn::KeepLast{(dir / "last_{step}.safetensors").string(), 25}});
     return tree::tensors(model);
   };
   const std::vector<Tensor> straight = run(40, {});
@@ -89,7 +89,7 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
   std::mt19937_64 rng(3);
   auto other = nn::CharRNN<nn::GRUCell>::init(d.vocab.size(), 24, rng);
   optim::Optimizer opt(optim::Adam{});
-  CHECK_THROWS_WITH(train::fit(other, opt, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss},
+  CHECK_THROWS_WITH(nn::fit(other, opt, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
                                {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
                     Catch::Contains("'rnn.layers.0.weight_ih' is f32[48,") && Catch::Contains("the model expects f32[72,"));
   fs::remove_all(dir);
@@ -100,19 +100,19 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
   std::mt19937_64 rng(4);
   Model model = Model::init(d.vocab.size(), 16, rng);
   optim::Optimizer frozen(optim::SGD{.lr = 0});  // nothing improves
-  train::Result r = train::fit(model, frozen, d.train, &d.val, train::Losses{Model::loss_with_dropout, Model::loss},
+  nn::FitResult r = nn::fit(model, frozen, d.train, &d.val, nn::Losses{Model::loss_with_dropout, Model::loss},
                                {.budget = {.steps = 1000}, .validate_every = 5, .val_chunks = 2},
-                               {train::EarlyStopping{2}});
+                               {nn::EarlyStopping{2}});
   CHECK(r.steps == 15);  // validations at 5 (best), 10 and 15 (no better: stop)
-  r = train::fit(model, frozen, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss},
+  r = nn::fit(model, frozen, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
                  {.budget = {.epochs = 1}});
   CHECK(r.steps == d.train.chunks());
-  CHECK_THROWS_WITH(train::fit(model, frozen, d.train, nullptr, train::Losses{Model::loss_with_dropout, Model::loss}, {}),
+  CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss}, {}),
                     Catch::Contains("the budget is empty"));
   auto infinite = [](const Model& m, const Model::State& s, const nn::TextBatch& b, Rng& rng) {
     auto [l, next] = Model::loss_with_dropout(m, s, b, rng);
     return std::pair{l - log(l * 0.0), next};
   };
-  CHECK_THROWS_WITH(train::fit(model, frozen, d.train, nullptr, train::Losses{infinite, Model::loss}, {.budget = {.steps = 3}}),
+  CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, nullptr, nn::Losses{infinite, Model::loss}, {.budget = {.steps = 3}}),
                     Catch::Contains("the loss of step 1 is inf"));
 }

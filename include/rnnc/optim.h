@@ -5,6 +5,7 @@
 //   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
 //   opt.step(params, grads);   // params are replaced by their updated values
 #pragma once
+#include <functional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -74,6 +75,14 @@ class Optimizer {
   std::string signature_;
   std::vector<std::string> names_;  // the parameters' paths, when stepped with trees
 };
+
+// Learning rate as a function of the step (counted from 0), for nn::fit.
+using Schedule = std::function<double(int64_t step)>;
+Schedule constant_lr(double lr);
+// torch.optim.lr_scheduler.StepLR over steps: lr0 * gamma^floor(step / every).
+Schedule step_lr(double lr0, int64_t every, double gamma);
+// Linear warm-up over `warmup` steps, then cosine decay to `min_lr` at `total` steps.
+Schedule cosine_lr(double lr0, int64_t warmup, int64_t total, double min_lr = 0);
 
 // Step decay (torch.optim.lr_scheduler.StepLR): lr0 * gamma^floor(epoch / step_size).
 double step_decay(double lr0, int64_t epoch, int64_t step_size, double gamma);

@@ -2,17 +2,16 @@
 //
 //   auto model = nn::CharRNN<nn::LSTMCell>::init(vocab.size(), 128, rng, {.layers = 2, .dropout = 0.2});
 //   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
-//   train::fit(model, opt, train_streams, &val_streams,
-//              {.train = Model::loss_with_dropout, .eval = Model::loss},
-//              {.budget = {.seconds = 60}, .clip = {.norm = 5}, .validate_every = 200},
-//              {train::Progress{}, train::KeepBest{"cv/best.safetensors"}, train::EarlyStopping{5}});
+//   nn::fit(model, opt, train_streams, &val_streams, nn::Losses{Model::loss_with_dropout, Model::loss},
+//           {.budget = {.seconds = 60}, .clip = {.norm = 5}, .validate_every = 200},
+//           {nn::ProgressLine{}, nn::KeepBest{"cv/best_{step}_{val_loss}.safetensors"}, nn::EarlyStopping{5}});
 //
 // Streams are char-rnn's stateful truncated BPTT: the state is carried from chunk to chunk and
 // reset at the start of each pass; validation runs the held-out streams from a fresh state,
 // carried through them. Each step is one compiled value_and_grad call, the optimizer's compiled
 // update, and what the callbacks do.
 //
-// A checkpoint (Checkpointer, KeepBest, KeepLast) holds what a run depends on: the parameters (by
+// A checkpoint (KeepBest, KeepLast) holds what a run depends on: the parameters (by
 // path, plus whatever `describe` adds, e.g. a CharRNN's configuration and vocabulary, so that
 // `rnnc sample` reads it), the optimizer state, the Rng's draws, the carried state, the step and
 // the data position. Options::resume continues such a run bit for bit.
@@ -34,7 +33,7 @@
 #include "rnnc/report.h"
 #include "rnnc/tree_function.h"
 
-namespace rnnc::train {
+namespace rnnc::nn {
 
 // Whichever limit comes first ends the run (0: no limit; at least one must be set).
 struct Budget {
@@ -49,13 +48,6 @@ struct Clip {
   double norm = 0;
 };
 
-// Learning rate as a function of the step (counted from 0).
-using Schedule = std::function<double(int64_t step)>;
-Schedule constant(double lr);
-// torch.optim.lr_scheduler.StepLR over steps: lr0 * gamma^floor(step / every).
-Schedule step_decay(double lr0, int64_t every, double gamma);
-// Linear warm-up from 0 over `warmup` steps, then cosine decay to `min_lr` at `total` steps.
-Schedule cosine(double lr0, int64_t warmup, int64_t total, double min_lr = 0);
 
 // What the callbacks see after every step.
 struct Event {
@@ -118,21 +110,21 @@ template <class Train, class Eval> struct Losses {
 };
 template <class Train, class Eval> Losses(Train, Eval) -> Losses<Train, Eval>;
 
-struct Options {
-  Budget budget;
-  Clip clip;
-  Schedule lr;                  // empty: the optimizer's own, unchanged
+struct FitOptions {
+  Budget budget{};
+  Clip clip{};
+  optim::Schedule lr{};         // empty: the optimizer's own, unchanged (optim.h: step_lr, cosine_lr)
   int64_t validate_every = 0;   // steps; 0: once at the end (when there is validation data)
   int64_t val_chunks = 0;       // validation chunks per validation (0: all)
   uint64_t seed = 0;            // the Rng for dropout
-  std::filesystem::path resume; // a checkpoint written by a Checkpointer
-  CompileOptions compile;
+  std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
+  CompileOptions compile{};
   // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
   // checkpoint of its parameters; default: the parameters by path.
-  std::function<io::Checkpoint()> describe;
+  std::function<io::Checkpoint()> describe{};
 };
 
-struct Result {
+struct FitResult {
   int64_t steps = 0, epochs = 0;
   double loss = 0;  // the last step's
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // the last validation's
@@ -143,7 +135,7 @@ struct Result {
 namespace detail {
 // The step's bookkeeping that does not depend on the model's type.
 struct Loop {
-  const Options& o;
+  const FitOptions& o;
   int64_t chunks_per_epoch;
   int64_t chars_per_step;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
@@ -166,8 +158,8 @@ Resumed read_training_state(const io::Checkpoint& c);
 
 // Trains `model` on char-rnn streams (see the top of this file) and returns what happened.
 template <class Model, class Train, class Eval>
-Result fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const data::Streams* val,
-           const Losses<Train, Eval>& losses, const Options& o, std::vector<Callback> callbacks = {}) {
+FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const data::Streams* val,
+           const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   using State = std::decay_t<decltype(model.initial_state(1))>;
   auto step = compile(value_and_grad(losses.train), o.compile);
   auto evaluate = compile(losses.eval, o.compile);
@@ -176,7 +168,7 @@ Result fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const
   Rng rng(o.seed);
   State state = model.initial_state(B);
   int64_t s = 0;  // steps done
-  Result r;
+  FitResult r;
   if (!o.resume.empty()) {
     const io::Checkpoint c = io::load(o.resume);
     c.load_tree(model);  // checks every name, shape and dtype first
@@ -258,4 +250,4 @@ Result fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const
   return r;
 }
 
-}  // namespace rnnc::train
+}  // namespace rnnc::nn

@@ -7,32 +7,14 @@
 #include <cmath>
 #include <cstring>
 
-namespace rnnc::train {
-
-Schedule constant(double lr) {
-  return [lr](int64_t) { return lr; };
-}
-
-Schedule step_decay(double lr0, int64_t every, double gamma) {
-  if (every <= 0) throw Error("rnnc: train::step_decay: every must be positive");
-  return [=](int64_t step) { return lr0 * std::pow(gamma, static_cast<double>(step / every)); };
-}
-
-Schedule cosine(double lr0, int64_t warmup, int64_t total, double min_lr) {
-  if (total <= warmup) throw Error("rnnc: train::cosine: total must exceed warmup");
-  return [=](int64_t step) {
-    if (step < warmup) return lr0 * static_cast<double>(step + 1) / static_cast<double>(warmup);
-    const double t = std::min(1.0, static_cast<double>(step - warmup) / static_cast<double>(total - warmup));
-    return min_lr + 0.5 * (lr0 - min_lr) * (1 + std::cos(3.14159265358979323846 * t));
-  };
-}
+namespace rnnc::nn {
 
 namespace detail {
 
 bool Loop::done(int64_t step) const {
   const Budget& b = o.budget;
   if (b.steps <= 0 && b.epochs <= 0 && b.seconds <= 0)
-    throw Error("rnnc: train::fit: the budget is empty: give steps, epochs or seconds");
+    throw Error("rnnc: nn::fit: the budget is empty: give steps, epochs or seconds");
   return (b.steps > 0 && step >= b.steps) || (b.epochs > 0 && step >= b.epochs * chunks_per_epoch) ||
          (b.seconds > 0 && seconds() >= b.seconds);
 }
@@ -141,4 +123,4 @@ void LossCurve::operator()(const Event& e) const {
   }
 }
 
-}  // namespace rnnc::train
+}  // namespace rnnc::nn
