@@ -4,6 +4,7 @@
 #include "run_command.h"
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -106,4 +107,72 @@ int main() { std::cout << "corpus " << RNNC_DEFAULT_CORPUS << "\n" << rnnc::Tens
   CHECK(r.output.find((prefix / "include").string()) != std::string::npos);  // its own headers...
   CHECK(r.output.find("share/rnnc/corpus") != std::string::npos);            // ...and its own corpus
   CHECK(r.output.find("f32[] [2]") != std::string::npos);
+}
+
+namespace {
+std::string summary_field(const std::string& out, const std::string& key) {
+  const size_t at = out.find("\"" + key + "\": ");
+  if (at == std::string::npos) return "";
+  const size_t from = at + key.size() + 4;
+  return out.substr(from, out.find_first_of(",}", from) - from);
+}
+}  // namespace
+
+TEST_CASE("rnnc train: trains on the project's corpus and on a text file; rnnc sample reads what it saved") {
+  Sandbox box;
+  const std::string tool = std::string(RNNC_TOOL) + " ";
+  const std::string small = " --hidden 32 --layers 1 --seq-length 16 --batch 8 --threads 2 ";
+  Run r = run(box.env + tool + "train --steps 120" + small + "--save " + (box.dir / "cv").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(std::stod(summary_field(r.output, "val_loss")) < std::log(80.0));  // below uniform guessing (~90 characters)
+  CHECK(fs::exists(box.dir / "cv" / "best.safetensors"));
+  CHECK(fs::exists(box.dir / "cv" / "last.safetensors"));
+  CHECK(fs::exists(box.dir / "cv" / "loss.svg"));
+  Run s = run(tool + "sample " + (box.dir / "cv" / "best.safetensors").string() + " -n 40 --prime 'The '");
+  INFO(s.output);
+  CHECK(s.status == 0);
+  CHECK(s.output.rfind("The ", 0) == 0);
+
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "the quick brown fox jumps over the lazy dog. ";
+  const fs::path file = box.write("fox.txt", text);
+  Run f = run(box.env + tool + "train --cell gru --time 3 --data " + file.string() + small + "--dropout 0.1 --save " +
+              (box.dir / "fox").string());
+  INFO(f.output);
+  REQUIRE(f.status == 0);
+  CHECK(std::stod(summary_field(f.output, "train_loss")) < 2.0);  // 28 characters: ln 28 = 3.3 uniform
+  Run g = run(tool + "sample " + (box.dir / "fox" / "best.safetensors").string() + " -n 30 --greedy --prime 'the quick'");
+  CHECK(g.status == 0);
+}
+
+TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does; bad input is named") {
+  Sandbox box;
+  const std::string base = box.env + RNNC_TOOL + " train --layers 2 --dropout 0.2 --seq-length 12 --batch 4 "
+                           "--threads 2 --validate-every 10 ";
+  const std::string tool = base + "--hidden 24 ";
+  Run straight = run(tool + "--steps 50 --save " + (box.dir / "a").string());
+  Run half = run(tool + "--steps 25 --save " + (box.dir / "b").string());
+  Run rest = run(tool + "--steps 50 --save " + (box.dir / "b").string() + " --resume " +
+                 (box.dir / "b" / "last.safetensors").string());
+  INFO(straight.output << half.output << rest.output);
+  REQUIRE(straight.status == 0);
+  REQUIRE(rest.status == 0);
+  CHECK(summary_field(rest.output, "steps") == "50");
+  CHECK(summary_field(rest.output, "train_loss") == summary_field(straight.output, "train_loss"));
+
+  Run other = run(base + "--steps 5 --hidden 16 --resume " + (box.dir / "a" / "last.safetensors").string() + " --save " +
+                  (box.dir / "c").string());
+  INFO(other.output);
+  CHECK(other.status != 0);
+  CHECK(other.output.find("'rnn.layers.0.weight_ih' is f32[96,") != std::string::npos);
+  Run cell = run(tool + "--steps 5 --cell foo");
+  CHECK(cell.status != 0);
+  CHECK(cell.output.find("--cell: 'foo' is not one of lstm, gru, rnn") != std::string::npos);
+  Run none = run(tool + "--data /nonexistent/text.txt --steps 5");
+  CHECK(none.status != 0);
+  CHECK(none.output.find("/nonexistent/text.txt") != std::string::npos);
+  Run budget = run(tool);
+  CHECK(budget.status != 0);
+  CHECK(budget.output.find("give a budget") != std::string::npos);
 }

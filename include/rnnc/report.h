@@ -12,7 +12,7 @@ namespace rnnc::report {
 
 class Progress {
  public:
-  // total: steps planned; chars_per_step: characters one step trains on; every: plain-line period.
+  // total: steps planned (0: not known); chars_per_step: characters one step trains on; every: plain-line period.
   Progress(long total, long chars_per_step, long every = 100, std::FILE* out = stdout);
   void update(long step, double loss);  // step counts from 1
   void finish();                         // ends the redrawn line

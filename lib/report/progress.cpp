@@ -22,8 +22,11 @@ void Progress::update(long step, double loss) {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double eta = step > 0 ? elapsed / step * static_cast<double>(total_ - step) : 0;
-  const std::string line = fmt::format("step {}/{}  loss {:.4f}  {:.0f} chars/s  ETA {:02}:{:02}", step, total_, loss,
-                                       chars_per_s(), static_cast<long>(eta) / 60, static_cast<long>(eta) % 60);
+  // Without a planned number of steps (a budget in time, say) there is no total and no ETA.
+  const std::string line =
+      total_ > 0 ? fmt::format("step {}/{}  loss {:.4f}  {:.0f} chars/s  ETA {:02}:{:02}", step, total_, loss,
+                               chars_per_s(), static_cast<long>(eta) / 60, static_cast<long>(eta) % 60)
+                 : fmt::format("step {}  loss {:.4f}  {:.0f} chars/s", step, loss, chars_per_s());
   if (tty_) {
     // Redraw at most ten times a second.
     if (step != total_ && std::chrono::duration<double>(now - drawn_).count() < 0.1) return;

@@ -1,5 +1,6 @@
 // rnnc: the command-line tool.
 //   rnnc run FILE.cpp [-- ARGS...]   compile a model file against the library (cached) and run it
+//   rnnc train [...]                  train a character model (char-rnn's train.lua)
 //   rnnc sample CHECKPOINT [...]     text from a saved character model
 //   rnnc --version
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 
 #include "build_info.h"
 #include "run.h"
+#include "train.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"rnnc: recurrent networks in C++, differentiated and compiled"};
@@ -21,6 +23,30 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--rebuild", run.rebuild, "compile even if a cached binary exists");
   run_cmd->add_flag("-v,--verbose", run.verbose, "print the compile command");
   run_cmd->set_version_flag("--version", std::string("rnnc run ") + RNNC_VERSION_STRING);
+
+  rnnc::tool::TrainOptions tr;
+  CLI::App* train_cmd = app.add_subcommand("train", "train a character model on a text (char-rnn's train.lua)");
+  train_cmd->add_option("--data", tr.data, "a text file, or a folder of .md files (default: rnnc's own docs)");
+  train_cmd->add_option("--cell", tr.cell, "lstm, gru, rnn or rnn_relu")->capture_default_str();
+  train_cmd->add_option("--layers", tr.layers, "stacked layers")->capture_default_str();
+  train_cmd->add_option("--hidden", tr.hidden, "units per layer (char-rnn's rnn_size)")->capture_default_str();
+  train_cmd->add_option("--embedding", tr.embedding, "embedding size (0: one-hot input)")->capture_default_str();
+  train_cmd->add_option("--dropout", tr.dropout, "dropout after each layer while training")->capture_default_str();
+  train_cmd->add_option("--seq-length", tr.seq_length, "characters per chunk (BPTT truncation)")->capture_default_str();
+  train_cmd->add_option("--batch", tr.batch, "parallel streams")->capture_default_str();
+  train_cmd->add_option("--optimizer", tr.optimizer, "adam, rmsprop, adagrad or sgd")->capture_default_str();
+  train_cmd->add_option("--lr", tr.lr, "learning rate")->capture_default_str();
+  train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")->capture_default_str();
+  train_cmd->add_option("--val-frac", tr.val_frac, "fraction of the text held out for validation")->capture_default_str();
+  train_cmd->add_option("--steps", tr.steps, "budget: training steps");
+  train_cmd->add_option("--epochs", tr.epochs, "budget: passes over the text");
+  train_cmd->add_option("--time", tr.time, "budget: seconds");
+  train_cmd->add_option("--validate-every", tr.validate_every, "steps between validations (0: a tenth of --steps, or 200)");
+  train_cmd->add_option("--save", tr.save, "folder for best.safetensors, last.safetensors and loss.csv/.svg")->capture_default_str();
+  train_cmd->add_option("--resume", tr.resume, "continue the run a checkpoint (last.safetensors) saved");
+  train_cmd->add_option("--threads", tr.threads, "threads (0: all cores)")->capture_default_str();
+  train_cmd->add_option("--seed", tr.seed, "random seed (initialisation, dropout)")->capture_default_str();
+  train_cmd->set_version_flag("--version", std::string("rnnc train ") + RNNC_VERSION_STRING);
 
   std::string checkpoint, prime;
   int length = 500, top_k = 0;
@@ -40,6 +66,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return rnnc::tool::run(run);
+    if (*train_cmd) return rnnc::tool::train(tr);
     if (*sample_cmd) {
       std::mt19937_64 rng(seed);
       std::u32string p = rnnc::data::decode_utf8(prime, "--prime");

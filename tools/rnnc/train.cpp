@@ -1,0 +1,110 @@
+#include "train.h"
+
+#include <fmt/format.h>
+#include <rnnc/rnnc.h>
+
+#include <filesystem>
+
+#include "run.h"
+
+namespace rnnc::tool {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+optim::Optimizer make_optimizer(const std::string& name, double lr) {
+  if (name == "adam") return optim::Optimizer(optim::Adam{.lr = lr});
+  if (name == "rmsprop") return optim::Optimizer(optim::RMSprop{.lr = lr});
+  if (name == "adagrad") return optim::Optimizer(optim::Adagrad{.lr = lr});
+  if (name == "sgd") return optim::Optimizer(optim::SGD{.lr = lr});
+  throw Error(fmt::format("--optimizer: '{}' is not one of adam, rmsprop, adagrad, sgd", name));
+}
+
+template <class Cell>
+int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Streams& train, const data::Streams* val) {
+  using Model = nn::CharRNN<Cell>;
+  std::mt19937_64 rng(o.seed);
+  Model model = Model::init(vocab.size(), o.hidden, rng,
+                            {.layers = o.layers, .embedding = o.embedding, .dropout = o.dropout});
+  if constexpr (std::is_same_v<Cell, nn::RNNCell>)
+    for (auto& l : model.rnn.layers) l.relu = o.cell == "rnn_relu";
+  if (!o.resume.empty()) {  // the same model and the same text, or an error that says which differs
+    const io::Checkpoint c = io::load(o.resume);
+    const nn::detail::CharRNNConfig cfg = nn::detail::char_rnn_config(c);
+    if (cfg.vocab.chars() != vocab.chars())
+      throw Error(fmt::format("--resume: '{}' was trained on another text ({} distinct characters, this one has {})",
+                              o.resume, cfg.vocab.size(), vocab.size()));
+    if (cfg.cell != nn::cell_name(model.rnn.layers.at(0)))
+      throw Error(fmt::format("--resume: '{}' holds a '{}' model, not '{}' (--cell)", o.resume, cfg.cell,
+                              nn::cell_name(model.rnn.layers.at(0))));
+  }
+  optim::Optimizer opt = make_optimizer(o.optimizer, o.lr);
+  const fs::path dir = o.save;
+  fs::create_directories(dir);
+  nn::FitOptions fo;
+  fo.budget = {.steps = o.steps, .epochs = o.epochs, .seconds = o.time};
+  fo.clip = {.value = o.clip};
+  fo.validate_every = o.validate_every > 0 ? o.validate_every : o.steps > 0 ? std::max<int64_t>(1, o.steps / 10) : 200;
+  fo.val_chunks = 50;
+  fo.seed = o.seed;
+  fo.resume = o.resume;
+  fo.compile.threads = o.threads;
+  fo.describe = [&] {
+    io::Checkpoint c = nn::checkpoint(model, vocab);
+    c.metadata["data"] = o.data;
+    return c;
+  };
+  fmt::print("{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary\n", o.cell,
+             o.layers, o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
+             [&] { int64_t n = 0; for (const Tensor& t : tree::tensors(model)) n += t.numel(); return n; }(),
+             vocab.size());
+  nn::FitResult r = nn::fit(
+      model, opt, train, val, nn::Losses{Model::loss_with_dropout, Model::loss}, fo,
+      {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
+       nn::KeepLast{(dir / "last.safetensors").string()}, nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}});
+  fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
+             o.save, r.best_val_loss);
+  fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);
+  fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}, "
+             "\"steps\": {}}}\n",
+             r.loss, std::isfinite(r.best_val_loss) ? fmt::format("{:.4f}", r.best_val_loss) : "null", r.chars_per_s,
+             r.compile_seconds, r.steps);
+  return 0;
+}
+
+}  // namespace
+
+int train(const TrainOptions& o) {
+  try {
+    if (o.steps <= 0 && o.epochs <= 0 && o.time <= 0)
+      throw Error("give a budget: --steps N, --epochs N or --time SECONDS");
+    if (o.layers < 1 || o.hidden < 1 || o.seq_length < 1 || o.batch < 1 || o.embedding < 0)
+      throw Error("--layers, --hidden, --seq-length and --batch must be positive, --embedding not negative");
+    if (o.dropout < 0 || o.dropout >= 1) throw Error(fmt::format("--dropout {} is not in [0, 1)", o.dropout));
+    if (o.val_frac < 0 || o.val_frac >= 1) throw Error(fmt::format("--val-frac {} is not in [0, 1)", o.val_frac));
+    const std::string path = o.data.empty() ? find_layout().corpus_dir : o.data;
+    const std::u32string text = data::decode_utf8(data::read_text(path), path);
+    const data::Vocab vocab = data::Vocab::of(text);
+    const data::Split parts = data::split(text, o.val_frac);
+    if (static_cast<int64_t>(parts.train.size()) < int64_t(o.batch) * o.seq_length + 1)
+      throw Error(fmt::format("'{}' has {} training characters, fewer than one batch of {} x {}", path,
+                              parts.train.size(), o.batch, o.seq_length));
+    const data::Streams train(vocab.encode(parts.train), o.batch, o.seq_length);
+    std::optional<data::Streams> val;
+    if (static_cast<int64_t>(parts.val.size()) > o.seq_length + 1)
+      val.emplace(vocab.encode(parts.val), 1, o.seq_length);
+    fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
+               text.size(), parts.train.size(), train.chunks(), o.batch, o.seq_length, parts.val.size());
+    const data::Streams* v = val ? &*val : nullptr;
+    if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, train, v);
+    if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, train, v);
+    if (o.cell == "rnn" || o.cell == "rnn_tanh" || o.cell == "rnn_relu") return train_as<nn::RNNCell>(o, vocab, train, v);
+    throw Error(fmt::format("--cell: '{}' is not one of lstm, gru, rnn, rnn_relu", o.cell));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "rnnc train: {}\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace rnnc::tool

@@ -1,0 +1,31 @@
+// `rnnc train`: char-rnn's train.lua as a verb of the tool, on nn::fit and nn::CharRNN.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace rnnc::tool {
+
+struct TrainOptions {
+  std::string data;                 // a text file or a folder of .md files (default: the corpus)
+  std::string cell = "lstm";        // lstm, gru, rnn (tanh), rnn_relu
+  int layers = 2, hidden = 128, embedding = 0;
+  double dropout = 0;
+  int seq_length = 50, batch = 50;
+  std::string optimizer = "adam";   // adam, rmsprop, adagrad, sgd
+  double lr = 2e-3;
+  double clip = 5;                  // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
+  double val_frac = 0.05;
+  int64_t steps = 0, epochs = 0;
+  double time = 0;                  // seconds
+  int64_t validate_every = 0;       // steps (0: about ten times over the run, or every 200)
+  std::string save = "cv";
+  std::string resume;
+  int threads = 0;
+  uint64_t seed = 123;
+};
+
+// Trains and writes SAVE/best.safetensors, SAVE/last.safetensors and SAVE/loss.{csv,svg}; returns
+// the exit status (errors are printed).
+int train(const TrainOptions& o);
+
+}  // namespace rnnc::tool
