@@ -9,107 +9,72 @@
 #include <rnnc/rnnc.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
-#include <cmath>
 #include <fmt/format.h>
 
 using namespace rnnc;
+using Model = nn::CharRNN<nn::LSTMCell>;
+
+// Many-to-one: only the prediction after the last character of each window counts; every window
+// starts from a fresh state. b.x [B, window], b.y [B].
+Var next_char_loss(const Model& m, const nn::TextBatch& b, Rng* rng) {
+  auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), rng);  // [window, B, V]
+  return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
+}
+Var train_loss(const Model& m, const nn::TextBatch& b, Rng& rng) { return next_char_loss(m, b, &rng); }
+Var eval_loss(const Model& m, const nn::TextBatch& b) { return next_char_loss(m, b, nullptr); }
+
+struct Flags {
+  std::string data = RNNC_DEFAULT_CORPUS, save = "char_lstm.best.safetensors";
+  int iters = 300, epochs = 3, threads = 0, window = 100, hidden = 256, batch = 64, generate = 400;
+  uint64_t seed = 1;
+};
+
+void run(const Flags& f) {
+  // Data: the text, its sorted vocabulary, 90% for training and 10% for validation.
+  const std::u32string text = data::decode_utf8(data::read_text(f.data), f.data);
+  const data::Vocab vocab = data::Vocab::of(text);
+  const data::Split parts = data::split(text, 0.1);
+  const data::Windows train(vocab.encode(parts.train), f.window, 1), val(vocab.encode(parts.val), f.window, 5);
+  fmt::print("{} characters, {} distinct; {} training windows\n", text.size(), vocab.size(), train.count());
+
+  // The model: one-hot characters -> LSTM(hidden) -> dropout 0.2 -> dense softmax; Adam; fit.
+  std::mt19937_64 rng(f.seed);
+  Model model = Model::init(vocab.size(), f.hidden, rng, {.dropout = 0.2});
+  optim::Optimizer opt(optim::Adam{.lr = 2e-3});
+  nn::FitOptions options{.budget = {.steps = f.iters}, .validate_every = std::max(1, f.iters / std::max(1, f.epochs)),
+                         .val_chunks = 8, .seed = f.seed, .compile = {.threads = f.threads},
+                         .describe = [&] { return nn::checkpoint(model, vocab); }};
+  const nn::FitResult r = nn::fit(model, opt, train, &val, f.batch, nn::Losses{train_loss, eval_loss}, options,
+                                  {nn::ProgressLine{}, nn::KeepBest{f.save}});
+
+  // Generate from the best weights, primed with a random window of the text.
+  const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(f.save));
+  const std::u32string seed_text =
+      text.substr(std::uniform_int_distribution<size_t>(0, text.size() - f.window - 1)(rng), f.window);
+  fmt::print("----- seed: \"{}\"\n", data::encode_utf8(seed_text));
+  for (double temperature : {0.0, 0.5, 1.0})
+    fmt::print("----- temperature {}{}\n{}\n", temperature, temperature == 0 ? " (greedy)" : "",
+               nn::sample(best, vocab, seed_text, f.generate, {.temperature = temperature}, rng));
+  fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
+             r.loss, r.best_val_loss, r.chars_per_s, r.compile_seconds);
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"char_lstm: Keras-style character LSTM, windows -> next character"};
-  std::string data_path = RNNC_DEFAULT_CORPUS, save = "char_lstm.best.safetensors";
-  int iters = 300, epochs = 3, threads = 0, window = 100, hidden = 256, batch = 64, generate = 400;
-  uint64_t seed = 1;
-  app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", iters, "cap on training steps")->capture_default_str();
-  app.add_option("--epochs", epochs, "validation and checkpoint points over the run")->capture_default_str();
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
-  app.add_option("--window", window, "characters per window")->capture_default_str();
-  app.add_option("--hidden", hidden, "LSTM units")->capture_default_str();
-  app.add_option("--batch", batch, "windows per step")->capture_default_str();
-  app.add_option("--generate", generate, "characters to generate at the end")->capture_default_str();
-  app.add_option("--save", save, "where the best weights go")->capture_default_str();
+  Flags f;
+  app.add_option("--data", f.data, "text file, or a folder of .md files")->capture_default_str();
+  app.add_option("--iters", f.iters, "training steps")->capture_default_str();
+  app.add_option("--epochs", f.epochs, "validation and checkpoint points over the run")->capture_default_str();
+  app.add_option("--seed", f.seed, "random seed")->capture_default_str();
+  app.add_option("--threads", f.threads, "threads (0: all cores)")->capture_default_str();
+  app.add_option("--window", f.window, "characters per window")->capture_default_str();
+  app.add_option("--hidden", f.hidden, "LSTM units")->capture_default_str();
+  app.add_option("--batch", f.batch, "windows per step")->capture_default_str();
+  app.add_option("--generate", f.generate, "characters to generate at the end")->capture_default_str();
+  app.add_option("--save", f.save, "where the best weights go")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-
   try {
-    // Data: the text, its sorted vocabulary, 90% for training and 10% for validation.
-    const std::u32string text = data::decode_utf8(data::read_text(data_path), data_path);
-    const data::Vocab vocab = data::Vocab::of(text);
-    const data::Split parts = data::split(text, 0.1);
-    const data::Windows train(vocab.encode(parts.train), window, 1), val(vocab.encode(parts.val), window, 5);
-    fmt::print("{} characters, {} distinct; {} training windows, {} validation windows\n", text.size(), vocab.size(),
-               train.count(), val.count());
-
-    // The model: one-hot characters -> LSTM(hidden) -> dropout 0.2 -> dense softmax.
-    std::mt19937_64 rng(seed);
-    using Model = nn::CharRNN<nn::LSTMCell>;
-    Model model = Model::init(vocab.size(), hidden, rng, {.dropout = 0.2});
-    // Many-to-one: only the prediction after the last character of each window counts; a fresh
-    // state per window.
-    auto loss_of = [](const Model& m, const nn::TextBatch& b, Rng* rng) {  // b.x [B, window], b.y [B]
-      auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), rng);
-      Var last = squeeze(slice(logits, 0, -1, logits.shape()[0]), 0);  // [B, V]
-      return mean(softmax_cross_entropy(last, b.y));
-    };
-    CompileOptions copt;
-    copt.threads = threads;
-    auto train_step = compile(value_and_grad([&](const Model& m, const nn::TextBatch& b, Rng& r) { return loss_of(m, b, &r); }), copt);
-    auto eval_step = compile([&](const Model& m, const nn::TextBatch& b) { return loss_of(m, b, nullptr); }, copt);
-
-    optim::Optimizer opt(optim::Adam{.lr = 2e-3});
-    io::KeepBest best(save);
-    auto batch_of = [&](const data::Windows& w, auto&& which) { auto [x, y] = w.batch(which); return nn::TextBatch{x, y}; };
-    auto validate = [&] {
-      double total = 0;
-      int n = 0;
-      for (int64_t start = 0; start + batch <= val.count() && n < 8; start += batch, ++n) {
-        std::vector<int64_t> which(batch);
-        for (int i = 0; i < batch; ++i) which[i] = start + i;
-        total += eval_step(model, batch_of(val, which)).item();
-      }
-      return n ? total / n : std::nan("");
-    };
-
-    Rng dropout_rng(seed);
-    std::uniform_int_distribution<int64_t> any(0, train.count() - 1);
-    double train_loss = 0, val_loss = std::nan(""), compile_s = 0;
-    const int every = std::max(1, iters / std::max(1, epochs));
-    report::Progress progress(iters, long(batch) * window, every);  // redrawn in place on a terminal
-    const auto t1 = std::chrono::steady_clock::now();
-    for (int it = 1; it <= iters; ++it) {
-      std::vector<int64_t> which(batch);
-      for (auto& w : which) w = any(rng);
-      auto [loss, grads] = train_step(model, batch_of(train, which), dropout_rng);
-      if (it == 1) {
-        compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        fmt::print("{}\n", train_step.compiled().stats().str());
-      }
-      train_loss = loss.item();
-      opt.step(model, grads);
-      progress.update(it, train_loss);
-      if (it % every == 0 || it == iters) {
-        progress.finish();
-        val_loss = validate();
-        const bool saved = best.offer(val_loss, nn::checkpoint(model, vocab));
-        fmt::print("step {}: loss {:.4f}, val_loss {:.4f}{}\n", it, train_loss, val_loss,
-                   saved ? fmt::format(" (improved, saved to {})", save) : "");
-      }
-    }
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() - compile_s;
-
-    if (!std::isfinite(best.best())) io::save(save, nn::checkpoint(model, vocab));  // no validation text: keep the last
-    // Generate from the best weights.
-    const Model gen = nn::from_checkpoint<nn::LSTMCell>(io::load(save));
-    const int64_t start = std::uniform_int_distribution<int64_t>(0, text.size() - window - 1)(rng);
-    const std::u32string seed_text = text.substr(start, window);
-    fmt::print("----- seed: \"{}\"\n", data::encode_utf8(seed_text));
-    for (double temperature : {0.0, 0.5, 1.0}) {
-      fmt::print("----- temperature {}{}\n", temperature, temperature == 0 ? " (greedy)" : "");
-      fmt::print("{}\n", nn::sample(gen, vocab, seed_text, generate, {.temperature = temperature}, rng));
-    }
-    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-               train_loss, best.best(), double(iters) * batch * window / std::max(train_s, 1e-9), compile_s);
+    run(f);
   } catch (const std::exception& e) {
     fmt::print(stderr, "char_lstm: {}\n", e.what());
     return 1;

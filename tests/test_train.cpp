@@ -116,3 +116,34 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
   CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, nullptr, nn::Losses{infinite, Model::loss}, {.budget = {.steps = 3}}),
                     Catch::Contains("the loss of step 1 is inf"));
 }
+
+TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resumable bit for bit") {
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 3000);
+  const data::Vocab vocab = data::Vocab::of(text);
+  const data::Windows windows(vocab.encode(text), 10, 3);
+  auto next_char = [](const Model& m, const nn::TextBatch& b, Rng* rng) {
+    auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), rng);
+    return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
+  };
+  auto losses = nn::Losses{[&](const Model& m, const nn::TextBatch& b, Rng& r) { return next_char(m, b, &r); },
+                           [&](const Model& m, const nn::TextBatch& b) { return next_char(m, b, nullptr); }};
+  const fs::path dir = temp_dir("windows");
+  auto run = [&](int64_t steps, const fs::path& resume, nn::FitResult* result = nullptr) {
+    std::mt19937_64 rng(5);
+    Model model = Model::init(vocab.size(), 16, rng, {.dropout = 0.2});
+    optim::Optimizer opt(optim::RMSprop{.lr = 1e-2});
+    nn::FitResult r = nn::fit(model, opt, windows, &windows, 16, losses,
+                              {.budget = {.steps = steps}, .validate_every = 20, .val_chunks = 2, .seed = 9, .resume = resume},
+                              {nn::KeepLast{(dir / "w_{step}.safetensors").string(), 35}});
+    if (result) *result = r;
+    return tree::tensors(model);
+  };
+  nn::FitResult r;
+  const std::vector<Tensor> straight = run(120, {}, &r);
+  CHECK(windows.count() / 16 < 120);  // several shuffled passes
+  CHECK(r.epochs > 1);
+  CHECK(r.best_val_loss < std::log(vocab.size()) - 0.3);
+  const std::vector<Tensor> resumed = run(120, dir / "w_70.safetensors");
+  for (std::size_t i = 0; i < straight.size(); ++i) CHECK(max_abs_diff(straight[i], resumed[i]) == 0);
+  fs::remove_all(dir);
+}

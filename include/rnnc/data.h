@@ -69,6 +69,7 @@ class Windows {
  public:
   Windows(const Tensor& encoded, int64_t length, int64_t step = 1);
   int64_t count() const { return count_; }
+  int64_t length() const { return length_; }
   // inputs i32 [n, length] and targets i32 [n] for the windows numbered in `which`.
   std::pair<Tensor, Tensor> batch(const std::vector<int64_t>& which) const;
 

@@ -154,83 +154,66 @@ struct Resumed {
   std::vector<std::pair<std::string, Tensor>> optim;
 };
 Resumed read_training_state(const io::Checkpoint& c);
+// 0 .. count-1 in the order of pass `epoch`, shuffled from (seed, epoch).
+std::vector<int64_t> shuffled(int64_t count, uint64_t seed, int64_t epoch);
 }  // namespace detail
 
-// Trains `model` on char-rnn streams (see the top of this file) and returns what happened.
-template <class Model, class Train, class Eval>
-FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const data::Streams* val,
-           const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
-  using State = std::decay_t<decltype(model.initial_state(1))>;
-  auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, o.compile);
-  const int64_t B = data.batch(), chunks = data.chunks();
-  detail::Loop loop{o, chunks, B * data.steps()};
+namespace detail {
+// The loop both kinds of data share. step(s, rng) trains on step s's batch and returns (loss,
+// gradients); validate() returns a validation loss; save/load add and restore what the data
+// carries between steps (the streams' state).
+template <class Model, class Step, class Validate, class Save, class Load>
+FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int64_t chars_per_step, bool has_val,
+              const FitOptions& o, std::vector<Callback>& callbacks, Step&& step, Validate&& validate, Save&& save,
+              Load&& load) {
+  Loop loop{o, steps_per_epoch, chars_per_step};
   Rng rng(o.seed);
-  State state = model.initial_state(B);
   int64_t s = 0;  // steps done
   FitResult r;
   if (!o.resume.empty()) {
     const io::Checkpoint c = io::load(o.resume);
     c.load_tree(model);  // checks every name, shape and dtype first
-    detail::Resumed d = detail::read_training_state(c);
+    Resumed d = read_training_state(c);
     opt.load_state(model, d.optim, d.optim_steps);
     opt.set_lr(d.lr);
     rng = Rng(d.seed);
     rng.set_draws(d.draws);
     s = d.step;
     r.best_val_loss = d.best_val;
-    if (s % chunks != 0) c.load_tree(state, "train.state");
+    load(c, s);
   }
-  auto validate = [&] {
-    State vs = model.initial_state(val->batch());
-    double total = 0;
-    const int64_t n = o.val_chunks > 0 ? std::min(o.val_chunks, val->chunks()) : val->chunks();
-    for (int64_t k = 0; k < n; ++k) {
-      auto [x, y] = val->chunk(k);
-      auto [l, next] = evaluate(model, vs, nn::TextBatch{x, y});
-      total += l.item();
-      vs = next;
-    }
-    return total / static_cast<double>(n);
-  };
   auto checkpoint = [&] {
     io::Checkpoint c = o.describe ? o.describe() : io::Checkpoint{};
     if (!o.describe) c.add_tree(model);
     std::vector<std::pair<std::string, Tensor>> carried;
-    const std::vector<std::string> names = tree::paths(state, "train.state");
-    const std::vector<Tensor> values = tree::tensors(state);
-    for (std::size_t i = 0; i < names.size(); ++i) carried.emplace_back(names[i], values[i]);
-    detail::add_training_state(c, opt, rng, s, r.best_val_loss, carried);
+    save(carried);
+    add_training_state(c, opt, rng, s, r.best_val_loss, carried);
     return c;
   };
   bool stop = false;
   while (!stop && !loop.done(s)) {
-    const int64_t chunk = s % chunks;
-    if (chunk == 0) state = model.initial_state(B);  // a new pass starts from scratch
     if (o.lr) opt.set_lr(o.lr(s));
-    auto [x, y] = data.chunk(chunk);
     const auto t0 = std::chrono::steady_clock::now();
-    auto [loss, next, grads] = step(model, state, nn::TextBatch{x, y}, rng);
+    auto [loss, grads] = step(s, rng);
     if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
       r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.loss = loss.item();
-    detail::check_loss(r.loss, s + 1);
+    r.loss = loss;
+    check_loss(r.loss, s + 1);
     if (o.clip.value > 0) optim::clip_by_value(grads, -o.clip.value, o.clip.value);
     if (o.clip.norm > 0) optim::clip_by_global_norm(grads, o.clip.norm);
     opt.step(model, grads);
-    state = std::move(next);  // carried; no gradient crosses the chunk boundary
     ++s;
     Event e;
     e.step = s;
-    e.epoch = (s - 1) / chunks;
-    e.chunk = chunk;
+    e.epoch = (s - 1) / steps_per_epoch;
+    e.chunk = (s - 1) % steps_per_epoch;
     e.steps_total = o.budget.steps;
     e.loss = r.loss;
     e.lr = opt.lr();
-    e.chars_per_step = loop.chars_per_step;
+    e.chars_per_step = chars_per_step;
     e.last = loop.done(s);
-    const bool due = o.validate_every > 0 ? s % o.validate_every == 0 : false;
-    if (val && (due || e.last)) {
+    const bool due = o.validate_every > 0 && s % o.validate_every == 0;
+    if (has_val && (due || e.last)) {
       r.val_loss = e.val_loss = validate();
       r.best_val_loss = std::min(r.best_val_loss, r.val_loss);
       e.validated = true;
@@ -242,12 +225,95 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, co
     for (Callback& cb : callbacks) cb(e);
   }
   r.steps = s;
-  r.epochs = (s + chunks - 1) / chunks;
+  r.epochs = (s + steps_per_epoch - 1) / steps_per_epoch;
   r.seconds = loop.seconds();
-  r.chars_per_s = r.seconds > r.compile_seconds ? static_cast<double>(loop.chars_per_step) * static_cast<double>(s) /
-                                                      (r.seconds - r.compile_seconds)
-                                                : 0;
+  const double run_s = r.seconds - r.compile_seconds;
+  r.chars_per_s = run_s > 0 ? static_cast<double>(chars_per_step) * static_cast<double>(s) / run_s : 0;
   return r;
+}
+}  // namespace detail
+
+// Trains `model` on char-rnn streams (see the top of this file). losses.train: (model, state,
+// batch, Rng&) -> (loss, next state); losses.eval: the same without the Rng.
+template <class Model, class Train, class Eval>
+FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const data::Streams* val,
+              const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
+  using State = std::decay_t<decltype(model.initial_state(1))>;
+  auto step = compile(value_and_grad(losses.train), o.compile);
+  auto evaluate = compile(losses.eval, o.compile);
+  const int64_t B = data.batch(), chunks = data.chunks();
+  State state = model.initial_state(B);
+  return detail::run(
+      model, opt, chunks, B * data.steps(), val != nullptr, o, callbacks,
+      [&](int64_t s, Rng& rng) {
+        if (s % chunks == 0) state = model.initial_state(B);  // a new pass starts from scratch
+        auto [x, y] = data.chunk(s % chunks);
+        auto [loss, next, grads] = step(model, state, nn::TextBatch{x, y}, rng);
+        state = std::move(next);  // carried; no gradient crosses the chunk boundary
+        return std::pair{loss.item(), std::move(grads)};
+      },
+      [&] {
+        State vs = model.initial_state(val->batch());
+        double total = 0;
+        const int64_t n = o.val_chunks > 0 ? std::min(o.val_chunks, val->chunks()) : val->chunks();
+        for (int64_t k = 0; k < n; ++k) {
+          auto [x, y] = val->chunk(k);
+          auto [l, next] = evaluate(model, vs, nn::TextBatch{x, y});
+          total += l.item();
+          vs = next;
+        }
+        return total / static_cast<double>(n);
+      },
+      [&](std::vector<std::pair<std::string, Tensor>>& out) {
+        const std::vector<std::string> names = tree::paths(state, "train.state");
+        const std::vector<Tensor> values = tree::tensors(state);
+        for (std::size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], values[i]);
+      },
+      [&](const io::Checkpoint& c, int64_t s) {
+        if (s % chunks != 0) c.load_tree(state, "train.state");
+      });
+}
+
+// Trains on Keras windows: each step a batch of `batch` windows, a fresh state per window (the
+// loss makes it), the windows of a pass in a shuffled order drawn from (seed, pass).
+// losses.train: (model, batch, Rng&) -> loss; losses.eval: (model, batch) -> loss. Validation
+// runs the first val_chunks batches of `val` (all when 0).
+template <class Model, class Train, class Eval>
+FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, const data::Windows* val, int64_t batch,
+              const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
+  auto step = compile(value_and_grad(losses.train), o.compile);
+  auto evaluate = compile(losses.eval, o.compile);
+  const int64_t per_epoch = data.count() / batch;
+  if (per_epoch < 1)
+    throw Error("rnnc: nn::fit: " + std::to_string(data.count()) + " windows, fewer than one batch of " +
+                std::to_string(batch));
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+  auto windows = [&](int64_t s) {  // step s's windows; the pass's order is drawn once per pass
+    if (s / per_epoch != order_epoch) order = detail::shuffled(data.count(), o.seed, order_epoch = s / per_epoch);
+    const auto first = order.begin() + (s % per_epoch) * batch;
+    return std::vector<int64_t>(first, first + batch);
+  };
+  return detail::run(
+      model, opt, per_epoch, batch * data.length(), val != nullptr, o, callbacks,
+      [&](int64_t s, Rng& rng) {
+        auto [x, y] = data.batch(windows(s));
+        auto [loss, grads] = step(model, nn::TextBatch{x, y}, rng);
+        return std::pair{loss.item(), std::move(grads)};
+      },
+      [&] {
+        double total = 0;
+        int64_t n = 0;
+        const int64_t most = o.val_chunks > 0 ? o.val_chunks : val->count() / batch;
+        for (int64_t start = 0; start + batch <= val->count() && n < most; start += batch, ++n) {
+          std::vector<int64_t> which(static_cast<std::size_t>(batch));
+          for (int64_t i = 0; i < batch; ++i) which[static_cast<std::size_t>(i)] = start + i;
+          auto [x, y] = val->batch(which);
+          total += evaluate(model, nn::TextBatch{x, y}).item();
+        }
+        return n ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+      },
+      [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {});
 }
 
 }  // namespace rnnc::nn
