@@ -7,8 +7,6 @@
 #include <rnnc/rnnc.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
-#include <cmath>
 #include <fmt/format.h>
 
 using namespace rnnc;
@@ -33,8 +31,8 @@ int main(int argc, char** argv) {
     const data::Split parts = data::split(text, 0.1);
     const data::Windows train(vocab.encode(parts.train), window, 1), val(vocab.encode(parts.val), window, 1);
 
-    // One-hot characters -> SimpleRNN(hidden, tanh) -> dense softmax, on the last step of each
-    // window (many-to-one), from a fresh state per window.
+    // One-hot characters -> SimpleRNN(hidden, tanh) -> dense softmax on the last step of each
+    // window (many-to-one), from a fresh state per window; RMSprop.
     std::mt19937_64 rng(seed);
     using Model = nn::CharRNN<nn::RNNCell>;
     Model model = Model::init(vocab.size(), hidden, rng);
@@ -42,40 +40,24 @@ int main(int argc, char** argv) {
       auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]));
       return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
     };
-    CompileOptions copt;
-    copt.threads = threads;
-    auto step = compile(value_and_grad(loss), copt);
-    auto evaluate = compile(loss, copt);
-
     optim::Optimizer opt(optim::RMSprop{.lr = 1e-3});
-    std::uniform_int_distribution<int64_t> any(0, train.count() - 1), any_val(0, val.count() - 1);
-    auto batch_of = [&](const data::Windows& w, std::uniform_int_distribution<int64_t>& pick) {
-      std::vector<int64_t> which(batch);
-      for (auto& i : which) i = pick(rng);
-      auto [x, y] = w.batch(which);
-      return nn::TextBatch{x, y};
-    };
     const int per_iteration = std::max(1, iters / std::max(1, epochs));
-    double train_loss = 0, val_loss = 0, compile_s = 0;
-    const auto t1 = std::chrono::steady_clock::now();
-    for (int it = 1; it <= iters; ++it) {
-      auto [l, grads] = step(model, batch_of(train, any));
-      if (it == 1) compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-      train_loss = l.item();
-      opt.step(model, grads);
-      if (it % per_iteration == 0 || it == iters) {
-        val_loss = evaluate(model, batch_of(val, any_val)).item();
-        const int64_t at = std::uniform_int_distribution<int64_t>(0, text.size() - window - 1)(rng);
-        const std::u32string seed_text = text.substr(at, window);
-        std::string sample = nn::sample(model, vocab, seed_text, generate, {}, rng);
-        for (char& c : sample) c = c == '\n' ? ' ' : c;
-        fmt::print("iteration {} (step {}): loss {:.4f}, val_loss {:.4f}\n  \"{}\" -> \"{}\"\n", it / per_iteration, it,
-                   train_loss, val_loss, data::encode_utf8(seed_text), sample);
-      }
-    }
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() - compile_s;
+    // After each iteration, a line generated from a random window of the text.
+    auto sample_line = [&](const nn::Event& e) {
+      if (!e.validated) return;
+      const std::u32string seed_text = text.substr(std::uniform_int_distribution<size_t>(0, text.size() - window - 1)(rng), window);
+      std::string sample = nn::sample(model, vocab, seed_text, generate, {}, rng);
+      for (char& c : sample) c = c == '\n' ? ' ' : c;
+      fmt::print("iteration {} (step {}): loss {:.4f}, val_loss {:.4f}\n  \"{}\" -> \"{}\"\n", e.step / per_iteration,
+                 e.step, e.loss, e.val_loss, data::encode_utf8(seed_text), sample);
+    };
+    const nn::FitResult r = nn::fit(
+        model, opt, train, &val, batch, nn::Losses{[&](const Model& m, const nn::TextBatch& b, Rng&) { return loss(m, b); }, loss},
+        {.budget = {.steps = iters}, .validate_every = per_iteration, .val_chunks = 1, .seed = seed,
+         .compile = {.threads = threads}},
+        {sample_line});
     fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-               train_loss, val_loss, double(iters) * batch * window / std::max(train_s, 1e-9), compile_s);
+               r.loss, r.val_loss, r.chars_per_s, r.compile_seconds);
   } catch (const std::exception& e) {
     fmt::print(stderr, "simple_rnn: {}\n", e.what());
     return 1;

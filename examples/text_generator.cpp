@@ -8,8 +8,6 @@
 #include <rnnc/rnnc.h>
 
 #include <CLI/CLI.hpp>
-#include <chrono>
-#include <cmath>
 #include <fmt/format.h>
 
 using namespace rnnc;
@@ -39,75 +37,29 @@ int main(int argc, char** argv) {
     const data::Vocab vocab = data::Vocab::of(text);
     const data::Split parts = data::split(text, 0.1);
     const data::Streams train(vocab.encode(parts.train), batch, steps), val(vocab.encode(parts.val), 1, steps);
-
-    // Characters one-hot -> `layers` stacked LSTMs with dropout 0.2 after each -> dense softmax,
-    // a loss at every step (many-to-many).
-    std::mt19937_64 rng(seed);
-    using Model = nn::CharRNN<nn::LSTMCell>;
-    Model model = Model::init(vocab.size(), hidden, rng, {.layers = layers, .dropout = 0.2});
-    CompileOptions copt;
-    copt.threads = threads;
-    auto step = compile(value_and_grad(Model::loss_with_dropout), copt);
-    auto evaluate = compile(Model::loss, copt);
     fmt::print("{} characters, {} distinct; {} chunks of {} x {} per pass\n", text.size(), vocab.size(), train.chunks(),
                steps, batch);
 
-    // Validation: the held-out text as one stream, the state carried through it.
-    auto validate = [&] {
-      Model::State state = model.initial_state(1);
-      double total = 0;
-      for (int64_t k = 0; k < val.chunks(); ++k) {
-        auto [x, y] = val.chunk(k);
-        auto [loss, next] = evaluate(model, state, nn::TextBatch{x, y});
-        total += loss.item();
-        state = next;
-      }
-      return total / static_cast<double>(val.chunks());
-    };
-
+    // Characters one-hot -> `layers` stacked LSTMs with dropout 0.2 after each -> dense softmax, a
+    // loss at every step (many-to-many); Adam, gradients clipped to a global norm of 5.
+    std::mt19937_64 rng(seed);
+    using Model = nn::CharRNN<nn::LSTMCell>;
+    Model model = Model::init(vocab.size(), hidden, rng, {.layers = layers, .dropout = 0.2});
     optim::Optimizer opt(optim::Adam{.lr = 2e-3});
-    io::KeepBest best(save);
-    Rng dropout_rng(seed);
-    Model::State state = model.initial_state(batch);
-    const int every = std::max(1, iters / std::max(1, epochs));
-    double train_loss = 0, val_loss = 0, compile_s = 0;
-    report::Progress progress(iters, long(steps) * batch, every);  // one line, redrawn on a terminal
-    report::LossCurve losses;
-    const auto t1 = std::chrono::steady_clock::now();
-    for (int it = 0; it < iters; ++it) {
-      const int64_t k = it % train.chunks();
-      if (k == 0) state = model.initial_state(batch);  // a new pass over the text starts from scratch
-      auto [x, y] = train.chunk(k);
-      auto [loss, next, grads] = step(model, state, nn::TextBatch{x, y}, dropout_rng);
-      if (it == 0) {
-        compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        fmt::print("{}\n", step.compiled().stats().str());
-      }
-      train_loss = loss.item();
-      state = next;  // carried; no gradient crosses
-      optim::clip_by_global_norm(grads, 5.0);
-      opt.step(model, grads);
-      progress.update(it + 1, train_loss);
-      if ((it + 1) % every == 0 || it + 1 == iters) {
-        val_loss = validate();
-        const bool saved = best.offer(val_loss, nn::checkpoint(model, vocab));
-        progress.finish();
-        fmt::print("step {}: loss {:.4f} ({:.2f} bits/char), val_loss {:.4f}{}\n", it + 1, train_loss,
-                   nn::bits_per_char(train_loss), val_loss, saved ? " (best so far: saved)" : "");
-        losses.add(it + 1, train_loss, val_loss);
-      } else {
-        losses.add(it + 1, train_loss);
-      }
-    }
-    losses.write_csv(curve + ".csv");
-    losses.write_svg(curve + ".svg", fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, steps, batch));
+    nn::FitOptions options{.budget = {.steps = iters}, .clip = {.norm = 5},
+                           .validate_every = std::max(1, iters / std::max(1, epochs)), .seed = seed,
+                           .compile = {.threads = threads}, .describe = [&] { return nn::checkpoint(model, vocab); }};
+    const nn::FitResult r = nn::fit(
+        model, opt, train, &val, nn::Losses{Model::loss_with_dropout, Model::loss}, options,
+        {nn::ProgressLine{}, nn::KeepBest{save},
+         nn::LossCurve{curve, fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, steps, batch)}});
     fmt::print("loss curve: {0}.csv, {0}.svg\n", curve);
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() - compile_s;
-    const Model gen = nn::from_checkpoint<nn::LSTMCell>(io::load(save));
+
+    const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(save));
     fmt::print("----- {} characters from the best weights, temperature 0.8:\n{}\n", generate,
-               nn::sample(gen, vocab, U"The ", generate, {.temperature = 0.8}, rng));
+               nn::sample(best, vocab, U"The ", generate, {.temperature = 0.8}, rng));
     fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-               train_loss, best.best(), double(iters) * steps * batch / std::max(train_s, 1e-9), compile_s);
+               r.loss, r.best_val_loss, r.chars_per_s, r.compile_seconds);
   } catch (const std::exception& e) {
     fmt::print(stderr, "text_generator: {}\n", e.what());
     return 1;
