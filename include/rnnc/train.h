@@ -62,8 +62,10 @@ struct Event {
   double seconds = 0;   // since fit started
   int64_t chars_per_step = 0;
   bool validated = false, last = false;
-  std::function<io::Checkpoint()> checkpoint;  // the whole training state, built on demand
-  bool* stop = nullptr;                        // set *stop = true to end the run after this step
+  bool* stop = nullptr;  // set *stop = true to end the run after this step
+  // The whole training state as a checkpoint, built on demand.
+  io::Checkpoint checkpoint() const { return (*make_checkpoint)(); }
+  const std::function<io::Checkpoint()>* make_checkpoint = nullptr;
 };
 using Callback = std::function<void(const Event&)>;
 
@@ -71,12 +73,12 @@ using Callback = std::function<void(const Event&)>;
 // the lowest so far. The path may hold {step} and {val_loss} (char-rnn's
 // lm_lstm_epoch{epoch}_{val_loss}.t7), filled in with the values of that step.
 struct KeepBest {
-  std::string path;
+  std::string path{};
   void operator()(const Event& e) const;
 };
 // The latest state, every `every` steps and at the end (for resuming).
 struct KeepLast {
-  std::string path;
+  std::string path{};
   int64_t every = 0;  // 0: only at validations and at the end
   void operator()(const Event& e) const;
 };
@@ -91,12 +93,12 @@ struct EarlyStopping {
 // The progress line (report::Progress) and a line per validation.
 struct ProgressLine {
   std::FILE* out = stdout;
-  std::shared_ptr<report::Progress> line;
+  std::shared_ptr<report::Progress> line{};
   void operator()(const Event& e);
 };
 // The loss curve as PREFIX.csv and PREFIX.svg, written at every validation and at the end.
 struct LossCurve {
-  std::string prefix;
+  std::string prefix{};
   std::string title = "training loss";
   std::shared_ptr<report::LossCurve> curve = std::make_shared<report::LossCurve>();
   void operator()(const Event& e) const;
@@ -182,7 +184,7 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     r.best_val_loss = d.best_val;
     load(c, s);
   }
-  auto checkpoint = [&] {
+  const std::function<io::Checkpoint()> checkpoint = [&] {
     io::Checkpoint c = o.describe ? o.describe() : io::Checkpoint{};
     if (!o.describe) c.add_tree(model);
     std::vector<std::pair<std::string, Tensor>> carried;
@@ -220,7 +222,7 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     }
     e.best_val_loss = r.best_val_loss;
     e.seconds = loop.seconds();
-    e.checkpoint = checkpoint;
+    e.make_checkpoint = &checkpoint;
     e.stop = &stop;
     for (Callback& cb : callbacks) cb(e);
   }

@@ -19,7 +19,11 @@ double Progress::chars_per_s() const {
 
 void Progress::update(long step, double loss) {
   last_ = step;
+  const bool plain_due = !tty_ && (step % every_ == 0 || step == total_);
+  if (!tty_ && !plain_due) return;  // nothing to print: no clock, no formatting
   const auto now = std::chrono::steady_clock::now();
+  // Redraw at most ten times a second.
+  if (tty_ && step != total_ && std::chrono::duration<double>(now - drawn_).count() < 0.1) return;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double eta = step > 0 ? elapsed / step * static_cast<double>(total_ - step) : 0;
   // Without a planned number of steps (a budget in time, say) there is no total and no ETA.
@@ -28,12 +32,10 @@ void Progress::update(long step, double loss) {
                                chars_per_s(), static_cast<long>(eta) / 60, static_cast<long>(eta) % 60)
                  : fmt::format("step {}  loss {:.4f}  {:.0f} chars/s", step, loss, chars_per_s());
   if (tty_) {
-    // Redraw at most ten times a second.
-    if (step != total_ && std::chrono::duration<double>(now - drawn_).count() < 0.1) return;
     drawn_ = now;
     fmt::print(out_, "\r\x1b[K{}", line);
     std::fflush(out_);
-  } else if (step % every_ == 0 || step == total_) {
+  } else {
     fmt::print(out_, "{}\n", line);
   }
 }
