@@ -29,6 +29,7 @@
 #include "rnnc/char_rnn.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
+#include "rnnc/interpreter.h"
 #include "rnnc/optim.h"
 #include "rnnc/report.h"
 #include "rnnc/tree_function.h"
@@ -144,7 +145,9 @@ struct Loop {
   bool done(int64_t step) const;  // the budget is spent
   double seconds() const;
 };
-void check_loss(double loss, int64_t step);
+// An Error for a non-finite loss at `step`, naming the op that first produced a non-finite value
+// (diagnose() reruns the step in the reference interpreter and says which).
+void check_loss(double loss, int64_t step, const std::function<std::string()>& diagnose);
 // Adds the optimizer state ("optim.exp_avg.<path>"), the carried state ("train.state.<path>") and
 // the counters (metadata "train.*") to a checkpoint of the parameters.
 void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
@@ -164,10 +167,10 @@ namespace detail {
 // The loop both kinds of data share. step(s, rng) trains on step s's batch and returns (loss,
 // gradients); validate() returns a validation loss; save/load add and restore what the data
 // carries between steps (the streams' state).
-template <class Model, class Step, class Validate, class Save, class Load>
+template <class Model, class Step, class Validate, class Save, class Load, class Diagnose>
 FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int64_t chars_per_step, bool has_val,
               const FitOptions& o, std::vector<Callback>& callbacks, Step&& step, Validate&& validate, Save&& save,
-              Load&& load) {
+              Load&& load, Diagnose&& diagnose) {
   Loop loop{o, steps_per_epoch, chars_per_step};
   Rng rng(o.seed);
   int64_t s = 0;  // steps done
@@ -200,7 +203,7 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
       r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.loss = loss;
-    check_loss(r.loss, s + 1);
+    check_loss(r.loss, s + 1, [&] { return diagnose(rng); });
     if (o.clip.value > 0) optim::clip_by_value(grads, -o.clip.value, o.clip.value);
     if (o.clip.norm > 0) optim::clip_by_global_norm(grads, o.clip.norm);
     opt.step(model, grads);
@@ -244,14 +247,16 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, co
   auto step = compile(value_and_grad(losses.train), o.compile);
   auto evaluate = compile(losses.eval, o.compile);
   const int64_t B = data.batch(), chunks = data.chunks();
-  State state = model.initial_state(B);
+  State state = model.initial_state(B), before = state;
+  nn::TextBatch batch;
   return detail::run(
       model, opt, chunks, B * data.steps(), val != nullptr, o, callbacks,
       [&](int64_t s, Rng& rng) {
         if (s % chunks == 0) state = model.initial_state(B);  // a new pass starts from scratch
         auto [x, y] = data.chunk(s % chunks);
-        auto [loss, next, grads] = step(model, state, nn::TextBatch{x, y}, rng);
-        state = std::move(next);  // carried; no gradient crosses the chunk boundary
+        batch = {x, y};
+        auto [loss, next, grads] = step(model, state, batch, rng);
+        before = std::exchange(state, std::move(next));  // carried; no gradient crosses the chunk boundary
         return std::pair{loss.item(), std::move(grads)};
       },
       [&] {
@@ -273,6 +278,12 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, co
       },
       [&](const io::Checkpoint& c, int64_t s) {
         if (s % chunks != 0) c.load_tree(state, "train.state");
+      },
+      [&](const Rng& rng) {  // the step again, in the interpreter, with the draws it used
+        Rng same(rng.seed());
+        same.set_draws(rng.draws() - 1);
+        auto [f, args] = step.function(model, before, batch, same);
+        return first_non_finite(f, args);
       });
 }
 
@@ -296,11 +307,13 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
     const auto first = order.begin() + (s % per_epoch) * batch;
     return std::vector<int64_t>(first, first + batch);
   };
+  nn::TextBatch last;
   return detail::run(
       model, opt, per_epoch, batch * data.length(), val != nullptr, o, callbacks,
       [&](int64_t s, Rng& rng) {
         auto [x, y] = data.batch(windows(s));
-        auto [loss, grads] = step(model, nn::TextBatch{x, y}, rng);
+        last = {x, y};
+        auto [loss, grads] = step(model, last, rng);
         return std::pair{loss.item(), std::move(grads)};
       },
       [&] {
@@ -315,7 +328,13 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
         }
         return n ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
       },
-      [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {});
+      [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
+      [&](const Rng& rng) {
+        Rng same(rng.seed());
+        same.set_draws(rng.draws() - 1);
+        auto [f, args] = step.function(model, last, same);
+        return first_non_finite(f, args);
+      });
 }
 
 }  // namespace rnnc::nn

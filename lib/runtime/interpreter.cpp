@@ -5,9 +5,11 @@
 #include <fmt/format.h>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <map>
 #include <unordered_map>
 
@@ -298,8 +300,12 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
   return out;
 }
 
-std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<Var>& inputs,
-                             const std::vector<Tensor>& args) {
+namespace {
+// Called after each node with its value; returning true stops the evaluation there.
+using NodeCheck = std::function<bool(const Node&, const Tensor&, const std::vector<Tensor>& inputs)>;
+
+std::vector<Tensor> evaluate_checked(const std::vector<Var>& outputs, const std::vector<Var>& inputs,
+                                     const std::vector<Tensor>& args, const NodeCheck* check) {
   if (inputs.size() != args.size())
     throw Error(fmt::format("rnnc: run: the function takes {} inputs, {} were given", inputs.size(), args.size()));
   std::unordered_map<const Node*, Tensor> value;
@@ -338,12 +344,42 @@ std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<
     } else {
       value[n.get()] = eval_node(*n, in_values);
     }
+    if (check && (*check)(*n, value[n.get()], in_values)) return {};
     for (const NodePtr& in : n->inputs)
       if (--uses[in.get()] == 0) value.erase(in.get());
   }
   std::vector<Tensor> result;
   for (const Var& o : outputs) result.push_back(value.at(o.node().get()));
   return result;
+}
+
+bool finite(const Tensor& t) {
+  if (!is_float(t.dtype())) return true;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(t.at(i))) return false;
+  return true;
+}
+}  // namespace
+
+std::vector<Tensor> evaluate(const std::vector<Var>& outputs, const std::vector<Var>& inputs,
+                             const std::vector<Tensor>& args) {
+  return evaluate_checked(outputs, inputs, args, nullptr);
+}
+
+std::string first_non_finite(const Function& f, const std::vector<Tensor>& args) {
+  std::string found;
+  const NodeCheck check = [&](const Node& n, const Tensor& v, const std::vector<Tensor>& in) {
+    if (finite(v) || !std::all_of(in.begin(), in.end(), finite)) return false;
+    found = fmt::format("{} at {} gives {}{} holding a NaN or an infinity from finite operands", name_of(n.op),
+                        where(n.loc), name_of(n.dtype), to_string(n.shape));
+    if (n.op == Op::Scan) found += " (inside the loop's body)";
+    return true;
+  };
+  for (std::size_t i = 0; i < args.size(); ++i)
+    if (!finite(args[i]))
+      return fmt::format("input '{}' holds a NaN or an infinity", f.inputs.at(i)->name);
+  evaluate_checked(f.outputs, f.inputs, args, &check);
+  return found;
 }
 
 std::vector<Tensor> interpret(const Function& f, const std::vector<Tensor>& args) {

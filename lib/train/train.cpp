@@ -23,11 +23,17 @@ double Loop::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void check_loss(double loss, int64_t step) {
-  if (!std::isfinite(loss))
-    throw Error(fmt::format("rnnc: train: the loss of step {} is {}; training stopped, the checkpoints written so "
-                            "far are untouched (lower the learning rate, or clip the gradients)",
-                            step, loss));
+void check_loss(double loss, int64_t step, const std::function<std::string()>& diagnose) {
+  if (std::isfinite(loss)) return;
+  std::string where;
+  try {
+    where = diagnose();
+  } catch (const std::exception& e) {
+    where = std::string("(rerunning the step to find it failed: ") + e.what() + ")";
+  }
+  throw Error(fmt::format("rnnc: train: the loss of step {} is {}{}; training stopped, the checkpoints written so "
+                          "far are untouched (lower the learning rate, or clip the gradients)",
+                          step, loss, where.empty() ? "" : "; first non-finite value: " + where));
 }
 
 void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
