@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/kernel.h"
+#include "lower/kernel.h"
 
 namespace llvm {
 class Module;

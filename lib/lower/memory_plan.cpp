@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <map>
 
-#include "passes/schedule.h"
+#include "lower/schedule.h"
 
 namespace rnnc::sched {
 

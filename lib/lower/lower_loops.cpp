@@ -3,7 +3,7 @@
 // buffer; a sequence nothing reads afterwards lends its slots to the loop's stacked outputs.
 #include <algorithm>
 
-#include "passes/lowerer.h"
+#include "lower/lowerer.h"
 
 namespace rnnc::sched::lowering {
 

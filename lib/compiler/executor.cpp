@@ -2,7 +2,7 @@
 // buffer's base plus the access's offset) and large ones are split across threads along their
 // outermost axis; GEMMs go to Eigen (its own threads), with strided operands mapped in place;
 // library steps run the reference implementation of their node.
-#include "runtime/executor.h"
+#include "compiler/executor.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -18,7 +18,7 @@
 
 #include "rnnc/error.h"
 #include "runtime/eval_node.h"
-#include "runtime/gemm.h"
+#include "compiler/gemm.h"
 
 namespace rnnc::exec {
 

@@ -1,4 +1,4 @@
-#include "codegen/kernel.h"
+#include "lower/kernel.h"
 
 #include <fmt/format.h>
 

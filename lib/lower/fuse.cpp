@@ -20,7 +20,7 @@
 
 #include <algorithm>
 
-#include "passes/lowerer.h"
+#include "lower/lowerer.h"
 #include "rnnc/error.h"
 
 namespace rnnc::sched {

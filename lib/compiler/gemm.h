@@ -2,7 +2,7 @@
 #pragma once
 #include <cstddef>
 
-#include "passes/schedule.h"
+#include "lower/schedule.h"
 
 namespace rnnc::exec {
 

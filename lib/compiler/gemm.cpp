@@ -4,7 +4,7 @@
 // [128x256]x[256x1024]: 318 vs 199; the merged weight gradient [700x1200]x[1200x2800]: 386 vs 246).
 // float64 (for checking) and builds without oneDNN use Eigen, built for this machine's CPU unless
 // RNNC_NATIVE=OFF (see CMakeLists.txt).
-#include "runtime/gemm.h"
+#include "compiler/gemm.h"
 
 #include <Eigen/Core>
 #include <cstring>

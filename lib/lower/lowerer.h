@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "passes/schedule.h"
+#include "lower/schedule.h"
 
 namespace rnnc::sched::lowering {
 

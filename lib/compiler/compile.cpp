@@ -16,7 +16,7 @@
 #include "codegen/codegen.h"
 #include "rnnc/error.h"
 #include "rnnc/passes.h"
-#include "runtime/executor.h"
+#include "compiler/executor.h"
 
 namespace rnnc {
 

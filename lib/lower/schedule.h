@@ -3,7 +3,7 @@
 //
 // A step is one of
 //   Kernel   a fused group of elementwise/broadcast work, with reductions at its outputs: one loop
-//            nest compiled by LLVM (see codegen/kernel.h);
+//            nest compiled by LLVM (see lower/kernel.h);
 //   Gemm     C = op(A) op(B) through Eigen, where a transposed or sliced operand is a stride,
 //            never a copy;
 //   Library  any other op (gather, scatter_add, pad, concat, ...) by the reference implementation.
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen/kernel.h"
+#include "lower/kernel.h"
 #include "rnnc/function.h"
 #include "rnnc/graph.h"
 #include "rnnc/tensor.h"

@@ -4,7 +4,7 @@
 #include <map>
 #include <unordered_map>
 
-#include "passes/schedule.h"
+#include "lower/schedule.h"
 
 namespace rnnc::sched {
 

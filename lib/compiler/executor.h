@@ -5,8 +5,8 @@
 #include <mutex>
 #include <vector>
 
-#include "codegen/kernel.h"
-#include "passes/schedule.h"
+#include "lower/kernel.h"
+#include "lower/schedule.h"
 
 namespace rnnc::exec {
 
