@@ -14,15 +14,6 @@
 using namespace rnnc;
 using Model = nn::CharRNN<nn::LSTMCell>;
 
-// Many-to-one: only the prediction after the last character of each window counts; every window
-// starts from a fresh state. b.x [B, window], b.y [B].
-Var next_char_loss(const Model& m, const nn::TextBatch& b, Rng* rng) {
-  auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), rng);  // [window, B, V]
-  return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
-}
-Var train_loss(const Model& m, const nn::TextBatch& b, Rng& rng) { return next_char_loss(m, b, &rng); }
-Var eval_loss(const Model& m, const nn::TextBatch& b) { return next_char_loss(m, b, nullptr); }
-
 struct Flags {
   std::string data = RNNC_DEFAULT_CORPUS, save = "char_lstm.best.safetensors";
   int iters = 300, epochs = 3, threads = 0, window = 100, hidden = 256, batch = 64, generate = 400;
@@ -37,14 +28,16 @@ void run(const Flags& f) {
   const data::Windows train(vocab.encode(parts.train), f.window, 1), val(vocab.encode(parts.val), f.window, 5);
   fmt::print("{} characters, {} distinct; {} training windows\n", text.size(), vocab.size(), train.count());
 
-  // The model: one-hot characters -> LSTM(hidden) -> dropout 0.2 -> dense softmax; Adam; fit.
+  // The model: one-hot characters -> LSTM(hidden) -> dropout 0.2 -> dense softmax; Adam; fit with
+  // the loss of the character after each window (many-to-one, a fresh state per window).
   std::mt19937_64 rng(f.seed);
   Model model = Model::init(vocab.size(), f.hidden, rng, {.dropout = 0.2});
   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
   nn::FitOptions options{.budget = {.steps = f.iters}, .validate_every = std::max(1, f.iters / std::max(1, f.epochs)),
                          .val_chunks = 8, .seed = f.seed, .compile = {.threads = f.threads},
                          .describe = [&] { return nn::checkpoint(model, vocab); }};
-  const nn::FitResult r = nn::fit(model, opt, train, &val, f.batch, nn::Losses{train_loss, eval_loss}, options,
+  const nn::FitResult r = nn::fit(model, opt, train, &val, f.batch,
+                                  nn::Losses{Model::window_loss_with_dropout, Model::window_loss}, options,
                                   {nn::ProgressLine{}, nn::KeepBest{f.save}});
 
   // Generate from the best weights, primed with a random window of the text.

@@ -36,10 +36,6 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(seed);
     using Model = nn::CharRNN<nn::RNNCell>;
     Model model = Model::init(vocab.size(), hidden, rng);
-    auto loss = [](const Model& m, const nn::TextBatch& b) {  // b.x [B, window], b.y [B]
-      auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]));
-      return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
-    };
     optim::Optimizer opt(optim::RMSprop{.lr = 1e-3});
     const int per_iteration = std::max(1, iters / std::max(1, epochs));
     // After each iteration, a line generated from a random window of the text.
@@ -52,7 +48,7 @@ int main(int argc, char** argv) {
                  e.step, e.loss, e.val_loss, data::encode_utf8(seed_text), sample);
     };
     const nn::FitResult r = nn::fit(
-        model, opt, train, &val, batch, nn::Losses{[&](const Model& m, const nn::TextBatch& b, Rng&) { return loss(m, b); }, loss},
+        model, opt, train, &val, batch, nn::Losses{Model::window_loss_with_dropout, Model::window_loss},
         {.budget = {.steps = iters}, .validate_every = per_iteration, .val_chunks = 1, .seed = seed,
          .compile = {.threads = threads}},
         {sample_line});

@@ -121,12 +121,7 @@ TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resu
   const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 3000);
   const data::Vocab vocab = data::Vocab::of(text);
   const data::Windows windows(vocab.encode(text), 10, 3);
-  auto next_char = [](const Model& m, const nn::TextBatch& b, Rng* rng) {
-    auto [logits, state] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), rng);
-    return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
-  };
-  auto losses = nn::Losses{[&](const Model& m, const nn::TextBatch& b, Rng& r) { return next_char(m, b, &r); },
-                           [&](const Model& m, const nn::TextBatch& b) { return next_char(m, b, nullptr); }};
+  auto losses = nn::Losses{Model::window_loss_with_dropout, Model::window_loss};
   const fs::path dir = temp_dir("windows");
   auto run = [&](int64_t steps, const fs::path& resume, nn::FitResult* result = nullptr) {
     std::mt19937_64 rng(5);

@@ -79,6 +79,17 @@ template <class Cell> struct CharRNN {
     auto [logits, last] = m(b.x, s, &rng);
     return {mean(softmax_cross_entropy(logits, b.y)), last};
   }
+  // Keras windows, many-to-one: the cross-entropy of the character after each window (b.x [B, W],
+  // b.y [B]), every window from a fresh state.
+  static Var window_loss(const CharRNN& m, const TextBatch& b) { return m.last_step_loss(b, nullptr); }
+  static Var window_loss_with_dropout(const CharRNN& m, const TextBatch& b, Rng& rng) {
+    return m.last_step_loss(b, &rng);
+  }
+  Var last_step_loss(const TextBatch& b, Rng* rng) const {
+    auto [logits, last] = (*this)(transpose(b.x), initial_state(b.x.shape()[0]), rng);  // [W, B, V]
+    return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
+  }
+
   // One character in, the logits [V] of the next and the state out: for sampling.
   static std::pair<Var, State> next(const CharRNN& m, const State& s, const Var& c) {
     auto [logits, last] = m(reshape(c, {1, 1}), s);

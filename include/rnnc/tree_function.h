@@ -85,8 +85,8 @@ template <class F, Transform T> struct Transformed {
   F fn;
 };
 
-// What tracing produced: the inputs (leaves in argument order, then Rng requests), the outputs
-// flattened (for a gradient, the loss first) and the leaves' paths.
+// What tracing produced: the inputs (leaves in argument order, named by path, then the Rng's
+// requests) and the outputs flattened (for a gradient, the loss first).
 struct TracedCall {
   std::vector<Var> inputs, random, outputs;
   int params = 0;  // leaves of the first argument
@@ -122,28 +122,31 @@ class Programs {
   std::vector<std::shared_ptr<Program>> programs_;
 };
 
-// host_t: the type a traced output comes back as (Var -> Tensor; trees of Leafs stay).
-template <class T> struct host { using type = T; };
-template <> struct host<Var> { using type = Tensor; };
-template <class T> struct host<std::vector<T>> { using type = std::vector<typename host<T>::type>; };
-template <class T, std::size_t N> struct host<std::array<T, N>> { using type = std::array<typename host<T>::type, N>; };
-template <class A, class B> struct host<std::pair<A, B>> {
-  using type = std::pair<typename host<A>::type, typename host<B>::type>;
+// A tree type with its leaf types changed by Rule, containers rebuilt around them.
+template <template <class> class Rule, class T> struct rebind { using type = typename Rule<T>::type; };
+template <template <class> class Rule, class T> struct rebind<Rule, std::vector<T>> {
+  using type = std::vector<typename rebind<Rule, T>::type>;
 };
-template <class... T> struct host<std::tuple<T...>> { using type = std::tuple<typename host<T>::type...>; };
-template <class T> using host_t = typename host<std::decay_t<T>>::type;
+template <template <class> class Rule, class T, std::size_t N> struct rebind<Rule, std::array<T, N>> {
+  using type = std::array<typename rebind<Rule, T>::type, N>;
+};
+template <template <class> class Rule, class A, class B> struct rebind<Rule, std::pair<A, B>> {
+  using type = std::pair<typename rebind<Rule, A>::type, typename rebind<Rule, B>::type>;
+};
+template <template <class> class Rule, class... T> struct rebind<Rule, std::tuple<T...>> {
+  using type = std::tuple<typename rebind<Rule, T>::type...>;
+};
+
+// host_t: the type a traced output comes back as (Var -> Tensor; trees of Leafs stay).
+template <class T> struct host_leaf { using type = T; };
+template <> struct host_leaf<Var> { using type = Tensor; };
+template <class T> using host_t = typename rebind<host_leaf, std::decay_t<T>>::type;
 
 // traced_t: the type an argument is traced as (Tensor -> Var; trees of Leafs stay; Rng by reference).
-template <class T> struct traced { using type = T; };
-template <> struct traced<Tensor> { using type = Var; };
-template <> struct traced<Rng> { using type = Rng&; };
-template <class T> struct traced<std::vector<T>> { using type = std::vector<typename traced<T>::type>; };
-template <class T, std::size_t N> struct traced<std::array<T, N>> { using type = std::array<typename traced<T>::type, N>; };
-template <class A, class B> struct traced<std::pair<A, B>> {
-  using type = std::pair<typename traced<A>::type, typename traced<B>::type>;
-};
-template <class... T> struct traced<std::tuple<T...>> { using type = std::tuple<typename traced<T>::type...>; };
-template <class T> using traced_t = typename traced<std::decay_t<T>>::type;
+template <class T> struct traced_leaf { using type = T; };
+template <> struct traced_leaf<Tensor> { using type = Var; };
+template <> struct traced_leaf<Rng> { using type = Rng&; };
+template <class T> using traced_t = typename rebind<traced_leaf, std::decay_t<T>>::type;
 
 template <class T> struct is_pair_like : std::false_type {};
 template <class A, class B> struct is_pair_like<std::pair<A, B>> : std::true_type {};

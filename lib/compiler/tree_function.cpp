@@ -56,12 +56,19 @@ struct Programs::Program {
   std::shared_ptr<const void> structure;
 };
 
+// The first leaf whose dtype, or (in the differentiated first argument) shape, differs from the
+// first trace's; -1 when none does.
+static int changed_leaf(const std::vector<Tensor>& leaves, const std::vector<DType>& dtypes,
+                        const std::vector<Shape>& param_shapes) {
+  for (std::size_t i = 0; i < leaves.size(); ++i)
+    if (leaves[i].dtype() != dtypes[i] || (i < param_shapes.size() && leaves[i].shape() != param_shapes[i]))
+      return static_cast<int>(i);
+  return -1;
+}
+
 int Programs::find(const std::vector<Tensor>& leaves) const {
   if (programs_.empty()) return -1;
-  if (leaves.size() != dtypes_.size()) return -2;
-  for (std::size_t i = 0; i < leaves.size(); ++i)
-    if (leaves[i].dtype() != dtypes_[i] || (i < param_shapes_.size() && leaves[i].shape() != param_shapes_[i]))
-      return -2;
+  if (leaves.size() != dtypes_.size() || changed_leaf(leaves, dtypes_, param_shapes_) >= 0) return -2;
   for (std::size_t p = 0; p < programs_.size(); ++p) {
     const std::vector<Shape>& s = programs_[p]->shapes;
     bool same = true;
@@ -80,12 +87,11 @@ void Programs::explain(const std::vector<Tensor>& leaves, const std::vector<std:
                                : fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is missing",
                                              paths_[i]));
   }
-  for (std::size_t i = 0; i < leaves.size(); ++i) {
-    const bool param = i < param_shapes_.size();
-    if (leaves[i].dtype() != dtypes_[i] || (param && leaves[i].shape() != param_shapes_[i]))
-      throw Error(fmt::format("rnnc: compiled function: leaf '{}' was {}{} when traced, is {}{}", paths_[i],
-                              name_of(dtypes_[i]), param ? to_string(param_shapes_[i]) : std::string(),
-                              name_of(leaves[i].dtype()), param ? to_string(leaves[i].shape()) : std::string()));
+  if (const int i = changed_leaf(leaves, dtypes_, param_shapes_); i >= 0) {
+    const bool param = static_cast<std::size_t>(i) < param_shapes_.size();
+    throw Error(fmt::format("rnnc: compiled function: leaf '{}' was {}{} when traced, is {}{}", paths_[i],
+                            name_of(dtypes_[i]), param ? to_string(param_shapes_[i]) : std::string(),
+                            name_of(leaves[i].dtype()), param ? to_string(leaves[i].shape()) : std::string()));
   }
   throw Error("rnnc: compiled function: the trees changed since it was traced");
 }
