@@ -19,6 +19,7 @@ enum class Domain {
   Distinct,   // all elements of all Distinct inputs differ by >= 0.05 (max, maximum, minimum)
   Mask,       // 0 or 1 (select conditions)
   Index,      // i32 in [0, index_limit)
+  Wide,       // |x| in [0.1, 2.3] or [2.7, 8], random sign: both sides of hard_sigmoid's kinks at +-2.5
 };
 
 struct Arg {
@@ -47,6 +48,9 @@ inline std::vector<Tensor> make_args(const std::vector<Arg>& specs, uint64_t see
         case Domain::Distinct: v = pool.at(next++); break;
         case Domain::Mask: v = u(rng) < 0.5 ? 0 : 1; break;
         case Domain::Index: v = static_cast<int>(u(rng) * a.index_limit); break;
+        case Domain::Wide:
+          v = (u(rng) < 0.5 ? -1 : 1) * (i % 2 ? 0.1 + 2.2 * u(rng) : 2.7 + 5.3 * u(rng));
+          break;
       }
       t.set(i, v);
     }

@@ -29,6 +29,8 @@ inline const std::vector<Row>& op_rows() {
       {"relu", {{{3, 4}, D::NonZero}}, [](Args x) { return relu(x[0]); }, {Op::Relu}},
       {"sqrt", {{{3, 4}, D::Positive}}, [](Args x) { return sqrt(x[0]); }, {Op::Sqrt}},
       {"abs", {{{3, 4}, D::NonZero}}, [](Args x) { return abs(x[0]); }, {Op::Abs}},
+      {"hard_sigmoid", {{{3, 4}, D::Wide}}, [](Args x) { return hard_sigmoid(x[0]); }, {Op::HardSigmoid}},
+      {"softplus", {{{3, 4}, D::Wide}}, [](Args x) { return softplus(x[0]); }, {Op::Softplus}},
       {"sign (zero gradient)", {{{5}, D::NonZero}}, [](Args x) { return sign(x[0]) * x[0]; }, {Op::Sign}},
       {"square", {{{4}}}, [](Args x) { return square(x[0]); }, {}},
       {"tanh 0-d", {{{}}}, [](Args x) { return tanh(x[0]); }, {}},

@@ -28,7 +28,7 @@ inline RandomGraph random_graph(uint64_t seed, DType dtype = DType::f64, int ste
       Shape b;
       switch (choose(12)) {
         case 0: {
-          switch (choose(9)) {
+          switch (choose(11)) {
             case 0: out = -x; break;
             case 1: out = exp(x); break;
             case 2: out = tanh(x); break;
@@ -37,6 +37,8 @@ inline RandomGraph random_graph(uint64_t seed, DType dtype = DType::f64, int ste
             case 5: out = abs(x); break;
             case 6: out = sqrt(x); break;   // NaN for negative x: positions must agree
             case 7: out = log(x); break;
+            case 8: out = hard_sigmoid(x * 4.0); break;
+            case 9: out = softplus(x * 30.0); break;  // both the e^-|x| underflow and the linear tail
             default: out = sign(x); break;
           }
           break;

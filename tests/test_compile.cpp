@@ -217,6 +217,49 @@ TEST_CASE("RNNC_DUMP=groups,llvm prints the schedule and the LLVM IR") {
   CHECK_THAT(text, Catch::Contains("<16 x float>") || Catch::Contains("<8 x float>"));  // vectorised
 }
 
+TEST_CASE("hard_sigmoid and softplus: vectorised float32 kernels that agree with the reference at the extremes") {
+  struct Case {
+    const char* name;
+    Var (*fn)(const Var&, Loc);
+    double scale;  // keeps each constant new to this process, so that LLVM runs and dumps
+  };
+  for (const Case& c : {Case{"hard_sigmoid", hard_sigmoid, 1.2345671}, Case{"softplus", softplus, 1.2345672}}) {
+    DYNAMIC_SECTION(c.name) {
+      Function f = trace([&](Var x) { return c.fn(x * c.scale, Loc::current()); }, {Spec{{4, 64}, DType::f32, "x"}});
+      const std::string text = capture_stderr([&] {
+        setenv("RNNC_DUMP", "llvm", 1);
+        setenv("RNNC_DISK_CACHE", "0", 1);
+        compile(f);
+        unsetenv("RNNC_DUMP");
+        unsetenv("RNNC_DISK_CACHE");
+      });
+      CHECK_THAT(text, Catch::Contains("<16 x float>") || Catch::Contains("<8 x float>"));
+      Tensor x(DType::f32, {4, 64});
+      const float special[] = {0.f, -0.f, 1e-30f, -1e-30f, 2.5f, -2.5f, 20.f, -20.f, 88.f, -88.f, 1e4f, -1e4f,
+                               std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                               std::numeric_limits<float>::quiet_NaN()};
+      for (int64_t i = 0; i < x.numel(); ++i)
+        x.set(i, i < 15 ? special[i] / c.scale : -40.0 + 80.0 * static_cast<double>(i) / 256.0);
+      const Tensor got = compile(f)({x})[0], want = interpret(f, {x})[0];
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        INFO("x = " << x.at(i) * c.scale);
+        const double g = got.at(i), w = want.at(i);
+        if (std::isnan(w)) CHECK(std::isnan(g));
+        else CHECK((g == w || std::abs(g - w) <= 2e-6 * std::max(1.0, std::abs(w)) + 1e-37));
+      }
+    }
+  }
+  // The reference itself, against the definitions in float64.
+  Function f = trace([](Var x) { return std::vector<Var>{hard_sigmoid(x), softplus(x)}; }, {Spec{{6}, DType::f64, "x"}});
+  Tensor x = Tensor::from({-3.0, -2.5, 0.0, 1.0, -40.0, 40.0}, {6}, DType::f64);
+  const std::vector<Tensor> y = interpret(f, {x});
+  const double hs[] = {0, 0, 0.5, 0.7, 0, 1};
+  for (int i = 0; i < 6; ++i) {
+    CHECK(y[0].at(i) == Approx(hs[i]).margin(1e-15));
+    CHECK(y[1].at(i) == Approx(std::log1p(std::exp(x.at(i)))).epsilon(1e-14));
+  }
+}
+
 namespace {
 // The benchmark cells (bench/models.h) at small sizes, in PyTorch's layout: W [G H, I], U [G H, H].
 std::pair<Var, Var> lstm_cell(const Var& x, const Var& h, const Var& c, const Var& W, const Var& U, const Var& b) {

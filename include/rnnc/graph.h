@@ -31,6 +31,8 @@ inline constexpr int kNumOps = 0
     ;
 
 enum class OpClass : uint8_t { Elementwise, Broadcast, Reduction, MatMul, Movement, Opaque };
+// The dtypes column of UNARY and BINARY lines: float only, or also i32.
+enum class OpDTypes : uint8_t { Float, Number };
 
 struct OpInfo {
   std::string_view name;

@@ -35,33 +35,18 @@ Var ones_like(const Var& x, Loc loc = Loc::current());
 Var constant(const Tensor& value, Loc loc = Loc::current());
 
 // ---- elementwise
-Var neg(const Var& x, Loc loc = Loc::current());
-Var exp(const Var& x, Loc loc = Loc::current());
-Var log(const Var& x, Loc loc = Loc::current());
-Var tanh(const Var& x, Loc loc = Loc::current());
-Var sigmoid(const Var& x, Loc loc = Loc::current());
-Var relu(const Var& x, Loc loc = Loc::current());
-Var sqrt(const Var& x, Loc loc = Loc::current());
-Var abs(const Var& x, Loc loc = Loc::current());
-Var sign(const Var& x, Loc loc = Loc::current());
+// One builder per UNARY and BINARY line of ops.def, named as the line names it:
+//   Var neg(x), exp, log, tanh, sigmoid, relu, sqrt, abs, sign,
+//       hard_sigmoid (Keras': clip(0.2 x + 0.5, 0, 1)), softplus (log(1 + e^x)),
+//       stop_gradient (identity forward; blocks the gradient, like jax.lax.stop_gradient, torch .detach())
+//   Var add(a, b), sub, mul, div, pow, maximum, minimum,
+//       less, less_equal, greater, greater_equal, equal, not_equal (0/1 masks in the operands' dtype)
+// Binary operands are Vars or numbers and broadcast together (numpy's rules).
+#define UNARY(E, name, dtypes) Var name(const Var& x, Loc loc = Loc::current());
+#define BINARY(E, name, dtypes) Var name(const Operand& a, const Operand& b);
+#include "rnnc/ops.def"
 Var square(const Var& x, Loc loc = Loc::current());
 Var cast(const Var& x, DType dtype, Loc loc = Loc::current());
-// Identity forward; blocks the gradient (jax.lax.stop_gradient, torch .detach()).
-Var stop_gradient(const Var& x, Loc loc = Loc::current());
-
-Var add(const Operand& a, const Operand& b);
-Var sub(const Operand& a, const Operand& b);
-Var mul(const Operand& a, const Operand& b);
-Var div(const Operand& a, const Operand& b);
-Var pow(const Operand& a, const Operand& b);
-Var maximum(const Operand& a, const Operand& b);
-Var minimum(const Operand& a, const Operand& b);
-Var less(const Operand& a, const Operand& b);
-Var less_equal(const Operand& a, const Operand& b);
-Var greater(const Operand& a, const Operand& b);
-Var greater_equal(const Operand& a, const Operand& b);
-Var equal(const Operand& a, const Operand& b);
-Var not_equal(const Operand& a, const Operand& b);
 // cond != 0 ? a : b, broadcasting all three.
 Var where(const Operand& cond, const Operand& a, const Operand& b);
 

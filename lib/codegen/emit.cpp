@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "codegen/codegen.h"
+#include "ir/math.h"
 #include "rnnc/error.h"
 
 namespace rnnc::codegen {
@@ -31,6 +32,41 @@ llvm::Type* type_of(llvm::LLVMContext& ctx, DType t) {
   }
   throw Error("rnnc: codegen: bad dtype");
 }
+
+// LLVM values as math.h's number system. Float comparisons are ordered (false on NaN) except ne;
+// the float32 transcendentals are vector_math.cpp's straight-line code, which vectorises.
+struct LlvmMath {
+  llvm::IRBuilderBase& b;
+  static bool fl(Value* x) { return x->getType()->isFPOrFPVectorTy(); }
+  Value* c(double k, Value* like) const {
+    return fl(like) ? llvm::ConstantFP::get(like->getType(), k) : llvm::ConstantInt::get(like->getType(), static_cast<int64_t>(k), true);
+  }
+  Value* neg(Value* x) const { return fl(x) ? b.CreateFNeg(x) : b.CreateNeg(x); }
+  Value* abs(Value* x) const {
+    return fl(x) ? b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x) : b.CreateSelect(lt(x, c(0, x)), b.CreateNeg(x), x);
+  }
+  Value* add(Value* x, Value* y) const { return fl(x) ? b.CreateFAdd(x, y) : b.CreateAdd(x, y); }
+  Value* sub(Value* x, Value* y) const { return fl(x) ? b.CreateFSub(x, y) : b.CreateSub(x, y); }
+  Value* mul(Value* x, Value* y) const { return fl(x) ? b.CreateFMul(x, y) : b.CreateMul(x, y); }
+  Value* div(Value* x, Value* y) const { return b.CreateFDiv(x, y); }
+  Value* pow(Value* x, Value* y) const { return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, x, y); }
+  Value* exp(Value* x) const { return emit_exp(b, x); }
+  Value* log(Value* x) const { return emit_log(b, x); }
+  Value* tanh(Value* x) const { return emit_tanh(b, x); }
+  Value* sigmoid(Value* x) const { return emit_sigmoid(b, x); }
+  Value* sqrt(Value* x) const { return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x); }
+  Value* lt(Value* x, Value* y) const { return fl(x) ? b.CreateFCmpOLT(x, y) : b.CreateICmpSLT(x, y); }
+  Value* le(Value* x, Value* y) const { return fl(x) ? b.CreateFCmpOLE(x, y) : b.CreateICmpSLE(x, y); }
+  Value* gt(Value* x, Value* y) const { return fl(x) ? b.CreateFCmpOGT(x, y) : b.CreateICmpSGT(x, y); }
+  Value* ge(Value* x, Value* y) const { return fl(x) ? b.CreateFCmpOGE(x, y) : b.CreateICmpSGE(x, y); }
+  Value* eq(Value* x, Value* y) const { return fl(x) ? b.CreateFCmpOEQ(x, y) : b.CreateICmpEQ(x, y); }
+  Value* ne(Value* x, Value* y) const { return fl(x) ? b.CreateFCmpUNE(x, y) : b.CreateICmpNE(x, y); }
+  Value* isnan(Value* x) const { return fl(x) ? b.CreateFCmpUNO(x, x) : b.getFalse(); }
+  Value* select(Value* cond, Value* x, Value* y) const { return b.CreateSelect(cond, x, y); }
+  Value* mask(Value* cond, Value* like) const {
+    return fl(like) ? b.CreateUIToFP(cond, like->getType()) : b.CreateZExt(cond, like->getType());
+  }
+};
 
 
 class Emitter {
@@ -199,18 +235,6 @@ class Emitter {
       case Op::Input: return b.CreateLoad(t, address(in.arg, off[in.arg]));
       case Op::Full:
         return fl ? fconst(in.dtype, in.value) : static_cast<Value*>(b.getInt32(static_cast<int32_t>(in.value)));
-      case Op::StopGradient: return a;
-      case Op::Neg: return fl ? b.CreateFNeg(a) : b.CreateNeg(a);
-      case Op::Abs:
-        return fl ? b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, a)
-                  : b.CreateSelect(b.CreateICmpSLT(a, b.getInt32(0)), b.CreateNeg(a), a);
-      case Op::Sign: {
-        if (!fl) return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(a, b.getInt32(0)), t),
-                                    b.CreateZExt(b.CreateICmpSLT(a, b.getInt32(0)), t));
-        Value* z = fconst(in.dtype, 0.0);
-        Value* s = b.CreateFSub(b.CreateUIToFP(b.CreateFCmpOGT(a, z), t), b.CreateUIToFP(b.CreateFCmpOLT(a, z), t));
-        return b.CreateSelect(b.CreateFCmpUNO(a, a), a, s);
-      }
       case Op::Cast: {
         const DType from = k_.code[in.a].dtype;
         if (from == in.dtype) return a;
@@ -218,60 +242,12 @@ class Emitter {
         if (is_float(from)) return b.CreateFPToSI(a, t);
         return b.CreateSIToFP(a, t);
       }
-      case Op::Exp: return emit_exp(b, a);
-      case Op::Log: return emit_log(b, a);
-      case Op::Tanh: return emit_tanh(b, a);
-      case Op::Sigmoid: return emit_sigmoid(b, a);
-      case Op::Relu: return b.CreateSelect(b.CreateFCmpOGT(a, fconst(in.dtype, 0.0)), a, fconst(in.dtype, 0.0));
-      case Op::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, a);
-      case Op::Add: return fl ? b.CreateFAdd(a, bb) : b.CreateAdd(a, bb);
-      case Op::Sub: return fl ? b.CreateFSub(a, bb) : b.CreateSub(a, bb);
-      case Op::Mul: return fl ? b.CreateFMul(a, bb) : b.CreateMul(a, bb);
-      case Op::Div: return b.CreateFDiv(a, bb);
-      case Op::Pow: return b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, a, bb);
-      case Op::Maximum:
-      case Op::Minimum: {
-        const bool mx = in.op == Op::Maximum;
-        if (!fl) return b.CreateSelect(mx ? b.CreateICmpSGE(a, bb) : b.CreateICmpSLE(a, bb), a, bb);
-        // NaN in either operand gives NaN; otherwise a >= b ? a : b (or <=).
-        Value* s = b.CreateSelect(mx ? b.CreateFCmpOGE(a, bb) : b.CreateFCmpOLE(a, bb), a, bb);
-        s = b.CreateSelect(b.CreateFCmpUNO(bb, bb), bb, s);
-        return b.CreateSelect(b.CreateFCmpUNO(a, a), a, s);
+      default: {
+        LlvmMath m{b};
+        if (!math::computes(in.op, in.dtype))
+          throw Error(fmt::format("rnnc: codegen: {} cannot be part of a kernel", name_of(in.op)));
+        return math::apply(m, in.op, a, bb, in.c >= 0 ? v[in.c] : nullptr);
       }
-      case Op::Less:
-      case Op::LessEqual:
-      case Op::Greater:
-      case Op::GreaterEqual:
-      case Op::Equal:
-      case Op::NotEqual: {
-        Value* cmp = nullptr;
-        if (fl) {
-          switch (in.op) {
-            case Op::Less: cmp = b.CreateFCmpOLT(a, bb); break;
-            case Op::LessEqual: cmp = b.CreateFCmpOLE(a, bb); break;
-            case Op::Greater: cmp = b.CreateFCmpOGT(a, bb); break;
-            case Op::GreaterEqual: cmp = b.CreateFCmpOGE(a, bb); break;
-            case Op::Equal: cmp = b.CreateFCmpOEQ(a, bb); break;
-            default: cmp = b.CreateFCmpUNE(a, bb); break;
-          }
-          return b.CreateUIToFP(cmp, t);
-        }
-        switch (in.op) {
-          case Op::Less: cmp = b.CreateICmpSLT(a, bb); break;
-          case Op::LessEqual: cmp = b.CreateICmpSLE(a, bb); break;
-          case Op::Greater: cmp = b.CreateICmpSGT(a, bb); break;
-          case Op::GreaterEqual: cmp = b.CreateICmpSGE(a, bb); break;
-          case Op::Equal: cmp = b.CreateICmpEQ(a, bb); break;
-          default: cmp = b.CreateICmpNE(a, bb); break;
-        }
-        return b.CreateZExt(cmp, t);
-      }
-      case Op::Select: {
-        const DType ct = k_.code[in.a].dtype;
-        Value* cond = is_float(ct) ? b.CreateFCmpUNE(a, fconst(ct, 0.0)) : b.CreateICmpNE(a, b.getInt32(0));
-        return b.CreateSelect(cond, bb, v[in.c]);
-      }
-      default: throw Error(fmt::format("rnnc: codegen: {} cannot be part of a kernel", name_of(in.op)));
     }
   }
 

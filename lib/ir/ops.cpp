@@ -134,16 +134,9 @@ Var constant(const Tensor& value, Loc loc) {
 
 // ---- elementwise
 
-Var neg(const Var& x, Loc loc) { return unary(Op::Neg, x, loc, false); }
-Var exp(const Var& x, Loc loc) { return unary(Op::Exp, x, loc); }
-Var log(const Var& x, Loc loc) { return unary(Op::Log, x, loc); }
-Var tanh(const Var& x, Loc loc) { return unary(Op::Tanh, x, loc); }
-Var sigmoid(const Var& x, Loc loc) { return unary(Op::Sigmoid, x, loc); }
-Var relu(const Var& x, Loc loc) { return unary(Op::Relu, x, loc, false); }
-Var sqrt(const Var& x, Loc loc) { return unary(Op::Sqrt, x, loc); }
-Var abs(const Var& x, Loc loc) { return unary(Op::Abs, x, loc, false); }
-Var sign(const Var& x, Loc loc) { return unary(Op::Sign, x, loc, false); }
-Var stop_gradient(const Var& x, Loc loc) { return unary(Op::StopGradient, x, loc, false); }
+#define UNARY(E, name, dtypes) \
+  Var name(const Var& x, Loc loc) { return unary(Op::E, x, loc, OpDTypes::dtypes == OpDTypes::Float); }
+#include "rnnc/ops.def"
 
 Var cast(const Var& x, DType dtype, Loc loc) {
   if (!x.defined()) fail("cast", "operand is an undefined Var", loc);
@@ -151,19 +144,9 @@ Var cast(const Var& x, DType dtype, Loc loc) {
   return make(Op::Cast, dtype, x.shape(), {x.node()}, loc);
 }
 
-Var add(const Operand& a, const Operand& b) { return binary(Op::Add, a, b); }
-Var sub(const Operand& a, const Operand& b) { return binary(Op::Sub, a, b); }
-Var mul(const Operand& a, const Operand& b) { return binary(Op::Mul, a, b); }
-Var div(const Operand& a, const Operand& b) { return binary(Op::Div, a, b, true); }
-Var pow(const Operand& a, const Operand& b) { return binary(Op::Pow, a, b, true); }
-Var maximum(const Operand& a, const Operand& b) { return binary(Op::Maximum, a, b); }
-Var minimum(const Operand& a, const Operand& b) { return binary(Op::Minimum, a, b); }
-Var less(const Operand& a, const Operand& b) { return binary(Op::Less, a, b); }
-Var less_equal(const Operand& a, const Operand& b) { return binary(Op::LessEqual, a, b); }
-Var greater(const Operand& a, const Operand& b) { return binary(Op::Greater, a, b); }
-Var greater_equal(const Operand& a, const Operand& b) { return binary(Op::GreaterEqual, a, b); }
-Var equal(const Operand& a, const Operand& b) { return binary(Op::Equal, a, b); }
-Var not_equal(const Operand& a, const Operand& b) { return binary(Op::NotEqual, a, b); }
+#define BINARY(E, name, dtypes) \
+  Var name(const Operand& a, const Operand& b) { return binary(Op::E, a, b, OpDTypes::dtypes == OpDTypes::Float); }
+#include "rnnc/ops.def"
 
 Var where(const Operand& cond, const Operand& a, const Operand& b) {
   const Loc& loc = cond.loc;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "ir/math.h"
+
 namespace rnnc::codegen {
 
 std::string KernelDesc::key() const {
@@ -12,9 +14,9 @@ std::string KernelDesc::key() const {
     for (int64_t s : a.strides) k += fmt::format(",{}", s);
   }
   for (const Instr& i : code)
-    k += fmt::format("|i{},{},{},{},{},{},{:a}", static_cast<int>(i.op), static_cast<int>(i.dtype), i.a, i.b, i.c,
-                     i.arg, i.value);
-  for (const Store& s : stores) k += fmt::format("|s{},{},{}", s.value, s.arg, static_cast<int>(s.reduce));
+    k += fmt::format("|{},{},{},{},{},{},{:a}", name_of(i.op), static_cast<int>(i.dtype), i.a, i.b, i.c, i.arg,
+                     i.value);
+  for (const Store& s : stores) k += fmt::format("|s{},{},{}", s.value, s.arg, name_of(s.reduce));
   return k;
 }
 
@@ -59,34 +61,10 @@ bool supports(Op op, DType dtype) {
   switch (op) {
     case Op::Input:
     case Op::Full:
-    case Op::Neg:
-    case Op::Abs:
-    case Op::Sign:
     case Op::Cast:
-    case Op::StopGradient:
-    case Op::Add:
-    case Op::Sub:
-    case Op::Mul:
-    case Op::Maximum:
-    case Op::Minimum:
-    case Op::Less:
-    case Op::LessEqual:
-    case Op::Greater:
-    case Op::GreaterEqual:
-    case Op::Equal:
-    case Op::NotEqual:
-    case Op::Select:
     case Op::Sum:
     case Op::Max: return true;
-    case Op::Exp:
-    case Op::Log:
-    case Op::Tanh:
-    case Op::Sigmoid:
-    case Op::Relu:
-    case Op::Sqrt:
-    case Op::Div:
-    case Op::Pow: return dtype != DType::i32;
-    default: return false;
+    default: return math::computes(op, dtype);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "rnnc/error.h"
+#include "ir/math.h"
 #include "runtime/eval_node.h"
 
 namespace rnnc {
@@ -34,41 +35,31 @@ template <class T> bool isnan_(T v) {
   else return false;
 }
 
-template <class T> T unary(Op op, T x) {
-  switch (op) {
-    case Op::Neg: return -x;
-    case Op::Exp: return std::exp(x);
-    case Op::Log: return std::log(x);
-    case Op::Tanh: return std::tanh(x);
-    case Op::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case Op::Relu: return x > T(0) ? x : T(0);
-    case Op::Sqrt: return std::sqrt(x);
-    case Op::Abs: return x < T(0) ? -x : x;
-    case Op::Sign: return isnan_(x) ? x : T((x > T(0)) - (x < T(0)));
-    case Op::StopGradient: return x;
-    default: throw Error(fmt::format("rnnc: interpreter: {} is not unary", name_of(op)));
-  }
-}
-
-template <class T> T binary(Op op, T a, T b) {
-  switch (op) {
-    case Op::Add: return a + b;
-    case Op::Sub: return a - b;
-    case Op::Mul: return a * b;
-    case Op::Div: return a / b;
-    case Op::Pow: return static_cast<T>(std::pow(a, b));
-    // NaN in either operand gives NaN, as in PyTorch.
-    case Op::Maximum: return isnan_(a) ? a : isnan_(b) ? b : a >= b ? a : b;
-    case Op::Minimum: return isnan_(a) ? a : isnan_(b) ? b : a <= b ? a : b;
-    case Op::Less: return T(a < b);
-    case Op::LessEqual: return T(a <= b);
-    case Op::Greater: return T(a > b);
-    case Op::GreaterEqual: return T(a >= b);
-    case Op::Equal: return T(a == b);
-    case Op::NotEqual: return T(a != b);
-    default: throw Error(fmt::format("rnnc: interpreter: {} is not binary", name_of(op)));
-  }
-}
+// Numbers of type T as math.h's number system: what the machine does for one element.
+template <class T> struct ScalarMath {
+  T c(double k, T) const { return static_cast<T>(k); }
+  T neg(T x) const { return -x; }
+  T abs(T x) const { return x < T(0) ? -x : x; }
+  T add(T a, T b) const { return a + b; }
+  T sub(T a, T b) const { return a - b; }
+  T mul(T a, T b) const { return a * b; }
+  T div(T a, T b) const { return a / b; }
+  T pow(T a, T b) const { return static_cast<T>(std::pow(a, b)); }
+  T exp(T x) const { return static_cast<T>(std::exp(x)); }
+  T log(T x) const { return static_cast<T>(std::log(x)); }
+  T tanh(T x) const { return static_cast<T>(std::tanh(x)); }
+  T sigmoid(T x) const { return static_cast<T>(T(1) / (T(1) + std::exp(-x))); }
+  T sqrt(T x) const { return static_cast<T>(std::sqrt(x)); }
+  bool lt(T a, T b) const { return a < b; }
+  bool le(T a, T b) const { return a <= b; }
+  bool gt(T a, T b) const { return a > b; }
+  bool ge(T a, T b) const { return a >= b; }
+  bool eq(T a, T b) const { return a == b; }
+  bool ne(T a, T b) const { return a != b; }
+  bool isnan(T x) const { return isnan_(x); }
+  T select(bool c, T a, T b) const { return c ? a : b; }
+  T mask(bool c, T) const { return T(c); }
+};
 
 // Copies `shape`-many elements: dst[dst_base + sum i_k dst_strides_k] = src[src_base + sum i_k src_strides_k].
 // Broadcast, transpose, slice, pad and concat are all this loop with different strides.
@@ -286,16 +277,11 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
   dispatch(n.dtype, [&]<class T>(T) {
     T* o = out.data<T>();
     const int64_t count = out.numel();
-    if (n.op == Op::Select) {
-      const T *c = in[0].data<T>(), *a = in[1].data<T>(), *b = in[2].data<T>();
-      for (int64_t i = 0; i < count; ++i) o[i] = c[i] != T(0) ? a[i] : b[i];
-    } else if (n.inputs.size() == 2) {
-      const T *a = in[0].data<T>(), *b = in[1].data<T>();
-      for (int64_t i = 0; i < count; ++i) o[i] = binary<T>(n.op, a[i], b[i]);
-    } else {
-      const T* a = in[0].data<T>();
-      for (int64_t i = 0; i < count; ++i) o[i] = unary<T>(n.op, a[i]);
-    }
+    ScalarMath<T> m;
+    const T* a = in[0].data<T>();
+    const T* b = in.size() > 1 ? in[1].data<T>() : nullptr;
+    const T* c = in.size() > 2 ? in[2].data<T>() : nullptr;
+    for (int64_t i = 0; i < count; ++i) o[i] = math::apply(m, n.op, a[i], b ? b[i] : T(0), c ? c[i] : T(0));
   });
   return out;
 }
