@@ -19,29 +19,51 @@ TEST_CASE("negative control: a wrong gradient rule makes gradcheck fail") {
   CHECK(gradcheck(fn, args).ok);
   {
     // d tanh = 1 - y (instead of 1 - y^2): plausible-looking and wrong.
-    ScopedGradRule wrong(Op::Tanh, [](const Var& y, const Var& g) { return std::vector<Var>{g * (1.0 - y)}; });
-    GradcheckReport report = gradcheck(fn, args);
+    GradcheckOptions wrong;
+    wrong.rules = default_grad_rules().with(Op::Tanh, [](const Var& y, const Var& g) { return std::vector<Var>{g * (1.0 - y)}; });
+    GradcheckReport report = gradcheck(fn, args, wrong);
     INFO(report.str());
     CHECK_FALSE(report.ok);
     CHECK_FALSE(report.inputs.at(0).ok);
     CHECK(report.inputs.at(0).max_abs_error > 1e-3);
     CHECK_THAT(report.str(), Contains("FAILED"));
   }
-  CHECK(gradcheck(fn, args).ok);  // the rule is restored
+  CHECK(gradcheck(fn, args).ok);  // the default table is untouched
 }
 
 TEST_CASE("negative control: a wrong rule is caught through random directions too") {
   std::vector<Tensor> args = make_args({{{40, 30}}}, 12);  // 1200 elements > max_full
-  ScopedGradRule wrong(Op::Exp, [](const Var& y, const Var& g) { return std::vector<Var>{g * y * 1.01}; });
-  GradcheckReport report = gradcheck([](Var x) { return sum(exp(x)); }, args);
+  GradcheckOptions wrong;
+  wrong.rules = default_grad_rules().with(Op::Exp, [](const Var& y, const Var& g) { return std::vector<Var>{g * y * 1.01}; });
+  GradcheckReport report = gradcheck([](Var x) { return sum(exp(x)); }, args, wrong);
   CHECK_FALSE(report.ok);
   CHECK(report.inputs.at(0).probes == GradcheckOptions{}.random_directions);
+}
+
+TEST_CASE("gradient rules are a value: a custom rule reaches grad and the loop bodies, the default stays") {
+  // A straight-through clip: d clip(x) = 1 everywhere (instead of 0 outside the ramp), inside a scan.
+  const GradRules straight = default_grad_rules().with(Op::HardSigmoid, [](const Var&, const Var& g) {
+    return std::vector<Var>{0.2 * g};
+  });
+  Function f = trace([](Var x) {
+    Scanned s = scan([](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+      Var h = hard_sigmoid(c[0] + xt[0]);
+      return {{h}, {h}};
+    }, {full({1}, 0.0, DType::f64)}, {reshape(x, {3, 1})});
+    return sum(s.ys[0]);
+  }, {Spec{{3}, DType::f64, "x"}});
+  const Tensor x = Tensor::from({9.0, 9.0, 9.0}, {3}, DType::f64);  // every step clipped at 1
+  CHECK(interpret(grad(f), {x})[0].values() == std::vector<double>{0, 0, 0});
+  const std::vector<double> st = interpret(grad(f, {}, straight), {x})[0].values();
+  CHECK(st[2] == Approx(0.2));
+  CHECK(st[0] == Approx(0.2 + 0.04 + 0.008));
+  CHECK(interpret(grad(f), {x})[0].values() == std::vector<double>{0, 0, 0});
 }
 
 TEST_CASE("every op has a gradient rule") {
   for (int i = 0; i < kNumOps; ++i) {
     INFO(name_of(static_cast<Op>(i)));
-    CHECK(has_grad_rule(static_cast<Op>(i)));
+    CHECK(default_grad_rules().has(static_cast<Op>(i)));
   }
 }
 

@@ -200,16 +200,24 @@ TEST_CASE("threads: a kernel split across threads gives the same result as one t
   CHECK(max_abs_diff(compile(f, two)(args)[0], interpret(f, args)[0]) < 1e-6);
 }
 
-TEST_CASE("RNNC_DUMP=groups,llvm prints the schedule and the LLVM IR") {
+TEST_CASE("EnvOptions: the dump list names whole words; CompileOptions starts from the environment") {
+  EnvOptions e;
+  e.dump = "groups,llvm";
+  CHECK(e.dumps("groups"));
+  CHECK(e.dumps("llvm"));
+  CHECK_FALSE(e.dumps("group"));
+  CHECK_FALSE(e.dumps("dot"));
+  CHECK_FALSE(EnvOptions{}.dumps(""));
+  CHECK(CompileOptions{}.env.dump == EnvOptions::from_environment().dump);
+}
+
+TEST_CASE("dump groups,llvm (RNNC_DUMP) prints the schedule and the LLVM IR") {
   // A constant no other test uses, so that its kernel is new to this process and LLVM runs.
   Function f = trace([](Var x) { return exp(x) * 1.2345678; }, {Spec{{7, 3}, DType::f32, "x"}});
-  const std::string text = capture_stderr([&] {
-    setenv("RNNC_DUMP", "groups,llvm", 1);
-    setenv("RNNC_DISK_CACHE", "0", 1);
-    compile(f);
-    unsetenv("RNNC_DUMP");
-    unsetenv("RNNC_DISK_CACHE");
-  });
+  CompileOptions o;
+  o.env.dump = "groups,llvm";
+  o.env.disk_cache = false;
+  const std::string text = capture_stderr([&] { compile(f, o); });
   CHECK_THAT(text, Catch::Contains("=== RNNC_DUMP groups ==="));
   CHECK_THAT(text, Catch::Contains("kernel  domain [21]"));
   CHECK_THAT(text, Catch::Contains("=== RNNC_DUMP llvm"));
@@ -226,13 +234,10 @@ TEST_CASE("hard_sigmoid and softplus: vectorised float32 kernels that agree with
   for (const Case& c : {Case{"hard_sigmoid", hard_sigmoid, 1.2345671}, Case{"softplus", softplus, 1.2345672}}) {
     DYNAMIC_SECTION(c.name) {
       Function f = trace([&](Var x) { return c.fn(x * c.scale, Loc::current()); }, {Spec{{4, 64}, DType::f32, "x"}});
-      const std::string text = capture_stderr([&] {
-        setenv("RNNC_DUMP", "llvm", 1);
-        setenv("RNNC_DISK_CACHE", "0", 1);
-        compile(f);
-        unsetenv("RNNC_DUMP");
-        unsetenv("RNNC_DISK_CACHE");
-      });
+      CompileOptions o;
+      o.env.dump = "llvm";
+      o.env.disk_cache = false;
+      const std::string text = capture_stderr([&] { compile(f, o); });
       CHECK_THAT(text, Catch::Contains("<16 x float>") || Catch::Contains("<8 x float>"));
       Tensor x(DType::f32, {4, 64});
       const float special[] = {0.f, -0.f, 1e-30f, -1e-30f, 2.5f, -2.5f, 20.f, -20.f, 88.f, -88.f, 1e4f, -1e4f,

@@ -60,6 +60,13 @@ int main(int argc, char** argv) {
   CHECK(second.output.find("compiling") == std::string::npos);  // cached: no compiler this time
   CHECK(second.output.find("grad f32[3]") != std::string::npos);
   CHECK(second.status == 0);
+  // The environment's switches reach the program's compile (EnvOptions::from_environment).
+  Run dumped = run(box.env + "RNNC_DUMP=groups RNNC_PROFILE=1 RNNC_THREADS=1 " + RNNC_TOOL + " run " + file.string());
+  INFO(dumped.output);
+  CHECK(dumped.output.find("=== RNNC_DUMP groups ===") != std::string::npos);
+  CHECK(dumped.output.find("rnnc profile (RNNC_PROFILE)") != std::string::npos);
+  CHECK(dumped.output.find("grad f32[3]") != std::string::npos);
+  CHECK(second.output.find("RNNC_DUMP") == std::string::npos);
   // A changed file compiles again.
   std::ofstream(file, std::ios::app) << "// changed\n";
   CHECK(run(cmd).output.find("rnnc run: compiling") != std::string::npos);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnc/env_options.h"
 #include "rnnc/function.h"
 #include "rnnc/tensor.h"
 
@@ -24,7 +25,8 @@ namespace rnnc {
 
 struct CompileOptions {
   bool optimize = true;  // run the pass pipeline before lowering
-  int threads = 0;       // 0: RNNC_THREADS, else every hardware thread
+  int threads = 0;       // 0: env.threads (RNNC_THREADS), else every hardware thread
+  EnvOptions env = EnvOptions::from_environment();  // dumps, profiling, the kernel cache
 };
 
 struct CompileStats {

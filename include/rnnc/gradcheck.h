@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "rnnc/autodiff.h"
 #include "rnnc/function.h"
 #include "rnnc/tensor.h"
 
@@ -24,6 +25,7 @@ struct GradcheckOptions {
   int64_t max_rows = 16;       // outputs with more elements get random cotangents
   int random_directions = 16;
   uint64_t seed = 0;
+  GradRules rules = default_grad_rules();  // the rules under test
 };
 
 struct InputCheck {

@@ -113,4 +113,9 @@ struct Loop {
   int ys() const { return static_cast<int>(outputs.size()) - carries; }
 };
 
+// One run of a loop: its body and the outer values bound to it. The Scan nodes of one loop (one
+// per output) share a key; autodiff, the interpreter and the lowering all group them by it.
+using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
+LoopKey loop_key(const Node& scan);
+
 }  // namespace rnnc

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "rnnc/env_options.h"
 #include "rnnc/function.h"
 
 namespace rnnc {
@@ -51,6 +52,6 @@ struct Pass {
 // The pipeline, in order.
 const std::vector<Pass>& pipeline();
 // Runs the pipeline over f (same inputs, optimised outputs).
-Function optimize(const Function& f);
+Function optimize(const Function& f, const EnvOptions& env = EnvOptions::from_environment());
 
 }  // namespace rnnc

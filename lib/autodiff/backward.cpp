@@ -12,7 +12,8 @@
 
 namespace rnnc {
 
-std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& seeds, const std::vector<Var>& wrt) {
+std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& seeds, const std::vector<Var>& wrt,
+                     const GradRules& rules) {
   if (outputs.size() != seeds.size())
     throw Error(fmt::format("rnnc: vjp: {} outputs but {} seeds", outputs.size(), seeds.size()));
   for (size_t i = 0; i < outputs.size(); ++i)
@@ -44,13 +45,7 @@ std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& se
 
   // The outputs of one loop are differentiated together, when the reverse walk reaches the first
   // of them in topological order (all their consumers have been visited by then).
-  using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
   std::map<LoopKey, std::vector<const Node*>> loop_outputs;
-  auto loop_key = [](const Node& n) {
-    LoopKey key{n.loop.get(), {}};
-    for (const NodePtr& in : n.inputs) key.second.push_back(in.get());
-    return key;
-  };
   std::unordered_set<const Node*> loop_first;
   for (const NodePtr& n : order)
     if (n->op == Op::Scan && live.count(n.get())) {
@@ -72,14 +67,14 @@ std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& se
           cot.erase(c);
         }
       if (!any) continue;
-      std::vector<Var> grads = autodiff::scan_vjp(*n, cots);
+      std::vector<Var> grads = autodiff::scan_vjp(*n, cots, rules);
       for (size_t i = 0; i < grads.size(); ++i)
         if (grads[i].defined() && live.count(n->inputs[i].get())) accumulate(n->inputs[i].get(), grads[i]);
       continue;
     }
     auto c = cot.find(n.get());
     if (c == cot.end() || n->inputs.empty()) continue;
-    const GradRule& rule = autodiff::rules()[static_cast<int>(n->op)];
+    const GradRule& rule = rules[n->op];
     if (!rule) throw Error(fmt::format("rnnc: grad: op {} has no gradient rule", name_of(n->op)));
     std::vector<Var> grads = rule(Var(n), c->second);
     if (grads.size() != n->inputs.size())
@@ -122,7 +117,7 @@ std::vector<int> resolve_wrt(const std::vector<Var>& inputs, std::vector<int> wr
 
 // Gradients of the single scalar output of `outputs` with respect to inputs[wrt].
 std::vector<Var> scalar_grads(const std::vector<Var>& inputs, const std::vector<Var>& outputs,
-                              const std::vector<int>& wrt, bool has_aux, const char* who) {
+                              const std::vector<int>& wrt, bool has_aux, const GradRules& rules, const char* who) {
   if ((outputs.size() != 1 && !has_aux) || outputs.empty() || outputs[0].numel() != 1 || !is_float(outputs[0].dtype()))
     throw Error(fmt::format("rnnc: {}: needs a function with one floating scalar output, got {} output(s){}", who,
                             outputs.size(),
@@ -130,33 +125,37 @@ std::vector<Var> scalar_grads(const std::vector<Var>& inputs, const std::vector<
                                                                to_string(outputs[0].shape()))));
   std::vector<Var> targets;
   for (int i : wrt) targets.push_back(inputs[i]);
-  return vjp({outputs[0]}, {ones_like(outputs[0])}, targets);
+  return vjp({outputs[0]}, {ones_like(outputs[0])}, targets, rules);
 }
 
 // grad (with_value = false) or value_and_grad: (value, aux..., gradients...).
 std::vector<Var> differentiate(const std::vector<Var>& inputs, const std::vector<Var>& outputs,
-                               const std::vector<int>& wrt, bool with_value, bool has_aux, const char* who) {
-  std::vector<Var> r = scalar_grads(inputs, outputs, wrt, has_aux, who);
+                               const std::vector<int>& wrt, bool with_value, bool has_aux, const GradRules& rules,
+                               const char* who) {
+  std::vector<Var> r = scalar_grads(inputs, outputs, wrt, has_aux, rules, who);
   if (with_value) r.insert(r.begin(), outputs.begin(), has_aux ? outputs.end() : outputs.begin() + 1);
   return r;
 }
 
-Function transform(const Function& f, std::vector<int> wrt, bool with_value, bool has_aux, const char* who) {
+Function transform(const Function& f, std::vector<int> wrt, bool with_value, bool has_aux, const GradRules& rules,
+                   const char* who) {
   wrt = resolve_wrt(f.inputs, std::move(wrt), who);
   Function g;
   g.inputs = f.inputs;
-  g.outputs = differentiate(f.inputs, f.outputs, wrt, with_value, has_aux, who);
-  if (f.source)
-    g.source = [src = f.source, wrt, with_value, has_aux, who](std::span<const Var> in) {
-      return differentiate(std::vector<Var>(in.begin(), in.end()), src(in), wrt, with_value, has_aux, who);
+  g.outputs = differentiate(f.inputs, f.outputs, wrt, with_value, has_aux, rules, who);
+  if (f.source)  // retracing differentiates with the same rules (a copy: the caller's may not outlive g)
+    g.source = [src = f.source, wrt, with_value, has_aux, rules, who](std::span<const Var> in) {
+      return differentiate(std::vector<Var>(in.begin(), in.end()), src(in), wrt, with_value, has_aux, rules, who);
     };
   return g;
 }
 }  // namespace
 
-Function grad(const Function& f, std::vector<int> wrt) { return transform(f, std::move(wrt), false, false, "grad"); }
-Function value_and_grad(const Function& f, std::vector<int> wrt, bool has_aux) {
-  return transform(f, std::move(wrt), true, has_aux, "value_and_grad");
+Function grad(const Function& f, std::vector<int> wrt, const GradRules& rules) {
+  return transform(f, std::move(wrt), false, false, rules, "grad");
+}
+Function value_and_grad(const Function& f, std::vector<int> wrt, bool has_aux, const GradRules& rules) {
+  return transform(f, std::move(wrt), true, has_aux, rules, "value_and_grad");
 }
 
 }  // namespace rnnc

@@ -132,20 +132,11 @@ std::array<GradRule, kNumOps> make_table() {
 }
 }  // namespace
 
-std::array<GradRule, kNumOps>& rules() {
-  static std::array<GradRule, kNumOps> table = make_table();
-  return table;
-}
-
 }  // namespace rnnc::autodiff
 
 namespace rnnc {
-
-bool has_grad_rule(Op op) { return static_cast<bool>(autodiff::rules()[static_cast<int>(op)]); }
-
-ScopedGradRule::ScopedGradRule(Op op, GradRule rule) : op_(op) {
-  saved_ = std::exchange(autodiff::rules()[static_cast<int>(op)], std::move(rule));
+const GradRules& default_grad_rules() {
+  static const GradRules table(autodiff::make_table());
+  return table;
 }
-ScopedGradRule::~ScopedGradRule() { autodiff::rules()[static_cast<int>(op_)] = std::move(saved_); }
-
 }  // namespace rnnc

@@ -20,7 +20,7 @@
 
 namespace rnnc::autodiff {
 
-std::vector<Var> scan_vjp(const Node& scan, const std::vector<Var>& cots) {
+std::vector<Var> scan_vjp(const Node& scan, const std::vector<Var>& cots, const GradRules& rules) {
   const Loop& L = *scan.loop;
   const int nc = L.carries, nx = L.xs, ny = L.ys();
   const int nk = L.invariants();
@@ -52,7 +52,7 @@ std::vector<Var> scan_vjp(const Node& scan, const std::vector<Var>& cots) {
       wrt.push_back(static_cast<int>(i));
       wrt_vars.push_back(L.inputs[i]);
     }
-  std::vector<Var> g = vjp(outs, seeds, wrt_vars);
+  std::vector<Var> g = vjp(outs, seeds, wrt_vars, rules);
 
   // Residuals: values of the forward step (depending on c or x_t, not on a seed) that the VJP reads.
   std::unordered_set<const Node*> seed_nodes, step_nodes;

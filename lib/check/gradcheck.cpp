@@ -92,7 +92,7 @@ GradcheckReport gradcheck(const Function& f0, const std::vector<Tensor>& args0, 
   Function vjp_fn;
   vjp_fn.inputs = f.inputs;
   vjp_fn.inputs.insert(vjp_fn.inputs.end(), seeds.begin(), seeds.end());
-  vjp_fn.outputs = vjp(float_outputs, seeds, wrt_vars);
+  vjp_fn.outputs = vjp(float_outputs, seeds, wrt_vars, o.rules);
 
   std::mt19937_64 rng(o.seed);
   const int64_t rows = static_cast<int64_t>(flat_outputs(interpret(f, args)).size());

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "lower/kernel.h"
+#include "rnnc/env_options.h"
 
 namespace llvm {
 class Module;
@@ -23,8 +24,9 @@ struct JitStats {
 };
 
 // Entry points for `kernels`, compiling those this process has not seen (as one LLVM module,
-// through the on-disk cache). Thread-safe.
-std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, JitStats* stats = nullptr);
+// through env's on-disk cache; env.dumps("llvm") prints the optimised IR). Thread-safe.
+std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, const EnvOptions& env,
+                                  JitStats* stats = nullptr);
 
 // The LLVM IR of one kernel before optimisation (for RNNC_DUMP=llvm and tests).
 std::string kernel_ir(const KernelDesc& k);

@@ -3,8 +3,8 @@
 //
 // get_kernels() puts every kernel this process has not compiled yet into one LLVM module. The
 // module is named by a hash of its kernels' keys, the host CPU and features, and the LLVM and
-// rnnc versions; its object file is kept in <cache>/kernels/<hash>.o (cache: $RNNC_CACHE_DIR, else
-// $XDG_CACHE_HOME/rnnc, else ~/.cache/rnnc; RNNC_DISK_CACHE=0 turns it off). A second process
+// rnnc versions; its object file is kept in <cache>/kernels/<hash>.o (cache: EnvOptions::cache_dir,
+// from $RNNC_CACHE_DIR, else $XDG_CACHE_HOME/rnnc, else ~/.cache/rnnc; RNNC_DISK_CACHE=0 turns it off). A second process
 // that compiles the same graph loads that object and never runs LLVM's optimiser or code
 // generator. We emit the object ourselves (rather than through an ObjectCache) so that a hit
 // skips IR construction and optimisation as well.
@@ -51,20 +51,9 @@ void check(llvm::Error e, const char* what) {
   if (e) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(std::move(e))));
 }
 
-bool dump_enabled(std::string_view what) {
-  const char* d = std::getenv("RNNC_DUMP");
-  return d && std::string_view(d).find(what) != std::string_view::npos;
-}
-
-std::filesystem::path kernel_cache_dir() {
-  const char* off = std::getenv("RNNC_DISK_CACHE");
-  if (off && std::string_view(off) == "0") return {};
-  std::filesystem::path root;
-  if (const char* d = std::getenv("RNNC_CACHE_DIR"); d && *d) root = d;
-  else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) root = std::filesystem::path(x) / "rnnc";
-  else if (const char* h = std::getenv("HOME"); h && *h) root = std::filesystem::path(h) / ".cache" / "rnnc";
-  else return {};
-  return root / "kernels";
+std::filesystem::path kernel_cache_dir(const EnvOptions& env) {
+  if (!env.disk_cache || env.cache_dir.empty()) return {};
+  return std::filesystem::path(env.cache_dir) / "kernels";
 }
 
 class Jit {
@@ -84,7 +73,7 @@ class Jit {
                                                "finding this process's symbols"));
   }
 
-  std::vector<KernelFn> get(const std::vector<const KernelDesc*>& kernels, JitStats* stats) {
+  std::vector<KernelFn> get(const std::vector<const KernelDesc*>& kernels, const EnvOptions& env, JitStats* stats) {
     const auto t0 = std::chrono::steady_clock::now();
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<std::string> keys;
@@ -101,7 +90,7 @@ class Jit {
     }
     JitStats st;
     st.kernels = static_cast<int>(kernels.size());
-    if (!fresh.empty()) add_module(fresh, fresh_keys, st);
+    if (!fresh.empty()) add_module(fresh, fresh_keys, env, st);
     std::vector<KernelFn> out;
     out.reserve(keys.size());
     for (const std::string& k : keys) out.push_back(by_key_.at(k));
@@ -123,14 +112,15 @@ class Jit {
   }
 
  private:
-  void add_module(const std::vector<const KernelDesc*>& fresh, const std::vector<std::string>& keys, JitStats& st) {
+  void add_module(const std::vector<const KernelDesc*>& fresh, const std::vector<std::string>& keys,
+                  const EnvOptions& env, JitStats& st) {
     std::string all = fmt::format("rnnc codegen {} llvm {} cpu {} {}", kCodegenVersion, LLVM_VERSION_STRING, cpu_,
                                   features_);
     for (const std::string& k : keys) all += "\n" + k;
     const std::string hash = fmt::format("{:016x}", llvm::xxh3_64bits(all));
     const std::string prefix = "rnnc_k" + hash + "_";
 
-    const std::filesystem::path dir = kernel_cache_dir();
+    const std::filesystem::path dir = kernel_cache_dir(env);
     const std::filesystem::path file = dir.empty() ? dir : dir / (hash + ".o");
     std::unique_ptr<llvm::MemoryBuffer> obj;
     if (!file.empty() && std::filesystem::exists(file)) {
@@ -141,7 +131,7 @@ class Jit {
       }
     }
     if (!obj) {
-      llvm::SmallVector<char, 0> bytes = compile(fresh, prefix);
+      llvm::SmallVector<char, 0> bytes = compile(fresh, prefix, env.dumps("llvm"));
       st.compiled = static_cast<int>(fresh.size());
       if (!file.empty()) store(file, bytes);
       obj = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(bytes.data(), bytes.size()), prefix);
@@ -153,7 +143,8 @@ class Jit {
     }
   }
 
-  llvm::SmallVector<char, 0> compile(const std::vector<const KernelDesc*>& fresh, const std::string& prefix) {
+  llvm::SmallVector<char, 0> compile(const std::vector<const KernelDesc*>& fresh, const std::string& prefix,
+                                     bool dump) {
     llvm::LLVMContext ctx;
     llvm::Module m(prefix, ctx);
     m.setDataLayout(tm_->createDataLayout());
@@ -179,7 +170,7 @@ class Jit {
     pb.registerLoopAnalyses(lam);
     pb.crossRegisterProxies(lam, fam, cgam, mam);
     pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
-    if (dump_enabled("llvm")) {
+    if (dump) {
       std::string s;
       llvm::raw_string_ostream os(s);
       m.print(os, nullptr);
@@ -229,8 +220,9 @@ Jit& jit() {
 
 }  // namespace
 
-std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, JitStats* stats) {
-  return jit().get(kernels, stats);
+std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, const EnvOptions& env,
+                                  JitStats* stats) {
+  return jit().get(kernels, env, stats);
 }
 
 std::string kernel_ir(const KernelDesc& k) { return jit().ir(k); }

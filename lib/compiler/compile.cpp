@@ -28,7 +28,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 int thread_count(const CompileOptions& o) {
   if (o.threads > 0) return o.threads;
-  if (const char* e = std::getenv("RNNC_THREADS"); e && std::atoi(e) > 0) return std::atoi(e);
+  if (o.env.threads > 0) return o.env.threads;
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
@@ -40,7 +40,7 @@ std::string signature(const std::vector<Spec>& specs) {
 
 std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o, CompileStats& st) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Function g = o.optimize ? optimize(f) : f;
+  const Function g = o.optimize ? optimize(f, o.env) : f;
   st.pass_seconds = since(t0);
   st.nodes = static_cast<int>(topo_order(g.outputs).size());
 
@@ -71,11 +71,12 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   };
   collect(p->schedule);
   codegen::JitStats js;
-  std::vector<codegen::KernelFn> fns = codegen::get_kernels(descs, &js);
+  std::vector<codegen::KernelFn> fns = codegen::get_kernels(descs, o.env, &js);
   for (size_t k = 0; k < at.size(); ++k) at[k].first->kernels[at[k].second] = fns[k];
   for (const auto* d : descs) unique.insert(d->key());
 
   p->threads = thread_count(o);
+  p->profile = o.env.profile;
   Eigen::setNbThreads(p->threads);
   omp_set_num_threads(p->threads);  // oneDNN's GEMMs and our parallel kernels
   exec::prepare(*p);
@@ -87,9 +88,9 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   st.jit_seconds = js.seconds;
   st.arena_bytes = p->schedule.arena_bytes;
   st.seconds = since(t0);
-  if (const char* d = std::getenv("RNNC_DUMP"); d && std::string_view(d).find("groups") != std::string_view::npos)
+  if (o.env.dumps("groups"))
     std::cerr << "=== RNNC_DUMP groups ===\n" << p->schedule.str() << st.str() << "\n";
-  if (const char* d = std::getenv("RNNC_DUMP"); d && std::string_view(d).find("dot") != std::string_view::npos)
+  if (o.env.dumps("dot"))
     std::cerr << p->schedule.dot();
   return p;
 }

@@ -92,13 +92,13 @@ void run_library(const sched::LibraryStep& l, const Bases& b) {
   std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, int threads, int depth);
+void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth);
 
 int64_t bytes_of(const Spec& s) { return numel(s.shape) * static_cast<int64_t>(size_of(s.dtype)); }
 
 // T runs of the body's schedule, with pointers moved to step t's slices and the carries
 // alternating between two scratch copies (a step never writes the carry it reads).
-void run_loop(const sched::LoopStep& l, const Bases& outer, int threads, int depth) {
+void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, int depth) {
   const sched::Schedule& body = *l.body;
   std::byte* scratch = outer.ptr(l.scratch);
   std::vector<std::byte*> in(body.inputs.size()), out(body.outputs.size());
@@ -135,7 +135,7 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, int threads, int dep
                : l.staged_at[k] >= 0 ? scratch + l.staged_at[k]
                                      : outer.ptr(r) + t * l.result_step[k] * static_cast<int64_t>(size_of(r.dtype));
     }
-    run_steps(body, b, threads, depth + 1);
+    run_steps(body, b, p, depth + 1);
     // Outputs that share the slots of a sequence: written once the step has read its slice.
     for (size_t k = l.carries; k < l.results.size(); ++k)
       if (l.staged_at[k] >= 0)
@@ -144,16 +144,14 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, int threads, int dep
   }
 }
 
-// RNNC_PROFILE=1: wall time per kind of step (GEMMs and kernels inside loops counted apart),
-// printed when the process exits.
+// Programs compiled with EnvOptions::profile (RNNC_PROFILE=1) add their wall time per kind of step
+// (GEMMs and kernels inside loops counted apart) here; it is printed when the process exits.
+// profile 2: every top-level step on its own line.
 struct Profile {
-  const char* env = std::getenv("RNNC_PROFILE");
-  const bool on = env && *env && *env != '0';
-  const bool per_step = on && *env == '2';  // RNNC_PROFILE=2: every top-level step on its own line
   std::mutex mu;
   std::map<std::string, std::pair<double, int64_t>> time;  // seconds, count
   ~Profile() {
-    if (!on || time.empty()) return;
+    if (time.empty()) return;
     double total = 0;
     for (const auto& [k, v] : time) total += k.find("loop") != std::string::npos && k.find("in loops") == std::string::npos ? 0 : v.first;
     std::string s = "rnnc profile (RNNC_PROFILE): wall time by step kind (% of the time outside loops plus the time of the steps inside them)\n";
@@ -169,25 +167,27 @@ Profile& profile() {
   return p;
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, int threads, int depth) {
+void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth) {
   std::vector<void*> ptrs;
   Profile& prof = profile();
+  const bool on = p.profile > 0, per_step = p.profile >= 2;
+  const int threads = p.threads;
   for (size_t i = 0; i < s.steps.size(); ++i) {
     const sched::Step& st = s.steps[i];
-    const auto t0 = prof.on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto t0 = on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     switch (st.kind) {
       case sched::Step::Kind::Kernel: run_kernel(st.kernel, s.kernels[i], b, threads, ptrs); break;
       case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c)); break;
       case sched::Step::Kind::Library: run_library(st.library, b); break;
-      case sched::Step::Kind::Loop: run_loop(*st.loop, b, threads, depth); break;
+      case sched::Step::Kind::Loop: run_loop(*st.loop, b, p, depth); break;
     }
-    if (prof.on) {
+    if (on) {
       static const char* kinds[] = {"kernel", "gemm", "library", "loop (all of it)"};
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::string key = std::string(depth > 0 && st.kind != sched::Step::Kind::Loop ? "in loops: " : "") +
                         kinds[static_cast<int>(st.kind)];
       if (st.kind == sched::Step::Kind::Loop) key = "loop (all of it)";
-      if (prof.per_step && depth == 0) {
+      if (per_step && depth == 0) {
         key = fmt::format("step {:3} {}", i, kinds[static_cast<int>(st.kind)]);
         if (st.kind == sched::Step::Kind::Gemm)
           key += fmt::format(" {}x{}", to_string(st.gemm.a.shape), to_string(st.gemm.b.shape));
@@ -235,7 +235,7 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
   std::vector<std::byte*> in, out;
   for (const Tensor& t : args) in.push_back(static_cast<std::byte*>(const_cast<void*>(t.raw())));
   for (Tensor& t : outputs) out.push_back(static_cast<std::byte*>(t.raw()));
-  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p.threads, 0);
+  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p, 0);
   for (size_t k = 0; k < outputs.size(); ++k) {
     auto& r = p.recycled[k];
     if (r[0].raw() != outputs[k].raw()) r[1] = std::exchange(r[0], outputs[k]);  // newest first

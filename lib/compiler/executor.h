@@ -13,6 +13,7 @@ namespace rnnc::exec {
 struct Program {
   sched::Schedule schedule;
   int threads = 1;
+  int profile = 0;                         // EnvOptions::profile (RNNC_PROFILE)
   std::shared_ptr<std::byte[]> arena;      // schedule.arena_bytes, allocated once
   // Each output's tensors from the last two calls, reused once the caller has dropped them. Two,
   // because a caller who feeds outputs back (an optimizer's parameters, a carried state) holds the

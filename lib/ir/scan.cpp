@@ -101,4 +101,10 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
   return r;
 }
 
+LoopKey loop_key(const Node& scan) {
+  LoopKey key{scan.loop.get(), {}};
+  for (const NodePtr& in : scan.inputs) key.second.push_back(in.get());
+  return key;
+}
+
 }  // namespace rnnc

@@ -64,14 +64,6 @@ class Lowerer {
  private:
   int at(const NodePtr& n) const { return pos_.at(n.get()); }
 
-  // A loop: its body and the outer values bound to it (all its Scan nodes share them).
-  using LoopKey = std::pair<const Loop*, std::vector<const Node*>>;
-  static LoopKey loop_key(const Node& n) {
-    LoopKey key{n.loop.get(), {}};
-    for (const NodePtr& x : n.inputs) key.second.push_back(x.get());
-    return key;
-  }
-
   // Kinds, consumers, and which Compute nodes must be stored.
   void classify();
 

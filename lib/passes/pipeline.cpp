@@ -26,7 +26,7 @@ const std::vector<Pass>& pipeline() {
   return passes;
 }
 
-Function optimize(const Function& f) {
+Function optimize(const Function& f, const EnvOptions& env) {
   // Loop bodies go through the pipeline too (optimize_loops); only the outermost graph is dumped,
   // and its text shows the bodies.
   static thread_local int depth = 0;
@@ -34,9 +34,8 @@ Function optimize(const Function& f) {
     Nest() { ++depth; }
     ~Nest() { --depth; }
   } nest;
-  const char* dump = depth == 1 ? std::getenv("RNNC_DUMP") : nullptr;
-  const bool show = dump && std::strstr(dump, "passes");
-  const bool times = dump && std::strstr(dump, "times");
+  const bool show = depth == 1 && env.dumps("passes");
+  const bool times = depth == 1 && env.dumps("times");
   Function g = f;
   for (const Pass& p : pipeline()) {
     const auto t0 = std::chrono::steady_clock::now();

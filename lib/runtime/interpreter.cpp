@@ -313,7 +313,7 @@ std::vector<Tensor> evaluate_checked(const std::vector<Var>& outputs, const std:
 
   std::vector<Tensor> in_values;
   // The outputs of a scan come from one run of its loop, shared by its Scan nodes.
-  std::map<std::pair<const Loop*, std::vector<const Node*>>, std::vector<Tensor>> loops;
+  std::map<LoopKey, std::vector<Tensor>> loops;
   for (const NodePtr& n : order) {
     if (value.count(n.get())) continue;
     if (n->op == Op::Input)
@@ -322,10 +322,9 @@ std::vector<Tensor> evaluate_checked(const std::vector<Var>& outputs, const std:
     in_values.clear();
     for (const NodePtr& in : n->inputs) in_values.push_back(value.at(in.get()));
     if (n->op == Op::Scan) {
-      std::vector<const Node*> key;
-      for (const NodePtr& in : n->inputs) key.push_back(in.get());
-      auto it = loops.find({n->loop.get(), key});
-      if (it == loops.end()) it = loops.emplace(std::pair{n->loop.get(), key}, run_loop(*n->loop, in_values)).first;
+      const LoopKey key = loop_key(*n);
+      auto it = loops.find(key);
+      if (it == loops.end()) it = loops.emplace(key, run_loop(*n->loop, in_values)).first;
       value[n.get()] = it->second[n->ints[0]];
     } else {
       value[n.get()] = eval_node(*n, in_values);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "build_info.h"
+#include "rnnc/env_options.h"
 
 namespace rnnc::tool {
 
@@ -41,9 +42,7 @@ std::string read_file(const fs::path& p) {
 }  // namespace
 
 std::string cache_dir() {
-  if (const char* d = std::getenv("RNNC_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "rnnc").string();
-  if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "rnnc").string();
+  if (const std::string& d = EnvOptions::from_environment().cache_dir; !d.empty()) return d;
   return (fs::temp_directory_path() / "rnnc-cache").string();
 }
 
