@@ -99,7 +99,7 @@ void Lowerer::classify() {
   for (size_t i = 0; i < order_.size(); ++i) {
     Info& in = info_[i];
     in.kind = kind_of(*order_[i]);
-    if (in.kind == Kind::Loop) loops_[loop_key(*order_[i])].push_back(static_cast<int>(i));
+    if (in.kind == Kind::Loop) loops_[loop_key(*order_[i])].outputs.push_back(static_cast<int>(i));
     for (const NodePtr& x : order_[i]->inputs) {
       std::vector<int>& u = info_[at(x)].users;
       if (u.empty() || u.back() != static_cast<int>(i)) u.push_back(static_cast<int>(i));
@@ -145,9 +145,9 @@ void Lowerer::plan_concats() {
       bool users_take_strides = true;
       for (int u : in.users)
         users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
-      if (is_output[x] || in_place_.count(x) || (!contiguous_slices && !users_take_strides)) continue;
+      if (is_output[x] || info_[x].in_place || (!contiguous_slices && !users_take_strides)) continue;
       if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
-      in_place_[x] = {static_cast<int>(ci), here};
+      info_[x].in_place = ConcatSlot{static_cast<int>(ci), here};
     }
   }
 }
@@ -176,8 +176,8 @@ const Node* Lowerer::shown(const Node* n) {
 BufferRef Lowerer::new_buffer(const Node& n, int i) {
   // The first output that is this node (or a reshape of it) gets it written straight into its tensor.
   for (size_t k = 0; k < outputs_.size(); ++k)
-    if (shown(outputs_[k].node().get()) == &n && !output_claimed_.count(static_cast<int>(k))) {
-      output_claimed_.insert({static_cast<int>(k), i});
+    if (shown(outputs_[k].node().get()) == &n && output_node_[k] < 0) {
+      output_node_[k] = i;
       info_[i].output = static_cast<int>(k);
       return BufferRef{Space::Output, static_cast<int>(k)};
     }
@@ -190,8 +190,8 @@ void Lowerer::store(int i) {
   if (in.stored && in.has_access) return;
   if (in.kind == Kind::View || in.kind == Kind::Alias) in.source = in.access;
   in.stored = true;
-  if (auto it = in_place_.find(i); it != in_place_.end()) {
-    const auto [c, offset] = it->second;
+  if (in.in_place) {
+    const auto [c, offset] = *in.in_place;
     // The operand the concat sees (this node, or a reshape of it).
     const Node* piece = nullptr;
     for (const NodePtr& p : order_[c]->inputs) {
@@ -213,11 +213,10 @@ void Lowerer::place() {
     switch (in.kind) {
       case Kind::Leaf:
         if (n.op == Op::Input) {
-          auto it = input_index_.find(&n);
-          if (it == input_index_.end())
+          if (in.input < 0)
             throw Error(fmt::format("rnnc: compile: the graph uses input '{}' {}{} that is not among the "
                                     "function's inputs", n.name, name_of(n.dtype), to_string(n.shape)));
-          in.access = home(BufferRef{Space::Input, it->second}, n.dtype, n.shape);
+          in.access = home(BufferRef{Space::Input, in.input}, n.dtype, n.shape);
         } else {
           s_.literals.push_back(*n.literal);
           in.access = home(BufferRef{Space::Literal, static_cast<int>(s_.literals.size() - 1)}, n.dtype, n.shape);
@@ -257,9 +256,9 @@ void Lowerer::place() {
           const int xi = at(x);
           const Node* q = x.get();
           while (q->op == Op::Reshape) q = q->inputs[0].get();
-          auto it = in_place_.find(pos_.at(q));
-          const bool placed = it != in_place_.end() && it->second.first == static_cast<int>(i);
-          if (!placed) copies_.push_back({static_cast<int>(i), xi, concat_slice(static_cast<int>(i), off, x->shape, x->shape)});
+          const std::optional<ConcatSlot>& slot = info_[pos_.at(q)].in_place;
+          if (!slot || slot->concat != static_cast<int>(i))
+            copies_.push_back({static_cast<int>(i), xi, concat_slice(static_cast<int>(i), off, x->shape, x->shape)});
           off += x->shape[n.ints[0]];
         }
         break;
@@ -273,7 +272,7 @@ void Lowerer::place() {
           if (!info_[x].has_access || !(info_[x].access.contiguous() || (sequence && steps_contiguous(info_[x].access))))
             store(x);
         }
-        if (in.kind == Kind::Loop && !history_.count(loop_key(n))) plan_history(loop_key(n));
+        if (in.kind == Kind::Loop && !loops_.at(loop_key(n)).planned) plan_history(loop_key(n));
         store(static_cast<int>(i));
         break;
     }
@@ -388,8 +387,7 @@ Step Lowerer::kernel_step(int g) {
   for (int r : gr.roots) {
     const int v = expr(kb, r, g, true);
     kb.memo[r] = v;
-    if (auto it = extra_stores_.find(r); it != extra_stores_.end())
-      for (const Access& dest : it->second) kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
+    for (const Access& dest : info_[r].extra_stores) kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
     if (!needed_outside(r)) continue;
     const Info& in = info_[r];
     Access out = in.access;
@@ -437,11 +435,12 @@ Step Lowerer::copy_step(KernelBuilder& kb) {
 }
 
 void Lowerer::emit() {
-  for (const auto& [c, x, dest] : copies_) {
-    const Info& in = info_[x];
-    if (in.kind != Kind::Compute || in.group < 0 || !is_root(x) || order_[x]->shape != dest.shape) continue;
-    extra_stores_[x].push_back(dest);
-    extra_stored_.insert({c, x});
+  for (ConcatCopy& copy : copies_) {
+    Info& in = info_[copy.operand];
+    if (in.kind != Kind::Compute || in.group < 0 || !is_root(copy.operand) || order_[copy.operand]->shape != copy.dest.shape)
+      continue;
+    in.extra_stores.push_back(copy.dest);
+    copy.by_producer = true;
   }
   std::vector<std::pair<int, Step>> steps;  // (position, step)
   for (size_t g = 0; g < groups_.size(); ++g) {
@@ -464,22 +463,22 @@ void Lowerer::emit() {
     steps.emplace_back(i, std::move(st));
   }
   // One step per loop, where its first output is (every output of a loop has the same inputs).
-  for (const auto& [key, outs] : loops_) steps.emplace_back(outs.front(), loop_step(outs));
+  for (const auto& [key, plan] : loops_) steps.emplace_back(plan.outputs.front(), loop_step(plan.outputs));
   // Concat operands not written in place are copied into their slices: by the kernel that
   // computes them when there is one (a value in two concats, as the reset and update gate
   // gradients of a GRU, which both its weight gradients read), else by a copy kernel.
-  for (const auto& [c, x, dest] : copies_) {
-    if (extra_stored_.count({c, x})) continue;
+  for (const ConcatCopy& copy : copies_) {
+    if (copy.by_producer) continue;
     KernelBuilder kb;
-    kb.desc.domain = dest.shape;
-    const int v = expr(kb, x, -1);
-    kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
-    steps.emplace_back(c, copy_step(kb));
+    kb.desc.domain = copy.dest.shape;
+    const int v = expr(kb, copy.operand, -1);
+    kb.desc.stores.push_back(codegen::Store{v, kb.arg(copy.dest), Op::Input});
+    steps.emplace_back(copy.concat, copy_step(kb));
   }
   // Outputs not written in place (inputs, constants, views, repeated outputs) are copied.
   int end = static_cast<int>(order_.size());
   for (size_t k = 0; k < outputs_.size(); ++k) {
-    if (output_claimed_.count(static_cast<int>(k))) continue;
+    if (output_node_[k] >= 0) continue;
     const int i = at(outputs_[k].node());
     KernelBuilder kb;
     kb.desc.domain = outputs_[k].shape();

@@ -16,7 +16,8 @@ bool Lowerer::steps_contiguous(const Access& a) {
 
 void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_output) {
   const Loop& L = *key.first;
-  const int first = loops_.at(key).front();
+  LoopPlan& plan = loops_.at(key);
+  const int first = plan.outputs.front();
   std::set<int> taken;  // outputs placed
   std::set<int> lent;   // buffers lent
   for (int j = 0; j < L.xs; ++j) {
@@ -40,7 +41,7 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
         // Where u runs: a loop's outputs are all computed where its first one is.
         const bool loop = info_[u].kind == Kind::Loop;
         if (loop && loop_key(*order_[u]) == key) continue;
-        if ((loop ? loops_.at(loop_key(*order_[u])).front() : u) >= first) free_after = false;
+        if ((loop ? loops_.at(loop_key(*order_[u])).outputs.front() : u) >= first) free_after = false;
       }
     }
     // The loop reads the buffer only as sequences with this step (slot t at step t), never as a
@@ -55,7 +56,7 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
     int64_t used = 0;
     for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
       const int i = at_output[k];
-      if (i < 0 || taken.count(k) || info_[i].has_access || in_place_.count(i) || info_[i].output >= 0) continue;
+      if (i < 0 || taken.count(k) || info_[i].has_access || info_[i].in_place || info_[i].output >= 0) continue;
       if (std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) { return shown(o.node().get()) == order_[i].get(); }) != outputs_.end())
         continue;
       const Shape& shape = order_[i]->shape;
@@ -76,7 +77,7 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
       in.access = lent_access;
       in.stored = in.has_access = true;
       taken.insert(k);
-      staged_[key].insert(k);
+      plan.staged.insert(k);
       used += slot;
     }
     if (used > 0) lent.insert(buf);
@@ -84,9 +85,12 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
 }
 
 void Lowerer::plan_history(const LoopKey& key) {
-  const std::vector<int>& outs = loops_.at(key);
+  LoopPlan& plan = loops_.at(key);
+  const std::vector<int>& outs = plan.outputs;
   const Loop& L = *key.first;
-  std::vector<int> history(L.carries, -1);
+  std::vector<int>& history = plan.history;
+  history.assign(L.carries, -1);
+  plan.planned = true;
   std::vector<int> at_output(L.outputs.size(), -1);
   for (int i : outs) at_output[order_[i]->ints[0]] = i;
   for (int c = 0; c < L.carries && !L.reverse; ++c) {
@@ -98,7 +102,7 @@ void Lowerer::plan_history(const LoopKey& key) {
     if (same < 0 && prev < 0) continue;
     bool free = true;  // none of them is claimed by a concat
     for (int k : {c, same, prev})
-      if (k >= 0 && at_output[k] >= 0) free &= !in_place_.count(at_output[k]);
+      if (k >= 0 && at_output[k] >= 0) free &= !info_[at_output[k]].in_place;
     if (!free) continue;
     const Shape& shape = L.outputs[c].shape();
     const DType dtype = L.outputs[c].dtype();
@@ -121,20 +125,19 @@ void Lowerer::plan_history(const LoopKey& key) {
     view(prev, 0);
     view(c, L.length);
     for (int k : {same, prev})
-      if (k >= 0) dropped_[key].insert(k);
+      if (k >= 0) plan.dropped.insert(k);
   }
-  history_[key] = history;
   plan_slot_reuse(key, at_output);
 }
 
 Step Lowerer::loop_step(const std::vector<int>& outs) {
   const Node& n = *order_[outs.front()];
   const Loop& L = *n.loop;
-  const LoopKey key = loop_key(n);
+  const LoopPlan& plan = loops_.at(loop_key(n));
   auto ls = std::make_shared<LoopStep>();
   // The body computes every output but those its carries' histories hold.
   std::vector<Var> body_outputs;
-  const std::set<int>& dropped = dropped_[key];
+  const std::set<int>& dropped = plan.dropped;
   for (size_t k = 0; k < L.outputs.size(); ++k) {
     ls->body_output.push_back(dropped.count(static_cast<int>(k)) ? -1 : static_cast<int>(body_outputs.size()));
     if (!dropped.count(static_cast<int>(k))) body_outputs.push_back(L.outputs[k]);
@@ -156,7 +159,7 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
     ls->results[order_[i]->ints[0]] = a;
     if (a.buf.space == Space::Arena) st.writes.push_back(a.buf.index);
   }
-  for (int h : history_.at(key)) {
+  for (int h : plan.history) {
     ls->history.push_back(Access{BufferRef{Space::Arena, h}, DType::f32, {}, 0, {}});
     if (h >= 0) st.writes.push_back(h);
   }
@@ -175,7 +178,7 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
     const Access& a = ls->results[k];
     ls->result_step.push_back(a.shape.empty() || a.buf.index < 0 ? 0 : a.strides[0]);
     ls->staged_at.push_back(-1);
-    if (!staged_[key].count(static_cast<int>(k))) continue;
+    if (!plan.staged.count(static_cast<int>(k))) continue;
     ls->staged_at.back() = bytes;
     bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
   }

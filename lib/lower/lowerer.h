@@ -1,10 +1,12 @@
-// The lowering's state and stages (internal to lib/passes): the Lowerer walks an optimised graph
-// in topological order and produces a Schedule. fuse.cpp holds the general stages (kinds,
+// The lowering's state and stages (internal to lib/lower): the Lowerer walks an optimised graph
+// in topological order and produces a Schedule. Its state is a record per node (Info), per
+// kernel group (Group), per loop (LoopPlan) and per concat operand copied into place (ConcatCopy). fuse.cpp holds the general stages (kinds,
 // placement, fusion groups, kernels, emission; see its top comment), lower_loops.cpp what is
 // particular to loops (histories, slot reuse, the loop step).
 #pragma once
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -26,8 +28,17 @@ Access compose(const Node& n, const Access& in);
 // A GEMM can take this operand as it lies (row- or column-major with a leading dimension).
 bool gemm_able(const Access& a);
 
+// Where a value is written straight into a concat's buffer: that concat (a node position) and the
+// offset along its axis.
+struct ConcatSlot {
+  int concat = -1;
+  int64_t offset = 0;
+};
+
+// Everything the lowering decides about one node (indexed by topological position).
 struct Info {
   Kind kind = Kind::Library;
+  int input = -1;           // Input leaves: which of the function's inputs
   bool stored = false;      // has a buffer of its own, written by a step
   bool is_const = false;    // a Full, or a view of one
   double value = 0;
@@ -37,6 +48,25 @@ struct Info {
   std::vector<int> users;   // distinct consumers
   int output = -1;          // the output whose tensor it is written to
   int group = -1;           // kernel group (roots and the nodes inlined into them)
+  std::optional<ConcatSlot> in_place;  // written into a concat's buffer instead of one of its own
+  std::vector<Access> extra_stores;    // concat slices its kernel writes besides its own value
+};
+
+// A concat operand that is not written in place: copied into its slice after it is computed, by
+// the operand's own kernel (by_producer) or by a copy kernel.
+struct ConcatCopy {
+  int concat = -1, operand = -1;  // node positions
+  Access dest;
+  bool by_producer = false;
+};
+
+// One loop (all its Scan nodes, which share a LoopKey).
+struct LoopPlan {
+  std::vector<int> outputs;  // its Scan nodes (positions)
+  bool planned = false;      // histories and slots decided
+  std::vector<int> history;  // per carry: its history buffer [T + 1, ...], or -1
+  std::set<int> dropped;     // outputs the histories hold (the body does not compute them)
+  std::set<int> staged;      // outputs in the slots of a sequence
 };
 
 struct Group {
@@ -52,8 +82,9 @@ class Lowerer {
     order_ = topo_order(outputs);
     info_.resize(order_.size());
     for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i].get()] = static_cast<int>(i);
+    output_node_.assign(outputs.size(), -1);
     for (size_t i = 0; i < inputs.size(); ++i) {
-      input_index_[inputs[i].node().get()] = static_cast<int>(i);
+      if (auto it = pos_.find(inputs[i].node().get()); it != pos_.end()) info_[it->second].input = static_cast<int>(i);
       s_.inputs.push_back(Spec{inputs[i].shape(), inputs[i].dtype(), inputs[i]->name});
     }
     for (const Var& o : outputs) s_.outputs.push_back(Spec{o.shape(), o.dtype(), ""});
@@ -178,19 +209,12 @@ class Lowerer {
   const std::vector<Var>& outputs_;
   std::vector<NodePtr> order_;
   std::vector<Info> info_;
-  std::unordered_map<const Node*, int> pos_;
-  std::unordered_map<const Node*, int> input_index_;
-  std::map<int, int> output_claimed_;  // output -> node position
-  std::map<std::pair<int, int>, int> ready_;
+  std::unordered_map<const Node*, int> pos_;  // node -> topological position
+  std::vector<int> output_node_;               // per output: the node written into its tensor, or -1
+  std::map<std::pair<int, int>, int> ready_;   // buffer (space, index) -> position after which it is written
   std::vector<Group> groups_;
-  std::map<int, std::pair<int, int64_t>> in_place_;  // producer -> (concat, offset along its axis)
-  std::vector<std::tuple<int, int, Access>> copies_;  // (concat, operand, destination slice)
-  std::map<int, std::vector<Access>> extra_stores_;  // root -> concat slices it also writes
-  std::set<std::pair<int, int>> extra_stored_;       // (concat, operand) written that way
-  std::map<LoopKey, std::vector<int>> loops_;        // a loop's outputs (node positions)
-  std::map<LoopKey, std::vector<int>> history_;      // per carry: its history buffer, or -1
-  std::map<LoopKey, std::set<int>> dropped_;         // outputs the histories hold
-  std::map<LoopKey, std::set<int>> staged_;          // outputs in the slots of a sequence
+  std::vector<ConcatCopy> copies_;
+  std::map<LoopKey, LoopPlan> loops_;
   Schedule s_;
 };
 
