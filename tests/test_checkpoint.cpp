@@ -102,6 +102,10 @@ TEST_CASE("malformed checkpoints are rejected, each with its own message") {
        raw_file(dir, "overflow", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
                 "12345678"),
        "overflows"},
+      // No element, but 2^62 * 3 passes INT64_MAX on the way (the product of the others does not wrap a uint64).
+      {"shape overflow before a zero extent",
+       raw_file(dir, "overflow0", R"({"a":{"dtype":"F32","shape":[4611686018427387904,3,0],"data_offsets":[0,0]}})", ""),
+       "overflows"},
   };
   for (const Bad& b : cases) {
     DYNAMIC_SECTION(b.name) { CHECK_THROWS_WITH(io::load(b.file), Catch::Contains(b.message)); }

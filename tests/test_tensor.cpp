@@ -3,6 +3,13 @@
 
 using namespace rnnc;
 
+TEST_CASE("numel: a shape whose element count passes INT64_MAX is an error, not a wrapped number") {
+  CHECK(numel({1LL << 31, 1LL << 31}) == (1LL << 62));
+  CHECK(numel({}) == 1);
+  CHECK_THROWS_WITH(numel({1LL << 62, 3, 0}), Catch::Contains("more elements than an int64 counts"));
+  CHECK_THROWS_AS(Tensor::zeros({1LL << 40, 1LL << 40}), Error);
+}
+
 TEST_CASE("tensors hold typed row-major data") {
   Tensor t = Tensor::from({1, 2, 3, 4, 5, 6}, {2, 3}, DType::f64);
   CHECK(t.numel() == 6);

@@ -8,6 +8,7 @@ namespace rnnc {
 
 using Shape = std::vector<int64_t>;
 
+// The element count; an error (not a wrapped number) when a partial product passes INT64_MAX.
 int64_t numel(const Shape& s);
 std::string to_string(const Shape& s);  // "[3, 4]"
 

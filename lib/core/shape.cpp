@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "rnnc/error.h"
+
 namespace rnnc {
 
 int64_t numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      throw Error(fmt::format("rnnc: the shape {} has more elements than an int64 counts", to_string(s)));
   return n;
 }
 

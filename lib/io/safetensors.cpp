@@ -175,16 +175,19 @@ Checkpoint load(const fs::path& path) {
     const json& sh = e["shape"];
     if (!sh.is_array()) bad(path, fmt::format("tensor '{}': shape is not an array", name));
     Shape shape;
-    uint64_t count = 1;
+    // Every partial product must fit an int64 (numel's type), not only the total: [2^62, 3, 0]
+    // holds no element, but 2^62 * 3 is past INT64_MAX.
+    int64_t count = 1;
     for (const json& d : sh) {
       if (!d.is_number_unsigned()) bad(path, fmt::format("tensor '{}': shape holds a non-integer or negative extent", name));
       const uint64_t x = d.get<uint64_t>();
-      if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || __builtin_mul_overflow(count, x, &count))
+      if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          __builtin_mul_overflow(count, static_cast<int64_t>(x), &count))
         bad(path, fmt::format("tensor '{}': the shape {} overflows", name, sh.dump()));
       shape.push_back(static_cast<int64_t>(x));
     }
     uint64_t nbytes;
-    if (__builtin_mul_overflow(count, static_cast<uint64_t>(size_of(dtype)), &nbytes))
+    if (__builtin_mul_overflow(static_cast<uint64_t>(count), static_cast<uint64_t>(size_of(dtype)), &nbytes))
       bad(path, fmt::format("tensor '{}': the shape {} overflows", name, sh.dump()));
     const json& off = e["data_offsets"];
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
