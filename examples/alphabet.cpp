@@ -5,6 +5,7 @@
 //
 // Usage: alphabet [--epochs N] [--iters N] [--seed N] [--threads N] [--lr X]
 #include <rnnc/rnnc.h>
+#include <rnnc/cli.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,11 +19,11 @@ int main(int argc, char** argv) {
   uint64_t seed = 7;
   double lr = 0.01;
   std::string data_path;  // accepted for uniformity with the other examples; the data is the alphabet
-  app.add_option("--epochs", epochs, "passes over the alphabet")->capture_default_str();
-  app.add_option("--iters", iters, "cap on training steps (0: none)")->capture_default_str();
+  app.add_option("--epochs", epochs, "passes over the alphabet")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--iters", iters, "cap on training steps (0: none)")->capture_default_str()->check(cli::at_least(0));
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
-  app.add_option("--lr", lr, "Adam learning rate")->capture_default_str();
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
+  app.add_option("--lr", lr, "Adam learning rate")->capture_default_str()->check(cli::positive());
   app.add_option("--data", data_path, "ignored: the data is the alphabet");
   CLI11_PARSE(app, argc, argv);
 
@@ -62,11 +63,11 @@ int main(int argc, char** argv) {
     fmt::print("Model Accuracy: {:.2f}%\n", 100 * accuracy);
     fmt::print("from A: {}\n", chain(0, 25, false).first);
     fmt::print("from K: {}\n", chain(10, 5, false).first);
-    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": null, \"accuracy\": {:.4f}, \"chars_per_s\": {:.0f}, "
-               "\"compile_s\": {:.3f}}}\n",
-               r.loss, accuracy, r.chars_per_s, r.compile_seconds);
+    std::vector<report::Field> summary = nn::summary_fields(r);
+    summary.push_back({"accuracy", accuracy});
+    fmt::print("{}\n", report::summary_line(summary));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "alphabet: {}\n", e.what());
+    fmt::print(stderr, "alphabet: {}\n", describe(e));
     return 1;
   }
 }

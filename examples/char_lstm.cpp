@@ -7,6 +7,7 @@
 //
 // Usage: char_lstm [--data FILE|DIR] [--iters N] [--epochs N] [--seed N] [--threads N] [--save FILE]
 #include <rnnc/rnnc.h>
+#include <rnnc/cli.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -48,28 +49,27 @@ void run(const Flags& f) {
   for (double temperature : {0.0, 0.5, 1.0})
     fmt::print("----- temperature {}{}\n{}\n", temperature, temperature == 0 ? " (greedy)" : "",
                nn::sample(best, vocab, seed_text, f.generate, {.temperature = temperature}, rng));
-  fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-             r.loss, r.best_val_loss, r.chars_per_s, r.compile_seconds);
+  fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
 }
 
 int main(int argc, char** argv) {
   CLI::App app{"char_lstm: Keras-style character LSTM, windows -> next character"};
   Flags f;
   app.add_option("--data", f.data, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", f.iters, "training steps")->capture_default_str();
-  app.add_option("--epochs", f.epochs, "validation and checkpoint points over the run")->capture_default_str();
+  app.add_option("--iters", f.iters, "training steps")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--epochs", f.epochs, "validation and checkpoint points over the run")->capture_default_str()->check(cli::at_least(1));
   app.add_option("--seed", f.seed, "random seed")->capture_default_str();
-  app.add_option("--threads", f.threads, "threads (0: all cores)")->capture_default_str();
-  app.add_option("--window", f.window, "characters per window")->capture_default_str();
-  app.add_option("--hidden", f.hidden, "LSTM units")->capture_default_str();
-  app.add_option("--batch", f.batch, "windows per step")->capture_default_str();
-  app.add_option("--generate", f.generate, "characters to generate at the end")->capture_default_str();
+  app.add_option("--threads", f.threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
+  app.add_option("--window", f.window, "characters per window")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--hidden", f.hidden, "LSTM units")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--batch", f.batch, "windows per step")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--generate", f.generate, "characters to generate at the end")->capture_default_str()->check(cli::at_least(0));
   app.add_option("--save", f.save, "where the best weights go")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     run(f);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "char_lstm: {}\n", e.what());
+    fmt::print(stderr, "char_lstm: {}\n", describe(e));
     return 1;
   }
 }

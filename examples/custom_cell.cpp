@@ -5,6 +5,7 @@
 //
 // Usage: custom_cell [--data FILE|DIR] [--iters N] [--seed N] [--threads N]
 #include <rnnc/rnnc.h>
+#include <rnnc/cli.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -66,10 +67,10 @@ int main(int argc, char** argv) {
   int iters = 300, threads = 0, epochs = 0;
   uint64_t seed = 1;
   app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", iters, "training steps per model")->capture_default_str();
+  app.add_option("--iters", iters, "training steps per model")->capture_default_str()->check(cli::at_least(1));
   app.add_option("--epochs", epochs, "ignored (the run is bounded by --iters)");
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -93,10 +94,12 @@ int main(int argc, char** argv) {
     copt.threads = threads;
     auto [loss, speed, compile_s] = train_cell<MGU>(streams, vocab.size(), iters, seed, copt);
     train_cell<nn::LSTMCell>(streams, vocab.size(), iters, seed, copt);
-    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": null, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-               loss, speed, compile_s);
+    fmt::print("{}\n", report::summary_line({{"train_loss", loss},
+                                             {"val_loss", std::nullopt, "no validation text"},
+                                             {"chars_per_s", speed},
+                                             {"compile_s", compile_s}}));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "custom_cell: {}\n", e.what());
+    fmt::print(stderr, "custom_cell: {}\n", describe(e));
     return 1;
   }
 }

@@ -4,6 +4,7 @@
 //
 // Usage: gradcheck [--seed N] [--steps T] [--hidden H]
 #include <rnnc/rnnc.h>
+#include <rnnc/cli.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -16,8 +17,8 @@ int main(int argc, char** argv) {
   int T = 5, H = 6, iters = 0, threads = 0;
   std::string data_path;
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--steps", T, "time steps per chunk")->capture_default_str();
-  app.add_option("--hidden", H, "hidden units")->capture_default_str();
+  app.add_option("--steps", T, "time steps per chunk")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--hidden", H, "hidden units")->capture_default_str()->check(cli::at_least(1));
   app.add_option("--iters", iters, "ignored (nothing is trained)");
   app.add_option("--threads", threads, "ignored (the check runs the interpreter)");
   app.add_option("--data", data_path, "ignored (random data)");
@@ -45,8 +46,10 @@ int main(int argc, char** argv) {
   check.operator()<nn::LSTMCell>("lstm");
   check.operator()<nn::GRUCell>("gru");
   fmt::print("{}\n", all_ok ? "gradcheck passed for every cell" : "gradcheck FAILED");
-  fmt::print("summary: {{\"train_loss\": null, \"val_loss\": null, \"chars_per_s\": null, \"compile_s\": 0, "
-             "\"ok\": {}}}\n",
-             all_ok ? "true" : "false");
+  fmt::print("{}\n", report::summary_line({{"train_loss", std::nullopt, "nothing is trained"},
+                                           {"val_loss", std::nullopt, "nothing is trained"},
+                                           {"chars_per_s", std::nullopt, "nothing is trained"},
+                                           {"compile_s", 0.0},
+                                           {"ok", all_ok ? 1.0 : 0.0}}));
   return all_ok ? 0 : 1;
 }

@@ -6,6 +6,8 @@
 // derived automatically) and runs it. Usage: min_char_rnn [--data FILE|DIR] [--iters N] [--seed N]
 #include <rnnc/rnnc.h>
 
+#include <rnnc/cli.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
@@ -45,15 +47,15 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   double lr = 0.1;
   app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", iters, "training iterations")->capture_default_str();
+  app.add_option("--iters", iters, "training iterations")->capture_default_str()->check(cli::at_least(0));
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   int threads = 0, epochs = 0;
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
-  app.add_option("--epochs", epochs, "passes over the text (0: bounded by --iters only)")->capture_default_str();
-  app.add_option("--hidden", hidden, "hidden units")->capture_default_str();
-  app.add_option("--seq-length", seq_length, "characters per chunk (BPTT truncation)")->capture_default_str();
-  app.add_option("--lr", lr, "Adagrad learning rate")->capture_default_str();
-  app.add_option("--sample-every", sample_every, "iterations between samples (0: never)")->capture_default_str();
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
+  app.add_option("--epochs", epochs, "passes over the text (0: bounded by --iters only)")->capture_default_str()->check(cli::at_least(0));
+  app.add_option("--hidden", hidden, "hidden units")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--seq-length", seq_length, "characters per chunk (BPTT truncation)")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--lr", lr, "Adagrad learning rate")->capture_default_str()->check(cli::positive());
+  app.add_option("--sample-every", sample_every, "iterations between samples (0: never)")->capture_default_str()->check(cli::at_least(0));
   app.add_flag("--interpret", interpret_only, "run through the reference interpreter instead of compiling");
   CLI11_PARSE(app, argc, argv);
 
@@ -102,7 +104,7 @@ int main(int argc, char** argv) {
     optim::Optimizer adagrad(optim::Adagrad{.lr = lr});
     double smooth_loss = -std::log(1.0 / V) * T;
     Tensor hprev = Tensor::zeros({1, H});
-    double compile_s = 0;
+    double compile_s = 0, first_loss = std::nan("");
     int kernels_compiled = 0;
     size_t p = 0;
     auto train_start = std::chrono::steady_clock::now();
@@ -127,6 +129,12 @@ int main(int argc, char** argv) {
         if (!interpret_only) fmt::print("{}\n", train_step.compiled().stats().str());
       }
       const double loss = loss_value.item();
+      // A NaN or a loss 10x the first one: stop, naming the step (and the op that made the NaN).
+      nn::check_loss(loss, n + 1, first_loss, 10, [&] {
+        auto [f, args] = train_step.function(model, hprev, Chunk{inputs, targets});
+        return first_non_finite(f, args);
+      });
+      if (n == 0) first_loss = loss;
       hprev = h;  // the state carries on; its gradient stopped at the chunk boundary
       smooth_loss = smooth_loss * 0.999 + loss * 0.001;
       recent.push_back(loss / T);
@@ -140,16 +148,23 @@ int main(int argc, char** argv) {
     const double train_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count() - compile_s;
     if (!interpret_only)  // kernels LLVM compiled in this process (none when all came from the disk cache)
-      for (const auto* f : {&train_step.compiled(), sample_step.signatures() ? &sample_step.compiled() : nullptr})
+      for (const auto* f : {train_step.signatures() ? &train_step.compiled() : nullptr,
+                            sample_step.signatures() ? &sample_step.compiled() : nullptr})
         kernels_compiled += f ? f->stats().compiled_kernels : 0;
     // train_loss: mean nats per character over the last 100 iterations.
-    double train_loss = 0;
-    for (double l : recent) train_loss += l / static_cast<double>(recent.size());
-    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": null, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}, "
-               "\"kernels_compiled\": {}}}\n",
-               train_loss, chars_seen / std::max(train_s, 1e-9), compile_s, kernels_compiled);
+    std::optional<double> train_loss, speed;
+    if (!recent.empty()) {
+      train_loss = 0;
+      for (double l : recent) *train_loss += l / static_cast<double>(recent.size());
+      speed = chars_seen / std::max(train_s, 1e-9);
+    }
+    fmt::print("{}\n", report::summary_line({{"train_loss", train_loss, "no iterations"},
+                                             {"val_loss", std::nullopt, "no validation text"},
+                                             {"chars_per_s", speed, "no iterations"},
+                                             {"compile_s", compile_s},
+                                             {"kernels_compiled", kernels_compiled}}));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "min_char_rnn: {}\n", e.what());
+    fmt::print(stderr, "min_char_rnn: {}\n", describe(e));
     return 1;
   }
 }

@@ -5,6 +5,7 @@
 //
 // Usage: simple_rnn [--data FILE|DIR] [--iters N] [--epochs N] [--seed N] [--threads N]
 #include <rnnc/rnnc.h>
+#include <rnnc/cli.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,12 +18,12 @@ int main(int argc, char** argv) {
   int iters = 1000, epochs = 10, threads = 0, window = 10, hidden = 128, batch = 128, generate = 80;
   uint64_t seed = 1;
   app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", iters, "cap on training steps")->capture_default_str();
-  app.add_option("--epochs", epochs, "iterations: a sample is printed after each")->capture_default_str();
+  app.add_option("--iters", iters, "cap on training steps")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--epochs", epochs, "iterations: a sample is printed after each")->capture_default_str()->check(cli::at_least(1));
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
-  app.add_option("--hidden", hidden, "units")->capture_default_str();
-  app.add_option("--generate", generate, "characters generated after each iteration")->capture_default_str();
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
+  app.add_option("--hidden", hidden, "units")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--generate", generate, "characters generated after each iteration")->capture_default_str()->check(cli::at_least(0));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -52,10 +53,9 @@ int main(int argc, char** argv) {
         {.budget = {.steps = iters}, .validate_every = per_iteration, .val_chunks = 1, .seed = seed,
          .compile = {.threads = threads}},
         {sample_line});
-    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-               r.loss, r.val_loss, r.chars_per_s, r.compile_seconds);
+    fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "simple_rnn: {}\n", e.what());
+    fmt::print(stderr, "simple_rnn: {}\n", describe(e));
     return 1;
   }
 }

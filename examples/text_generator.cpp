@@ -6,6 +6,7 @@
 //
 // Usage: text_generator [--data FILE|DIR] [--iters N] [--epochs N] [--seed N] [--threads N] [--hidden H]
 #include <rnnc/rnnc.h>
+#include <rnnc/cli.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,15 +19,15 @@ int main(int argc, char** argv) {
   int iters = 100, epochs = 5, threads = 0, hidden = 700, layers = 3, steps = 100, batch = 12, generate = 300;
   uint64_t seed = 1;
   app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", iters, "cap on training steps")->capture_default_str();
-  app.add_option("--epochs", epochs, "validation and checkpoint points over the run")->capture_default_str();
+  app.add_option("--iters", iters, "cap on training steps")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--epochs", epochs, "validation and checkpoint points over the run")->capture_default_str()->check(cli::at_least(1));
   app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
-  app.add_option("--hidden", hidden, "units per layer")->capture_default_str();
-  app.add_option("--layers", layers, "stacked LSTM layers")->capture_default_str();
-  app.add_option("--steps", steps, "characters per chunk (T)")->capture_default_str();
-  app.add_option("--batch", batch, "parallel streams (B)")->capture_default_str();
-  app.add_option("--generate", generate, "characters to generate at the end")->capture_default_str();
+  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
+  app.add_option("--hidden", hidden, "units per layer")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--layers", layers, "stacked LSTM layers")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--steps", steps, "characters per chunk (T)")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--batch", batch, "parallel streams (B)")->capture_default_str()->check(cli::at_least(1));
+  app.add_option("--generate", generate, "characters to generate at the end")->capture_default_str()->check(cli::at_least(0));
   app.add_option("--save", save, "where the best weights go")->capture_default_str();
   std::string curve = "text_generator.loss";
   app.add_option("--curve", curve, "loss curve: writes PREFIX.csv and PREFIX.svg")->capture_default_str();
@@ -58,10 +59,9 @@ int main(int argc, char** argv) {
     const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(save));
     fmt::print("----- {} characters from the best weights, temperature 0.8:\n{}\n", generate,
                nn::sample(best, vocab, U"The ", generate, {.temperature = 0.8}, rng));
-    fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {:.4f}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}}}\n",
-               r.loss, r.best_val_loss, r.chars_per_s, r.compile_seconds);
+    fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "text_generator: {}\n", e.what());
+    fmt::print(stderr, "text_generator: {}\n", describe(e));
     return 1;
   }
 }

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace rnnc::testing {
@@ -23,6 +24,16 @@ inline Run run(const std::string& command) {
   while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
   const int status = pclose(p);
   return {WEXITSTATUS(status), out};
+}
+
+// The program's last "summary: {...}" line, which must be valid JSON.
+inline nlohmann::json summary_of(const std::string& output) {
+  const size_t at = output.rfind("summary: ");
+  REQUIRE(at != std::string::npos);
+  const std::string line = output.substr(at + 9, output.find('\n', at) - at - 9);
+  INFO(line);
+  REQUIRE(nlohmann::json::accept(line));
+  return nlohmann::json::parse(line);
 }
 
 }  // namespace rnnc::testing

@@ -3,8 +3,13 @@
 #include <catch2/catch.hpp>
 #include <rnnc/rnnc.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 using namespace rnnc;
 namespace fs = std::filesystem;
@@ -220,5 +225,123 @@ TEST_CASE("a character model saves its configuration and vocabulary, and comes b
   io::Checkpoint wrong = file;
   wrong.tensors[1].second = Tensor::zeros({2, 2});
   CHECK_THROWS_WITH(nn::from_checkpoint<nn::GRUCell>(wrong), Catch::Contains("is f32[2, 2] in the file, the model expects"));
+  fs::remove_all(dir);
+}
+
+namespace {
+template <class Cell> io::Checkpoint char_file(int embedding) {
+  std::mt19937_64 rng(1);
+  const data::Vocab vocab = data::Vocab::of(U"abcdefg");
+  return nn::checkpoint(nn::CharRNN<Cell>::init(vocab.size(), 6, rng, {.layers = 2, .embedding = embedding}), vocab);
+}
+}  // namespace
+
+TEST_CASE("a character model's metadata is checked against its tensors before anything is allocated") {
+  for (int e : {0, 3}) {
+    for (io::Checkpoint c : {char_file<nn::RNNCell>(e), char_file<nn::LSTMCell>(e), char_file<nn::GRUCell>(e)}) {
+      INFO(c.meta("cell") << " embedding " << e);
+      std::u32string prime = U"a";
+      std::mt19937_64 rng(0);
+      CHECK_NOTHROW(nn::sample_checkpoint(c, prime, 3, {}, rng));
+      // One unit more, or one layer more, than the tensors hold: the tensor that differs is named.
+      io::Checkpoint wider = c, deeper = c, huge = c;
+      wider.metadata["hidden"] = "7";
+      deeper.metadata["layers"] = "3";
+      CHECK_THROWS_WITH(nn::sample_checkpoint(wider, prime, 3, {}, rng), Catch::Contains("in the file, the model expects"));
+      CHECK_THROWS_WITH(nn::sample_checkpoint(deeper, prime, 3, {}, rng), Catch::Contains("no tensor named 'rnn.layers.2."));
+      // Far more than the file holds: refused from the metadata alone, before any allocation
+      // (it took 6 GB and 30 s, or ended in std::bad_alloc).
+      huge.metadata["hidden"] = "100000";
+      CHECK_THROWS_WITH(nn::sample_checkpoint(huge, prime, 3, {}, rng), Catch::Contains("does not describe the tensors"));
+    }
+  }
+  io::Checkpoint c = char_file<nn::LSTMCell>(0);
+  std::u32string prime = U"a";
+  std::mt19937_64 rng(0);
+  for (const char* d : {"abc", "1e999", "nan", "1.5", "-0.1", ""}) {
+    io::Checkpoint bad = c;
+    bad.metadata["dropout"] = d;
+    CHECK_THROWS_WITH(nn::sample_checkpoint(bad, prime, 3, {}, rng), Catch::Contains("'dropout'"));
+  }
+  for (const char* layers : {"0", "99999999999999999999", "x", "1048577"}) {
+    io::Checkpoint bad = c;
+    bad.metadata["layers"] = layers;
+    CHECK_THROWS_WITH(nn::sample_checkpoint(bad, prime, 3, {}, rng), Catch::Contains("'layers'"));
+  }
+}
+
+TEST_CASE("a save removes the temporaries that killed saves left, and keeps those of live processes") {
+  const fs::path dir = temp_dir("stale");
+  const fs::path path = dir / "m.safetensors";
+  // A pid that is certainly not running: a child that has exited and been reaped.
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  REQUIRE(dead > 0);
+  waitpid(dead, nullptr, 0);
+  const fs::path stale_old = dir / (".m.safetensors.tmp" + std::to_string(dead));      // the earlier naming
+  const fs::path stale = dir / (".m.safetensors.tmp" + std::to_string(dead) + "-7");
+  const fs::path live = dir / (".m.safetensors.tmp" + std::to_string(getppid()) + "-0");   // a save in progress elsewhere
+  const fs::path other = dir / (".n.safetensors.tmp" + std::to_string(dead) + "-0");        // another file's
+  for (const fs::path& p : {stale_old, stale, live, other}) std::ofstream(p) << "half";
+  io::Checkpoint c;
+  c.add("w", Tensor::scalar(1));
+  io::save(path, c);
+  CHECK_FALSE(fs::exists(stale_old));
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(live));
+  CHECK(fs::exists(other));
+  CHECK(io::load(path).tensor("w").at(0) == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("two threads saving to one path while a third loads it: every save succeeds, every load is whole") {
+  const fs::path dir = temp_dir("threads");
+  const fs::path path = dir / "m.safetensors";
+  auto version = [](int v) {
+    io::Checkpoint c;
+    c.add("w", Tensor::full({4096}, v));
+    c.metadata["version"] = std::to_string(v);
+    return c;
+  };
+  io::save(path, version(0));
+  std::atomic<int> failed_saves{0}, bad_loads{0}, loads{0};
+  std::atomic<bool> done{false};
+  auto writer = [&](int base) {
+    for (int i = 0; i < 60; ++i) {
+      try {
+        io::save(path, version(base + i));
+      } catch (const Error&) {
+        ++failed_saves;
+      }
+    }
+  };
+  std::thread reader([&] {
+    while (!done) {
+      try {
+        const io::Checkpoint c = io::load(path);
+        const double v = std::stod(c.meta("version"));
+        const Tensor& w = c.tensor("w");
+        for (int64_t k = 0; k < w.numel(); ++k)
+          if (w.at(k) != v) {
+            ++bad_loads;
+            break;
+          }
+      } catch (const std::exception&) {
+        ++bad_loads;
+      }
+      ++loads;
+    }
+  });
+  std::thread a(writer, 1000), b(writer, 2000);
+  a.join();
+  b.join();
+  done = true;
+  reader.join();
+  INFO(loads << " loads");
+  CHECK(failed_saves == 0);
+  CHECK(bad_loads == 0);
+  int temporaries = 0;
+  for (const auto& e : fs::directory_iterator(dir)) temporaries += e.path().filename().string() != "m.safetensors";
+  CHECK(temporaries == 0);
   fs::remove_all(dir);
 }

@@ -18,10 +18,11 @@ using rnnc::testing::run;
 namespace {
 
 double summary_value(const std::string& output, const std::string& key) {
-  std::smatch m;
-  std::regex re("summary: \\{.*\"" + key + "\": ([0-9.eE+-]+)");
-  REQUIRE(std::regex_search(output, m, re));
-  return std::stod(m[1]);
+  const nlohmann::json s = rnnc::testing::summary_of(output);
+  INFO(s.dump());
+  REQUIRE(s.contains(key));
+  REQUIRE(s[key].is_number());
+  return s[key].get<double>();
 }
 }  // namespace
 
@@ -39,6 +40,35 @@ TEST_CASE("min_char_rnn learns the default corpus") {
   const double uniform = std::log(std::stod(m[1]));
   CHECK(summary_value(r.output, "train_loss") < uniform - 1.6);
   CHECK(summary_value(r.output, "chars_per_s") > 0);
+}
+
+TEST_CASE("the examples refuse bad options, say why a summary value is missing, and stop a diverging run") {
+  const std::string mcr = std::string(MIN_CHAR_RNN) + " --sample-every 0 ";
+  // No iterations: still a JSON summary, the loss null with the reason (it said 0 before).
+  Run none = run(mcr + "--iters 0");
+  INFO(none.output);
+  CHECK(none.status == 0);
+  const nlohmann::json s = rnnc::testing::summary_of(none.output);
+  CHECK(s["train_loss"].is_null());
+  CHECK(s["null_because"]["train_loss"] == "no iterations");
+  CHECK(s["chars_per_s"].is_null());
+  for (const char* bad : {"--iters -5", "--lr nan", "--lr inf", "--lr 0", "--seq-length 0", "--hidden 0", "--threads -3"}) {
+    Run r = run(mcr + bad);
+    INFO(bad << "\n" << r.output);
+    CHECK(r.status != 0);
+    CHECK(r.output.find("summary:") == std::string::npos);
+  }
+  // A learning rate that blows the loss up: stopped at the step it happened, non-zero exit.
+  Run wild = run(mcr + "--iters 200 --lr 1e30");
+  INFO(wild.output);
+  CHECK(wild.status != 0);
+  CHECK(wild.output.find("diverged") != std::string::npos);
+  CHECK(wild.output.find("the loss of step") != std::string::npos);
+  // text_generator --iters 0 failed loading a checkpoint it had never written.
+  Run tg = run(std::string(EXAMPLES_DIR) + "/text_generator --iters 0");
+  CHECK(tg.status != 0);
+  CHECK(tg.output.find("--iters") != std::string::npos);
+  CHECK(tg.output.find("checkpoint") == std::string::npos);
 }
 
 TEST_CASE("min_char_rnn reports a missing data file clearly") {

@@ -3,10 +3,22 @@
 #include <rnnc/rnnc.h>
 
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
 using namespace rnnc;
+
+TEST_CASE("summary lines are JSON: non-finite and missing values are null, with the reason") {
+  const std::string line = report::summary_line({{"train_loss", std::nan("")},
+                                                 {"val_loss", std::nullopt, "no validation"},
+                                                 {"chars_per_s", -std::numeric_limits<double>::infinity()},
+                                                 {"compile_s", 0.25},
+                                                 {"steps", 50.0}});
+  CHECK(line == "summary: {\"train_loss\":null,\"val_loss\":null,\"chars_per_s\":null,\"compile_s\":0.25,\"steps\":50,"
+                "\"null_because\":{\"train_loss\":\"nan\",\"val_loss\":\"no validation\",\"chars_per_s\":\"-inf\"}}");
+  CHECK(report::summary_line({{"loss", 1.5}}) == "summary: {\"loss\":1.5}");
+}
 
 TEST_CASE("loss curves: CSV with empty cells where validation was not measured; an SVG chart") {
   report::LossCurve c;

@@ -96,6 +96,30 @@ TEST_CASE("rnnc --version and --help") {
   CHECK(run(std::string(RNNC_TOOL)).status != 0);  // a verb is required
 }
 
+TEST_CASE("the tool refuses bad input when it parses it, and says each error once, in words") {
+  Sandbox box;
+  const std::string tool = std::string(RNNC_TOOL) + " ";
+  auto refused = [&](const std::string& args, const std::string& says) {
+    Run r = run(box.env + tool + args);
+    INFO(args << "\n" << r.output);
+    CHECK(r.status != 0);
+    CHECK(r.output.find(says) != std::string::npos);
+    CHECK(r.output.find("rnnc: rnnc") == std::string::npos);
+    CHECK(r.output.find("sample: rnnc:") == std::string::npos);
+  };
+  refused("frobnicate", "'frobnicate' is not a verb");
+  refused("run " + box.dir.string(), "is not a C++ file");
+  refused("sample " + box.dir.string(), "is a folder, not a checkpoint file");
+  const std::string ckpt = (box.dir / "x.safetensors").string();
+  for (const char* bad : {"-t -1", "-t nan", "-t inf", "-n -5", "-k -3", "-n x"}) refused("sample " + ckpt + " " + bad, "not");
+  for (const char* bad : {"--lr nan", "--lr 0", "--hidden 0", "--seq-length 0", "--threads -3", "--dropout 1",
+                          "--batch -1", "--clip -1"})
+    refused("train --steps 1 " + std::string(bad), "not");
+  // A library error reaches the user once, without the library's own prefix doubled.
+  std::ofstream(ckpt) << "not a checkpoint";
+  refused("sample " + ckpt, "rnnc sample: checkpoint '");
+}
+
 TEST_CASE("rnnc run works after cmake --install, from the installed tree") {
   Sandbox box;
   const fs::path prefix = box.dir / "prefix";
@@ -118,10 +142,8 @@ int main() { std::cout << "corpus " << RNNC_DEFAULT_CORPUS << "\n" << rnnc::Tens
 
 namespace {
 std::string summary_field(const std::string& out, const std::string& key) {
-  const size_t at = out.find("\"" + key + "\": ");
-  if (at == std::string::npos) return "";
-  const size_t from = at + key.size() + 4;
-  return out.substr(from, out.find_first_of(",}", from) - from);
+  const nlohmann::json s = rnnc::testing::summary_of(out);
+  return s.contains(key) ? s[key].dump() : "";
 }
 }  // namespace
 

@@ -115,6 +115,12 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
   };
   CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, nullptr, nn::Losses{infinite, Model::loss}, {.budget = {.steps = 3}}),
                     Catch::Contains("the loss of step 1 is inf") && Catch::Contains("first non-finite value: log at test_train.cpp:"));
+  // A learning rate far too high: the loss passes 10x its first value (and would go on to 1e31).
+  optim::Optimizer wild(optim::SGD{.lr = 1e4});
+  Model fresh = Model::init(d.vocab.size(), 16, rng);
+  CHECK_THROWS_WITH(nn::fit(fresh, wild, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
+                            {.budget = {.steps = 50}}),
+                    Catch::Contains("the run diverged") && Catch::Contains("the first step's"));
 }
 
 TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resumable bit for bit") {

@@ -2,8 +2,9 @@
 // safetensors.torch.load_file reads them: an 8-byte little-endian header length, a JSON header
 // {"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {string: string}}, then the data.
 //
-// Files are written atomically: a temporary file in the same folder, fsync, rename; a crash leaves
-// the old checkpoint or the new one, never half of one. The loader checks everything a damaged or
+// Files are written atomically: a temporary file in the same folder (its own for every save, so
+// threads may save to one path), fsync, rename; a crash leaves the old checkpoint or the new one,
+// never half of one, and the next save of that path removes the temporary a killed save left. The loader checks everything a damaged or
 // hostile file could get wrong and says what it found.
 #pragma once
 #include <filesystem>

@@ -16,6 +16,12 @@ class Error : public std::runtime_error {
 // "file.cpp:12" — the file name without its directories, as compilers print it.
 std::string where(const std::source_location& loc);
 
+// An exception as one line for a person, for a program's top-level catch: an Error's message
+// without its "rnnc: " prefix (the caller prints its own name first, once), std::bad_alloc as "out
+// of memory", and any other exception named by its type with its message ("std::out_of_range:
+// stod"), so nothing reaches the user as a bare "stod".
+std::string describe(const std::exception& e);
+
 // Throws Error("rnnc: <op>: <message> (at file:line)").
 [[noreturn]] void fail(std::string_view op, const std::string& message,
                        const std::source_location& loc);

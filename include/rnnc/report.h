@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,15 @@ class LossCurve {
  private:
   std::vector<Point> points_;
 };
+
+// The last line of every example and of rnnc train: `summary: {"train_loss": 1.23, ...}`, written
+// by a JSON library, so it always parses. A field without a value (nullopt: no step ran) or with a
+// non-finite one is null, and "null_because" says why ({"train_loss": "nan"}).
+struct Field {
+  std::string name;
+  std::optional<double> value;
+  std::string missing_because = "not measured";  // for nullopt
+};
+std::string summary_line(const std::vector<Field>& fields);
 
 }  // namespace rnnc::report

@@ -120,6 +120,9 @@ struct FitOptions {
   int64_t validate_every = 0;   // steps; 0: once at the end (when there is validation data)
   int64_t val_chunks = 0;       // validation chunks per validation (0: all)
   uint64_t seed = 0;            // the Rng for dropout
+  // A run whose loss passes `diverge` times the first step's loss has diverged (a learning rate
+  // far too high): fit stops with an error naming the step, as for a non-finite loss. 0: off.
+  double diverge = 10;
   std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
   CompileOptions compile{};
   // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
@@ -135,6 +138,18 @@ struct FitResult {
   double seconds = 0, chars_per_s = 0, compile_seconds = 0;
 };
 
+// The summary line's fields of a run (report::summary_line): train_loss (the last step's),
+// val_loss (the best validation's), chars_per_s, compile_s, steps; null where there was no step
+// or no validation.
+std::vector<report::Field> summary_fields(const FitResult& r);
+
+// For a training loop of one's own (fit calls it after every step): throws an Error naming the
+// step when the loss is not finite (and the op that first made a non-finite value, from
+// diagnose(), which may rerun the step in the reference interpreter; may be empty) or when it has
+// passed `factor` times the first step's loss `first` (NaN: not known yet; factor 0: off).
+void check_loss(double loss, int64_t step, double first, double factor,
+                const std::function<std::string()>& diagnose = {});
+
 namespace detail {
 // The step's bookkeeping that does not depend on the model's type.
 struct Loop {
@@ -142,12 +157,10 @@ struct Loop {
   int64_t chunks_per_epoch;
   int64_t chars_per_step;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  double first_loss = std::numeric_limits<double>::quiet_NaN();  // of this run's first step
   bool done(int64_t step) const;  // the budget is spent
   double seconds() const;
 };
-// An Error for a non-finite loss at `step`, naming the op that first produced a non-finite value
-// (diagnose() reruns the step in the reference interpreter and says which).
-void check_loss(double loss, int64_t step, const std::function<std::string()>& diagnose);
 // Adds the optimizer state ("optim.exp_avg.<path>"), the carried state ("train.state.<path>") and
 // the counters (metadata "train.*") to a checkpoint of the parameters.
 void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
@@ -203,7 +216,8 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
       r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.loss = loss;
-    check_loss(r.loss, s + 1, [&] { return diagnose(rng); });
+    if (!std::isfinite(loop.first_loss)) loop.first_loss = r.loss;
+    check_loss(r.loss, s + 1, loop.first_loss, o.diverge, [&] { return diagnose(rng); });
     if (o.clip.value > 0) optim::clip_by_value(grads, -o.clip.value, o.clip.value);
     if (o.clip.norm > 0) optim::clip_by_global_norm(grads, o.clip.norm);
     opt.step(model, grads);

@@ -155,8 +155,20 @@ std::vector<Tensor> Programs::run(int program, std::vector<Tensor> args, const R
 }
 
 const void* Programs::structure(int program) const { return programs_.at(program)->structure.get(); }
-const Function& Programs::function(int program) const { return programs_.at(program)->f; }
-const Compiled& Programs::compiled(int program) const { return programs_.at(program)->compiled; }
+static void check_program(int program, int count) {
+  if (program < 0 || program >= count)
+    throw Error(count == 0 ? "rnnc: compile: nothing is traced yet: a tree function is traced and compiled at its first "
+                             "call (signatures() counts them)"
+                           : fmt::format("rnnc: compile: program {} of {} (signatures() counts them)", program, count));
+}
+const Function& Programs::function(int program) const {
+  check_program(program, count());
+  return programs_[program]->f;
+}
+const Compiled& Programs::compiled(int program) const {
+  check_program(program, count());
+  return programs_[program]->compiled;
+}
 int Programs::count() const { return static_cast<int>(programs_.size()); }
 
 }  // namespace detail

@@ -1,7 +1,11 @@
 // safetensors reading and writing, with every check the format allows.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 
 #include <algorithm>
 #include <cstring>
@@ -31,6 +35,33 @@ const char* dtype_name(DType t) {
 
 [[noreturn]] void bad(const fs::path& p, const std::string& what) {
   throw Error(fmt::format("rnnc: checkpoint '{}': {}", p.string(), what));
+}
+
+// The temporary a save writes before renaming it over `path`: `.<name>.tmp<pid>-<n>`, n counting
+// this process's saves, so two threads (or two saves in one thread) never share one.
+fs::path temporary_for(const fs::path& path) {
+  static std::atomic<uint64_t> saves{0};
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  return dir / fmt::format(".{}.tmp{}-{}", path.filename().string(), ::getpid(), saves++);
+}
+
+// Removes the temporaries of `path` left by processes that no longer run (a save killed between
+// creating its temporary and renaming it). Those of running processes, this one included, may
+// be saves in progress and stay.
+void remove_stale_temporaries(const fs::path& path) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const std::string prefix = fmt::format(".{}.tmp", path.filename().string());
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string rest = name.substr(prefix.size());
+    const std::string digits = rest.substr(0, rest.find('-'));
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    fs::remove(e.path(), ec);  // another save may have removed it first
+  }
 }
 
 void write_all(int fd, const void* data, size_t n, const fs::path& p) {
@@ -95,7 +126,8 @@ void save(const fs::path& path, const Checkpoint& c) {
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));  // little-endian
 
   const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path tmp = dir / fmt::format(".{}.tmp{}", path.filename().string(), ::getpid());
+  remove_stale_temporaries(path);
+  const fs::path tmp = temporary_for(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) bad(path, fmt::format("cannot create '{}': {}", tmp.string(), std::strerror(errno)));
   try {
@@ -121,6 +153,8 @@ void save(const fs::path& path, const Checkpoint& c) {
 }
 
 Checkpoint load(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) bad(path, "it is a folder, not a checkpoint file");
   std::ifstream in(path, std::ios::binary);
   if (!in) bad(path, "cannot open it");
   std::stringstream ss;

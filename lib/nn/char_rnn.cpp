@@ -19,7 +19,7 @@ std::map<std::string, std::string> char_rnn_metadata(const std::string& cell, in
           {"vocab", data::encode_utf8(vocab.chars())}};
 }
 
-static int64_t as_int(const io::Checkpoint& c, const std::string& key, int64_t lo) {
+static int64_t as_int(const io::Checkpoint& c, const std::string& key, int64_t lo, int64_t hi) {
   const std::string& v = c.meta(key);
   std::size_t used = 0;
   int64_t x = 0;
@@ -28,8 +28,8 @@ static int64_t as_int(const io::Checkpoint& c, const std::string& key, int64_t l
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != v.size() || v.empty() || x < lo)
-    throw Error(fmt::format("rnnc: checkpoint: metadata '{}' = '{}' is not a number >= {}", key, v, lo));
+  if (used != v.size() || v.empty() || x < lo || x > hi)
+    throw Error(fmt::format("rnnc: checkpoint: metadata '{}' = '{}' is not a number in [{}, {}]", key, v, lo, hi));
   return x;
 }
 
@@ -39,15 +39,39 @@ CharRNNConfig char_rnn_config(const io::Checkpoint& c) {
     throw Error("rnnc: checkpoint: not an rnnc character model (its metadata has no format 'rnnc-char-rnn')");
   CharRNNConfig cfg;
   cfg.cell = c.meta("cell");
-  cfg.layers = static_cast<int>(as_int(c, "layers", 1));
-  cfg.hidden = as_int(c, "hidden", 1);
-  cfg.embedding = static_cast<int>(as_int(c, "embedding", 0));
+  cfg.layers = static_cast<int>(as_int(c, "layers", 1, 1 << 20));
+  cfg.hidden = as_int(c, "hidden", 1, int64_t{1} << 40);
+  cfg.embedding = static_cast<int>(as_int(c, "embedding", 0, 1 << 30));
+  const std::string& d = c.meta("dropout");
+  std::size_t used = 0;
   try {
-    cfg.dropout = std::stod(c.meta("dropout"));
-  } catch (const std::invalid_argument&) {
-    throw Error(fmt::format("rnnc: checkpoint: metadata 'dropout' = '{}' is not a number", c.meta("dropout")));
+    cfg.dropout = std::stod(d, &used);
+  } catch (const std::exception&) {
+    used = 0;
   }
+  if (used == 0 || used != d.size() || !(cfg.dropout >= 0 && cfg.dropout < 1))
+    throw Error(fmt::format("rnnc: checkpoint: metadata 'dropout' = '{}' is not a number in [0, 1)", d));
   cfg.vocab = data::Vocab::from_chars(data::decode_utf8(c.meta("vocab"), "checkpoint vocabulary"));
+
+  // The model the metadata describes is built before its tensors are checked one by one, so its
+  // size is bounded by the file's own first: a file that says hidden = 100000 is an error, not
+  // 60 GB of weights.
+  const int64_t gates = cfg.cell == "lstm" ? 4 : cfg.cell == "gru" ? 3 : 1;
+  const auto V = static_cast<long double>(cfg.vocab.size()), H = static_cast<long double>(cfg.hidden),
+             E = static_cast<long double>(cfg.embedding);
+  long double need = V * H + V + E * V;  // head, embedding
+  for (int l = 0; l < cfg.layers; ++l) {
+    const long double in = l > 0 ? H : cfg.embedding > 0 ? E : V;
+    need += gates * H * (in + H + 2);  // weight_ih, weight_hh, two biases
+  }
+  long double held = 0;
+  for (const auto& [name, t] : c.tensors) held += static_cast<long double>(t.numel());
+  if (need > 2 * held + (1 << 20))  // room for the shape check below to name a tensor that differs
+    throw Error(fmt::format("rnnc: checkpoint: its configuration ({} cell, {} layers, hidden {}, embedding {}, {} "
+                            "characters) needs {:.0f} parameters, but the file holds {:.0f}: the metadata does not "
+                            "describe the tensors",
+                            cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.vocab.size(),
+                            static_cast<double>(need), static_cast<double>(held)));
   return cfg;
 }
 

@@ -23,18 +23,6 @@ double Loop::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void check_loss(double loss, int64_t step, const std::function<std::string()>& diagnose) {
-  if (std::isfinite(loss)) return;
-  std::string where;
-  try {
-    where = diagnose();
-  } catch (const std::exception& e) {
-    where = std::string("(rerunning the step to find it failed: ") + e.what() + ")";
-  }
-  throw Error(fmt::format("rnnc: train: the loss of step {} is {}{}; training stopped, the checkpoints written so "
-                          "far are untouched (lower the learning rate, or clip the gradients)",
-                          step, loss, where.empty() ? "" : "; first non-finite value: " + where));
-}
 
 void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
                         double best_val, const std::vector<std::pair<std::string, Tensor>>& state) {
@@ -81,6 +69,36 @@ std::vector<int64_t> shuffled(int64_t count, uint64_t seed, int64_t epoch) {
 }
 
 }  // namespace detail
+
+std::vector<report::Field> summary_fields(const FitResult& r) {
+  const bool ran = r.steps > 0;
+  const bool validated = std::isfinite(r.best_val_loss);
+  return {{"train_loss", ran ? std::optional(r.loss) : std::nullopt, "no training step"},
+          {"val_loss", validated ? std::optional(r.best_val_loss) : std::nullopt, "no validation"},
+          {"chars_per_s", ran ? std::optional(r.chars_per_s) : std::nullopt, "no training step"},
+          {"compile_s", r.compile_seconds},
+          {"steps", static_cast<double>(r.steps)}};
+}
+
+void check_loss(double loss, int64_t step, double first, double factor,
+                const std::function<std::string()>& diagnose) {
+  if (std::isfinite(loss) && factor > 0 && std::isfinite(first) && first > 0 && loss > factor * first)
+    throw Error(fmt::format("rnnc: train: the loss of step {} is {:.4g}, more than {}x the first step's {:.4g}: the run "
+                            "diverged; training stopped, the checkpoints written so far are untouched (lower the "
+                            "learning rate, or clip the gradients)",
+                            step, loss, factor, first));
+  if (std::isfinite(loss)) return;
+  std::string where;
+  try {
+    if (diagnose) where = diagnose();
+  } catch (const std::exception& e) {
+    where = std::string("(rerunning the step to find it failed: ") + e.what() + ")";
+  }
+  throw Error(fmt::format("rnnc: train: the loss of step {} is {}{}; training stopped, the checkpoints written so "
+                          "far are untouched (lower the learning rate, or clip the gradients)",
+                          step, loss, where.empty() ? "" : "; first non-finite value: " + where));
+}
+
 
 std::string fill_path(const std::string& pattern, const Event& e) {
   std::string out;

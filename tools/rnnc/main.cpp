@@ -6,6 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <rnnc/char_rnn.h>
+#include <rnnc/cli.h>
+#include <rnnc/error.h>
+
+#include <set>
 
 #include "build_info.h"
 #include "run.h"
@@ -28,23 +32,23 @@ int main(int argc, char** argv) {
   CLI::App* train_cmd = app.add_subcommand("train", "train a character model on a text (char-rnn's train.lua)");
   train_cmd->add_option("--data", tr.data, "a text file, or a folder of .md files (default: rnnc's own docs)");
   train_cmd->add_option("--cell", tr.cell, "lstm, gru, rnn or rnn_relu")->capture_default_str();
-  train_cmd->add_option("--layers", tr.layers, "stacked layers")->capture_default_str();
-  train_cmd->add_option("--hidden", tr.hidden, "units per layer (char-rnn's rnn_size)")->capture_default_str();
-  train_cmd->add_option("--embedding", tr.embedding, "embedding size (0: one-hot input)")->capture_default_str();
-  train_cmd->add_option("--dropout", tr.dropout, "dropout after each layer while training")->capture_default_str();
-  train_cmd->add_option("--seq-length", tr.seq_length, "characters per chunk (BPTT truncation)")->capture_default_str();
-  train_cmd->add_option("--batch", tr.batch, "parallel streams")->capture_default_str();
+  train_cmd->add_option("--layers", tr.layers, "stacked layers")->capture_default_str()->check(rnnc::cli::at_least(1));
+  train_cmd->add_option("--hidden", tr.hidden, "units per layer (char-rnn's rnn_size)")->capture_default_str()->check(rnnc::cli::at_least(1));
+  train_cmd->add_option("--embedding", tr.embedding, "embedding size (0: one-hot input)")->capture_default_str()->check(rnnc::cli::at_least(0));
+  train_cmd->add_option("--dropout", tr.dropout, "dropout after each layer while training")->capture_default_str()->check(rnnc::cli::finite(0, 0.99));
+  train_cmd->add_option("--seq-length", tr.seq_length, "characters per chunk (BPTT truncation)")->capture_default_str()->check(rnnc::cli::at_least(1));
+  train_cmd->add_option("--batch", tr.batch, "parallel streams")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--optimizer", tr.optimizer, "adam, rmsprop, adagrad or sgd")->capture_default_str();
-  train_cmd->add_option("--lr", tr.lr, "learning rate")->capture_default_str();
-  train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")->capture_default_str();
-  train_cmd->add_option("--val-frac", tr.val_frac, "fraction of the text held out for validation")->capture_default_str();
-  train_cmd->add_option("--steps", tr.steps, "budget: training steps");
-  train_cmd->add_option("--epochs", tr.epochs, "budget: passes over the text");
-  train_cmd->add_option("--time", tr.time, "budget: seconds");
-  train_cmd->add_option("--validate-every", tr.validate_every, "steps between validations (0: a tenth of --steps, or 200)");
+  train_cmd->add_option("--lr", tr.lr, "learning rate")->capture_default_str()->check(rnnc::cli::positive());
+  train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")->capture_default_str()->check(rnnc::cli::finite(0));
+  train_cmd->add_option("--val-frac", tr.val_frac, "fraction of the text held out for validation")->capture_default_str()->check(rnnc::cli::finite(0, 0.5));
+  train_cmd->add_option("--steps", tr.steps, "budget: training steps")->check(rnnc::cli::at_least(0));
+  train_cmd->add_option("--epochs", tr.epochs, "budget: passes over the text")->check(rnnc::cli::at_least(0));
+  train_cmd->add_option("--time", tr.time, "budget: seconds")->check(rnnc::cli::finite(0));
+  train_cmd->add_option("--validate-every", tr.validate_every, "steps between validations (0: a tenth of --steps, or 200)")->check(rnnc::cli::at_least(0));
   train_cmd->add_option("--save", tr.save, "folder for best.safetensors, last.safetensors and loss.csv/.svg")->capture_default_str();
   train_cmd->add_option("--resume", tr.resume, "continue the run a checkpoint (last.safetensors) saved");
-  train_cmd->add_option("--threads", tr.threads, "threads (0: all cores)")->capture_default_str();
+  train_cmd->add_option("--threads", tr.threads, "threads (0: all cores)")->capture_default_str()->check(rnnc::cli::at_least(0));
   train_cmd->add_option("--seed", tr.seed, "random seed (initialisation, dropout)")->capture_default_str();
   train_cmd->set_version_flag("--version", std::string("rnnc train ") + RNNC_VERSION_STRING);
 
@@ -55,14 +59,19 @@ int main(int argc, char** argv) {
   bool greedy = false;
   CLI::App* sample_cmd = app.add_subcommand("sample", "print text from a saved character model (nn::checkpoint of a CharRNN)");
   sample_cmd->add_option("checkpoint", checkpoint, "the .safetensors file")->required();
-  sample_cmd->add_option("-n,--length", length, "characters to generate")->capture_default_str();
-  sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")->capture_default_str();
-  sample_cmd->add_option("-k,--top-k", top_k, "draw among the k most likely characters (0: all)")->capture_default_str();
+  sample_cmd->add_option("-n,--length", length, "characters to generate")->capture_default_str()->check(rnnc::cli::at_least(0));
+  sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")->capture_default_str()->check(rnnc::cli::finite(0));
+  sample_cmd->add_option("-k,--top-k", top_k, "draw among the k most likely characters (0: all)")->capture_default_str()->check(rnnc::cli::at_least(0));
   sample_cmd->add_option("-p,--prime", prime, "text to start from (default: a random character)");
   sample_cmd->add_option("-s,--seed", seed, "random seed")->capture_default_str();
   sample_cmd->add_flag("-g,--greedy", greedy, "always the most likely character");
   sample_cmd->set_version_flag("--version", std::string("rnnc sample ") + RNNC_VERSION_STRING);
 
+  // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
+  if (argc > 1 && argv[1][0] != '-' && !std::set<std::string>{"run", "train", "sample"}.count(argv[1])) {
+    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train and sample (rnnc --help)\n", argv[1]);
+    return 2;
+  }
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return rnnc::tool::run(run);
@@ -76,7 +85,7 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "rnnc: {}\n", e.what());
+    fmt::print(stderr, "rnnc {}: {}\n", *run_cmd ? "run" : *train_cmd ? "train" : "sample", rnnc::describe(e));
     return 1;
   }
   return 0;

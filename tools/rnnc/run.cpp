@@ -65,6 +65,10 @@ int run(const RunOptions& o) {
     fmt::print(stderr, "rnnc run: no such file: {}\n", o.file);
     return 2;
   }
+  if (!fs::is_regular_file(src)) {
+    fmt::print(stderr, "rnnc run: {} is not a C++ file (a folder?)\n", o.file);
+    return 2;
+  }
   const Layout l = find_layout();
   const fs::path lib = fs::path(l.lib_dir) / "librnnc.so";
   std::error_code ec;

@@ -66,10 +66,7 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
              o.save, r.best_val_loss);
   fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);
-  fmt::print("summary: {{\"train_loss\": {:.4f}, \"val_loss\": {}, \"chars_per_s\": {:.0f}, \"compile_s\": {:.3f}, "
-             "\"steps\": {}}}\n",
-             r.loss, std::isfinite(r.best_val_loss) ? fmt::format("{:.4f}", r.best_val_loss) : "null", r.chars_per_s,
-             r.compile_seconds, r.steps);
+  fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   return 0;
 }
 
@@ -102,7 +99,7 @@ int train(const TrainOptions& o) {
     if (o.cell == "rnn" || o.cell == "rnn_tanh" || o.cell == "rnn_relu") return train_as<nn::RNNCell>(o, vocab, train, v);
     throw Error(fmt::format("--cell: '{}' is not one of lstm, gru, rnn, rnn_relu", o.cell));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "rnnc train: {}\n", e.what());
+    fmt::print(stderr, "rnnc train: {}\n", describe(e));
     return 1;
   }
 }

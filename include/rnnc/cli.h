@@ -1,0 +1,64 @@
+// Range checks for command-line options (CLI11 validators), so that a program refuses
+// `--lr nan`, `--hidden 0` or `-t -1` when it parses its arguments instead of running to NaN:
+//
+//   app.add_option("--lr", lr)->check(rnnc::cli::positive());
+//   app.add_option("--hidden", hidden)->check(rnnc::cli::at_least(1));
+//
+// Header-only; include it in programs that use CLI11 (Debian's libcli11-dev).
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
+
+namespace rnnc::cli {
+
+// A finite number in [lo, hi] (NaN and infinities are refused whatever the bounds).
+inline CLI::Validator finite(double lo = -std::numeric_limits<double>::max(),
+                             double hi = std::numeric_limits<double>::max()) {
+  auto name = [](double v) {
+    return std::abs(v) == std::numeric_limits<double>::max() ? std::string(v < 0 ? "-inf" : "inf") : CLI::detail::to_string(v);
+  };
+  const std::string range = "[" + name(lo) + ", " + name(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not a number";
+        if (!std::isfinite(v) || v < lo || v > hi) return s + " is not a finite number in " + range;
+        return {};
+      },
+      "FINITE in " + range);
+}
+
+// A finite number > 0.
+inline CLI::Validator positive() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not a number";
+        if (!std::isfinite(v) || v <= 0) return s + " is not a finite number > 0";
+        return {};
+      },
+      "FINITE > 0");
+}
+
+// An integer >= lo.
+inline CLI::Validator at_least(long long lo) {
+  return CLI::Validator(
+      [lo](std::string& s) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || end != s.c_str() + s.size() || errno == ERANGE) return "'" + s + "' is not an integer";
+        if (v < lo) return s + " is not an integer >= " + std::to_string(lo);
+        return {};
+      },
+      "INT >= " + std::to_string(lo));
+}
+
+}  // namespace rnnc::cli
