@@ -17,6 +17,12 @@ TEST_CASE("a character is a code point: UTF-8 decodes and encodes back") {
   CHECK(encode_utf8(t) == s);
   CHECK_THROWS_WITH(decode_utf8("ab\xc3", "input.txt"), Catch::Contains("input.txt: invalid UTF-8 at byte 2"));
   CHECK_THROWS_WITH(decode_utf8("a\xe2\x28\xa1"), Catch::Contains("invalid UTF-8 at byte 1"));
+  // Found by the text fuzzer: an overlong form ("\xc0\xaf" for '/') was decoded; so were surrogates
+  // and code points past U+10FFFF. None is well-formed UTF-8, and none encodes back to itself.
+  for (const char* bad : {"\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"})
+    CHECK_THROWS_WITH(decode_utf8(std::string("x") + bad), Catch::Contains("invalid UTF-8 at byte 1"));
+  CHECK(decode_utf8("\xf4\x8f\xbf\xbf") == std::u32string(1, 0x10FFFF));
+  CHECK(decode_utf8("\xed\x9f\xbf") == std::u32string(1, 0xD7FF));
 }
 
 TEST_CASE("the vocabulary is sorted; encoding round-trips; unknown characters are named") {

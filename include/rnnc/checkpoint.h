@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,8 @@ struct Checkpoint {
 
 void save(const std::filesystem::path& path, const Checkpoint& c);
 Checkpoint load(const std::filesystem::path& path);
+// A checkpoint from a file's bytes (errors name `path`).
+Checkpoint parse(std::string_view bytes, const std::filesystem::path& path = "<memory>");
 
 // The state of a random engine as text (for the metadata), and back.
 std::string rng_state(const std::mt19937_64& rng);

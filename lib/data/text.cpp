@@ -24,6 +24,10 @@ std::u32string decode_utf8(std::string_view s, std::string_view source) {
       ok = (d >> 6) == 2;
       cp = (cp << 6) | (d & 0x3f);
     }
+    // The shortest form only (an overlong "\xc0\xaf" is not '/'), no UTF-16 surrogates, nothing
+    // past U+10FFFF: what the Unicode standard calls well-formed, and what encode_utf8 writes.
+    static constexpr char32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && cp >= least[n] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
     if (!ok) throw Error(fmt::format("rnnc: {}: invalid UTF-8 at byte {}", source, i));
     out.push_back(cp);
     i += n;

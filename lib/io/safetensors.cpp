@@ -159,13 +159,16 @@ Checkpoint load(const fs::path& path) {
   if (!in) bad(path, "cannot open it");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string bytes = ss.str();
+  return parse(ss.str(), path);
+}
+
+Checkpoint parse(std::string_view bytes, const fs::path& path) {
   if (bytes.size() < 8) bad(path, fmt::format("{} bytes is shorter than the 8-byte header length", bytes.size()));
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
   if (n > bytes.size() - 8)
     bad(path, fmt::format("the header length {} runs past the end of the file ({} bytes)", n, bytes.size()));
-  const std::string_view h(bytes.data() + 8, n);
+  const std::string_view h = bytes.substr(8, n);
   try {
     data::decode_utf8(h, "header");
   } catch (const Error&) {

@@ -1,0 +1,18 @@
+// Fuzz targets: functions of arbitrary bytes that may throw rnnc::Error (bad input, said clearly)
+// and nothing else, never crash, never read out of bounds. libFuzzer runs them (fuzzer.cpp, built
+// with clang by tests/fuzz/CMakeLists.txt and run by .ci/run); the ordinary test suite replays
+// their corpora (test_fuzz_corpora.cpp), so every build checks what the fuzzers found.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace rnnc::fuzz {
+
+// The checkpoint loader (safetensors): any bytes.
+void checkpoint(const uint8_t* data, size_t size);
+// The UTF-8 decoder and the vocabulary: a valid text round-trips exactly.
+void text(const uint8_t* data, size_t size);
+// The graph builder and the interpreter: the bytes choose ops, shapes, dtypes and attributes.
+void graph(const uint8_t* data, size_t size);
+
+}  // namespace rnnc::fuzz
