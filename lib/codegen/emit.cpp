@@ -239,7 +239,8 @@ class Emitter {
         const DType from = k_.code[in.a].dtype;
         if (from == in.dtype) return a;
         if (is_float(from) && fl) return b.CreateFPCast(a, t);
-        if (is_float(from)) return b.CreateFPToSI(a, t);
+        // Saturating, NaN to 0: defined for every float, as Tensor::set converts.
+        if (is_float(from)) return b.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {t, a->getType()}, {a});
         return b.CreateSIToFP(a, t);
       }
       default: {

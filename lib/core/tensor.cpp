@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 
 #include "rnnc/error.h"
@@ -113,7 +114,16 @@ double Tensor::at(int64_t i) const {
 void Tensor::set(int64_t i, double v) {
   visit(dtype_, storage_.get(), [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
-    p[i] = static_cast<T>(v);
+    if constexpr (std::is_integral_v<T>) {
+      // A float outside the integer range (or NaN) has no integer value, and converting it is
+      // undefined behaviour in C++: saturate, and NaN gives 0 (LLVM's fptosi.sat, which the
+      // compiled cast uses too). Found by the graph fuzzer.
+      constexpr double lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+      p[i] = std::isnan(v) ? T(0) : v <= lo ? std::numeric_limits<T>::min() : v >= hi ? std::numeric_limits<T>::max()
+                                                                                   : static_cast<T>(v);
+    } else {
+      p[i] = static_cast<T>(v);
+    }
   });
 }
 
