@@ -24,7 +24,9 @@ for t in checkpoint text graph; do
   rm -rf "build-fuzz/corpus/$t"
   mkdir -p "build-fuzz/corpus/$t"
   cp tests/fuzz/corpus/$t/* "build-fuzz/corpus/$t/"
-  (cd build-fuzz && ./fuzz_$t -max_total_time="$seconds" -print_final_stats=1 "corpus/$t" > "fuzz_$t.log" 2>&1) || {
+  # A fixed seed: a run repeats the same mutations (as far as its time allows), so a red CI run can be
+  # replayed with the same command.
+  (cd build-fuzz && ./fuzz_$t -seed=1 -max_total_time="$seconds" -print_final_stats=1 "corpus/$t" > "fuzz_$t.log" 2>&1) || {
     tail -40 "build-fuzz/fuzz_$t.log"
     echo "fuzz: $t failed; the input is in build-fuzz/"
     exit 1
