@@ -36,13 +36,26 @@ template <class T> bool isnan_(T v) {
 }
 
 // Numbers of type T as math.h's number system: what the machine does for one element.
+// Integers wrap around (two's complement), as the compiled kernels' LLVM add, sub and mul do;
+// in C++ a signed overflow is undefined, so they are computed unsigned (found by the graph fuzzer).
 template <class T> struct ScalarMath {
+  template <class F> static T wrap(T a, T b, F f) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;
+      return static_cast<T>(f(static_cast<U>(a), static_cast<U>(b)));
+    } else {
+      return f(a, b);
+    }
+  }
   T c(double k, T) const { return static_cast<T>(k); }
-  T neg(T x) const { return -x; }
-  T abs(T x) const { return x < T(0) ? -x : x; }
-  T add(T a, T b) const { return a + b; }
-  T sub(T a, T b) const { return a - b; }
-  T mul(T a, T b) const { return a * b; }
+  T neg(T x) const {
+    if constexpr (std::is_integral_v<T>) return wrap(T(0), x, std::minus<>());
+    else return -x;  // -0.0 for 0.0, which 0 - x is not
+  }
+  T abs(T x) const { return x < T(0) ? neg(x) : x; }
+  T add(T a, T b) const { return wrap(a, b, std::plus<>()); }
+  T sub(T a, T b) const { return wrap(a, b, std::minus<>()); }
+  T mul(T a, T b) const { return wrap(a, b, std::multiplies<>()); }
   T div(T a, T b) const { return a / b; }
   T pow(T a, T b) const { return static_cast<T>(std::pow(a, b)); }
   T exp(T x) const { return static_cast<T>(std::exp(x)); }
