@@ -213,6 +213,18 @@ TEST_CASE("a float cast to i32 saturates and takes NaN to 0, compiled and interp
   }
 }
 
+TEST_CASE("i32 add, sub, mul and neg wrap around, compiled and interpreted alike (no undefined behaviour)") {
+  // Found by the graph fuzzer: 756030 * 756030 overflowed an int in the interpreter.
+  Function f = trace([](Var x) { return std::vector<Var>{x * x, x + x * 3000, -x - 2147483647}; },
+                     {Spec{{3}, DType::i32, "x"}});
+  const Tensor x = Tensor::from({756030, -2147483648.0, 7}, {3}, DType::i32);
+  const std::vector<Tensor> want = interpret(f, {x}), got = compile(f)({x});
+  auto wrapped = [](int64_t v) { return static_cast<double>(static_cast<int32_t>(static_cast<uint32_t>(v))); };
+  CHECK(want[0].at(0) == wrapped(756030LL * 756030LL));
+  CHECK(want[2].at(1) == wrapped(2147483648LL - 2147483647LL));
+  for (size_t k = 0; k < 3; ++k) CHECK(got[k].values() == want[k].values());
+}
+
 TEST_CASE("EnvOptions: the dump list names whole words; CompileOptions starts from the environment") {
   EnvOptions e;
   e.dump = "groups,llvm";
