@@ -41,7 +41,7 @@ std::tuple<double, double, double> train_cell(const data::Streams& streams, int 
   std::mt19937_64 rng(seed);
   auto model = nn::CharRNN<Cell>::init(V, 128, rng);
   auto step = compile(value_and_grad(nn::CharRNN<Cell>::loss), copt);
-  optim::Optimizer opt(optim::Adam{.lr = 3e-3});
+  optim::Optimizer opt(optim::Adam{.lr = 3e-3}, copt);
   auto state = model.initial_state(streams.batch());
   double loss = 0, compile_s = 0;
   const auto t0 = std::chrono::steady_clock::now();

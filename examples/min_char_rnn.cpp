@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     };
 
     // Adagrad (mem += g^2; param -= lr g / (sqrt(mem) + eps)), gradients clipped to [-5, 5].
-    optim::Optimizer adagrad(optim::Adagrad{.lr = lr});
+    optim::Optimizer adagrad(optim::Adagrad{.lr = lr}, copt);
     double smooth_loss = -std::log(1.0 / V) * T;
     Tensor hprev = Tensor::zeros({1, H});
     double compile_s = 0, first_loss = std::nan("");

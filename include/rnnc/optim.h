@@ -35,7 +35,8 @@ using Config = std::variant<SGD, Adagrad, RMSprop, Adam>;
 
 class Optimizer {
  public:
-  explicit Optimizer(Config config);
+  // `compile` is how the update is compiled (its threads); nn::fit sets it to FitOptions::compile.
+  explicit Optimizer(Config config, CompileOptions compile = {});
 
   // One update of every parameter from its gradient (same shapes, in the same order each call).
   void step(std::vector<Tensor>& params, const std::vector<Tensor>& grads);
@@ -52,6 +53,7 @@ class Optimizer {
   double lr() const;
   void set_lr(double lr);  // for schedules
   const Config& config() const { return config_; }
+  void set_compile_options(const CompileOptions& compile);
 
   // The per-parameter state (named as PyTorch's state_dict names it, e.g. "exp_avg.3") and the
   // step count, for checkpoints; load_state restores both.
@@ -69,6 +71,7 @@ class Optimizer {
   void build(const std::vector<Tensor>& params);
 
   Config config_;
+  CompileOptions compile_;
   int64_t t_ = 0;
   std::vector<std::vector<Tensor>> slots_;  // [slot kind][parameter]
   Compiled update_;

@@ -124,7 +124,7 @@ struct FitOptions {
   // far too high): fit stops with an error naming the step, as for a non-finite loss. 0: off.
   double diverge = 10;
   std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
-  CompileOptions compile{};
+  CompileOptions compile{};     // for the step, the evaluation and the optimizer's update
   // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
   // checkpoint of its parameters; default: the parameters by path.
   std::function<io::Checkpoint()> describe{};
@@ -185,6 +185,7 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
               const FitOptions& o, std::vector<Callback>& callbacks, Step&& step, Validate&& validate, Save&& save,
               Load&& load, Diagnose&& diagnose) {
   Loop loop{o, steps_per_epoch, chars_per_step};
+  opt.set_compile_options(o.compile);  // the update on the step's threads
   Rng rng(o.seed);
   int64_t s = 0;  // steps done
   FitResult r;

@@ -72,7 +72,12 @@ Update update(const Config& c, const Var& p, Var g, const std::vector<Var>& slot
 
 }  // namespace
 
-Optimizer::Optimizer(Config config) : config_(std::move(config)) {}
+Optimizer::Optimizer(Config config, CompileOptions compile) : config_(std::move(config)), compile_(std::move(compile)) {}
+
+void Optimizer::set_compile_options(const CompileOptions& compile) {
+  compile_ = compile;
+  signature_.clear();  // the next step compiles the update again (its kernels come from the cache)
+}
 
 std::vector<std::string> Optimizer::slot_names() const {
   return std::visit(overloaded{
@@ -125,7 +130,7 @@ void Optimizer::build(const std::vector<Tensor>& params) {
         return ps;
       },
       specs);
-  update_ = compile(f);
+  update_ = compile(f, compile_);
   if (slots_.size() != k) {
     const double init = std::holds_alternative<Adagrad>(config_) ? std::get<Adagrad>(config_).initial_accumulator_value : 0;
     slots_.assign(k, {});
