@@ -16,35 +16,34 @@
 
 namespace rnnc::cli {
 
+namespace detail {
+// A validator of finite numbers for which ok(v) holds; `range` words the condition.
+template <class Ok>
+CLI::Validator finite_if(Ok ok, const std::string& range) {
+  return CLI::Validator(
+      [ok, range](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not a number";
+        if (!std::isfinite(v) || !ok(v)) return s + " is not a finite number " + range;
+        return {};
+      },
+      "FINITE " + range);
+}
+}  // namespace detail
+
 // A finite number in [lo, hi] (NaN and infinities are refused whatever the bounds).
 inline CLI::Validator finite(double lo = -std::numeric_limits<double>::max(),
                              double hi = std::numeric_limits<double>::max()) {
   auto name = [](double v) {
     return std::abs(v) == std::numeric_limits<double>::max() ? std::string(v < 0 ? "-inf" : "inf") : CLI::detail::to_string(v);
   };
-  const std::string range = "[" + name(lo) + ", " + name(hi) + "]";
-  return CLI::Validator(
-      [lo, hi, range](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not a number";
-        if (!std::isfinite(v) || v < lo || v > hi) return s + " is not a finite number in " + range;
-        return {};
-      },
-      "FINITE in " + range);
+  return detail::finite_if([lo, hi](double v) { return v >= lo && v <= hi; }, "in [" + name(lo) + ", " + name(hi) + "]");
 }
 
 // A finite number > 0.
 inline CLI::Validator positive() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        const double v = std::strtod(s.c_str(), &end);
-        if (s.empty() || end != s.c_str() + s.size()) return "'" + s + "' is not a number";
-        if (!std::isfinite(v) || v <= 0) return s + " is not a finite number > 0";
-        return {};
-      },
-      "FINITE > 0");
+  return detail::finite_if([](double v) { return v > 0; }, "> 0");
 }
 
 // An integer >= lo.
