@@ -200,6 +200,36 @@ TEST_CASE("threads: a kernel split across threads gives the same result as one t
   CHECK(max_abs_diff(compile(f, two)(args)[0], interpret(f, args)[0]) < 1e-6);
 }
 
+TEST_CASE("threads: GEMMs shared out by rows or columns give the same bits on 1, 2 and 4 threads") {
+  // A large GEMM is cut into blocks by its shape alone (compiler/gemm.cpp), so every thread count
+  // computes the same sums in the same order.
+  struct Case {
+    const char* what;
+    Shape a, b;
+    bool transpose_b;
+  };
+  const Case cases[] = {
+      {"wide: column blocks", {64, 256}, {256, 1000}, false},
+      {"wide, B transposed in place", {64, 256}, {1000, 256}, true},
+      {"tall: row blocks", {700, 300}, {300, 200}, false},
+      {"long k", {96, 2000}, {2000, 160}, false},
+      {"batched", {3, 64, 200}, {3, 200, 300}, false},
+  };
+  for (const Case& c : cases)
+    for (DType t : {DType::f32, DType::f64}) {
+      INFO(c.what << ", " << name_of(t));
+      const bool tb = c.transpose_b;
+      Function f = trace([tb](Var a, Var b) { return matmul(a, tb ? transpose(b) : b); },
+                         {Spec{c.a, t, "a"}, Spec{c.b, t, "b"}});
+      std::mt19937_64 rng(4);
+      const std::vector<Tensor> args = {Tensor::uniform(c.a, -1, 1, rng, t), Tensor::uniform(c.b, -1, 1, rng, t)};
+      const Tensor one = compile(f, {.threads = 1})(args)[0];
+      CHECK(max_abs_diff(compile(f, {.threads = 2})(args)[0], one) == 0);
+      CHECK(max_abs_diff(compile(f, {.threads = 4})(args)[0], one) == 0);
+      CHECK(max_abs_diff(one, interpret(f, args)[0]) < (t == DType::f32 ? 1e-3 : 1e-10));
+    }
+}
+
 TEST_CASE("a float cast to i32 saturates and takes NaN to 0, compiled and interpreted (no undefined behaviour)") {
   // Found by the graph fuzzer: static_cast<int>(NaN) in the interpreter, and fptosi in kernels
   // (poison for such values), were undefined.

@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <Eigen/Core>
-#include <omp.h>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -77,8 +75,6 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
 
   p->threads = thread_count(o);
   p->profile = o.env.profile;
-  Eigen::setNbThreads(p->threads);
-  omp_set_num_threads(p->threads);  // oneDNN's GEMMs and our parallel kernels
   exec::prepare(*p);
 
   st.kernels = static_cast<int>(descs.size());

@@ -1,11 +1,10 @@
 // The executor: walks the schedule's steps in order. Kernels get one pointer per argument (the
-// buffer's base plus the access's offset) and large ones are split across threads along their
-// outermost axis; GEMMs go to Eigen (its own threads), with strided operands mapped in place;
+// buffer's base plus the access's offset) and large ones are split across the thread pool along
+// their outermost axis; GEMMs go to gemm.cpp, which shares out large ones the same way;
 // library steps run the reference implementation of their node.
 #include "compiler/executor.h"
 
 #include <fmt/format.h>
-#include <omp.h>
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include "rnnc/error.h"
 #include "runtime/eval_node.h"
 #include "compiler/gemm.h"
+#include "compiler/thread_pool.h"
 
 namespace rnnc::exec {
 
@@ -31,6 +31,7 @@ using sched::Space;
 // (measured on the per-step kernels of the GRU 256 loops: 16k elements gained 10% on two threads,
 // 4k lost).
 constexpr int64_t kParallelElements = 1 << 13;
+constexpr int64_t kChunksPerThread = 4;
 
 struct Bases {
   std::byte* arena;
@@ -75,10 +76,11 @@ void run_kernel(const sched::KernelStep& k, codegen::KernelFn fn, const Bases& b
   const int64_t outer = k.desc.domain[0];
   if (numel(k.desc.domain) == 0) return;
   if (threads > 1 && numel(k.desc.domain) >= kParallelElements && k.desc.splittable()) {
-    const int64_t chunks = std::min<int64_t>(threads, outer);
+    // Several chunks per thread, claimed one at a time: a thread whose core is taken by another
+    // process leaves its share to the others (thread_pool.h).
+    const int64_t chunks = std::min<int64_t>(int64_t{threads} * kChunksPerThread, outer);
     void* const* args = ptrs.data();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) fn(args, outer * c / chunks, outer * (c + 1) / chunks);
+    parallel_for(threads, chunks, [&](int64_t c) { fn(args, chunk_begin(outer, chunks, c), chunk_begin(outer, chunks, c + 1)); });
   } else {
     fn(ptrs.data(), 0, outer);
   }
@@ -177,7 +179,7 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
     const auto t0 = on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     switch (st.kind) {
       case sched::Step::Kind::Kernel: run_kernel(st.kernel, s.kernels[i], b, threads, ptrs); break;
-      case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c)); break;
+      case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c), threads); break;
       case sched::Step::Kind::Library: run_library(st.library, b); break;
       case sched::Step::Kind::Loop: run_loop(*st.loop, b, p, depth); break;
     }

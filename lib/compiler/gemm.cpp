@@ -1,16 +1,26 @@
 // GEMM steps, operands mapped in place with their leading dimensions. float32 goes to oneDNN's
-// sgemm when libdnnl is there (Debian's libdnnl-dev): measured on this project's shapes with 2
-// threads it runs at 1.3-2.6x Eigen's speed ([12x700]x[700x2800]: 357 vs 136 GFLOP/s;
-// [128x256]x[256x1024]: 318 vs 199; the merged weight gradient [700x1200]x[1200x2800]: 386 vs 246).
-// float64 (for checking) and builds without oneDNN use Eigen, built for this machine's CPU unless
-// RNNC_NATIVE=OFF (see CMakeLists.txt).
+// sgemm when libdnnl is there (Debian's libdnnl-dev): measured on this project's shapes it runs at
+// 1.3-2.6x Eigen's speed. float64 (for checking) and builds without oneDNN use Eigen, built for this
+// machine's CPU unless RNNC_NATIVE=OFF (see CMakeLists.txt).
+//
+// Threads: a large GEMM is cut into blocks of C's columns (or rows, when C is taller than wide) and
+// the blocks go to the thread pool (thread_pool.h); each block is one single-threaded call. How a
+// GEMM is cut depends on its shape only, never on the thread count, so every thread count computes
+// the same sums in the same order and the results are bit-identical. oneDNN's own threads
+// (OpenMP) are not used: they spin for a core that another process may hold.
+#define EIGEN_DONT_PARALLELIZE
 #include "compiler/gemm.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 #ifdef RNNC_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 #endif
+
+#include "compiler/thread_pool.h"
 
 namespace rnnc::exec {
 
@@ -36,42 +46,75 @@ MatLayout layout(const Access& a) {
 }
 
 template <class T, int OA, int OB>
-void gemm_typed(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t m, int64_t n, int64_t k) {
+void gemm_typed(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
+                int64_t k) {
   using RM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   MatMap<T, OA> A(pa, m, k, Eigen::OuterStride<>(la.ld));
   MatMap<T, OB> B(pb, k, n, Eigen::OuterStride<>(lb.ld));
-  Eigen::Map<RM> C(pc, m, n);
+  Eigen::Map<RM, Eigen::Unaligned, Eigen::OuterStride<>> C(pc, m, n, Eigen::OuterStride<>(ldc));
   C.noalias() = A * B;
 }
 
 template <class T>
-void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t m, int64_t n, int64_t k) {
+void gemm_eigen(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
+                int64_t k) {
   constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
-  if (la.row_major && lb.row_major) gemm_typed<T, R, R>(pa, la, pb, lb, pc, m, n, k);
-  else if (la.row_major) gemm_typed<T, R, C>(pa, la, pb, lb, pc, m, n, k);
-  else if (lb.row_major) gemm_typed<T, C, R>(pa, la, pb, lb, pc, m, n, k);
-  else gemm_typed<T, C, C>(pa, la, pb, lb, pc, m, n, k);
+  if (la.row_major && lb.row_major) gemm_typed<T, R, R>(pa, la, pb, lb, pc, ldc, m, n, k);
+  else if (la.row_major) gemm_typed<T, R, C>(pa, la, pb, lb, pc, ldc, m, n, k);
+  else if (lb.row_major) gemm_typed<T, C, R>(pa, la, pb, lb, pc, ldc, m, n, k);
+  else gemm_typed<T, C, C>(pa, la, pb, lb, pc, ldc, m, n, k);
 }
 
+// One single-threaded GEMM: C (m x n, row-major, leading dimension ldc) = A B.
+template <class T>
+void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
+              int64_t k) {
 #ifdef RNNC_HAVE_DNNL
-// Row-major sgemm: a column-major operand is the transpose of a row-major one with the same ld.
-template <>
-void gemm_one<float>(const float* pa, MatLayout la, const float* pb, MatLayout lb, float* pc, int64_t m, int64_t n,
-                     int64_t k) {
-  if (dnnl_sgemm(la.row_major ? 'N' : 'T', lb.row_major ? 'N' : 'T', m, n, k, 1.0f, pa, la.ld, pb, lb.ld, 0.0f, pc,
-                 std::max<int64_t>(n, 1)) == dnnl_success)
-    return;
-  constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;  // never expected; keep the result right
-  if (la.row_major && lb.row_major) gemm_typed<float, R, R>(pa, la, pb, lb, pc, m, n, k);
-  else if (la.row_major) gemm_typed<float, R, C>(pa, la, pb, lb, pc, m, n, k);
-  else if (lb.row_major) gemm_typed<float, C, R>(pa, la, pb, lb, pc, m, n, k);
-  else gemm_typed<float, C, C>(pa, la, pb, lb, pc, m, n, k);
-}
+  if constexpr (std::is_same_v<T, float>) {
+    // Row-major sgemm: a column-major operand is the transpose of a row-major one with the same ld.
+    // oneDNN threads through OpenMP with this thread's OpenMP thread count: one, for this call.
+    static thread_local const bool one_thread = (omp_set_num_threads(1), true);
+    (void)one_thread;
+    const dnnl_status_t ok = dnnl_sgemm(la.row_major ? 'N' : 'T', lb.row_major ? 'N' : 'T', m, n, k, 1.0f, pa, la.ld,
+                                        pb, lb.ld, 0.0f, pc, ldc);
+    if (ok == dnnl_success) return;  // else (never expected) Eigen keeps the result right
+  }
 #endif
+  gemm_eigen(pa, la, pb, lb, pc, ldc, m, n, k);
+}
+
+// GEMMs with fewer multiply-adds than this run as one call: below it, sharing out costs more than
+// it saves.
+constexpr int64_t kParallelMacs = int64_t{1} << 18;
+// Blocks are at least this many columns (or rows) and at most kMaxBlocks: enough for a thread that
+// loses its core to leave blocks to the others, few enough that each block is still a good GEMM.
+constexpr int64_t kMinBlock = 64;
+constexpr int64_t kMaxBlocks = 8;
+
+// C = A B, cut into blocks of C's columns (or rows) shared among `threads`.
+template <class T>
+void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t m, int64_t n, int64_t k,
+                 int threads) {
+  const int64_t ldc = std::max<int64_t>(n, 1);
+  const bool by_columns = n >= m;
+  const int64_t extent = by_columns ? n : m;
+  const int64_t blocks = m * n * k < kParallelMacs ? 1 : std::clamp<int64_t>(extent / kMinBlock, 1, kMaxBlocks);
+  if (blocks == 1) return gemm_one(pa, la, pb, lb, pc, ldc, m, n, k);
+  // Column blocks start on multiples of 16 floats (a cache line of C); row blocks anywhere.
+  const int64_t align = by_columns ? 16 : 1;
+  parallel_for(threads, blocks, [&](int64_t i) {
+    const int64_t b = chunk_begin(extent, blocks, i, align), e = chunk_begin(extent, blocks, i + 1, align);
+    if (b == e) return;
+    if (by_columns)  // B's columns b..e: offset b in a row-major B, b rows of ld in a column-major one
+      gemm_one(pa, la, pb + (lb.row_major ? b : b * lb.ld), lb, pc + b, ldc, m, e - b, k);
+    else
+      gemm_one(pa + (la.row_major ? b * la.ld : b), la, pb, lb, pc + b * ldc, ldc, e - b, n, k);
+  });
+}
 
 }  // namespace
 
-void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C) {
+void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads) {
   const size_t r = g.c.shape.size();
   const int64_t m = g.c.shape[r - 2], n = g.c.shape[r - 1], k = g.a.shape[r - 1];
   const MatLayout la = layout(g.a), lb = layout(g.b);
@@ -84,11 +127,11 @@ void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C
     if (k == 0) {
       std::memset(C + oc * es, 0, static_cast<size_t>(m * n * es));
     } else if (g.c.dtype == DType::f32) {
-      gemm_one(reinterpret_cast<const float*>(A) + oa, la, reinterpret_cast<const float*>(B) + ob, lb,
-               reinterpret_cast<float*>(C) + oc, m, n, k);
+      gemm_blocks(reinterpret_cast<const float*>(A) + oa, la, reinterpret_cast<const float*>(B) + ob, lb,
+                  reinterpret_cast<float*>(C) + oc, m, n, k, threads);
     } else {
-      gemm_one(reinterpret_cast<const double*>(A) + oa, la, reinterpret_cast<const double*>(B) + ob, lb,
-               reinterpret_cast<double*>(C) + oc, m, n, k);
+      gemm_blocks(reinterpret_cast<const double*>(A) + oa, la, reinterpret_cast<const double*>(B) + ob, lb,
+                  reinterpret_cast<double*>(C) + oc, m, n, k, threads);
     }
     for (size_t d = batch.size(); d-- > 0;) {  // odometer over the batch axes
       oa += g.a.strides[d];

@@ -6,7 +6,8 @@
 
 namespace rnnc::exec {
 
-// A, B, C point at the first elements of the step's three accesses.
-void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C);
+// A, B, C point at the first elements of the step's three accesses; large GEMMs are shared out
+// among at most `threads` threads.
+void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads);
 
 }  // namespace rnnc::exec

@@ -1,0 +1,39 @@
+// The steps a training step is made of, on 1 and 2 threads (issue 16): one GEMM of a recurrent
+// step ([64 x 256] x [256 x 1024]), one elementwise kernel of the same size as an LSTM's gates, and
+// a whole LSTM training step (T 100, batch 64, hidden 256). bench/under_load.sh runs the examples
+// with and without another busy process on the machine.
+#include <benchmark/benchmark.h>
+
+#include "models.h"
+
+using namespace rnnc;
+using namespace rnnc::bench;
+
+namespace {
+
+void run(benchmark::State& state, const Function& f) {
+  const std::vector<Tensor> args = random_args(f);
+  Compiled c = compile(f, {.threads = static_cast<int>(state.range(0))});
+  c(args);
+  for (auto _ : state) benchmark::DoNotOptimize(c(args));
+}
+
+void BM_Gemm(benchmark::State& state) {
+  run(state, trace([](Var h, Var w) { return matmul(h, w); }, {Spec{{64, 256}}, Spec{{256, 1024}}}));
+}
+BENCHMARK(BM_Gemm)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+
+void BM_Gates(benchmark::State& state) {
+  run(state, trace([](Var z, Var c) { return sigmoid(z) * c + tanh(z) * sigmoid(c); }, {Spec{{64, 1024}}, Spec{{64, 1024}}}));
+}
+BENCHMARK(BM_Gates)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+
+void BM_LSTMTrainingStep(benchmark::State& state) {
+  run(state, value_and_grad(lstm_loss(100, 64, 256, 256)));
+  state.counters["chars/s"] = benchmark::Counter(64.0 * 100, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_LSTMTrainingStep)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,152 @@
+// The shared worker pool behind parallel_for (see thread_pool.h).
+//
+// A job is published as one 64-bit word, state = epoch (32 bits) | chunks (16) | next chunk (16),
+// with its function and context beside it. A thread claims chunk `next` by a compare-and-swap that
+// moves next on by one; the swap fails if the word changed, in particular if a new job replaced the
+// one whose function it read, so a worker that wakes late can never run a chunk of a job that has
+// ended. The job ends when `done` reaches chunks; the caller waits only for chunks that have been
+// claimed, never for a worker that has not woken.
+#include "compiler/thread_pool.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rnnc::exec {
+
+namespace {
+
+void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long an idle worker spins before it sleeps: long enough to catch the next step of a loop (a
+// few microseconds apart), short enough that a worker between training steps gives its core away.
+constexpr auto kSpin = std::chrono::microseconds(20);
+
+constexpr uint64_t pack(uint32_t epoch, int64_t chunks, int64_t next) {
+  return uint64_t{epoch} << 32 | uint64_t(chunks) << 16 | uint64_t(next);
+}
+constexpr int64_t chunks_of(uint64_t s) { return int64_t(s >> 16 & 0xffff); }
+constexpr int64_t next_of(uint64_t s) { return int64_t(s & 0xffff); }
+constexpr int64_t kMaxChunks = 0xffff;
+
+class Pool {
+ public:
+  ~Pool() {
+    stop_.store(true);
+    publish();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  void run(int threads, int64_t chunks, ChunkFn fn, void* ctx) {
+    std::unique_lock busy(busy_, std::try_to_lock);
+    if (!busy) {  // another job has the workers: this one runs here
+      for (int64_t i = 0; i < chunks; ++i) fn(ctx, i);
+      return;
+    }
+    grow(threads - 1);
+    wanted_.store(threads - 1, std::memory_order_relaxed);
+    fn_.store(fn, std::memory_order_relaxed);
+    ctx_.store(ctx, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    state_.store(pack(++epoch_, chunks, 0), std::memory_order_release);
+    publish();
+    help();
+    // Every chunk is claimed; wait for the ones still running on workers.
+    for (int spins = 0; done_.load(std::memory_order_acquire) < chunks; ++spins) {
+      if (spins < 4096) pause();
+      else sched_yield();  // the worker may be waiting for this core
+    }
+  }
+
+ private:
+  // Wakes the workers: spinning ones see wake_ move; sleeping ones are notified. A worker counts
+  // itself in sleepers_ before it checks wake_ under the mutex, so either it sees the new value or
+  // this sees it asleep (both are sequentially consistent), and no wake-up is lost.
+  void publish() {
+    wake_.fetch_add(1);
+    if (sleepers_.load() > 0) {
+      { std::lock_guard lock(sleep_mu_); }
+      asleep_.notify_all();
+    }
+  }
+
+  // Claims and runs chunks of the current job until none is left.
+  void help() {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    while (next_of(s) < chunks_of(s)) {
+      const ChunkFn fn = fn_.load(std::memory_order_relaxed);
+      void* ctx = ctx_.load(std::memory_order_relaxed);
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      fn(ctx, next_of(s));
+      done_.fetch_add(1, std::memory_order_release);
+      s = state_.load(std::memory_order_acquire);
+    }
+  }
+
+  void grow(int workers) {
+    while (static_cast<int>(workers_.size()) < workers) {
+      const int id = static_cast<int>(workers_.size());
+      workers_.emplace_back([this, id] { work(id); });
+    }
+  }
+
+  void work(int id) {
+    uint32_t seen = wake_.load();
+    for (;;) {
+      // Spin a while for the next job, then sleep until one is published.
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      for (int i = 1; wake_.load(std::memory_order_acquire) == seen; ++i) {
+        pause();
+        if (i % 64 == 0 && std::chrono::steady_clock::now() > until) {
+          std::unique_lock lock(sleep_mu_);
+          sleepers_.fetch_add(1);
+          asleep_.wait(lock, [&] { return wake_.load() != seen; });
+          sleepers_.fetch_sub(1);
+        }
+      }
+      seen = wake_.load();
+      if (stop_.load()) return;
+      if (id < wanted_.load(std::memory_order_relaxed)) help();
+    }
+  }
+
+  std::mutex busy_;                    // held by the caller of the running job
+  std::vector<std::thread> workers_;   // grown under busy_
+  uint32_t epoch_ = 0;                 // under busy_
+  std::atomic<uint64_t> state_{0};
+  std::atomic<ChunkFn> fn_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+  std::atomic<int64_t> done_{0};
+  std::atomic<int> wanted_{0};
+  std::atomic<uint32_t> wake_{0};      // moves on at each job
+  std::mutex sleep_mu_;                // idle workers sleep on asleep_ until wake_ moves
+  std::condition_variable asleep_;
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+};
+
+Pool& pool() {
+  static Pool p;
+  return p;
+}
+
+}  // namespace
+
+void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context) {
+  if (threads <= 1 || chunks <= 1 || chunks > kMaxChunks) {
+    for (int64_t i = 0; i < chunks; ++i) fn(context, i);
+    return;
+  }
+  pool().run(threads, chunks, fn, context);
+}
+
+}  // namespace rnnc::exec
