@@ -5,6 +5,10 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -76,6 +80,21 @@ TEST_CASE("thread pool: four callers at once each get all their chunks run") {
     });
   for (auto& t : callers) t.join();
   CHECK(bad.load() == 0);
+}
+
+TEST_CASE("thread pool: a child made by fork() runs its jobs with workers of its own and exits") {
+  REQUIRE(run_counts(2, 64) == std::vector<int>(64, 1));  // the parent's workers exist
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const bool ok = run_counts(2, 64) == std::vector<int>(64, 1) && run_counts(3, 9) == std::vector<int>(9, 1);
+    std::exit(ok ? 0 : 1);  // exit handlers run: none may wait for the parent's workers
+  }
+  int status = -1;
+  for (int waited_ms = 0; waited_ms < 20000 && waitpid(child, &status, WNOHANG) == 0; waited_ms += 10) usleep(10000);
+  if (status == -1) kill(child, SIGKILL), waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("thread pool: chunk_begin cuts a range into aligned, covering, ordered chunks") {

@@ -8,6 +8,7 @@
 // claimed, never for a worker that has not woken.
 #include "compiler/thread_pool.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -15,7 +16,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 namespace rnnc::exec {
 
@@ -40,12 +40,6 @@ constexpr int64_t kMaxChunks = 0xffff;
 
 class Pool {
  public:
-  ~Pool() {
-    stop_.store(true);
-    publish();
-    for (std::thread& t : workers_) t.join();
-  }
-
   void run(int threads, int64_t chunks, ChunkFn fn, void* ctx) {
     std::unique_lock busy(busy_, std::try_to_lock);
     if (!busy) {  // another job has the workers: this one runs here
@@ -93,10 +87,7 @@ class Pool {
   }
 
   void grow(int workers) {
-    while (static_cast<int>(workers_.size()) < workers) {
-      const int id = static_cast<int>(workers_.size());
-      workers_.emplace_back([this, id] { work(id); });
-    }
+    for (; workers_ < workers; ++workers_) std::thread([this, id = workers_] { work(id); }).detach();
   }
 
   void work(int id) {
@@ -114,13 +105,12 @@ class Pool {
         }
       }
       seen = wake_.load();
-      if (stop_.load()) return;
       if (id < wanted_.load(std::memory_order_relaxed)) help();
     }
   }
 
   std::mutex busy_;                    // held by the caller of the running job
-  std::vector<std::thread> workers_;   // grown under busy_
+  int workers_ = 0;                    // started, under busy_
   uint32_t epoch_ = 0;                 // under busy_
   std::atomic<uint64_t> state_{0};
   std::atomic<ChunkFn> fn_{nullptr};
@@ -131,12 +121,21 @@ class Pool {
   std::mutex sleep_mu_;                // idle workers sleep on asleep_ until wake_ moves
   std::condition_variable asleep_;
   std::atomic<int> sleepers_{0};
-  std::atomic<bool> stop_{false};
 };
 
+// The pool lives as long as the process: its workers are detached and sleep when idle, and it is
+// never destroyed, so no exit handler waits for them. A child made by fork() has none of the
+// parent's workers (and maybe a mutex a worker held), so it starts a pool of its own.
+Pool* g_pool = nullptr;
+
 Pool& pool() {
-  static Pool p;
-  return p;
+  static const bool made = [] {
+    g_pool = new Pool;
+    pthread_atfork(nullptr, nullptr, [] { g_pool = new Pool; });
+    return true;
+  }();
+  (void)made;
+  return *g_pool;
 }
 
 }  // namespace
