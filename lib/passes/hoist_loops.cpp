@@ -350,7 +350,11 @@ class Hoister {
   // A GEMM in the loop reading a transposed weight (h W_hh^T in PyTorch's layout) gets the weight
   // transposed once, before the loop: oneDNN's sgemm runs [64, 256] x [256, 768] at 410 GFLOP/s
   // with B as stored and 236 with B transposed (measured here; the gap grows as M shrinks).
+  // Not for short loops: a copy of the weight per call costs more than the few steps gain. Sampling
+  // runs loops of one step, a character at a time, where the copy was 86% of each call (issue 18).
+  static constexpr int64_t kPretransposeMinSteps = 8;
   void pretranspose_weights() {
+    if (T < kPretransposeMinSteps) return;
     std::unordered_map<const Node*, Var> transposed;
     for (const NodePtr& n : topo_order(body_out)) {
       if (n->op != Op::MatMul || n->rank() != 2) continue;
