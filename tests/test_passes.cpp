@@ -181,3 +181,42 @@ TEST_CASE("batch_gemms: independent products with a shared weight become one GEM
   for (const Var& x : cols) c = c + matmul(wt, x) * 2.0;
   CHECK(count(batch_gemms({c})[0]) == 1);
 }
+
+TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a scatter_add, with the same values") {
+  const int64_t V = 7, N = 5;
+  Var idx = input({3, 4}, DType::i32, "idx");  // M = 12 rows, reshaped from [3, 4]
+  Var idx_few = input({4}, DType::i32, "few");  // M = 4 < V rows
+  Var w = input({V, N}, DType::f64, "w"), w_t = input({N, V}, DType::f64, "w_t"), g = input({12, N}, DType::f64, "g");
+  Var rows = reshape(one_hot(idx, V, DType::f64), {12, V});
+  Var few = one_hot(idx_few, V, DType::f64);
+  struct Row {
+    const char* name;
+    Var before;
+    Op becomes;  // the op at the top (under a transpose, for the last row), or MatMul when kept
+  };
+  const std::vector<Row> table = {
+      {"one_hot(i) W", matmul(rows, w), Op::Gather},
+      {"one_hot(i) W^T, at least V rows: W^T copied, then picked", matmul(rows, transpose(w_t)), Op::Gather},
+      {"one_hot(i) W^T, fewer than V rows: the GEMM stays", matmul(few, transpose(w_t)), Op::MatMul},
+      {"one_hot(i) W, fewer than V rows", matmul(few, w), Op::Gather},
+      {"one_hot(i)^T G (the weight gradient)", matmul(transpose(rows), g), Op::ScatterAdd},
+      {"G^T one_hot(i) (the gradient of W^T)", matmul(transpose(g), rows), Op::ScatterAdd},
+  };
+  std::mt19937_64 rng(8);
+  const Tensor i12 = Tensor::from({0, 6, 3, 3, 1, 0, 5, 6, 2, 2, 4, 6}, {3, 4}, DType::i32);
+  const Tensor i4 = Tensor::from({6, 0, 6, 2}, {4}, DType::i32);
+  for (const Row& r : table) {
+    DYNAMIC_SECTION(r.name) {
+      Var got = one_hot_gemms({r.before})[0];
+      INFO(to_text({got}));
+      CHECK((got.op() == Op::Transpose ? Var(got->inputs[0]).op() : got.op()) == r.becomes);
+      const Function before{{idx, idx_few, w, w_t, g}, {r.before}, {}}, after{{idx, idx_few, w, w_t, g}, {got}, {}};
+      const std::vector<Tensor> a = {i12, i4, Tensor::uniform({V, N}, -1, 1, rng, DType::f64),
+                                     Tensor::uniform({N, V}, -1, 1, rng, DType::f64),
+                                     Tensor::uniform({12, N}, -1, 1, rng, DType::f64)};
+      const Tensor want = interpret(before, a)[0];
+      CHECK(max_abs_diff(interpret(after, a)[0], want) < 1e-15);
+      CHECK(max_abs_diff(compile(before)(a)[0], want) < 1e-15);  // the pipeline runs the pass
+    }
+  }
+}

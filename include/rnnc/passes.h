@@ -26,6 +26,9 @@ std::vector<Var> simplify(const std::vector<Var>& outputs);
 // Evaluates nodes whose inputs are all constants (results up to max_elements) into constants.
 std::vector<Var> fold_constants(const std::vector<Var>& outputs, int64_t max_elements = 1 << 16);
 
+// GEMMs with a one-hot operand become gathers (one_hot(i) W) and scatter-adds (its gradient).
+std::vector<Var> one_hot_gemms(const std::vector<Var>& outputs);
+
 // Sums of three or more GEMMs (or reductions) become one GEMM (reduction) over concatenated
 // operands: the weight and bias gradients of a recurrence, summed over its time steps.
 std::vector<Var> merge_sums(const std::vector<Var>& outputs);

@@ -19,6 +19,7 @@ const std::vector<Pass>& pipeline() {
       {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more
       {"hoist_loops", [](const std::vector<Var>& o) { return hoist_loops(o); }},
       {"optimize_hoisted", [](const std::vector<Var>& o) { return optimize_loops(o); }},  // bodies lost work
+      {"one_hot_gemms", [](const std::vector<Var>& o) { return one_hot_gemms(o); }},  // hoisted projections pick rows
       {"merge_sums", [](const std::vector<Var>& o) { return merge_sums(o); }},
       {"batch_gemms", [](const std::vector<Var>& o) { return batch_gemms(o); }},
       {"simplify_merged", [](const std::vector<Var>& o) { return simplify(o); }},  // concats of slices

@@ -1,0 +1,55 @@
+// one_hot_gemms: a GEMM with a one-hot operand picks rows; it need not multiply (issue 18). A
+// character model's input projection, one_hot(x) W, is a [T B, V] x [V, N] GEMM of which all but
+// one term per sum is zero, and its weight gradient another of K = T B:
+//
+//   one_hot(i, V) W       -> gather(W, i)                 rows of W
+//   one_hot(i, V)^T G     -> scatter_add(i, G, [V, N])    G's rows added at their indices
+//   G^T one_hot(i, V)     -> scatter_add(i, G, [V, N])^T
+//
+// A one_hot reshaped into rows ([T, B, V] -> [T B, V]) counts. Exact for a finite W (the GEMM
+// only adds zeros to the picked row); the scatter adds the same terms as the GEMM, in index order.
+// gather reads its table whole and in order, so a transposed W (PyTorch's layout, x W^T) is copied
+// first, V N values: worth it only when the GEMM has at least V rows, never for the one row of a
+// sampling step.
+#include "rnnc/ops.h"
+#include "rnnc/passes.h"
+
+namespace rnnc {
+
+namespace {
+
+Var in(const Var& v, size_t i) { return Var(v->inputs[i]); }
+
+// The indices, flattened to [M], when `a` is [M, V] rows of one_hot(i, V); else undefined.
+Var one_hot_rows(const Var& a) {
+  if (a.rank() != 2) return Var();
+  const Var h = a.op() == Op::Reshape ? in(a, 0) : a;
+  if (h.op() != Op::OneHot || h.shape().back() != a.shape()[1]) return Var();
+  const Var i = in(h, 0);
+  if (numel(i.shape()) != a.shape()[0]) return Var();
+  return i.rank() == 1 ? i : reshape(i, {a.shape()[0]});
+}
+
+// x if v is transpose(x) of a matrix, else undefined.
+Var transposed(const Var& v) { return v.op() == Op::Transpose && v.rank() == 2 ? in(v, 0) : Var(); }
+
+Var rewrite_gemm(const Var& v) {
+  if (v.op() != Op::MatMul || v.rank() != 2) return Var();
+  const Var a = in(v, 0), b = in(v, 1);
+  if (Var i = one_hot_rows(a); i.defined()) {  // one_hot(i) W
+    if (b.op() == Op::Transpose && a.shape()[0] < a.shape()[1]) return Var();  // the copy would cost more
+    return gather(b, i);
+  }
+  const Var at = transposed(a);
+  if (!at.defined()) return Var();
+  if (Var i = one_hot_rows(at); i.defined()) return scatter_add(i, b, v.shape());  // one_hot(i)^T G
+  if (Var i = one_hot_rows(b); i.defined())  // G^T one_hot(i), G = at
+    return transpose(scatter_add(i, at, {b.shape()[1], at.shape()[1]}));
+  return Var();
+}
+
+}  // namespace
+
+std::vector<Var> one_hot_gemms(const std::vector<Var>& outputs) { return rewrite(outputs, rewrite_gemm); }
+
+}  // namespace rnnc
