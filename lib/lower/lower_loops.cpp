@@ -2,6 +2,7 @@
 // step that owns the schedule of its body. Carries whose values are stacked live in a history
 // buffer; a sequence nothing reads afterwards lends its slots to the loop's stacked outputs.
 #include <algorithm>
+#include <functional>
 
 #include "lower/lowerer.h"
 
@@ -12,6 +13,16 @@ bool Lowerer::steps_contiguous(const Access& a) {
   const Shape inner(a.shape.begin() + 1, a.shape.end());
   return std::vector<int64_t>(a.strides.begin() + 1, a.strides.end()) == strides_of(inner) &&
          a.strides[0] >= numel(inner);
+}
+
+// Every element of a's slice t = 0 lies in [0, step): slice t lies in slot t of a buffer of slots.
+static bool within_first_slot(const Access& a, int64_t step) {
+  int64_t reach = a.offset;
+  for (size_t d = 1; d < a.shape.size(); ++d) {
+    if (a.shape[d] == 0) return true;
+    reach += (a.shape[d] - 1) * a.strides[d];
+  }
+  return a.offset >= 0 && reach < step;
 }
 
 void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_output) {
@@ -31,28 +42,37 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
     // or be this loop.
     if (s_.buffers[buf].bytes != L.length * step * bytes) continue;
     bool free_after = true;
+    // Where u reads its operands: a loop's outputs are all computed where its first one is; a view
+    // (and a value fused into its consumer) reads where its consumers run.
+    std::function<bool(int)> reads_from_here = [&](int u) {
+      const Info& ui = info_[u];
+      if (ui.kind == Kind::Loop) return loop_key(*order_[u]) != key && loops_.at(loop_key(*order_[u])).outputs.front() >= first;
+      const bool passes_on = ui.kind == Kind::View || ui.kind == Kind::Alias ||
+                             ((ui.kind == Kind::Compute || ui.kind == Kind::Reduce) && !ui.stored);
+      if (!passes_on) return u >= first;
+      return std::any_of(ui.users.begin(), ui.users.end(), reads_from_here);
+    };
     for (size_t i = 0; i < order_.size() && free_after; ++i) {
       const Info& in = info_[i];
       if (!in.has_access || in.access.buf != xa.buf) continue;
       if (in.output >= 0 || std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) {
                               return o.node().get() == order_[i].get(); }) != outputs_.end())
         free_after = false;
-      for (int u : in.users) {
-        // Where u runs: a loop's outputs are all computed where its first one is.
-        const bool loop = info_[u].kind == Kind::Loop;
-        if (loop && loop_key(*order_[u]) == key) continue;
-        if ((loop ? loops_.at(loop_key(*order_[u])).outputs.front() : u) >= first) free_after = false;
-      }
+      if (std::any_of(in.users.begin(), in.users.end(), reads_from_here)) free_after = false;
     }
-    // The loop reads the buffer only as sequences with this step (slot t at step t), never as a
-    // carry or an invariant, which every step would read.
+    // The loop reads the buffer only as sequences with this step, each within slot t at step t,
+    // never as a carry or an invariant, which every step would read, nor shifted into another
+    // slot (x_{t+1} at step t), which a later step would read after step t overwrote it.
     for (size_t k = 0; k < order_[first]->inputs.size(); ++k) {
       const Access& b = info_[at(order_[first]->inputs[k])].access;
+      if (b.buf != xa.buf) continue;
       const bool sequence = static_cast<int>(k) >= L.carries && static_cast<int>(k) < L.carries + L.xs;
-      if (b.buf == xa.buf && (!sequence || b.strides.empty() || b.strides[0] != step)) free_after = false;
+      if (!sequence || b.strides.empty() || b.strides[0] != step || !within_first_slot(b, step)) free_after = false;
     }
     if (!free_after) continue;
-    // Pack stacked outputs of the same dtype into the slot, in order.
+    // Pack stacked outputs of the same dtype into the slot, in order, from the slot's start (slot t
+    // is [t step, (t + 1) step) of the buffer; x may be a view of only part of it, e.g. the second
+    // of the stacks an earlier loop packed there).
     int64_t used = 0;
     for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
       const int i = at_output[k];
@@ -63,7 +83,7 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
       const int64_t slot = numel(shape) / L.length;
       if (order_[i]->dtype != xa.dtype || used + slot > step) continue;
       Access lent_access = xa;
-      lent_access.offset = xa.offset + used;
+      lent_access.offset = used;
       lent_access.shape = shape;
       lent_access.strides = strides_of(shape);
       lent_access.strides[0] = step;
