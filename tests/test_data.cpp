@@ -1,9 +1,10 @@
-// Text data: UTF-8, vocabulary, streams and windows, and the errors a user meets.
+// Data: UTF-8, vocabulary, streams, windows and length buckets, and the errors a user meets.
 #include <catch2/catch.hpp>
 #include <rnnc/rnnc.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace rnnc;
 using namespace rnnc::data;
@@ -77,4 +78,47 @@ TEST_CASE("windows and the train/validation split") {
   CHECK(sp.train == U"abcdefgh");
   CHECK(sp.val == U"ij");
   CHECK_THROWS(split(U"abc", 1.0));
+}
+
+TEST_CASE("buckets: batches of similar lengths, padded to a multiple, every sequence once per pass") {
+  // 10 sequences of lengths 0..9 (sequence i is i copies of i + 1), labels i % 3; batches of 3.
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<int32_t> labels;
+  for (int i = 0; i < 10; ++i) {
+    seqs.push_back(std::vector<int32_t>(static_cast<std::size_t>(i), i + 1));
+    labels.push_back(i % 3);
+  }
+  Buckets b(seqs, labels, 3, 4, -1);
+  CHECK(b.count() == 10);
+  CHECK(b.batches() == 3);  // the last partial batch is left out of a pass
+  CHECK(b.tokens() == 45);
+  for (int64_t epoch : {0, 1}) {
+    std::vector<std::vector<int64_t>> pass = b.pass(5, epoch);
+    REQUIRE(pass.size() == 3);
+    std::set<int64_t> seen;
+    for (const auto& which : pass) {
+      CHECK(which.size() == 3);
+      seen.insert(which.begin(), which.end());
+      // Similar lengths: a batch spans at most two rounded lengths (multiple 4: 0, 4, 8, 12).
+      int64_t lo = 100, hi = 0;
+      for (int64_t i : which) lo = std::min(lo, (i + 3) / 4), hi = std::max(hi, (i + 3) / 4);
+      CHECK(hi - lo <= 1);
+    }
+    CHECK(seen.size() == 9);
+  }
+  CHECK(b.pass(5, 0) == b.pass(5, 0));  // drawn from (seed, epoch)
+  CHECK(b.pass(5, 0) != b.pass(6, 0));
+  // A batch: time-major, padded to the longest rounded up to 4, lengths and labels per row.
+  Buckets::Batch x = b.batch({5, 2, 0});
+  CHECK(x.x.shape() == Shape{8, 3});
+  CHECK(x.lengths.values() == std::vector<double>{5, 2, 0});
+  CHECK(x.y.values() == std::vector<double>{2, 2, 0});
+  CHECK(x.x.values() == std::vector<double>{6, 3, -1, 6, 3, -1, 6, -1, -1, 6, -1, -1, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1});
+  CHECK(b.batch({0}).x.shape() == Shape{1, 1});  // empty sequences still get one (padding) step
+  // Evaluation order: every sequence once, by length, the last batch partial.
+  std::vector<std::vector<int64_t>> all = b.in_order();
+  CHECK(all.size() == 4);
+  CHECK(all.back().size() == 1);
+  CHECK_THROWS_WITH(Buckets(seqs, {1, 2}, 3), Catch::Contains("2 labels for 10 sequences"));
+  CHECK_THROWS_WITH(Buckets(seqs, labels, 11), Catch::Contains("fewer than one batch of 11"));
 }

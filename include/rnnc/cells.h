@@ -99,18 +99,27 @@ template <class Cell, class State> Var output_of(const Cell& cell, const State& 
 }
 
 // One cell over a sequence xs [T, B, I] from `init`, as one scan: the outputs [T, B, H] and the
-// final state. reverse: from the last step to the first (outputs stay in step order).
+// final state. reverse: from the last step to the first (outputs stay in step order). lengths
+// (i32 [B], optional): row b has lengths[b] real steps (scan.h): its final state is the state at
+// its length, its outputs past it are zero, and reversed it starts at its own last step.
 template <class Cell, class State>
 std::pair<Var, State> run_cell(const Cell& cell, const Var& xs, const State& init, bool reverse = false,
-                               Loc loc = Loc::current()) {
+                               const Var& lengths = Var(), Loc loc = Loc::current()) {
   auto [last, ys] = scan(
       [&](const State& s, const Var& x) {
         State next = cell(x, s);
         return std::pair<State, Var>{next, output_of(cell, next)};
       },
-      init, xs, reverse, loc);
+      init, xs, reverse, lengths, loc);
   return {ys, last};
 }
+
+// How a layer runs over a sequence, Keras-style keywords: rnn(xs, state, {.lengths = n, .rng = &rng}).
+struct RunOptions {
+  Var lengths{};         // i32 [B]: each row's real steps (default: all T)
+  Rng* rng = nullptr;    // dropout between layers when given
+  bool reverse = false;  // from the last step to the first
+};
 
 // Keras' RNN(cell) and torch.nn.LSTM(num_layers, dropout): stacked layers of one kind of cell,
 // layer l reading layer l-1's outputs, with dropout between layers when given an Rng.
@@ -136,16 +145,69 @@ template <class Cell> struct RNN {
   // xs [T, B, I] -> the top layer's outputs [T, B, H] and every layer's final state.
   std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, Rng* rng = nullptr,
                                                 bool reverse = false, Loc loc = Loc::current()) const {
+    return (*this)(xs, init, RunOptions{.rng = rng, .reverse = reverse}, loc);
+  }
+  std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, const RunOptions& o,
+                                                Loc loc = Loc::current()) const {
     if (init.size() != layers.size())
       fail("RNN", "a state per layer is needed: " + std::to_string(init.size()) + " given for " +
                       std::to_string(layers.size()) + " layers", loc);
     Var h = xs;
     std::vector<State> last;
     for (std::size_t l = 0; l < layers.size(); ++l) {
-      if (l > 0 && rng && dropout > 0) h = nn::dropout(h, dropout, *rng);
-      auto [ys, s] = run_cell(layers[l], h, init[l], reverse, loc);
+      if (l > 0 && o.rng && dropout > 0) h = nn::dropout(h, dropout, *o.rng);
+      auto [ys, s] = run_cell(layers[l], h, init[l], o.reverse, o.lengths, loc);
       h = ys;
       last.push_back(s);
+    }
+    return {h, last};
+  }
+};
+
+// torch.nn.LSTM(bidirectional=True) and Keras' Bidirectional: in every layer one cell reads the
+// sequence forward and another backward (each row from its own last real step when given
+// lengths), their outputs concatenated [T, B, 2H]; layer l > 0 reads layer l-1's 2H features.
+// States are PyTorch's h_n order: layer 0 forward, layer 0 backward, layer 1 forward, ...
+template <class Cell> struct Bidirectional {
+  using State = typename RNN<Cell>::State;
+  std::vector<Cell> forward, backward;
+  double dropout = 0;  // between layers, only when called with an Rng
+  RNNC_TREE(forward, backward)
+
+  static Bidirectional init(int num_layers, int64_t input, int64_t hidden, std::mt19937_64& rng, double dropout = 0,
+                            DType dtype = DType::f32) {
+    Bidirectional r;
+    r.dropout = dropout;
+    for (int l = 0; l < num_layers; ++l) {
+      r.forward.push_back(Cell::init(l == 0 ? input : 2 * hidden, hidden, rng, dtype));
+      r.backward.push_back(Cell::init(l == 0 ? input : 2 * hidden, hidden, rng, dtype));
+    }
+    return r;
+  }
+  std::vector<State> initial_state(int64_t batch) const {
+    std::vector<State> s;
+    for (std::size_t l = 0; l < forward.size(); ++l) {
+      s.push_back(forward[l].initial_state(batch));
+      s.push_back(backward[l].initial_state(batch));
+    }
+    return s;
+  }
+  // xs [T, B, I] -> the top layer's outputs [T, B, 2H] and every final state (2 per layer). Row
+  // b's final backward state is the one after reading its step 0.
+  std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, const RunOptions& o = {},
+                                                Loc loc = Loc::current()) const {
+    if (init.size() != 2 * forward.size() || backward.size() != forward.size())
+      fail("Bidirectional", "a state per layer and direction is needed: " + std::to_string(init.size()) +
+                                " given for " + std::to_string(forward.size()) + " layers", loc);
+    Var h = xs;
+    std::vector<State> last;
+    for (std::size_t l = 0; l < forward.size(); ++l) {
+      if (l > 0 && o.rng && dropout > 0) h = nn::dropout(h, dropout, *o.rng);
+      auto [fy, fs] = run_cell(forward[l], h, init[2 * l], o.reverse, o.lengths, loc);
+      auto [by, bs] = run_cell(backward[l], h, init[2 * l + 1], !o.reverse, o.lengths, loc);
+      h = concat({fy, by}, -1, loc);
+      last.push_back(fs);
+      last.push_back(bs);
     }
     return {h, last};
   }

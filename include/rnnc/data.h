@@ -78,4 +78,43 @@ class Windows {
   int64_t length_, step_, count_;
 };
 
+// 0 .. count-1 in the order of pass `epoch`, shuffled from (seed, epoch): the same order on
+// every platform.
+std::vector<int64_t> shuffled(int64_t count, uint64_t seed, int64_t epoch);
+
+// Sequences of different lengths in batches of similar lengths (tf.data's
+// bucket_by_sequence_length, torchtext's BucketIterator), each sequence with a label (a class).
+// A pass shuffles the sequences, orders them by length rounded up to `multiple` (the order within a
+// rounded length stays shuffled), cuts that order into batches of `batch` (the last partial batch
+// is left out) and shuffles the batches. A batch is padded to its longest sequence rounded up to
+// `multiple`, so a compiled step sees few distinct shapes: lengths 1..200 with multiple 8 give 25.
+class Buckets {
+ public:
+  // Empty sequences are allowed (length 0); a label per sequence; pad fills past each length.
+  Buckets(std::vector<std::vector<int32_t>> sequences, std::vector<int32_t> labels, int64_t batch,
+          int64_t multiple = 8, int32_t pad = 0);
+  int64_t count() const { return static_cast<int64_t>(seqs_.size()); }
+  int64_t batch_size() const { return batch_; }
+  int64_t batches() const { return count() / batch_; }  // per pass
+  int64_t tokens() const { return tokens_; }             // real steps in all sequences
+  // The sequences of each batch of pass `epoch`, drawn from (seed, epoch).
+  std::vector<std::vector<int64_t>> pass(uint64_t seed, int64_t epoch) const;
+  // Every sequence once, ordered by length, in batches of `batch` (the last one may be smaller):
+  // for evaluation.
+  std::vector<std::vector<int64_t>> in_order() const;
+  struct Batch {
+    Tensor x;        // i32 [T, B], time-major, `pad` past each length
+    Tensor lengths;  // i32 [B]
+    Tensor y;        // i32 [B], the labels
+  };
+  Batch batch(const std::vector<int64_t>& which) const;
+
+ private:
+  std::vector<std::vector<int32_t>> seqs_;
+  std::vector<int32_t> labels_;
+  int64_t batch_, multiple_, tokens_ = 0;
+  int32_t pad_;
+  int64_t rounded(int64_t i) const;
+};
+
 }  // namespace rnnc::data

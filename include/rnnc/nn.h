@@ -22,6 +22,14 @@ Var embedding(const Var& table, const Var& indices);
 // (tree_function.h), so a step stays a pure function of its inputs and the Rng's seed.
 Var dropout(const Var& x, double p, Rng& rng);
 
+// ---- Masked losses (sequences of different lengths, scan.h)
+// The mean of per-step values x [T, B, ...] over real steps only, t < lengths[b] (i32 [B]): the
+// padding's values, even a NaN, neither count nor reach the gradient. No real step at all: 0.
+Var masked_mean(const Var& x, const Var& lengths, Loc loc = Loc::current());
+// The last real step of every row of xs [T, B, ...] (row b's step lengths[b] - 1; zeros for a
+// length of 0): [B, ...]. A forward layer's output at the end of each sequence.
+Var last_step(const Var& xs, const Var& lengths, Loc loc = Loc::current());
+
 // ---- Metrics (on host tensors)
 // Fraction of rows of logits [N, V] whose argmax equals labels [N] (i32).
 double accuracy(const Tensor& logits, const Tensor& labels);

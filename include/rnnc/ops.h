@@ -93,6 +93,9 @@ Var gather(const Var& table, const Var& indices, Loc loc = Loc::current());
 Var scatter_add(const Var& indices, const Var& updates, const Shape& table_shape, Loc loc = Loc::current());
 // i32 indices [...] -> [..., depth] of 0/1 in `dtype`. Out-of-range indices throw when run.
 Var one_hot(const Var& indices, int64_t depth, DType dtype = DType::f32, Loc loc = Loc::current());
+// i32 lengths [B] -> [steps, B] of 0/1 in `dtype`: 1 where t < lengths[b] (tf.sequence_mask,
+// time-major). A length outside [0, steps] throws when run, naming the row.
+Var sequence_mask(const Var& lengths, int64_t steps, DType dtype = DType::f32, Loc loc = Loc::current());
 
 // ---- numerically stable composites (max-subtracted; the max carries no gradient)
 Var logsumexp(const Var& x, std::vector<int64_t> axes = {-1}, bool keepdims = false, Loc loc = Loc::current());

@@ -172,8 +172,6 @@ struct Resumed {
   std::vector<std::pair<std::string, Tensor>> optim;
 };
 Resumed read_training_state(const io::Checkpoint& c);
-// 0 .. count-1 in the order of pass `epoch`, shuffled from (seed, epoch).
-std::vector<int64_t> shuffled(int64_t count, uint64_t seed, int64_t epoch);
 }  // namespace detail
 
 namespace detail {
@@ -318,7 +316,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
   auto windows = [&](int64_t s) {  // step s's windows; the pass's order is drawn once per pass
-    if (s / per_epoch != order_epoch) order = detail::shuffled(data.count(), o.seed, order_epoch = s / per_epoch);
+    if (s / per_epoch != order_epoch) order = data::shuffled(data.count(), o.seed, order_epoch = s / per_epoch);
     const auto first = order.begin() + (s % per_epoch) * batch;
     return std::vector<int64_t>(first, first + batch);
   };
@@ -342,6 +340,56 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
           total += evaluate(model, nn::TextBatch{x, y}).item();
         }
         return n ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+      },
+      [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
+      [&](const Rng& rng) {
+        Rng same(rng.seed());
+        same.set_draws(rng.draws() - 1);
+        auto [f, args] = step.function(model, last, same);
+        return first_non_finite(f, args);
+      });
+}
+
+// A batch of sequences of different lengths (data::Buckets): tokens i32 [T, B] padded past each
+// row's length, the lengths i32 [B], a label per row i32 [B].
+struct SequenceBatch {
+  Leaf x, lengths, y;
+  RNNC_TREE(x, lengths, y)
+};
+
+// Trains on sequences of different lengths: each step one batch of sequences of similar lengths
+// (data::Buckets), a pass's batches drawn from (seed, pass). A batch of another padded length is
+// another shape, traced and compiled once (Buckets rounds lengths to keep them few).
+// losses.train: (model, SequenceBatch, Rng&) -> loss; losses.eval: (model, SequenceBatch) -> loss.
+// Validation runs every sequence of `val` once (the first val_chunks batches when set), the loss
+// weighted by batch size. chars_per_s counts real steps.
+template <class Model, class Train, class Eval>
+FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, const data::Buckets* val,
+              const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
+  auto step = compile(value_and_grad(losses.train), o.compile);
+  auto evaluate = compile(losses.eval, o.compile);
+  const int64_t per_epoch = data.batches();
+  std::vector<std::vector<int64_t>> order;
+  int64_t order_epoch = -1;
+  SequenceBatch last;
+  auto as_batch = [](const data::Buckets::Batch& b) { return SequenceBatch{b.x, b.lengths, b.y}; };
+  return detail::run(
+      model, opt, per_epoch, data.tokens() * data.batch_size() / data.count(), val != nullptr, o, callbacks,
+      [&](int64_t s, Rng& rng) {
+        if (s / per_epoch != order_epoch) order = data.pass(o.seed, order_epoch = s / per_epoch);
+        last = as_batch(data.batch(order[static_cast<std::size_t>(s % per_epoch)]));
+        auto [loss, grads] = step(model, last, rng);
+        return std::pair{loss.item(), std::move(grads)};
+      },
+      [&] {
+        double total = 0, rows = 0;
+        int64_t n = 0;
+        for (const std::vector<int64_t>& which : val->in_order()) {
+          if (o.val_chunks > 0 && n++ >= o.val_chunks) break;
+          total += evaluate(model, as_batch(val->batch(which))).item() * static_cast<double>(which.size());
+          rows += static_cast<double>(which.size());
+        }
+        return total / rows;
       },
       [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
       [&](const Rng& rng) {

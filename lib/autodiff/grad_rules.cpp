@@ -33,7 +33,7 @@ std::array<GradRule, kNumOps> make_table() {
   auto rule = [&](Op op, GradRule r) { t[static_cast<int>(op)] = std::move(r); };
 
   // Leaves and ops whose output is piecewise constant (or cut on purpose) pass no gradient.
-  for (Op op : {Op::Input, Op::Full, Op::Literal, Op::Sign, Op::StopGradient, Op::OneHot, Op::Less,
+  for (Op op : {Op::Input, Op::Full, Op::Literal, Op::Sign, Op::StopGradient, Op::OneHot, Op::SequenceMask, Op::Less,
                 Op::LessEqual, Op::Greater, Op::GreaterEqual, Op::Equal, Op::NotEqual})
     rule(op, no_grads);
 

@@ -393,4 +393,13 @@ Var one_hot(const Var& indices, int64_t depth, DType dtype, Loc loc) {
   return make(Op::OneHot, dtype, out, {indices.node()}, loc);
 }
 
+Var sequence_mask(const Var& lengths, int64_t steps, DType dtype, Loc loc) {
+  if (!lengths.defined()) fail("sequence_mask", "lengths is an undefined Var", loc);
+  if (lengths.dtype() != DType::i32 || lengths.rank() != 1)
+    fail("sequence_mask", fmt::format("lengths must be i32 [B], got {}{}", name_of(lengths.dtype()),
+                                      to_string(lengths.shape())), loc);
+  if (steps < 0) fail("sequence_mask", fmt::format("steps must not be negative, got {}", steps), loc);
+  return make(Op::SequenceMask, dtype, {steps, lengths.shape()[0]}, {lengths.node()}, loc);
+}
+
 }  // namespace rnnc

@@ -39,7 +39,7 @@ std::vector<Var> make_scan(std::shared_ptr<const Loop> loop, const std::vector<V
 }
 
 Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector<Var>& xs, bool reverse,
-             int64_t length, Loc loc) {
+             int64_t length, const Var& lengths, Loc loc) {
   if (xs.empty() && length < 0) fail("no sequences, so the length must be given", loc);
   int64_t T = length;
   for (size_t j = 0; j < xs.size(); ++j) {
@@ -49,10 +49,22 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
       fail(fmt::format("sequence {} has {} steps ({}), expected {}", j, xs[j].shape()[0], to_string(xs[j].shape()), T), loc);
   }
   if (T < 1) fail("a scan needs at least one step", loc);
+  // Per-row lengths: the mask m_t = (t < lengths[b]) is one more sequence of the loop.
+  const bool masked = lengths.defined();
+  int64_t B = 0;
+  if (masked) {
+    if (lengths.dtype() != DType::i32 || lengths.rank() != 1)
+      fail(fmt::format("lengths must be i32 [B], got {}{}", name_of(lengths.dtype()), to_string(lengths.shape())), loc);
+    B = lengths.shape()[0];
+    for (size_t i = 0; i < init.size(); ++i)
+      if (init[i].rank() < 1 || init[i].shape()[0] != B)
+        fail(fmt::format("carry {} is {}, but with lengths [{}] every carry is [B = {}, ...]", i,
+                         to_string(init[i].shape()), B, B), loc);
+  }
 
   auto L = std::make_shared<Loop>();
   L->carries = static_cast<int>(init.size());
-  L->xs = static_cast<int>(xs.size());
+  L->xs = static_cast<int>(xs.size()) + (masked ? 1 : 0);
   L->length = T;
   L->reverse = reverse;
   for (size_t i = 0; i < init.size(); ++i) L->inputs.push_back(input(init[i].shape(), init[i].dtype(), fmt::format("carry{}", i), loc));
@@ -60,6 +72,8 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
     Shape s(xs[j].shape().begin() + 1, xs[j].shape().end());
     L->inputs.push_back(input(s, xs[j].dtype(), fmt::format("x{}", j), loc));
   }
+  const DType mask_dtype = init.empty() ? DType::f32 : init[0].dtype();
+  if (masked) L->inputs.push_back(input({B}, mask_dtype, "mask", loc));
   ScanStep step = body(std::span<const Var>(L->inputs.data(), init.size()),
                        std::span<const Var>(L->inputs.data() + init.size(), xs.size()));
   if (step.carries.size() != init.size())
@@ -75,6 +89,24 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
            loc);
   for (const Var& y : step.ys)
     if (!y.defined()) fail("the body returned an undefined output", loc);
+  if (masked) {
+    // Row b past its length: the carry keeps its value, the output is zero. Selects, not
+    // products, so the padding's values (and their gradients) never reach a real step.
+    const Var& m = L->inputs[init.size() + xs.size()];
+    auto rows = [&](const Var& v) {
+      Shape s(static_cast<size_t>(v.rank()), 1);
+      s[0] = B;
+      return reshape(m, s, loc);
+    };
+    for (size_t i = 0; i < init.size(); ++i)
+      step.carries[i] = where(rows(step.carries[i]), step.carries[i], L->inputs[i]);
+    for (size_t j = 0; j < step.ys.size(); ++j) {
+      if (step.ys[j].rank() < 1 || step.ys[j].shape()[0] != B)
+        fail(fmt::format("output {} is {}, but with lengths [{}] every output is [B = {}, ...]", j,
+                         to_string(step.ys[j].shape()), B, B), loc);
+      step.ys[j] = where(rows(step.ys[j]), step.ys[j], 0.0);
+    }
+  }
 
   // Inputs the body reached that are not its own are captured from outside: each becomes an
   // invariant input of the body, bound to the outer value.
@@ -85,6 +117,7 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
   std::unordered_map<const Node*, Var> bind;
   std::vector<Var> bindings(init.begin(), init.end());
   bindings.insert(bindings.end(), xs.begin(), xs.end());
+  if (masked) bindings.push_back(sequence_mask(lengths, T, mask_dtype, loc));
   for (const NodePtr& n : topo_order(outputs))
     if (n->op == Op::Input && !own.count(n.get())) {
       Var inner = input(n->shape, n->dtype, n->name, n->loc);

@@ -1,6 +1,8 @@
 // Dense layers, embeddings, dropout and metrics (nn.h, cells.h).
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "rnnc/cells.h"
 
 namespace rnnc::nn {
@@ -10,6 +12,33 @@ Var linear(const Var& x, const Var& w, const Var& b, Loc loc) {
 }
 
 Var embedding(const Var& table, const Var& indices) { return gather(table, indices); }
+
+Var masked_mean(const Var& x, const Var& lengths, Loc loc) {
+  if (x.rank() < 2 || lengths.rank() != 1 || x.shape()[1] != lengths.shape()[0])
+    fail("masked_mean", fmt::format("x must be [T, B, ...] and lengths [B]; got {} and {}", to_string(x.shape()),
+                                    to_string(lengths.shape())), loc);
+  Shape s(static_cast<size_t>(x.rank()), 1);
+  s[0] = x.shape()[0];
+  s[1] = x.shape()[1];
+  Var m = reshape(sequence_mask(lengths, x.shape()[0], x.dtype(), loc), s, loc);
+  const double per_step = static_cast<double>(x.numel() / (x.shape()[0] * x.shape()[1]));
+  Var real = sum(m, {}, false, loc) * per_step;
+  return sum(where(m, x, 0.0), {}, false, loc) / maximum(real, 1.0);
+}
+
+Var last_step(const Var& xs, const Var& lengths, Loc loc) {
+  if (xs.rank() < 2 || lengths.rank() != 1 || xs.shape()[1] != lengths.shape()[0])
+    fail("last_step", fmt::format("xs must be [T, B, ...] and lengths [B]; got {} and {}", to_string(xs.shape()),
+                                  to_string(lengths.shape())), loc);
+  // The mask of step lengths[b] - 1 alone: (t < n) - (t < n - 1), the second with n - 1 >= 0.
+  const int64_t T = xs.shape()[0];
+  Shape s(static_cast<size_t>(xs.rank()), 1);
+  s[0] = T;
+  s[1] = xs.shape()[1];
+  Var upto = sequence_mask(lengths, T, xs.dtype(), loc);
+  Var before = sequence_mask(maximum(lengths - 1, 0), T, xs.dtype(), loc);
+  return sum(where(reshape(upto - before, s, loc), xs, 0.0), {0}, false, loc);
+}
 
 double accuracy(const Tensor& logits, const Tensor& labels) {
   const int64_t n = labels.numel();

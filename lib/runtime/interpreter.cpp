@@ -283,6 +283,18 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
       for (int64_t i = 0; i < in[0].numel(); ++i) out.set(i * depth + checked_index(n, idx[i], depth), 1.0);
       return out;
     }
+    case Op::SequenceMask: {
+      Tensor out(n.dtype, n.shape);
+      const int64_t steps = n.shape[0], rows = n.shape[1];
+      const int32_t* len = in[0].data<int32_t>();
+      for (int64_t b = 0; b < rows; ++b) {
+        if (len[b] < 0 || len[b] > steps)
+          throw Error(fmt::format("rnnc: sequence_mask: lengths[{}] = {} is outside [0, {}] (at {})", b, len[b], steps,
+                                  where(n.loc)));
+        for (int64_t t = 0; t < steps; ++t) out.set(t * rows + b, t < len[b] ? 1.0 : 0.0);
+      }
+      return out;
+    }
     default: break;
   }
   // Elementwise: all shapes equal.

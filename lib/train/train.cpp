@@ -59,15 +59,6 @@ Resumed read_training_state(const io::Checkpoint& c) {
   return r;
 }
 
-std::vector<int64_t> shuffled(int64_t count, uint64_t seed, int64_t epoch) {
-  std::vector<int64_t> order(static_cast<std::size_t>(count));
-  for (int64_t i = 0; i < count; ++i) order[static_cast<std::size_t>(i)] = i;
-  std::mt19937_64 g(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(epoch));
-  for (int64_t i = count - 1; i > 0; --i)  // Fisher-Yates with raw draws: the same order on every platform
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(g() % static_cast<uint64_t>(i + 1))]);
-  return order;
-}
-
 }  // namespace detail
 
 std::vector<report::Field> summary_fields(const FitResult& r) {
