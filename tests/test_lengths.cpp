@@ -211,6 +211,15 @@ TEST_CASE("lengths: masked_mean counts real steps only and last_step picks each 
   CHECK(interpret([](const Var& v, const Var& n) { return nn::masked_mean(v, n); })(x, Tensor::from({0, 0}, {2}, DType::i32)).item() == 0);
 }
 
+TEST_CASE("lengths: accuracy over real steps only", "[lengths]") {
+  // T = 2, B = 2, V = 2; row 1 has one real step. Predictions: argmax 1, 0 / 0, 1.
+  const Tensor logits = Tensor::from({0, 1, 1, 0, 1, 0, 0, 1}, {2, 2, 2});
+  const Tensor labels = Tensor::from({1, 0, 1, 0}, {2, 2}, DType::i32);
+  CHECK(nn::accuracy(logits, labels, Tensor::from({2, 1}, {2}, DType::i32)) == Approx(2.0 / 3));  // (0,0) (0,1) (1,0)
+  CHECK(nn::accuracy(logits, labels, Tensor::from({2, 2}, {2}, DType::i32)) == Approx(0.5));
+  CHECK_THROWS_WITH(nn::accuracy(logits, labels, Tensor::from({2}, {1}, DType::i32)), Catch::Contains("do not match"));
+}
+
 TEST_CASE("lengths: bad lengths are errors naming the row or the shapes", "[lengths]") {
   auto run = [](const Var& xs, const Var& h0, const Var& n) {
     auto [last, ys] = scan([](const Var& h, const Var& x) { return std::pair{h + x, h}; }, h0, xs, false, n);

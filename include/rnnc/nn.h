@@ -33,6 +33,8 @@ Var last_step(const Var& xs, const Var& lengths, Loc loc = Loc::current());
 // ---- Metrics (on host tensors)
 // Fraction of rows of logits [N, V] whose argmax equals labels [N] (i32).
 double accuracy(const Tensor& logits, const Tensor& labels);
+// The same over real steps only: logits [T, B, V], labels [T, B], lengths [B] (i32).
+double accuracy(const Tensor& logits, const Tensor& labels, const Tensor& lengths);
 // Mean nats per character to bits per character.
 inline double bits_per_char(double nats) { return nats / 0.69314718055994530942; }
 

@@ -54,6 +54,26 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
   return static_cast<double>(right) / static_cast<double>(n);
 }
 
+double accuracy(const Tensor& logits, const Tensor& labels, const Tensor& lengths) {
+  if (labels.rank() != 2 || lengths.rank() != 1 || labels.shape()[1] != lengths.shape()[0] ||
+      logits.numel() % std::max<int64_t>(labels.numel(), 1) != 0)
+    throw Error(fmt::format("rnnc: nn::accuracy: logits {}, labels {} and lengths {} do not match (want [T, B, V], "
+                            "[T, B], [B])", to_string(logits.shape()), to_string(labels.shape()), to_string(lengths.shape())));
+  const int64_t T = labels.shape()[0], B = labels.shape()[1], v = labels.numel() ? logits.numel() / labels.numel() : 0;
+  int64_t right = 0, real = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < B; ++b) {
+      if (t >= static_cast<int64_t>(lengths.at(b))) continue;
+      const int64_t i = t * B + b;
+      int64_t best = 0;
+      for (int64_t k = 1; k < v; ++k)
+        if (logits.at(i * v + k) > logits.at(i * v + best)) best = k;
+      right += best == static_cast<int64_t>(labels.at(i));
+      ++real;
+    }
+  return real ? static_cast<double>(right) / static_cast<double>(real) : 0.0;
+}
+
 Linear Linear::init(int64_t in, int64_t out, std::mt19937_64& rng, DType dtype) {
   const double k = 1.0 / std::sqrt(static_cast<double>(in));  // torch.nn.Linear's default
   Linear l;
