@@ -3,7 +3,7 @@
 # already installed it touches neither the network nor the package lists.
 set -euo pipefail
 pkgs=(build-essential cmake llvm-19-dev libeigen3-dev libfmt-dev catch2 libbenchmark-dev
-      libcli11-dev nlohmann-json3-dev libdnnl-dev pkg-config)
+      libcli11-dev nlohmann-json3-dev libdnnl-dev pkg-config libopenmpi-dev openmpi-bin openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

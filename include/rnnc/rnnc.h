@@ -6,6 +6,7 @@
 #include "rnnc/checkpoint.h"
 #include "rnnc/compile.h"
 #include "rnnc/data.h"
+#include "rnnc/dist.h"
 #include "rnnc/dtype.h"
 #include "rnnc/error.h"
 #include "rnnc/function.h"

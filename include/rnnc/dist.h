@@ -1,0 +1,65 @@
+// Data-parallel training over MPI (`mpirun -np N program`): every rank holds the whole model,
+// trains on its own share of the batch, and averages the gradients with the others before each
+// update, so all ranks take the same step. MPI is Debian's OpenMPI; this header does not include
+// it. A process not started by mpirun (or a build without MPI) is rank 0 of 1, and every call
+// below is then a no-op that costs nothing.
+//
+//   nn::Gradients g = ...;                   // this rank's gradients (a tree)
+//   dist::allreduce_mean(g);                 // the mean over ranks, on every rank, the same bits
+//
+// Gradients travel in buckets of at most 25 MB (PyTorch DDP's default; Horovod's tensor fusion),
+// filled in the tree's order, so every rank reduces the same buckets in the same order and the
+// result does not depend on timing. Every call first checks that all ranks pass the same leaves
+// (count, shapes, dtypes); a mismatch is an Error on every rank, naming the ranks.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rnnc/tensor.h"
+#include "rnnc/tree.h"
+
+namespace rnnc::dist {
+
+// Whether this build has MPI.
+bool built_with_mpi();
+// This process's rank and the number of ranks. Under mpirun the first call initialises MPI (and
+// MPI is finalised at exit).
+int rank();
+int size();
+inline bool is_root() { return rank() == 0; }
+
+inline constexpr int64_t kBucketBytes = int64_t{25} << 20;
+
+struct ReduceStats {
+  int64_t bytes = 0;    // reduced by this call (each rank's share)
+  int buckets = 0;
+  double seconds = 0;   // spent in MPI, waiting for the slowest rank included
+};
+// Replaces every tensor by its mean over the ranks (float tensors; others are left alone).
+ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes = kBucketBytes);
+// Every rank's tensors become rank `root`'s.
+void broadcast(std::vector<Tensor>& tensors, int root = 0);
+// An Error on every rank when a tensor's bytes differ between ranks, naming the first such tensor
+// (names[i]) and the ranks that disagree with rank 0.
+void check_same(const std::vector<Tensor>& tensors, const std::vector<std::string>& names);
+// Waits for every rank.
+void barrier();
+// Ends the whole job from one rank, for an error the others cannot see: prints "rnnc: rank R:
+// message" on stderr and aborts every rank with exit code 1 (mpirun names the rank too).
+[[noreturn]] void abort_job(const std::string& message);
+
+// The same over trees of leaves (a model, its gradients).
+template <class T> ReduceStats allreduce_mean(T& tree, int64_t bucket_bytes = kBucketBytes) {
+  std::vector<Tensor> t = tree::tensors(tree);  // the tree's own storage: reduced in place
+  return allreduce_mean(t, bucket_bytes);
+}
+template <class T> void broadcast(T& tree, int root = 0) {
+  std::vector<Tensor> t = tree::tensors(tree);
+  broadcast(t, root);
+}
+template <class T> void check_same(const T& tree, const std::string& prefix = "") {
+  check_same(tree::tensors(tree), tree::paths(tree, prefix));
+}
+
+}  // namespace rnnc::dist

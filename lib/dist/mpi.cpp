@@ -1,0 +1,200 @@
+// The distributed layer over MPI (dist.h). MPI is initialised on first use, and only under a
+// launcher (mpirun sets OMPI_COMM_WORLD_SIZE, other launchers PMI_SIZE or PMIX_RANK); a plain
+// process is rank 0 of 1 and never touches MPI. Errors come back as codes (MPI_ERRORS_RETURN) and
+// become Errors naming the call and the rank.
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "rnnc/dist.h"
+#include "rnnc/error.h"
+
+namespace rnnc::dist {
+
+namespace {
+
+struct World {
+  int rank = 0, size = 1;
+  bool mpi = false;
+};
+
+bool launched() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK"); }
+
+const World& world() {
+  static World w;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (!launched()) return;
+    int ready = 0;
+    MPI_Initialized(&ready);
+    if (!ready) {
+      int provided = 0;
+      // Only the thread that calls rnnc's dist functions uses MPI; the thread pool never does.
+      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+        throw Error("rnnc: dist: MPI_Init_thread failed");
+      std::atexit([] {
+        int done = 0;
+        MPI_Finalized(&done);
+        if (!done) MPI_Finalize();
+      });
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &w.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &w.size);
+    w.mpi = true;
+  });
+  return w;
+}
+
+void check(int code, const char* call) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int n = 0;
+  MPI_Error_string(code, text, &n);
+  throw Error(fmt::format("rnnc: dist: {} failed on rank {}: {}", call, world().rank, std::string(text, static_cast<size_t>(n))));
+}
+
+// FNV-1a over bytes.
+uint64_t hash(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+// Every rank's value of v, in rank order.
+std::vector<uint64_t> gather_all(uint64_t v) {
+  std::vector<uint64_t> all(static_cast<size_t>(world().size));
+  check(MPI_Allgather(&v, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "MPI_Allgather");
+  return all;
+}
+
+// The ranks whose value differs from rank 0's, as "1, 3".
+std::string differing(const std::vector<uint64_t>& all) {
+  std::string s;
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0]) s += (s.empty() ? "" : ", ") + std::to_string(r);
+  return s;
+}
+
+// Every rank must pass the same leaves: the same count, dtypes and shapes, in the same order.
+void check_layout(const std::vector<Tensor>& ts, const char* who) {
+  uint64_t h = hash(nullptr, 0);
+  for (const Tensor& t : ts) {
+    const int d = t.defined() ? static_cast<int>(t.dtype()) : -1;
+    h = hash(&d, sizeof d, h);
+    if (t.defined())
+      for (int64_t e : t.shape()) h = hash(&e, sizeof e, h);
+    h = hash("|", 1, h);
+  }
+  const std::vector<uint64_t> all = gather_all(h);
+  const std::string bad = differing(all);
+  if (!bad.empty())
+    throw Error(fmt::format("rnnc: dist: {}: rank(s) {} pass other leaves (count, shapes or dtypes) than rank 0 "
+                            "({} leaves here, on rank {})", who, bad, ts.size(), world().rank));
+}
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::i32: return MPI_INT32_T;
+  }
+  return MPI_BYTE;
+}
+
+}  // namespace
+
+bool built_with_mpi() { return true; }
+int rank() { return world().rank; }
+int size() { return world().size; }
+
+ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes) {
+  ReduceStats st;
+  if (size() == 1) return st;
+  const auto t0 = std::chrono::steady_clock::now();
+  check_layout(tensors, "allreduce_mean");
+  std::vector<std::byte> bucket;
+  const double scale = 1.0 / size();
+  // Buckets in the tensors' order: a run of float tensors of one dtype, at most bucket_bytes (a
+  // larger tensor is a bucket of its own).
+  for (size_t i = 0; i < tensors.size();) {
+    if (!tensors[i].defined() || !is_float(tensors[i].dtype())) {
+      ++i;
+      continue;
+    }
+    const DType dt = tensors[i].dtype();
+    size_t j = i;
+    int64_t bytes = 0;
+    while (j < tensors.size() && tensors[j].defined() && tensors[j].dtype() == dt &&
+           (j == i || bytes + static_cast<int64_t>(tensors[j].nbytes()) <= bucket_bytes))
+      bytes += static_cast<int64_t>(tensors[j++].nbytes());
+    bucket.resize(static_cast<size_t>(bytes));
+    size_t at = 0;
+    for (size_t k = i; k < j; ++k) {
+      std::memcpy(bucket.data() + at, tensors[k].raw(), tensors[k].nbytes());
+      at += tensors[k].nbytes();
+    }
+    const int64_t count = bytes / static_cast<int64_t>(size_of(dt));
+    check(MPI_Allreduce(MPI_IN_PLACE, bucket.data(), static_cast<int>(count), mpi_type(dt), MPI_SUM, MPI_COMM_WORLD),
+          "MPI_Allreduce");
+    at = 0;
+    for (size_t k = i; k < j; ++k) {
+      Tensor& t = tensors[k];
+      if (dt == DType::f32) {
+        const float* s = reinterpret_cast<const float*>(bucket.data() + at);
+        float* d = t.data<float>();
+        for (int64_t e = 0; e < t.numel(); ++e) d[e] = static_cast<float>(s[e] * scale);
+      } else {
+        const double* s = reinterpret_cast<const double*>(bucket.data() + at);
+        double* d = t.data<double>();
+        for (int64_t e = 0; e < t.numel(); ++e) d[e] = s[e] * scale;
+      }
+      at += t.nbytes();
+    }
+    st.bytes += bytes;
+    ++st.buckets;
+    i = j;
+  }
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+void broadcast(std::vector<Tensor>& tensors, int root) {
+  if (size() == 1) return;
+  check_layout(tensors, "broadcast");
+  for (Tensor& t : tensors)
+    if (t.defined() && t.nbytes() > 0)
+      check(MPI_Bcast(t.raw(), static_cast<int>(t.numel()), mpi_type(t.dtype()), root, MPI_COMM_WORLD), "MPI_Bcast");
+}
+
+void check_same(const std::vector<Tensor>& tensors, const std::vector<std::string>& names) {
+  if (size() == 1) return;
+  check_layout(tensors, "check_same");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    const std::vector<uint64_t> all = gather_all(t.defined() ? hash(t.raw(), t.nbytes()) : 0);
+    const std::string bad = differing(all);
+    if (!bad.empty())
+      throw Error(fmt::format("rnnc: dist: '{}' differs between ranks: rank(s) {} hold other values than rank 0",
+                              i < names.size() ? names[i] : std::to_string(i), bad));
+  }
+}
+
+void barrier() {
+  if (size() > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+}
+
+void abort_job(const std::string& message) {
+  std::fprintf(stderr, "rnnc: rank %d: %s\n", rank(), message.c_str());
+  std::fflush(stderr);
+  if (world().mpi) MPI_Abort(MPI_COMM_WORLD, 1);
+  std::exit(1);
+}
+
+}  // namespace rnnc::dist
