@@ -1,6 +1,13 @@
-// The distributed layer (dist.h). CTest runs this program alone (rank 0 of 1: every call is a
-// no-op) and under `mpirun -np 2`, where the checks below see two ranks.
+// The distributed layer (dist.h) and data-parallel training (nn::fit under mpirun). CTest runs
+// this program alone (rank 0 of 1: every call is a no-op) and under `mpirun -np 2`, where the
+// checks below see two ranks.
 #include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <thread>
+#include <rnnc/rnnc.h>
 
 #include "helpers.h"
 #include "rnnc/dist.h"
@@ -82,4 +89,93 @@ TEST_CASE("dist: ranks that pass other leaves are an error on every rank, not a 
     CHECK_THROWS_WITH(dist::allreduce_mean(m), Catch::Contains("rank(s) 1 pass other leaves"));
   else
     CHECK_NOTHROW(dist::allreduce_mean(m));
+}
+
+namespace {
+
+using CharModel = nn::CharRNN<nn::LSTMCell>;
+
+// A 2-layer character LSTM trained on streams of the project's docs: steps with B streams.
+// Each rank starts from its own seed (fit broadcasts rank 0's parameters) unless `same_start`.
+CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const std::filesystem::path& keep_last = {},
+                      const std::filesystem::path& resume = {}, bool same_start = false) {
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 20000);
+  const data::Vocab vocab = data::Vocab::of(text);
+  const data::Streams streams(vocab.encode(text), B, 16);
+  std::mt19937_64 rng(dist::rank() == 0 || same_start ? 3 : 4);
+  CharModel m = CharModel::init(vocab.size(), 32, rng, {.layers = 2}, t);
+  optim::Optimizer opt(optim::Adam{.lr = 3e-3});
+  std::vector<nn::Callback> callbacks;
+  if (!keep_last.empty()) callbacks.push_back(nn::KeepLast{keep_last.string()});
+  nn::fit(m, opt, streams, nullptr, nn::Losses{CharModel::loss_with_dropout, CharModel::loss},
+          {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed}, callbacks);
+  return m;
+}
+
+// The largest difference of a parameter, relative to the parameter's largest element.
+double max_rel_diff(const CharModel& a, const CharModel& b) {
+  double worst = 0;
+  const std::vector<Tensor> x = tree::tensors(a), y = tree::tensors(b);
+  for (size_t k = 0; k < x.size(); ++k) {
+    double scale = 0;
+    for (int64_t i = 0; i < y[k].numel(); ++i) scale = std::max(scale, std::abs(y[k].at(i)));
+    worst = std::max(worst, max_abs_diff(x[k], y[k]) / scale);
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("dist: ranks with B / N streams each train to the parameters of one process with B streams", "[dist]") {
+  for (DType t : {DType::f64, DType::f32}) {
+    INFO(name_of(t) << " on " << dist::size() << " rank(s)");
+    const CharModel together = train_chars(t, 4, 20, true), alone = train_chars(t, 4, 20, false, {}, {}, true);
+    const double diff = max_rel_diff(together, alone);
+    INFO("largest relative difference " << diff);
+    CHECK(diff < (t == DType::f64 ? 1e-12 : 1e-5));
+    CHECK((dist::size() > 1 || diff == 0));
+    dist::check_same(together, "model");  // and every rank holds the same bits
+  }
+}
+
+TEST_CASE("dist: a checkpoint written by rank 0 resumes the run bit for bit, with all ranks' streams", "[dist]") {
+  const std::filesystem::path file = std::filesystem::temp_directory_path() / "rnnc-test-dist-last.safetensors";
+  const CharModel straight = train_chars(DType::f64, 4, 12, true);
+  train_chars(DType::f64, 4, 6, true, file);  // rank 0 writes the state of every rank's streams
+  dist::barrier();
+  const CharModel resumed = train_chars(DType::f64, 4, 12, true, {}, file);
+  CHECK(max_rel_diff(resumed, straight) == 0);
+  // The same checkpoint in one process (all 4 streams on one rank) continues the same run.
+  const CharModel alone = train_chars(DType::f64, 4, 12, false, {}, file, true);
+  CHECK(max_rel_diff(alone, straight) < 1e-12);
+}
+
+// Run by CTest as its own job ("dist: a killed rank ends the job"), hidden from the others: rank 1
+// is killed (SIGKILL) in the middle of a long run; mpirun must end the job, naming the rank,
+// instead of leaving rank 0 waiting in an allreduce.
+TEST_CASE("dist: a rank killed mid-run", "[.killed]") {
+  if (dist::rank() == 1)
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      std::raise(SIGKILL);
+    }).detach();
+  train_chars(DType::f32, 4, 1000000, true);
+  FAIL("the run outlived its killed rank");
+}
+
+// Run by CTest as its own job ("dist: a rank that throws ends the job"): rank 1's step throws;
+// fit ends the whole job naming the rank and the error, instead of leaving rank 0 waiting.
+TEST_CASE("dist: a rank that throws", "[.throws]") {
+  const std::u32string text = U"abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz";
+  const data::Vocab vocab = data::Vocab::of(text);
+  const data::Streams streams(vocab.encode(text), 2, 8);
+  std::mt19937_64 rng(3);
+  CharModel m = CharModel::init(vocab.size(), 8, rng);
+  optim::Optimizer opt(optim::Adam{});
+  auto train = [](const CharModel& model, const CharModel::State& s, const nn::TextBatch& b, Rng& r) {
+    if (dist::rank() == 1) throw Error("rnnc: a deliberate error on rank 1");
+    return CharModel::loss_with_dropout(model, s, b, r);
+  };
+  nn::fit(m, opt, streams, nullptr, nn::Losses{train, CharModel::loss}, {.budget = {.steps = 1000}});
+  FAIL("the run outlived the rank that threw");
 }

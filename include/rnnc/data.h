@@ -57,10 +57,14 @@ class Streams {
   int64_t steps() const { return steps_; }    // T characters per chunk
   // inputs and targets (the next characters), i32 [T, B].
   std::pair<Tensor, Tensor> chunk(int64_t k) const;
+  // For data-parallel training: streams [rank B / ranks, (rank + 1) B / ranks) of these, so that
+  // the shards' chunks side by side are this chunk. B must divide evenly.
+  Streams shard(int64_t rank, int64_t ranks) const;
 
  private:
   Tensor text_;
   int64_t batch_, steps_, stream_len_, chunks_;
+  int64_t first_ = 0;  // this shard's first stream
 };
 
 // Keras batching: windows of `length` characters every `step` characters, each labelled with the

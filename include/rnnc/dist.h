@@ -43,6 +43,10 @@ void broadcast(std::vector<Tensor>& tensors, int root = 0);
 // An Error on every rank when a tensor's bytes differ between ranks, naming the first such tensor
 // (names[i]) and the ranks that disagree with rank 0.
 void check_same(const std::vector<Tensor>& tensors, const std::vector<std::string>& names);
+// Rows (axis 0) of every rank's t, in rank order: [size n, ...] from each rank's [n, ...] (the
+// same shape on every rank). my_rows is its inverse: this rank's share of a [size n, ...] tensor.
+Tensor allgather_rows(const Tensor& t);
+Tensor my_rows(const Tensor& all);
 // Waits for every rank.
 void barrier();
 // Ends the whole job from one rank, for an error the others cannot see: prints "rnnc: rank R:

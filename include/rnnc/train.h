@@ -29,6 +29,7 @@
 #include "rnnc/char_rnn.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
+#include "rnnc/dist.h"
 #include "rnnc/interpreter.h"
 #include "rnnc/optim.h"
 #include "rnnc/report.h"
@@ -125,6 +126,10 @@ struct FitOptions {
   double diverge = 10;
   std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
   CompileOptions compile{};     // for the step, the evaluation and the optimizer's update
+  // Under mpirun (dist.h): each rank trains on its share of every batch (B / ranks streams,
+  // windows or sequences), the gradients averaged over ranks before each update; rank 0 alone
+  // validates and runs the callbacks (progress, checkpoints). false: every rank trains alone.
+  bool distributed = true;
   // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
   // checkpoint of its parameters; default: the parameters by path.
   std::function<io::Checkpoint()> describe{};
@@ -184,6 +189,10 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
               Load&& load, Diagnose&& diagnose) {
   Loop loop{o, steps_per_epoch, chars_per_step};
   opt.set_compile_options(o.compile);  // the update on the step's threads
+  // Data-parallel (dist.h): the same parameters everywhere, gradients and loss averaged, rank 0
+  // alone validating and calling back; its decision to stop reaches every rank.
+  const bool multi = o.distributed && dist::size() > 1, root = !multi || dist::is_root();
+  has_val = has_val && root;
   Rng rng(o.seed);
   int64_t s = 0;  // steps done
   FitResult r;
@@ -199,19 +208,30 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     r.best_val_loss = d.best_val;
     load(c, s);
   }
+  if (multi) dist::broadcast(model);  // not trusted to seeds; a rank with other shapes is an error here
+  std::vector<std::pair<std::string, Tensor>> carried;  // gathered every step when data-parallel
   const std::function<io::Checkpoint()> checkpoint = [&] {
     io::Checkpoint c = o.describe ? o.describe() : io::Checkpoint{};
     if (!o.describe) c.add_tree(model);
-    std::vector<std::pair<std::string, Tensor>> carried;
-    save(carried);
+    if (!multi) {
+      carried.clear();
+      save(carried);
+    }
     add_training_state(c, opt, rng, s, r.best_val_loss, carried);
     return c;
   };
   bool stop = false;
+  try {
   while (!stop && !loop.done(s)) {
     if (o.lr) opt.set_lr(o.lr(s));
     const auto t0 = std::chrono::steady_clock::now();
     auto [loss, grads] = step(s, rng);
+    if (multi) {
+      dist::allreduce_mean(grads);
+      std::vector<Tensor> l{Tensor::scalar(loss, DType::f64)};
+      dist::allreduce_mean(l);
+      loss = l[0].item();
+    }
     if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
       r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.loss = loss;
@@ -240,7 +260,21 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     e.seconds = loop.seconds();
     e.make_checkpoint = &checkpoint;
     e.stop = &stop;
-    for (Callback& cb : callbacks) cb(e);
+    if (multi) {
+      carried.clear();
+      save(carried);  // collective: every rank's streams' state, gathered
+    }
+    if (root)
+      for (Callback& cb : callbacks) cb(e);
+    if (multi) {
+      std::vector<Tensor> flag{Tensor::scalar(stop ? 1 : 0, DType::i32)};
+      dist::broadcast(flag);
+      stop = flag[0].item() != 0;
+    }
+  }
+  } catch (const std::exception& err) {
+    if (multi) dist::abort_job(describe(err));  // the other ranks would wait for this one forever
+    throw;
   }
   r.steps = s;
   r.epochs = (s + steps_per_epoch - 1) / steps_per_epoch;
@@ -254,16 +288,20 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
 // Trains `model` on char-rnn streams (see the top of this file). losses.train: (model, state,
 // batch, Rng&) -> (loss, next state); losses.eval: the same without the Rng.
 template <class Model, class Train, class Eval>
-FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, const data::Streams* val,
+FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& all, const data::Streams* val,
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   using State = std::decay_t<decltype(model.initial_state(1))>;
   auto step = compile(value_and_grad(losses.train), o.compile);
   auto evaluate = compile(losses.eval, o.compile);
+  // Data-parallel: this rank's streams (the states' rows are streams, so checkpoints hold all
+  // ranks' rows and resume with any number of ranks).
+  const bool multi = o.distributed && dist::size() > 1;
+  const data::Streams data = multi ? all.shard(dist::rank(), dist::size()) : all;
   const int64_t B = data.batch(), chunks = data.chunks();
   State state = model.initial_state(B), before = state;
   nn::TextBatch batch;
   return detail::run(
-      model, opt, chunks, B * data.steps(), val != nullptr, o, callbacks,
+      model, opt, chunks, all.batch() * data.steps(), val != nullptr, o, callbacks,
       [&](int64_t s, Rng& rng) {
         if (s % chunks == 0) state = model.initial_state(B);  // a new pass starts from scratch
         auto [x, y] = data.chunk(s % chunks);
@@ -287,10 +325,17 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& data, co
       [&](std::vector<std::pair<std::string, Tensor>>& out) {
         const std::vector<std::string> names = tree::paths(state, "train.state");
         const std::vector<Tensor> values = tree::tensors(state);
-        for (std::size_t i = 0; i < names.size(); ++i) out.emplace_back(names[i], values[i]);
+        for (std::size_t i = 0; i < names.size(); ++i)
+          out.emplace_back(names[i], multi ? dist::allgather_rows(values[i]) : values[i]);
       },
       [&](const io::Checkpoint& c, int64_t s) {
-        if (s % chunks != 0) c.load_tree(state, "train.state");
+        if (s % chunks == 0) return;
+        if (!multi) return c.load_tree(state, "train.state");
+        State global = model.initial_state(all.batch());
+        c.load_tree(global, "train.state");
+        std::vector<Tensor> mine;
+        for (const Tensor& t : tree::tensors(global)) mine.push_back(dist::my_rows(t));
+        state = tree::replace(global, mine);
       },
       [&](const Rng& rng) {  // the step again, in the interpreter, with the draws it used
         Rng same(rng.seed());
@@ -315,10 +360,13 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
                 std::to_string(batch));
   std::vector<int64_t> order;
   int64_t order_epoch = -1;
-  auto windows = [&](int64_t s) {  // step s's windows; the pass's order is drawn once per pass
+  const int64_t ranks = o.distributed ? dist::size() : 1, share = batch / ranks;
+  if (batch % ranks != 0)
+    throw Error("rnnc: nn::fit: a batch of " + std::to_string(batch) + " does not split over " + std::to_string(ranks) + " ranks");
+  auto windows = [&](int64_t s) {  // step s's windows (this rank's share); the pass's order is drawn once per pass
     if (s / per_epoch != order_epoch) order = data::shuffled(data.count(), o.seed, order_epoch = s / per_epoch);
-    const auto first = order.begin() + (s % per_epoch) * batch;
-    return std::vector<int64_t>(first, first + batch);
+    const auto first = order.begin() + (s % per_epoch) * batch + (ranks > 1 ? dist::rank() : 0) * share;
+    return std::vector<int64_t>(first, first + share);
   };
   nn::TextBatch last;
   return detail::run(
@@ -369,6 +417,10 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, co
   auto step = compile(value_and_grad(losses.train), o.compile);
   auto evaluate = compile(losses.eval, o.compile);
   const int64_t per_epoch = data.batches();
+  const int64_t ranks = o.distributed ? dist::size() : 1, share = data.batch_size() / ranks;
+  if (data.batch_size() % ranks != 0)
+    throw Error("rnnc: nn::fit: a batch of " + std::to_string(data.batch_size()) + " does not split over " +
+                std::to_string(ranks) + " ranks");
   std::vector<std::vector<int64_t>> order;
   int64_t order_epoch = -1;
   SequenceBatch last;
@@ -377,7 +429,9 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, co
       model, opt, per_epoch, data.tokens() * data.batch_size() / data.count(), val != nullptr, o, callbacks,
       [&](int64_t s, Rng& rng) {
         if (s / per_epoch != order_epoch) order = data.pass(o.seed, order_epoch = s / per_epoch);
-        last = as_batch(data.batch(order[static_cast<std::size_t>(s % per_epoch)]));
+        const std::vector<int64_t>& which = order[static_cast<std::size_t>(s % per_epoch)];
+        const auto first = which.begin() + (ranks > 1 ? dist::rank() : 0) * share;
+        last = as_batch(data.batch(std::vector<int64_t>(first, first + share)));
         auto [loss, grads] = step(model, last, rng);
         return std::pair{loss.item(), std::move(grads)};
       },

@@ -145,11 +145,20 @@ std::pair<Tensor, Tensor> Streams::chunk(int64_t k) const {
   const int32_t* src = text_.data<int32_t>();
   for (int64_t t = 0; t < steps_; ++t)
     for (int64_t b = 0; b < batch_; ++b) {
-      const int64_t at = b * stream_len_ + k * steps_ + t;
+      const int64_t at = (first_ + b) * stream_len_ + k * steps_ + t;
       in.data<int32_t>()[t * batch_ + b] = src[at];
       tg.data<int32_t>()[t * batch_ + b] = src[at + 1];
     }
   return {in, tg};
+}
+
+Streams Streams::shard(int64_t rank, int64_t ranks) const {
+  if (ranks < 1 || rank < 0 || rank >= ranks || batch_ % ranks != 0)
+    throw Error(fmt::format("rnnc: Streams: {} streams do not split into {} equal shards (rank {})", batch_, ranks, rank));
+  Streams s = *this;
+  s.batch_ = batch_ / ranks;
+  s.first_ = first_ + rank * s.batch_;
+  return s;
 }
 
 Windows::Windows(const Tensor& encoded, int64_t length, int64_t step) : text_(encoded), length_(length), step_(step) {

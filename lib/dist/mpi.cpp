@@ -186,6 +186,32 @@ void check_same(const std::vector<Tensor>& tensors, const std::vector<std::strin
   }
 }
 
+Tensor allgather_rows(const Tensor& t) {
+  if (size() == 1) return t;
+  if (t.rank() < 1) throw Error("rnnc: dist: allgather_rows needs rows (a tensor of rank >= 1)");
+  check_layout({t}, "allgather_rows");
+  Shape s = t.shape();
+  s[0] *= size();
+  Tensor all(t.dtype(), s);
+  check(MPI_Allgather(t.raw(), static_cast<int>(t.nbytes()), MPI_BYTE, all.raw(), static_cast<int>(t.nbytes()), MPI_BYTE,
+                      MPI_COMM_WORLD),
+        "MPI_Allgather");
+  return all;
+}
+
+Tensor my_rows(const Tensor& all) {
+  if (size() == 1) return all;
+  if (all.rank() < 1 || all.shape()[0] % size() != 0)
+    throw Error(fmt::format("rnnc: dist: {} rows do not split into {} equal shares", all.rank() ? all.shape()[0] : 0,
+                            size()));
+  Shape s = all.shape();
+  s[0] /= size();
+  Tensor mine(all.dtype(), s);
+  std::memcpy(mine.raw(), static_cast<const std::byte*>(all.raw()) + static_cast<size_t>(rank()) * mine.nbytes(),
+              mine.nbytes());
+  return mine;
+}
+
 void barrier() {
   if (size() > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }

@@ -12,6 +12,8 @@ int size() { return 1; }
 ReduceStats allreduce_mean(std::vector<Tensor>&, int64_t) { return {}; }
 void broadcast(std::vector<Tensor>&, int) {}
 void check_same(const std::vector<Tensor>&, const std::vector<std::string>&) {}
+Tensor allgather_rows(const Tensor& t) { return t; }
+Tensor my_rows(const Tensor& all) { return all; }
 void barrier() {}
 void abort_job(const std::string& message) {
   std::fprintf(stderr, "rnnc: rank 0: %s\n", message.c_str());

@@ -55,14 +55,17 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
     c.metadata["data"] = o.data;
     return c;
   };
-  fmt::print("{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary\n", o.cell,
-             o.layers, o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
-             [&] { int64_t n = 0; for (const Tensor& t : tree::tensors(model)) n += t.numel(); return n; }(),
-             vocab.size());
+  if (dist::is_root())
+    fmt::print("{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary\n", o.cell,
+               o.layers, o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
+               [&] { int64_t n = 0; for (const Tensor& t : tree::tensors(model)) n += t.numel(); return n; }(),
+               vocab.size());
   nn::FitResult r = nn::fit(
       model, opt, train, val, nn::Losses{Model::loss_with_dropout, Model::loss}, fo,
       {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
        nn::KeepLast{(dir / "last.safetensors").string()}, nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}});
+  if (!dist::is_root()) return 0;  // under mpirun, rank 0 alone reports and writes (nn::fit)
+  if (dist::size() > 1) fmt::print("{} ranks, {} streams each\n", dist::size(), o.batch / dist::size());
   fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
              o.save, r.best_val_loss);
   fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);
@@ -91,8 +94,9 @@ int train(const TrainOptions& o) {
     std::optional<data::Streams> val;
     if (static_cast<int64_t>(parts.val.size()) > o.seq_length + 1)
       val.emplace(vocab.encode(parts.val), 1, o.seq_length);
-    fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
-               text.size(), parts.train.size(), train.chunks(), o.batch, o.seq_length, parts.val.size());
+    if (dist::is_root())
+      fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
+                 text.size(), parts.train.size(), train.chunks(), o.batch, o.seq_length, parts.val.size());
     const data::Streams* v = val ? &*val : nullptr;
     if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, train, v);
     if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, train, v);
