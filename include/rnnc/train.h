@@ -208,7 +208,10 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     r.best_val_loss = d.best_val;
     load(c, s);
   }
-  if (multi) dist::broadcast(model);  // not trusted to seeds; a rank with other shapes is an error here
+  if (multi) {
+    dist::broadcast(model);  // not trusted to seeds; a rank with other shapes is an error here
+    rng.shard(1, dist::rank(), dist::size());  // dropout masks as one process would draw them for the whole batch
+  }
   std::vector<std::pair<std::string, Tensor>> carried;  // gathered every step when data-parallel
   const std::function<io::Checkpoint()> checkpoint = [&] {
     io::Checkpoint c = o.describe ? o.describe() : io::Checkpoint{};

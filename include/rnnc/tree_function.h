@@ -59,11 +59,26 @@ class Rng {
   // Inside a traced function: independent U[0, 1) numbers, new at every call.
   Var uniform(const Shape& shape, DType dtype = DType::f32, Loc loc = Loc::current());
 
-  // The values of request k at draw n (what a compiled call fills in; also for tests).
+  // Data-parallel training (nn::fit under mpirun): this process holds rows [rank n, (rank + 1) n)
+  // of the whole batch along `axis` of every random tensor (1: rnnc's time-major [T, B, ...]), and
+  // draws exactly the numbers one process training the whole batch would draw for them (a random
+  // tensor whose rank is at most `axis` is drawn whole). Dropout masks follow the global stream.
+  void shard(int axis, int64_t rank, int64_t ranks) {
+    shard_axis_ = axis;
+    shard_rank_ = rank;
+    shard_ranks_ = ranks;
+  }
+
+  // The values of request k at draw n (what a compiled call fills in; also for tests): element i
+  // is a hash of (seed, n, k, i), so any part of a tensor can be drawn alone.
   static Tensor values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype);
+  // This Rng's values for request k at its current draw, its shard's part.
+  Tensor values(std::size_t k, const Shape& shape, DType dtype) const;
 
  private:
   uint64_t seed_ = 0, draws_ = 0;
+  int shard_axis_ = -1;
+  int64_t shard_rank_ = 0, shard_ranks_ = 1;
   std::vector<Var>* recorder_ = nullptr;  // set while tracing
   template <class F, detail::Transform T> friend class TreeFunction;
 };

@@ -31,18 +31,39 @@ Var Rng::uniform(const Shape& shape, DType dtype, Loc loc) {
   return v;
 }
 
-Tensor Rng::values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype) {
+namespace {
+// Element i of a tensor of `shape` is element global(i) of the whole batch's tensor.
+Tensor draw_values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype, int axis,
+                   int64_t rank, int64_t ranks) {
   Tensor t = Tensor::empty(shape, dtype);
   const uint64_t key = mix(mix(mix(seed) ^ draw) ^ k);
   const int64_t n = t.numel();
+  const bool sharded = axis >= 0 && axis < static_cast<int>(shape.size()) && ranks > 1;
+  int64_t inner = 1;
+  for (std::size_t d = sharded ? static_cast<std::size_t>(axis) + 1 : shape.size(); d < shape.size(); ++d) inner *= shape[d];
+  const int64_t rows = sharded ? shape[static_cast<std::size_t>(axis)] : 1;
+  auto global = [&](int64_t i) {  // i = (outer, row, in) locally -> (outer, rank rows + row, in) globally
+    if (!sharded) return i;
+    const int64_t in = i % inner, row = (i / inner) % rows, outer = i / (inner * rows);
+    return (outer * ranks * rows + rank * rows + row) * inner + in;
+  };
   constexpr double scale = 1.0 / 9007199254740992.0;  // 2^-53
   if (dtype == DType::f32) {
     float* p = t.data<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((mix(key + i) >> 40) * (1.0 / 16777216.0));
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((mix(key + static_cast<uint64_t>(global(i))) >> 40) * (1.0 / 16777216.0));
   } else {
-    for (int64_t i = 0; i < n; ++i) t.set(i, (mix(key + i) >> 11) * scale);
+    for (int64_t i = 0; i < n; ++i) t.set(i, (mix(key + static_cast<uint64_t>(global(i))) >> 11) * scale);
   }
   return t;
+}
+}  // namespace
+
+Tensor Rng::values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype) {
+  return draw_values(seed, draw, k, shape, dtype, -1, 0, 1);
+}
+
+Tensor Rng::values(std::size_t k, const Shape& shape, DType dtype) const {
+  return draw_values(seed_, draws_, k, shape, dtype, shard_axis_, shard_rank_, shard_ranks_);
 }
 
 namespace detail {
@@ -144,7 +165,7 @@ std::vector<Tensor> Programs::run(int program, std::vector<Tensor> args, const R
   if (!P.random.empty() && !rng)
     throw Error("rnnc: compiled function: it draws random numbers (rng.uniform) but was called without an Rng");
   for (std::size_t k = 0; k < P.random.size(); ++k)
-    args.push_back(Rng::values(rng->seed(), rng->draws(), k, P.random[k].shape(), P.random[k].dtype()));
+    args.push_back(rng->values(k, P.random[k].shape(), P.random[k].dtype()));
   std::vector<Tensor> out = interpret_ ? interpret(P.f, args) : P.compiled(args);
   if (!P.zero_grads.empty()) {  // non-floating leaves of the first argument get zero "gradients"
     const std::size_t first = out.size() - (param_shapes_.size() - P.zero_grads.size());
