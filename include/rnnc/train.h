@@ -141,6 +141,10 @@ struct FitResult {
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // the last validation's
   double best_val_loss = std::numeric_limits<double>::infinity();
   double seconds = 0, chars_per_s = 0, compile_seconds = 0;
+  // Data-parallel runs: the gradient bytes each rank reduces per step, and the time spent in
+  // those reductions (waiting for the slowest rank included).
+  int64_t allreduce_bytes = 0;
+  double allreduce_seconds = 0;
 };
 
 // The summary line's fields of a run (report::summary_line): train_loss (the last step's),
@@ -230,7 +234,9 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     const auto t0 = std::chrono::steady_clock::now();
     auto [loss, grads] = step(s, rng);
     if (multi) {
-      dist::allreduce_mean(grads);
+      const dist::ReduceStats st = dist::allreduce_mean(grads);
+      r.allreduce_bytes = st.bytes;
+      r.allreduce_seconds += st.seconds;
       std::vector<Tensor> l{Tensor::scalar(loss, DType::f64)};
       dist::allreduce_mean(l);
       loss = l[0].item();

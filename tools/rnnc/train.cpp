@@ -65,7 +65,11 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
       {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
        nn::KeepLast{(dir / "last.safetensors").string()}, nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}});
   if (!dist::is_root()) return 0;  // under mpirun, rank 0 alone reports and writes (nn::fit)
-  if (dist::size() > 1) fmt::print("{} ranks, {} streams each\n", dist::size(), o.batch / dist::size());
+  if (dist::size() > 1)
+    fmt::print("{} ranks, {} streams each; {:.2f} MB of gradients averaged per step, {:.1f} ms per step in the allreduce "
+               "({:.1f}% of the run)\n", dist::size(), o.batch / dist::size(), static_cast<double>(r.allreduce_bytes) / 1e6,
+               r.steps ? 1e3 * r.allreduce_seconds / static_cast<double>(r.steps) : 0.0,
+               r.seconds > 0 ? 100 * r.allreduce_seconds / r.seconds : 0.0);
   fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
              o.save, r.best_val_loss);
   fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);
