@@ -7,9 +7,9 @@
 //   nn::Gradients g = ...;                   // this rank's gradients (a tree)
 //   dist::allreduce_mean(g);                 // the mean over ranks, on every rank, the same bits
 //
-// Gradients travel in buckets of at most 25 MB (PyTorch DDP's default; Horovod's tensor fusion),
-// filled in the tree's order, so every rank reduces the same buckets in the same order and the
-// result does not depend on timing. Every call first checks that all ranks pass the same leaves
+// Gradients travel in buckets of at most 25 MB (PyTorch DDP's default; Horovod's tensor fusion):
+// the leaves end to end in the tree's order, cut every 25 MB (a large leaf spans buckets), so
+// every rank reduces the same buckets in the same order and the result does not depend on timing. Every call first checks that all ranks pass the same leaves
 // (count, shapes, dtypes); a mismatch is an Error on every rank, naming the ranks.
 #pragma once
 #include <cstdint>
