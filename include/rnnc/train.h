@@ -184,6 +184,15 @@ Resumed read_training_state(const io::Checkpoint& c);
 }  // namespace detail
 
 namespace detail {
+// The step again, in the reference interpreter, with the random draws it used (the same Rng, one
+// draw back): the op that first made a non-finite value, for check_loss.
+template <class Step, class... Args> std::string rerun_checked(Step& step, const Rng& rng, const Args&... args) {
+  Rng same = rng;
+  same.set_draws(rng.draws() - 1);
+  auto [f, a] = step.function(args..., same);
+  return first_non_finite(f, a);
+}
+
 // The loop both kinds of data share. step(s, rng) trains on step s's batch and returns (loss,
 // gradients); validate() returns a validation loss; save/load add and restore what the data
 // carries between steps (the streams' state).
@@ -346,12 +355,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& all, con
         for (const Tensor& t : tree::tensors(global)) mine.push_back(dist::my_rows(t));
         state = tree::replace(global, mine);
       },
-      [&](const Rng& rng) {  // the step again, in the interpreter, with the draws it used
-        Rng same(rng.seed());
-        same.set_draws(rng.draws() - 1);
-        auto [f, args] = step.function(model, before, batch, same);
-        return first_non_finite(f, args);
-      });
+      [&](const Rng& rng) { return detail::rerun_checked(step, rng, model, before, batch); });
 }
 
 // Trains on Keras windows: each step a batch of `batch` windows, a fresh state per window (the
@@ -399,12 +403,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
         return n ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
       },
       [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
-      [&](const Rng& rng) {
-        Rng same(rng.seed());
-        same.set_draws(rng.draws() - 1);
-        auto [f, args] = step.function(model, last, same);
-        return first_non_finite(f, args);
-      });
+      [&](const Rng& rng) { return detail::rerun_checked(step, rng, model, last); });
 }
 
 // A batch of sequences of different lengths (data::Buckets): tokens i32 [T, B] padded past each
@@ -455,12 +454,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, co
         return total / rows;
       },
       [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
-      [&](const Rng& rng) {
-        Rng same(rng.seed());
-        same.set_draws(rng.draws() - 1);
-        auto [f, args] = step.function(model, last, same);
-        return first_non_finite(f, args);
-      });
+      [&](const Rng& rng) { return detail::rerun_checked(step, rng, model, last); });
 }
 
 }  // namespace rnnc::nn
