@@ -153,6 +153,22 @@ TEST_CASE("dist: a checkpoint written by rank 0 resumes the run bit for bit, wit
   CHECK(max_rel_diff(alone, straight) < 1e-12);
 }
 
+TEST_CASE("dist: a rank whose model has other parameters is caught when fit starts", "[dist]") {
+  const std::u32string text = U"abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz";
+  const data::Vocab vocab = data::Vocab::of(text);
+  const data::Streams streams(vocab.encode(text), 2, 8);
+  std::mt19937_64 rng(3);
+  CharModel m = CharModel::init(vocab.size(), dist::rank() == 1 ? 9 : 8, rng);  // rank 1: 9 units, not 8
+  optim::Optimizer opt(optim::Adam{});
+  auto run = [&] {
+    nn::fit(m, opt, streams, nullptr, nn::Losses{CharModel::loss_with_dropout, CharModel::loss}, {.budget = {.steps = 2}});
+  };
+  if (dist::size() > 1)
+    CHECK_THROWS_WITH(run(), Catch::Contains("rank(s) 1 pass other leaves"));
+  else
+    CHECK_NOTHROW(run());
+}
+
 // Run by CTest as its own job ("dist: a killed rank ends the job"), hidden from the others: rank 1
 // is killed (SIGKILL) in the middle of a long run; mpirun must end the job, naming the rank,
 // instead of leaving rank 0 waiting in an allreduce.
