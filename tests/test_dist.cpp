@@ -107,7 +107,7 @@ CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const
   CharModel m = CharModel::init(vocab.size(), 32, rng, {.layers = 2, .dropout = dropout}, t);
   optim::Optimizer opt(optim::Adam{.lr = 3e-3});
   std::vector<nn::Callback> callbacks;
-  if (!keep_last.empty()) callbacks.push_back(nn::KeepLast{keep_last.string()});
+  if (!keep_last.empty()) callbacks.push_back(nn::KeepLast{keep_last.string(), 5});
   nn::fit(m, opt, streams, nullptr, nn::Losses{CharModel::loss_with_dropout, CharModel::loss},
           {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed}, callbacks);
   return m;
@@ -170,16 +170,33 @@ TEST_CASE("dist: a rank whose model has other parameters is caught when fit star
 }
 
 // Run by CTest as its own job ("dist: a killed rank ends the job"), hidden from the others: rank 1
-// is killed (SIGKILL) in the middle of a long run; mpirun must end the job, naming the rank,
-// instead of leaving rank 0 waiting in an allreduce.
+// is killed (SIGKILL) in the middle of a long run, once rank 0 has written a checkpoint; mpirun
+// must end the job, naming the rank, instead of leaving rank 0 waiting in an allreduce.
+const std::filesystem::path killed_run = std::filesystem::temp_directory_path() / "rnnc-test-dist-killed.safetensors";
+
 TEST_CASE("dist: a rank killed mid-run", "[.killed]") {
+  if (dist::rank() == 0) std::filesystem::remove(killed_run);
+  dist::barrier();
   if (dist::rank() == 1)
     std::thread([] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      while (!std::filesystem::exists(killed_run)) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
       std::raise(SIGKILL);
     }).detach();
-  train_chars(DType::f32, 4, 1000000, true);
+  train_chars(DType::f32, 4, 1000000, true, killed_run);
   FAIL("the run outlived its killed rank");
+}
+
+// Then ("dist: resume after a killed rank"): the killed run's last checkpoint loads and the run
+// continues on 2 ranks for 5 more steps, every rank holding the same parameters.
+TEST_CASE("dist: resume after a killed rank", "[.resume_killed]") {
+  REQUIRE(std::filesystem::exists(killed_run));
+  const int64_t step = nn::detail::read_training_state(io::load(killed_run)).step;
+  CHECK(step >= 5);
+  const CharModel m = train_chars(DType::f32, 4, step + 5, true, {}, killed_run);
+  for (const Tensor& t : tree::tensors(m))
+    for (int64_t i = 0; i < t.numel(); ++i) REQUIRE(std::isfinite(t.at(i)));
+  dist::check_same(m, "model");
 }
 
 // Run by CTest as its own job ("dist: a rank that throws ends the job"): rank 1's step throws;
