@@ -255,6 +255,29 @@ TEST_CASE("i32 add, sub, mul and neg wrap around, compiled and interpreted alike
   for (size_t k = 0; k < 3; ++k) CHECK(got[k].values() == want[k].values());
 }
 
+TEST_CASE("a concat inside a concat along a later axis: its pieces land strided, or are copied") {
+  // Found by recomputation (issue 14): a GEMM, a loop or a reshape of either, placed in a concat
+  // along axis 0 that itself lies in a concat along the last axis, was written as if its slot were
+  // contiguous.
+  Function f = trace(
+      [](Var a, Var b, Var z, Var q) {
+        Var g = matmul(a, b);                                         // [4, 6]
+        Var inner = concat({reshape(g, {8, 3}), z}, 0);               // [10, 3]: g cannot be a strided view
+        Var inner2 = concat({matmul(a, slice(b, 1, 0, 3)), z}, 0);   // [6, 3]: a GEMM in a strided slot
+        Var r = scan([](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+          return {{c[0] + x[0]}, {c[0] * x[0]}};
+        }, {slice(q, 0, 0, 1)}, {reshape(q, {10, 1, 2})}).ys[0];       // [10, 1, 2] from a loop
+        Var inner3 = concat({reshape(r, {5, 4}), slice(q, 0, 0, 5)}, 1);  // [5, 6]
+        return std::vector<Var>{concat({inner, q}, 1), concat({inner2, slice(q, 0, 0, 6)}, 1),
+                                concat({concat({reshape(r, {10, 2}), q}, 0), concat({q, q}, 0)}, 1), inner3};
+      },
+      {Spec{{4, 3}, DType::f64, "a"}, Spec{{3, 6}, DType::f64, "b"}, Spec{{2, 3}, DType::f64, "z"},
+       Spec{{10, 2}, DType::f64, "q"}});
+  const std::vector<Tensor> args = make_args({{{4, 3}}, {{3, 6}}, {{2, 3}}, {{10, 2}}}, 4);
+  const std::vector<Tensor> want = interpret(f, args), got = compile(f)(args);
+  for (size_t k = 0; k < want.size(); ++k) CHECK(max_abs_diff(got[k], want[k]) < 1e-12);
+}
+
 TEST_CASE("EnvOptions: the dump list names whole words; CompileOptions starts from the environment") {
   EnvOptions e;
   e.dump = "groups,llvm";

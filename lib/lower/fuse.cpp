@@ -158,14 +158,56 @@ const Access& Lowerer::concat_home(int c) {
   return in.access;
 }
 
-Access Lowerer::concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape) {
+// a's elements seen as `shape` (as many) without moving them, when the strides allow it (as
+// numpy's reshape without a copy): each run of old axes that merges or splits into new ones
+// must itself be contiguous. Axes of extent 1 take no part.
+static std::optional<Access> reshape_view(const Access& a, const Shape& shape) {
+  std::vector<int64_t> old_ext, old_str, new_ext;
+  for (size_t d = 0; d < a.shape.size(); ++d)
+    if (a.shape[d] != 1) {
+      old_ext.push_back(a.shape[d]);
+      old_str.push_back(a.strides[d]);
+    }
+  for (int64_t e : shape)
+    if (e != 1) new_ext.push_back(e);
+  if (std::find(new_ext.begin(), new_ext.end(), 0) != new_ext.end()) return std::nullopt;
+  std::vector<int64_t> new_str(new_ext.size(), 1);
+  size_t oi = 0, ni = 0;
+  while (oi < old_ext.size() && ni < new_ext.size()) {
+    size_t oj = oi + 1, nj = ni + 1;
+    int64_t op = old_ext[oi], np = new_ext[ni];
+    while (op != np) {
+      if (np < op) {
+        if (nj == new_ext.size()) return std::nullopt;
+        np *= new_ext[nj++];
+      } else {
+        if (oj == old_ext.size()) return std::nullopt;
+        op *= old_ext[oj++];
+      }
+    }
+    for (size_t k = oi; k + 1 < oj; ++k)
+      if (old_str[k] != old_ext[k + 1] * old_str[k + 1]) return std::nullopt;
+    new_str[nj - 1] = old_str[oj - 1];
+    for (size_t k = nj - 1; k > ni; --k) new_str[k - 1] = new_str[k] * new_ext[k];
+    oi = oj;
+    ni = nj;
+  }
+  if (oi != old_ext.size() || ni != new_ext.size()) return std::nullopt;
+  Access v = a;
+  v.shape = shape;
+  v.strides.assign(shape.size(), 0);
+  for (size_t d = 0, k = 0; d < shape.size(); ++d)
+    if (shape[d] != 1) v.strides[d] = new_str[k++];
+  return v;
+}
+
+std::optional<Access> Lowerer::concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape) {
   Access a = concat_home(c);
   const int64_t axis = order_[c]->ints[0];
   a.offset += offset * a.strides[axis];
-  a.shape = shape;
+  a.shape = piece;
   if (shape == piece) return a;  // strides of the concat
-  a.strides = strides_of(shape);
-  return a;
+  return reshape_view(a, shape);  // (the slice may itself lie strided in an enclosing concat)
 }
 
 const Node* Lowerer::shown(const Node* n) {
@@ -199,7 +241,16 @@ void Lowerer::store(int i) {
       while (q != order_[i].get() && q->op == Op::Reshape) q = q->inputs[0].get();
       if (q == order_[i].get()) piece = p.get();
     }
-    in.access = concat_slice(c, offset, piece->shape, order_[i]->shape);
+    std::optional<Access> slot = concat_slice(c, offset, piece->shape, order_[i]->shape);
+    // A GEMM or a library call writes contiguous memory, a loop each step's slice: a slot that
+    // lies strided in an enclosing concat does not hold them.
+    if (slot && (in.kind == Kind::Gemm || in.kind == Kind::Library) && !slot->contiguous()) slot.reset();
+    if (slot && in.kind == Kind::Loop && !steps_contiguous(*slot)) slot.reset();
+    if (slot) in.access = *slot;
+    else {
+      in.in_place.reset();  // the concat copies it
+      in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
+    }
   } else {
     in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
   }
@@ -258,7 +309,7 @@ void Lowerer::place() {
           while (q->op == Op::Reshape) q = q->inputs[0].get();
           const std::optional<ConcatSlot>& slot = info_[pos_.at(q)].in_place;
           if (!slot || slot->concat != static_cast<int>(i))
-            copies_.push_back({static_cast<int>(i), xi, concat_slice(static_cast<int>(i), off, x->shape, x->shape)});
+            copies_.push_back({static_cast<int>(i), xi, *concat_slice(static_cast<int>(i), off, x->shape, x->shape)});  // (same shape: always)
           off += x->shape[n.ints[0]];
         }
         break;

@@ -108,7 +108,9 @@ class Lowerer {
 
   // The slice of concat c starting at `offset` along its axis, seen with `shape` (the operand's,
   // or for an operand reached through reshapes, its producer's: the slice is then contiguous).
-  Access concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape);
+  // Where a concat's piece (seen by the concat as `piece`, computed as `shape`) lies in the
+  // concat; nothing when a reshape of the slice cannot be expressed by strides.
+  std::optional<Access> concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape);
 
   // The node an output shows, looking through reshapes (which do not move data).
   static const Node* shown(const Node* n);
