@@ -19,6 +19,7 @@
 
 #include "rnnc/env_options.h"
 #include "rnnc/function.h"
+#include "rnnc/passes.h"
 #include "rnnc/tensor.h"
 
 namespace rnnc {
@@ -27,6 +28,14 @@ struct CompileOptions {
   bool optimize = true;  // run the pass pipeline before lowering
   int threads = 0;       // 0: env.threads (RNNC_THREADS), else every hardware thread
   EnvOptions env = EnvOptions::from_environment();  // dumps, profiling, the kernel cache
+  // Long sequences in bounded memory (docs/memory.md). memory_budget: the most bytes the compiled
+  // function may plan for its intermediate values (its arena; the caller's inputs and the
+  // returned outputs are not in it); 0: no limit. The compiler plans storing every step first,
+  // then recomputation schedules from the fastest down, and takes the first that fits; a budget
+  // none fits throws, naming the smallest plan it reached.
+  int64_t memory_budget = 0;
+  // A schedule chosen by hand instead (when memory_budget is 0); {} stores every step.
+  Checkpointing checkpointing{};
 };
 
 struct CompileStats {
@@ -40,6 +49,8 @@ struct CompileStats {
   int library_calls = 0;
   int loops = 0;             // scans run as compiled loops
   int64_t arena_bytes = 0;
+  Checkpointing checkpointing;  // the recomputation schedule compiled (chosen for memory_budget)
+  int plans_tried = 1;          // schedules planned to find one within memory_budget
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;
 };

@@ -109,6 +109,9 @@ struct Loop {
   int carries = 0, xs = 0;
   int64_t length = 0;    // T
   bool reverse = false;  // steps run T-1, ..., 0 (ys still stacked by step)
+  // A loop over segments of another loop (recomputation, passes/checkpoint_loops.cpp): its work
+  // stays inside, computed a segment at a time, so hoist_loops moves nothing out of it.
+  bool segments = false;
   int invariants() const { return static_cast<int>(inputs.size()) - carries - xs; }
   int ys() const { return static_cast<int>(outputs.size()) - carries; }
 };

@@ -6,6 +6,7 @@
 // lib/passes/pipeline.cpp. Set RNNC_DUMP=passes to print the graph after each of them.
 #pragma once
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -48,13 +49,34 @@ std::vector<Var> optimize_loops(const std::vector<Var>& outputs);
 // nothing uses.
 std::vector<Var> hoist_loops(const std::vector<Var>& outputs);
 
+// Recomputation (docs/memory.md): how the backward loop of each forward/backward loop pair that
+// autodiff made gets the forward values it reads.
+//   {}        the forward loop stacks them for all T steps (the fastest; memory O(T));
+//   {k}       it keeps only its carries every k steps, and the backward loop recomputes a segment's
+//             values from them before running back through it (one more forward pass; memory
+//             T/k carries + k steps, least near k = sqrt T);
+//   {k1, k2}  the same again inside each segment of k1 steps (segments of k2): one more forward
+//             pass per level, memory down to ~3 T^(1/3).
+struct Checkpointing {
+  std::vector<int64_t> every;
+  std::string str() const;
+  bool operator==(const Checkpointing&) const = default;
+};
+std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan);
+
+// What a pipeline run is asked for beyond making the graph faster.
+struct PassOptions {
+  Checkpointing checkpointing;
+};
+
 struct Pass {
   std::string_view name;
-  std::function<std::vector<Var>(const std::vector<Var>&)> run;
+  std::function<std::vector<Var>(const std::vector<Var>&, const PassOptions&)> run;
 };
 // The pipeline, in order.
 const std::vector<Pass>& pipeline();
 // Runs the pipeline over f (same inputs, optimised outputs).
-Function optimize(const Function& f, const EnvOptions& env = EnvOptions::from_environment());
+Function optimize(const Function& f, const EnvOptions& env = EnvOptions::from_environment(),
+                  const PassOptions& options = {});
 
 }  // namespace rnnc

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -36,17 +37,93 @@ std::string signature(const std::vector<Spec>& specs) {
   return s;
 }
 
-std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o, CompileStats& st) {
+// The optimised graph lowered and its memory planned, for one recomputation schedule.
+std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, const Checkpointing& c,
+                                    CompileStats& st) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Function g = o.optimize ? optimize(f, o.env) : f;
-  st.pass_seconds = since(t0);
+  const Function g = o.optimize ? optimize(f, o.env, PassOptions{c}) : f;
+  st.pass_seconds += since(t0);
   st.nodes = static_cast<int>(topo_order(g.outputs).size());
-
   const auto t1 = std::chrono::steady_clock::now();
   auto p = std::make_shared<exec::Program>();
   p->schedule = sched::lower(g.outputs, g.inputs);
   sched::plan_memory(p->schedule);
-  st.lower_seconds = since(t1);
+  st.lower_seconds += since(t1);
+  st.checkpointing = c;
+  st.arena_bytes = p->schedule.arena_bytes;
+  return p;
+}
+
+// Recomputation schedules for loops of up to T steps, fastest first: storing every step, then one
+// level of segments from long to short (each recomputes the forward pass once; longer segments
+// run larger GEMMs), then two levels.
+std::vector<Checkpointing> schedules(int64_t T) {
+  std::vector<Checkpointing> all{{}};
+  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  std::vector<int64_t> counts;  // segments: 2, 3, 4, 6, 8, 12, ...
+  for (int64_t s = 2; s <= T / 2; s = s % 3 == 0 ? s / 3 * 4 : s / 2 * 3) counts.push_back(s);
+  int64_t last = 0;
+  for (int64_t s : counts)
+    if (const int64_t k = ceil_div(T, s); k != last && T / k >= 2) all.push_back({{last = k}});
+  for (int64_t s : counts) {
+    const int64_t k1 = ceil_div(T, s);
+    if (k1 < 8 || T / k1 < 2) continue;
+    const int64_t k2 = std::max<int64_t>(2, static_cast<int64_t>(std::sqrt(static_cast<double>(k1))));
+    if (k1 / k2 >= 2) all.push_back({{k1, k2}});
+  }
+  return all;
+}
+
+int64_t longest_loop(const Function& f) {
+  int64_t T = 0;
+  for (const NodePtr& n : topo_order(f.outputs))
+    if (n->op == Op::Scan) T = std::max(T, n->loop->length);
+  return T;
+}
+
+std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o, CompileStats& st) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<exec::Program> p;
+  if (o.memory_budget <= 0) {
+    p = plan(f, o, o.checkpointing, st);
+  } else {
+    // The fastest schedule whose plan fits. Past the least memory of one level, shorter segments
+    // only need more: go on to two levels.
+    int64_t best = -1;
+    Checkpointing best_c;
+    st.plans_tried = 0;
+    size_t level = 0;
+    int64_t level_least = -1;
+    bool level_done = false;
+    for (const Checkpointing& c : schedules(longest_loop(f))) {
+      if (c.every.size() != level) {
+        level = c.every.size();
+        level_least = -1;
+        level_done = false;
+      }
+      if (level_done) continue;
+      auto q = plan(f, o, c, st);
+      ++st.plans_tried;
+      const int64_t bytes = q->schedule.arena_bytes;
+      if (o.env.dumps("memory"))
+        fmt::print(stderr, "// memory_budget {}: {} plans {} bytes\n", o.memory_budget, c.str(), bytes);
+      if (best < 0 || bytes < best) {
+        best = bytes;
+        best_c = c;
+      }
+      if (bytes <= o.memory_budget) {
+        p = q;
+        break;
+      }
+      level_done = level_least >= 0 && bytes > level_least * 3 / 2;
+      if (level_least < 0 || bytes < level_least) level_least = bytes;
+    }
+    if (!p)
+      throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the smallest "
+                              "plan reached needs {} bytes ({:.1f} MiB), with {}", o.memory_budget,
+                              static_cast<double>(o.memory_budget) / (1 << 20), best,
+                              static_cast<double>(best) / (1 << 20), best_c.str()));
+  }
 
   // Kernels of the schedule and of every loop body in it, compiled together.
   std::vector<const codegen::KernelDesc*> descs;
@@ -82,7 +159,6 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   st.compiled_kernels = js.compiled;
   st.disk_hits = js.disk_hits;
   st.jit_seconds = js.seconds;
-  st.arena_bytes = p->schedule.arena_bytes;
   st.seconds = since(t0);
   if (o.env.dumps("groups"))
     std::cerr << "=== RNNC_DUMP groups ===\n" << p->schedule.str() << st.str() << "\n";
@@ -124,9 +200,10 @@ struct Compiled::Impl {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB; {}{}",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
-      disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0);
+      disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0, checkpointing.str(),
+      plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "");
 }
 
 Compiled compile(const Function& f, const CompileOptions& options) {

@@ -12,22 +12,23 @@ namespace rnnc {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
-      {"merge_loops", [](const std::vector<Var>& o) { return merge_loops(o); }},
-      {"optimize_loops", [](const std::vector<Var>& o) { return optimize_loops(o); }},
-      {"simplify", [](const std::vector<Var>& o) { return simplify(o); }},
-      {"fold_constants", [](const std::vector<Var>& o) { return fold_constants(o); }},
-      {"simplify_again", [](const std::vector<Var>& o) { return simplify(o); }},  // folding exposes more
-      {"hoist_loops", [](const std::vector<Var>& o) { return hoist_loops(o); }},
-      {"optimize_hoisted", [](const std::vector<Var>& o) { return optimize_loops(o); }},  // bodies lost work
-      {"one_hot_gemms", [](const std::vector<Var>& o) { return one_hot_gemms(o); }},  // hoisted projections pick rows
-      {"merge_sums", [](const std::vector<Var>& o) { return merge_sums(o); }},
-      {"batch_gemms", [](const std::vector<Var>& o) { return batch_gemms(o); }},
-      {"simplify_merged", [](const std::vector<Var>& o) { return simplify(o); }},  // concats of slices
+      {"merge_loops", [](const std::vector<Var>& o, const PassOptions&) { return merge_loops(o); }},
+      {"checkpoint_loops", [](const std::vector<Var>& o, const PassOptions& p) { return checkpoint_loops(o, p.checkpointing); }},
+      {"optimize_loops", [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},
+      {"simplify", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},
+      {"fold_constants", [](const std::vector<Var>& o, const PassOptions&) { return fold_constants(o); }},
+      {"simplify_again", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // folding exposes more
+      {"hoist_loops", [](const std::vector<Var>& o, const PassOptions&) { return hoist_loops(o); }},
+      {"optimize_hoisted", [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},  // bodies lost work
+      {"one_hot_gemms", [](const std::vector<Var>& o, const PassOptions&) { return one_hot_gemms(o); }},  // hoisted projections pick rows
+      {"merge_sums", [](const std::vector<Var>& o, const PassOptions&) { return merge_sums(o); }},
+      {"batch_gemms", [](const std::vector<Var>& o, const PassOptions&) { return batch_gemms(o); }},
+      {"simplify_merged", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // concats of slices
   };
   return passes;
 }
 
-Function optimize(const Function& f, const EnvOptions& env) {
+Function optimize(const Function& f, const EnvOptions& env, const PassOptions& options) {
   // Loop bodies go through the pipeline too (optimize_loops); only the outermost graph is dumped,
   // and its text shows the bodies.
   static thread_local int depth = 0;
@@ -40,7 +41,7 @@ Function optimize(const Function& f, const EnvOptions& env) {
   Function g = f;
   for (const Pass& p : pipeline()) {
     const auto t0 = std::chrono::steady_clock::now();
-    g.outputs = p.run(g.outputs);
+    g.outputs = p.run(g.outputs, options);
     if (times)
       fmt::print(stderr, "// {}: {:.3f} s\n", p.name,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -1,0 +1,309 @@
+// checkpoint_loops: backpropagation through time in less memory, by recomputation (passes.h).
+//
+// Autodiff pairs every forward loop F with a backward loop R that reads, as sequences, values F
+// stacked for all T steps (the residuals: gates, cell states, ...). With segments of k steps,
+// T = S k + r:
+//
+//   F'   over S segments: runs F for k steps from its carry, stacks only that carry (a checkpoint,
+//        [S, ...]) and the outputs something else reads (h for the output layer);
+//   F_r  F itself over the last r steps F runs, stacking everything (the remainder);
+//   R_r  R over those r steps, first, as R runs the other way;
+//   R'   over the S segments, in R's direction: from the segment's checkpoint, F runs k steps again
+//        stacking the residuals [k, ...], then R runs back through them.
+//
+// The bodies of F' and R' hold ordinary loops of k steps, so the pipeline (run over every body)
+// hoists their input projections and weight-gradient sums per segment; F' and R' are marked as
+// loops over segments, so hoist_loops moves nothing out of them to T-sized buffers again. The
+// kernels are the same ones, so the recomputed values are the stored ones bit for bit; what the
+// memory plan sees is S checkpoints and one segment of residuals instead of T steps of them.
+// A second level applies the same to the segment pair inside R' (k1 steps in segments of k2).
+#include <fmt/format.h>
+
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rnnc/passes.h"
+#include "rnnc/scan.h"
+
+namespace rnnc {
+
+std::string Checkpointing::str() const {
+  if (every.empty()) return "store all";
+  std::string s = "checkpoint every";
+  for (size_t i = 0; i < every.size(); ++i) s += fmt::format("{}{}", i ? " then " : " ", every[i]);
+  return s + " steps";
+}
+
+namespace {
+
+using LoopPtr = std::shared_ptr<const Loop>;
+
+std::shared_ptr<Loop> with_length(const Loop& l, int64_t length) {
+  auto c = std::make_shared<Loop>(l);
+  c->length = length;
+  return c;
+}
+
+Shape without_steps(const Shape& s) { return Shape(s.begin() + 1, s.end()); }
+
+// A loop with every output (carries, then stacked ys) as Scan nodes.
+struct Run {
+  LoopPtr loop;
+  std::vector<Var> bind;
+  std::vector<Var> outs;
+};
+
+// The steps [lo, hi) of a sequence bound to a loop.
+Var steps(const Var& x, int64_t lo, int64_t hi) {
+  return lo == 0 && hi == x.shape()[0] ? x : slice(x, 0, lo, hi);
+}
+// Steps [lo, lo + S k) as [S, k, ...].
+Var segments_of(const Var& x, int64_t lo, int64_t S, int64_t k) {
+  Shape s = without_steps(x.shape());
+  s.insert(s.begin(), {S, k});
+  return reshape(steps(x, lo, lo + S * k), s);
+}
+// [S, k, ...] -> [S k, ...]
+Var unsegment(const Var& y) {
+  Shape s(y.shape().begin() + 1, y.shape().end());
+  s[0] *= y.shape()[0];
+  return reshape(y, s);
+}
+// A fresh body input like one step (or one segment) of v.
+Var like(const Shape& shape, const Var& v, const std::string& name) { return input(shape, v.dtype(), name); }
+
+class Checkpointer {
+ public:
+  Checkpointer(const Run& f, const Run& r, std::vector<bool> kept, int64_t k)
+      : F(*f.loop), R(*r.loop), f_(f), r_(r), kept_(std::move(kept)), k_(k), T(F.length), S(T / k), rem(T % k) {
+    // F runs the segments first and the remainder last; R the other way round.
+    seg_lo = F.reverse ? rem : 0;
+    tail_lo = F.reverse ? 0 : S * k_;
+  }
+
+  // Replacements for F's and R's Scan nodes (keyed by the old node).
+  std::unordered_map<const Node*, Var> run(const std::vector<int64_t>& deeper) {
+    const int nc = F.carries, nx = F.xs;
+    const LoopPtr Fk = with_length(F, k_);
+
+    // F': checkpoints and the outputs read elsewhere, a segment at a time.
+    auto fs = std::make_shared<Loop>();
+    fs->length = S;
+    fs->reverse = F.reverse;
+    fs->segments = true;
+    fs->carries = nc;
+    fs->xs = nx;
+    std::vector<Var> fs_bind;
+    for (int c = 0; c < nc; ++c) {
+      fs->inputs.push_back(like(F.inputs[c].shape(), F.inputs[c], fmt::format("checkpoint{}", c)));
+      fs_bind.push_back(f_.bind[c]);
+    }
+    for (int j = 0; j < nx; ++j) {
+      const Var& x = f_.bind[nc + j];
+      fs->inputs.push_back(like(seg_shape(x), x, fmt::format("segment_x{}", j)));
+      fs_bind.push_back(segments_of(x, seg_lo, S, k_));
+    }
+    const std::vector<Var> f_inv = invariants(F, *fs, f_.bind, fs_bind);
+    std::vector<Var> inner = make_scan(Fk, body_binding(*fs, f_inv.size()));
+    std::vector<int> kept_ys;  // F's stacked outputs F' stacks too
+    for (int c = 0; c < nc; ++c) fs->outputs.push_back(inner[c]);
+    for (size_t y = nc; y < F.outputs.size(); ++y)
+      if (kept_[y]) {
+        kept_ys.push_back(static_cast<int>(y));
+        fs->outputs.push_back(inner[y]);
+      }
+    for (int c = 0; c < nc; ++c) fs->outputs.push_back(fs->inputs[c]);  // the checkpoints
+    const std::vector<Var> fs_out = make_scan(fs, fs_bind);
+    auto kept_segments = [&](int y) {  // F's output y as [S, k, ...]
+      const auto at = std::find(kept_ys.begin(), kept_ys.end(), y) - kept_ys.begin();
+      return fs_out[nc + at];
+    };
+    auto checkpoint = [&](int c) { return fs_out[nc + kept_ys.size() + c]; };
+
+    // F_r: the remainder, stacking everything.
+    std::vector<Var> f_tail;
+    if (rem > 0) {
+      std::vector<Var> b(fs_out.begin(), fs_out.begin() + nc);
+      for (int j = 0; j < nx; ++j) b.push_back(steps(f_.bind[nc + j], tail_lo, tail_lo + rem));
+      b.insert(b.end(), f_.bind.begin() + nc + nx, f_.bind.end());
+      f_tail = make_scan(with_length(F, rem), b);
+    }
+
+    // F's outputs anyone reads, rebuilt in step order (the remainder is the last steps F runs).
+    auto whole = [&](const Var& segs, const std::vector<Var>& tail, size_t y) {
+      Var s = unsegment(segs);
+      if (rem == 0) return s;
+      return F.reverse ? concat({tail[y], s}) : concat({s, tail[y]});
+    };
+    std::unordered_map<const Node*, Var> with;
+    for (int c = 0; c < nc; ++c)
+      if (f_.outs[c].defined()) with.emplace(f_.outs[c].node().get(), rem > 0 ? f_tail[c] : fs_out[c]);
+    for (int y : kept_ys)
+      if (f_.outs[y].defined()) with.emplace(f_.outs[y].node().get(), whole(kept_segments(y), f_tail, y));
+
+    // What R reads from F: its sequences bound to F's stacked outputs. Its other bindings (the
+    // cotangent of F's last carry, say) may read F's outputs: they read the new ones.
+    const int rc = R.carries, rx = R.xs;
+    std::map<int, int> from_f;  // R sequence -> F output
+    for (int j = 0; j < rx; ++j)
+      for (size_t y = nc; y < F.outputs.size(); ++y)
+        if (f_.outs[y].defined() && r_.bind[rc + j].same(f_.outs[y])) from_f[j] = static_cast<int>(y);
+    for (size_t i = 0; i < r_.bind.size(); ++i)
+      if (!from_f.count(static_cast<int>(i) - rc)) r_.bind[i] = substitute({r_.bind[i]}, with)[0];
+
+    // R_r: R over the remainder first.
+    std::vector<Var> r_tail;
+    if (rem > 0) {
+      std::vector<Var> b(r_.bind.begin(), r_.bind.begin() + rc);
+      for (int j = 0; j < rx; ++j)
+        b.push_back(from_f.count(j) ? f_tail[from_f[j]] : steps(r_.bind[rc + j], tail_lo, tail_lo + rem));
+      b.insert(b.end(), r_.bind.begin() + rc + rx, r_.bind.end());
+      r_tail = make_scan(with_length(R, rem), b);
+    }
+
+    // R': per segment, F again from the checkpoint, then R back through it.
+    auto rs = std::make_shared<Loop>();
+    rs->length = S;
+    rs->reverse = R.reverse;
+    rs->segments = true;
+    std::vector<Var> rs_bind;
+    for (int c = 0; c < rc; ++c) {
+      rs->inputs.push_back(like(R.inputs[c].shape(), R.inputs[c], fmt::format("d_carry{}", c)));
+      rs_bind.push_back(rem > 0 ? r_tail[c] : r_.bind[c]);
+    }
+    for (int c = 0; c < nc; ++c) {
+      rs->inputs.push_back(like(F.inputs[c].shape(), F.inputs[c], fmt::format("checkpoint{}", c)));
+      rs_bind.push_back(checkpoint(c));
+    }
+    for (int j = 0; j < nx; ++j) {
+      rs->inputs.push_back(like(fs->inputs[nc + j].shape(), fs->inputs[nc + j], fmt::format("segment_x{}", j)));
+      rs_bind.push_back(fs_bind[nc + j]);
+    }
+    std::vector<int> r_seq_at(rx, -1);  // R sequence -> R' input (when not recomputed)
+    for (int j = 0; j < rx; ++j) {
+      if (from_f.count(j) && !kept_[from_f[j]]) continue;
+      const Var& x = r_.bind[rc + j];
+      r_seq_at[j] = static_cast<int>(rs->inputs.size());
+      rs->inputs.push_back(like(seg_shape(x), x, fmt::format("segment_dx{}", j)));
+      rs_bind.push_back(from_f.count(j) ? kept_segments(from_f[j]) : segments_of(x, seg_lo, S, k_));
+    }
+    rs->carries = rc;
+    rs->xs = static_cast<int>(rs->inputs.size()) - rc;
+    const std::vector<Var> fi = invariants(F, *rs, f_.bind, rs_bind);
+    const std::vector<Var> ri = invariants(R, *rs, r_.bind, rs_bind);
+    std::vector<Var> fb(rs->inputs.begin() + rc, rs->inputs.begin() + rc + nc + nx);
+    fb.insert(fb.end(), fi.begin(), fi.end());
+    const std::vector<Var> again = make_scan(Fk, fb);
+    std::vector<Var> rb(rs->inputs.begin(), rs->inputs.begin() + rc);
+    for (int j = 0; j < rx; ++j) rb.push_back(r_seq_at[j] >= 0 ? rs->inputs[r_seq_at[j]] : again[from_f[j]]);
+    rb.insert(rb.end(), ri.begin(), ri.end());
+    rs->outputs = make_scan(with_length(R, k_), rb);
+    if (!deeper.empty()) rs->outputs = checkpoint_loops(rs->outputs, Checkpointing{deeper});
+    const std::vector<Var> rs_out = make_scan(rs, rs_bind);
+
+    for (int c = 0; c < rc; ++c)
+      if (r_.outs[c].defined()) with.emplace(r_.outs[c].node().get(), rs_out[c]);
+    for (size_t y = rc; y < R.outputs.size(); ++y)
+      if (r_.outs[y].defined()) with.emplace(r_.outs[y].node().get(), whole(rs_out[y], r_tail, y));
+    return with;
+  }
+
+ private:
+  Shape seg_shape(const Var& x) const {
+    Shape s = without_steps(x.shape());
+    s.insert(s.begin(), k_);
+    return s;
+  }
+  // The invariants of `inner`, as new invariant inputs of the segment loop `outer`.
+  static std::vector<Var> invariants(const Loop& inner, Loop& outer, const std::vector<Var>& bind,
+                                     std::vector<Var>& outer_bind) {
+    std::vector<Var> v;
+    for (size_t i = inner.carries + inner.xs; i < inner.inputs.size(); ++i) {
+      outer.inputs.push_back(like(inner.inputs[i].shape(), inner.inputs[i], inner.inputs[i]->name));
+      outer_bind.push_back(bind[i]);
+      v.push_back(outer.inputs.back());
+    }
+    return v;
+  }
+  static std::vector<Var> body_binding(const Loop& outer, size_t invariants) {
+    std::vector<Var> b(outer.inputs.begin(), outer.inputs.begin() + outer.carries + outer.xs);
+    b.insert(b.end(), outer.inputs.end() - static_cast<std::ptrdiff_t>(invariants), outer.inputs.end());
+    return b;
+  }
+
+  const Loop& F;
+  const Loop& R;
+  Run f_, r_;
+  std::vector<bool> kept_;  // per F output: read by something other than R
+  int64_t k_;
+  int64_t T, S, rem, seg_lo = 0, tail_lo = 0;
+};
+
+}  // namespace
+
+std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan) {
+  if (plan.every.empty()) return outputs;
+  std::vector<Var> out = outputs;
+  std::unordered_set<const Loop*> done;
+  for (int guard = 0; guard < 1000; ++guard) {
+    // Every loop with its outputs, and who reads each node.
+    std::map<LoopKey, Run> runs;
+    std::vector<LoopKey> order;
+    std::unordered_map<const Node*, std::vector<const Node*>> users;
+    const std::vector<NodePtr> nodes = topo_order(out);
+    for (const NodePtr& n : nodes) {
+      for (const NodePtr& in : n->inputs) users[in.get()].push_back(n.get());
+      if (n->op != Op::Scan) continue;
+      const LoopKey key = loop_key(*n);
+      auto [it, fresh] = runs.try_emplace(key);
+      if (fresh) {
+        order.push_back(key);
+        it->second.loop = n->loop;
+        for (const NodePtr& b : n->inputs) it->second.bind.push_back(Var(b));
+        it->second.outs.resize(n->loop->outputs.size());
+      }
+      it->second.outs[n->ints[0]] = Var(n);
+    }
+    for (const Var& o : out) users[o.node().get()].push_back(nullptr);
+
+    bool changed = false;
+    for (const LoopKey& rkey : order) {
+      const Run& r = runs.at(rkey);
+      const Loop& R = *r.loop;
+      if (done.count(&R) || R.segments) continue;
+      // R's sequences that F stacked: all from one loop F running the other way.
+      const Run* f = nullptr;
+      bool ok = true;
+      for (size_t i = 0; i < r.bind.size(); ++i) {
+        const Var& b = r.bind[i];
+        if (b.op() != Op::Scan) continue;
+        const Run& cand = runs.at(loop_key(*b.node()));
+        if (cand.loop->length != R.length || cand.loop->reverse == R.reverse || cand.loop->segments) continue;
+        const bool sequence = static_cast<int>(i) >= R.carries && static_cast<int>(i) < R.carries + R.xs;
+        if (!sequence || b->ints[0] < cand.loop->carries || (f && f != &cand)) ok = false;
+        f = &cand;
+      }
+      if (!ok || !f) continue;
+      const int64_t k = plan.every.front();
+      if (k < 1 || R.length / k < 2) continue;  // fewer than two segments: nothing to save
+      // F's outputs something other than R reads stay stored.
+      std::vector<bool> kept(f->loop->outputs.size(), false);
+      for (size_t y = 0; y < kept.size(); ++y) {
+        if (!f->outs[y].defined()) continue;
+        for (const Node* u : users[f->outs[y].node().get()])
+          if (!u || u->op != Op::Scan || loop_key(*u) != rkey) kept[y] = true;
+      }
+      const std::vector<int64_t> deeper(plan.every.begin() + 1, plan.every.end());
+      std::unordered_map<const Node*, Var> with = Checkpointer(*f, r, kept, k).run(deeper);
+      done.insert(&R);
+      out = substitute(out, with);
+      changed = true;
+      break;  // the graph changed: collect again
+    }
+    if (!changed) break;
+  }
+  return out;
+}
+
+}  // namespace rnnc

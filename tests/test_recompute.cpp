@@ -1,0 +1,219 @@
+// Recomputation (checkpoint_loops, CompileOptions::memory_budget): with any schedule the gradients
+// are the stored-everything gradients (float64 to 1e-12, float32 to 1e-6 relative), compiled ==
+// interpreted, for library cells, a user's own, stacked, reversed, bidirectional and length-masked
+// scans; the planned arena is within every budget compile accepts; a budget none meets throws.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "helpers.h"
+
+using namespace rnnc;
+using namespace rnnc::testing;
+
+namespace {
+
+// A cell of one's own: h' = f h + (1 - f) tanh(h U), f = sigmoid(x W + b).
+struct Leaky {
+  Param w, u, b;
+  RNNC_TREE(w, u, b)
+  static Leaky init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
+    return {Tensor::uniform({input, hidden}, -0.5, 0.5, rng, dtype), Tensor::uniform({hidden, hidden}, -0.5, 0.5, rng, dtype),
+            Tensor::uniform({hidden}, -0.5, 0.5, rng, dtype)};
+  }
+  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, u.shape()[0]}, u.dtype())}; }
+  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
+    Var f = sigmoid(matmul(x, w) + b);
+    return {f * s.h + (1.0 - f) * tanh(matmul(Var(s.h), u))};
+  }
+};
+
+template <class Layer> struct Problem {
+  using State = decltype(std::declval<const Layer&>().initial_state(1));
+  Layer layer;
+  State s;  // every layer's
+  Leaf xs, wy;
+  RNNC_TREE(layer, s, xs, wy)
+};
+
+// An output layer over every step (h stays stored: the output layer reads it) and every final
+// state in the loss, so every gradient path is exercised.
+template <class Layer> auto loss_fn(bool reverse, bool with_lengths) {
+  return [reverse, with_lengths](const Problem<Layer>& p, const Var& lengths, const Var& w) {
+    auto [ys, last] = p.layer(Var(p.xs), p.s, nn::RunOptions{.lengths = with_lengths ? lengths : Var(), .reverse = reverse});
+    const Shape& s = ys.shape();
+    Var logits = matmul(reshape(ys, {s[0] * s[1], s[2]}), Var(p.wy));
+    Var loss = sum(w * tanh(logits));
+    double k = 1;
+    for (const Var& v : tree::vars(last)) loss = loss + sum(v * v) * k++;
+    return loss;
+  };
+}
+
+template <class Layer>
+void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_t T, DType dtype) {
+  std::mt19937_64 rng(7);
+  const int64_t B = 3, I = 4, V = 5;
+  Problem<Layer> p{layer, layer.initial_state(B), Tensor::uniform({T, B, I}, -1, 1, rng, dtype), Tensor()};
+  tree::for_each(p.s, [&](const std::string&, Leaf& l) { l = Tensor::uniform(l.shape(), -0.8, 0.8, rng, dtype); });
+  const int64_t H = tree::vars(layer(input({T, B, I}, dtype), p.s).first)[0].shape()[2];
+  p.wy = Tensor::uniform({H, V}, -1, 1, rng, dtype);
+  std::vector<double> lens;
+  for (int64_t b = 0; b < B; ++b) lens.push_back(static_cast<double>(std::max<int64_t>(0, T - 4 * b)));
+  const Tensor len = Tensor::from(lens, {B}, DType::i32);
+  const Tensor w = Tensor::uniform({T * B, V}, -1, 1, rng, dtype);
+  auto fn = loss_fn<Layer>(reverse, with_lengths);
+
+  auto [ivalue, igrads] = interpret(value_and_grad(fn))(p, len, w);
+  auto [value, grads] = compile(value_and_grad(fn))(p, len, w);
+  const double tol = dtype == DType::f64 ? 1e-12 : 1e-6;
+  auto rel = [](const Tensor& a, const Tensor& b) {
+    double scale = 1e-30;
+    for (int64_t i = 0; i < b.numel(); ++i) scale = std::max(scale, std::abs(b.at(i)));
+    return max_abs_diff(a, b) / scale;
+  };
+  for (const Checkpointing c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
+                                Checkpointing{{6, 2}}, Checkpointing{{4, 2}}}) {
+    INFO(c.str());
+    CompileOptions o;
+    o.checkpointing = c;
+    auto f = compile(value_and_grad(fn), o);
+    auto [v, g] = f(p, len, w);
+    CHECK(f.compiled().stats().checkpointing == c);
+    CHECK(std::abs(v.item() - value.item()) <= tol * std::abs(value.item()));
+    const auto gs = tree::tensors(g), want = tree::tensors(grads), iwant = tree::tensors(igrads);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      INFO("gradient " << i);
+      CHECK(rel(gs[i], want[i]) <= tol);   // == stored everything
+      CHECK(rel(gs[i], iwant[i]) <= tol);  // == interpreted
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("recompute: every schedule gives the stored-everything gradients", "[recompute]") {
+  std::mt19937_64 rng(3);
+  // T = 13: segments of 2, 3, 4 and 6 leave a remainder; {6, 2} and {4, 2} nest a second level.
+  SECTION("LSTM, 2 layers, float64") {
+    check_schedules(nn::RNN<nn::LSTMCell>::init(2, 4, 5, rng, 0, DType::f64), false, false, 13, DType::f64);
+  }
+  SECTION("GRU, reversed, float64") {
+    check_schedules(nn::RNN<nn::GRUCell>::init(1, 4, 5, rng, 0, DType::f64), true, false, 13, DType::f64);
+  }
+  SECTION("a user's own cell, float64") {
+    check_schedules(nn::RNN<Leaky>::init(2, 4, 5, rng, 0, DType::f64), false, false, 12, DType::f64);
+  }
+  SECTION("bidirectional LSTM with lengths, float64") {
+    check_schedules(nn::Bidirectional<nn::LSTMCell>::init(2, 4, 3, rng, 0, DType::f64), false, true, 13, DType::f64);
+  }
+  SECTION("LSTM, float32") {
+    check_schedules(nn::RNN<nn::LSTMCell>::init(2, 4, 5, rng, 0, DType::f32), false, false, 16, DType::f32);
+  }
+}
+
+namespace {
+
+// h_{t+1} = tanh(x_t W + h_t U), loss = sum_t sum(h_t^2) / 2 + sum(h_T): a scan as a plain Function.
+Function rnn_loss(int64_t T, int64_t B, int64_t I, int64_t H) {
+  Var xs = input({T, B, I}, DType::f64, "xs"), h0 = input({B, H}, DType::f64, "h0");
+  Var w = input({I, H}, DType::f64, "w"), u = input({H, H}, DType::f64, "u");
+  Scanned r = scan([&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+    Var h = tanh(matmul(x[0], w) + matmul(c[0], u));
+    return {{h}, {h}};
+  }, {h0}, {xs});
+  Var loss = sum(r.ys[0] * r.ys[0]) * 0.5 + sum(r.carries[0]);
+  return Function{{xs, h0, w, u}, {loss}};
+}
+
+}  // namespace
+
+TEST_CASE("recompute: the checkpointed gradient graph agrees with finite differences", "[recompute]") {
+  const int64_t T = 11, B = 2, I = 3, H = 4;
+  const Function f = rnn_loss(T, B, I, H);
+  const std::vector<Tensor> args = make_args({{{T, B, I}}, {{B, H}}, {{I, H}}, {{H, H}}}, 9);
+  Function g = grad(f);
+  Function ck = g;
+  ck.outputs = checkpoint_loops(merge_loops(g.outputs), Checkpointing{{3}});
+  // The rewrite happened: a loop over segments stands where the backward loop was.
+  bool segmented = false;
+  for (const NodePtr& n : topo_order(ck.outputs)) segmented |= n->op == Op::Scan && n->loop->segments;
+  REQUIRE(segmented);
+  const std::vector<Tensor> want = interpret(g, args), got = interpret(ck, args);
+  REQUIRE(got.size() == want.size());
+  // The same ops in the same order: the interpreter gives the same bits.
+  for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) == 0);
+  // Central differences of the loss along every element of w and u.
+  const double eps = 1e-6;
+  for (int k : {2, 3})
+    for (int64_t e = 0; e < args[k].numel(); ++e) {
+      std::vector<Tensor> plus = args, minus = args;
+      plus[k] = args[k].clone();
+      minus[k] = args[k].clone();
+      plus[k].set(e, args[k].at(e) + eps);
+      minus[k].set(e, args[k].at(e) - eps);
+      const double numeric = (interpret(f, plus)[0].item() - interpret(f, minus)[0].item()) / (2 * eps);
+      CHECK(std::abs(got[k].at(e) - numeric) <= 1e-7 * (1 + std::abs(numeric)));
+    }
+  // Compiled with the schedule == interpreted.
+  CompileOptions o;
+  o.checkpointing = Checkpointing{{3}};
+  const std::vector<Tensor> compiled = compile(g, o)(args);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(compiled[i], want[i]) < 1e-12);
+}
+
+TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]") {
+  std::mt19937_64 rng(5);
+  const int64_t T = 96, B = 4, I = 6, V = 5;
+  using Layer = nn::RNN<nn::LSTMCell>;
+  Problem<Layer> p{Layer::init(2, I, 16, rng), {}, Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::uniform({16, V}, -1, 1, rng)};
+  p.s = p.layer.initial_state(B);
+  const Tensor len = Tensor::zeros({B}, DType::i32), w = Tensor::uniform({T * B, V}, -1, 1, rng);
+  auto fn = loss_fn<Layer>(false, false);
+  auto all = compile(value_and_grad(fn));
+  auto [v0, g0] = all(p, len, w);
+  const int64_t stored = all.compiled().stats().arena_bytes;
+  CHECK(all.compiled().stats().checkpointing.every.empty());
+  CHECK(all.compiled().stats().loops == 4);  // per layer: forward, backward
+  CompileOptions every12;
+  every12.checkpointing = Checkpointing{{12}};
+  auto seg = compile(value_and_grad(fn), every12);
+  seg(p, len, w);
+  // Per layer: F' holding F over 12 steps, R' holding F again and R over 12 steps.
+  CHECK(seg.compiled().stats().loops == 10);
+  CHECK(seg.compiled().stats().arena_bytes < stored / 2);
+
+  int64_t last = stored + 1;
+  for (double share : {1.0, 0.6, 0.45}) {
+    INFO("budget " << share << " of store-all's " << stored << " bytes");
+    CompileOptions o;
+    o.memory_budget = static_cast<int64_t>(share * static_cast<double>(stored));
+    auto f = compile(value_and_grad(fn), o);
+    auto [v, g] = f(p, len, w);
+    const CompileStats& st = f.compiled().stats();
+    CHECK(st.arena_bytes <= o.memory_budget);
+    CHECK(st.arena_bytes <= last);
+    last = st.arena_bytes;
+    if (share == 1.0) CHECK(st.checkpointing.every.empty());  // store-all fits: nothing recomputed
+    else CHECK(!st.checkpointing.every.empty());
+    CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
+    const auto gs = tree::tensors(g), want = tree::tensors(g0);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      double scale = 0;
+      for (int64_t e = 0; e < want[i].numel(); ++e) scale = std::max(scale, std::abs(want[i].at(e)));
+      CHECK(max_abs_diff(gs[i], want[i]) <= 1e-6 * scale);
+    }
+  }
+  // A budget nothing meets names the smallest plan.
+  CompileOptions o;
+  o.memory_budget = 1024;
+  try {
+    compile(value_and_grad(fn), o)(p, len, w);
+    FAIL("a budget of 1 KiB was accepted");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("memory_budget of 1024 bytes") != std::string::npos);
+    CHECK(msg.find("smallest plan reached needs") != std::string::npos);
+    CHECK(msg.find("checkpoint every") != std::string::npos);
+  }
+}
