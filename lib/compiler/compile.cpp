@@ -152,7 +152,6 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
 
   p->threads = thread_count(o);
   p->profile = o.env.profile;
-  exec::prepare(*p);
 
   st.kernels = static_cast<int>(descs.size());
   st.unique_kernels = static_cast<int>(unique.size());

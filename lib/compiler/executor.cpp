@@ -205,12 +205,6 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
 
 }  // namespace
 
-void prepare(Program& p) {
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(p.schedule.arena_bytes, 64));
-  auto* mem = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
-  p.arena = std::shared_ptr<std::byte[]>(mem, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
-}
-
 std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
   const sched::Schedule& s = p.schedule;
   if (args.size() != s.inputs.size())
@@ -222,6 +216,13 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
                               args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
                                                 : std::string("an undefined tensor")));
   std::lock_guard<std::mutex> lock(p.mu);
+  // The arena, at the first call: a compiled function that is never run (or only planned, as
+  // memory_budget does with every schedule it tries) takes no memory.
+  if (!p.arena) {
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(p.schedule.arena_bytes, 64));
+    auto* mem = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
+    p.arena = std::shared_ptr<std::byte[]>(mem, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
+  }
   // Fresh output tensors, except that an output of the previous call that nobody holds any more is
   // reused: large fresh allocations come from mmap and cost page faults on every call.
   std::vector<Tensor> outputs;

@@ -22,9 +22,8 @@ struct Program {
   std::mutex mu;                           // one call at a time uses the arena
 };
 
-// Allocates the arena (once).
-void prepare(Program& p);
 // Runs the program on args (checked against the schedule's input specs) and returns fresh outputs.
+// The arena is allocated at the first run.
 std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args);
 
 }  // namespace rnnc::exec
