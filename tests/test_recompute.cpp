@@ -65,7 +65,8 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
   auto fn = loss_fn<Layer>(reverse, with_lengths);
 
   auto [ivalue, igrads] = interpret(value_and_grad(fn))(p, len, w);
-  auto [value, grads] = compile(value_and_grad(fn))(p, len, w);
+  auto all = compile(value_and_grad(fn));
+  auto [value, grads] = all(p, len, w);
   const double tol = dtype == DType::f64 ? 1e-12 : 1e-6;
   auto rel = [](const Tensor& a, const Tensor& b) {
     double scale = 1e-30;
@@ -80,6 +81,7 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
     auto f = compile(value_and_grad(fn), o);
     auto [v, g] = f(p, len, w);
     CHECK(f.compiled().stats().checkpointing == c);
+    CHECK(f.compiled().stats().loops > all.compiled().stats().loops);  // the loops were split into segments
     CHECK(std::abs(v.item() - value.item()) <= tol * std::abs(value.item()));
     const auto gs = tree::tensors(g), want = tree::tensors(grads), iwant = tree::tensors(igrads);
     for (size_t i = 0; i < gs.size(); ++i) {
@@ -215,5 +217,52 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     CHECK(msg.find("memory_budget of 1024 bytes") != std::string::npos);
     CHECK(msg.find("smallest plan reached needs") != std::string::npos);
     CHECK(msg.find("checkpoint every") != std::string::npos);
+  }
+}
+
+TEST_CASE("recompute: a character model's output layer, loss and their gradients move into the segments", "[recompute]") {
+  // Nothing of T steps is left outside the loops: the arena shrinks with the budget far below what
+  // the output layer's logits and the stacked hidden states alone would take.
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  const int64_t V = 11, T = 240, B = 4;
+  for (int layers : {1, 2}) {
+    INFO(layers << " layers");
+    std::mt19937_64 rng(2);
+    const Model model = Model::init(V, 16, rng, {.layers = layers, .dropout = 0.25}, DType::f64);
+    Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      x.set(i, static_cast<double>(rng() % V));
+      y.set(i, static_cast<double>(rng() % V));
+    }
+    const nn::TextBatch batch{x, y};
+    Rng drop(7);
+    auto all = compile(value_and_grad(Model::loss_with_dropout));
+    Rng d0 = drop;
+    auto [l0, s0, g0] = all(model, model.initial_state(B), batch, d0);
+    const int64_t stored = all.compiled().stats().arena_bytes;
+    const int64_t logits_and_h = T * B * (V + 16) * 8;  // float64
+    for (const Checkpointing c : {Checkpointing{{16}}, Checkpointing{{40, 6}}}) {
+      INFO(c.str());
+      CompileOptions o;
+      o.checkpointing = c;
+      auto f = compile(value_and_grad(Model::loss_with_dropout), o);
+      Rng d = drop;
+      auto [l, s, g] = f(model, model.initial_state(B), batch, d);
+      CHECK(std::abs(l.item() - l0.item()) < 1e-12);
+      const auto gs = tree::tensors(g), want = tree::tensors(g0);
+      for (size_t i = 0; i < gs.size(); ++i) CHECK(max_abs_diff(gs[i], want[i]) < 1e-12);
+      const auto ss = tree::tensors(s), swant = tree::tensors(s0);
+      for (size_t i = 0; i < ss.size(); ++i) CHECK(max_abs_diff(ss[i], swant[i]) < 1e-12);
+      CHECK(f.compiled().stats().arena_bytes < logits_and_h);
+    }
+    if (layers == 1) {
+      CompileOptions o;
+      o.memory_budget = stored * 15 / 100;
+      auto f = compile(value_and_grad(Model::loss_with_dropout), o);
+      Rng d = drop;
+      auto [l, s, g] = f(model, model.initial_state(B), batch, d);
+      CHECK(f.compiled().stats().arena_bytes <= stored * 15 / 100);
+      CHECK(std::abs(l.item() - l0.item()) < 1e-12);
+    }
   }
 }

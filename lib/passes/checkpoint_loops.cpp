@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "passes/absorb_steps.h"
 #include "rnnc/passes.h"
 #include "rnnc/scan.h"
 
@@ -47,12 +48,7 @@ std::shared_ptr<Loop> with_length(const Loop& l, int64_t length) {
 
 Shape without_steps(const Shape& s) { return Shape(s.begin() + 1, s.end()); }
 
-// A loop with every output (carries, then stacked ys) as Scan nodes.
-struct Run {
-  LoopPtr loop;
-  std::vector<Var> bind;
-  std::vector<Var> outs;
-};
+using loops::Run;
 
 // The steps [lo, hi) of a sequence bound to a loop.
 Var steps(const Var& x, int64_t lo, int64_t hi) {
@@ -245,7 +241,7 @@ class Checkpointer {
 std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan) {
   if (plan.every.empty()) return outputs;
   std::vector<Var> out = outputs;
-  std::unordered_set<const Loop*> done;
+  std::unordered_set<const Loop*> done, absorbed;
   for (int guard = 0; guard < 1000; ++guard) {
     // Every loop with its outputs, and who reads each node.
     std::map<LoopKey, Run> runs;
@@ -272,19 +268,27 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
       const Run& r = runs.at(rkey);
       const Loop& R = *r.loop;
       if (done.count(&R) || R.segments) continue;
-      // R's sequences that F stacked: all from one loop F running the other way.
-      const Run* f = nullptr;
-      bool ok = true;
+      // F: the loop running the other way whose stacked outputs R reads most (R may read another
+      // loop's too, the layer below's outputs, as a sequence like any other), only as sequences.
+      std::vector<std::pair<const Run*, int>> reads;  // in the order R binds them (deterministic)
       for (size_t i = 0; i < r.bind.size(); ++i) {
         const Var& b = r.bind[i];
         if (b.op() != Op::Scan) continue;
         const Run& cand = runs.at(loop_key(*b.node()));
         if (cand.loop->length != R.length || cand.loop->reverse == R.reverse || cand.loop->segments) continue;
         const bool sequence = static_cast<int>(i) >= R.carries && static_cast<int>(i) < R.carries + R.xs;
-        if (!sequence || b->ints[0] < cand.loop->carries || (f && f != &cand)) ok = false;
-        f = &cand;
+        auto it = std::find_if(reads.begin(), reads.end(), [&](const auto& p) { return p.first == &cand; });
+        if (it == reads.end()) it = reads.insert(reads.end(), {&cand, 0});
+        it->second += sequence && b->ints[0] >= cand.loop->carries ? 1 : -1000;
       }
-      if (!ok || !f) continue;
+      const Run* f = nullptr;
+      int most = 0;
+      for (const auto& [cand, n] : reads)
+        if (n > most) {
+          f = cand;
+          most = n;
+        }
+      if (!f) continue;
       const int64_t k = plan.every.front();
       if (k < 1 || R.length / k < 2) continue;  // fewer than two segments: nothing to save
       // F's outputs something other than R reads stay stored.
@@ -293,6 +297,28 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
         if (!f->outs[y].defined()) continue;
         for (const Node* u : users[f->outs[y].node().get()])
           if (!u || u->op != Op::Scan || loop_key(*u) != rkey) kept[y] = true;
+      }
+      // First the per-step work around the pair moves into it (the output layer, the loss, its
+      // gradients), so that what the loops read and write is all they keep of the T steps.
+      bool moved = false;
+      for (const Run* l : {&r, f}) {
+        if (absorbed.count(l->loop.get())) continue;
+        std::unordered_set<const Node*> touch;
+        for (const Run* p : {&r, f})
+          for (size_t y = p->loop->carries; y < p->outs.size(); ++y)
+            if (p->outs[y].defined()) touch.insert(p->outs[y].node().get());
+        std::unordered_map<const Node*, Var> with = loops::absorb_steps(*l, out, touch);
+        absorbed.insert(l->loop.get());
+        if (with.empty()) continue;
+        for (const auto& [old, v] : with)
+          if (v.op() == Op::Scan) absorbed.insert(v->loop.get());
+        out = substitute(out, with);
+        moved = true;
+        break;
+      }
+      if (moved) {
+        changed = true;
+        break;  // collect again
       }
       const std::vector<int64_t> deeper(plan.every.begin() + 1, plan.every.end());
       std::unordered_map<const Node*, Var> with = Checkpointer(*f, r, kept, k).run(deeper);
