@@ -7,7 +7,7 @@
 // memory (getrusage; run one configuration per process), and ms per step. --plan-only compiles
 // and reports the arena without running (for plans larger than the machine).
 // Usage: bench_memory [--hidden H] [--batch B] [--steps T] [--schedule all|sqrt|budget]
-//                     [--share S] [--iters N] [--threads N] [--plan-only]
+//                     [--share S | --budget-mb MB] [--iters N] [--threads N] [--plan-only]
 #include <rnnc/rnnc.h>
 
 #include <CLI/CLI.hpp>
@@ -23,14 +23,15 @@ int main(int argc, char** argv) {
   CLI::App app{"recomputation: arena, peak memory and step time of a char-LSTM training step"};
   int64_t H = 256, B = 128, T = 1000;
   std::string schedule = "all";
-  double share = 0.1;
+  double share = 0.1, budget_mb = 0;
   int iters = 3, threads = 0;
   bool plan_only = false;
   app.add_option("--hidden", H);
   app.add_option("--batch", B);
   app.add_option("--steps", T);
   app.add_option("--schedule", schedule)->check(CLI::IsMember({"all", "sqrt", "budget"}));
-  app.add_option("--share", share);
+  app.add_option("--share", share, "budget as a share of store-all's arena");
+  app.add_option("--budget-mb", budget_mb, "budget in MB (instead of --share)");
   app.add_option("--iters", iters);
   app.add_option("--threads", threads);
   app.add_flag("--plan-only", plan_only);
@@ -61,9 +62,8 @@ int main(int argc, char** argv) {
   if (schedule == "sqrt") {
     o.checkpointing = Checkpointing{{std::max<int64_t>(1, std::llround(std::sqrt(static_cast<double>(T))))}};
   } else if (schedule == "budget") {
-    CompileOptions all = o;
-    stored = plan(all).stats().arena_bytes;
-    o.memory_budget = static_cast<int64_t>(share * static_cast<double>(stored));
+    stored = plan(o).stats().arena_bytes;
+    o.memory_budget = budget_mb > 0 ? static_cast<int64_t>(budget_mb * 1e6) : static_cast<int64_t>(share * static_cast<double>(stored));
   }
   const auto t0 = std::chrono::steady_clock::now();
   Compiled c = plan(o);
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   fmt::print("{{\"H\": {}, \"B\": {}, \"T\": {}, \"schedule\": \"{}\", \"share\": {}, \"compiled\": \"{}\", "
              "\"plans\": {}, \"compile_s\": {:.2f}, \"arena_mb\": {:.1f}, \"store_all_arena_mb\": {:.1f}, "
              "\"peak_rss_mb\": {:.1f}, \"ms_per_step\": {:.1f}}}\n",
-             H, B, T, schedule, schedule == "budget" ? share : 0.0, st.checkpointing.str(), st.plans_tried, compile_s,
+             H, B, T, schedule, schedule != "budget" ? 0.0 : budget_mb > 0 ? budget_mb * 1e6 / static_cast<double>(stored) : share, st.checkpointing.str(), st.plans_tried, compile_s,
              static_cast<double>(st.arena_bytes) / 1e6, static_cast<double>(stored) / 1e6,
              plan_only ? 0.0 : static_cast<double>(ru.ru_maxrss) / 1e3, ms);
 }

@@ -73,7 +73,7 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
     for (int64_t i = 0; i < b.numel(); ++i) scale = std::max(scale, std::abs(b.at(i)));
     return max_abs_diff(a, b) / scale;
   };
-  for (const Checkpointing c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
+  for (const Checkpointing& c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
                                 Checkpointing{{6, 2}}, Checkpointing{{4, 2}}}) {
     INFO(c.str());
     CompileOptions o;
@@ -125,7 +125,10 @@ Function rnn_loss(int64_t T, int64_t B, int64_t I, int64_t H) {
     return {{h}, {h}};
   }, {h0}, {xs});
   Var loss = sum(r.ys[0] * r.ys[0]) * 0.5 + sum(r.carries[0]);
-  return Function{{xs, h0, w, u}, {loss}};
+  Function f;
+  f.inputs = {xs, h0, w, u};
+  f.outputs = {loss};
+  return f;
 }
 
 }  // namespace
@@ -241,7 +244,7 @@ TEST_CASE("recompute: a character model's output layer, loss and their gradients
     auto [l0, s0, g0] = all(model, model.initial_state(B), batch, d0);
     const int64_t stored = all.compiled().stats().arena_bytes;
     const int64_t logits_and_h = T * B * (V + 16) * 8;  // float64
-    for (const Checkpointing c : {Checkpointing{{16}}, Checkpointing{{40, 6}}}) {
+    for (const Checkpointing& c : {Checkpointing{{16}}, Checkpointing{{40, 6}}}) {
       INFO(c.str());
       CompileOptions o;
       o.checkpointing = c;

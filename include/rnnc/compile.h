@@ -8,9 +8,9 @@
 // cached by structure in the process and on disk (see lib/codegen/jit.cpp), so the T steps of an
 // unrolled recurrence compile one kernel and a second process does not run LLVM again.
 //
-// Debugging: RNNC_DUMP=passes,groups,llvm,dot prints the graph after each pass, the schedule with its
-// fused groups, the optimised LLVM IR of newly compiled kernels, and the graph with its fused
-// kernels marked in Graphviz DOT (any subset, comma-separated).
+// Debugging: RNNC_DUMP=passes,groups,llvm,dot,memory prints the graph after each pass, the schedule
+// with its fused groups, the optimised LLVM IR of newly compiled kernels, the graph with its fused
+// kernels marked in Graphviz DOT, and each schedule memory_budget planned (any subset, comma-separated).
 // RNNC_THREADS=N caps the threads (default: all cores).
 #pragma once
 #include <memory>

@@ -126,6 +126,7 @@ struct FitOptions {
   double diverge = 10;
   std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
   CompileOptions compile{};     // for the step, the evaluation and the optimizer's update
+                                // (memory_budget: for the step alone, which recomputes)
   // Under mpirun (dist.h): each rank trains on its share of every batch (B / ranks streams,
   // windows or sequences), the gradients averaged over ranks before each update; rank 0 alone
   // validates and runs the callbacks (progress, checkpoints). false: every rank trains alone.
@@ -181,6 +182,11 @@ struct Resumed {
   std::vector<std::pair<std::string, Tensor>> optim;
 };
 Resumed read_training_state(const io::Checkpoint& c);
+// The evaluation and the update run no backward loop: a memory budget is the step's.
+inline CompileOptions without_budget(CompileOptions c) {
+  c.memory_budget = 0;
+  return c;
+}
 }  // namespace detail
 
 namespace detail {
@@ -201,7 +207,7 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
               const FitOptions& o, std::vector<Callback>& callbacks, Step&& step, Validate&& validate, Save&& save,
               Load&& load, Diagnose&& diagnose) {
   Loop loop{o, steps_per_epoch, chars_per_step};
-  opt.set_compile_options(o.compile);  // the update on the step's threads
+  opt.set_compile_options(detail::without_budget(o.compile));  // the update on the step's threads
   // Data-parallel (dist.h): the same parameters everywhere, gradients and loss averaged, rank 0
   // alone validating and calling back; its decision to stop reaches every rank.
   const bool multi = o.distributed && dist::size() > 1, root = !multi || dist::is_root();
@@ -310,7 +316,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& all, con
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   using State = std::decay_t<decltype(model.initial_state(1))>;
   auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, o.compile);
+  auto evaluate = compile(losses.eval, detail::without_budget(o.compile));
   // Data-parallel: this rank's streams (the states' rows are streams, so checkpoints hold all
   // ranks' rows and resume with any number of ranks).
   const bool multi = o.distributed && dist::size() > 1;
@@ -366,7 +372,7 @@ template <class Model, class Train, class Eval>
 FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, const data::Windows* val, int64_t batch,
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, o.compile);
+  auto evaluate = compile(losses.eval, detail::without_budget(o.compile));
   const int64_t per_epoch = data.count() / batch;
   if (per_epoch < 1)
     throw Error("rnnc: nn::fit: " + std::to_string(data.count()) + " windows, fewer than one batch of " +
@@ -423,7 +429,7 @@ template <class Model, class Train, class Eval>
 FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, const data::Buckets* val,
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, o.compile);
+  auto evaluate = compile(losses.eval, detail::without_budget(o.compile));
   const int64_t per_epoch = data.batches();
   const int64_t ranks = o.distributed ? dist::size() : 1, share = data.batch_size() / ranks;
   if (data.batch_size() % ranks != 0)

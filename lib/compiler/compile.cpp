@@ -56,17 +56,17 @@ std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, 
 
 // Recomputation schedules for loops of up to T steps, fastest first: storing every step, then one
 // level of segments from long to short (each recomputes the forward pass once; longer segments
-// run larger GEMMs), then two levels.
+// run larger GEMMs), then two levels. s segments of T / s steps leave fewer than s steps over,
+// which are stored.
 std::vector<Checkpointing> schedules(int64_t T) {
   std::vector<Checkpointing> all{{}};
-  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   std::vector<int64_t> counts;  // segments: 2, 3, 4, 6, 8, 12, ...
   for (int64_t s = 2; s <= T / 2; s = s % 3 == 0 ? s / 3 * 4 : s / 2 * 3) counts.push_back(s);
   int64_t last = 0;
   for (int64_t s : counts)
-    if (const int64_t k = ceil_div(T, s); k != last && T / k >= 2) all.push_back({{last = k}});
+    if (const int64_t k = T / s; k != last && k >= 1) all.push_back({{last = k}});
   for (int64_t s : counts) {
-    const int64_t k1 = ceil_div(T, s);
+    const int64_t k1 = T / s;
     if (k1 < 8 || T / k1 < 2) continue;
     const int64_t k2 = std::max<int64_t>(2, static_cast<int64_t>(std::sqrt(static_cast<double>(k1))));
     if (k1 / k2 >= 2) all.push_back({{k1, k2}});

@@ -21,6 +21,7 @@ struct TrainOptions {
   std::string save = "cv";
   std::string resume;
   int threads = 0;
+  double memory_budget = 0;         // MB for the step's intermediate values (0: no limit; recomputes to fit)
   uint64_t seed = 123;
 };
 

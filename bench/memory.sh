@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The issue-14 table: a char-LSTM training step (one-hot input, V 65) per recomputation schedule,
+# one process per row (peak RSS is the process's). Usage: bench/memory.sh BUILD_DIR [THREADS]
+set -euo pipefail
+build=${1:-build}
+threads=${2:-2}
+run() { "$build/bench/bench_memory" --threads "$threads" "$@" || echo "{\"args\": \"$*\", \"error\": \"see above\"}"; }
+echo "# $(lscpu | sed -n 's/^Model name:\s*//p'), family $(lscpu | sed -n 's/^CPU family:\s*//p'), $(date -u +%F)"
+for T in 100 1000; do
+  run --steps "$T" --schedule all
+  run --steps "$T" --schedule sqrt
+  run --steps "$T" --schedule budget --share 0.1
+  run --steps "$T" --schedule budget --share 0.02
+done
+# T = 10,000: store-all takes ~17 GB here; one timed step each.
+run --steps 10000 --schedule all --iters 1
+run --steps 10000 --schedule sqrt --iters 1
+run --steps 10000 --schedule budget --share 0.1 --iters 1
+run --steps 10000 --schedule budget --share 0.02 --iters 1
+# LSTM 1024, B 64, T 10,000: store-all planned only (more than this machine); 4 GB budget run.
+run --hidden 1024 --batch 64 --steps 10000 --schedule all --plan-only
+run --hidden 1024 --batch 64 --steps 10000 --schedule budget --budget-mb 3000 --iters 1
