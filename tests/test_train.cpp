@@ -148,3 +148,32 @@ TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resu
   for (std::size_t i = 0; i < straight.size(); ++i) CHECK(max_abs_diff(straight[i], resumed[i]) == 0);
   fs::remove_all(dir);
 }
+
+TEST_CASE("fit under a memory budget: the step recomputes within it and trains as without one") {
+  Setup d = setup(4, 120);
+  // What the step plans when it stores every step: the budget is a third of it.
+  int64_t stored = 0;
+  {
+    std::mt19937_64 rng(3);
+    Model model = Model::init(d.vocab.size(), 24, rng, {.dropout = 0.1});
+    auto step = compile(value_and_grad(Model::loss_with_dropout));
+    auto [x, y] = d.train.chunk(0);
+    Rng drop(1);
+    step(model, model.initial_state(4), nn::TextBatch{x, y}, drop);
+    stored = step.compiled().stats().arena_bytes;
+  }
+  std::vector<double> losses[2];
+  for (int budgeted : {0, 1}) {
+    std::mt19937_64 rng(3);
+    Model model = Model::init(d.vocab.size(), 24, rng, {.dropout = 0.1});
+    optim::Optimizer opt(optim::Adam{.lr = 1e-2});
+    nn::FitOptions o{.budget = {.steps = 12}, .clip = {.norm = 5}, .validate_every = 6};
+    if (budgeted) o.compile.memory_budget = stored / 3;  // compile throws if no plan fits it
+    std::vector<double>& l = losses[budgeted];
+    nn::FitResult r = nn::fit(model, opt, d.train, &d.val, nn::Losses{Model::loss_with_dropout, Model::loss}, o,
+                              {[&](const nn::Event& e) { l.push_back(e.loss); }});
+    CHECK(r.steps == 12);
+  }
+  REQUIRE(losses[0].size() == losses[1].size());
+  for (size_t i = 0; i < losses[0].size(); ++i) CHECK(losses[1][i] == Approx(losses[0][i]).epsilon(1e-4));
+}
