@@ -90,8 +90,9 @@ void run_library(const sched::LibraryStep& l, const Bases& b) {
   std::vector<Tensor> in;
   in.reserve(l.inputs.size());
   for (const Access& a : l.inputs) in.push_back(Tensor::wrap(b.ptr(a), a.shape, a.dtype));
-  Tensor v = eval_node(*l.node, in);
-  std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
+  const Tensor out = Tensor::wrap(b.ptr(l.out), l.out.shape, l.out.dtype);
+  Tensor v = eval_node(*l.node, in, &out);
+  if (v.raw() != out.raw()) std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
 }
 
 void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth);

@@ -237,7 +237,14 @@ std::vector<Tensor> run_loop(const Loop& L, const std::vector<Tensor>& in) {
   return carries;
 }
 
-Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
+Tensor eval_node(const Node& n, const std::vector<Tensor>& in, const Tensor* into) {
+  // The result's memory, zero-filled.
+  auto fresh = [&] {
+    if (!into) return Tensor(n.dtype, n.shape);
+    Tensor t = *into;
+    std::memset(t.raw(), 0, t.nbytes());
+    return t;
+  };
   switch (n.op) {
     case Op::Scan: return run_loop(*n.loop, in)[n.ints[0]];
     case Op::Input: throw Error("rnnc: interpreter: unbound input");
@@ -254,7 +261,7 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
     case Op::Pad:
     case Op::Concat: return movement(n, in);
     case Op::Gather: {
-      Tensor out(n.dtype, n.shape);
+      Tensor out = into ? *into : Tensor(n.dtype, n.shape);  // every row is written
       const int64_t rows = in[0].shape()[0], row = rows ? in[0].numel() / rows : 0;
       const int32_t* idx = in[1].data<int32_t>();
       dispatch(n.dtype, [&]<class T>(T) {
@@ -264,7 +271,7 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
       return out;
     }
     case Op::ScatterAdd: {
-      Tensor out(n.dtype, n.shape);
+      Tensor out = fresh();
       const int64_t rows = n.shape[0], row = rows ? out.numel() / rows : 0;
       const int32_t* idx = in[0].data<int32_t>();
       dispatch(n.dtype, [&]<class T>(T) {
@@ -277,14 +284,14 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
       return out;
     }
     case Op::OneHot: {
-      Tensor out(n.dtype, n.shape);
+      Tensor out = fresh();
       const int64_t depth = n.shape.back();
       const int32_t* idx = in[0].data<int32_t>();
       for (int64_t i = 0; i < in[0].numel(); ++i) out.set(i * depth + checked_index(n, idx[i], depth), 1.0);
       return out;
     }
     case Op::SequenceMask: {
-      Tensor out(n.dtype, n.shape);
+      Tensor out = fresh();
       const int64_t steps = n.shape[0], rows = n.shape[1];
       const int32_t* len = in[0].data<int32_t>();
       for (int64_t b = 0; b < rows; ++b) {
