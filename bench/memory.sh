@@ -17,6 +17,6 @@ run --steps 10000 --schedule all --iters 1
 run --steps 10000 --schedule sqrt --iters 1
 run --steps 10000 --schedule budget --share 0.1 --iters 1
 run --steps 10000 --schedule budget --share 0.02 --iters 1
-# LSTM 1024, B 64, T 10,000: store-all planned only (more than this machine); 4 GB budget run.
+# LSTM 1024, B 64, T 10,000: store-all planned only (more than this machine); a 2 GB budget run.
 run --hidden 1024 --batch 64 --steps 10000 --schedule all --plan-only
-run --hidden 1024 --batch 64 --steps 10000 --schedule budget --budget-mb 3000 --iters 1
+run --hidden 1024 --batch 64 --steps 10000 --schedule budget --budget-mb 2000 --iters 1
