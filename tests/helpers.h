@@ -91,4 +91,19 @@ inline std::string capture_stderr(const std::function<void()>& fn) {
   return text;
 }
 
+// A cell of one's own (for tests of user cells): h' = f h + (1 - f) tanh(h U), f = sigmoid(x W + b).
+struct Leaky {
+  Param w, u, b;
+  RNNC_TREE(w, u, b)
+  static Leaky init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
+    return {Tensor::uniform({input, hidden}, -0.5, 0.5, rng, dtype), Tensor::uniform({hidden, hidden}, -0.5, 0.5, rng, dtype),
+            Tensor::uniform({hidden}, -0.5, 0.5, rng, dtype)};
+  }
+  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, u.shape()[0]}, u.dtype())}; }
+  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
+    Var f = sigmoid(matmul(x, w) + b);
+    return {f * s.h + (1.0 - f) * tanh(matmul(Var(s.h), u))};
+  }
+};
+
 }  // namespace rnnc::testing

@@ -13,21 +13,6 @@ using namespace rnnc::testing;
 
 namespace {
 
-// A cell of one's own: h' = f h + (1 - f) tanh(h U), f = sigmoid(x W + b).
-struct Leaky {
-  Param w, u, b;
-  RNNC_TREE(w, u, b)
-  static Leaky init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
-    return {Tensor::uniform({input, hidden}, -0.5, 0.5, rng, dtype), Tensor::uniform({hidden, hidden}, -0.5, 0.5, rng, dtype),
-            Tensor::uniform({hidden}, -0.5, 0.5, rng, dtype)};
-  }
-  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, u.shape()[0]}, u.dtype())}; }
-  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
-    Var f = sigmoid(matmul(x, w) + b);
-    return {f * s.h + (1.0 - f) * tanh(matmul(Var(s.h), u))};
-  }
-};
-
 template <class Layer> struct Problem {
   using State = decltype(std::declval<const Layer&>().initial_state(1));
   Layer layer;
