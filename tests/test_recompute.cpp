@@ -206,6 +206,22 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     CHECK(msg.find("smallest plan reached needs") != std::string::npos);
     CHECK(msg.find("checkpoint every") != std::string::npos);
   }
+  // A function without a gradient (the forward pass alone) has no loop to recompute: it says so,
+  // after planning store-all and one checkpointed schedule.
+  auto forward = [](const Problem<Layer>& q, const Var& lengths, const Var& w) { return loss_fn<Layer>(false, false)(q, lengths, w); };
+  try {
+    compile(forward, o)(p, len, w);
+    FAIL("a budget of 1 KiB was accepted for the forward pass");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("memory_budget of 1024 bytes") != std::string::npos);
+    CHECK(msg.find("no forward and backward loop pair") != std::string::npos);
+  }
+  CompileOptions roomy;
+  roomy.memory_budget = stored;
+  auto fwd = compile(forward, roomy);
+  CHECK(std::abs(fwd(p, len, w).item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
+  CHECK(fwd.compiled().stats().plans_tried == 1);
 }
 
 TEST_CASE("recompute: a character model's output layer, loss and their gradients move into the segments", "[recompute]") {

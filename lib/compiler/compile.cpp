@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -37,13 +38,18 @@ std::string signature(const std::vector<Spec>& specs) {
   return s;
 }
 
-// The optimised graph lowered and its memory planned, for one recomputation schedule.
+// The optimised graph lowered and its memory planned, for one recomputation schedule. `split`
+// says whether the schedule found a loop pair to recompute (a loop over segments).
 std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, const Checkpointing& c,
-                                    CompileStats& st) {
+                                    CompileStats& st, bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
   const Function g = o.optimize ? optimize(f, o.env, PassOptions{c}) : f;
   st.pass_seconds += since(t0);
-  st.nodes = static_cast<int>(topo_order(g.outputs).size());
+  const std::vector<NodePtr> order = topo_order(g.outputs);
+  st.nodes = static_cast<int>(order.size());
+  if (split)
+    *split = std::any_of(order.begin(), order.end(),
+                         [](const NodePtr& n) { return n->op == Op::Scan && n->loop->segments; });
   const auto t1 = std::chrono::steady_clock::now();
   auto p = std::make_shared<exec::Program>();
   p->schedule = sched::lower(g.outputs, g.inputs);
@@ -102,11 +108,18 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
         level_done = false;
       }
       if (level_done) continue;
-      auto q = plan(f, o, c, st);
+      bool split = false;
+      auto q = plan(f, o, c, st, &split);
       ++st.plans_tried;
       const int64_t bytes = q->schedule.arena_bytes;
       if (o.env.dumps("memory"))
         fmt::print(stderr, "// memory_budget {}: {} plans {} bytes\n", o.memory_budget, c.str(), bytes);
+      if (!c.every.empty() && !split)  // nothing to recompute: every schedule plans store-all
+        throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the plan "
+                                "needs {} bytes ({:.1f} MiB), and the function has no forward and backward "
+                                "loop pair (the gradient of a scan) whose steps could be recomputed",
+                                o.memory_budget, static_cast<double>(o.memory_budget) / (1 << 20), best,
+                                static_cast<double>(best) / (1 << 20)));
       if (best < 0 || bytes < best) {
         best = bytes;
         best_c = c;
