@@ -36,6 +36,10 @@ struct CompileOptions {
   int64_t memory_budget = 0;
   // A schedule chosen by hand instead (when memory_budget is 0); {} stores every step.
   Checkpointing checkpointing{};
+  // Mixed precision: float32 GEMMs take bfloat16 operands and sum in float32 (oneDNN's bf16
+  // matmul); weights, optimizer state, elementwise math and reductions stay float32. On a CPU
+  // without avx512_bf16 it says so (once, on stderr) and compiles float32; stats().bf16 tells.
+  bool bf16 = false;
 };
 
 struct CompileStats {
@@ -51,6 +55,7 @@ struct CompileStats {
   int64_t arena_bytes = 0;
   Checkpointing checkpointing;  // the recomputation schedule compiled (chosen for memory_budget)
   int plans_tried = 1;          // schedules planned to find one within memory_budget
+  bool bf16 = false;            // GEMMs in bf16 (CompileOptions::bf16, on a CPU that has it)
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;
 };
@@ -76,5 +81,8 @@ class Compiled {
 };
 
 Compiled compile(const Function& f, const CompileOptions& options = {});
+
+// Whether this CPU multiplies bfloat16 natively (avx512_bf16), so that CompileOptions::bf16 runs.
+bool bf16_supported();
 
 }  // namespace rnnc

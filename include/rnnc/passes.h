@@ -64,9 +64,14 @@ struct Checkpointing {
 };
 std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan);
 
+// Mixed precision (CompileOptions::bf16): every float32 GEMM takes bfloat16 operands and sums in
+// float32; everything else stays float32. Weights a loop reads are converted once, before it.
+std::vector<Var> bf16_gemms(const std::vector<Var>& outputs);
+
 // What a pipeline run is asked for beyond making the graph faster.
 struct PassOptions {
   Checkpointing checkpointing;
+  bool bf16 = false;  // bf16_gemms
 };
 
 struct Pass {

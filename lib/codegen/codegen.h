@@ -31,6 +31,9 @@ std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels,
 // The LLVM IR of one kernel before optimisation (for RNNC_DUMP=llvm and tests).
 std::string kernel_ir(const KernelDesc& k);
 
+// Whether this CPU multiplies bfloat16 natively (avx512_bf16): what the bf16 mode needs to pay.
+bool host_has_bf16();
+
 // Internal to lib/codegen.
 void emit_kernel(llvm::Module& m, const KernelDesc& k, const std::string& name);
 llvm::Value* emit_exp(llvm::IRBuilderBase& b, llvm::Value* x);

@@ -29,6 +29,7 @@ llvm::Type* type_of(llvm::LLVMContext& ctx, DType t) {
     case DType::f32: return llvm::Type::getFloatTy(ctx);
     case DType::f64: return llvm::Type::getDoubleTy(ctx);
     case DType::i32: return llvm::Type::getInt32Ty(ctx);
+    case DType::bf16: return llvm::Type::getInt16Ty(ctx);  // the bits; cast converts (dtype.h)
   }
   throw Error("rnnc: codegen: bad dtype");
 }
@@ -234,10 +235,24 @@ class Emitter {
     switch (in.op) {
       case Op::Input: return b.CreateLoad(t, address(in.arg, off[in.arg]));
       case Op::Full:
+        if (in.dtype == DType::bf16) return b.getInt16(bf16(static_cast<float>(in.value)).bits);
         return fl ? fconst(in.dtype, in.value) : static_cast<Value*>(b.getInt32(static_cast<int32_t>(in.value)));
       case Op::Cast: {
         const DType from = k_.code[in.a].dtype;
         if (from == in.dtype) return a;
+        if (from == DType::bf16) {  // the upper half of a float32
+          Value* f = b.CreateBitCast(b.CreateShl(b.CreateZExt(a, b.getInt32Ty()), 16), b.getFloatTy());
+          return in.dtype == DType::f32 ? f : b.CreateFPExt(f, t);
+        }
+        if (in.dtype == DType::bf16) {  // rounded to nearest even, as bf16's constructor (dtype.h)
+          Value* f = from == DType::f32 ? a : b.CreateFPTrunc(a, b.getFloatTy());
+          Value* u = b.CreateBitCast(f, b.getInt32Ty());
+          Value* odd = b.CreateAnd(b.CreateLShr(u, 16), 1);
+          Value* r = b.CreateLShr(b.CreateAdd(b.CreateAdd(u, b.getInt32(0x7fff)), odd), 16);
+          Value* nan = b.CreateOr(b.CreateLShr(u, 16), 0x40);
+          Value* is_nan = b.CreateICmpUGT(b.CreateAnd(u, 0x7fffffff), b.getInt32(0x7f800000));
+          return b.CreateTrunc(b.CreateSelect(is_nan, nan, r), t);
+        }
         if (is_float(from) && fl) return b.CreateFPCast(a, t);
         // Saturating, NaN to 0: defined for every float, as Tensor::set converts.
         if (is_float(from)) return b.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {t, a->getType()}, {a});

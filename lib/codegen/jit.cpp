@@ -227,4 +227,13 @@ std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels,
 
 std::string kernel_ir(const KernelDesc& k) { return jit().ir(k); }
 
+bool host_has_bf16() {
+  static const bool has = [] {
+    const auto features = llvm::sys::getHostCPUFeatures();
+    auto it = features.find("avx512bf16");
+    return it != features.end() && it->second;
+  }();
+  return has;
+}
+
 }  // namespace rnnc::codegen

@@ -38,12 +38,23 @@ std::string signature(const std::vector<Spec>& specs) {
   return s;
 }
 
+// The bf16 mode runs where the CPU multiplies bf16 natively; elsewhere it says so, once.
+bool bf16_available() {
+  static const bool has = [] {
+    const bool h = codegen::host_has_bf16();
+    if (!h) fmt::print(stderr, "rnnc: bf16 mode: this CPU has no avx512_bf16; GEMMs stay float32\n");
+    return h;
+  }();
+  return has;
+}
+
 // The optimised graph lowered and its memory planned, for one recomputation schedule. `split`
 // says whether the schedule found a loop pair to recompute (a loop over segments).
 std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, const Checkpointing& c,
                                     CompileStats& st, bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Function g = o.optimize ? optimize(f, o.env, PassOptions{c}) : f;
+  const bool bf16 = o.bf16 && o.optimize && bf16_available();
+  const Function g = o.optimize ? optimize(f, o.env, PassOptions{c, bf16}) : f;
   st.pass_seconds += since(t0);
   const std::vector<NodePtr> order = topo_order(g.outputs);
   st.nodes = static_cast<int>(order.size());
@@ -56,6 +67,7 @@ std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, 
   sched::plan_memory(p->schedule);
   st.lower_seconds += since(t1);
   st.checkpointing = c;
+  st.bf16 = bf16;
   st.arena_bytes = p->schedule.arena_bytes;
   return p;
 }
@@ -212,11 +224,13 @@ struct Compiled::Impl {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB; {}{}",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB; {}{}{}",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
       disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0, checkpointing.str(),
-      plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "");
+      plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "", bf16 ? "; GEMMs in bf16" : "");
 }
+
+bool bf16_supported() { return codegen::host_has_bf16(); }
 
 Compiled compile(const Function& f, const CompileOptions& options) {
   Compiled c;

@@ -71,6 +71,7 @@ void run_kernel(const sched::KernelStep& k, codegen::KernelFn fn, const Bases& b
       case DType::f32: fill<float>(ptrs[s.arg], k.init_count[r], s.reduce); break;
       case DType::f64: fill<double>(ptrs[s.arg], k.init_count[r], s.reduce); break;
       case DType::i32: fill<int32_t>(ptrs[s.arg], k.init_count[r], s.reduce); break;
+      case DType::bf16: throw Error("rnnc: executor: a reduction into bf16");  // the ops forbid it
     }
   }
   const int64_t outer = k.desc.domain[0];

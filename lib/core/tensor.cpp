@@ -17,6 +17,7 @@ template <class F> decltype(auto) visit(DType t, void* p, F&& f) {
     case DType::f32: return f(static_cast<float*>(p));
     case DType::f64: return f(static_cast<double*>(p));
     case DType::i32: return f(static_cast<int32_t*>(p));
+    case DType::bf16: return f(static_cast<bf16*>(p));
   }
   throw Error("rnnc: tensor: bad dtype");
 }
@@ -91,6 +92,7 @@ Tensor Tensor::normal(const Shape& shape, double mean, double stddev, std::mt199
 template <class T> static constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, float>) return DType::f32;
   else if constexpr (std::is_same_v<T, double>) return DType::f64;
+  else if constexpr (std::is_same_v<T, bf16>) return DType::bf16;
   else return DType::i32;
 }
 
@@ -106,6 +108,8 @@ template int32_t* Tensor::data<int32_t>();
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 template const int32_t* Tensor::data<int32_t>() const;
+template bf16* Tensor::data<bf16>();
+template const bf16* Tensor::data<bf16>() const;
 
 double Tensor::at(int64_t i) const {
   return visit(dtype_, storage_.get(), [&](auto* p) { return static_cast<double>(p[i]); });

@@ -29,6 +29,7 @@ const char* dtype_name(DType t) {
     case DType::f32: return "F32";
     case DType::f64: return "F64";
     case DType::i32: return "I32";
+    case DType::bf16: return "BF16";
   }
   return "?";
 }
@@ -208,7 +209,8 @@ Checkpoint parse(std::string_view bytes, const fs::path& path) {
     if (dt == "F32") dtype = DType::f32;
     else if (dt == "F64") dtype = DType::f64;
     else if (dt == "I32") dtype = DType::i32;
-    else bad(path, fmt::format("tensor '{}' has an unknown dtype '{}' (rnnc reads F32, F64, I32)", name, dt));
+    else if (dt == "BF16") dtype = DType::bf16;
+    else bad(path, fmt::format("tensor '{}' has an unknown dtype '{}' (rnnc reads F32, F64, I32, BF16)", name, dt));
     const json& sh = e["shape"];
     if (!sh.is_array()) bad(path, fmt::format("tensor '{}': shape is not an array", name));
     Shape shape;

@@ -11,6 +11,13 @@ namespace ir {
 
 Var make(Op op, DType dtype, Shape shape, std::vector<NodePtr> inputs, const Loc& loc,
          std::vector<int64_t> ints, double scalar) {
+  // bf16 holds GEMM operands (dtype.h): it is converted, multiplied and moved, never computed with.
+  const OpClass cls = info(op).cls;
+  if (op != Op::Cast && op != Op::MatMul && op != Op::Scan && cls != OpClass::Movement && cls != OpClass::Broadcast)
+    for (const NodePtr& in : inputs)
+      if (in->dtype == DType::bf16)
+        fail(name_of(op), fmt::format("bf16 operand {}: bf16 holds GEMM operands only (cast it to f32 first)",
+                                      to_string(in->shape)), loc);
   Node n{.op = op, .dtype = dtype, .shape = std::move(shape), .inputs = std::move(inputs),
          .ints = std::move(ints), .scalar = scalar, .loc = loc};
   return Var(intern(std::move(n)));
@@ -141,6 +148,9 @@ Var constant(const Tensor& value, Loc loc) {
 Var cast(const Var& x, DType dtype, Loc loc) {
   if (!x.defined()) fail("cast", "operand is an undefined Var", loc);
   if (x.dtype() == dtype) return x;
+  if ((x.dtype() == DType::bf16 && !is_float(dtype)) || (dtype == DType::bf16 && !is_float(x.dtype())))
+    fail("cast", fmt::format("bf16 converts from and to f32 or f64 only, not {} to {}", name_of(x.dtype()),
+                             name_of(dtype)), loc);
   return make(Op::Cast, dtype, x.shape(), {x.node()}, loc);
 }
 
@@ -212,7 +222,9 @@ Var matmul(const Var& a0, const Var& b0, Loc loc) {
   if (a0.rank() == 0 || b0.rank() == 0)
     fail("matmul", fmt::format("operands must have rank >= 1, got {} and {}", to_string(a0.shape()),
                                to_string(b0.shape())), loc);
-  ir::require_float("matmul", a0, loc);
+  // bf16 operands give an f32 result, summed in float32 (the compiler's bf16 mode).
+  const bool bf = a0.dtype() == DType::bf16;
+  if (!bf) ir::require_float("matmul", a0, loc);
   // 1-D operands: a row vector on the left, a column vector on the right (NumPy's rule).
   Var a = a0.rank() == 1 ? reshape(a0, {1, a0.shape()[0]}, loc) : a0;
   Var b = b0.rank() == 1 ? reshape(b0, {b0.shape()[0], 1}, loc) : b0;
@@ -229,7 +241,7 @@ Var matmul(const Var& a0, const Var& b0, Loc loc) {
   sa.insert(sa.end(), {m, k});
   sb.insert(sb.end(), {k, n});
   out.insert(out.end(), {m, n});
-  Var r = make(Op::MatMul, a.dtype(), out, {broadcast_to(a, sa, loc).node(), broadcast_to(b, sb, loc).node()}, loc);
+  Var r = make(Op::MatMul, bf ? DType::f32 : a.dtype(), out, {broadcast_to(a, sa, loc).node(), broadcast_to(b, sb, loc).node()}, loc);
   if (a0.rank() == 1 || b0.rank() == 1) {
     Shape s = batch;
     if (a0.rank() != 1) s.push_back(m);

@@ -24,6 +24,7 @@ const std::vector<Pass>& pipeline() {
       {"merge_sums", [](const std::vector<Var>& o, const PassOptions&) { return merge_sums(o); }},
       {"batch_gemms", [](const std::vector<Var>& o, const PassOptions&) { return batch_gemms(o); }},
       {"simplify_merged", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // concats of slices
+      {"bf16_gemms", [](const std::vector<Var>& o, const PassOptions& p) { return p.bf16 ? bf16_gemms(o) : o; }},
   };
   return passes;
 }

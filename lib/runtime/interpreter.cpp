@@ -26,8 +26,14 @@ template <class F> decltype(auto) dispatch(DType t, F&& f) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
     case DType::i32: return f(int32_t{});
+    case DType::bf16: break;  // a storage type: only cast, matmul and views (movement) take it
   }
-  throw Error("rnnc: interpreter: bad dtype");
+  throw Error(fmt::format("rnnc: interpreter: no arithmetic in {}", name_of(t)));
+}
+// The element types data is moved in: the arithmetic ones and bf16.
+template <class F> decltype(auto) dispatch_moved(DType t, F&& f) {
+  if (t == DType::bf16) return f(bf16{});
+  return dispatch(t, std::forward<F>(f));
 }
 
 template <class T> bool isnan_(T v) {
@@ -102,7 +108,7 @@ Tensor movement(const Node& n, const std::vector<Tensor>& in) {
   Tensor out(n.dtype, n.shape);
   const Shape& is = n.inputs[0]->shape;
   const std::vector<int64_t> in_st = strides_of(is), out_st = strides_of(n.shape);
-  dispatch(n.dtype, [&]<class T>(T) {
+  dispatch_moved(n.dtype, [&]<class T>(T) {
     const T* src = in[0].data<T>();
     T* dst = out.data<T>();
     switch (n.op) {
@@ -180,6 +186,8 @@ Tensor reduce(const Node& n, const Tensor& x) {
 }
 
 Tensor matmul(const Node& n, const Tensor& a, const Tensor& b) {
+  // bf16 operands: their exact float32 values, summed in float32 (as oneDNN's bf16 GEMM does).
+  if (a.dtype() == DType::bf16) return matmul(n, a.to(DType::f32), b.to(DType::f32));
   Tensor out(n.dtype, n.shape);
   const int r = n.rank();
   const int64_t m = n.shape[r - 2], nn = n.shape[r - 1], k = a.shape()[r - 1];

@@ -1,0 +1,105 @@
+// bf16_gemms: the compiler's bf16 mode (CompileOptions::bf16, issue 18). Every float32 GEMM takes
+// its operands in bfloat16 and sums in float32:
+//
+//   matmul(a, b)  ->  matmul(cast(a, bf16), cast(b, bf16))      (f32 result)
+//
+// while everything else (the elementwise math of the cells, reductions, the loss, the optimizer's
+// update and the float32 master weights it updates) stays float32, as in PyTorch's autocast. The
+// conversion is pushed below views (transpose, reshape, broadcast) onto the value itself, and a
+// loop's weight is converted once before the loop, not at every step: a cast of a loop invariant
+// (or of a sequence's slice) in a body becomes a new invariant (sequence) bound to the cast of the
+// outer value. The carried h is converted at each step, by a kernel of B H elements.
+//
+// Runs last, on the optimised graph: the passes before it see ordinary float32 GEMMs (a one-hot
+// GEMM is a gather before it gets here), and it runs on the whole graph, autodiff's gradient GEMMs
+// included.
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rnnc/passes.h"
+#include "rnnc/scan.h"
+
+namespace rnnc {
+
+namespace {
+
+Var in(const Var& v, size_t i) { return Var(v->inputs[i]); }
+
+Var to_bf16(const Var& x) {
+  switch (x.op()) {
+    case Op::Transpose: return transpose(to_bf16(in(x, 0)), x->ints);
+    case Op::Reshape: return reshape(to_bf16(in(x, 0)), x.shape());
+    case Op::BroadcastTo: return broadcast_to(to_bf16(in(x, 0)), x.shape());
+    default: return cast(x, DType::bf16);
+  }
+}
+
+// A loop's body in bf16 mode, with the casts of its sequences and invariants moved out: the new
+// body reads, after the old inputs of each kind, the converted inputs `cast_of` lists.
+struct Converted {
+  std::shared_ptr<const Loop> loop;  // null: nothing changed
+  std::vector<int> cast_of_xs, cast_of_invariants;
+};
+
+Converted convert(const Loop& L) {
+  std::vector<Var> outs = bf16_gemms(L.outputs);
+  bool same = true;
+  for (size_t i = 0; i < outs.size(); ++i) same &= outs[i].same(L.outputs[i]);
+  if (same) return {};
+  std::unordered_map<const Node*, int> index;
+  for (size_t i = L.carries; i < L.inputs.size(); ++i) index.emplace(L.inputs[i].node().get(), static_cast<int>(i));
+  Converted c;
+  std::unordered_map<const Node*, Var> with;
+  std::vector<Var> new_xs, new_invariants;
+  for (const NodePtr& n : topo_order(outs)) {
+    if (n->op != Op::Cast || n->dtype != DType::bf16) continue;
+    auto it = index.find(n->inputs[0].get());
+    if (it == index.end()) continue;
+    const Var p = input(n->shape, DType::bf16, "bf16");
+    with.emplace(n.get(), p);
+    const bool sequence = it->second < L.carries + L.xs;
+    (sequence ? c.cast_of_xs : c.cast_of_invariants).push_back(it->second);
+    (sequence ? new_xs : new_invariants).push_back(p);
+  }
+  auto loop = std::make_shared<Loop>(L);
+  loop->outputs = substitute(outs, with);
+  loop->inputs.insert(loop->inputs.begin() + L.carries + L.xs, new_xs.begin(), new_xs.end());
+  loop->inputs.insert(loop->inputs.end(), new_invariants.begin(), new_invariants.end());
+  loop->xs += static_cast<int>(new_xs.size());
+  c.loop = std::move(loop);
+  return c;
+}
+
+}  // namespace
+
+std::vector<Var> bf16_gemms(const std::vector<Var>& outputs) {
+  std::unordered_map<const Loop*, Converted> bodies;
+  std::unordered_set<const Loop*> made;                      // loops this pass built
+  std::map<std::vector<const Node*>, std::vector<Var>> runs;  // new loop and bindings -> its outputs
+  return rewrite(outputs, [&](const Var& v) -> Var {
+    if (v.op() == Op::MatMul && v.dtype() == DType::f32 && in(v, 0).dtype() == DType::f32)
+      return matmul(to_bf16(in(v, 0)), to_bf16(in(v, 1)), v->loc);
+    if (v.op() != Op::Scan || made.count(v->loop.get())) return {};
+    auto it = bodies.find(v->loop.get());
+    if (it == bodies.end()) it = bodies.emplace(v->loop.get(), convert(*v->loop)).first;
+    const Converted& c = it->second;
+    if (!c.loop) return {};
+    made.insert(c.loop.get());
+    const Loop& L = *v->loop;
+    // Bindings in the new body's order: carries, sequences, converted sequences, invariants,
+    // converted invariants.
+    const std::vector<Var> old(v->inputs.begin(), v->inputs.end());
+    std::vector<Var> bind(old.begin(), old.begin() + L.carries + L.xs);
+    for (int i : c.cast_of_xs) bind.push_back(cast(old[i], DType::bf16));
+    bind.insert(bind.end(), old.begin() + L.carries + L.xs, old.end());
+    for (int i : c.cast_of_invariants) bind.push_back(cast(old[i], DType::bf16));
+    std::vector<const Node*> key{reinterpret_cast<const Node*>(c.loop.get())};
+    for (const Var& b : bind) key.push_back(b.node().get());
+    auto r = runs.find(key);
+    if (r == runs.end()) r = runs.emplace(key, make_scan(c.loop, bind, v->loc)).first;
+    return r->second[v->ints[0]];
+  });
+}
+
+}  // namespace rnnc
