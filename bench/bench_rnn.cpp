@@ -6,7 +6,12 @@
 // update; min_char_rnn carries its hidden state from step to step. chars/s = batch x time steps
 // per second. oneDNN's figures (../shared/bench/dnnl_rnn_bench.cpp) cover its RNN layer alone.
 //
-// Usage: bench_rnn [--threads N] [--only NAME] [--torch SCRIPT] [--dnnl BINARY] [--min-seconds S] [--unrolled]
+// The table's head names the CPU and the float32 GEMM speed measured in the same run (a
+// [128 x 256] x [256 x 1024] GEMM, rnnc's GEMM step, i.e. oneDNN's sgemm, one thread), so figures
+// from different machines can be read side by side. --bf16 runs rnnc in its bf16 mode (GEMM
+// operands in bfloat16, summed in float32); the peers stay float32.
+//
+// Usage: bench_rnn [--threads N] [--only NAME] [--torch SCRIPT] [--dnnl BINARY] [--min-seconds S] [--unrolled] [--bf16]
 // (bench/compare.sh finds the peers and runs everything.)
 #include <rnnc/rnnc.h>
 
@@ -14,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fmt/format.h>
+#include <fstream>
 #include <map>
 #include <regex>
 
@@ -107,7 +113,7 @@ std::pair<Var, std::vector<State>> logits_of(const Config& c, const Model<Cell>&
   return {m.out(c.many_to_many ? concat(seq, 0) : seq.back()), finals};
 }
 
-template <class Cell> Result run_cell(const Config& c, int threads, double min_seconds, bool unrolled) {
+template <class Cell> Result run_cell(const Config& c, int threads, double min_seconds, bool unrolled, bool bf16) {
   using State = typename nn::RNN<Cell>::State;
   const bool carry = c.name == "min_char_rnn";
   std::mt19937_64 rng(0);
@@ -119,6 +125,7 @@ template <class Cell> Result run_cell(const Config& c, int threads, double min_s
   };
   CompileOptions copt;
   copt.threads = threads;
+  copt.bf16 = bf16;
   auto step = compile(value_and_grad(loss), copt);
   Tensor x(DType::i32, {c.T, c.B}), y(DType::i32, c.many_to_many ? Shape{c.T, c.B} : Shape{c.B});
   for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V));
@@ -154,11 +161,43 @@ template <class Cell> Result run_cell(const Config& c, int threads, double min_s
   return r;
 }
 
-Result run(const Config& c, int threads, double min_seconds, bool unrolled) {
-  if (c.kind == "rnn") return run_cell<nn::RNNCell>(c, threads, min_seconds, unrolled);
-  if (c.kind == "gru") return run_cell<nn::GRUCell>(c, threads, min_seconds, unrolled);
-  if (c.kind == "custom_lstm") return run_cell<CustomLSTM>(c, threads, min_seconds, unrolled);
-  return run_cell<nn::LSTMCell>(c, threads, min_seconds, unrolled);
+Result run(const Config& c, int threads, double min_seconds, bool unrolled, bool bf16) {
+  if (c.kind == "rnn") return run_cell<nn::RNNCell>(c, threads, min_seconds, unrolled, bf16);
+  if (c.kind == "gru") return run_cell<nn::GRUCell>(c, threads, min_seconds, unrolled, bf16);
+  if (c.kind == "custom_lstm") return run_cell<CustomLSTM>(c, threads, min_seconds, unrolled, bf16);
+  return run_cell<nn::LSTMCell>(c, threads, min_seconds, unrolled, bf16);
+}
+
+// "model name (family F)" from /proc/cpuinfo.
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model = "unknown CPU", family = "?";
+  while (std::getline(in, line)) {
+    auto value = [&] { return line.substr(line.find(':') + 2); };
+    if (line.rfind("model name", 0) == 0 && model == "unknown CPU") model = value();
+    if (line.rfind("cpu family", 0) == 0 && family == "?") family = value();
+  }
+  return fmt::format("{} (family {})", model, family);
+}
+
+// GFLOP/s of a float32 [128 x 256] x [256 x 1024] GEMM on one thread (optionally in bf16).
+double gemm_gflops(bool bf16) {
+  std::mt19937_64 rng(1);
+  const Tensor a = Tensor::uniform({128, 256}, -1, 1, rng, DType::f32), b = Tensor::uniform({256, 1024}, -1, 1, rng, DType::f32);
+  CompileOptions o;
+  o.threads = 1;
+  o.bf16 = bf16;
+  Compiled f = compile(trace([](const Var& x, const Var& y) { return matmul(x, y); }, {spec_of(a), spec_of(b)}), o);
+  f({a, b});
+  int n = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double secs = 0;
+  while (secs < 0.5) {
+    f({a, b});
+    ++n;
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return 2.0 * 128 * 256 * 1024 * n / secs / 1e9;
 }
 
 std::string capture(const std::string& cmd) {
@@ -185,6 +224,8 @@ int main(int argc, char** argv) {
   app.add_option("--min-seconds", min_seconds, "least time per measurement")->capture_default_str();
   bool unrolled = false;
   app.add_flag("--unrolled", unrolled, "trace the recurrence as a C++ loop (T cells) instead of one scan per layer");
+  bool bf16 = false;
+  app.add_flag("--bf16", bf16, "rnnc's GEMMs in bf16 (CompileOptions::bf16); the peers stay float32");
   CLI11_PARSE(app, argc, argv);
 
   std::map<std::string, double> torch, dnnl;
@@ -211,6 +252,11 @@ int main(int argc, char** argv) {
     fmt::print("oneDNN peer skipped (bench/compare.sh builds it when libdnnl-dev is installed)\n");
   }
 
+  fmt::print("\n{}; {} threads; float32 GEMM [128x256]x[256x1024], 1 thread: {:.0f} GFLOP/s", cpu_name(), threads,
+             gemm_gflops(false));
+  if (bf16) fmt::print(", bf16: {:.0f} GFLOP/s\n(rnnc in bf16 mode{})", gemm_gflops(true),
+                       bf16_supported() ? "" : ": this CPU has no avx512_bf16, so rnnc ran float32");
+  fmt::print("\n");
   fmt::print("\n{:16} | {:>12} | {:>9} | {:>12} | {:>10} | {:>15} | {:>10} | {:>8} | {:>17}\n", "config (threads " +
              std::to_string(threads) + ")", "rnnc chars/s", "ms/step", "PyTorch", "rnnc/torch", "oneDNN layer",
              "rnnc/dnnl", "compile", "arena/BPTT (MB)");
@@ -218,7 +264,7 @@ int main(int argc, char** argv) {
   std::map<std::string, double> ours;
   for (const Config& c : kConfigs) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;
-    const Result r = run(c, threads, min_seconds, unrolled);
+    const Result r = run(c, threads, min_seconds, unrolled, bf16);
     ours[c.name] = r.chars_per_s;
     const double t = torch.count(c.name) ? torch[c.name] : 0, d = dnnl.count(c.dnnl) ? dnnl[c.dnnl] : 0;
     fmt::print("{:16} | {:>12.0f} | {:>9.2f} | {:>12} | {:>10} | {:>15} | {:>10} | {:>7.2f}s | {:>17}\n", c.name,

@@ -2,13 +2,15 @@
 # One run, one table: rnnc against PyTorch (python3-torch) and oneDNN's RNN primitives (libdnnl-dev)
 # on the seed configurations. Peers that are not installed are skipped with a message; to install
 # them: apt-get install python3-torch libopenblas0-pthread libdnnl-dev.
-# Usage: bench/compare.sh [build dir] [threads]   (the peers live in ../shared/bench)
+# Usage: bench/compare.sh [build dir] [threads] [bf16]   (the peers live in ../shared/bench)
+# With a third argument `bf16`, rnnc runs in its bf16 mode (GEMM operands in bfloat16); the peers stay float32.
 set -euo pipefail
 build=${1:-build}
 threads=${2:-2}
 top=$(cd "$(dirname "$0")/.." && pwd)
 peers=${RNNC_PEERS:-$top/../shared/bench}
 args=(--threads "$threads")
+[ "${3:-}" = bf16 ] && args+=(--bf16)
 if /usr/bin/python3 -c 'import torch' 2>/dev/null && [ -f "$peers/torch_rnn_bench.py" ]; then
   args+=(--torch "$peers/torch_rnn_bench.py")
 fi

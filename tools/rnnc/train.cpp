@@ -51,6 +51,7 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fo.resume = o.resume;
   fo.compile.threads = o.threads;
   fo.compile.memory_budget = static_cast<int64_t>(o.memory_budget * 1e6);
+  fo.compile.bf16 = o.bf16;
   fo.describe = [&] {
     io::Checkpoint c = nn::checkpoint(model, vocab);
     c.metadata["data"] = o.data;
