@@ -117,7 +117,7 @@ Var model_loss(const Model& m, const Var& xs, const Var& w) {
 
 TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph, and float32 to bf16's precision", "[bf16]") {
   std::mt19937_64 rng(11);
-  const int64_t T = 12, B = 8, I = 16, H = 32, V = 10;
+  const int64_t T = 12, B = 16, I = 16, H = 64, V = 10;  // every GEMM of at least 2^16 multiply-adds
   Model m{nn::RNN<nn::LSTMCell>::init(2, I, H, rng), Tensor::uniform({H, V}, -0.5, 0.5, rng),
           Tensor::uniform({V}, -0.1, 0.1, rng)};
   const Tensor xs = Tensor::uniform({T, B, I}, -1, 1, rng), w = Tensor::uniform({T * B, V}, -1, 1, rng);
@@ -148,7 +148,9 @@ TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph,
     CHECK(rel(gs[i], want[i]) > 0);  // and they are not float32's: the GEMMs did run in bf16
   }
 
-  // Against the interpreter running the same bf16 graph: equal up to float32 summation order.
+  // Against the interpreter running the same bf16 graph: equal up to float32 summation order, which
+  // can tip a value's rounding to bf16 (one bf16 ulp, 2^-8, in that element): 1e-3, ten times
+  // tighter than the distance to float32 above.
   const auto [traced, args] = bf.function(m, xs, w);
   const Function vg = value_and_grad(traced);
   const Function g = optimize(vg, EnvOptions{}, PassOptions{.bf16 = true});
@@ -156,7 +158,7 @@ TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph,
   REQUIRE(want16.size() == got16.size());
   for (size_t i = 0; i < got16.size(); ++i) {
     INFO("output " << i);
-    CHECK(rel(got16[i], want16[i]) <= 1e-4);
+    CHECK(rel(got16[i], want16[i]) <= 1e-3);
   }
 
   // Every GEMM takes bf16; inside the loops no weight is converted (it was, once, before them).
