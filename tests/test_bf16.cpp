@@ -51,7 +51,7 @@ TEST_CASE("bf16: rounding to nearest even, the same in a Tensor, the interpreter
   const Tensor x = Tensor::from(xs, {static_cast<int64_t>(xs.size())}, DType::f32);
   const Tensor t = x.to(DType::bf16);
   CHECK(t.dtype() == DType::bf16);
-  CHECK(t.nbytes() == 2 * x.numel());
+  CHECK(static_cast<int64_t>(t.nbytes()) == 2 * x.numel());
   for (size_t i = 0; i < table.size(); ++i) {
     INFO(table[i].first);
     CHECK(static_cast<float>(t.at(static_cast<int64_t>(i))) == static_cast<float>(table[i].second));
@@ -153,7 +153,9 @@ TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph,
   // tighter than the distance to float32 above.
   const auto [traced, args] = bf.function(m, xs, w);
   const Function vg = value_and_grad(traced);
-  const Function g = optimize(vg, EnvOptions{}, PassOptions{.bf16 = true});
+  PassOptions po;
+  po.bf16 = true;
+  const Function g = optimize(vg, EnvOptions{}, po);
   const std::vector<Tensor> want16 = interpret(g, args), got16 = compile(vg, o)(args);
   REQUIRE(want16.size() == got16.size());
   for (size_t i = 0; i < got16.size(); ++i) {

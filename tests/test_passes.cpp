@@ -220,3 +220,66 @@ TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a sc
     }
   }
 }
+
+namespace {
+struct CharLstm {
+  nn::RNN<nn::LSTMCell> rnn;
+  nn::Linear out;
+  RNNC_TREE(rnn, out)
+};
+}  // namespace
+
+TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias folded in, in the loop or before it, with the same values") {
+  std::mt19937_64 rng(4);
+  const int64_t V = 7, H = 6, T = 10, B = 12;  // T B >= V: one_hot_gemms gathers
+  CharLstm m{nn::RNN<nn::LSTMCell>::init(1, V, H, rng, 0, DType::f64), nn::Linear::init(H, V, rng, DType::f64)};
+  auto loss = [&](const CharLstm& p, const Var& x, const Var& y) {
+    auto [hs, last] = p.rnn(one_hot(x, V, DType::f64), p.rnn.initial_state(B));
+    return mean(softmax_cross_entropy(p.out(reshape(hs, {T * B, H})), reshape(y, {-1})));
+  };
+  Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V)), y.set(i, static_cast<double>(rng() % V));
+  auto [fn, args] = compile(loss).function(m, x, y);
+  const Function vg = value_and_grad(fn);
+  const std::vector<Tensor> want = interpret(vg, args);
+  for (bool in_loops : {true, false}) {
+    DYNAMIC_SECTION((in_loops ? "in the loop" : "before the loop")) {
+      PassOptions po;
+      po.gathers_in_loops = in_loops;
+      const Function g = optimize(vg, EnvOptions{}, po);
+      // Rows of [T B, 4H] gathered outside the loops (from the table plus the bias) or none; a
+      // loop body gathers [B, 4H]; no bias is added to [T, B, 4H] values.
+      int outside = 0, inside = 0, big_adds = 0;
+      for (const NodePtr& n : topo_order(g.outputs)) {
+        if (n->op == Op::Gather) {
+          ++outside;
+          CHECK(n->shape == Shape{T * B, 4 * H});
+          CHECK(n->inputs[0]->op == Op::Add);  // W^T + b, [V, 4H]
+        }
+        if (n->op == Op::Add && n->shape == Shape{T, B, 4 * H}) ++big_adds;
+        if (n->op == Op::Scan)
+          for (const NodePtr& b : topo_order(n->loop->outputs))
+            if (b->op == Op::Gather && b->shape == Shape{B, 4 * H}) ++inside;
+      }
+      INFO(to_text(g));
+      CHECK(outside == (in_loops ? 0 : 1));
+      CHECK((inside > 0) == in_loops);
+      CHECK(big_adds == 0);
+      const std::vector<Tensor> got = compile(g)(args);
+      REQUIRE(got.size() == want.size());
+      for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-12);
+    }
+  }
+  // Gathering in the loop is the fastest plan and needs more memory: a budget just below it stores
+  // every step with the rows gathered before the loop (the second plan), recomputing nothing.
+  Compiled fastest = compile(vg);
+  fastest(args);
+  CompileOptions o;
+  o.memory_budget = fastest.stats().arena_bytes - 1;
+  Compiled lean = compile(vg, o);
+  const std::vector<Tensor> got = lean(args);
+  CHECK(lean.stats().plans_tried == 2);
+  CHECK(lean.stats().checkpointing.every.empty());
+  CHECK(lean.stats().arena_bytes < fastest.stats().arena_bytes);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-12);
+}

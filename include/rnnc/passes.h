@@ -29,6 +29,9 @@ std::vector<Var> fold_constants(const std::vector<Var>& outputs, int64_t max_ele
 
 // GEMMs with a one-hot operand become gathers (one_hot(i) W) and scatter-adds (its gradient).
 std::vector<Var> one_hot_gemms(const std::vector<Var>& outputs);
+// Gathered rows plus a bias, gather(W, x) + b, become gather(W + b, x); with in_loops, a loop
+// reading such a sequence gathers its rows a step at a time instead (faster, more memory).
+std::vector<Var> gather_rows(const std::vector<Var>& outputs, bool in_loops);
 
 // Sums of three or more GEMMs (or reductions) become one GEMM (reduction) over concatenated
 // operands: the weight and bias gradients of a recurrence, summed over its time steps.
@@ -72,6 +75,7 @@ std::vector<Var> bf16_gemms(const std::vector<Var>& outputs);
 struct PassOptions {
   Checkpointing checkpointing;
   bool bf16 = false;  // bf16_gemms
+  bool gathers_in_loops = true;  // gather_rows
 };
 
 struct Pass {

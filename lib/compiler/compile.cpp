@@ -48,13 +48,16 @@ bool bf16_available() {
   return has;
 }
 
-// The optimised graph lowered and its memory planned, for one recomputation schedule. `split`
-// says whether the schedule found a loop pair to recompute (a loop over segments).
-std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, const Checkpointing& c,
-                                    CompileStats& st, bool* split = nullptr) {
+// The optimised graph lowered and its memory planned, for one recomputation schedule (and
+// choice of gather_rows). `split` says whether the schedule found a loop pair to recompute (a
+// loop over segments).
+std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, PassOptions po, CompileStats& st,
+                                    bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
-  const bool bf16 = o.bf16 && o.optimize && bf16_available();
-  const Function g = o.optimize ? optimize(f, o.env, PassOptions{c, bf16}) : f;
+  const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_available();
+  const Checkpointing& c = po.checkpointing;
+  if (!c.every.empty()) po.gathers_in_loops = false;  // recomputing: memory first (gather_rows.cpp)
+  const Function g = o.optimize ? optimize(f, o.env, po) : f;
   st.pass_seconds += since(t0);
   const std::vector<NodePtr> order = topo_order(g.outputs);
   st.nodes = static_cast<int>(order.size());
@@ -72,11 +75,12 @@ std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, 
   return p;
 }
 
-// Recomputation schedules for loops of up to T steps, fastest first: storing every step, then one
-// level of segments from long to short (each recomputes the forward pass once; longer segments
-// run larger GEMMs), then two levels. s segments of T / s steps leave fewer than s steps over,
-// which are stored.
-std::vector<Checkpointing> schedules(int64_t T) {
+// The plans for a memory budget, fastest first: storing every step (with a character model's
+// input rows gathered in the loop, then gathered before it, which lets the loops reuse that
+// buffer: gather_rows), then recomputation over one level of segments from long to short (each
+// recomputes the forward pass once; longer segments run larger GEMMs), then two levels. s segments
+// of T / s steps leave fewer than s steps over, which are stored.
+std::vector<PassOptions> candidates(int64_t T) {
   std::vector<Checkpointing> all{{}};
   std::vector<int64_t> counts;  // segments: 2, 3, 4, 6, 8, 12, ...
   for (int64_t s = 2; s <= T / 2; s = s % 3 == 0 ? s / 3 * 4 : s / 2 * 3) counts.push_back(s);
@@ -89,7 +93,12 @@ std::vector<Checkpointing> schedules(int64_t T) {
     const int64_t k2 = std::max<int64_t>(2, static_cast<int64_t>(std::sqrt(static_cast<double>(k1))));
     if (k1 / k2 >= 2) all.push_back({{k1, k2}});
   }
-  return all;
+  std::vector<PassOptions> plans(all.size() + 1);  // gathers_in_loops in the first only
+  for (size_t i = 0; i < all.size(); ++i) {
+    plans[i + 1].checkpointing = all[i];
+    plans[i + 1].gathers_in_loops = false;
+  }
+  return plans;
 }
 
 int64_t longest_loop(const Function& f) {
@@ -103,7 +112,9 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<exec::Program> p;
   if (o.memory_budget <= 0) {
-    p = plan(f, o, o.checkpointing, st);
+    PassOptions po;
+    po.checkpointing = o.checkpointing;
+    p = plan(f, o, po, st);
   } else {
     // The fastest schedule whose plan fits. Past the least memory of one level, shorter segments
     // only need more: go on to two levels.
@@ -113,7 +124,8 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
     size_t level = 0;
     int64_t level_least = -1;
     bool level_done = false;
-    for (const Checkpointing& c : schedules(longest_loop(f))) {
+    for (const PassOptions& po : candidates(longest_loop(f))) {
+      const Checkpointing& c = po.checkpointing;
       if (c.every.size() != level) {
         level = c.every.size();
         level_least = -1;
@@ -121,11 +133,12 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       }
       if (level_done) continue;
       bool split = false;
-      auto q = plan(f, o, c, st, &split);
+      auto q = plan(f, o, po, st, &split);
       ++st.plans_tried;
       const int64_t bytes = q->schedule.arena_bytes;
       if (o.env.dumps("memory"))
-        fmt::print(stderr, "// memory_budget {}: {} plans {} bytes\n", o.memory_budget, c.str(), bytes);
+        fmt::print(stderr, "// memory_budget {}: {}{} plans {} bytes\n", o.memory_budget, c.str(),
+                   po.gathers_in_loops ? " (rows gathered in the loops)" : "", bytes);
       if (!c.every.empty() && !split)  // nothing to recompute: every schedule plans store-all
         throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the plan "
                                 "needs {} bytes ({:.1f} MiB), and the function has no forward and backward "

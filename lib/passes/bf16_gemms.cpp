@@ -17,12 +17,9 @@
 // Runs last, on the optimised graph: the passes before it see ordinary float32 GEMMs (a one-hot
 // GEMM is a gather before it gets here), and it runs on the whole graph, autodiff's gradient GEMMs
 // included.
-#include <map>
 #include <unordered_map>
-#include <unordered_set>
 
-#include "rnnc/passes.h"
-#include "rnnc/scan.h"
+#include "passes/rewrite_loops.h"
 
 namespace rnnc {
 
@@ -81,32 +78,27 @@ Converted convert(const Loop& L) {
 
 std::vector<Var> bf16_gemms(const std::vector<Var>& outputs) {
   std::unordered_map<const Loop*, Converted> bodies;
-  std::unordered_set<const Loop*> made;                      // loops this pass built
-  std::map<std::vector<const Node*>, std::vector<Var>> runs;  // new loop and bindings -> its outputs
-  return rewrite(outputs, [&](const Var& v) -> Var {
-    if (v.op() == Op::MatMul && v.dtype() == DType::f32 && in(v, 0).dtype() == DType::f32 &&
-        numel(v.shape()) * in(v, 0).shape().back() >= kMinMacs)
-      return matmul(to_bf16(in(v, 0)), to_bf16(in(v, 1)), v->loc);
-    if (v.op() != Op::Scan || made.count(v->loop.get())) return {};
-    auto it = bodies.find(v->loop.get());
-    if (it == bodies.end()) it = bodies.emplace(v->loop.get(), convert(*v->loop)).first;
-    const Converted& c = it->second;
-    if (!c.loop) return {};
-    made.insert(c.loop.get());
-    const Loop& L = *v->loop;
-    // Bindings in the new body's order: carries, sequences, converted sequences, invariants,
-    // converted invariants.
-    const std::vector<Var> old(v->inputs.begin(), v->inputs.end());
-    std::vector<Var> bind(old.begin(), old.begin() + L.carries + L.xs);
-    for (int i : c.cast_of_xs) bind.push_back(cast(old[i], DType::bf16));
-    bind.insert(bind.end(), old.begin() + L.carries + L.xs, old.end());
-    for (int i : c.cast_of_invariants) bind.push_back(cast(old[i], DType::bf16));
-    std::vector<const Node*> key{reinterpret_cast<const Node*>(c.loop.get())};
-    for (const Var& b : bind) key.push_back(b.node().get());
-    auto r = runs.find(key);
-    if (r == runs.end()) r = runs.emplace(key, make_scan(c.loop, bind, v->loc)).first;
-    return r->second[v->ints[0]];
-  });
+  return loops::rewrite_loops(
+      outputs,
+      [&](const Loop& L, const std::vector<Var>& old) -> std::optional<loops::Rebuilt> {
+        auto it = bodies.find(&L);
+        if (it == bodies.end()) it = bodies.emplace(&L, convert(L)).first;
+        const Converted& c = it->second;
+        if (!c.loop) return std::nullopt;
+        // Bindings in the new body's order: carries, sequences, converted sequences, invariants,
+        // converted invariants.
+        std::vector<Var> bind(old.begin(), old.begin() + L.carries + L.xs);
+        for (int i : c.cast_of_xs) bind.push_back(cast(old[i], DType::bf16));
+        bind.insert(bind.end(), old.begin() + L.carries + L.xs, old.end());
+        for (int i : c.cast_of_invariants) bind.push_back(cast(old[i], DType::bf16));
+        return loops::Rebuilt{c.loop, bind};
+      },
+      [](const Var& v) -> Var {
+        if (v.op() == Op::MatMul && v.dtype() == DType::f32 && in(v, 0).dtype() == DType::f32 &&
+            numel(v.shape()) * in(v, 0).shape().back() >= kMinMacs)
+          return matmul(to_bf16(in(v, 0)), to_bf16(in(v, 1)), v->loc);
+        return {};
+      });
 }
 
 }  // namespace rnnc

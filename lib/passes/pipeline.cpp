@@ -21,6 +21,7 @@ const std::vector<Pass>& pipeline() {
       {"hoist_loops", [](const std::vector<Var>& o, const PassOptions&) { return hoist_loops(o); }},
       {"optimize_hoisted", [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},  // bodies lost work
       {"one_hot_gemms", [](const std::vector<Var>& o, const PassOptions&) { return one_hot_gemms(o); }},  // hoisted projections pick rows
+      {"gather_rows", [](const std::vector<Var>& o, const PassOptions& p) { return gather_rows(o, p.gathers_in_loops); }},
       {"merge_sums", [](const std::vector<Var>& o, const PassOptions&) { return merge_sums(o); }},
       {"batch_gemms", [](const std::vector<Var>& o, const PassOptions&) { return batch_gemms(o); }},
       {"simplify_merged", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // concats of slices
