@@ -117,7 +117,7 @@ Var model_loss(const Model& m, const Var& xs, const Var& w) {
 
 TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph, and float32 to bf16's precision", "[bf16]") {
   std::mt19937_64 rng(11);
-  const int64_t T = 12, B = 16, I = 16, H = 64, V = 10;  // every GEMM of at least 2^16 multiply-adds
+  const int64_t T = 12, B = 64, I = 16, H = 128, V = 10;  // the recurrent GEMM: 2^22 multiply-adds
   Model m{nn::RNN<nn::LSTMCell>::init(2, I, H, rng), Tensor::uniform({H, V}, -0.5, 0.5, rng),
           Tensor::uniform({V}, -0.1, 0.1, rng)};
   const Tensor xs = Tensor::uniform({T, B, I}, -1, 1, rng), w = Tensor::uniform({T * B, V}, -1, 1, rng);
@@ -149,8 +149,9 @@ TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph,
   }
 
   // Against the interpreter running the same bf16 graph: equal up to float32 summation order, which
-  // can tip a value's rounding to bf16 (one bf16 ulp, 2^-8, in that element): 1e-3, ten times
-  // tighter than the distance to float32 above.
+  // can tip a value's rounding to bf16 (one bf16 ulp, 2^-8, in that element, and on through the
+  // steps after it): 5e-3 of the largest element (measured 1.2e-3); a wrong operand or layout
+  // would be off by O(1).
   const auto [traced, args] = bf.function(m, xs, w);
   const Function vg = value_and_grad(traced);
   PassOptions po;
@@ -160,17 +161,19 @@ TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph,
   REQUIRE(want16.size() == got16.size());
   for (size_t i = 0; i < got16.size(); ++i) {
     INFO("output " << i);
-    CHECK(rel(got16[i], want16[i]) <= 1e-3);
+    CHECK(rel(got16[i], want16[i]) <= 5e-3);
   }
 
-  // Every GEMM takes bf16; inside the loops no weight is converted (it was, once, before them).
+  // Every GEMM of at least 2^22 multiply-adds takes bf16 (smaller ones stay float32: bf16_gemms.cpp);
+  // inside the loops no weight is converted (it was, once, before them).
   int gemms = 0;
   std::function<void(const std::vector<Var>&, bool)> walk = [&](const std::vector<Var>& outs, bool in_loop) {
     for (const NodePtr& n : topo_order(outs)) {
       if (n->op == Op::MatMul && n->dtype == DType::f32) {
-        ++gemms;
-        CHECK(n->inputs[0]->dtype == DType::bf16);
-        CHECK(n->inputs[1]->dtype == DType::bf16);
+        const bool big = numel(n->shape) * n->inputs[0]->shape.back() >= (int64_t{1} << 22);
+        gemms += big;
+        CHECK(n->inputs[0]->dtype == (big ? DType::bf16 : DType::f32));
+        CHECK(n->inputs[1]->dtype == (big ? DType::bf16 : DType::f32));
       }
       if (in_loop && n->op == Op::Cast && n->dtype == DType::bf16) CHECK(n->inputs[0]->name != "bf16");
       if (n->op == Op::Scan) {

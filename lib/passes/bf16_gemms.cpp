@@ -10,9 +10,11 @@
 // (or of a sequence's slice) in a body becomes a new invariant (sequence) bound to the cast of the
 // outer value. The carried h is converted at each step, by a kernel of B H elements.
 //
-// GEMMs of fewer than 2^16 multiply-adds stay float32: there the conversions and oneDNN's
-// primitive cost more than bf16 saves (measured: min_char_rnn, H 100 at batch 1, ran 0.83x of
-// oneDNN's layer in bf16 against 1.47x in float32).
+// GEMMs of fewer than 2^22 multiply-adds stay float32: there the conversions (a kernel per step
+// for the carried h) and oneDNN's primitive cost more than bf16 saves. Measured (bench/compare.sh,
+// Zen 5): min_char_rnn (H 100, batch 1) ran 294k chars/s in float32, 213k with bf16 GEMMs;
+// simple_rnn_128 (a [128, 128] x [128, 128] GEMM a step, 2^21) 2.27M against 1.36M; the LSTM 256
+// at batch 128 (2^25 a step) gains 1.3x.
 //
 // Runs last, on the optimised graph: the passes before it see ordinary float32 GEMMs (a one-hot
 // GEMM is a gather before it gets here), and it runs on the whole graph, autodiff's gradient GEMMs
@@ -27,7 +29,7 @@ namespace {
 
 Var in(const Var& v, size_t i) { return Var(v->inputs[i]); }
 
-constexpr int64_t kMinMacs = int64_t{1} << 16;
+constexpr int64_t kMinMacs = int64_t{1} << 22;
 
 Var to_bf16(const Var& x) {
   switch (x.op()) {
