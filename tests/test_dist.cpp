@@ -66,6 +66,48 @@ TEST_CASE("dist: allreduce_mean gives every rank the mean, in buckets, the same 
     }
 }
 
+TEST_CASE("dist: OverlappedMean: buckets cut where a step came between gradients, the same bits as allreduce_mean", "[dist]") {
+  const int n = dist::size();
+  for (DType t : {DType::f32, DType::f64})
+    for (int64_t bucket : {dist::kBucketBytes, int64_t{64}}) {
+      INFO(name_of(t) << ", buckets of at most " << bucket << " bytes");
+      dist::OverlappedMean mean(bucket);
+      for (int call = 0; call < 3; ++call) {  // the first lays the buckets out, the others start them early
+        INFO("call " << call);
+        Model m = model_of(dist::rank() + call, t), blocking = model_of(dist::rank() + call, t);
+        std::vector<Tensor> g = tree::tensors(m);
+        // As a compiled step reports them: layers.1 first, a step, then layers.0 and b, a step, then w.
+        mean.ready(3, g[3]);
+        for (int i = 0; i < 100; ++i) {  // time for the first bucket to finish while "the backward pass runs"
+          mean.progress();
+          std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+        mean.ready(2, g[2]);
+        mean.ready(1, g[1]);
+        mean.progress();  // w is never reported: finish() copies it, as the last group
+        const dist::ReduceStats st = mean.finish(m);
+        dist::allreduce_mean(blocking);
+        const std::vector<Tensor> got = tree::tensors(m), want = tree::tensors(blocking);
+        for (size_t k = 0; k < got.size(); ++k) CHECK(max_abs_diff(got[k], want[k]) == 0);
+        for (int64_t i = 0; i < got[1].numel(); ++i) CHECK(got[1].at(i) == Approx((n + 1) / 2.0 + call + static_cast<double>(i) / 8));
+        dist::check_same(m, "model");
+        if (n == 1) {
+          CHECK(st.buckets == 0);
+          continue;
+        }
+        const int64_t e = static_cast<int64_t>(size_of(t));
+        CHECK(st.bytes == (1000 + 10 + 4 + 12) * e);
+        // Three groups (layers.1 | layers.0, b | w), each cut at the bucket size; buckets start 8-byte aligned.
+        auto pieces = [&](int64_t bytes) { return static_cast<int>((bytes + bucket / 8 * 8 - 1) / (bucket / 8 * 8)); };
+        CHECK(st.buckets == pieces(1000 * e) + pieces(14 * e) + pieces(12 * e));
+        if (call > 0)
+          CHECK(st.early_bytes >= std::min<int64_t>(1000 * e, bucket / 8 * 8));  // layers.1's first bucket, at least
+        else
+          CHECK(st.early_bytes == 0);  // the first call only learns the order
+      }
+    }
+}
+
 TEST_CASE("dist: broadcast makes every rank's tree rank 0's", "[dist]") {
   Model m = model_of(dist::rank(), DType::f32);
   dist::broadcast(m);
@@ -99,7 +141,8 @@ using CharModel = nn::CharRNN<nn::LSTMCell>;
 // A 2-layer character LSTM trained on streams of the project's docs: steps with B streams.
 // Each rank starts from its own seed (fit broadcasts rank 0's parameters) unless `same_start`.
 CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const std::filesystem::path& keep_last = {},
-                      const std::filesystem::path& resume = {}, bool same_start = false, double dropout = 0) {
+                      const std::filesystem::path& resume = {}, bool same_start = false, double dropout = 0,
+                      bool overlap = true) {
   const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 20000);
   const data::Vocab vocab = data::Vocab::of(text);
   const data::Streams streams(vocab.encode(text), B, 16);
@@ -109,7 +152,8 @@ CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const
   std::vector<nn::Callback> callbacks;
   if (!keep_last.empty()) callbacks.push_back(nn::KeepLast{keep_last.string(), 5});
   nn::fit(m, opt, streams, nullptr, nn::Losses{CharModel::loss_with_dropout, CharModel::loss},
-          {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed}, callbacks);
+          {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed, .overlap = overlap},
+          callbacks);
   return m;
 }
 
@@ -138,6 +182,15 @@ TEST_CASE("dist: ranks with B / N streams each train to the parameters of one pr
     CHECK(diff < (t == DType::f64 ? 1e-12 : 1e-5));
     CHECK((dist::size() > 1 || diff == 0));
     dist::check_same(together, "model");  // and every rank holds the same bits
+  }
+}
+
+TEST_CASE("dist: averaging while the backward pass runs trains to the same bits as averaging after it", "[dist]") {
+  for (DType t : {DType::f64, DType::f32}) {
+    INFO(name_of(t) << " on " << dist::size() << " rank(s)");
+    const CharModel overlapped = train_chars(t, 4, 10, true, {}, {}, false, 0.25, true),
+                    after = train_chars(t, 4, 10, true, {}, {}, false, 0.25, false);
+    CHECK(max_rel_diff(overlapped, after) == 0);
   }
 }
 

@@ -2,6 +2,7 @@
 // and checkpoints by path, and the errors that name a leaf.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "helpers.h"
@@ -108,6 +109,49 @@ TEST_CASE("value_and_grad over trees: compiled == interpreted, grads shaped like
     CHECK(step.signatures() == 1);
     step(m, m.rnn.initial_state(2), batch_of(4, 2, 6, 8));
     CHECK(step.signatures() == 2);
+  }
+}
+
+TEST_CASE("CallHooks: each gradient is reported once, final, the output layer's before the first layer's") {
+  std::mt19937_64 rng(5);
+  auto m = char_net<nn::LSTMCell>(2, 6, 5, rng, DType::f64);
+  const Batch b = batch_of(7, 3, 6, 9);
+  for (bool compiled : {true, false}) {
+    INFO((compiled ? "compiled" : "interpreted"));
+    auto step = compiled ? compile(value_and_grad(lm_loss<nn::LSTMCell>())) : interpret(value_and_grad(lm_loss<nn::LSTMCell>()));
+    std::vector<std::pair<int, Tensor>> seen;  // in the order reported, with the values then
+    int between = 0, between_at_head = -1;
+    const std::vector<std::string> paths = tree::paths(m);
+    CallHooks hooks{[&](int leaf, const Tensor& g) {
+                      seen.emplace_back(leaf, g.clone());
+                      if (paths.at(static_cast<size_t>(leaf)) == "head.weight") between_at_head = between;
+                    },
+                    [&] { ++between; }};
+    auto [loss, next, grads] = step.call(hooks, m, m.rnn.initial_state(3), b);
+    const std::vector<Tensor> g = tree::tensors(grads);
+    REQUIRE(seen.size() == g.size());
+    std::vector<int> position(g.size(), -1);
+    for (size_t k = 0; k < seen.size(); ++k) {
+      const auto [leaf, value] = seen[k];
+      REQUIRE(position.at(static_cast<size_t>(leaf)) == -1);  // once
+      position[static_cast<size_t>(leaf)] = static_cast<int>(k);
+      CHECK(max_abs_diff(value, g[static_cast<size_t>(leaf)]) == 0);  // final when reported
+    }
+    const int head = static_cast<int>(std::find(paths.begin(), paths.end(), "head.weight") - paths.begin());
+    if (compiled) {
+      // The output layer's gradient is done before the backward loop runs down the layers, so
+      // data-parallel training can average it meanwhile.
+      CHECK(position[static_cast<size_t>(head)] < position[0]);
+      CHECK(between_at_head >= 0);
+      CHECK(between > between_at_head + 7);  // the backward loop's steps came after
+    } else {
+      CHECK(between == 0);  // the interpreter reports everything at the end
+    }
+    // A value function (no gradients) reports nothing.
+    int reported = 0;
+    auto plain = compile(lm_loss<nn::LSTMCell>());
+    plain.call(CallHooks{[&](int, const Tensor&) { ++reported; }, {}}, m, m.rnn.initial_state(3), b);
+    CHECK(reported == 0);
   }
 }
 

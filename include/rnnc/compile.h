@@ -13,6 +13,7 @@
 // kernels marked in Graphviz DOT, and each schedule memory_budget planned (any subset, comma-separated).
 // RNNC_THREADS=N caps the threads (default: all cores).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,11 +61,22 @@ struct CompileStats {
   std::string str() const;
 };
 
+// What a caller can hear while a compiled function runs, on the calling thread. Data-parallel
+// training uses it to start averaging a layer's gradients while the backward pass goes on below.
+struct RunHooks {
+  // Output k is final: no later step of this call touches it. Once per output, in the order the
+  // schedule completes them (the gradients of the last layers first), while later steps still run.
+  std::function<void(int output, const Tensor& value)> ready;
+  // Between any two steps, those in loop bodies too (thousands per call): keep it cheap.
+  std::function<void()> between_steps;
+};
+
 class Compiled {
  public:
   Compiled() = default;
   // Runs the compiled graph; args match the function's inputs in number and dtype.
   std::vector<Tensor> operator()(const std::vector<Tensor>& args) const;
+  std::vector<Tensor> operator()(const std::vector<Tensor>& args, const RunHooks& hooks) const;
   // Of the most recently compiled shape signature.
   const CompileStats& stats() const;
   // The schedule: steps, fused groups, buffers (what RNNC_DUMP=groups prints).

@@ -131,6 +131,10 @@ struct FitOptions {
   // windows or sequences), the gradients averaged over ranks before each update; rank 0 alone
   // validates and runs the callbacks (progress, checkpoints). false: every rank trains alone.
   bool distributed = true;
+  // Data-parallel: start averaging each bucket of gradients while the backward pass still runs
+  // (dist::OverlappedMean); false: all of them once the step has run (dist::allreduce_mean). The
+  // same bits either way.
+  bool overlap = true;
   // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
   // checkpoint of its parameters; default: the parameters by path.
   std::function<io::Checkpoint()> describe{};
@@ -146,6 +150,7 @@ struct FitResult {
   // those reductions (waiting for the slowest rank included).
   int64_t allreduce_bytes = 0;
   double allreduce_seconds = 0;
+  int64_t allreduce_early_bytes = 0;  // of all steps: reduced while the backward pass still ran (overlap)
 };
 
 // The summary line's fields of a run (report::summary_line): train_loss (the last step's),
@@ -199,8 +204,8 @@ template <class Step, class... Args> std::string rerun_checked(Step& step, const
   return first_non_finite(f, a);
 }
 
-// The loop both kinds of data share. step(s, rng) trains on step s's batch and returns (loss,
-// gradients); validate() returns a validation loss; save/load add and restore what the data
+// The loop every kind of data shares. step(s, rng, hooks) trains on step s's batch, calling the
+// compiled step with hooks, and returns (loss, gradients); validate() returns a validation loss; save/load add and restore what the data
 // carries between steps (the streams' state).
 template <class Model, class Step, class Validate, class Save, class Load, class Diagnose>
 FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int64_t chars_per_step, bool has_val,
@@ -231,6 +236,11 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     dist::broadcast(model);  // not trusted to seeds; a rank with other shapes is an error here
     rng.shard(1, dist::rank(), dist::size());  // dropout masks as one process would draw them for the whole batch
   }
+  // Overlapped averaging: the step tells it of each gradient the moment it is final.
+  dist::OverlappedMean overlapped;
+  CallHooks hooks;
+  if (multi && o.overlap)
+    hooks = {[&](int leaf, const Tensor& g) { overlapped.ready(leaf, g); }, [&] { overlapped.progress(); }};
   std::vector<std::pair<std::string, Tensor>> carried;  // gathered every step when data-parallel
   const std::function<io::Checkpoint()> checkpoint = [&] {
     io::Checkpoint c = o.describe ? o.describe() : io::Checkpoint{};
@@ -247,11 +257,12 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
   while (!stop && !loop.done(s)) {
     if (o.lr) opt.set_lr(o.lr(s));
     const auto t0 = std::chrono::steady_clock::now();
-    auto [loss, grads] = step(s, rng);
+    auto [loss, grads] = step(s, rng, hooks);
     if (multi) {
-      const dist::ReduceStats st = dist::allreduce_mean(grads);
+      const dist::ReduceStats st = o.overlap ? overlapped.finish(grads) : dist::allreduce_mean(grads);
       r.allreduce_bytes = st.bytes;
       r.allreduce_seconds += st.seconds;
+      r.allreduce_early_bytes += st.early_bytes;
       std::vector<Tensor> l{Tensor::scalar(loss, DType::f64)};
       dist::allreduce_mean(l);
       loss = l[0].item();
@@ -326,11 +337,11 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& all, con
   nn::TextBatch batch;
   return detail::run(
       model, opt, chunks, all.batch() * data.steps(), val != nullptr, o, callbacks,
-      [&](int64_t s, Rng& rng) {
+      [&](int64_t s, Rng& rng, const CallHooks& hooks) {
         if (s % chunks == 0) state = model.initial_state(B);  // a new pass starts from scratch
         auto [x, y] = data.chunk(s % chunks);
         batch = {x, y};
-        auto [loss, next, grads] = step(model, state, batch, rng);
+        auto [loss, next, grads] = step.call(hooks, model, state, batch, rng);
         before = std::exchange(state, std::move(next));  // carried; no gradient crosses the chunk boundary
         return std::pair{loss.item(), std::move(grads)};
       },
@@ -390,10 +401,10 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, co
   nn::TextBatch last;
   return detail::run(
       model, opt, per_epoch, batch * data.length(), val != nullptr, o, callbacks,
-      [&](int64_t s, Rng& rng) {
+      [&](int64_t s, Rng& rng, const CallHooks& hooks) {
         auto [x, y] = data.batch(windows(s));
         last = {x, y};
-        auto [loss, grads] = step(model, last, rng);
+        auto [loss, grads] = step.call(hooks, model, last, rng);
         return std::pair{loss.item(), std::move(grads)};
       },
       [&] {
@@ -441,12 +452,12 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, co
   auto as_batch = [](const data::Buckets::Batch& b) { return SequenceBatch{b.x, b.lengths, b.y}; };
   return detail::run(
       model, opt, per_epoch, data.tokens() * data.batch_size() / data.count(), val != nullptr, o, callbacks,
-      [&](int64_t s, Rng& rng) {
+      [&](int64_t s, Rng& rng, const CallHooks& hooks) {
         if (s / per_epoch != order_epoch) order = data.pass(o.seed, order_epoch = s / per_epoch);
         const std::vector<int64_t>& which = order[static_cast<std::size_t>(s % per_epoch)];
         const auto first = which.begin() + (ranks > 1 ? dist::rank() : 0) * share;
         last = as_batch(data.batch(std::vector<int64_t>(first, first + share)));
-        auto [loss, grads] = step(model, last, rng);
+        auto [loss, grads] = step.call(hooks, model, last, rng);
         return std::pair{loss.item(), std::move(grads)};
       },
       [&] {

@@ -95,6 +95,16 @@ template <class Aux, class P> struct ValueAuxGrads {
   P grads;
 };
 
+// What a caller of a gradient function can hear while the call runs (on the calling thread), to
+// start work on gradients that are done while the backward pass goes on (dist.h's overlapped
+// averaging). gradient_ready(i, g): the gradient of the differentiated tree's leaf i (tree order)
+// is final, once per floating-point leaf, in the order the compiled schedule finishes them (all at
+// the end when interpreted). between_steps: between any two compiled steps; keep it cheap.
+struct CallHooks {
+  std::function<void(int leaf, const Tensor& grad)> gradient_ready;
+  std::function<void()> between_steps;
+};
+
 namespace detail {
 template <class F, Transform T> struct Transformed {
   F fn;
@@ -117,7 +127,7 @@ class Programs {
   int find(const std::vector<Tensor>& leaves) const;
   [[noreturn]] void explain(const std::vector<Tensor>& leaves, const std::vector<std::string>& paths) const;
   int add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves);
-  std::vector<Tensor> run(int program, std::vector<Tensor> leaves, const Rng* rng) const;
+  std::vector<Tensor> run(int program, std::vector<Tensor> leaves, const Rng* rng, const CallHooks& hooks = {}) const;
   const void* structure(int program) const;
   const Function& function(int program) const;
   const Compiled& compiled(int program) const;
@@ -214,7 +224,10 @@ template <class F, detail::Transform Kind> class TreeFunction {
   TreeFunction(F fn, CompileOptions options, bool interpret)
       : fn_(std::move(fn)), programs_(std::make_shared<detail::Programs>(Kind, options, interpret)) {}
 
-  template <class... A> auto operator()(A&&... args) const {
+  template <class... A> auto operator()(A&&... args) const { return call(CallHooks{}, std::forward<A>(args)...); }
+
+  // The same call, telling `hooks` of each gradient as soon as it is final (see CallHooks).
+  template <class... A> auto call(const CallHooks& hooks, A&&... args) const {
     using R = std::invoke_result_t<const F&, detail::traced_t<A>&...>;
     std::vector<Tensor> leaves;
     Rng* rng = nullptr;
@@ -222,7 +235,7 @@ template <class F, detail::Transform Kind> class TreeFunction {
     int p = programs_->find(leaves);
     if (p == -2) programs_->explain(leaves, paths(args...));
     if (p < 0) p = trace<R>(leaves, args...);
-    std::vector<Tensor> out = programs_->run(p, std::move(leaves), rng);
+    std::vector<Tensor> out = programs_->run(p, std::move(leaves), rng, hooks);
     if (rng) rng->set_draws(rng->draws() + 1);
     return result<R>(*static_cast<const R*>(programs_->structure(p)), std::move(out), args...);
   }

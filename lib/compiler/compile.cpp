@@ -254,7 +254,9 @@ Compiled compile(const Function& f, const CompileOptions& options) {
   return c;
 }
 
-std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args) const {
+std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args) const { return (*this)(args, RunHooks{}); }
+
+std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args, const RunHooks& hooks) const {
   if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
   std::vector<Spec> specs;
   specs.reserve(args.size());
@@ -271,7 +273,7 @@ std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args) const 
       throw Error(fmt::format("rnnc: compiled function: input {} ('{}') was traced as {}{}, got {}{}", i, in[i]->name,
                               name_of(in[i].dtype()), to_string(in[i].shape()), name_of(specs[i].dtype),
                               to_string(specs[i].shape)));
-  return exec::run(*impl_->get(specs), args);
+  return exec::run(*impl_->get(specs), args, hooks);
 }
 
 const CompileStats& Compiled::stats() const {

@@ -96,13 +96,20 @@ void run_library(const sched::LibraryStep& l, const Bases& b) {
   if (v.raw() != out.raw()) std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth);
+// What a call reports while it runs (RunHooks), with the outputs it reports.
+struct Listener {
+  const RunHooks* hooks = nullptr;
+  std::vector<Tensor>* outputs = nullptr;
+  const std::vector<std::vector<int>>* final_after = nullptr;  // per top-level step
+};
+
+void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls);
 
 int64_t bytes_of(const Spec& s) { return numel(s.shape) * static_cast<int64_t>(size_of(s.dtype)); }
 
 // T runs of the body's schedule, with pointers moved to step t's slices and the carries
 // alternating between two scratch copies (a step never writes the carry it reads).
-void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, int depth) {
+void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
   const sched::Schedule& body = *l.body;
   std::byte* scratch = outer.ptr(l.scratch);
   std::vector<std::byte*> in(body.inputs.size()), out(body.outputs.size());
@@ -139,7 +146,7 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, in
                : l.staged_at[k] >= 0 ? scratch + l.staged_at[k]
                                      : outer.ptr(r) + t * l.result_step[k] * static_cast<int64_t>(size_of(r.dtype));
     }
-    run_steps(body, b, p, depth + 1);
+    run_steps(body, b, p, depth + 1, ls);
     // Outputs that share the slots of a sequence: written once the step has read its slice.
     for (size_t k = l.carries; k < l.results.size(); ++k)
       if (l.staged_at[k] >= 0)
@@ -171,7 +178,7 @@ Profile& profile() {
   return p;
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth) {
+void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls) {
   std::vector<void*> ptrs;
   Profile& prof = profile();
   const bool on = p.profile > 0, per_step = p.profile >= 2;
@@ -183,7 +190,12 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
       case sched::Step::Kind::Kernel: run_kernel(st.kernel, s.kernels[i], b, threads, ptrs); break;
       case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c), threads); break;
       case sched::Step::Kind::Library: run_library(st.library, b); break;
-      case sched::Step::Kind::Loop: run_loop(*st.loop, b, p, depth); break;
+      case sched::Step::Kind::Loop: run_loop(*st.loop, b, p, depth, ls); break;
+    }
+    if (ls.hooks) {
+      if (depth == 0 && ls.hooks->ready)
+        for (int k : (*ls.final_after)[i]) ls.hooks->ready(k, (*ls.outputs)[static_cast<size_t>(k)]);
+      if (ls.hooks->between_steps) ls.hooks->between_steps();
     }
     if (on) {
       static const char* kinds[] = {"kernel", "gemm", "library", "loop (all of it)"};
@@ -205,9 +217,38 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
   }
 }
 
+// The outputs each top-level step completes: an output is final after the last step that touches
+// it (written or read; a loop's bindings, results and histories included).
+std::vector<std::vector<int>> final_after(const sched::Schedule& s) {
+  std::vector<int> last(s.outputs.size(), -1);
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    const sched::Step& st = s.steps[i];
+    auto touch = [&](const Access& a) {
+      if (a.buf.space == Space::Output && a.buf.index >= 0) last[static_cast<size_t>(a.buf.index)] = static_cast<int>(i);
+    };
+    switch (st.kind) {
+      case sched::Step::Kind::Kernel: for (const Access& a : st.kernel.args) touch(a); break;
+      case sched::Step::Kind::Gemm: touch(st.gemm.a), touch(st.gemm.b), touch(st.gemm.c); break;
+      case sched::Step::Kind::Library:
+        for (const Access& a : st.library.inputs) touch(a);
+        touch(st.library.out);
+        break;
+      case sched::Step::Kind::Loop:
+        for (const auto* list : {&st.loop->bindings, &st.loop->results, &st.loop->history})
+          for (const Access& a : *list) touch(a);
+        touch(st.loop->scratch);
+        break;
+    }
+  }
+  // One more slot: outputs no step touches are reported after the last step.
+  std::vector<std::vector<int>> at(s.steps.size() + 1);
+  for (size_t k = 0; k < last.size(); ++k) at[last[k] >= 0 ? static_cast<size_t>(last[k]) : s.steps.size()].push_back(static_cast<int>(k));
+  return at;
+}
+
 }  // namespace
 
-std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
+std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHooks& hooks) {
   const sched::Schedule& s = p.schedule;
   if (args.size() != s.inputs.size())
     throw Error(fmt::format("rnnc: compiled function: takes {} inputs, {} were given", s.inputs.size(), args.size()));
@@ -240,7 +281,14 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args) {
   std::vector<std::byte*> in, out;
   for (const Tensor& t : args) in.push_back(static_cast<std::byte*>(const_cast<void*>(t.raw())));
   for (Tensor& t : outputs) out.push_back(static_cast<std::byte*>(t.raw()));
-  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p, 0);
+  Listener ls;
+  if (hooks.ready || hooks.between_steps) {
+    if (p.final_after.empty()) p.final_after = final_after(s);
+    ls = Listener{&hooks, &outputs, &p.final_after};
+  }
+  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p, 0, ls);
+  if (hooks.ready)
+    for (int k : p.final_after.back()) hooks.ready(k, outputs[static_cast<size_t>(k)]);
   for (size_t k = 0; k < outputs.size(); ++k) {
     auto& r = p.recycled[k];
     if (r[0].raw() != outputs[k].raw()) r[1] = std::exchange(r[0], outputs[k]);  // newest first

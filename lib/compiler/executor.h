@@ -7,6 +7,7 @@
 
 #include "lower/kernel.h"
 #include "lower/schedule.h"
+#include "rnnc/compile.h"
 
 namespace rnnc::exec {
 
@@ -20,10 +21,12 @@ struct Program {
   // last call's until the next one returns.
   std::vector<std::array<Tensor, 2>> recycled;
   std::mutex mu;                           // one call at a time uses the arena
+  std::vector<std::vector<int>> final_after;  // per step (+1: after all): the outputs it completes
 };
 
 // Runs the program on args (checked against the schedule's input specs) and returns fresh outputs.
 // The arena is allocated at the first run.
-std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args);
+// hooks.ready hears of each output once it is final, hooks.between_steps between any two steps.
+std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHooks& hooks = {});
 
 }  // namespace rnnc::exec

@@ -74,6 +74,7 @@ struct Programs::Program {
   Compiled compiled;
   std::vector<Var> random;       // Rng requests (inputs after the leaves)
   std::vector<std::size_t> zero_grads;  // positions among the gradients of non-floating leaves
+  std::vector<int> wrt;                 // the differentiated leaves, one per gradient output
   std::shared_ptr<const void> structure;
 };
 
@@ -151,6 +152,7 @@ int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const 
     }
     if (wrt.empty()) throw Error("rnnc: value_and_grad: the first argument has no floating-point leaves to differentiate");
     f = transform_ == Transform::Grad ? grad(f, wrt) : value_and_grad(f, wrt, /*has_aux=*/true);
+    P->wrt = wrt;
   }
   P->f = f;
   P->random = call.random;
@@ -160,13 +162,27 @@ int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const 
   return static_cast<int>(programs_.size()) - 1;
 }
 
-std::vector<Tensor> Programs::run(int program, std::vector<Tensor> args, const Rng* rng) const {
+std::vector<Tensor> Programs::run(int program, std::vector<Tensor> args, const Rng* rng, const CallHooks& hooks) const {
   const Program& P = *programs_.at(program);
   if (!P.random.empty() && !rng)
     throw Error("rnnc: compiled function: it draws random numbers (rng.uniform) but was called without an Rng");
   for (std::size_t k = 0; k < P.random.size(); ++k)
     args.push_back(rng->values(k, P.random[k].shape(), P.random[k].dtype()));
-  std::vector<Tensor> out = interpret_ ? interpret(P.f, args) : P.compiled(args);
+  // The gradients are the last outputs, one per differentiated leaf.
+  const int first_grad = static_cast<int>(P.f.outputs.size() - P.wrt.size());
+  RunHooks run_hooks{nullptr, hooks.between_steps};
+  if (hooks.gradient_ready)
+    run_hooks.ready = [&](int k, const Tensor& v) {
+      if (k >= first_grad) hooks.gradient_ready(P.wrt[static_cast<std::size_t>(k - first_grad)], v);
+    };
+  std::vector<Tensor> out;
+  if (interpret_) {
+    out = interpret(P.f, args);
+    if (run_hooks.ready)
+      for (std::size_t k = 0; k < out.size(); ++k) run_hooks.ready(static_cast<int>(k), out[k]);
+  } else {
+    out = P.compiled(args, run_hooks);
+  }
   if (!P.zero_grads.empty()) {  // non-floating leaves of the first argument get zero "gradients"
     const std::size_t first = out.size() - (param_shapes_.size() - P.zero_grads.size());
     for (std::size_t i : P.zero_grads)

@@ -2,8 +2,6 @@
 // launcher (mpirun sets OMPI_COMM_WORLD_SIZE, other launchers PMI_SIZE or PMIX_RANK); a plain
 // process is rank 0 of 1 and never touches MPI. Errors come back as codes (MPI_ERRORS_RETURN) and
 // become Errors naming the call and the rank.
-#include <mpi.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -14,17 +12,16 @@
 
 #include "rnnc/dist.h"
 #include "rnnc/error.h"
+#include "dist/world.h"
 
 namespace rnnc::dist {
 
+namespace detail {
+
 namespace {
-
-struct World {
-  int rank = 0, size = 1;
-  bool mpi = false;
-};
-
 bool launched() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK"); }
+
+}  // namespace
 
 const World& world() {
   static World w;
@@ -60,21 +57,18 @@ void check(int code, const char* call) {
   throw Error(fmt::format("rnnc: dist: {} failed on rank {}: {}", call, world().rank, std::string(text, static_cast<size_t>(n))));
 }
 
-// FNV-1a over bytes.
-uint64_t hash(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
+uint64_t hash(const void* p, size_t n, uint64_t h) {
   const auto* b = static_cast<const unsigned char*>(p);
   for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
   return h;
 }
 
-// Every rank's value of v, in rank order.
 std::vector<uint64_t> gather_all(uint64_t v) {
   std::vector<uint64_t> all(static_cast<size_t>(world().size));
   check(MPI_Allgather(&v, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "MPI_Allgather");
   return all;
 }
 
-// The ranks whose value differs from rank 0's, as "1, 3".
 std::string differing(const std::vector<uint64_t>& all) {
   std::string s;
   for (size_t r = 1; r < all.size(); ++r)
@@ -82,7 +76,6 @@ std::string differing(const std::vector<uint64_t>& all) {
   return s;
 }
 
-// Every rank must pass the same leaves: the same count, dtypes and shapes, in the same order.
 void check_layout(const std::vector<Tensor>& ts, const char* who) {
   uint64_t h = hash(nullptr, 0);
   for (const Tensor& t : ts) {
@@ -99,6 +92,18 @@ void check_layout(const std::vector<Tensor>& ts, const char* who) {
                             "({} leaves here, on rank {})", who, bad, ts.size(), world().rank));
 }
 
+void copy_scaled(void* to, const void* from, int64_t bytes, DType dt, double scale) {
+  if (dt == DType::f32) {
+    const float* src = static_cast<const float*>(from);
+    float* dst = static_cast<float*>(to);
+    for (int64_t e = 0; e < bytes / 4; ++e) dst[e] = static_cast<float>(src[e] * scale);
+  } else {
+    const double* src = static_cast<const double*>(from);
+    double* dst = static_cast<double*>(to);
+    for (int64_t e = 0; e < bytes / 8; ++e) dst[e] = src[e] * scale;
+  }
+}
+
 MPI_Datatype mpi_type(DType t) {
   switch (t) {
     case DType::f32: return MPI_FLOAT;
@@ -109,7 +114,9 @@ MPI_Datatype mpi_type(DType t) {
   return MPI_BYTE;
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 bool built_with_mpi() { return true; }
 int rank() { return world().rank; }
@@ -147,17 +154,8 @@ ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes) {
           const int64_t off = from - base, len = std::min(n, size_k - off);
           std::byte* t = static_cast<std::byte*>(tensors[k].raw()) + off;
           std::byte* b = bucket.data() + (from - (from / cap) * cap);
-          if (in) {
-            std::memcpy(b, t, static_cast<size_t>(len));
-          } else if (dt == DType::f32) {
-            const float* src = reinterpret_cast<const float*>(b);
-            float* dst = reinterpret_cast<float*>(t);
-            for (int64_t e = 0; e < len / 4; ++e) dst[e] = static_cast<float>(src[e] * scale);
-          } else {
-            const double* src = reinterpret_cast<const double*>(b);
-            double* dst = reinterpret_cast<double*>(t);
-            for (int64_t e = 0; e < len / 8; ++e) dst[e] = src[e] * scale;
-          }
+          if (in) std::memcpy(b, t, static_cast<size_t>(len));
+          else copy_scaled(t, b, len, dt, scale);
           from += len;
           n -= len;
         }

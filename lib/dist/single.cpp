@@ -15,6 +15,12 @@ void check_same(const std::vector<Tensor>&, const std::vector<std::string>&) {}
 Tensor allgather_rows(const Tensor& t) { return t; }
 Tensor my_rows(const Tensor& all) { return all; }
 void barrier() {}
+struct OverlappedMean::State {};
+OverlappedMean::OverlappedMean(int64_t) {}
+OverlappedMean::~OverlappedMean() = default;
+void OverlappedMean::ready(int, const Tensor&) {}
+void OverlappedMean::progress() {}
+ReduceStats OverlappedMean::finish(std::vector<Tensor>&) { return {}; }
 void abort_job(const std::string& message) {
   std::fprintf(stderr, "rnnc: rank 0: %s\n", message.c_str());
   std::exit(1);

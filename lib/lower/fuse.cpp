@@ -27,6 +27,15 @@ namespace rnnc::sched {
 
 namespace lowering {
 
+std::vector<Var> soonest_first(const std::vector<Var>& outputs) {
+  std::vector<std::pair<size_t, size_t>> need;  // (nodes it needs, position)
+  for (size_t k = 0; k < outputs.size(); ++k) need.emplace_back(topo_order({outputs[k]}).size(), k);
+  std::stable_sort(need.begin(), need.end());
+  std::vector<Var> sorted;
+  for (const auto& [n, k] : need) sorted.push_back(outputs[k]);
+  return sorted;
+}
+
 Kind kind_of(const Node& n) {
   switch (n.op) {
     case Op::Input:
@@ -526,8 +535,8 @@ void Lowerer::emit() {
     kb.desc.stores.push_back(codegen::Store{v, kb.arg(copy.dest), Op::Input});
     steps.emplace_back(copy.concat, copy_step(kb));
   }
-  // Outputs not written in place (inputs, constants, views, repeated outputs) are copied.
-  int end = static_cast<int>(order_.size());
+  // Outputs not written in place (inputs, constants, views, repeated outputs) are copied, as soon
+  // as their value exists (RunHooks hears of them then).
   for (size_t k = 0; k < outputs_.size(); ++k) {
     if (output_node_[k] >= 0) continue;
     const int i = at(outputs_[k].node());
@@ -536,7 +545,7 @@ void Lowerer::emit() {
     const int v = expr(kb, i, -1);
     const Access out = home(BufferRef{Space::Output, static_cast<int>(k)}, outputs_[k].dtype(), outputs_[k].shape());
     kb.desc.stores.push_back(codegen::Store{v, kb.arg(out), Op::Input});
-    steps.emplace_back(end++, copy_step(kb));
+    steps.emplace_back(i, copy_step(kb));
   }
   std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<int> step_of_group(groups_.size(), -1), step_of_node(order_.size(), -1);

@@ -76,10 +76,16 @@ struct Group {
   int nodes = 0;
 };
 
+// The outputs in the order the schedule should finish them: those that need the fewest nodes
+// first (ties in the given order). Steps run in a depth-first order from the outputs, so this
+// finishes, say, the output layer's gradients before the backward loop runs down the layers: their
+// inputs die sooner, and a data-parallel trainer averages them meanwhile (RunHooks).
+std::vector<Var> soonest_first(const std::vector<Var>& outputs);
+
 class Lowerer {
  public:
   Lowerer(const std::vector<Var>& outputs, const std::vector<Var>& inputs) : outputs_(outputs) {
-    order_ = topo_order(outputs);
+    order_ = topo_order(soonest_first(outputs));
     info_.resize(order_.size());
     for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i].get()] = static_cast<int>(i);
     output_node_.assign(outputs.size(), -1);

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--threads", tr.threads, "threads (0: all cores)")->capture_default_str()->check(rnnc::cli::at_least(0));
   train_cmd->add_option("--memory-budget", tr.memory_budget, "MB for the step's intermediate values: recompute to fit (0: no limit)")->capture_default_str()->check(rnnc::cli::finite(0));
   train_cmd->add_flag("--bf16", tr.bf16, "mixed precision: GEMM operands in bfloat16, summed in float32 (on a CPU with avx512_bf16)");
+  train_cmd->add_flag("!--no-overlap", tr.overlap, "under mpirun: average the gradients once the backward pass has ended, instead of while it runs");
   train_cmd->add_option("--seed", tr.seed, "random seed (initialisation, dropout)")->capture_default_str();
   train_cmd->set_version_flag("--version", std::string("rnnc train ") + RNNC_VERSION_STRING);
 

@@ -52,6 +52,7 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fo.compile.threads = o.threads;
   fo.compile.memory_budget = static_cast<int64_t>(o.memory_budget * 1e6);
   fo.compile.bf16 = o.bf16;
+  fo.overlap = o.overlap;
   fo.describe = [&] {
     io::Checkpoint c = nn::checkpoint(model, vocab);
     c.metadata["data"] = o.data;
@@ -69,9 +70,14 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   if (!dist::is_root()) return 0;  // under mpirun, rank 0 alone reports and writes (nn::fit)
   if (dist::size() > 1)
     fmt::print("{} ranks, {} streams each; {:.2f} MB of gradients averaged per step, {:.1f} ms per step in the allreduce "
-               "({:.1f}% of the run)\n", dist::size(), o.batch / dist::size(), static_cast<double>(r.allreduce_bytes) / 1e6,
+               "({:.1f}% of the run){}\n", dist::size(), o.batch / dist::size(), static_cast<double>(r.allreduce_bytes) / 1e6,
                r.steps ? 1e3 * r.allreduce_seconds / static_cast<double>(r.steps) : 0.0,
-               r.seconds > 0 ? 100 * r.allreduce_seconds / r.seconds : 0.0);
+               r.seconds > 0 ? 100 * r.allreduce_seconds / r.seconds : 0.0,
+               o.overlap ? fmt::format("; overlapped with the backward pass: {:.1f}% of the bytes",
+                                       r.steps && r.allreduce_bytes ? 100.0 * static_cast<double>(r.allreduce_early_bytes) /
+                                                                          (static_cast<double>(r.allreduce_bytes) * static_cast<double>(r.steps))
+                                                                    : 0.0)
+                         : std::string("; not overlapped (--no-overlap)"));
   fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
              o.save, r.best_val_loss);
   fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);

@@ -22,6 +22,7 @@ struct TrainOptions {
   std::string resume;
   int threads = 0;
   double memory_budget = 0;         // MB for the step's intermediate values (0: no limit; recomputes to fit)
+  bool overlap = true;              // under mpirun: average gradients while the backward pass runs (FitOptions::overlap)
   bool bf16 = false;                // GEMM operands in bfloat16, summed in float32 (CompileOptions::bf16)
   uint64_t seed = 123;
 };
