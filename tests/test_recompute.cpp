@@ -59,7 +59,7 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
     return max_abs_diff(a, b) / scale;
   };
   for (const Checkpointing& c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
-                                Checkpointing{{6, 2}}, Checkpointing{{4, 2}}}) {
+                                Checkpointing{{6, 2}}, Checkpointing{{4, 2}}, Checkpointing{{6, 3, 1}}}) {
     INFO(c.str());
     CompileOptions o;
     o.checkpointing = c;
@@ -81,7 +81,8 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
 
 TEST_CASE("recompute: every schedule gives the stored-everything gradients", "[recompute]") {
   std::mt19937_64 rng(3);
-  // T = 13: segments of 2, 3, 4 and 6 leave a remainder; {6, 2} and {4, 2} nest a second level.
+  // T = 13: segments of 2, 3, 4 and 6 leave a remainder; {6, 2} and {4, 2} nest a second level,
+  // {6, 3, 1} a third.
   SECTION("LSTM, 2 layers, float64") {
     check_schedules(nn::RNN<nn::LSTMCell>::init(2, 4, 5, rng, 0, DType::f64), false, false, 13, DType::f64);
   }

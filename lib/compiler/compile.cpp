@@ -93,6 +93,16 @@ std::vector<PassOptions> candidates(int64_t T) {
     const int64_t k2 = std::max<int64_t>(2, static_cast<int64_t>(std::sqrt(static_cast<double>(k1))));
     if (k1 / k2 >= 2) all.push_back({{k1, k2}});
   }
+  // Three levels: each step recomputed at most three times, for the least memory. The inner
+  // segments grow as the cube root of the outer ones, so that each level holds about as many
+  // checkpoints as the others.
+  for (int64_t s : counts) {
+    const int64_t k1 = T / s;
+    if (k1 < 27 || T / k1 < 2) continue;
+    const int64_t k3 = std::max<int64_t>(2, std::llround(std::cbrt(static_cast<double>(k1))));
+    const int64_t k2 = k3 * k3;
+    if (k1 / k2 >= 2 && k2 / k3 >= 2) all.push_back({{k1, k2, k3}});
+  }
   std::vector<PassOptions> plans(all.size() + 1);  // gathers_in_loops in the first only
   for (size_t i = 0; i < all.size(); ++i) {
     plans[i + 1].checkpointing = all[i];

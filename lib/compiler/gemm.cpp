@@ -72,6 +72,15 @@ void gemm_eigen(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int
   else gemm_typed<T, C, C>(pa, la, pb, lb, pc, ldc, m, n, k);
 }
 
+#ifdef RNNC_HAVE_DNNL
+// oneDNN threads through OpenMP with the calling thread's OpenMP thread count: one, set once per
+// thread, so that each call runs on the thread that makes it (gemm_blocks shares the work out).
+void one_openmp_thread() {
+  static thread_local const bool once = (omp_set_num_threads(1), true);
+  (void)once;
+}
+#endif
+
 // One single-threaded GEMM: C (m x n, row-major, leading dimension ldc) = A B.
 template <class T>
 void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
@@ -79,9 +88,7 @@ void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64
 #ifdef RNNC_HAVE_DNNL
   if constexpr (std::is_same_v<T, float>) {
     // Row-major sgemm: a column-major operand is the transpose of a row-major one with the same ld.
-    // oneDNN threads through OpenMP with this thread's OpenMP thread count: one, for this call.
-    static thread_local const bool one_thread = (omp_set_num_threads(1), true);
-    (void)one_thread;
+    one_openmp_thread();
     const dnnl_status_t ok = dnnl_sgemm(la.row_major ? 'N' : 'T', lb.row_major ? 'N' : 'T', m, n, k, 1.0f, pa, la.ld,
                                         pb, lb.ld, 0.0f, pc, ldc);
     if (ok == dnnl_success) return;  // else (never expected) Eigen keeps the result right
@@ -94,14 +101,13 @@ void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64
 void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float* pc, int64_t ldc, int64_t m,
               int64_t n, int64_t k) {
 #ifdef RNNC_HAVE_DNNL
-  static thread_local const bool one_thread = (omp_set_num_threads(1), true);
-  (void)one_thread;
+  one_openmp_thread();
   using dnnl::memory;
   static thread_local dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   static thread_local dnnl::stream stream(engine);
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, int64_t, bool, int64_t, int64_t>;
   struct Prim {
-    memory::desc a, b, c;
+    memory A, B, C;  // pointed at each call's operands (set_data_handle): nothing made per call
     dnnl::matmul mm;
   };
   static thread_local std::map<Key, Prim> made;
@@ -113,11 +119,15 @@ void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float*
     memory::desc b({k, n}, memory::data_type::bf16, strides(lb.row_major, lb.ld));
     memory::desc c({m, n}, memory::data_type::f32, memory::dims{ldc, 1});
     dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), engine));
-    it = made.emplace(key, Prim{a, b, c, std::move(mm)}).first;
+    it = made.emplace(key, Prim{memory(a, engine, nullptr), memory(b, engine, nullptr), memory(c, engine, nullptr),
+                                std::move(mm)})
+             .first;
   }
-  const Prim& p = it->second;
-  memory A(p.a, engine, const_cast<bf16*>(pa)), B(p.b, engine, const_cast<bf16*>(pb)), C(p.c, engine, pc);
-  p.mm.execute(stream, {{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}});
+  Prim& p = it->second;
+  p.A.set_data_handle(const_cast<bf16*>(pa));
+  p.B.set_data_handle(const_cast<bf16*>(pb));
+  p.C.set_data_handle(pc);
+  p.mm.execute(stream, {{DNNL_ARG_SRC, p.A}, {DNNL_ARG_WEIGHTS, p.B}, {DNNL_ARG_DST, p.C}});
   stream.wait();
 #else
   // Widened to float32 (exact), multiplied by Eigen.
