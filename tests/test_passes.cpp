@@ -1,6 +1,7 @@
 // Graph passes: each rule on its own, then thousands of random graphs (and their gradients)
 // run before and after the pipeline through the interpreter, with zero mismatches allowed.
 #include <catch2/catch.hpp>
+#include <functional>
 
 #include <unistd.h>
 
@@ -282,4 +283,43 @@ TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias
   CHECK(lean.stats().checkpointing.every.empty());
   CHECK(lean.stats().arena_bytes < fastest.stats().arena_bytes);
   for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-12);
+}
+
+TEST_CASE("hoist_loops: a transposed weight a gather or an inner loop reads is transposed once, before the outermost loop") {
+  // In recomputed segments (loops of loops), a character LSTM's input rows are gathered a step at a
+  // time from W_ih^T, and each segment's loop reads W_hh^T: copies the lowering made every step.
+  std::mt19937_64 rng(5);
+  const int64_t V = 7, H = 6, T = 16, B = 8;  // B >= V: a step's one-hot product is a gather
+  CharLstm m{nn::RNN<nn::LSTMCell>::init(1, V, H, rng, 0, DType::f64), nn::Linear::init(H, V, rng, DType::f64)};
+  auto loss = [&](const CharLstm& p, const Var& x, const Var& y) {
+    auto [hs, last] = p.rnn(one_hot(x, V, DType::f64), p.rnn.initial_state(B));
+    return mean(softmax_cross_entropy(p.out(reshape(hs, {T * B, H})), reshape(y, {-1})));
+  };
+  Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V)), y.set(i, static_cast<double>(rng() % V));
+  auto [fn, args] = compile(loss).function(m, x, y);
+  const Function vg = value_and_grad(fn);
+  const std::vector<Tensor> want = interpret(vg, args);
+  for (const Checkpointing& c : {Checkpointing{{8}}, Checkpointing{{8, 4}}}) {  // segments of 8 steps pretranspose
+    INFO(c.str());
+    PassOptions po;
+    po.checkpointing = c;
+    po.gathers_in_loops = false;
+    const Function g = optimize(vg, EnvOptions{}, po);
+    int copied = 0, loops = 0;
+    std::function<void(const std::vector<Var>&, int)> walk = [&](const std::vector<Var>& outs, int depth) {
+      for (const NodePtr& n : topo_order(outs)) {
+        if (depth > 0 && (n->op == Op::Gather || n->op == Op::Scan))
+          for (const NodePtr& in : n->inputs) copied += in->op == Op::Transpose;
+        if (n->op == Op::Scan) ++loops, walk(n->loop->outputs, depth + 1);
+      }
+    };
+    walk(g.outputs, 0);
+    INFO(to_text(g));
+    CHECK(loops > 2);  // the segments' loops of loops are there
+    CHECK(copied == 0);
+    const std::vector<Tensor> got = compile(g)(args);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-12);
+  }
 }

@@ -22,6 +22,7 @@ struct Program {
   std::vector<std::array<Tensor, 2>> recycled;
   std::mutex mu;                           // one call at a time uses the arena
   std::vector<std::vector<int>> final_after;  // per step (+1: after all): the outputs it completes
+  int64_t calls = 0;                       // runs so far (this one included)
 };
 
 // Runs the program on args (checked against the schedule's input specs) and returns fresh outputs.

@@ -353,19 +353,26 @@ class Hoister {
   // with B as stored and 236 with B transposed (measured here; the gap grows as M shrinks).
   // Not for short loops: a copy of the weight per call costs more than the few steps gain. Sampling
   // runs loops of one step, a character at a time, where the copy was 86% of each call (issue 18).
+  // Where the body itself would copy a transposed invariant, it always gains, however short the
+  // loop: a gather's table (a character model's input rows, inside a recomputed segment) is copied
+  // every step, and an inner loop's invariant (the weight of a segment's loop) every step of the
+  // outer loop; hoisted again from that outer loop, the copy is made once per call.
   static constexpr int64_t kPretransposeMinSteps = 8;
   void pretranspose_weights() {
-    if (T < kPretransposeMinSteps) return;
     std::unordered_map<const Node*, Var> transposed;
     for (const NodePtr& n : topo_order(body_out)) {
-      if (n->op != Op::MatMul || n->rank() != 2) continue;
-      const NodePtr& b = n->inputs[1];
-      if (b->op != Op::Transpose || b->rank() != 2 || h.is_step(Var(b)) || transposed.count(b.get())) continue;
-      Var k = input(b->shape, b->dtype, "transposed");
-      transposed.emplace(b.get(), k);
-      new_k_in.push_back(k);
-      new_k_bind.push_back(h.outside(Var(b)));  // a view outside: lowering copies it, once per call
-      changed = true;
+      std::vector<NodePtr> reads;  // operands it would read as a copy of a transposed invariant
+      if (n->op == Op::MatMul && n->rank() == 2 && T >= kPretransposeMinSteps) reads.push_back(n->inputs[1]);
+      if (n->op == Op::Gather) reads.push_back(n->inputs[0]);
+      if (n->op == Op::Scan) reads.insert(reads.end(), n->inputs.begin(), n->inputs.end());
+      for (const NodePtr& b : reads) {
+        if (b->op != Op::Transpose || h.is_step(Var(b)) || transposed.count(b.get())) continue;
+        Var k = input(b->shape, b->dtype, "transposed");
+        transposed.emplace(b.get(), k);
+        new_k_in.push_back(k);
+        new_k_bind.push_back(h.outside(Var(b)));  // a view outside: lowering copies it, once per call
+        changed = true;
+      }
     }
     if (!transposed.empty()) body_out = substitute(body_out, transposed);
   }
