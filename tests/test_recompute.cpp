@@ -208,7 +208,7 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     CHECK(msg.find("checkpoint every") != std::string::npos);
   }
   // A function without a gradient (the forward pass alone) has no loop to recompute: it says so,
-  // after planning store-all and one checkpointed schedule.
+  // after planning store-all and the plan with its per-step work in the loops.
   auto forward = [](const Problem<Layer>& q, const Var& lengths, const Var& w) { return loss_fn<Layer>(false, false)(q, lengths, w); };
   try {
     compile(forward, o)(p, len, w);
@@ -270,5 +270,25 @@ TEST_CASE("recompute: a character model's output layer, loss and their gradients
       CHECK(f.compiled().stats().arena_bytes <= stored * 15 / 100);
       CHECK(std::abs(l.item() - l0.item()) < 1e-12);
     }
+    // The evaluation (no backward loop) under a third of its fastest plan's memory: the output
+    // layer and the loss move into the loops, and the input projections stay there, so nothing of
+    // the T steps is kept but the hidden states between two layers.
+    auto eval = compile(Model::loss);
+    auto [e0, es0] = eval(model, model.initial_state(B), batch);
+    const int64_t eval_stored = eval.compiled().stats().arena_bytes;
+    CompileOptions o;
+    o.memory_budget = eval_stored / 3;
+    auto lean = compile(Model::loss, o);
+    auto [e, es] = lean(model, model.initial_state(B), batch);
+    const CompileStats& st = lean.compiled().stats();
+    CHECK(st.steps_in_loops);
+    CHECK(st.checkpointing.every.empty());
+    CHECK(st.arena_bytes <= eval_stored / 3);
+    const int64_t between_layers = (T + 1) * B * 16 * 8 * (layers - 1);
+    CHECK(st.arena_bytes < between_layers + T * B * 8 + 64 * 1024);  // no [T, B, V] or [T, B, 4H]
+    CHECK(st.str().find("per-step work in the loops") != std::string::npos);
+    CHECK(std::abs(e.item() - e0.item()) < 1e-12 * std::abs(e0.item()));
+    const auto ess = tree::tensors(es), ewant = tree::tensors(es0);
+    for (size_t i = 0; i < ess.size(); ++i) CHECK(max_abs_diff(ess[i], ewant[i]) < 1e-12);
   }
 }

@@ -33,7 +33,9 @@ struct CompileOptions {
   // function may plan for its intermediate values (its arena; the caller's inputs and the
   // returned outputs are not in it); 0: no limit. The compiler plans storing every step first,
   // then recomputation schedules from the fastest down, and takes the first that fits; a budget
-  // none fits throws, naming the smallest plan it reached.
+  // none fits throws, naming the smallest plan it reached. A function without a backward loop (an
+  // evaluation) has nothing to recompute: its per-step work (output layer, loss) moves into its
+  // loops instead (stats().steps_in_loops).
   int64_t memory_budget = 0;
   // A schedule chosen by hand instead (when memory_budget is 0); {} stores every step.
   Checkpointing checkpointing{};
@@ -56,6 +58,9 @@ struct CompileStats {
   int64_t arena_bytes = 0;
   Checkpointing checkpointing;  // the recomputation schedule compiled (chosen for memory_budget)
   int plans_tried = 1;          // schedules planned to find one within memory_budget
+  // memory_budget on a function without a backward loop (an evaluation): its per-step work (the
+  // output layer, the loss) was moved into the loops, which keep nothing of the T steps.
+  bool steps_in_loops = false;
   bool bf16 = false;            // GEMMs in bf16 (CompileOptions::bf16, on a CPU that has it)
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;

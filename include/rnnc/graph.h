@@ -112,6 +112,10 @@ struct Loop {
   // A loop over segments of another loop (recomputation, passes/checkpoint_loops.cpp): its work
   // stays inside, computed a segment at a time, so hoist_loops moves nothing out of it.
   bool segments = false;
+  // A loop that keeps nothing of its T steps it need not (memory_budget on a function without a
+  // backward loop, checkpoint_loops.cpp): hoist_loops moves nothing out of it either.
+  bool lean = false;
+  bool keeps_work_inside() const { return segments || lean; }
   int invariants() const { return static_cast<int>(inputs.size()) - carries - xs; }
   int ys() const { return static_cast<int>(outputs.size()) - carries; }
 };

@@ -187,7 +187,9 @@ struct Resumed {
   std::vector<std::pair<std::string, Tensor>> optim;
 };
 Resumed read_training_state(const io::Checkpoint& c);
-// The evaluation and the update run no backward loop: a memory budget is the step's.
+// The evaluation and the update run no backward loop: a memory budget is the step's. (compile()
+// takes a budget for an evaluation too, moving its per-step work into the loops, but throws when
+// even that does not fit: here that would end a run at its first validation.)
 inline CompileOptions without_budget(CompileOptions c) {
   c.memory_budget = 0;
   return c;

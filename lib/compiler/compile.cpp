@@ -56,7 +56,6 @@ std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, 
   const auto t0 = std::chrono::steady_clock::now();
   const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_available();
   const Checkpointing& c = po.checkpointing;
-  if (!c.every.empty()) po.gathers_in_loops = false;  // recomputing: memory first (gather_rows.cpp)
   const Function g = o.optimize ? optimize(f, o.env, po) : f;
   st.pass_seconds += since(t0);
   const std::vector<NodePtr> order = topo_order(g.outputs);
@@ -124,6 +123,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   if (o.memory_budget <= 0) {
     PassOptions po;
     po.checkpointing = o.checkpointing;
+    po.gathers_in_loops = o.checkpointing.every.empty();  // recomputing: memory first (gather_rows.cpp)
     p = plan(f, o, po, st);
   } else {
     // The fastest schedule whose plan fits. Past the least memory of one level, shorter segments
@@ -149,12 +149,32 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       if (o.env.dumps("memory"))
         fmt::print(stderr, "// memory_budget {}: {}{} plans {} bytes\n", o.memory_budget, c.str(),
                    po.gathers_in_loops ? " (rows gathered in the loops)" : "", bytes);
-      if (!c.every.empty() && !split)  // nothing to recompute: every schedule plans store-all
-        throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the plan "
-                                "needs {} bytes ({:.1f} MiB), and the function has no forward and backward "
-                                "loop pair (the gradient of a scan) whose steps could be recomputed",
+      if (!c.every.empty() && !split) {
+        // Nothing to recompute (no backward loop): the plan moved the per-step work into the loops
+        // where it could (checkpoint_loops.cpp), and every other schedule plans the same. With
+        // nothing stacked to reuse, gathering a step's rows in the loop takes least memory too.
+        PassOptions in_loops = po;
+        in_loops.gathers_in_loops = true;
+        q = plan(f, o, in_loops, st);
+        ++st.plans_tried;
+        const int64_t lean = q->schedule.arena_bytes;
+        if (o.env.dumps("memory"))
+          fmt::print(stderr, "// memory_budget {}: the per-step work in the loops (rows gathered in the loops) plans {} bytes\n",
+                     o.memory_budget, lean);
+        if (lean <= o.memory_budget && lean < best) {
+          p = q;
+          st.checkpointing = {};
+          st.steps_in_loops = true;
+          break;
+        }
+        best = std::min(best, lean);
+        throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the least "
+                                "plan needs {} bytes ({:.1f} MiB) with the per-step work moved into the loops, and "
+                                "the function has no forward and backward loop pair (the gradient of a scan) whose "
+                                "steps could be recomputed",
                                 o.memory_budget, static_cast<double>(o.memory_budget) / (1 << 20), best,
                                 static_cast<double>(best) / (1 << 20)));
+      }
       if (best < 0 || bytes < best) {
         best = bytes;
         best_c = c;
@@ -247,10 +267,11 @@ struct Compiled::Impl {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB; {}{}{}",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB; {}{}{}{}",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
       disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0, checkpointing.str(),
-      plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "", bf16 ? "; GEMMs in bf16" : "");
+      plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "",
+      steps_in_loops ? " (the per-step work in the loops)" : "", bf16 ? "; GEMMs in bf16" : "");
 }
 
 bool bf16_supported() { return codegen::host_has_bf16(); }

@@ -40,6 +40,18 @@ namespace {
 
 using LoopPtr = std::shared_ptr<const Loop>;
 
+// Loops already handled, kept alive: with plain pointers, a loop made later could take the address
+// of one that was handled and freed since, and be skipped, depending on the allocator (plans that
+// varied between runs of the same binary).
+struct LoopSet {
+  std::unordered_set<const Loop*> at;
+  std::vector<LoopPtr> alive;
+  void insert(const LoopPtr& l) {
+    if (at.insert(l.get()).second) alive.push_back(l);
+  }
+  bool count(const Loop* l) const { return at.count(l) > 0; }
+};
+
 std::shared_ptr<Loop> with_length(const Loop& l, int64_t length) {
   auto c = std::make_shared<Loop>(l);
   c->length = length;
@@ -236,12 +248,65 @@ class Checkpointer {
   int64_t T, S, rem, seg_lo = 0, tail_lo = 0;
 };
 
+// A function without a backward loop (an evaluation) has nothing to recompute, but its loops'
+// stacked outputs, [T, ...], and what is computed from them step by step (the output layer, the
+// loss) are most of its memory at long T: that per-step work moves into the loops, which then keep
+// nothing of the T steps (a loss becomes a carry that accumulates).
+std::vector<Var> absorb_lone_loops(std::vector<Var> out) {
+  LoopSet absorbed;
+  for (int guard = 0; guard < 1000; ++guard) {
+    std::map<LoopKey, Run> runs;
+    std::vector<LoopKey> order;
+    for (const NodePtr& n : topo_order(out)) {
+      if (n->op != Op::Scan) continue;
+      auto [it, fresh] = runs.try_emplace(loop_key(*n));
+      if (fresh) {
+        order.push_back(loop_key(*n));
+        it->second.loop = n->loop;
+        for (const NodePtr& b : n->inputs) it->second.bind.push_back(Var(b));
+        it->second.outs.resize(n->loop->outputs.size());
+      }
+      it->second.outs[n->ints[0]] = Var(n);
+    }
+    bool moved = false;
+    for (const LoopKey& key : order) {
+      const Run& r = runs.at(key);
+      if (absorbed.count(r.loop.get())) continue;
+      if (!r.loop->lean) {  // first marked lean, so that hoist_loops leaves its work inside
+        auto lean = std::make_shared<Loop>(*r.loop);
+        lean->lean = true;
+        const std::vector<Var> res = make_scan(lean, r.bind);
+        std::unordered_map<const Node*, Var> with;
+        for (size_t y = 0; y < r.outs.size(); ++y)
+          if (r.outs[y].defined()) with.emplace(r.outs[y].node().get(), res[y]);
+        out = substitute(out, with);
+        moved = true;
+        break;  // collect again
+      }
+      absorbed.insert(r.loop);
+      std::unordered_set<const Node*> touch;
+      for (size_t y = r.loop->carries; y < r.outs.size(); ++y)
+        if (r.outs[y].defined()) touch.insert(r.outs[y].node().get());
+      std::unordered_map<const Node*, Var> with = loops::absorb_steps(r, out, touch);
+      if (with.empty()) continue;
+      for (const auto& [old, v] : with)
+        if (v.op() == Op::Scan) absorbed.insert(v->loop);
+      out = substitute(out, with);
+      moved = true;
+      break;  // collect again
+    }
+    if (!moved) break;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan) {
   if (plan.every.empty()) return outputs;
   std::vector<Var> out = outputs;
-  std::unordered_set<const Loop*> done, absorbed;
+  LoopSet done, absorbed;
+  bool paired = false;  // a forward/backward pair was found
   for (int guard = 0; guard < 1000; ++guard) {
     // Every loop with its outputs, and who reads each node.
     std::map<LoopKey, Run> runs;
@@ -289,6 +354,7 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
           most = n;
         }
       if (!f) continue;
+      paired = true;
       const int64_t k = plan.every.front();
       if (k < 1 || R.length / k < 2) continue;  // fewer than two segments: nothing to save
       // F's outputs something other than R reads stay stored.
@@ -308,10 +374,10 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
           for (size_t y = p->loop->carries; y < p->outs.size(); ++y)
             if (p->outs[y].defined()) touch.insert(p->outs[y].node().get());
         std::unordered_map<const Node*, Var> with = loops::absorb_steps(*l, out, touch);
-        absorbed.insert(l->loop.get());
+        absorbed.insert(l->loop);
         if (with.empty()) continue;
         for (const auto& [old, v] : with)
-          if (v.op() == Op::Scan) absorbed.insert(v->loop.get());
+          if (v.op() == Op::Scan) absorbed.insert(v->loop);
         out = substitute(out, with);
         moved = true;
         break;
@@ -322,13 +388,14 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
       }
       const std::vector<int64_t> deeper(plan.every.begin() + 1, plan.every.end());
       std::unordered_map<const Node*, Var> with = Checkpointer(*f, r, kept, k).run(deeper);
-      done.insert(&R);
+      done.insert(r.loop);
       out = substitute(out, with);
       changed = true;
       break;  // the graph changed: collect again
     }
     if (!changed) break;
   }
+  if (!paired) out = absorb_lone_loops(out);
   return out;
 }
 

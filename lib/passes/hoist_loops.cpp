@@ -168,7 +168,7 @@ class Hoister {
     for (int c = 0; c < L.carries; ++c) {
       const Var in = L.inputs[c], out = L.outputs[c];
       std::optional<Build> acc;
-      if (!L.segments && out.op() == Op::Add && uses[in.node().get()] == 1 && (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
+      if (!L.keeps_work_inside() && out.op() == Op::Add && uses[in.node().get()] == 1 && (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
         Var term(out->inputs[0] == in.node() ? out->inputs[1] : out->inputs[0]);
         std::vector<Build> parts;
         const size_t before = ys.size();
@@ -205,7 +205,7 @@ class Hoister {
         continue;
       }
       const Var y = L.outputs[k];
-      if (!L.segments && y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) && !h.is_step(Var(y->inputs[1]))) {
+      if (!L.keeps_work_inside() && y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) && !h.is_step(Var(y->inputs[1]))) {
         Build E = stacked(Var(y->inputs[0]));
         Var w = h.outside(Var(y->inputs[1]));
         const Shape shape = y.shape();
@@ -226,7 +226,7 @@ class Hoister {
   // whatever else follows before the recurrence joins in) is computed for all steps at once before
   // the loop and enters it as a new sequence.
   void hoist_sequence_work() {
-    if (L.segments) return;
+    if (L.keeps_work_inside()) return;
     std::unordered_map<const Node*, bool> on_carry;
     for (const NodePtr& n : topo_order(body_out)) {
       auto it = h.input_at.find(n.get());
@@ -385,6 +385,7 @@ class Hoister {
     loop->length = T;
     loop->reverse = L.reverse;
     loop->segments = L.segments;
+    loop->lean = L.lean;
     std::vector<Var> bindings;
     for (int c : kept_carries) {
       loop->inputs.push_back(L.inputs[c]);
