@@ -228,20 +228,25 @@ struct CharLstm {
   nn::Linear out;
   RNNC_TREE(rnn, out)
 };
-}  // namespace
 
-TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias folded in, in the loop or before it, with the same values") {
-  std::mt19937_64 rng(4);
-  const int64_t V = 7, H = 6, T = 10, B = 12;  // T B >= V: one_hot_gemms gathers
+// A 1-layer character LSTM's training step (loss and gradients, float64) and its arguments.
+std::pair<Function, std::vector<Tensor>> char_lstm_step(int64_t V, int64_t H, int64_t T, int64_t B, uint64_t seed) {
+  std::mt19937_64 rng(seed);
   CharLstm m{nn::RNN<nn::LSTMCell>::init(1, V, H, rng, 0, DType::f64), nn::Linear::init(H, V, rng, DType::f64)};
-  auto loss = [&](const CharLstm& p, const Var& x, const Var& y) {
+  auto loss = [=](const CharLstm& p, const Var& x, const Var& y) {
     auto [hs, last] = p.rnn(one_hot(x, V, DType::f64), p.rnn.initial_state(B));
     return mean(softmax_cross_entropy(p.out(reshape(hs, {T * B, H})), reshape(y, {-1})));
   };
   Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
   for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V)), y.set(i, static_cast<double>(rng() % V));
   auto [fn, args] = compile(loss).function(m, x, y);
-  const Function vg = value_and_grad(fn);
+  return {value_and_grad(fn), args};
+}
+}  // namespace
+
+TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias folded in, in the loop or before it, with the same values") {
+  const int64_t V = 7, H = 6, T = 10, B = 12;  // T B >= V: one_hot_gemms gathers
+  const auto [vg, args] = char_lstm_step(V, H, T, B, 4);
   const std::vector<Tensor> want = interpret(vg, args);
   for (bool in_loops : {true, false}) {
     DYNAMIC_SECTION((in_loops ? "in the loop" : "before the loop")) {
@@ -288,17 +293,7 @@ TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias
 TEST_CASE("hoist_loops: a transposed weight a gather or an inner loop reads is transposed once, before the outermost loop") {
   // In recomputed segments (loops of loops), a character LSTM's input rows are gathered a step at a
   // time from W_ih^T, and each segment's loop reads W_hh^T: copies the lowering made every step.
-  std::mt19937_64 rng(5);
-  const int64_t V = 7, H = 6, T = 16, B = 8;  // B >= V: a step's one-hot product is a gather
-  CharLstm m{nn::RNN<nn::LSTMCell>::init(1, V, H, rng, 0, DType::f64), nn::Linear::init(H, V, rng, DType::f64)};
-  auto loss = [&](const CharLstm& p, const Var& x, const Var& y) {
-    auto [hs, last] = p.rnn(one_hot(x, V, DType::f64), p.rnn.initial_state(B));
-    return mean(softmax_cross_entropy(p.out(reshape(hs, {T * B, H})), reshape(y, {-1})));
-  };
-  Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
-  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V)), y.set(i, static_cast<double>(rng() % V));
-  auto [fn, args] = compile(loss).function(m, x, y);
-  const Function vg = value_and_grad(fn);
+  const auto [vg, args] = char_lstm_step(7, 6, 16, 8, 5);  // B >= V: a step's one-hot product is a gather
   const std::vector<Tensor> want = interpret(vg, args);
   for (const Checkpointing& c : {Checkpointing{{8}}, Checkpointing{{8, 4}}}) {  // segments of 8 steps pretranspose
     INFO(c.str());
