@@ -248,6 +248,32 @@ class Checkpointer {
   int64_t T, S, rem, seg_lo = 0, tail_lo = 0;
 };
 
+// Every loop of the graph with its outputs, in topological order of their first, and who reads
+// each node (nullptr: a graph output).
+struct Runs {
+  std::map<LoopKey, Run> runs;
+  std::vector<LoopKey> order;
+  std::unordered_map<const Node*, std::vector<const Node*>> users;
+};
+Runs collect_runs(const std::vector<Var>& out) {
+  Runs r;
+  for (const NodePtr& n : topo_order(out)) {
+    for (const NodePtr& in : n->inputs) r.users[in.get()].push_back(n.get());
+    if (n->op != Op::Scan) continue;
+    const LoopKey key = loop_key(*n);
+    auto [it, fresh] = r.runs.try_emplace(key);
+    if (fresh) {
+      r.order.push_back(key);
+      it->second.loop = n->loop;
+      for (const NodePtr& b : n->inputs) it->second.bind.push_back(Var(b));
+      it->second.outs.resize(n->loop->outputs.size());
+    }
+    it->second.outs[n->ints[0]] = Var(n);
+  }
+  for (const Var& o : out) r.users[o.node().get()].push_back(nullptr);
+  return r;
+}
+
 // A function without a backward loop (an evaluation) has nothing to recompute, but its loops'
 // stacked outputs, [T, ...], and what is computed from them step by step (the output layer, the
 // loss) are most of its memory at long T: that per-step work moves into the loops, which then keep
@@ -255,19 +281,8 @@ class Checkpointer {
 std::vector<Var> absorb_lone_loops(std::vector<Var> out) {
   LoopSet absorbed;
   for (int guard = 0; guard < 1000; ++guard) {
-    std::map<LoopKey, Run> runs;
-    std::vector<LoopKey> order;
-    for (const NodePtr& n : topo_order(out)) {
-      if (n->op != Op::Scan) continue;
-      auto [it, fresh] = runs.try_emplace(loop_key(*n));
-      if (fresh) {
-        order.push_back(loop_key(*n));
-        it->second.loop = n->loop;
-        for (const NodePtr& b : n->inputs) it->second.bind.push_back(Var(b));
-        it->second.outs.resize(n->loop->outputs.size());
-      }
-      it->second.outs[n->ints[0]] = Var(n);
-    }
+    const Runs all = collect_runs(out);
+    const auto& [runs, order, users] = all;
     bool moved = false;
     for (const LoopKey& key : order) {
       const Run& r = runs.at(key);
@@ -308,25 +323,8 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
   LoopSet done, absorbed;
   bool paired = false;  // a forward/backward pair was found
   for (int guard = 0; guard < 1000; ++guard) {
-    // Every loop with its outputs, and who reads each node.
-    std::map<LoopKey, Run> runs;
-    std::vector<LoopKey> order;
-    std::unordered_map<const Node*, std::vector<const Node*>> users;
-    const std::vector<NodePtr> nodes = topo_order(out);
-    for (const NodePtr& n : nodes) {
-      for (const NodePtr& in : n->inputs) users[in.get()].push_back(n.get());
-      if (n->op != Op::Scan) continue;
-      const LoopKey key = loop_key(*n);
-      auto [it, fresh] = runs.try_emplace(key);
-      if (fresh) {
-        order.push_back(key);
-        it->second.loop = n->loop;
-        for (const NodePtr& b : n->inputs) it->second.bind.push_back(Var(b));
-        it->second.outs.resize(n->loop->outputs.size());
-      }
-      it->second.outs[n->ints[0]] = Var(n);
-    }
-    for (const Var& o : out) users[o.node().get()].push_back(nullptr);
+    Runs all = collect_runs(out);
+    auto& [runs, order, users] = all;
 
     bool changed = false;
     for (const LoopKey& rkey : order) {
