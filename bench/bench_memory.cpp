@@ -3,10 +3,11 @@
 //   all     every step's values stored (no recomputation)
 //   sqrt    checkpoints every round(sqrt T) steps
 //   budget  CompileOptions::memory_budget = share x store-all's planned arena
+//   revolve binomial checkpointing (Revolve) in --slots slots
 // Prints one JSON line: the schedule compiled, its planned arena, the process's peak resident
 // memory (getrusage; run one configuration per process), and ms per step. --plan-only compiles
 // and reports the arena without running (for plans larger than the machine).
-// Usage: bench_memory [--hidden H] [--batch B] [--steps T] [--schedule all|sqrt|budget]
+// Usage: bench_memory [--hidden H] [--batch B] [--steps T] [--schedule all|sqrt|budget|revolve] [--slots S]
 //                     [--share S | --budget-mb MB] [--iters N] [--threads N] [--plan-only]
 #include <rnnc/rnnc.h>
 
@@ -24,12 +25,13 @@ int main(int argc, char** argv) {
   int64_t H = 256, B = 128, T = 1000;
   std::string schedule = "all";
   double share = 0.1, budget_mb = 0;
-  int iters = 3, threads = 0;
+  int iters = 3, threads = 0, slots = 10;
   bool plan_only = false;
   app.add_option("--hidden", H);
   app.add_option("--batch", B);
   app.add_option("--steps", T);
-  app.add_option("--schedule", schedule)->check(CLI::IsMember({"all", "sqrt", "budget"}));
+  app.add_option("--schedule", schedule)->check(CLI::IsMember({"all", "sqrt", "budget", "revolve"}));
+  app.add_option("--slots", slots, "Revolve's slots (--schedule revolve)");
   app.add_option("--share", share, "budget as a share of store-all's arena");
   app.add_option("--budget-mb", budget_mb, "budget in MB (instead of --share)");
   app.add_option("--iters", iters);
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
   int64_t stored = -1;
   if (schedule == "sqrt") {
     o.checkpointing = Checkpointing{{std::max<int64_t>(1, std::llround(std::sqrt(static_cast<double>(T))))}};
+  } else if (schedule == "revolve") {
+    o.checkpointing = Checkpointing{{}, slots};
   } else if (schedule == "budget") {
     stored = plan(o).stats().arena_bytes;
     o.memory_budget = budget_mb > 0 ? static_cast<int64_t>(budget_mb * 1e6) : static_cast<int64_t>(share * static_cast<double>(stored));

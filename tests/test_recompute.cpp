@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "helpers.h"
+#include "lower/revolve.h"
 
 using namespace rnnc;
 using namespace rnnc::testing;
@@ -59,13 +60,17 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
     return max_abs_diff(a, b) / scale;
   };
   for (const Checkpointing& c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
-                                Checkpointing{{6, 2}}, Checkpointing{{4, 2}}, Checkpointing{{6, 3, 1}}}) {
+                                Checkpointing{{6, 2}}, Checkpointing{{4, 2}}, Checkpointing{{6, 3, 1}},
+                                Checkpointing{{}, 1}, Checkpointing{{}, 2}, Checkpointing{{}, 3}, Checkpointing{{}, 5}}) {
     INFO(c.str());
     CompileOptions o;
     o.checkpointing = c;
     auto f = compile(value_and_grad(fn), o);
     auto [v, g] = f(p, len, w);
     CHECK(f.compiled().stats().checkpointing == c);
+    // Revolve's loops keep carries in slots and run again from them (not one-step segments that
+    // keep every carry).
+    if (c.slots > 0) CHECK(f.compiled().schedule().find("from " + std::to_string(c.slots) + " slots") != std::string::npos);
     CHECK(f.compiled().stats().loops > all.compiled().stats().loops);  // the loops were split into segments
     CHECK(std::abs(v.item() - value.item()) <= tol * std::abs(value.item()));
     const auto gs = tree::tensors(g), want = tree::tensors(grads), iwant = tree::tensors(igrads);
@@ -164,7 +169,7 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
   auto all = compile(value_and_grad(fn));
   auto [v0, g0] = all(p, len, w);
   const int64_t stored = all.compiled().stats().arena_bytes;
-  CHECK(all.compiled().stats().checkpointing.every.empty());
+  CHECK(all.compiled().stats().checkpointing.stores_all());
   CHECK(all.compiled().stats().loops == 4);  // per layer: forward, backward
   CompileOptions every12;
   every12.checkpointing = Checkpointing{{12}};
@@ -185,8 +190,30 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     CHECK(st.arena_bytes <= o.memory_budget);
     CHECK(st.arena_bytes <= last);
     last = st.arena_bytes;
-    if (share == 1.0) CHECK(st.checkpointing.every.empty());  // store-all fits: nothing recomputed
-    else CHECK(!st.checkpointing.every.empty());
+    if (share == 1.0) CHECK(st.checkpointing.stores_all());  // store-all fits: nothing recomputed
+    else CHECK(!st.checkpointing.stores_all());
+    CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
+    const auto gs = tree::tensors(g), want = tree::tensors(g0);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      double scale = 0;
+      for (int64_t e = 0; e < want[i].numel(); ++e) scale = std::max(scale, std::abs(want[i].at(e)));
+      CHECK(max_abs_diff(gs[i], want[i]) <= 1e-6 * scale);
+    }
+  }
+  // A budget only Revolve's fewest slots meet: chosen, within it, the same gradients.
+  CompileOptions two;
+  two.checkpointing = Checkpointing{{}, 2};
+  auto revolve2 = compile(value_and_grad(fn), two);
+  revolve2(p, len, w);
+  {
+    CompileOptions o;
+    o.memory_budget = revolve2.compiled().stats().arena_bytes;
+    auto f = compile(value_and_grad(fn), o);
+    auto [v, g] = f(p, len, w);
+    const CompileStats& st = f.compiled().stats();
+    INFO(st.str());
+    CHECK(st.arena_bytes <= o.memory_budget);
+    CHECK(st.checkpointing.slots > 0);
     CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
     const auto gs = tree::tensors(g), want = tree::tensors(g0);
     for (size_t i = 0; i < gs.size(); ++i) {
@@ -205,7 +232,8 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     const std::string msg = e.what();
     CHECK(msg.find("memory_budget of 1024 bytes") != std::string::npos);
     CHECK(msg.find("smallest plan reached needs") != std::string::npos);
-    CHECK(msg.find("checkpoint every") != std::string::npos);
+    INFO(msg);
+    CHECK(msg.find("(Revolve) in") != std::string::npos);  // the least memory: Revolve's fewest slots
   }
   // A function without a gradient (the forward pass alone) has no loop to recompute: it says so,
   // after planning store-all and the plan with its per-step work in the loops.
@@ -282,7 +310,7 @@ TEST_CASE("recompute: a character model's output layer, loss and their gradients
     auto [e, es] = lean(model, model.initial_state(B), batch);
     const CompileStats& st = lean.compiled().stats();
     CHECK(st.steps_in_loops);
-    CHECK(st.checkpointing.every.empty());
+    CHECK(st.checkpointing.stores_all());
     CHECK(st.arena_bytes <= eval_stored / 3);
     const int64_t between_layers = (T + 1) * B * 16 * 8 * (layers - 1);
     CHECK(st.arena_bytes < between_layers + T * B * 8 + 64 * 1024);  // no [T, B, V] or [T, B, 4H]
@@ -291,4 +319,47 @@ TEST_CASE("recompute: a character model's output layer, loss and their gradients
     const auto ess = tree::tensors(es), ewant = tree::tensors(es0);
     for (size_t i = 0; i < ess.size(); ++i) CHECK(max_abs_diff(ess[i], ewant[i]) < 1e-12);
   }
+}
+
+// Revolve's schedule (lower/revolve.h) against a direct search: its cost formula equals the
+// fewest steps any schedule runs again, found by trying every split, and the schedule it makes
+// is valid (each step brought from the slot named, holding the position named) and runs exactly
+// that many steps again, besides the forward pass.
+TEST_CASE("recompute: Revolve's schedule is valid and runs the fewest steps again", "[recompute]") {
+  const int max_l = 120, max_s = 7;
+  std::vector<std::vector<int64_t>> best(max_l + 1, std::vector<int64_t>(max_s + 1, 0));
+  for (int S = 1; S <= max_s; ++S)
+    for (int l = 2; l <= max_l; ++l) {
+      int64_t v = int64_t{l} * (l - 1) / 2;  // one slot: each position reached from the start
+      if (S > 1)
+        for (int m = 1; m < l; ++m) v = std::min(v, m + best[l - m][S - 1] + best[m][S]);
+      best[l][S] = v;
+      INFO("l " << l << ", S " << S);
+      REQUIRE(sched::revolve_cost(l, S) == v);
+    }
+  const int64_t T = GENERATE(2, 3, 13, 100, 1000, 10000);
+  const int S = GENERATE(1, 2, 3, 5, 20);
+  INFO("T " << T << ", S " << S);
+  const sched::RevolveSchedule r = sched::revolve(T, S);
+  std::vector<int64_t> slot(S, -1);  // the position each slot holds
+  for (int64_t i = 0; i < T; ++i)
+    if (r.kept[i] >= 0) {
+      REQUIRE(r.kept[i] < S);
+      slot[r.kept[i]] = i;
+    }
+  CHECK(slot[0] == 0);
+  int64_t rerun = 0;
+  for (int64_t i = T - 2; i >= 0; --i) {  // c_{T-1}: from the forward pass
+    const auto& b = r.back[i];
+    REQUIRE(b.restore >= 0);
+    REQUIRE(b.restore < S);
+    REQUIRE(slot[b.restore] == b.from);
+    REQUIRE(b.from <= i);
+    size_t next = 0;
+    for (int64_t q = b.from + 1; q <= i; ++q, ++rerun)
+      if (next < b.copies.size() && b.copies[next].first == q) slot[b.copies[next++].second] = q;
+    CHECK(next == b.copies.size());
+  }
+  CHECK(rerun == r.rerun);
+  CHECK(rerun == sched::revolve_cost(T, S) - (T - 1));  // the forward pass runs the first T - 1
 }

@@ -32,7 +32,8 @@ struct CompileOptions {
   // Long sequences in bounded memory (docs/memory.md). memory_budget: the most bytes the compiled
   // function may plan for its intermediate values (its arena; the caller's inputs and the
   // returned outputs are not in it); 0: no limit. The compiler plans storing every step first,
-  // then recomputation schedules from the fastest down, and takes the first that fits; a budget
+  // then recomputation schedules from the fastest down (segments on one, two, three levels, then
+  // Revolve's binomial checkpointing in fewer and fewer slots), and takes the first that fits; a budget
   // none fits throws, naming the smallest plan it reached. A function without a backward loop (an
   // evaluation) has nothing to recompute: its per-step work (output layer, loss) moves into its
   // loops instead (stats().steps_in_loops).

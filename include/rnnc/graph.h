@@ -115,6 +115,10 @@ struct Loop {
   // A loop that keeps nothing of its T steps it need not (memory_budget on a function without a
   // backward loop, checkpoint_loops.cpp): hoist_loops moves nothing out of it either.
   bool lean = false;
+  // Binomial checkpointing (Revolve) with this many slots, on a loop over one-step segments and
+  // the loop that runs back over them (checkpoint_loops.cpp): the first keeps the carries it
+  // stacks only in the slots, the second gets them by running the first again (lower_loops.cpp).
+  int revolve = 0;
   bool keeps_work_inside() const { return segments || lean; }
   int invariants() const { return static_cast<int>(inputs.size()) - carries - xs; }
   int ys() const { return static_cast<int>(outputs.size()) - carries; }

@@ -60,8 +60,15 @@ std::vector<Var> hoist_loops(const std::vector<Var>& outputs);
 //             T/k carries + k steps, least near k = sqrt T);
 //   {k1, k2}  the same again inside each segment of k1 steps (segments of k2): one more forward
 //             pass per level, memory down to ~3 T^(1/3).
+//   {.slots = S}  binomial checkpointing (Griewank and Walther's Revolve): the forward loop keeps
+//             its carries at S steps, and the backward loop gets each step's values by running
+//             forward again from the nearest kept carry, keeping more on the way; each step runs
+//             again at most r times for the least r with C(S + r, S) >= T, which is the fewest
+//             steps any schedule with S carries runs. Memory: S carries and one step.
 struct Checkpointing {
   std::vector<int64_t> every;
+  int slots = 0;  // Revolve's S (every stays empty)
+  bool stores_all() const { return every.empty() && slots == 0; }
   std::string str() const;
   bool operator==(const Checkpointing&) const = default;
 };

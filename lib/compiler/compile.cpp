@@ -17,6 +17,7 @@
 #include "rnnc/error.h"
 #include "rnnc/passes.h"
 #include "compiler/executor.h"
+#include "lower/revolve.h"
 
 namespace rnnc {
 
@@ -102,6 +103,15 @@ std::vector<PassOptions> candidates(int64_t T) {
     const int64_t k2 = k3 * k3;
     if (k1 / k2 >= 2 && k2 / k3 >= 2) all.push_back({{k1, k2, k3}});
   }
+  // Revolve, last: the fewest slots with which each step runs again at most r times, r = 2, 3, 4,
+  // 6, ... (revolve.h): fewer carries kept than any level of segments, each step's values
+  // recomputed one step at a time.
+  int last_slots = static_cast<int>(std::min<int64_t>(T, 1 << 20));
+  for (int64_t r : {2, 3, 4, 6, 8, 12, 16, 24, 32}) {
+    int S = 1;
+    while (S < last_slots && sched::revolve_steps(S, r) < T) ++S;
+    if (S >= 2 && S < last_slots) all.push_back(Checkpointing{{}, last_slots = S});
+  }
   std::vector<PassOptions> plans(all.size() + 1);  // gathers_in_loops in the first only
   for (size_t i = 0; i < all.size(); ++i) {
     plans[i + 1].checkpointing = all[i];
@@ -123,7 +133,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   if (o.memory_budget <= 0) {
     PassOptions po;
     po.checkpointing = o.checkpointing;
-    po.gathers_in_loops = o.checkpointing.every.empty();  // recomputing: memory first (gather_rows.cpp)
+    po.gathers_in_loops = o.checkpointing.stores_all();  // recomputing: memory first (gather_rows.cpp)
     p = plan(f, o, po, st);
   } else {
     // The fastest schedule whose plan fits. Past the least memory of one level, shorter segments
@@ -136,8 +146,8 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
     bool level_done = false;
     for (const PassOptions& po : candidates(longest_loop(f))) {
       const Checkpointing& c = po.checkpointing;
-      if (c.every.size() != level) {
-        level = c.every.size();
+      if (const size_t group = c.slots > 0 ? 100 : c.every.size(); group != level) {
+        level = group;
         level_least = -1;
         level_done = false;
       }
@@ -149,7 +159,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       if (o.env.dumps("memory"))
         fmt::print(stderr, "// memory_budget {}: {}{} plans {} bytes\n", o.memory_budget, c.str(),
                    po.gathers_in_loops ? " (rows gathered in the loops)" : "", bytes);
-      if (!c.every.empty() && !split) {
+      if (!c.stores_all() && !split) {
         // Nothing to recompute (no backward loop): the plan moved the per-step work into the loops
         // where it could (checkpoint_loops.cpp), and every other schedule plans the same. With
         // nothing stacked to reuse, gathering a step's rows in the loop takes least memory too.

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <limits>
@@ -107,37 +108,34 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
 
 int64_t bytes_of(const Spec& s) { return numel(s.shape) * static_cast<int64_t>(size_of(s.dtype)); }
 
-// T runs of the body's schedule, with pointers moved to step t's slices and the carries
-// alternating between two scratch copies (a step never writes the carry it reads).
-void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
-  const sched::Schedule& body = *l.body;
-  std::byte* scratch = outer.ptr(l.scratch);
-  std::vector<std::byte*> in(body.inputs.size()), out(body.outputs.size());
-  for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
-  std::vector<std::byte*> history(l.carries, nullptr);
-  for (int c = 0; c < l.carries; ++c)
-    if (l.history[c].buf.index >= 0) {
-      history[c] = outer.ptr(l.history[c]);
-      std::memcpy(history[c], outer.ptr(l.bindings[c]), bytes_of(body.inputs[c]));  // slot 0: the initial value
-    }
-  const Bases b{scratch, in.data(), out.data(), &body.literals, &body.buffers};
-  for (int64_t step = 0; step < l.length; ++step) {
-    const int64_t t = l.reverse ? l.length - 1 - step : step;
-    const bool first = step == 0, last = step == l.length - 1;
-    for (int c = 0; c < l.carries; ++c) {
-      const int64_t slot = bytes_of(body.inputs[c]);
-      if (history[c]) {
-        in[c] = history[c] + t * slot;
-        out[c] = history[c] + (t + 1) * slot;
-        continue;
-      }
-      in[c] = first ? outer.ptr(l.bindings[c]) : scratch + l.carry_at[(step + 1) % 2][c];
-      out[c] = last && l.results[c].buf.index >= 0 ? outer.ptr(l.results[c]) : scratch + l.carry_at[step % 2][c];
-    }
+// The pointers of a loop's body (its schedule's inputs and outputs) and its arena, the scratch
+// buffer. Invariants are set once; carries, sequences and stacked outputs per step.
+struct Frame {
+  const sched::LoopStep& l;
+  const Bases& outer;
+  std::byte* scratch;
+  std::vector<std::byte*> in, out;
+  Bases b;
+
+  Frame(const sched::LoopStep& loop, const Bases& o)
+      : l(loop), outer(o), scratch(o.ptr(loop.scratch)), in(loop.body->inputs.size()), out(loop.body->outputs.size()),
+        b{scratch, in.data(), out.data(), &loop.body->literals, &loop.body->buffers} {
+    for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
+  }
+  Frame(const Frame&) = delete;
+  Frame& operator=(const Frame&) = delete;
+
+  int64_t carry_bytes(int c) const { return bytes_of(l.body->inputs[c]); }
+  // Step t's slices of the sequences.
+  void sequences_at(int64_t t) {
     for (int j = 0; j < l.xs; ++j) {
       const Access& x = l.bindings[l.carries + j];
       in[l.carries + j] = outer.ptr(x) + t * l.binding_step[l.carries + j] * static_cast<int64_t>(size_of(x.dtype));
     }
+  }
+  // Step t's slices of the stacked outputs (a scratch place for those nothing reads, and for
+  // those written to the slots of a sequence once the step has read it).
+  void stacked_at(int64_t t) {
     for (size_t k = l.carries; k < l.results.size(); ++k) {
       const int o = l.body_output[k];
       if (o < 0) continue;  // held by a carry's history
@@ -146,12 +144,117 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, in
                : l.staged_at[k] >= 0 ? scratch + l.staged_at[k]
                                      : outer.ptr(r) + t * l.result_step[k] * static_cast<int64_t>(size_of(r.dtype));
     }
-    run_steps(body, b, p, depth + 1, ls);
+  }
+  void run(const Program& p, int depth, const Listener& ls) { run_steps(*l.body, b, p, depth + 1, ls); }
+};
+
+// Revolve's slot s of carry c.
+std::byte* slot(const sched::RevolveStep& r, const Bases& outer, int c, int s) {
+  const Access& a = r.slots[c];
+  return outer.ptr(a) + s * numel(Shape(a.shape.begin() + 1, a.shape.end())) * static_cast<int64_t>(size_of(a.dtype));
+}
+
+// The loop running back over a Revolve forward loop gets, before its step for position i (in the
+// forward loop's order), the carries c_i: from a slot, running the forward loop's body on from it
+// (its stacked outputs to a scratch place), keeping carries in slots on the way (revolve.h).
+class Replay {
+ public:
+  Replay(const sched::RevolveStep& r, const Bases& outer, const Program& p, int depth, const Listener& ls)
+      : r_(r), f_(*r.forward, outer), work_(outer.ptr(r.work)), p_(p), depth_(depth), ls_(ls) {
+    for (size_t k = f_.l.carries; k < f_.l.results.size(); ++k)
+      if (const int o = f_.l.body_output[k]; o >= 0) f_.out[o] = work_ + r.ys_at[k];
+  }
+  void bring(int64_t i) {
+    const sched::LoopStep& F = f_.l;
+    if (i == F.length - 1) {  // the forward pass left it
+      hand_ = 0;
+      return;
+    }
+    const sched::RevolveSchedule::Back& b = r_.schedule.back[i];
+    for (int c = 0; c < F.carries; ++c)
+      std::memcpy(carry(1, c), slot(r_, f_.outer, c, b.restore), f_.carry_bytes(c));
+    int at = 1;
+    size_t next = 0;
+    for (int64_t q = b.from; q < i; ++q) {  // step q: c_q -> c_{q+1}
+      for (int c = 0; c < F.carries; ++c) {
+        f_.in[c] = carry(at, c);
+        f_.out[c] = carry(3 - at, c);
+      }
+      f_.sequences_at(F.reverse ? F.length - 1 - q : q);
+      f_.run(p_, depth_, ls_);
+      at = 3 - at;
+      if (next < b.copies.size() && b.copies[next].first == q + 1) {
+        for (int c = 0; c < F.carries; ++c)
+          std::memcpy(slot(r_, f_.outer, c, b.copies[next].second), carry(at, c), f_.carry_bytes(c));
+        ++next;
+      }
+    }
+    hand_ = at;
+  }
+  // Carry c of the position brought.
+  std::byte* at_hand(int c) const { return carry(hand_, c); }
+
+ private:
+  std::byte* carry(int copy, int c) const { return work_ + r_.carry_at[copy][c]; }
+
+  const sched::RevolveStep& r_;
+  Frame f_;
+  std::byte* work_;
+  const Program& p_;
+  int depth_;
+  const Listener& ls_;
+  int hand_ = 0;
+};
+
+// T runs of the body's schedule, with pointers moved to step t's slices and the carries
+// alternating between two scratch copies (a step never writes the carry it reads).
+void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
+  Frame f(l, outer);
+  std::vector<std::byte*> history(l.carries, nullptr);
+  for (int c = 0; c < l.carries; ++c)
+    if (l.history[c].buf.index >= 0) {
+      history[c] = outer.ptr(l.history[c]);
+      std::memcpy(history[c], outer.ptr(l.bindings[c]), f.carry_bytes(c));  // slot 0: the initial value
+    }
+  // Revolve: the forward loop keeps c_i in the slots the schedule says, and c_{T-1} for the loop
+  // running back; that loop has its carries brought back before each step.
+  const sched::RevolveStep* keeps = l.revolve && l.revolve->forward == &l ? l.revolve.get() : nullptr;
+  std::optional<Replay> replay;
+  if (l.revolve && !keeps) replay.emplace(*l.revolve, outer, p, depth, ls);
+  auto keep = [&](int64_t i, int c, const std::byte* v) {
+    if (const int s = keeps->schedule.kept[i]; s >= 0) std::memcpy(slot(*keeps, outer, c, s), v, f.carry_bytes(c));
+    if (i == l.length - 1) std::memcpy(outer.ptr(keeps->work) + keeps->carry_at[0][c], v, f.carry_bytes(c));
+  };
+  if (keeps)
+    for (int c = 0; c < l.carries; ++c) keep(0, c, outer.ptr(l.bindings[c]));
+  for (int64_t step = 0; step < l.length; ++step) {
+    const int64_t t = l.reverse ? l.length - 1 - step : step;
+    const bool first = step == 0, last = step == l.length - 1;
+    for (int c = 0; c < l.carries; ++c) {
+      const int64_t slot = f.carry_bytes(c);
+      if (history[c]) {
+        f.in[c] = history[c] + t * slot;
+        f.out[c] = history[c] + (t + 1) * slot;
+        continue;
+      }
+      f.in[c] = first ? outer.ptr(l.bindings[c]) : f.scratch + l.carry_at[(step + 1) % 2][c];
+      f.out[c] = last && l.results[c].buf.index >= 0 ? outer.ptr(l.results[c]) : f.scratch + l.carry_at[step % 2][c];
+    }
+    f.sequences_at(t);
+    f.stacked_at(t);
+    if (replay) {  // step `step` of the loop running back is position T-1-step of the forward one
+      replay->bring(l.length - 1 - step);
+      for (size_t c = 0; c < l.revolve->reads.size(); ++c)
+        if (const int b = l.revolve->reads[c]; b >= 0) f.in[b] = replay->at_hand(static_cast<int>(c));
+    }
+    f.run(p, depth, ls);
     // Outputs that share the slots of a sequence: written once the step has read its slice.
     for (size_t k = l.carries; k < l.results.size(); ++k)
       if (l.staged_at[k] >= 0)
         std::memcpy(outer.ptr(l.results[k]) + t * l.result_step[k] * static_cast<int64_t>(size_of(l.results[k].dtype)),
-                    scratch + l.staged_at[k], bytes_of(body.outputs[l.body_output[k]]));
+                    f.scratch + l.staged_at[k], bytes_of(l.body->outputs[l.body_output[k]]));
+    if (keeps && step + 1 < l.length)
+      for (int c = 0; c < l.carries; ++c) keep(step + 1, c, f.out[c]);
   }
 }
 

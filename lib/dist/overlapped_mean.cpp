@@ -179,7 +179,13 @@ struct OverlappedMean::State {
       l.at = pos;
       l.bytes = static_cast<int64_t>(t.nbytes());
       for (int64_t left = l.bytes; left > 0;) {
-        if (buckets.empty() || buckets.back().end >= 0) buckets.push_back(Bucket{pos, -1, t.dtype()});
+        if (buckets.empty() || buckets.back().end >= 0) {
+          Bucket fresh;
+          fresh.begin = pos;
+          fresh.end = -1;
+          fresh.dtype = t.dtype();
+          buckets.push_back(std::move(fresh));
+        }
         Bucket& b = buckets.back();
         const int64_t take = std::min(left, cap - (pos - b.begin));
         pos += take;

@@ -524,6 +524,7 @@ void Lowerer::emit() {
   }
   // One step per loop, where its first output is (every output of a loop has the same inputs).
   for (const auto& [key, plan] : loops_) steps.emplace_back(plan.outputs.front(), loop_step(plan.outputs));
+  link_revolve(steps);
   // Concat operands not written in place are copied into their slices: by the kernel that
   // computes them when there is one (a value in two concats, as the reset and update gate
   // gradients of a GRU, which both its weight gradients read), else by a copy kernel.

@@ -113,6 +113,8 @@ void Lowerer::plan_history(const LoopKey& key) {
   plan.planned = true;
   std::vector<int> at_output(L.outputs.size(), -1);
   for (int i : outs) at_output[order_[i]->ints[0]] = i;
+  // Revolve's forward loop lends no slots: running it again reads its sequences.
+  if (L.revolve > 0 && plan_revolve(key, at_output)) return;
   for (int c = 0; c < L.carries && !L.reverse; ++c) {
     int same = -1, prev = -1;
     for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
@@ -150,6 +152,88 @@ void Lowerer::plan_history(const LoopKey& key) {
   plan_slot_reuse(key, at_output);
 }
 
+bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output) {
+  const Loop& L = *key.first;
+  LoopPlan& plan = loops_.at(key);
+  std::vector<int> checkpoint_of(L.outputs.size(), -1);
+  const Loop* back = nullptr;  // the one loop reading the checkpoints
+  for (int c = 0; c < L.carries; ++c)
+    for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
+      if (!L.outputs[k].same(L.inputs[c]) || at_output[k] < 0) continue;
+      const Info& in = info_[at_output[k]];
+      if (in.in_place || in.output >= 0) return false;
+      for (int u : in.users) {
+        const Node& un = *order_[u];
+        if (un.op != Op::Scan || un.loop->revolve != L.revolve || un.loop.get() == &L || (back && un.loop.get() != back))
+          return false;
+        back = un.loop.get();
+        for (size_t b = 0; b < un.inputs.size(); ++b)
+          if (un.inputs[b].get() == order_[at_output[k]].get() &&
+              (static_cast<int>(b) < back->carries || static_cast<int>(b) >= back->carries + back->xs))
+            return false;  // read other than as a sequence
+      }
+      checkpoint_of[k] = c;
+    }
+  // Running the loop again needs every carry from a slot.
+  for (int c = 0; c < L.carries; ++c)
+    if (std::find(checkpoint_of.begin(), checkpoint_of.end(), c) == checkpoint_of.end()) return false;
+  if (!back) return false;
+
+  auto r = std::make_shared<RevolveStep>();
+  r->schedule = revolve(L.length, L.revolve);
+  auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
+  int64_t work = 0;
+  for (auto& copy : r->carry_at)
+    for (int c = 0; c < L.carries; ++c) {
+      copy.push_back(work);
+      work += round(numel(L.outputs[c].shape()) * size_of(L.outputs[c].dtype()));
+    }
+  r->slots.resize(L.carries);
+  r->reads.assign(L.carries, -1);
+  for (int k = 0; k < static_cast<int>(L.outputs.size()); ++k) {
+    const int c = checkpoint_of[k];
+    r->ys_at.push_back(-1);
+    if (k >= L.carries && c < 0) {  // a stacked output: one step of it while running again
+      r->ys_at.back() = work;
+      work += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
+    }
+    if (c < 0) continue;
+    // The checkpoints [T, ...] are the slots [S, ...]: the loop running back is pointed at the
+    // carry each step needs, never at a slot by position.
+    const Shape& one = L.inputs[c].shape();
+    const DType dtype = L.inputs[c].dtype();
+    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(L.revolve * numel(one) * size_of(dtype)), -1});
+    Shape all = one;
+    all.insert(all.begin(), L.revolve);
+    r->slots[c] = home(BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)}, dtype, all);
+    Info& in = info_[at_output[k]];
+    in.access = r->slots[c];
+    in.access.shape = order_[at_output[k]]->shape;
+    in.access.strides = strides_of(in.access.shape);
+    in.stored = in.has_access = true;
+    plan.dropped.insert(k);
+  }
+  s_.buffers.push_back(ArenaBuffer{std::max<int64_t>(work, 64), -1});
+  r->work = home(BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)}, DType::f32, {1});
+  plan.revolve = std::move(r);
+  plan.checkpoint_of = std::move(checkpoint_of);
+  return true;
+}
+
+void Lowerer::link_revolve(std::vector<std::pair<int, Step>>& steps) {
+  for (auto& [p, back] : steps) {
+    if (back.kind != Step::Kind::Loop || !back.loop->revolve || back.loop->revolve->forward == back.loop.get()) continue;
+    const LoopStep* f = back.loop->revolve->forward;
+    for (auto& [q, fwd] : steps) {
+      if (fwd.kind != Step::Kind::Loop || fwd.loop.get() != f) continue;
+      for (size_t b = f->carries; b < f->bindings.size(); ++b)  // c_0 is in slot 0
+        if (f->bindings[b].buf.space == Space::Arena) back.reads.push_back(f->bindings[b].buf.index);
+      back.reads.push_back(f->scratch.buf.index);
+      back.writes.push_back(f->scratch.buf.index);
+    }
+  }
+}
+
 Step Lowerer::loop_step(const std::vector<int>& outs) {
   const Node& n = *order_[outs.front()];
   const Loop& L = *n.loop;
@@ -182,6 +266,24 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
   for (int h : plan.history) {
     ls->history.push_back(Access{BufferRef{Space::Arena, h}, DType::f32, {}, 0, {}});
     if (h >= 0) st.writes.push_back(h);
+  }
+  if (plan.revolve) {  // the forward loop of a Revolve pair
+    ls->revolve = plan.revolve;
+    plan.revolve->forward = ls.get();
+    st.writes.push_back(plan.revolve->work.buf.index);
+  } else if (L.revolve > 0) {  // the loop running back over one, when it kept its carries in slots
+    for (size_t b = 0; b < n.inputs.size(); ++b) {
+      const Node& x = *n.inputs[b];
+      if (x.op != Op::Scan) continue;
+      const LoopPlan& f = loops_.at(loop_key(x));
+      if (!f.revolve || f.checkpoint_of[x.ints[0]] < 0) continue;
+      ls->revolve = f.revolve;
+      f.revolve->reads[f.checkpoint_of[x.ints[0]]] = static_cast<int>(b);
+    }
+    if (ls->revolve) {
+      st.reads.push_back(ls->revolve->work.buf.index);
+      st.writes.push_back(ls->revolve->work.buf.index);
+    }
   }
   auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
   int64_t bytes = round(ls->body->arena_bytes);

@@ -67,6 +67,8 @@ struct LoopPlan {
   std::vector<int> history;  // per carry: its history buffer [T + 1, ...], or -1
   std::set<int> dropped;     // outputs the histories hold (the body does not compute them)
   std::set<int> staged;      // outputs in the slots of a sequence
+  std::shared_ptr<RevolveStep> revolve;  // a forward loop keeping its carries in Revolve's slots
+  std::vector<int> checkpoint_of;        // with it: per output, the carry it stacks (-1: none)
 };
 
 struct Group {
@@ -144,6 +146,15 @@ class Lowerer {
   // step t reads slot t and writes slot t + 1, and those outputs are views of it. No copies, no
   // second buffer. (Forward loops; a reversed loop's carries are gradients, which nothing stacks.)
   void plan_history(const LoopKey& key);
+
+  // Loop::revolve on a forward loop: the outputs stacking its carry inputs (the checkpoints the
+  // loop running back reads, and nothing else) are kept in Revolve's slots instead of [T, ...].
+  // False (and nothing planned) when they are read otherwise.
+  bool plan_revolve(const LoopKey& key, const std::vector<int>& at_output);
+
+  // The loop running back over a Revolve forward loop reads its binding buffers and scratch (to
+  // run it again) until it ends.
+  static void link_revolve(std::vector<std::pair<int, Step>>& steps);
 
   bool is_root(int i) const;
 

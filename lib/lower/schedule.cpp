@@ -99,8 +99,13 @@ std::string Schedule::str() const {
         std::string ins, outs;
         for (const Access& a : l.bindings) ins += fmt::format(" {}", rnnc::sched::str(a));
         for (const Access& a : l.results) outs += a.buf.index >= 0 ? fmt::format(" {}", rnnc::sched::str(a)) : " -";
-        s += fmt::format("  {:4} loop    T={}{} ({} carries, {} sequences){} ->{}, body:\n", i, l.length,
-                         l.reverse ? " reversed" : "", l.carries, l.xs, ins, outs);
+        std::string revolve;
+        if (l.revolve)
+          revolve = l.revolve->forward == &l ? fmt::format(", keeping carries in {} slots", l.revolve->schedule.slots)
+                                             : fmt::format(", carries run again from {} slots ({} steps)",
+                                                           l.revolve->schedule.slots, l.revolve->schedule.rerun);
+        s += fmt::format("  {:4} loop    T={}{} ({} carries, {} sequences{}){} ->{}, body:\n", i, l.length,
+                         l.reverse ? " reversed" : "", l.carries, l.xs, revolve, ins, outs);
         std::string body = l.body->str();
         for (size_t at = 0, nl; at < body.size(); at = nl + 1) {
           nl = body.find('\n', at);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lower/kernel.h"
+#include "lower/revolve.h"
 #include "rnnc/function.h"
 #include "rnnc/graph.h"
 #include "rnnc/tensor.h"
@@ -61,6 +62,21 @@ struct LibraryStep {
 };
 
 struct Schedule;
+struct LoopStep;
+
+// Binomial checkpointing of a loop pair (Loop::revolve, lower/revolve.h), shared by both loop
+// steps. The forward loop copies its carry into the slots at the positions the schedule keeps;
+// the backward loop, before its step for position i, copies a slot back and runs the forward
+// loop's body on from it to c_i, with everything but the carries written to `work`.
+struct RevolveStep {
+  RevolveSchedule schedule;
+  const LoopStep* forward = nullptr;  // in the same schedule as the backward loop
+  std::vector<Access> slots;          // per forward carry: [S, ...]
+  Access work;                        // per carry 3 copies (c_{T-1}, and 2 to run steps), then the ys
+  std::vector<int64_t> carry_at[3];   // byte offsets in work, per carry
+  std::vector<int64_t> ys_at;         // per forward output: its step's slice in work (-1: none)
+  std::vector<int> reads;             // per forward carry: the backward loop's binding reading c_t
+};
 
 // A scan: the body's own schedule, run T times. Its Input i is the loop's body input i (a carry,
 // the slice x_t of a sequence, or an invariant), its Output k the body output k (a next carry, or
@@ -83,6 +99,7 @@ struct LoopStep {
   // Per output: where in the scratch the body writes it, to be copied to its slot after the step
   // (-1: written in place). Set for outputs that take over the slots of a sequence the loop reads.
   std::vector<int64_t> staged_at;
+  std::shared_ptr<RevolveStep> revolve;  // Loop::revolve: both loops of the pair hold it
 };
 
 struct Step {

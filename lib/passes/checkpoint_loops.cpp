@@ -17,6 +17,11 @@
 // kernels are the same ones, so the recomputed values are the stored ones bit for bit; what the
 // memory plan sees is S checkpoints and one segment of residuals instead of T steps of them.
 // A second level applies the same to the segment pair inside R' (k1 steps in segments of k2).
+//
+// Revolve (Checkpointing::slots = S): segments of one step, F' and R' marked Loop::revolve. The
+// graph still says F' stacks its carry at every step; the lowering keeps them in S slots instead
+// and has R' get each one back by running F' again from a slot (lower/revolve.h,
+// lower_loops.cpp), so the interpreter computes the same values the plain way.
 #include <fmt/format.h>
 
 #include <map>
@@ -24,12 +29,14 @@
 #include <unordered_set>
 
 #include "passes/absorb_steps.h"
+#include "rnnc/error.h"
 #include "rnnc/passes.h"
 #include "rnnc/scan.h"
 
 namespace rnnc {
 
 std::string Checkpointing::str() const {
+  if (slots > 0) return fmt::format("binomial checkpointing (Revolve) in {} slots", slots);
   if (every.empty()) return "store all";
   std::string s = "checkpoint every";
   for (size_t i = 0; i < every.size(); ++i) s += fmt::format("{}{}", i ? " then " : " ", every[i]);
@@ -83,8 +90,9 @@ Var like(const Shape& shape, const Var& v, const std::string& name) { return inp
 
 class Checkpointer {
  public:
-  Checkpointer(const Run& f, const Run& r, std::vector<bool> kept, int64_t k)
-      : F(*f.loop), R(*r.loop), f_(f), r_(r), kept_(std::move(kept)), k_(k), T(F.length), S(T / k), rem(T % k) {
+  Checkpointer(const Run& f, const Run& r, std::vector<bool> kept, int64_t k, int revolve)
+      : F(*f.loop), R(*r.loop), f_(f), r_(r), kept_(std::move(kept)), k_(k), revolve_(revolve), T(F.length),
+        S(T / k), rem(T % k) {
     // F runs the segments first and the remainder last; R the other way round.
     seg_lo = F.reverse ? rem : 0;
     tail_lo = F.reverse ? 0 : S * k_;
@@ -100,6 +108,7 @@ class Checkpointer {
     fs->length = S;
     fs->reverse = F.reverse;
     fs->segments = true;
+    fs->revolve = revolve_;
     fs->carries = nc;
     fs->xs = nx;
     std::vector<Var> fs_bind;
@@ -175,6 +184,7 @@ class Checkpointer {
     rs->length = S;
     rs->reverse = R.reverse;
     rs->segments = true;
+    rs->revolve = revolve_;
     std::vector<Var> rs_bind;
     for (int c = 0; c < rc; ++c) {
       rs->inputs.push_back(like(R.inputs[c].shape(), R.inputs[c], fmt::format("d_carry{}", c)));
@@ -245,6 +255,7 @@ class Checkpointer {
   Run f_, r_;
   std::vector<bool> kept_;  // per F output: read by something other than R
   int64_t k_;
+  int revolve_;  // Loop::revolve of F' and R' (k = 1)
   int64_t T, S, rem, seg_lo = 0, tail_lo = 0;
 };
 
@@ -318,7 +329,11 @@ std::vector<Var> absorb_lone_loops(std::vector<Var> out) {
 }  // namespace
 
 std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan) {
-  if (plan.every.empty()) return outputs;
+  if (plan.stores_all()) return outputs;
+  if (plan.slots > 0 && !plan.every.empty())
+    throw Error(fmt::format("rnnc: checkpoint_loops: a schedule is either segments ({}) or Revolve's slots ({}), not both",
+                            Checkpointing{plan.every, 0}.str(), plan.slots));
+  if (plan.slots < 0) throw Error(fmt::format("rnnc: checkpoint_loops: Revolve's slots must be at least 1 (got {})", plan.slots));
   std::vector<Var> out = outputs;
   LoopSet done, absorbed;
   bool paired = false;  // a forward/backward pair was found
@@ -353,7 +368,9 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
         }
       if (!f) continue;
       paired = true;
-      const int64_t k = plan.every.front();
+      // Revolve: one-step segments, their checkpoints kept in the slots (S >= T keeps them all).
+      const int64_t k = plan.slots > 0 ? 1 : plan.every.front();
+      const int revolve = plan.slots > 0 && plan.slots < R.length ? plan.slots : 0;
       if (k < 1 || R.length / k < 2) continue;  // fewer than two segments: nothing to save
       // F's outputs something other than R reads stay stored.
       std::vector<bool> kept(f->loop->outputs.size(), false);
@@ -384,8 +401,8 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
         changed = true;
         break;  // collect again
       }
-      const std::vector<int64_t> deeper(plan.every.begin() + 1, plan.every.end());
-      std::unordered_map<const Node*, Var> with = Checkpointer(*f, r, kept, k).run(deeper);
+      const std::vector<int64_t> deeper(plan.every.begin() + (plan.every.empty() ? 0 : 1), plan.every.end());
+      std::unordered_map<const Node*, Var> with = Checkpointer(*f, r, kept, k, revolve).run(deeper);
       done.insert(r.loop);
       out = substitute(out, with);
       changed = true;

@@ -386,6 +386,7 @@ class Hoister {
     loop->reverse = L.reverse;
     loop->segments = L.segments;
     loop->lean = L.lean;
+    loop->revolve = L.revolve;
     std::vector<Var> bindings;
     for (int c : kept_carries) {
       loop->inputs.push_back(L.inputs[c]);
