@@ -11,6 +11,8 @@ for T in 100 1000; do
   run --steps "$T" --schedule sqrt
   run --steps "$T" --schedule budget --share 0.1
   run --steps "$T" --schedule budget --share 0.02
+  run --steps "$T" --schedule revolve --slots 20
+  run --steps "$T" --schedule revolve --slots 8
 done
 # T = 10,000: store-all takes ~17 GB here; one timed step each.
 run --steps 10000 --schedule all --iters 1

@@ -246,11 +246,25 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     CHECK(msg.find("memory_budget of 1024 bytes") != std::string::npos);
     CHECK(msg.find("no forward and backward loop pair") != std::string::npos);
   }
+  // least_if_over_budget (nn::fit's evaluations): the least plan instead of the error, and it says so.
+  CompileOptions least = o;
+  least.least_if_over_budget = true;
+  auto step_least = compile(value_and_grad(fn), least);
+  auto [vl, gl] = step_least(p, len, w);
+  CHECK_FALSE(step_least.compiled().stats().within_budget);
+  CHECK(step_least.compiled().stats().checkpointing.slots > 0);
+  CHECK(step_least.compiled().stats().str().find("over memory_budget") != std::string::npos);
+  CHECK(std::abs(vl.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
+  auto fwd_least = compile(forward, least);
+  CHECK(std::abs(fwd_least(p, len, w).item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
+  CHECK_FALSE(fwd_least.compiled().stats().within_budget);
+  CHECK(fwd_least.compiled().stats().steps_in_loops);
   CompileOptions roomy;
   roomy.memory_budget = stored;
   auto fwd = compile(forward, roomy);
   CHECK(std::abs(fwd(p, len, w).item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
   CHECK(fwd.compiled().stats().plans_tried == 1);
+  CHECK(fwd.compiled().stats().within_budget);
 }
 
 TEST_CASE("recompute: a character model's output layer, loss and their gradients move into the segments", "[recompute]") {

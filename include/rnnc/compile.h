@@ -38,6 +38,9 @@ struct CompileOptions {
   // evaluation) has nothing to recompute: its per-step work (output layer, loss) moves into its
   // loops instead (stats().steps_in_loops).
   int64_t memory_budget = 0;
+  // When no plan meets memory_budget: compile the least one reached instead of throwing
+  // (stats().within_budget says which happened). nn::fit compiles its evaluations so.
+  bool least_if_over_budget = false;
   // A schedule chosen by hand instead (when memory_budget is 0); {} stores every step.
   Checkpointing checkpointing{};
   // Mixed precision: float32 GEMMs take bfloat16 operands and sum in float32 (oneDNN's bf16
@@ -62,6 +65,7 @@ struct CompileStats {
   // memory_budget on a function without a backward loop (an evaluation): its per-step work (the
   // output layer, the loss) was moved into the loops, which keep nothing of the T steps.
   bool steps_in_loops = false;
+  bool within_budget = true;    // false: no plan met memory_budget (least_if_over_budget)
   bool bf16 = false;            // GEMMs in bf16 (CompileOptions::bf16, on a CPU that has it)
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;

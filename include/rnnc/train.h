@@ -126,7 +126,8 @@ struct FitOptions {
   double diverge = 10;
   std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
   CompileOptions compile{};     // for the step, the evaluation and the optimizer's update
-                                // (memory_budget: for the step alone, which recomputes)
+                                // (memory_budget: the step's, which recomputes, and the
+                                // evaluation's, the least plan there when none fits)
   // Under mpirun (dist.h): each rank trains on its share of every batch (B / ranks streams,
   // windows or sequences), the gradients averaged over ranks before each update; rank 0 alone
   // validates and runs the callbacks (progress, checkpoints). false: every rank trains alone.
@@ -187,9 +188,14 @@ struct Resumed {
   std::vector<std::pair<std::string, Tensor>> optim;
 };
 Resumed read_training_state(const io::Checkpoint& c);
-// The evaluation and the update run no backward loop: a memory budget is the step's. (compile()
-// takes a budget for an evaluation too, moving its per-step work into the loops, but throws when
-// even that does not fit: here that would end a run at its first validation.)
+// The evaluation runs no backward loop: under a memory budget its per-step work moves into its
+// loops (CompileOptions::memory_budget), and where even that does not fit, it runs the least plan
+// rather than end the run at its first validation.
+inline CompileOptions for_evaluation(CompileOptions c) {
+  c.least_if_over_budget = true;
+  return c;
+}
+// The optimizer's update has no loops: the budget is the step's.
 inline CompileOptions without_budget(CompileOptions c) {
   c.memory_budget = 0;
   return c;
@@ -329,7 +335,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& all, con
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   using State = std::decay_t<decltype(model.initial_state(1))>;
   auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, detail::without_budget(o.compile));
+  auto evaluate = compile(losses.eval, detail::for_evaluation(o.compile));
   // Data-parallel: this rank's streams (the states' rows are streams, so checkpoints hold all
   // ranks' rows and resume with any number of ranks).
   const bool multi = o.distributed && dist::size() > 1;
@@ -385,7 +391,7 @@ template <class Model, class Train, class Eval>
 FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, const data::Windows* val, int64_t batch,
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, detail::without_budget(o.compile));
+  auto evaluate = compile(losses.eval, detail::for_evaluation(o.compile));
   const int64_t per_epoch = data.count() / batch;
   if (per_epoch < 1)
     throw Error("rnnc: nn::fit: " + std::to_string(data.count()) + " windows, fewer than one batch of " +
@@ -442,7 +448,7 @@ template <class Model, class Train, class Eval>
 FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, const data::Buckets* val,
               const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
   auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, detail::without_budget(o.compile));
+  auto evaluate = compile(losses.eval, detail::for_evaluation(o.compile));
   const int64_t per_epoch = data.batches();
   const int64_t ranks = o.distributed ? dist::size() : 1, share = data.batch_size() / ranks;
   if (data.batch_size() % ranks != 0)

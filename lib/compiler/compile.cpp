@@ -140,6 +140,8 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
     // only need more: go on to two levels.
     int64_t best = -1;
     Checkpointing best_c;
+    std::shared_ptr<exec::Program> best_p;  // the least plan, for least_if_over_budget
+    bool best_in_loops = false;
     st.plans_tried = 0;
     size_t level = 0;
     int64_t level_least = -1;
@@ -171,13 +173,13 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
         if (o.env.dumps("memory"))
           fmt::print(stderr, "// memory_budget {}: the per-step work in the loops (rows gathered in the loops) plans {} bytes\n",
                      o.memory_budget, lean);
-        if (lean <= o.memory_budget && lean < best) {
-          p = q;
-          st.checkpointing = {};
-          st.steps_in_loops = true;
-          break;
+        if (lean < best) {
+          best = lean;
+          best_c = {};
+          best_p = q;
+          best_in_loops = true;
         }
-        best = std::min(best, lean);
+        if (lean <= o.memory_budget || o.least_if_over_budget) break;
         throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the least "
                                 "plan needs {} bytes ({:.1f} MiB) with the per-step work moved into the loops, and "
                                 "the function has no forward and backward loop pair (the gradient of a scan) whose "
@@ -188,13 +190,18 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       if (best < 0 || bytes < best) {
         best = bytes;
         best_c = c;
+        best_p = q;
       }
-      if (bytes <= o.memory_budget) {
-        p = q;
-        break;
-      }
+      if (bytes <= o.memory_budget) break;
       level_done = level_least >= 0 && bytes > level_least * 3 / 2;
       if (level_least < 0 || bytes < level_least) level_least = bytes;
+    }
+    st.within_budget = best <= o.memory_budget;
+    if (st.within_budget || o.least_if_over_budget) {  // a plan that fits is the first to (and the least)
+      p = best_p;
+      st.checkpointing = best_c;
+      st.steps_in_loops = best_in_loops;
+      st.arena_bytes = best;
     }
     if (!p)
       throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the smallest "
@@ -277,9 +284,10 @@ struct Compiled::Impl {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB; {}{}{}{}",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB{}; {}{}{}{}",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
-      disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0, checkpointing.str(),
+      disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0,
+      within_budget ? "" : " (over memory_budget: the least plan)", checkpointing.str(),
       plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "",
       steps_in_loops ? " (the per-step work in the loops)" : "", bf16 ? "; GEMMs in bf16" : "");
 }
