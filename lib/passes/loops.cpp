@@ -66,8 +66,11 @@ std::vector<Var> merge_loops(const std::vector<Var>& outputs) {
 
 std::vector<Var> optimize_loops(const std::vector<Var>& outputs) {
   std::unordered_map<const Loop*, LoopPtr> done;
+  // Once per loop, not once per output (a loop's Scan nodes share it): bodies nest, and for
+  // three levels of recomputation optimizing each once per output took seconds.
+  std::unordered_set<const Loop*> seen;
   for (const NodePtr& n : topo_order(outputs)) {
-    if (n->op != Op::Scan || done.count(n->loop.get())) continue;
+    if (n->op != Op::Scan || !seen.insert(n->loop.get()).second) continue;
     Function body;
     body.inputs = n->loop->inputs;
     body.outputs = n->loop->outputs;
