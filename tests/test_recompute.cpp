@@ -61,7 +61,10 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
   };
   for (const Checkpointing& c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
                                 Checkpointing{{6, 2}}, Checkpointing{{4, 2}}, Checkpointing{{6, 3, 1}},
-                                Checkpointing{{}, 1}, Checkpointing{{}, 2}, Checkpointing{{}, 3}, Checkpointing{{}, 5}}) {
+                                Checkpointing{{}, 1}, Checkpointing{{}, 2}, Checkpointing{{}, 3}, Checkpointing{{}, 5},
+                                // per loop pair: the first (the last layer's) split, the next stored
+                                Checkpointing{{}, 0, {Checkpointing{{3}}, Checkpointing{}}},
+                                Checkpointing{{}, 0, {Checkpointing{{}, 3}, Checkpointing{}}}}) {
     INFO(c.str());
     CompileOptions o;
     o.checkpointing = c;
@@ -192,6 +195,9 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     last = st.arena_bytes;
     if (share == 1.0) CHECK(st.checkpointing.stores_all());  // store-all fits: nothing recomputed
     else CHECK(!st.checkpointing.stores_all());
+    // At 45% the layers' pairs get different segments (every 32 and 48 steps here: the peak is
+    // where one layer's values are alive).
+    if (share == 0.45) CHECK(st.checkpointing.pairs.size() == 2);
     CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
     const auto gs = tree::tensors(g), want = tree::tensors(g0);
     for (size_t i = 0; i < gs.size(); ++i) {
@@ -213,7 +219,10 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     const CompileStats& st = f.compiled().stats();
     INFO(st.str());
     CHECK(st.arena_bytes <= o.memory_budget);
-    CHECK(st.checkpointing.slots > 0);
+    // Revolve, for one pair at least (the other may get a faster schedule that still fits)
+    bool revolve = st.checkpointing.slots > 0;
+    for (const Checkpointing& pair : st.checkpointing.pairs) revolve |= pair.slots > 0;
+    CHECK(revolve);
     CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
     const auto gs = tree::tensors(g), want = tree::tensors(g0);
     for (size_t i = 0; i < gs.size(); ++i) {

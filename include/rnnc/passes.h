@@ -65,14 +65,19 @@ std::vector<Var> hoist_loops(const std::vector<Var>& outputs);
 //             forward again from the nearest kept carry, keeping more on the way; each step runs
 //             again at most r times for the least r with C(S + r, S) >= T, which is the fewest
 //             steps any schedule with S carries runs. Memory: S carries and one step.
+//   pairs     one schedule per loop pair, in the order their backward loops run (the last
+//             layer's first); pairs past the list take every/slots.
 struct Checkpointing {
   std::vector<int64_t> every;
   int slots = 0;  // Revolve's S (every stays empty)
-  bool stores_all() const { return every.empty() && slots == 0; }
+  std::vector<Checkpointing> pairs{};
+  bool stores_all() const;
   std::string str() const;
   bool operator==(const Checkpointing&) const = default;
 };
 std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan);
+// The forward/backward loop pairs checkpoint_loops would split (after merge_loops).
+int loop_pairs(const std::vector<Var>& outputs);
 
 // Mixed precision (CompileOptions::bf16): every float32 GEMM takes bfloat16 operands and sums in
 // float32; everything else stays float32. Weights a loop reads are converted once, before it.

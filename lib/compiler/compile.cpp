@@ -146,9 +146,14 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
     size_t level = 0;
     int64_t level_least = -1;
     bool level_done = false;
+    // Per group of schedules (store all, 1, 2, 3 levels, Revolve), fastest first: the schedule of
+    // least memory planned, and the one planned last before the one chosen.
+    std::map<size_t, std::pair<Checkpointing, int64_t>> group_least;
+    Checkpointing before_chosen;
     for (const PassOptions& po : candidates(longest_loop(f))) {
       const Checkpointing& c = po.checkpointing;
-      if (const size_t group = c.slots > 0 ? 100 : c.every.size(); group != level) {
+      const size_t group = c.slots > 0 ? 100 : c.every.size();
+      if (group != level) {
         level = group;
         level_least = -1;
         level_done = false;
@@ -158,6 +163,11 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       auto q = plan(f, o, po, st, &split);
       ++st.plans_tried;
       const int64_t bytes = q->schedule.arena_bytes;
+      if (bytes > o.memory_budget) {
+        auto [least, fresh] = group_least.try_emplace(group, c, bytes);
+        if (!fresh && bytes < least->second.second) least->second = {c, bytes};
+        before_chosen = c;
+      }
       if (o.env.dumps("memory"))
         fmt::print(stderr, "// memory_budget {}: {}{} plans {} bytes\n", o.memory_budget, c.str(),
                    po.gathers_in_loops ? " (rows gathered in the loops)" : "", bytes);
@@ -197,6 +207,42 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       if (level_least < 0 || bytes < level_least) level_least = bytes;
     }
     st.within_budget = best <= o.memory_budget;
+    if (st.within_budget && !best_c.stores_all() && !best_in_loops) {
+      // Per loop pair: the memory peak is where some pairs' values are alive, not all. Each pair
+      // in turn takes a faster schedule where the plan still fits: store everything, the least
+      // memory of each faster group of schedules, the schedule planned just before the one
+      // chosen, fastest first.
+      const size_t chosen_group = best_c.slots > 0 ? 100 : best_c.every.size();
+      std::vector<Checkpointing> faster{Checkpointing{}};
+      for (const auto& [group, least] : group_least)
+        if (group > 0 && group < chosen_group) faster.push_back(least.first);
+      if (before_chosen != best_c && !before_chosen.stores_all() &&
+          std::find(faster.begin(), faster.end(), before_chosen) == faster.end())
+        faster.push_back(before_chosen);
+      const int pairs = loop_pairs(merge_loops(f.outputs));
+      Checkpointing mixed = best_c;
+      mixed.pairs.assign(static_cast<size_t>(pairs > 1 ? pairs : 0), Checkpointing{best_c.every, best_c.slots, {}});
+      if (pairs > 1) mixed = Checkpointing{{}, 0, mixed.pairs};  // the list covers every pair
+      for (int i = 0; i < pairs && pairs > 1; ++i)
+        for (const Checkpointing& quicker : faster) {
+          Checkpointing trial = mixed;
+          trial.pairs[i] = quicker;
+          PassOptions po;
+          po.checkpointing = trial;
+          po.gathers_in_loops = false;
+          auto q = plan(f, o, po, st);
+          ++st.plans_tried;
+          const int64_t bytes = q->schedule.arena_bytes;
+          if (o.env.dumps("memory"))
+            fmt::print(stderr, "// memory_budget {}: {} plans {} bytes\n", o.memory_budget, trial.str(), bytes);
+          if (bytes > o.memory_budget) continue;
+          mixed = trial;
+          best_c = trial;
+          best_p = q;
+          best = bytes;
+          break;
+        }
+    }
     if (st.within_budget || o.least_if_over_budget) {  // a plan that fits is the first to (and the least)
       p = best_p;
       st.checkpointing = best_c;

@@ -35,7 +35,17 @@
 
 namespace rnnc {
 
+bool Checkpointing::stores_all() const {
+  return every.empty() && slots == 0 && std::all_of(pairs.begin(), pairs.end(), [](const Checkpointing& p) { return p.stores_all(); });
+}
+
 std::string Checkpointing::str() const {
+  if (!pairs.empty()) {
+    std::string s = "per loop pair:";
+    for (size_t i = 0; i < pairs.size(); ++i) s += fmt::format("{} {}", i ? ";" : "", pairs[i].str());
+    if (!Checkpointing{every, slots, {}}.stores_all()) s += fmt::format("; then {}", Checkpointing{every, slots, {}}.str());
+    return s;
+  }
   if (slots > 0) return fmt::format("binomial checkpointing (Revolve) in {} slots", slots);
   if (every.empty()) return "store all";
   std::string s = "checkpoint every";
@@ -285,6 +295,33 @@ Runs collect_runs(const std::vector<Var>& out) {
   return r;
 }
 
+// The forward loop R runs back over: the loop running the other way whose stacked outputs R
+// reads most (R may read another loop's too, the layer below's outputs, as a sequence like any
+// other), only as sequences. nullptr: none (R is not a backward loop).
+const Run* partner(const Run& r, const Runs& all) {
+  const Loop& R = *r.loop;
+  if (R.segments) return nullptr;
+  std::vector<std::pair<const Run*, int>> reads;  // in the order R binds them (deterministic)
+  for (size_t i = 0; i < r.bind.size(); ++i) {
+    const Var& b = r.bind[i];
+    if (b.op() != Op::Scan) continue;
+    const Run& cand = all.runs.at(loop_key(*b.node()));
+    if (cand.loop->length != R.length || cand.loop->reverse == R.reverse || cand.loop->segments) continue;
+    const bool sequence = static_cast<int>(i) >= R.carries && static_cast<int>(i) < R.carries + R.xs;
+    auto it = std::find_if(reads.begin(), reads.end(), [&](const auto& p) { return p.first == &cand; });
+    if (it == reads.end()) it = reads.insert(reads.end(), {&cand, 0});
+    it->second += sequence && b->ints[0] >= cand.loop->carries ? 1 : -1000;
+  }
+  const Run* f = nullptr;
+  int most = 0;
+  for (const auto& [cand, n] : reads)
+    if (n > most) {
+      f = cand;
+      most = n;
+    }
+  return f;
+}
+
 // A function without a backward loop (an evaluation) has nothing to recompute, but its loops'
 // stacked outputs, [T, ...], and what is computed from them step by step (the output layer, the
 // loss) are most of its memory at long T: that per-step work moves into the loops, which then keep
@@ -337,6 +374,10 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
   std::vector<Var> out = outputs;
   LoopSet done, absorbed;
   bool paired = false;  // a forward/backward pair was found
+  // Each pair's number, in the order they are met (the backward loops' order), carried over to
+  // the loops that absorbing the work around a pair makes of it.
+  std::unordered_map<const Loop*, std::pair<LoopPtr, size_t>> pair_of;
+  size_t pairs_met = 0;
   for (int guard = 0; guard < 1000; ++guard) {
     Runs all = collect_runs(out);
     auto& [runs, order, users] = all;
@@ -345,33 +386,21 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
     for (const LoopKey& rkey : order) {
       const Run& r = runs.at(rkey);
       const Loop& R = *r.loop;
-      if (done.count(&R) || R.segments) continue;
-      // F: the loop running the other way whose stacked outputs R reads most (R may read another
-      // loop's too, the layer below's outputs, as a sequence like any other), only as sequences.
-      std::vector<std::pair<const Run*, int>> reads;  // in the order R binds them (deterministic)
-      for (size_t i = 0; i < r.bind.size(); ++i) {
-        const Var& b = r.bind[i];
-        if (b.op() != Op::Scan) continue;
-        const Run& cand = runs.at(loop_key(*b.node()));
-        if (cand.loop->length != R.length || cand.loop->reverse == R.reverse || cand.loop->segments) continue;
-        const bool sequence = static_cast<int>(i) >= R.carries && static_cast<int>(i) < R.carries + R.xs;
-        auto it = std::find_if(reads.begin(), reads.end(), [&](const auto& p) { return p.first == &cand; });
-        if (it == reads.end()) it = reads.insert(reads.end(), {&cand, 0});
-        it->second += sequence && b->ints[0] >= cand.loop->carries ? 1 : -1000;
-      }
-      const Run* f = nullptr;
-      int most = 0;
-      for (const auto& [cand, n] : reads)
-        if (n > most) {
-          f = cand;
-          most = n;
-        }
+      if (done.count(&R)) continue;
+      const Run* f = partner(r, all);
       if (!f) continue;
       paired = true;
+      auto [number, fresh] = pair_of.try_emplace(&R, r.loop, pairs_met);
+      if (fresh) ++pairs_met;
+      const size_t pair = number->second.second;
+      const Checkpointing& mine = pair < plan.pairs.size() ? plan.pairs[pair] : plan;
       // Revolve: one-step segments, their checkpoints kept in the slots (S >= T keeps them all).
-      const int64_t k = plan.slots > 0 ? 1 : plan.every.front();
-      const int revolve = plan.slots > 0 && plan.slots < R.length ? plan.slots : 0;
-      if (k < 1 || R.length / k < 2) continue;  // fewer than two segments: nothing to save
+      const int64_t k = mine.slots > 0 ? 1 : mine.every.empty() ? 0 : mine.every.front();
+      const int revolve = mine.slots > 0 && mine.slots < R.length ? mine.slots : 0;
+      if (k < 1 || R.length / k < 2) {  // stored (or fewer than two segments: nothing to save)
+        done.insert(r.loop);
+        continue;
+      }
       // F's outputs something other than R reads stay stored.
       std::vector<bool> kept(f->loop->outputs.size(), false);
       for (size_t y = 0; y < kept.size(); ++y) {
@@ -392,7 +421,10 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
         absorbed.insert(l->loop);
         if (with.empty()) continue;
         for (const auto& [old, v] : with)
-          if (v.op() == Op::Scan) absorbed.insert(v->loop);
+          if (v.op() == Op::Scan) {
+            absorbed.insert(v->loop);
+            if (old->op == Op::Scan && old->loop.get() == &R) pair_of.try_emplace(v->loop.get(), v->loop, pair);
+          }
         out = substitute(out, with);
         moved = true;
         break;
@@ -401,10 +433,15 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
         changed = true;
         break;  // collect again
       }
-      const std::vector<int64_t> deeper(plan.every.begin() + (plan.every.empty() ? 0 : 1), plan.every.end());
+      const std::vector<int64_t> deeper(mine.every.begin() + (mine.every.empty() ? 0 : 1), mine.every.end());
       std::unordered_map<const Node*, Var> with = Checkpointer(*f, r, kept, k, revolve).run(deeper);
       done.insert(r.loop);
       out = substitute(out, with);
+      // The loops the split made (over segments, and the remainder's pair) are not split again.
+      std::unordered_set<const Loop*> before;
+      for (const auto& [key, run] : runs) before.insert(run.loop.get());
+      for (const auto& [key, made] : collect_runs(out).runs)
+        if (!before.count(made.loop.get())) done.insert(made.loop);
       changed = true;
       break;  // the graph changed: collect again
     }
@@ -412,6 +449,13 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
   }
   if (!paired) out = absorb_lone_loops(out);
   return out;
+}
+
+int loop_pairs(const std::vector<Var>& outputs) {
+  const Runs all = collect_runs(outputs);
+  int n = 0;
+  for (const LoopKey& key : all.order) n += partner(all.runs.at(key), all) != nullptr;
+  return n;
 }
 
 }  // namespace rnnc
