@@ -7,7 +7,7 @@
 // Prints one JSON line: the schedule compiled, its planned arena, the process's peak resident
 // memory (getrusage; run one configuration per process), and ms per step. --plan-only compiles
 // and reports the arena without running (for plans larger than the machine).
-// Usage: bench_memory [--hidden H] [--batch B] [--steps T] [--schedule all|sqrt|budget|revolve] [--slots S]
+// Usage: bench_memory [--layers L] [--hidden H] [--batch B] [--steps T] [--schedule all|sqrt|budget|revolve] [--slots S]
 //                     [--share S | --budget-mb MB] [--iters N] [--threads N] [--plan-only]
 #include <rnnc/rnnc.h>
 
@@ -25,9 +25,10 @@ int main(int argc, char** argv) {
   int64_t H = 256, B = 128, T = 1000;
   std::string schedule = "all";
   double share = 0.1, budget_mb = 0;
-  int iters = 3, threads = 0, slots = 10;
+  int iters = 3, threads = 0, slots = 10, layers = 1;
   bool plan_only = false;
   app.add_option("--hidden", H);
+  app.add_option("--layers", layers);
   app.add_option("--batch", B);
   app.add_option("--steps", T);
   app.add_option("--schedule", schedule)->check(CLI::IsMember({"all", "sqrt", "budget", "revolve"}));
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   constexpr int64_t V = 65;
   using Model = nn::CharRNN<nn::LSTMCell>;
   std::mt19937_64 rng(0);
-  const Model model = Model::init(V, H, rng);
+  const Model model = Model::init(V, H, rng, {.layers = static_cast<int>(layers)});
   Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
   for (int64_t i = 0; i < x.numel(); ++i) {
     x.set(i, static_cast<double>(rng() % V));
@@ -82,10 +83,10 @@ int main(int argc, char** argv) {
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  fmt::print("{{\"H\": {}, \"B\": {}, \"T\": {}, \"schedule\": \"{}\", \"share\": {}, \"compiled\": \"{}\", "
+  fmt::print("{{\"layers\": {}, \"H\": {}, \"B\": {}, \"T\": {}, \"schedule\": \"{}\", \"share\": {}, \"compiled\": \"{}\", "
              "\"plans\": {}, \"compile_s\": {:.2f}, \"arena_mb\": {:.1f}, \"store_all_arena_mb\": {:.1f}, "
              "\"peak_rss_mb\": {:.1f}, \"ms_per_step\": {:.1f}}}\n",
-             H, B, T, schedule, schedule != "budget" ? 0.0 : budget_mb > 0 ? budget_mb * 1e6 / static_cast<double>(stored) : share, st.checkpointing.str(), st.plans_tried, compile_s,
+             layers, H, B, T, schedule, schedule != "budget" ? 0.0 : budget_mb > 0 ? budget_mb * 1e6 / static_cast<double>(stored) : share, st.checkpointing.str(), st.plans_tried, compile_s,
              static_cast<double>(st.arena_bytes) / 1e6, static_cast<double>(stored) / 1e6,
              plan_only ? 0.0 : static_cast<double>(ru.ru_maxrss) / 1e3, ms);
 }
