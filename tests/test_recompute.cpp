@@ -182,6 +182,16 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
   CHECK(seg.compiled().stats().loops == 10);
   CHECK(seg.compiled().stats().arena_bytes < stored / 2);
 
+  // The loss, and every gradient within 1e-6 of its largest element, as stored-everything's.
+  auto as_stored = [&](const Tensor& v, const auto& g) {
+    CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
+    const auto gs = tree::tensors(g), want = tree::tensors(g0);
+    for (size_t i = 0; i < gs.size(); ++i) {
+      double scale = 0;
+      for (int64_t e = 0; e < want[i].numel(); ++e) scale = std::max(scale, std::abs(want[i].at(e)));
+      CHECK(max_abs_diff(gs[i], want[i]) <= 1e-6 * scale);
+    }
+  };
   int64_t last = stored + 1;
   for (double share : {1.0, 0.6, 0.45}) {
     INFO("budget " << share << " of store-all's " << stored << " bytes");
@@ -198,13 +208,7 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     // At 45% the layers' pairs get different segments (every 32 and 48 steps here: the peak is
     // where one layer's values are alive).
     if (share == 0.45) CHECK(st.checkpointing.pairs.size() == 2);
-    CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
-    const auto gs = tree::tensors(g), want = tree::tensors(g0);
-    for (size_t i = 0; i < gs.size(); ++i) {
-      double scale = 0;
-      for (int64_t e = 0; e < want[i].numel(); ++e) scale = std::max(scale, std::abs(want[i].at(e)));
-      CHECK(max_abs_diff(gs[i], want[i]) <= 1e-6 * scale);
-    }
+    as_stored(v, g);
   }
   // A budget only Revolve's fewest slots meet: chosen, within it, the same gradients.
   CompileOptions two;
@@ -223,13 +227,7 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     bool revolve = st.checkpointing.slots > 0;
     for (const Checkpointing& pair : st.checkpointing.pairs) revolve |= pair.slots > 0;
     CHECK(revolve);
-    CHECK(std::abs(v.item() - v0.item()) <= 1e-6 * std::abs(v0.item()));
-    const auto gs = tree::tensors(g), want = tree::tensors(g0);
-    for (size_t i = 0; i < gs.size(); ++i) {
-      double scale = 0;
-      for (int64_t e = 0; e < want[i].numel(); ++e) scale = std::max(scale, std::abs(want[i].at(e)));
-      CHECK(max_abs_diff(gs[i], want[i]) <= 1e-6 * scale);
-    }
+    as_stored(v, g);
   }
   // A budget nothing meets names the smallest plan.
   CompileOptions o;
