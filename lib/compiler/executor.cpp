@@ -244,8 +244,7 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, in
     f.stacked_at(t);
     if (replay) {  // step `step` of the loop running back is position T-1-step of the forward one
       replay->bring(l.length - 1 - step);
-      for (size_t c = 0; c < l.revolve->reads.size(); ++c)
-        if (const int b = l.revolve->reads[c]; b >= 0) f.in[b] = replay->at_hand(static_cast<int>(c));
+      for (const auto& [b, c] : l.revolve->reads) f.in[b] = replay->at_hand(c);
     }
     f.run(p, depth, ls);
     // Outputs that share the slots of a sequence: written once the step has read its slice.

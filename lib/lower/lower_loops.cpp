@@ -172,6 +172,7 @@ bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output
               (static_cast<int>(b) < back->carries || static_cast<int>(b) >= back->carries + back->xs))
             return false;  // read other than as a sequence
       }
+      if (std::find(checkpoint_of.begin(), checkpoint_of.end(), c) != checkpoint_of.end()) return false;  // twice
       checkpoint_of[k] = c;
     }
   // Running the loop again needs every carry from a slot.
@@ -189,7 +190,6 @@ bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output
       work += round(numel(L.outputs[c].shape()) * size_of(L.outputs[c].dtype()));
     }
   r->slots.resize(L.carries);
-  r->reads.assign(L.carries, -1);
   for (int k = 0; k < static_cast<int>(L.outputs.size()); ++k) {
     const int c = checkpoint_of[k];
     r->ys_at.push_back(-1);
@@ -278,7 +278,7 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
       const LoopPlan& f = loops_.at(loop_key(x));
       if (!f.revolve || f.checkpoint_of[x.ints[0]] < 0) continue;
       ls->revolve = f.revolve;
-      f.revolve->reads[f.checkpoint_of[x.ints[0]]] = static_cast<int>(b);
+      f.revolve->reads.emplace_back(static_cast<int>(b), f.checkpoint_of[x.ints[0]]);
     }
     if (ls->revolve) {
       st.reads.push_back(ls->revolve->work.buf.index);

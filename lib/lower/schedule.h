@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lower/kernel.h"
@@ -75,7 +76,7 @@ struct RevolveStep {
   Access work;                        // per carry 3 copies (c_{T-1}, and 2 to run steps), then the ys
   std::vector<int64_t> carry_at[3];   // byte offsets in work, per carry
   std::vector<int64_t> ys_at;         // per forward output: its step's slice in work (-1: none)
-  std::vector<int> reads;             // per forward carry: the backward loop's binding reading c_t
+  std::vector<std::pair<int, int>> reads;  // the backward loop's bindings reading c_t: (binding, carry)
 };
 
 // A scan: the body's own schedule, run T times. Its Input i is the loop's body input i (a carry,
