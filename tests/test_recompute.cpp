@@ -384,3 +384,19 @@ TEST_CASE("recompute: Revolve's schedule is valid and runs the fewest steps agai
   CHECK(rerun == r.rerun);
   CHECK(rerun == sched::revolve_cost(T, S) - (T - 1));  // the forward pass runs the first T - 1
 }
+
+TEST_CASE("recompute: a schedule that cannot be is an error naming it", "[recompute]") {
+  const Function g = grad(rnn_loss(6, 2, 3, 4));
+  auto message = [&](const Checkpointing& c) {
+    try {
+      checkpoint_loops(merge_loops(g.outputs), c);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(message(Checkpointing{{3}, 2}).find("either segments (checkpoint every 3 steps) or Revolve's slots (2)") != std::string::npos);
+  CHECK(message(Checkpointing{{}, -1}).find("slots must be at least 1 (got -1)") != std::string::npos);
+  CHECK(message(Checkpointing{{}, 0, {Checkpointing{{0}}}}).find("segments must be at least 1 step (got 0)") != std::string::npos);
+  CHECK(message(Checkpointing{{3}}) == "accepted");
+}

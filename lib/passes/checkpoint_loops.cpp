@@ -24,6 +24,7 @@
 // lower_loops.cpp), so the interpreter computes the same values the plain way.
 #include <fmt/format.h>
 
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -367,10 +368,16 @@ std::vector<Var> absorb_lone_loops(std::vector<Var> out) {
 
 std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpointing& plan) {
   if (plan.stores_all()) return outputs;
-  if (plan.slots > 0 && !plan.every.empty())
-    throw Error(fmt::format("rnnc: checkpoint_loops: a schedule is either segments ({}) or Revolve's slots ({}), not both",
-                            Checkpointing{plan.every, 0}.str(), plan.slots));
-  if (plan.slots < 0) throw Error(fmt::format("rnnc: checkpoint_loops: Revolve's slots must be at least 1 (got {})", plan.slots));
+  std::function<void(const Checkpointing&)> check = [&](const Checkpointing& c) {
+    if (c.slots > 0 && !c.every.empty())
+      throw Error(fmt::format("rnnc: checkpoint_loops: a schedule is either segments ({}) or Revolve's slots ({}), not both",
+                              Checkpointing{c.every, 0, {}}.str(), c.slots));
+    if (c.slots < 0) throw Error(fmt::format("rnnc: checkpoint_loops: Revolve's slots must be at least 1 (got {})", c.slots));
+    for (int64_t k : c.every)
+      if (k < 1) throw Error(fmt::format("rnnc: checkpoint_loops: segments must be at least 1 step (got {})", k));
+    for (const Checkpointing& p : c.pairs) check(p);
+  };
+  check(plan);
   std::vector<Var> out = outputs;
   LoopSet done, absorbed;
   bool paired = false;  // a forward/backward pair was found
