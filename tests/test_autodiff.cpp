@@ -92,7 +92,7 @@ TEST_CASE("stop_gradient blocks flow, and unused inputs get zeros") {
   CHECK(g[2].values() == std::vector<double>{0.0});
 }
 
-TEST_CASE("value_and_grad returns the value first; grad selects inputs") {
+TEST_CASE("value_and_grad returns the value first, grad selects inputs") {
   Tensor x = Tensor::from({1.0, 2.0}, {2}, DType::f64), w = Tensor::from({3.0, -1.0}, {2}, DType::f64);
   Function f = trace([](Var a, Var b) { return sum(a * b); }, {spec_of(x), spec_of(w)});
   auto vg = interpret(value_and_grad(f), {x, w});

@@ -278,7 +278,7 @@ TEST_CASE("a concat inside a concat along a later axis: its pieces land strided,
   for (size_t k = 0; k < want.size(); ++k) CHECK(max_abs_diff(got[k], want[k]) < 1e-12);
 }
 
-TEST_CASE("EnvOptions: the dump list names whole words; CompileOptions starts from the environment") {
+TEST_CASE("EnvOptions: the dump list names whole words, CompileOptions starts from the environment") {
   EnvOptions e;
   e.dump = "groups,llvm";
   CHECK(e.dumps("groups"));

@@ -26,7 +26,7 @@ TEST_CASE("a character is a code point: UTF-8 decodes and encodes back") {
   CHECK(decode_utf8("\xed\x9f\xbf") == std::u32string(1, 0xD7FF));
 }
 
-TEST_CASE("the vocabulary is sorted; encoding round-trips; unknown characters are named") {
+TEST_CASE("the vocabulary is sorted, encoding round-trips, unknown characters are named") {
   Vocab v = Vocab::of(U"hello, world");
   CHECK(encode_utf8(v.chars()) == " ,dehlorw");
   Tensor e = v.encode(U"low");

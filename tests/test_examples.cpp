@@ -136,7 +136,7 @@ TEST_CASE("gradcheck: RNN, LSTM and GRU training steps agree with finite differe
   CHECK(r.output.find("lstm       state.0.c") != std::string::npos);
 }
 
-TEST_CASE("char_lstm: windows -> next character; keeps the best weights; rnnc sample reads them") {
+TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sample reads them") {
   char dir[] = "/tmp/rnnc-charlstm-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   const std::string ckpt = std::string(dir) + "/best.safetensors";

@@ -20,7 +20,7 @@ TEST_CASE("summary lines are JSON: non-finite and missing values are null, with 
   CHECK(report::summary_line({{"loss", 1.5}}) == "summary: {\"loss\":1.5}");
 }
 
-TEST_CASE("loss curves: CSV with empty cells where validation was not measured; an SVG chart") {
+TEST_CASE("loss curves: CSV with empty cells where validation was not measured, an SVG chart") {
   report::LossCurve c;
   c.add(1, 4.5);
   c.add(2, 4.0, 4.2);

@@ -233,7 +233,7 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
   }
 }
 
-TEST_CASE("scan: a long loop gets its transposed recurrent weight copied once before it; a short one reads it in place", "[scan][compile]") {
+TEST_CASE("scan: a long loop gets its transposed recurrent weight copied once before it, a short one reads it in place", "[scan][compile]") {
   // The copy pays for itself over many steps (sgemm is faster with B as stored), not in the
   // one-step loops of sampling, a character at a time, where it was 86% of each call.
   const int B = 3, H = 24;

@@ -147,7 +147,7 @@ std::string summary_field(const std::string& out, const std::string& key) {
 }
 }  // namespace
 
-TEST_CASE("rnnc train: trains on the project's corpus and on a text file; rnnc sample reads what it saved") {
+TEST_CASE("rnnc train: trains on the project's corpus and on a text file, rnnc sample reads what it saved") {
   Sandbox box;
   const std::string tool = std::string(RNNC_TOOL) + " ";
   const std::string small = " --hidden 32 --layers 1 --seq-length 16 --batch 8 --threads 2 ";
@@ -175,7 +175,7 @@ TEST_CASE("rnnc train: trains on the project's corpus and on a text file; rnnc s
   CHECK(g.status == 0);
 }
 
-TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does; bad input is named") {
+TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad input is named") {
   Sandbox box;
   const std::string base = box.env + RNNC_TOOL + " train --layers 2 --dropout 0.2 --seq-length 12 --batch 4 "
                            "--threads 2 --validate-every 10 ";
