@@ -1,14 +1,18 @@
 // The bf16 mode (CompileOptions::bf16, passes/bf16_gemms.cpp): bfloat16 rounds to nearest even in
 // the Tensor, the interpreter and compiled kernels alike; bf16 is refused by arithmetic; a compiled
 // LSTM step in bf16 equals the interpreted bf16 graph up to float32 summation order, and float32's
-// own result up to bf16's precision; loops read their weights converted once, before the loop.
+// own result up to bf16's precision; loops read their weights converted once, before the loop; a
+// sampling step's captured weights become bf16 constants; the few-row GEMM kernels (gemv.h).
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <set>
 
+#include "compiler/gemv.h"
 #include "helpers.h"
+#include "rnnc/char_rnn.h"
 
 using namespace rnnc;
 using namespace rnnc::testing;
@@ -187,4 +191,117 @@ TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph,
   };
   walk(g.outputs, false);
   CHECK(gemms > 0);
+}
+
+TEST_CASE("bf16: few-row GEMMs against a weight in PyTorch's layout (gemv.h), float32 and bf16", "[bf16][gemv]") {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (const bool half : {false, true}) {
+    for (int64_t m = 1; m <= exec::kGemvMaxRows + 1; ++m) {
+      for (int64_t n : {1, 3, 4, 5, 64, 131}) {
+        for (int64_t k : {1, 2, 15, 16, 17, 31, 32, 33, 100, 256}) {
+          INFO((half ? "bf16" : "f32") << " m " << m << " n " << n << " k " << k);
+          // Strided rows, with padding that must stay untouched.
+          const int64_t lda = k + 3, ldw = k + 5, ldc = n + 2;
+          std::vector<float> a(m * lda), w(n * ldw);
+          for (float& x : a) x = half ? float(bf16(u(rng))) : u(rng);  // bf16's values, exactly
+          for (float& x : w) x = half ? float(bf16(u(rng))) : u(rng);
+          const float sentinel = 12345.f;
+          std::vector<float> c(m * ldc, sentinel), part(m * ldc, sentinel);
+          bool ok = false, ok_part = false;
+          const int64_t cut = n / 2 / 4 * 4 + (n > 1);  // a column range that starts off a multiple of 4
+          if (half) {
+            std::vector<bf16> ah(a.begin(), a.end()), wh(w.begin(), w.end());
+            ok = exec::gemv(ah.data(), lda, wh.data(), ldw, c.data(), ldc, m, n, k);
+            ok_part = exec::gemv(ah.data(), lda, wh.data(), ldw, part.data(), ldc, m, cut, k) &&
+                      exec::gemv(ah.data(), lda, wh.data() + cut * ldw, ldw, part.data() + cut, ldc, m, n - cut, k);
+          } else {
+            ok = exec::gemv(a.data(), lda, w.data(), ldw, c.data(), ldc, m, n, k);
+            ok_part = exec::gemv(a.data(), lda, w.data(), ldw, part.data(), ldc, m, cut, k) &&
+                      exec::gemv(a.data(), lda, w.data() + cut * ldw, ldw, part.data() + cut, ldc, m, n - cut, k);
+          }
+          if (m > exec::kGemvMaxRows) {  // more rows are a GEMM's: refused, nothing written
+            CHECK(!ok);
+            CHECK(std::count(c.begin(), c.end(), sentinel) == static_cast<long>(c.size()));
+            continue;
+          }
+#if defined(__AVX512F__)
+          if (!half) CHECK(ok);  // built for AVX-512: the kernel must run
+#endif
+#if defined(__AVX512BF16__)
+          CHECK(ok);
+#endif
+          if (!ok) continue;
+          REQUIRE(ok_part);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < ldc; ++j) {
+              const float got = c[i * ldc + j];
+              if (j >= n) {
+                CHECK(got == sentinel);
+                continue;
+              }
+              double want = 0, mag = 0;
+              for (int64_t p = 0; p < k; ++p) {
+                want += double(a[i * lda + p]) * w[j * ldw + p];
+                mag += std::abs(double(a[i * lda + p]) * w[j * ldw + p]);
+              }
+              CHECK(std::abs(got - want) <= 1e-6 * mag + 1e-30);  // float32 sums of exact products
+              CHECK(part[i * ldc + j] == got);  // the same bits whatever columns a thread was given
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("bf16: a sampling step's captured weights are bf16 constants converted once, its logits within bf16's precision",
+          "[bf16]") {
+  // H 256: W_hh [1024, 256] is the smallest constant bf16_gemms converts (2^18 values).
+  std::mt19937_64 rng(3);
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  using State = Model::State;
+  const Model m = Model::init(30, 256, rng, {.layers = 2});
+  auto next = [&m](const State& s, const Var& c) { return Model::next(m, s, c); };
+  CompileOptions o;
+  o.bf16 = true;
+  auto f32 = compile(next);
+  auto bf = compile(next, o);
+  auto ref = interpret(Model::next);  // the weights as inputs, run by the reference interpreter
+  State s32 = m.initial_state(1), s16 = s32, sref = s32;
+  for (int c : {3, 17, 29, 0, 8}) {
+    const Tensor x = Tensor::from({double(c)}, {1}, DType::i32);
+    INFO("character " << c);
+    Tensor l32, l16, lref;
+    std::tie(l32, s32) = f32(s32, x);
+    std::tie(l16, s16) = bf(s16, x);
+    std::tie(lref, sref) = ref(m, sref, x);
+    CHECK(rel(l32, lref) <= 1e-5);  // float32, weights as constants == the interpreter, weights as inputs
+    if (!bf16_supported()) {
+      CHECK(max_abs_diff(l16, l32) == 0);
+      continue;
+    }
+    CHECK(rel(l16, l32) <= 2e-2);
+    CHECK(rel(l16, l32) > 0);  // the GEMMs did read bf16 weights
+  }
+  if (!bf16_supported()) return;
+  // In the optimised graph every large weight is a bf16 constant (no cast of it is left to run per
+  // call) and the small ones (the head, [30, 256]) stay float32.
+  const auto [traced, args] = bf.function(m.initial_state(1), Tensor::from({1.0}, {1}, DType::i32));
+  PassOptions po;
+  po.bf16 = true;
+  const Function g = optimize(traced, EnvOptions{}, po);
+  int bf16_constants = 0, f32_constants = 0, casts_of_constants = 0;
+  std::set<const Loop*> seen;  // a loop is met once per output it gives
+  std::function<void(const std::vector<Var>&)> walk = [&](const std::vector<Var>& outs) {
+    for (const NodePtr& n : topo_order(outs)) {
+      if (n->op == Op::Literal && numel(n->shape) >= (1 << 18)) (n->dtype == DType::bf16 ? bf16_constants : f32_constants)++;
+      if (n->op == Op::Cast && n->inputs[0]->op == Op::Literal) ++casts_of_constants;
+      if (n->op == Op::Scan && seen.insert(n->loop.get()).second) walk(n->loop->outputs);
+    }
+  };
+  walk(g.outputs);
+  CHECK(bf16_constants == 3);  // W_hh of both layers, W_ih of the second (the first's is a row pick)
+  CHECK(f32_constants == 0);
+  CHECK(casts_of_constants == 0);
 }

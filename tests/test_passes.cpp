@@ -67,6 +67,21 @@ TEST_CASE("fold_constants computes constant subgraphs once") {
   Var f2 = fold_constants({x * exp(lit)})[0];
   REQUIRE(Var(f2->inputs[1]).op() == Op::Literal);
   CHECK(Var(f2->inputs[1])->literal->at(3) == Approx(std::exp(4.0)));
+
+  // Past max_elements: a large weight plus its broadcast bias folds (the result is no larger than
+  // the weight), a view of the weight does not (it is free, and its GEMM reads the weight's own
+  // layout), nor does a broadcast that would make a constant larger than any the graph holds.
+  std::mt19937_64 rng(2);
+  const Var W = constant(Tensor::uniform({512, 256}, -1, 1, rng, DType::f64));  // 2^17 values
+  const Var b = constant(Tensor::uniform({1, 256}, -1, 1, rng, DType::f64));
+  const Var y = input({512, 256}, DType::f64, "y");
+  Var sum = fold_constants({y * (W + broadcast_to(b, {512, 256}))})[0];
+  REQUIRE(Var(sum->inputs[1]).op() == Op::Literal);
+  CHECK(Var(sum->inputs[1])->literal->at(256 + 3) == W->literal->at(256 + 3) + b->literal->at(3));
+  const Var yt = input({256, 512}, DType::f64, "yt");
+  CHECK(Var(fold_constants({yt * transpose(W)})[0]->inputs[1]).op() == Op::Transpose);
+  const Var big = input({4, 512, 256}, DType::f64, "big");
+  CHECK(Var(fold_constants({big * exp(broadcast_to(W, {4, 512, 256}))})[0]->inputs[1]).op() == Op::Exp);
 }
 
 TEST_CASE("optimize shrinks autodiff's output and keeps its values") {
@@ -190,6 +205,8 @@ TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a sc
   Var w = input({V, N}, DType::f64, "w"), w_t = input({N, V}, DType::f64, "w_t"), g = input({12, N}, DType::f64, "g");
   Var rows = reshape(one_hot(idx, V, DType::f64), {12, V});
   Var few = one_hot(idx_few, V, DType::f64);
+  std::mt19937_64 init(9);
+  const Var w_c = constant(Tensor::uniform({N, V}, -1, 1, init, DType::f64));  // a sampling step's captured weight
   struct Row {
     const char* name;
     Var before;
@@ -200,6 +217,7 @@ TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a sc
       {"one_hot(i) W^T, at least V rows: W^T copied, then picked", matmul(rows, transpose(w_t)), Op::Gather},
       {"one_hot(i) W^T, fewer than V rows: the GEMM stays", matmul(few, transpose(w_t)), Op::MatMul},
       {"one_hot(i) W, fewer than V rows", matmul(few, w), Op::Gather},
+      {"one_hot(i) W^T, fewer than V rows, W a constant: W^T copied once, now", matmul(few, transpose(w_c)), Op::Gather},
       {"one_hot(i)^T G (the weight gradient)", matmul(transpose(rows), g), Op::ScatterAdd},
       {"G^T one_hot(i) (the gradient of W^T)", matmul(transpose(g), rows), Op::ScatterAdd},
   };

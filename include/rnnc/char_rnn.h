@@ -143,10 +143,13 @@ std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32str
   const Tensor ids = vocab.encode(prime);
   std::vector<int> p;
   for (int64_t i = 0; i < ids.numel(); ++i) p.push_back(static_cast<int>(ids.at(i)));
-  auto step = compile(CharRNN<Cell>::next);  // its kernels come from the process's cache after the first time
-  auto one = [&](const typename CharRNN<Cell>::State& s, int x) {
-    return step(m, s, Tensor::from({double(x)}, {1}, DType::i32));
-  };
+  // The weights do not change while sampling: captured, they are constants of the compiled step
+  // (as in a JAX function closing over its parameters), read in place with nothing bound per call.
+  using State = typename CharRNN<Cell>::State;
+  CompileOptions options;
+  options.bf16 = o.bf16;
+  auto step = compile([&m](const State& s, const Var& c) { return CharRNN<Cell>::next(m, s, c); }, options);
+  auto one = [&](const State& s, int x) { return step(s, Tensor::from({double(x)}, {1}, DType::i32)); };
   return vocab.decode(generate(one, m.initial_state(1), p, n, o, rng));
 }
 

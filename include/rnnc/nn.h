@@ -43,6 +43,10 @@ struct SampleOptions {
   double temperature = 1.0;  // <= 0 means greedy
   int top_k = 0;             // draw among the k most likely only (0: all)
   bool greedy = false;       // argmax
+  // GEMMs on bf16 copies of the weights, summed in float32 (CompileOptions::bf16): a step reads
+  // half the bytes, which is what a one-character step waits for. Float32 on a CPU without
+  // avx512_bf16 (compile says so once).
+  bool bf16 = false;
 };
 
 // An index drawn from logits [V] (any shape, flattened): argmax when greedy, otherwise from

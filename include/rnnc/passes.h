@@ -24,7 +24,9 @@ std::vector<Var> rewrite(const std::vector<Var>& outputs, const RewriteRule& rul
 // Algebraic identities: x*1, x+0, x-0, x/1, neg(neg x), transpose of transpose, broadcast of a
 // constant, sums over extent-1 axes, select on a constant condition, stop_gradient after autodiff.
 std::vector<Var> simplify(const std::vector<Var>& outputs);
-// Evaluates nodes whose inputs are all constants (results up to max_elements) into constants.
+// Evaluates nodes whose inputs are all constants into constants: results up to max_elements, or
+// no larger than a literal they read (a captured weight plus its bias: the program holds no more).
+// A Literal may be large, a Full never is (its values are one number).
 std::vector<Var> fold_constants(const std::vector<Var>& outputs, int64_t max_elements = 1 << 16);
 
 // GEMMs with a one-hot operand become gathers (one_hot(i) W) and scatter-adds (its gradient).

@@ -27,6 +27,7 @@
 #include <tuple>
 #endif
 
+#include "compiler/gemv.h"
 #include "compiler/thread_pool.h"
 
 namespace rnnc::exec {
@@ -81,10 +82,16 @@ void one_openmp_thread() {
 }
 #endif
 
+// A GEMM for gemv.h: a few rows of A times a B whose columns are contiguous (a weight W [n, k] in
+// PyTorch's layout, B = W^T).
+bool few_rows(int64_t m, MatLayout la, MatLayout lb) { return m <= kGemvMaxRows && la.row_major && !lb.row_major; }
+
 // One single-threaded GEMM: C (m x n, row-major, leading dimension ldc) = A B.
 template <class T>
 void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
               int64_t k) {
+  if constexpr (std::is_same_v<T, float>)
+    if (few_rows(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
 #ifdef RNNC_HAVE_DNNL
   if constexpr (std::is_same_v<T, float>) {
     // Row-major sgemm: a column-major operand is the transpose of a row-major one with the same ld.
@@ -100,6 +107,7 @@ void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64
 // bf16 A and B, float32 C.
 void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float* pc, int64_t ldc, int64_t m,
               int64_t n, int64_t k) {
+  if (few_rows(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
 #ifdef RNNC_HAVE_DNNL
   one_openmp_thread();
   using dnnl::memory;

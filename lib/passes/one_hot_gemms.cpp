@@ -10,7 +10,9 @@
 // only adds zeros to the picked row); the scatter adds the same terms as the GEMM, in index order.
 // gather reads its table whole and in order, so a transposed W (PyTorch's layout, x W^T) is copied
 // first, V N values: worth it only when the GEMM has at least V rows, never for the one row of a
-// sampling step.
+// sampling step, unless W is a constant (a sampling step's captured weights): then the copy is
+// made here, once.
+#include "rnnc/interpreter.h"
 #include "rnnc/ops.h"
 #include "rnnc/passes.h"
 
@@ -37,6 +39,8 @@ Var rewrite_gemm(const Var& v) {
   if (v.op() != Op::MatMul || v.rank() != 2) return Var();
   const Var a = in(v, 0), b = in(v, 1);
   if (Var i = one_hot_rows(a); i.defined()) {  // one_hot(i) W
+    if (b.op() == Op::Transpose && in(b, 0).op() == Op::Literal)  // a constant W^T is copied once, now
+      return gather(constant(evaluate({b}, {}, {})[0], b->loc), i);
     if (b.op() == Op::Transpose && a.shape()[0] < a.shape()[1]) return Var();  // the copy would cost more
     return gather(b, i);
   }

@@ -26,6 +26,7 @@ const std::vector<Pass>& pipeline() {
       {"batch_gemms", [](const std::vector<Var>& o, const PassOptions&) { return batch_gemms(o); }},
       {"simplify_merged", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // concats of slices
       {"bf16_gemms", [](const std::vector<Var>& o, const PassOptions& p) { return p.bf16 ? bf16_gemms(o) : o; }},
+      {"fold_late", [](const std::vector<Var>& o, const PassOptions&) { return fold_constants(o); }},  // gather_rows' W + b
   };
   return passes;
 }

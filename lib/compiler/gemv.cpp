@@ -1,0 +1,107 @@
+// The few-row GEMMs of gemv.h: each c[i][j] a dot product of A's row i and W's row j, in 16-float
+// (or 32-bf16) vectors, W read once, 4 of its rows at a time (every row of A against them), so
+// that the loads of W are what the loop waits for. bf16 rows multiply with vdpbf16ps (pairs of
+// products summed into float32 lanes). Built when the compiler targets AVX-512 (RNNC_NATIVE on a
+// CPU that has it, see CMakeLists.txt); otherwise the functions say no and sgemm does the work.
+#include "compiler/gemv.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// GCC 12's _mm512_reduce_add_ps starts from _mm256_undefined_pd(), which -Wuninitialized reports.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace rnnc::exec {
+
+#if defined(__AVX512F__)
+namespace {
+
+struct F32 {
+  using T = float;
+  using V = __m512;
+  static constexpr int64_t kLanes = 16;
+  // The next kLanes values of a row with `left` values left (masked past its end: zeros).
+  static V load(const float* p, int64_t left) {
+    return left >= kLanes ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), p);
+  }
+  static __m512 madd(__m512 acc, V a, V w) { return _mm512_fmadd_ps(a, w, acc); }
+};
+
+#if defined(__AVX512BF16__)
+struct BF16 {
+  using T = bf16;
+  using V = __m512i;
+  static constexpr int64_t kLanes = 32;
+  static V load(const bf16* p, int64_t left) {
+    return left >= kLanes ? _mm512_loadu_si512(p)
+                          : _mm512_maskz_loadu_epi16(static_cast<__mmask32>((uint32_t{1} << left) - 1), p);
+  }
+  // acc += a[2l] w[2l] + a[2l+1] w[2l+1] in lane l.
+  static __m512 madd(__m512 acc, V a, V w) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w); }
+};
+#endif
+
+// M rows of A against R rows of W: c[i][r] for i < M, r < R.
+template <class E, int M, int R>
+void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc,
+           int64_t k) {
+  __m512 acc[M][R];
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; p += E::kLanes) {
+    const int64_t left = k - p;
+    typename E::V wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = E::load(w + r * ldw + p, left);
+    for (int i = 0; i < M; ++i) {
+      const typename E::V av = E::load(a + i * lda + p, left);
+      for (int r = 0; r < R; ++r) acc[i][r] = E::madd(acc[i][r], av, wv[r]);
+    }
+  }
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) c[i * ldc + r] = _mm512_reduce_add_ps(acc[i][r]);
+}
+
+template <class E, int M>
+void rows(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc, int64_t n,
+          int64_t k) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) block<E, M, 4>(a, lda, w + j * ldw, ldw, c + j, ldc, k);
+  for (; j < n; ++j) block<E, M, 1>(a, lda, w + j * ldw, ldw, c + j, ldc, k);
+}
+
+template <class E>
+bool run(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc, int64_t m,
+         int64_t n, int64_t k) {
+  switch (m) {
+    case 1: rows<E, 1>(a, lda, w, ldw, c, ldc, n, k); return true;
+    case 2: rows<E, 2>(a, lda, w, ldw, c, ldc, n, k); return true;
+    case 3: rows<E, 3>(a, lda, w, ldw, c, ldc, n, k); return true;
+    case 4: rows<E, 4>(a, lda, w, ldw, c, ldc, n, k); return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+#endif
+
+bool gemv(const float* a, int64_t lda, const float* w, int64_t ldw, float* c, int64_t ldc, int64_t m, int64_t n,
+          int64_t k) {
+#if defined(__AVX512F__)
+  return run<F32>(a, lda, w, ldw, c, ldc, m, n, k);
+#else
+  (void)a, (void)lda, (void)w, (void)ldw, (void)c, (void)ldc, (void)m, (void)n, (void)k;
+  return false;
+#endif
+}
+
+bool gemv(const bf16* a, int64_t lda, const bf16* w, int64_t ldw, float* c, int64_t ldc, int64_t m, int64_t n,
+          int64_t k) {
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+  return run<BF16>(a, lda, w, ldw, c, ldc, m, n, k);
+#else
+  (void)a, (void)lda, (void)w, (void)ldw, (void)c, (void)ldc, (void)m, (void)n, (void)k;
+  return false;
+#endif
+}
+
+}  // namespace rnnc::exec
