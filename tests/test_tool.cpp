@@ -162,6 +162,10 @@ TEST_CASE("rnnc train: trains on the project's corpus and on a text file, rnnc s
   INFO(s.output);
   CHECK(s.status == 0);
   CHECK(s.output.rfind("The ", 0) == 0);
+  Run b = run(tool + "sample " + (box.dir / "cv" / "best.safetensors").string() + " -n 40 --prime 'The ' --bf16");
+  INFO(b.output);
+  CHECK(b.status == 0);  // the flag is taken (test_bf16 checks what it does)
+  CHECK(b.output.rfind("The ", 0) == 0);
 
   std::string text;
   for (int i = 0; i < 300; ++i) text += "the quick brown fox jumps over the lazy dog. ";

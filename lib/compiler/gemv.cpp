@@ -41,15 +41,19 @@ struct BF16 {
 };
 #endif
 
-// M rows of A against R rows of W: c[i][r] for i < M, r < R.
+// M rows of A against R rows of W: c[i][r] for i < M, r < R. `ahead` (or null): R rows of W read
+// later, fetched into the cache meanwhile, a line for each line read here (a W larger than the
+// caches streams ~30% faster so: measured on Zen 4 for [2800, 700] in bf16).
 template <class E, int M, int R>
 void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc,
-           int64_t k) {
+           int64_t k, const typename E::T* ahead) {
   __m512 acc[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < k; p += E::kLanes) {
+  for (int64_t p = 0; p < k; p += E::kLanes) {  // a vector of W is one 64-byte line
     const int64_t left = k - p;
+    if (ahead)
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(ahead + r * ldw + p), _MM_HINT_T0);
     typename E::V wv[R];
     for (int r = 0; r < R; ++r) wv[r] = E::load(w + r * ldw + p, left);
     for (int i = 0; i < M; ++i) {
@@ -64,9 +68,15 @@ void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t 
 template <class E, int M>
 void rows(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc, int64_t n,
           int64_t k) {
+  constexpr int64_t kAhead = 8;  // rows: two blocks
+  // Rows of at least 1 KB (in bf16, k >= 512): shorter ones gained nothing (an LSTM 256's weights,
+  // which the caches mostly hold).
+  const bool fetch = k * static_cast<int64_t>(sizeof(typename E::T)) >= 1024;
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4) block<E, M, 4>(a, lda, w + j * ldw, ldw, c + j, ldc, k);
-  for (; j < n; ++j) block<E, M, 1>(a, lda, w + j * ldw, ldw, c + j, ldc, k);
+  for (; j + 4 <= n; j += 4)
+    block<E, M, 4>(a, lda, w + j * ldw, ldw, c + j, ldc, k,
+                   fetch && j + kAhead + 4 <= n ? w + (j + kAhead) * ldw : nullptr);
+  for (; j < n; ++j) block<E, M, 1>(a, lda, w + j * ldw, ldw, c + j, ldc, k, nullptr);
 }
 
 template <class E>
