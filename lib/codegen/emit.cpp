@@ -92,7 +92,8 @@ class Emitter {
     Value* begin = body->getArg(static_cast<unsigned>(k_.args.size()));
     Value* end = body->getArg(static_cast<unsigned>(k_.args.size() + 1));
     std::vector<Value*> offsets(k_.args.size(), b_.getInt64(0));
-    loop(0, begin, end, offsets);
+    if (transposes()) tiled(begin, end, offsets);
+    else loop(0, begin, end, offsets);
     b_.CreateRetVoid();
 
     // The entry point: unpack the argument array.
@@ -167,6 +168,64 @@ class Emitter {
       Value* sum = t == acc_type(st) ? acc[j] : b_.CreateFPTrunc(acc[j], type_of(ctx_, t));
       b_.CreateStore(combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), p), sum, t), p);
     }
+  }
+
+  // A transpose: a 2-D kernel without reductions that reads an argument down its columns (stride
+  // 1 along the outer axis, more along the inner one), as a recurrent weight W [4H, H] copied into
+  // W^T once per call. Row by row, each point of such a read touches another cache line and, for
+  // a large W, another page; in tiles of kTile x kTile points the lines a tile reads serve all of
+  // its rows. Measured on Zen 4, three [2800, 700] weights: 13 ms row by row.
+  static constexpr int64_t kTile = 32;
+  bool transposes() const {
+    if (k_.domain.size() != 2 || k_.domain[0] < kTile || k_.domain[1] < kTile) return false;
+    for (const Store& st : k_.stores)
+      if (st.reduce != Op::Input) return false;
+    for (const KernelArg& a : k_.args)
+      if (a.strides[0] == 1 && a.strides[1] > 1) return true;
+    return false;
+  }
+
+  // for (Value* i = lo; i < hi; i += step) body(i), at the insertion point.
+  template <class F> void counted(Value* lo, Value* hi, int64_t step, const char* name, F&& body) {
+    llvm::Function* f = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx_, name, f);
+    auto* inside = llvm::BasicBlock::Create(ctx_, fmt::format("{}.body", name), f);
+    auto* exit = llvm::BasicBlock::Create(ctx_, fmt::format("{}.exit", name), f);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* iv = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    iv->addIncoming(lo, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(iv, hi), inside, exit);
+    b_.SetInsertPoint(inside);
+    body(iv);
+    iv->addIncoming(b_.CreateAdd(iv, b_.getInt64(step)), b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+  }
+
+  // The two axes in tiles: rows [lo, hi) of the outer axis (this thread's share), all of the inner.
+  void tiled(Value* lo, Value* hi, const std::vector<Value*>& offsets) {
+    auto smin = [&](Value* a, Value* b) { return b_.CreateSelect(b_.CreateICmpSLT(a, b), a, b); };
+    Value* cols = b_.getInt64(k_.domain[1]);
+    counted(lo, hi, kTile, "tile0", [&](Value* i0) {
+      Value* i1 = smin(b_.CreateAdd(i0, b_.getInt64(kTile)), hi);
+      counted(b_.getInt64(0), cols, kTile, "tile1", [&](Value* j0) {
+        Value* j1 = smin(b_.CreateAdd(j0, b_.getInt64(kTile)), cols);
+        counted(i0, i1, 1, "axis0", [&](Value* i) {
+          std::vector<Value*> row(offsets.size());
+          for (size_t a = 0; a < offsets.size(); ++a)
+            row[a] = b_.CreateAdd(offsets[a], b_.CreateMul(i, b_.getInt64(k_.args[a].strides[0])));
+          counted(j0, j1, 1, "axis1", [&](Value* j) {
+            std::vector<Value*> off(row.size());
+            for (size_t a = 0; a < row.size(); ++a)
+              off[a] = b_.CreateAdd(row[a], b_.CreateMul(j, b_.getInt64(k_.args[a].strides[1])));
+            std::vector<Value*> none;
+            point(off, {}, {}, none);
+          });
+        });
+      });
+    });
   }
 
   // Register sums of float32 run in float64: a row of a softmax or a loss keeps its precision, and

@@ -41,7 +41,7 @@ namespace rnnc::codegen {
 namespace {
 
 // Bumped whenever emitted code changes meaning, so stale objects are never loaded.
-constexpr int kCodegenVersion = 4;
+constexpr int kCodegenVersion = 5;  // 5: transposes in tiles
 
 template <class T> T check(llvm::Expected<T> v, const char* what) {
   if (!v) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(v.takeError())));
