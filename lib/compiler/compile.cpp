@@ -75,6 +75,10 @@ std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, 
   return p;
 }
 
+// The group of schedules c belongs to in candidates()' order, fastest first: store all (0), one,
+// two and three levels of segments (1, 2, 3), Revolve (last).
+size_t schedule_group(const Checkpointing& c) { return c.slots > 0 ? 100 : c.every.size(); }
+
 // The plans for a memory budget, fastest first: storing every step (with a character model's
 // input rows gathered in the loop, then gathered before it, which lets the loops reuse that
 // buffer: gather_rows), then recomputation over one level of segments from long to short (each
@@ -152,7 +156,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
     Checkpointing before_chosen;
     for (const PassOptions& po : candidates(longest_loop(f))) {
       const Checkpointing& c = po.checkpointing;
-      const size_t group = c.slots > 0 ? 100 : c.every.size();
+      const size_t group = schedule_group(c);
       if (group != level) {
         level = group;
         level_least = -1;
@@ -212,7 +216,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
       // in turn takes a faster schedule where the plan still fits: store everything, the least
       // memory of each faster group of schedules, the schedule planned just before the one
       // chosen, fastest first.
-      const size_t chosen_group = best_c.slots > 0 ? 100 : best_c.every.size();
+      const size_t chosen_group = schedule_group(best_c);
       std::vector<Checkpointing> faster{Checkpointing{}};
       for (const auto& [group, least] : group_least)
         if (group > 0 && group < chosen_group) faster.push_back(least.first);
