@@ -2,7 +2,8 @@
 // them: C [m, n] = A [m, k] B with B = W^T, W [n, k] row-major, so that every c[i][j] is a dot
 // product of two contiguous rows, A's i and W's j. Such a step is bound by reading W once; these
 // kernels read it once, in order, at the memory's pace (sgemm's 'T' path at m = 1 ran 25-40%
-// slower, measured on Zen 4 for W [1024, 256] and [2800, 700]).
+// slower, measured on Zen 4 for W [1024, 256] and [2800, 700] streamed from L3 and memory; with W
+// in cache and 2 to 4 rows sgemm is faster, so gemm.cpp sends them one-row products only).
 #pragma once
 #include <cstdint>
 
