@@ -9,8 +9,9 @@
 // A one_hot reshaped into rows ([T, B, V] -> [T B, V]) counts. Exact for a finite W (the GEMM
 // only adds zeros to the picked row); the scatter adds the same terms as the GEMM, in index order.
 // gather reads its table whole and in order, so a transposed W (PyTorch's layout, x W^T) is copied
-// first, V N values: the GEMM by W^T reads as much for up to 4 rows (gemv.h), which stay GEMMs;
-// more rows are picked (min-char-rnn's 25 rows of V 65: sgemm's 'T' path took 7-8 us there,
+// first, V N values: up to 4 rows the GEMM by W^T costs less than that copy (sgemm's 'T' path,
+// ~1 us for [4, 65] x [65, 100] against the copy's 2.4 us; gemv.h for one row), so they stay
+// GEMMs; more rows are picked (min-char-rnn's 25 rows of V 65: sgemm's 'T' path took 7-8 us there,
 // more than the copy and the pick). A constant W (a sampling step's captured weights) is
 // copied here, once, and picked whatever the rows.
 #include "rnnc/interpreter.h"
@@ -42,7 +43,7 @@ Var rewrite_gemm(const Var& v) {
   if (Var i = one_hot_rows(a); i.defined()) {  // one_hot(i) W
     if (b.op() == Op::Transpose && in(b, 0).op() == Op::Literal)  // a constant W^T is copied once, now
       return gather(constant(evaluate({b}, {}, {})[0], b->loc), i);
-    if (b.op() == Op::Transpose && a.shape()[0] <= 4) return Var();  // gemv.h reads W^T once, as the copy would
+    if (b.op() == Op::Transpose && a.shape()[0] <= 4) return Var();  // the GEMM costs less than the copy
     return gather(b, i);
   }
   const Var at = transposed(a);
