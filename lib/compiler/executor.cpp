@@ -28,10 +28,14 @@ namespace {
 using sched::Access;
 using sched::Space;
 
-// Kernels smaller than this run on one thread: below it, waking a second costs more than it saves
+// Kernels smaller than this run on one thread: below it, sharing it out costs more than it saves
 // (measured on the per-step kernels of the GRU 256 loops: 16k elements gained 10% on two threads,
 // 4k lost).
 constexpr int64_t kParallelElements = 1 << 13;
+// ... and below this, only with workers still spinning from the previous parallel step (inside a
+// loop): waking a sleeping one (a futex call, and an interrupt to another core on a VM) cost
+// min-char-rnn's Adagrad update of a [100, 100] weight 11-13 us where the kernel takes ~2 (Zen 4).
+constexpr int64_t kWakeElements = 1 << 15;
 constexpr int64_t kChunksPerThread = 4;
 
 struct Bases {
@@ -77,7 +81,8 @@ void run_kernel(const sched::KernelStep& k, codegen::KernelFn fn, const Bases& b
   }
   const int64_t outer = k.desc.domain[0];
   if (numel(k.desc.domain) == 0) return;
-  if (threads > 1 && numel(k.desc.domain) >= kParallelElements && k.desc.splittable()) {
+  const int64_t n = numel(k.desc.domain);
+  if (threads > 1 && n >= kParallelElements && (n >= kWakeElements || workers_awake()) && k.desc.splittable()) {
     // Several chunks per thread, claimed one at a time: a thread whose core is taken by another
     // process leaves its share to the others (thread_pool.h).
     const int64_t chunks = std::min<int64_t>(int64_t{threads} * kChunksPerThread, outer);

@@ -40,6 +40,10 @@ constexpr int64_t kMaxChunks = 0xffff;
 
 class Pool {
  public:
+  bool awake() const {
+    return workers_.load(std::memory_order_relaxed) > 0 && sleepers_.load(std::memory_order_relaxed) == 0;
+  }
+
   void run(int threads, int64_t chunks, ChunkFn fn, void* ctx) {
     std::unique_lock busy(busy_, std::try_to_lock);
     if (!busy) {  // another job has the workers: this one runs here
@@ -87,7 +91,7 @@ class Pool {
   }
 
   void grow(int workers) {
-    for (; workers_ < workers; ++workers_) std::thread([this, id = workers_] { work(id); }).detach();
+    for (int id = workers_.load(); id < workers; id = ++workers_) std::thread([this, id] { work(id); }).detach();
   }
 
   void work(int id) {
@@ -110,7 +114,7 @@ class Pool {
   }
 
   std::mutex busy_;                    // held by the caller of the running job
-  int workers_ = 0;                    // started, under busy_
+  std::atomic<int> workers_{0};        // started (changed under busy_, read by awake())
   uint32_t epoch_ = 0;                 // under busy_
   std::atomic<uint64_t> state_{0};
   std::atomic<ChunkFn> fn_{nullptr};
@@ -139,6 +143,8 @@ Pool& pool() {
 }
 
 }  // namespace
+
+bool workers_awake() { return pool().awake(); }
 
 void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context) {
   if (threads <= 1 || chunks <= 1 || chunks > kMaxChunks) {

@@ -26,6 +26,10 @@ void parallel_for(int threads, int64_t chunks, F&& body) {
                const_cast<void*>(static_cast<const void*>(&body)));
 }
 
+// Whether the workers are spinning, waiting for work (they sleep after a few microseconds idle):
+// sharing out a small job is worth it only then. A hint, read without a lock.
+bool workers_awake();
+
 // [begin, end) of chunk i when n items are cut into `chunks` nearly equal chunks, each a multiple
 // of `align` items but the last.
 inline int64_t chunk_begin(int64_t n, int64_t chunks, int64_t i, int64_t align = 1) {
