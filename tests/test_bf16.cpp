@@ -255,6 +255,45 @@ TEST_CASE("bf16: few-row GEMMs against a weight in PyTorch's layout (gemv.h), fl
   }
 }
 
+TEST_CASE("gemv: one row times a row-major matrix (gemv_rows), against a double reference", "[gemv]") {
+  std::mt19937_64 rng(6);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t n : {1, 15, 16, 17, 100, 127, 128, 129, 300}) {
+    for (int64_t k : {0, 1, 2, 7, 100, 257}) {
+      INFO("n " << n << " k " << k);
+      const int64_t ldb = n + 3;  // padded rows of B, and c's padding must stay untouched
+      std::vector<float> a(k), b(std::max<int64_t>(k, 1) * ldb);
+      for (float& x : a) x = u(rng);
+      for (float& x : b) x = u(rng);
+      const float sentinel = 12345.f;
+      std::vector<float> c(n + 5, sentinel), part(n + 5, sentinel);
+      const bool ok = exec::gemv_rows(a.data(), b.data(), ldb, c.data(), n, k);
+      const int64_t cut = n / 3;  // another thread's columns: a range that starts anywhere
+      const bool ok_part = exec::gemv_rows(a.data(), b.data(), ldb, part.data(), cut, k) &&
+                           exec::gemv_rows(a.data(), b.data() + cut, ldb, part.data() + cut, n - cut, k);
+#if defined(__AVX512F__)
+      CHECK(ok);  // built for AVX-512: the kernel must run
+#endif
+      if (!ok) continue;
+      REQUIRE(ok_part);
+      for (int64_t j = 0; j < n + 5; ++j) {
+        if (j >= n) {
+          CHECK(c[j] == sentinel);
+          CHECK(part[j] == sentinel);
+          continue;
+        }
+        double want = 0, mag = 0;
+        for (int64_t i = 0; i < k; ++i) {
+          want += double(a[i]) * b[i * ldb + j];
+          mag += std::abs(double(a[i]) * b[i * ldb + j]);
+        }
+        CHECK(std::abs(c[j] - want) <= 1e-6 * mag + 1e-30);
+        CHECK(part[j] == c[j]);  // the same bits whatever columns a thread was given
+      }
+    }
+  }
+}
+
 TEST_CASE("bf16: a sampling step's captured weights are bf16 constants converted once, its logits within bf16's precision",
           "[bf16]") {
   // H 256: W_hh [1024, 256] is the smallest constant bf16_gemms converts (2^18 values).

@@ -86,13 +86,17 @@ void one_openmp_thread() {
 // PyTorch's layout, B = W^T), a sampling step's product. From 2 rows up, with W in cache, sgemm
 // ran 1.4-2x faster than the dot products (Zen 4, [m, 256] x [256, 1024] and [m, 700] x [700, 2800]).
 bool few_rows(int64_t m, MatLayout la, MatLayout lb) { return m == 1 && la.row_major && !lb.row_major; }
+// ... and one row of A times a row-major B (gemv_rows).
+bool one_row(int64_t m, MatLayout la, MatLayout lb) { return m == 1 && la.row_major && lb.row_major; }
 
 // One single-threaded GEMM: C (m x n, row-major, leading dimension ldc) = A B.
 template <class T>
 void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
               int64_t k) {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
     if (few_rows(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
+    if (one_row(m, la, lb) && gemv_rows(pa, pb, lb.ld, pc, n, k)) return;
+  }
 #ifdef RNNC_HAVE_DNNL
   if constexpr (std::is_same_v<T, float>) {
     // Row-major sgemm: a column-major operand is the transpose of a row-major one with the same ld.

@@ -1,8 +1,10 @@
 // The few-row GEMMs of gemv.h: each c[i][j] a dot product of A's row i and W's row j, in 16-float
 // (or 32-bf16) vectors, W read once, 4 of its rows at a time (every row of A against them), so
 // that the loads of W are what the loop waits for. bf16 rows multiply with vdpbf16ps (pairs of
-// products summed into float32 lanes). Built when the compiler targets AVX-512 (RNNC_NATIVE on a
-// CPU that has it, see CMakeLists.txt); otherwise the functions say no and sgemm does the work.
+// products summed into float32 lanes). gemv_rows, for a row-major B, holds up to 128 columns of
+// the result in registers and adds a[i] times B's row i to them. Built when the compiler targets
+// AVX-512 (RNNC_NATIVE on a CPU that has it, see CMakeLists.txt); otherwise the functions say no
+// and sgemm does the work.
 #include "compiler/gemv.h"
 
 #if defined(__AVX512F__)
@@ -107,8 +109,50 @@ bool run(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ld
   }
 }
 
+// gemv_rows over V vectors of 16 columns, the last one's lanes limited by `last`.
+template <int V>
+void columns(const float* a, const float* b, int64_t ldb, float* c, int64_t k, __mmask16 last) {
+  __m512 acc[V];
+#pragma GCC unroll 8
+  for (int v = 0; v < V; ++v) acc[v] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < k; ++i) {
+    const __m512 ai = _mm512_set1_ps(a[i]);
+    const float* row = b + i * ldb;
+#pragma GCC unroll 8
+    for (int v = 0; v + 1 < V; ++v) acc[v] = _mm512_fmadd_ps(ai, _mm512_loadu_ps(row + 16 * v), acc[v]);
+    acc[V - 1] = _mm512_fmadd_ps(ai, _mm512_maskz_loadu_ps(last, row + 16 * (V - 1)), acc[V - 1]);
+  }
+#pragma GCC unroll 8
+  for (int v = 0; v + 1 < V; ++v) _mm512_storeu_ps(c + 16 * v, acc[v]);
+  _mm512_mask_storeu_ps(c + 16 * (V - 1), last, acc[V - 1]);
+}
+
 }  // namespace
 #endif
+
+bool gemv_rows(const float* a, const float* b, int64_t ldb, float* c, int64_t n, int64_t k) {
+#if defined(__AVX512F__)
+  constexpr int64_t kBlock = 128;  // columns held in registers: 8 accumulators
+  for (int64_t j = 0; j < n; j += kBlock) {
+    const int64_t w = n - j < kBlock ? n - j : kBlock, vectors = (w + 15) / 16, left = w - 16 * (vectors - 1);
+    const __mmask16 last = static_cast<__mmask16>((1u << left) - 1);
+    switch (vectors) {
+      case 1: columns<1>(a, b + j, ldb, c + j, k, last); break;
+      case 2: columns<2>(a, b + j, ldb, c + j, k, last); break;
+      case 3: columns<3>(a, b + j, ldb, c + j, k, last); break;
+      case 4: columns<4>(a, b + j, ldb, c + j, k, last); break;
+      case 5: columns<5>(a, b + j, ldb, c + j, k, last); break;
+      case 6: columns<6>(a, b + j, ldb, c + j, k, last); break;
+      case 7: columns<7>(a, b + j, ldb, c + j, k, last); break;
+      default: columns<8>(a, b + j, ldb, c + j, k, last); break;
+    }
+  }
+  return true;
+#else
+  (void)a, (void)b, (void)ldb, (void)c, (void)n, (void)k;
+  return false;
+#endif
+}
 
 bool gemv(const float* a, int64_t lda, const float* w, int64_t ldw, float* c, int64_t ldc, int64_t m, int64_t n,
           int64_t k) {

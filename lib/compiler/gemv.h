@@ -23,4 +23,12 @@ bool gemv(const float* a, int64_t lda, const float* w, int64_t ldw, float* c, in
 bool gemv(const bf16* a, int64_t lda, const bf16* w, int64_t ldw, float* c, int64_t ldc, int64_t m, int64_t n,
           int64_t k);
 
+// c [1, n] = a [1, k] B, B [k, n] row-major (rows ldb apart): the other layout, c = sum_i a[i] B[i, :],
+// a[i] broadcast against a row of B, up to 128 columns of c held in registers while B is read once,
+// in order (a recurrent step's h W_hh^T with the weight transposed before the loop, or its
+// gradient dh W_hh; sgemm took ~0.6 us for [1, 100] x [100, 100], a call's overhead). float32
+// only. Each c[j] is summed over i in order, whatever the column range: the same bits on any
+// number of threads. False (nothing written) without AVX-512.
+bool gemv_rows(const float* a, const float* b, int64_t ldb, float* c, int64_t n, int64_t k);
+
 }  // namespace rnnc::exec
