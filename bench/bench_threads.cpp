@@ -23,6 +23,15 @@ void BM_Gemm(benchmark::State& state) {
 }
 BENCHMARK(BM_Gemm)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
+// The 3-layer LSTM 700's per-step GEMMs at batch 12: forward h W_hh^T, and backward dgates W_hh.
+void BM_GemmBatch12(benchmark::State& state) {
+  const bool back = state.range(1) != 0;
+  const int64_t k = back ? 2800 : 700, n = back ? 700 : 2800;
+  run(state, trace([](Var h, Var w) { return matmul(h, w); }, {Spec{{12, k}}, Spec{{k, n}}}));
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 12 * 700 * 2800, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_GemmBatch12)->ArgNames({"threads", "backward"})->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMicrosecond);
+
 void BM_Gates(benchmark::State& state) {
   run(state, trace([](Var z, Var c) { return sigmoid(z) * c + tanh(z) * sigmoid(c); }, {Spec{{64, 1024}}, Spec{{64, 1024}}}));
 }
