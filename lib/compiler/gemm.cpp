@@ -89,6 +89,19 @@ bool few_rows(int64_t m, MatLayout la, MatLayout lb) { return m == 1 && la.row_m
 // ... and one row of A times a row-major B (gemv_rows).
 bool one_row(int64_t m, MatLayout la, MatLayout lb) { return m == 1 && la.row_major && lb.row_major; }
 
+// Whether gemm_one sends C = A B to gemv.h's kernels, whose sums do not depend on which columns a
+// block holds.
+template <class T> bool own_kernel(int64_t m, MatLayout la, MatLayout lb) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) return few_rows(m, la, lb) || one_row(m, la, lb);
+#endif
+#if defined(__AVX512F__) && defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<T, bf16>) return few_rows(m, la, lb);
+#endif
+  (void)m, (void)la, (void)lb;
+  return false;
+}
+
 // One single-threaded GEMM: C (m x n, row-major, leading dimension ldc) = A B.
 template <class T>
 void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
@@ -179,6 +192,9 @@ void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, TC* pc, i
   if (m * n * k >= kParallelMacs) {
     blocks = std::clamp<int64_t>(extent / kMinBlock, std::clamp<int64_t>(extent / (kMinBlock / 2), 1, 2), kMaxBlocks);
     if (blocks > 2) blocks -= blocks % 2;  // as many blocks for each of two threads
+    // One block a thread for gemv.h, whatever the thread count: each block claimed costs a cache
+    // line passed between cores, and one row streaming its weight is over in a few microseconds.
+    if (own_kernel<T>(m, la, lb)) blocks = std::min<int64_t>(threads, extent / 16);
   }
   if (blocks == 1) return gemm_one(pa, la, pb, lb, pc, ldc, m, n, k);
   // Column blocks start on multiples of 16 floats (a cache line of C); row blocks anywhere.
