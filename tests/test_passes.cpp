@@ -240,6 +240,42 @@ TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a sc
   }
 }
 
+TEST_CASE("one_hot_gemms: a bias gradient, the sum of rows a scatter_add also reads, sums the scatter's table instead") {
+  // The input projection's weight gradient one_hot(i)^T G becomes scatter_add(i, G); the bias
+  // gradient sum(G) over all rows is then the sum of the table's V rows: G is read once.
+  const int64_t V = 5, N = 6;
+  struct Row {
+    const char* name;
+    int64_t t, b;    // G is [t, b, N], its rows reshaped to [t b, N] for the scatter
+    bool rewritten;  // more rows than the table's V
+  };
+  for (const Row& r : {Row{"12 rows of G, a table of 5", 3, 4, true}, Row{"4 rows, no fewer to add", 1, 4, false}}) {
+    DYNAMIC_SECTION(r.name) {
+      const int64_t M = r.t * r.b;
+      Var idx = input({M}, DType::i32, "idx"), g = input({r.t, r.b, N}, DType::f64, "g");
+      Var rows = one_hot(idx, V, DType::f64), g2 = reshape(g, {M, N});
+      const Var dw = matmul(transpose(rows), g2), db = sum(g, {0, 1});
+      const std::vector<Var> got = one_hot_gemms({dw, db});
+      INFO(to_text(got));
+      REQUIRE(got[0].op() == Op::ScatterAdd);
+      int sums_of_g = 0;  // sums that still read G's M rows
+      for (const NodePtr& n : topo_order(got))
+        if (n->op == Op::Sum && numel(n->inputs[0]->shape) == M * N) ++sums_of_g;
+      CHECK(sums_of_g == (r.rewritten ? 0 : 1));
+      std::mt19937_64 rng(3);
+      Tensor i(DType::i32, {M});
+      for (int64_t k = 0; k < M; ++k) i.set(k, static_cast<double>(rng() % V));
+      const std::vector<Tensor> a = {i, Tensor::uniform({r.t, r.b, N}, -1, 1, rng, DType::f64)};
+      const Function before{{idx, g}, {dw, db}, {}}, after{{idx, g}, got, {}};
+      const std::vector<Tensor> want = interpret(before, a), have = interpret(after, a), compiled = compile(before)(a);
+      for (size_t k = 0; k < 2; ++k) {
+        CHECK(max_abs_diff(have[k], want[k]) < 1e-14);
+        CHECK(max_abs_diff(compiled[k], want[k]) < 1e-14);
+      }
+    }
+  }
+}
+
 namespace {
 struct CharLstm {
   nn::RNN<nn::LSTMCell> rnn;
