@@ -336,6 +336,21 @@ TEST_CASE("clipping: by value, by global norm, and a non-finite gradient is refu
   std::vector<Tensor> g = {Tensor::from({-7, 2, 9}, {3}, DType::f32), Tensor::from({3, -4}, {2}, DType::f32)};
   optim::clip_by_value(g, -5, 5);
   CHECK(g[0].values() == std::vector<double>{-5, 2, 5});
+  // float32 clips in float32: the same values as clamping in double and rounding, bounds that are no
+  // float included; NaN stays NaN.
+  std::mt19937_64 rng(3);
+  Tensor f = Tensor::uniform({1000}, -0.3, 0.3, rng, DType::f32);
+  f.set(7, std::nan(""));
+  f.set(8, static_cast<double>(static_cast<float>(0.1)));
+  f.set(9, static_cast<double>(static_cast<float>(-0.1)));
+  const std::vector<double> before = f.values();
+  std::vector<Tensor> fs = {f};
+  optim::clip_by_value(fs, -0.1, 0.1);
+  for (size_t i = 0; i < before.size(); ++i) {
+    INFO(i << ": " << before[i]);
+    if (std::isnan(before[i])) CHECK(std::isnan(fs[0].at(static_cast<int64_t>(i))));
+    else CHECK(fs[0].at(static_cast<int64_t>(i)) == static_cast<double>(static_cast<float>(std::clamp(before[i], -0.1, 0.1))));
+  }
   std::vector<Tensor> h = {Tensor::from({3}, {1}, DType::f64), Tensor::from({4}, {1}, DType::f64)};
   CHECK(optim::clip_by_global_norm(h, 1.0) == Approx(5));
   CHECK(h[0].item() == Approx(0.6).epsilon(1e-6));

@@ -149,7 +149,9 @@ void Optimizer::step(std::vector<Tensor>& params, const std::vector<Tensor>& gra
                               i < names_.size() ? "'" + names_[i] + "'" : std::to_string(i),
                               name_of(params[i].dtype()), to_string(params[i].shape()), name_of(grads[i].dtype()),
                               to_string(grads[i].shape())));
-    sig += fmt::format("{}{};", name_of(params[i].dtype()), to_string(params[i].shape()));
+    sig += name_of(params[i].dtype());  // (no fmt here: this runs at every step)
+    for (int64_t d : params[i].shape()) sig += std::to_string(d) + ',';
+    sig += ';';
   }
   if (sig != signature_) {
     if (!signature_.empty() && t_ > 0) throw Error("rnnc: optimizer: the parameters changed shape between steps");
