@@ -138,12 +138,26 @@ namespace {
 
 using CharModel = nn::CharRNN<nn::LSTMCell>;
 
-// A 2-layer character LSTM trained on streams of the project's docs: steps with B streams.
+// 20000 characters of words drawn by a fixed generator: a text of its own, so that an edit of the
+// project's docs (which this once read) cannot move the float32 comparison below.
+std::u32string fixed_text() {
+  static const char* const words[] = {"the", "loss", "of", "a", "step", "gradient", "through", "time", "and",
+                                      "state", "carried", "to", "next", "chunk", "with", "weights", "in", "rows"};
+  std::mt19937 g(11);
+  std::string s;
+  while (s.size() < 20000) {
+    s += words[g() % std::size(words)];
+    s += g() % 9 == 0 ? ".\n" : " ";
+  }
+  return data::decode_utf8(s.substr(0, 20000));
+}
+
+// A 2-layer character LSTM trained on streams of fixed_text(): steps with B streams.
 // Each rank starts from its own seed (fit broadcasts rank 0's parameters) unless `same_start`.
 CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const std::filesystem::path& keep_last = {},
                       const std::filesystem::path& resume = {}, bool same_start = false, double dropout = 0,
                       bool overlap = true) {
-  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 20000);
+  const std::u32string text = fixed_text();
   const data::Vocab vocab = data::Vocab::of(text);
   const data::Streams streams(vocab.encode(text), B, 16);
   std::mt19937_64 rng(dist::rank() == 0 || same_start ? 3 : 4);
@@ -179,7 +193,10 @@ TEST_CASE("dist: ranks with B / N streams each train to the parameters of one pr
                     alone = train_chars(t, 4, 20, false, {}, {}, true, 0.25);
     const double diff = max_rel_diff(together, alone);
     INFO("largest relative difference " << diff);
-    CHECK(diff < (t == DType::f64 ? 1e-12 : 1e-5));
+    // float64 is the exact check. In float32 the ranks' sums over B / N streams round otherwise than
+    // one process's over B, and 20 Adam steps (g / sqrt(v)) amplify it: 6.6e-6 on this text, 1.8e-5
+    // on the docs it read before; a gradient averaged wrongly is off by ~1e-1.
+    CHECK(diff < (t == DType::f64 ? 1e-12 : 1e-4));
     CHECK((dist::size() > 1 || diff == 0));
     dist::check_same(together, "model");  // and every rank holds the same bits
   }
