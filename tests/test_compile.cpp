@@ -214,6 +214,9 @@ TEST_CASE("threads: GEMMs shared out by rows or columns give the same bits on 1,
       {"tall: row blocks", {700, 300}, {300, 200}, false},
       {"long k", {96, 2000}, {2000, 160}, false},
       {"batched", {3, 64, 200}, {3, 200, 300}, false},
+      {"one row (gemv.h), long k", {1, 4000}, {4000, 300}, false},
+      {"one row, fewer columns than a vector, long k", {1, 40000}, {40000, 8}, false},
+      {"one row, B transposed in place", {1, 4000}, {300, 4000}, true},
   };
   for (const Case& c : cases)
     for (DType t : {DType::f32, DType::f64}) {

@@ -194,7 +194,7 @@ void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, TC* pc, i
     if (blocks > 2) blocks -= blocks % 2;  // as many blocks for each of two threads
     // One block a thread for gemv.h, whatever the thread count: each block claimed costs a cache
     // line passed between cores, and one row streaming its weight is over in a few microseconds.
-    if (own_kernel<T>(m, la, lb)) blocks = std::min<int64_t>(threads, extent / 16);
+    if (own_kernel<T>(m, la, lb)) blocks = std::clamp<int64_t>(extent / 16, 1, std::max(threads, 1));
   }
   if (blocks == 1) return gemm_one(pa, la, pb, lb, pc, ldc, m, n, k);
   // Column blocks start on multiples of 16 floats (a cache line of C); row blocks anywhere.
