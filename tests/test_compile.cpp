@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "lower/kernel.h"
 #include "op_table.h"
 #include "random_graph.h"
 
@@ -312,6 +313,53 @@ TEST_CASE("transposes run in tiles (emit.cpp): every shape, split across threads
       if (threads == 1)  // (the second compile finds the kernel in the process's cache: no IR)
         CHECK((ir.find("tile0") != std::string::npos) == (r >= 32 && c >= 32));  // tiled when both axes hold a tile
     }
+  }
+}
+
+TEST_CASE("block_columns: a kernel reducing along its outer axis is cut into column blocks threads can share") {
+  using codegen::KernelDesc;
+  // A column sum of [6400, 768] (the GRU 256's bias gradient): in, out (reduced along axis 0).
+  auto column_sum = [](Shape domain, std::vector<int64_t> out_strides) {
+    KernelDesc d;
+    d.domain = domain;
+    d.args = {{DType::f32, {domain[1], 1}}, {DType::f32, out_strides}};
+    d.code = {{.op = Op::Input, .arg = 0}};
+    d.stores = {{.value = 0, .arg = 1, .reduce = Op::Sum}};
+    return d;
+  };
+  KernelDesc d = column_sum({6400, 768}, {0, 1});
+  REQUIRE_FALSE(d.splittable());
+  d.block_columns(1 << 15);
+  CHECK(d.domain == Shape{4, 6400, 192});  // blocks of at most 256, at least 4 of them
+  CHECK(d.args[0].strides == std::vector<int64_t>{192, 768, 1});
+  CHECK(d.args[1].strides == std::vector<int64_t>{192, 0, 1});
+  CHECK(d.splittable());
+  KernelDesc odd = column_sum({2000, 2800}, {0, 1});
+  odd.block_columns(1 << 15);
+  CHECK(odd.domain == Shape{25, 2000, 112});
+  struct Kept {
+    const char* why;
+    KernelDesc d;
+  };
+  for (const Kept& k : {Kept{"a row sum (reduces along the inner axis)", column_sum({6400, 768}, {1, 0})},
+                        Kept{"too few points", column_sum({40, 768}, {0, 1})},
+                        Kept{"no block of whole vectors", column_sum({6400, 65}, {0, 1})},
+                        Kept{"fewer than 4 blocks", column_sum({6400, 48}, {0, 1})}}) {
+    INFO(k.why);
+    KernelDesc same = k.d;
+    same.block_columns(1 << 15);
+    CHECK(same.domain == k.d.domain);
+  }
+  // End to end: a bias gradient's column sum, and a sum over two outer axes, the same bits on 1
+  // and 2 threads (each sum runs over the same rows in the same order) and the interpreter's value.
+  for (auto [shape, axes] : {std::pair<Shape, std::vector<int64_t>>{{1000, 256}, {0}}, {{10, 100, 768}, {0, 1}}}) {
+    INFO(to_string(shape));
+    Function f = trace([axes](Var g) { return sum(g, axes); }, {Spec{shape}});
+    std::mt19937_64 rng(7);
+    const std::vector<Tensor> args = {Tensor::uniform(shape, -1, 1, rng)};
+    const Tensor one = compile(f, {.threads = 1})(args)[0];
+    CHECK(max_abs_diff(compile(f, {.threads = 2})(args)[0], one) == 0);
+    CHECK(max_abs_diff(one, interpret(f, args)[0]) < 1e-3);
   }
 }
 

@@ -468,6 +468,8 @@ Step Lowerer::kernel_step(int g) {
     kb.desc.stores.push_back(s);
   }
   kb.desc.collapse();
+  // From the size at which the executor shares a kernel out (executor.cpp's kWakeElements).
+  kb.desc.block_columns(int64_t{1} << 15);
   st.kernel.desc = std::move(kb.desc);
   st.kernel.args = std::move(kb.args);
   st.kernel.group_size = gr.nodes;

@@ -57,6 +57,21 @@ bool KernelDesc::splittable() const {
   return true;
 }
 
+void KernelDesc::block_columns(int64_t min_elements) {
+  if (domain.size() < 2 || splittable() || numel(domain) < min_elements) return;
+  for (const Store& s : stores)
+    if (s.reduce != Op::Input && args[s.arg].strides.back() == 0) return;
+  // Blocks of whole vectors (16 floats), at most 256 wide, at least 4 of them (2800 -> 25 x 112).
+  const int64_t n = domain.back();
+  int64_t w = 0;
+  for (int64_t c = 256; c >= 16 && !w; c -= 16)
+    if (n % c == 0 && n / c >= 4) w = c;
+  if (!w) return;
+  domain.back() = w;
+  domain.insert(domain.begin(), n / w);
+  for (KernelArg& a : args) a.strides.insert(a.strides.begin(), a.strides.back() * w);
+}
+
 bool supports(Op op, DType dtype) {
   switch (op) {
     case Op::Input:

@@ -53,6 +53,14 @@ struct KernelDesc {
   void collapse();
   // Whether the outermost axis can be split across threads (no store reduces along it).
   bool splittable() const;
+  // A kernel that reduces along its outermost axis (a column sum: a bias gradient over T B rows)
+  // gets its innermost axis cut into blocks that become a new outermost axis, [.., n] -> [n / w, ..,
+  // w], so that threads can share it; each sum still runs over the same points in the same order.
+  // Only for at least `min_elements` points, and where no store reduces along the innermost axis.
+  // (The GRU 256's b_hh gradient, [6400, 768] -> [4, 6400, 192]: 1.6-1.7 -> 0.9-1.4 ms in its
+  // training step on 2 threads; alone, 565-768 -> 269-302 us on 2 threads, ~520-650 -> ~570-770 on
+  // one: the blocks walk stripes of the rows. Zen 4.)
+  void block_columns(int64_t min_elements);
 };
 
 // Whether code generation handles `op` on values of `dtype` (the rest runs as library calls).
