@@ -82,23 +82,20 @@ void one_openmp_thread() {
 }
 #endif
 
-// A GEMM for gemv.h: one row of A times a B whose columns are contiguous (a weight W [n, k] in
-// PyTorch's layout, B = W^T), a sampling step's product. From 2 rows up, with W in cache, sgemm
-// ran 1.4-2x faster than the dot products (Zen 4, [m, 256] x [256, 1024] and [m, 700] x [700, 2800]).
-bool few_rows(int64_t m, MatLayout la, MatLayout lb) { return m == 1 && la.row_major && !lb.row_major; }
-// ... and one row of A times a row-major B (gemv_rows).
-bool one_row(int64_t m, MatLayout la, MatLayout lb) { return m == 1 && la.row_major && lb.row_major; }
-
-// Whether gemm_one sends C = A B to gemv.h's kernels, whose sums do not depend on which columns a
-// block holds.
+// Whether C = A B goes to gemv.h's kernels: one row of A against a B whose columns are contiguous
+// (a weight W [n, k] in PyTorch's layout, B = W^T: gemv, a sampling step's product) or whose rows
+// are (gemv_rows, float32 only: a batch-1 recurrent step's). From 2 rows up, with W in cache, sgemm
+// ran 1.4-2x faster than the dot products (Zen 4, [m, 256] x [256, 1024] and [m, 700] x [700,
+// 2800]). Their sums do not depend on which columns a block holds (gemm_blocks).
 template <class T> bool own_kernel(int64_t m, MatLayout la, MatLayout lb) {
+  if (m != 1 || !la.row_major) return false;
 #if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, float>) return few_rows(m, la, lb) || one_row(m, la, lb);
+  if constexpr (std::is_same_v<T, float>) return true;
 #endif
 #if defined(__AVX512F__) && defined(__AVX512BF16__)
-  if constexpr (std::is_same_v<T, bf16>) return few_rows(m, la, lb);
+  if constexpr (std::is_same_v<T, bf16>) return !lb.row_major;
 #endif
-  (void)m, (void)la, (void)lb;
+  (void)lb;
   return false;
 }
 
@@ -106,10 +103,10 @@ template <class T> bool own_kernel(int64_t m, MatLayout la, MatLayout lb) {
 template <class T>
 void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
               int64_t k) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (few_rows(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
-    if (one_row(m, la, lb) && gemv_rows(pa, pb, lb.ld, pc, n, k)) return;
-  }
+  if constexpr (std::is_same_v<T, float>)
+    if (own_kernel<T>(m, la, lb) &&
+        (lb.row_major ? gemv_rows(pa, pb, lb.ld, pc, n, k) : gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)))
+      return;
 #ifdef RNNC_HAVE_DNNL
   if constexpr (std::is_same_v<T, float>) {
     // Row-major sgemm: a column-major operand is the transpose of a row-major one with the same ld.
@@ -125,7 +122,7 @@ void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64
 // bf16 A and B, float32 C.
 void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float* pc, int64_t ldc, int64_t m,
               int64_t n, int64_t k) {
-  if (few_rows(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
+  if (own_kernel<bf16>(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
 #ifdef RNNC_HAVE_DNNL
   one_openmp_thread();
   using dnnl::memory;

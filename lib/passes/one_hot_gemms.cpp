@@ -21,6 +21,7 @@
 // of a 130 ms step) are read once, by the scatter. The same terms, grouped by index. Not where G
 // has no more rows than the table (a step of a few rows inside a recomputed segment).
 #include <algorithm>
+#include <numeric>
 #include <unordered_map>
 
 #include "rnnc/interpreter.h"
@@ -73,11 +74,10 @@ Var sum_of_scattered(const Var& v, const std::unordered_map<const Node*, Var>& s
   const Var x = in(v, 0);
   const auto it = scattered.find(base(x));
   if (it == scattered.end() || x.rank() < 2 || x.shape().back() != it->second.shape()[1]) return Var();
-  std::vector<int64_t> axes = v->ints;
+  std::vector<int64_t> axes = v->ints, leading(static_cast<size_t>(x.rank() - 1));
   std::sort(axes.begin(), axes.end());
-  for (int64_t a = 0; a + 1 < x.rank(); ++a)
-    if (a >= static_cast<int64_t>(axes.size()) || axes[static_cast<size_t>(a)] != a) return Var();
-  if (static_cast<int64_t>(axes.size()) != x.rank() - 1) return Var();
+  std::iota(leading.begin(), leading.end(), 0);
+  if (axes != leading) return Var();
   if (numel(x.shape()) / x.shape().back() <= it->second.shape()[0]) return Var();  // no fewer rows to add
   return reshape(sum(it->second, {0}, true), v.shape());
 }
