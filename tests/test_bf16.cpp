@@ -10,7 +10,7 @@
 #include <limits>
 #include <set>
 
-#include "compiler/gemv.h"
+#include "exec/gemv.h"
 #include "helpers.h"
 #include "rnnc/char_rnn.h"
 

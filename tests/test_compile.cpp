@@ -202,7 +202,7 @@ TEST_CASE("threads: a kernel split across threads gives the same result as one t
 }
 
 TEST_CASE("threads: GEMMs shared out by rows or columns give the same bits on 1, 2 and 4 threads") {
-  // A large GEMM is cut into blocks by its shape alone (compiler/gemm.cpp), so every thread count
+  // A large GEMM is cut into blocks by its shape alone (exec/gemm.cpp), so every thread count
   // computes the same sums in the same order.
   struct Case {
     const char* what;
@@ -317,7 +317,7 @@ TEST_CASE("transposes run in tiles (emit.cpp): every shape, split across threads
 }
 
 TEST_CASE("block_columns: a kernel reducing along its outer axis is cut into column blocks threads can share") {
-  using codegen::KernelDesc;
+  using lower::KernelDesc;
   // A column sum of [6400, 768] (the GRU 256's bias gradient): in, out (reduced along axis 0).
   auto column_sum = [](Shape domain, std::vector<int64_t> out_strides) {
     KernelDesc d;

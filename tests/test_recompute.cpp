@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "helpers.h"
-#include "lower/revolve.h"
+#include "exec/revolve.h"
 
 using namespace rnnc;
 using namespace rnnc::testing;
@@ -342,7 +342,7 @@ TEST_CASE("recompute: a character model's output layer, loss and their gradients
   }
 }
 
-// Revolve's schedule (lower/revolve.h) against a direct search: its cost formula equals the
+// Revolve's schedule (exec/revolve.h) against a direct search: its cost formula equals the
 // fewest steps any schedule runs again, found by trying every split, and the schedule it makes
 // is valid (each step brought from the slot named, holding the position named) and runs exactly
 // that many steps again, besides the forward pass.
@@ -356,12 +356,12 @@ TEST_CASE("recompute: Revolve's schedule is valid and runs the fewest steps agai
         for (int m = 1; m < l; ++m) v = std::min(v, m + best[l - m][S - 1] + best[m][S]);
       best[l][S] = v;
       INFO("l " << l << ", S " << S);
-      REQUIRE(sched::revolve_cost(l, S) == v);
+      REQUIRE(exec::revolve_cost(l, S) == v);
     }
   const int64_t T = GENERATE(2, 3, 13, 100, 1000, 10000);
   const int S = GENERATE(1, 2, 3, 5, 20);
   INFO("T " << T << ", S " << S);
-  const sched::RevolveSchedule r = sched::revolve(T, S);
+  const exec::RevolveSchedule r = exec::revolve(T, S);
   std::vector<int64_t> slot(S, -1);  // the position each slot holds
   for (int64_t i = 0; i < T; ++i)
     if (r.kept[i] >= 0) {
@@ -382,7 +382,7 @@ TEST_CASE("recompute: Revolve's schedule is valid and runs the fewest steps agai
     CHECK(next == b.copies.size());
   }
   CHECK(rerun == r.rerun);
-  CHECK(rerun == sched::revolve_cost(T, S) - (T - 1));  // the forward pass runs the first T - 1
+  CHECK(rerun == exec::revolve_cost(T, S) - (T - 1));  // the forward pass runs the first T - 1
 }
 
 TEST_CASE("recompute: a schedule that cannot be is an error naming it", "[recompute]") {

@@ -1,4 +1,4 @@
-// The thread pool (lib/compiler/thread_pool.h): every chunk of every job runs exactly once, from
+// The thread pool (lib/exec/thread_pool.h): every chunk of every job runs exactly once, from
 // any number of callers, nested or not, whether the workers are spinning or asleep.
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "compiler/thread_pool.h"
+#include "exec/thread_pool.h"
 
 using rnnc::exec::chunk_begin;
 using rnnc::exec::parallel_for;

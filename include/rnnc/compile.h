@@ -21,6 +21,7 @@
 #include "rnnc/env_options.h"
 #include "rnnc/function.h"
 #include "rnnc/passes.h"
+#include "rnnc/run_hooks.h"
 #include "rnnc/tensor.h"
 
 namespace rnnc {
@@ -69,16 +70,6 @@ struct CompileStats {
   bool bf16 = false;            // GEMMs in bf16 (CompileOptions::bf16, on a CPU that has it)
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;
-};
-
-// What a caller can hear while a compiled function runs, on the calling thread. Data-parallel
-// training uses it to start averaging a layer's gradients while the backward pass goes on below.
-struct RunHooks {
-  // Output k is final: no later step of this call touches it. Once per output, in the order the
-  // schedule completes them (the gradients of the last layers first), while later steps still run.
-  std::function<void(int output, const Tensor& value)> ready;
-  // Between any two steps, those in loop bodies too (thousands per call): keep it cheap.
-  std::function<void()> between_steps;
 };
 
 class Compiled {

@@ -21,13 +21,6 @@
 
 namespace rnnc {
 
-// The type of one input: shape, dtype, optional name.
-struct Spec {
-  Shape shape{};
-  DType dtype = DType::f32;
-  std::string name{};
-};
-Spec spec_of(const Tensor& t, std::string name = "");
 
 using TraceFn = std::function<std::vector<Var>(std::span<const Var>)>;
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rnnc/dtype.h"
@@ -70,5 +71,13 @@ class Tensor {
 
 // Largest |a - b| over all elements (shapes must match); NaN when positions of NaN differ.
 double max_abs_diff(const Tensor& a, const Tensor& b);
+
+// The type of a tensor (a function's input, a program's output): shape, dtype, optional name.
+struct Spec {
+  Shape shape{};
+  DType dtype = DType::f32;
+  std::string name{};
+};
+inline Spec spec_of(const Tensor& t, std::string name = "") { return Spec{t.shape(), t.dtype(), std::move(name)}; }
 
 }  // namespace rnnc

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "exec/program.h"
 #include "lower/kernel.h"
 #include "rnnc/env_options.h"
 
@@ -14,6 +15,12 @@ class Value;
 }  // namespace llvm
 
 namespace rnnc::codegen {
+
+using exec::KernelFn;
+using lower::Instr;
+using lower::KernelArg;
+using lower::KernelDesc;
+using lower::Store;
 
 struct JitStats {
   int kernels = 0;      // asked for

@@ -4,8 +4,6 @@
 
 namespace rnnc {
 
-Spec spec_of(const Tensor& t, std::string name) { return Spec{t.shape(), t.dtype(), std::move(name)}; }
-
 std::vector<Spec> Function::input_specs() const {
   std::vector<Spec> specs;
   for (const Var& in : inputs) specs.push_back(Spec{in.shape(), in.dtype(), in->name});

@@ -1,7 +1,7 @@
 // The value of every elementwise primitive at one point, written once for every evaluator.
 //
 // `apply(m, op, x...)` is generic over a number system M: the interpreter instantiates it with
-// float, double and int32_t (lib/runtime/interpreter.cpp), code generation with LLVM values
+// float, double and int32_t (lib/interp/interpreter.cpp), code generation with LLVM values
 // (lib/codegen/emit.cpp), so the reference and the compiled kernels compute the same formula. M
 // provides the machine's instructions:
 //

@@ -23,9 +23,9 @@
 #include "lower/lowerer.h"
 #include "rnnc/error.h"
 
-namespace rnnc::sched {
+namespace rnnc::lower {
 
-namespace lowering {
+namespace detail {
 
 std::vector<Var> soonest_first(const std::vector<Var>& outputs) {
   std::vector<std::pair<size_t, size_t>> need;  // (nodes it needs, position)
@@ -49,10 +49,10 @@ Kind kind_of(const Node& n) {
     case Op::Concat: return Kind::Concat;
     case Op::Scan: return Kind::Loop;
     case Op::Sum:
-    case Op::Max: return codegen::supports(n.op, n.dtype) ? Kind::Reduce : Kind::Library;
+    case Op::Max: return supports(n.op, n.dtype) ? Kind::Reduce : Kind::Library;
     default: break;
   }
-  if (info(n.op).cls == OpClass::Elementwise && n.op != Op::OneHot && codegen::supports(n.op, n.dtype))
+  if (info(n.op).cls == OpClass::Elementwise && n.op != Op::OneHot && supports(n.op, n.dtype))
     return Kind::Compute;
   return Kind::Library;
 }
@@ -95,12 +95,12 @@ bool gemm_able(const Access& a) {
   return row_major || col_major;
 }
 
-Schedule Lowerer::run() {
+exec::Schedule Lowerer::run(std::vector<std::pair<NodePtr, int>>* placement) {
   classify();
   plan_concats();
   place();
   form_groups();
-  emit();
+  emit(placement);
   return std::move(s_);
 }
 
@@ -396,7 +396,7 @@ bool Lowerer::can_join(int g, const std::vector<int>& reads) const {
 }
 
 int Lowerer::load(KernelBuilder& kb, const Access& a) {
-  codegen::Instr in;
+  Instr in;
   in.op = Op::Input;
   in.dtype = a.dtype;
   in.arg = kb.arg(a);
@@ -409,7 +409,7 @@ int Lowerer::expr(KernelBuilder& kb, int i, int g, bool top) {
   const Node& n = *order_[i];
   int v;
   if (in.is_const) {
-    codegen::Instr c;
+    Instr c;
     c.op = Op::Full;
     c.dtype = n.dtype;
     c.value = in.value;
@@ -421,7 +421,7 @@ int Lowerer::expr(KernelBuilder& kb, int i, int g, bool top) {
   } else if (in.kind == Kind::Reduce) {
     v = expr(kb, at(n.inputs[0]), g);
   } else {
-    codegen::Instr c;
+    Instr c;
     c.op = n.op;
     c.dtype = n.dtype;
     int* operand[3] = {&c.a, &c.b, &c.c};
@@ -439,19 +439,42 @@ bool Lowerer::needed_outside(int i) const {
   return false;
 }
 
-Step Lowerer::kernel_step(int g) {
+Step Lowerer::kernel_step(KernelBuilder& kb, int nodes) {
+  kb.desc.collapse();
+  // From the size at which the executor shares a kernel out (executor.cpp's kWakeElements).
+  kb.desc.block_columns(int64_t{1} << 15);
+  const KernelDesc& d = kb.desc;
+  Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
+  KernelStep& k = st.kernel;
+  k.kernel = static_cast<int>(kernels_.size());
+  k.args = std::move(kb.args);
+  k.outer = d.domain[0];
+  k.points = numel(d.domain);
+  k.splittable = d.splittable();
+  k.fills = std::move(kb.fills);
+  for (size_t a = 0; a < k.args.size(); ++a) {
+    const BufferRef& b = k.args[a].buf;
+    if (b.space != Space::Arena) continue;
+    bool written = false;
+    for (const Store& s : d.stores) written |= s.arg == static_cast<int>(a);
+    (written ? st.writes : st.reads).push_back(b.index);
+  }
+  kernels_.push_back(Kernel{std::move(kb.desc), nodes});
+  return st;
+}
+
+Step Lowerer::group_step(int g) {
   const Group& gr = groups_[g];
   KernelBuilder kb;
   kb.desc.domain = gr.domain;
-  Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
   for (int r : gr.roots) {
     const int v = expr(kb, r, g, true);
     kb.memo[r] = v;
-    for (const Access& dest : info_[r].extra_stores) kb.desc.stores.push_back(codegen::Store{v, kb.arg(dest), Op::Input});
+    for (const Access& dest : info_[r].extra_stores) kb.desc.stores.push_back(Store{v, kb.arg(dest), Op::Input});
     if (!needed_outside(r)) continue;
     const Info& in = info_[r];
     Access out = in.access;
-    codegen::Store s;
+    Store s;
     s.value = v;
     if (in.kind == Kind::Reduce) {
       // Stride 0 along the reduced axes: every point of them adds into the same element.
@@ -461,42 +484,36 @@ Step Lowerer::kernel_step(int g) {
       s.reduce = order_[r]->op;
     }
     s.arg = kb.arg(out);
-    if (s.reduce != Op::Input) {
-      st.kernel.reduce_init.push_back(static_cast<int>(kb.desc.stores.size()));
-      st.kernel.init_count.push_back(numel(order_[r]->shape));
-    }
+    if (s.reduce != Op::Input)
+      kb.fills.push_back(exec::Fill{s.reduce == Op::Sum ? exec::Fill::Identity::Zero : exec::Fill::Identity::Lowest,
+                                    s.arg, numel(order_[r]->shape)});
     kb.desc.stores.push_back(s);
   }
-  kb.desc.collapse();
-  // From the size at which the executor shares a kernel out (executor.cpp's kWakeElements).
-  kb.desc.block_columns(int64_t{1} << 15);
-  st.kernel.desc = std::move(kb.desc);
-  st.kernel.args = std::move(kb.args);
-  st.kernel.group_size = gr.nodes;
-  for (size_t a = 0; a < st.kernel.args.size(); ++a) {
-    const BufferRef& b = st.kernel.args[a].buf;
-    if (b.space != Space::Arena) continue;
-    bool written = false;
-    for (const codegen::Store& s : st.kernel.desc.stores) written |= s.arg == static_cast<int>(a);
-    (written ? st.writes : st.reads).push_back(b.index);
+  return kernel_step(kb, gr.nodes);
+}
+
+Step Lowerer::copy_step(KernelBuilder& kb) { return kernel_step(kb, 1); }
+
+// The run time's routine for a library node, with what its errors name.
+LibraryStep library_step(const Node& n, std::vector<Access> ins, const Access& out) {
+  LibraryStep l{exec::Routine::Gather, {}, where(n.loc), std::move(ins), out};
+  switch (n.op) {
+    case Op::Gather: l.routine = exec::Routine::Gather; break;
+    case Op::ScatterAdd: l.routine = exec::Routine::ScatterAdd; break;
+    case Op::OneHot: l.routine = exec::Routine::OneHot; break;
+    case Op::SequenceMask: l.routine = exec::Routine::SequenceMask; break;
+    case Op::Pad:
+      l.routine = exec::Routine::Pad;
+      l.ints = n.ints;
+      break;
+    default:
+      throw Error(fmt::format("rnnc: compile: {} on {}{} has no kernel and no run-time routine (at {})", name_of(n.op),
+                              name_of(n.dtype), to_string(n.shape), where(n.loc)));
   }
-  return st;
+  return l;
 }
 
-Step Lowerer::copy_step(KernelBuilder& kb) {
-  kb.desc.collapse();
-  Step st{Step::Kind::Kernel, {}, {}, {}, {}, {}, {}};
-  st.kernel.desc = std::move(kb.desc);
-  st.kernel.args = std::move(kb.args);
-  st.kernel.group_size = 1;
-  const int dest = st.kernel.desc.stores[0].arg;
-  for (size_t a = 0; a < st.kernel.args.size(); ++a)
-    if (st.kernel.args[a].buf.space == Space::Arena)
-      (static_cast<int>(a) == dest ? st.writes : st.reads).push_back(st.kernel.args[a].buf.index);
-  return st;
-}
-
-void Lowerer::emit() {
+void Lowerer::emit(std::vector<std::pair<NodePtr, int>>* placement) {
   for (ConcatCopy& copy : copies_) {
     Info& in = info_[copy.operand];
     if (in.kind != Kind::Compute || in.group < 0 || !is_root(copy.operand) || order_[copy.operand]->shape != copy.dest.shape)
@@ -504,11 +521,9 @@ void Lowerer::emit() {
     in.extra_stores.push_back(copy.dest);
     copy.by_producer = true;
   }
-  std::vector<std::pair<int, Step>> steps;  // (position, step)
-  for (size_t g = 0; g < groups_.size(); ++g) {
-    steps.emplace_back(groups_[g].first, kernel_step(static_cast<int>(g)));
-    steps.back().second.group = static_cast<int>(g);
-  }
+  std::vector<Pending> steps;
+  for (size_t g = 0; g < groups_.size(); ++g)
+    steps.push_back(Pending{groups_[g].first, group_step(static_cast<int>(g)), static_cast<int>(g), -1});
   for (size_t ii = 0; ii < order_.size(); ++ii) {
     const int i = static_cast<int>(ii);
     const Info& in = info_[i];
@@ -517,15 +532,15 @@ void Lowerer::emit() {
     std::vector<Access> ins;
     for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
     if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access};
-    else st.library = LibraryStep{order_[i], ins, in.access};
+    else st.library = library_step(*order_[i], ins, in.access);
     for (const Access& a : ins)
       if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
     if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);
-    st.node = i;
-    steps.emplace_back(i, std::move(st));
+    steps.push_back(Pending{i, std::move(st), -1, i});
   }
   // One step per loop, where its first output is (every output of a loop has the same inputs).
-  for (const auto& [key, plan] : loops_) steps.emplace_back(plan.outputs.front(), loop_step(plan.outputs));
+  for (const auto& [key, plan] : loops_)
+    steps.push_back(Pending{plan.outputs.front(), loop_step(plan.outputs), -1, plan.outputs.front()});
   link_revolve(steps);
   // Concat operands not written in place are copied into their slices: by the kernel that
   // computes them when there is one (a value in two concats, as the reset and update gate
@@ -535,8 +550,8 @@ void Lowerer::emit() {
     KernelBuilder kb;
     kb.desc.domain = copy.dest.shape;
     const int v = expr(kb, copy.operand, -1);
-    kb.desc.stores.push_back(codegen::Store{v, kb.arg(copy.dest), Op::Input});
-    steps.emplace_back(copy.concat, copy_step(kb));
+    kb.desc.stores.push_back(Store{v, kb.arg(copy.dest), Op::Input});
+    steps.push_back(Pending{copy.concat, copy_step(kb)});
   }
   // Outputs not written in place (inputs, constants, views, repeated outputs) are copied, as soon
   // as their value exists (RunHooks hears of them then).
@@ -547,27 +562,30 @@ void Lowerer::emit() {
     kb.desc.domain = outputs_[k].shape();
     const int v = expr(kb, i, -1);
     const Access out = home(BufferRef{Space::Output, static_cast<int>(k)}, outputs_[k].dtype(), outputs_[k].shape());
-    kb.desc.stores.push_back(codegen::Store{v, kb.arg(out), Op::Input});
-    steps.emplace_back(i, copy_step(kb));
+    kb.desc.stores.push_back(Store{v, kb.arg(out), Op::Input});
+    steps.push_back(Pending{i, copy_step(kb)});
   }
-  std::stable_sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(steps.begin(), steps.end(), [](const Pending& a, const Pending& b) { return a.pos < b.pos; });
   std::vector<int> step_of_group(groups_.size(), -1), step_of_node(order_.size(), -1);
-  for (auto& [p, st] : steps) {
+  for (Pending& p : steps) {
     const int k = static_cast<int>(s_.steps.size());
-    if (st.group >= 0) step_of_group[st.group] = k;
-    if (st.node >= 0) step_of_node[st.node] = k;
-    s_.steps.push_back(std::move(st));
+    if (p.group >= 0) step_of_group[p.group] = k;
+    if (p.node >= 0) step_of_node[p.node] = k;
+    s_.steps.push_back(std::move(p.step));
   }
-  for (size_t i = 0; i < order_.size(); ++i) {
-    const int g = info_[i].group;
-    s_.placement.emplace_back(order_[i], g >= 0 ? step_of_group[g] : step_of_node[i]);
-  }
+  if (placement)
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const int g = info_[i].group;
+      placement->emplace_back(order_[i], g >= 0 ? step_of_group[g] : step_of_node[i]);
+    }
 }
 
-}  // namespace lowering
+}  // namespace detail
 
-Schedule lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs) {
-  return lowering::Lowerer(outputs, inputs).run();
+Lowered lower(const std::vector<Var>& outputs, const std::vector<Var>& inputs) {
+  Lowered l;
+  l.schedule = detail::Lowerer(outputs, inputs, l.kernels).run(&l.placement);
+  return l;
 }
 
-}  // namespace rnnc::sched
+}  // namespace rnnc::lower

@@ -4,7 +4,7 @@
 
 #include "ir/math.h"
 
-namespace rnnc::codegen {
+namespace rnnc::lower {
 
 std::string KernelDesc::key() const {
   std::string k = "d";
@@ -83,4 +83,4 @@ bool supports(Op op, DType dtype) {
   }
 }
 
-}  // namespace rnnc::codegen
+}  // namespace rnnc::lower

@@ -11,7 +11,7 @@
 // Everything that decides the machine code is in this struct, so two kernels with equal key()
 // compile to the same code: the T steps of an unrolled recurrence share one kernel. Base pointers
 // (with the views' offsets applied) are passed at run time; strides are compile-time constants.
-// No LLVM types here: this header is shared by the fusion pass and the executor.
+// No LLVM types here: code generation reads it, the run time never sees it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,7 +19,7 @@
 
 #include "rnnc/graph.h"
 
-namespace rnnc::codegen {
+namespace rnnc::lower {
 
 struct KernelArg {
   DType dtype = DType::f32;
@@ -57,17 +57,10 @@ struct KernelDesc {
   // gets its innermost axis cut into blocks that become a new outermost axis, [.., n] -> [n / w, ..,
   // w], so that threads can share it; each sum still runs over the same points in the same order.
   // Only for at least `min_elements` points, and where no store reduces along the innermost axis.
-  // (The GRU 256's b_hh gradient, [6400, 768] -> [4, 6400, 192]: 1.6-1.7 -> 0.9-1.4 ms in its
-  // training step on 2 threads; alone, 565-768 -> 269-302 us on 2 threads, ~520-650 -> ~570-770 on
-  // one: the blocks walk stripes of the rows. Zen 4.)
   void block_columns(int64_t min_elements);
 };
 
 // Whether code generation handles `op` on values of `dtype` (the rest runs as library calls).
 bool supports(Op op, DType dtype);
 
-// The kernel entry point: args[i] points at argument i's first element; the outermost domain axis
-// runs over [begin, end).
-using KernelFn = void (*)(void* const* args, int64_t begin, int64_t end);
-
-}  // namespace rnnc::codegen
+}  // namespace rnnc::lower

@@ -6,7 +6,7 @@
 
 #include "lower/lowerer.h"
 
-namespace rnnc::sched::lowering {
+namespace rnnc::lower::detail {
 
 bool Lowerer::steps_contiguous(const Access& a) {
   if (a.shape.empty()) return false;
@@ -181,7 +181,7 @@ bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output
   if (!back) return false;
 
   auto r = std::make_shared<RevolveStep>();
-  r->schedule = revolve(L.length, L.revolve);
+  r->schedule = exec::revolve(L.length, L.revolve);
   auto round = [](int64_t b) { return (b + 63) / 64 * 64; };
   int64_t work = 0;
   for (auto& copy : r->carry_at)
@@ -220,11 +220,13 @@ bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output
   return true;
 }
 
-void Lowerer::link_revolve(std::vector<std::pair<int, Step>>& steps) {
-  for (auto& [p, back] : steps) {
+void Lowerer::link_revolve(std::vector<Pending>& steps) {
+  for (Pending& b : steps) {
+    Step& back = b.step;
     if (back.kind != Step::Kind::Loop || !back.loop->revolve || back.loop->revolve->forward == back.loop.get()) continue;
     const LoopStep* f = back.loop->revolve->forward;
-    for (auto& [q, fwd] : steps) {
+    for (const Pending& q : steps) {
+      const Step& fwd = q.step;
       if (fwd.kind != Step::Kind::Loop || fwd.loop.get() != f) continue;
       for (size_t b = f->carries; b < f->bindings.size(); ++b)  // c_0 is in slot 0
         if (f->bindings[b].buf.space == Space::Arena) back.reads.push_back(f->bindings[b].buf.index);
@@ -246,7 +248,7 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
     ls->body_output.push_back(dropped.count(static_cast<int>(k)) ? -1 : static_cast<int>(body_outputs.size()));
     if (!dropped.count(static_cast<int>(k))) body_outputs.push_back(L.outputs[k]);
   }
-  ls->body = std::make_shared<Schedule>(lower(body_outputs, L.inputs));
+  ls->body = std::make_shared<exec::Schedule>(Lowerer(body_outputs, L.inputs, kernels_).run());
   plan_memory(*ls->body);
   ls->length = L.length;
   ls->reverse = L.reverse;
@@ -314,9 +316,8 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
   const int scratch = static_cast<int>(s_.buffers.size() - 1);
   ls->scratch = home(BufferRef{Space::Arena, scratch}, DType::f32, {1});
   st.writes.push_back(scratch);
-  st.node = outs.front();
   st.loop = std::move(ls);
   return st;
 }
 
-}  // namespace rnnc::sched::lowering
+}  // namespace rnnc::lower::detail

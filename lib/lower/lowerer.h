@@ -14,7 +14,7 @@
 
 #include "lower/schedule.h"
 
-namespace rnnc::sched::lowering {
+namespace rnnc::lower::detail {
 
 enum class Kind : uint8_t { Leaf, Const, Compute, Reduce, Gemm, View, Alias, Concat, Library, Loop };
 
@@ -84,9 +84,19 @@ struct Group {
 // inputs die sooner, and a data-parallel trainer averages them meanwhile (RunHooks).
 std::vector<Var> soonest_first(const std::vector<Var>& outputs);
 
+// A step on its way into the schedule: it runs after the node at position `pos`, and computes
+// kernel group `group` or node `node` (for the placement).
+struct Pending {
+  int pos = 0;
+  Step step;
+  int group = -1, node = -1;
+};
+
 class Lowerer {
  public:
-  Lowerer(const std::vector<Var>& outputs, const std::vector<Var>& inputs) : outputs_(outputs) {
+  // Kernel steps' descriptions go to `kernels`, shared with the lowerings of loop bodies.
+  Lowerer(const std::vector<Var>& outputs, const std::vector<Var>& inputs, std::vector<Kernel>& kernels)
+      : outputs_(outputs), kernels_(kernels) {
     order_ = topo_order(soonest_first(outputs));
     info_.resize(order_.size());
     for (size_t i = 0; i < order_.size(); ++i) pos_[order_[i].get()] = static_cast<int>(i);
@@ -98,7 +108,8 @@ class Lowerer {
     for (const Var& o : outputs) s_.outputs.push_back(Spec{o.shape(), o.dtype(), ""});
   }
 
-  Schedule run();
+  // The schedule, and where each node is computed (placement, as in Lowered).
+  exec::Schedule run(std::vector<std::pair<NodePtr, int>>* placement = nullptr);
 
  private:
   int at(const NodePtr& n) const { return pos_.at(n.get()); }
@@ -154,7 +165,7 @@ class Lowerer {
 
   // The loop running back over a Revolve forward loop reads its binding buffers and scratch (to
   // run it again) until it ends.
-  static void link_revolve(std::vector<std::pair<int, Step>>& steps);
+  static void link_revolve(std::vector<Pending>& steps);
 
   bool is_root(int i) const;
 
@@ -188,8 +199,9 @@ class Lowerer {
   bool can_join(int g, const std::vector<int>& reads) const;
 
   struct KernelBuilder {
-    codegen::KernelDesc desc;
+    KernelDesc desc;
     std::vector<Access> args;
+    std::vector<exec::Fill> fills;      // reductions' destinations, pre-filled with their identity
     std::unordered_map<int, int> memo;  // node position -> instruction
 
     int arg(const Access& a) {
@@ -198,10 +210,10 @@ class Lowerer {
             args[k].dtype == a.dtype)
           return static_cast<int>(k);
       args.push_back(a);
-      desc.args.push_back(codegen::KernelArg{a.dtype, a.strides});
+      desc.args.push_back(KernelArg{a.dtype, a.strides});
       return static_cast<int>(args.size() - 1);
     }
-    int push(codegen::Instr in) {
+    int push(Instr in) {
       desc.code.push_back(in);
       return static_cast<int>(desc.code.size() - 1);
     }
@@ -215,15 +227,17 @@ class Lowerer {
   // Whether a root's value is needed outside its group.
   bool needed_outside(int i) const;
 
-  Step kernel_step(int g);
+  // A kernel step for kb's kernel, its description added to the table.
+  Step kernel_step(KernelBuilder& kb, int nodes);
+  Step group_step(int g);
 
   // A loop: its body lowered and planned on its own, and the scratch it needs.
   Step loop_step(const std::vector<int>& outs);
 
-  // A kernel that copies one value (its last argument is the destination).
-  static Step copy_step(KernelBuilder& kb);
+  // A kernel that copies one value.
+  Step copy_step(KernelBuilder& kb);
 
-  void emit();
+  void emit(std::vector<std::pair<NodePtr, int>>* placement);
 
   const std::vector<Var>& outputs_;
   std::vector<NodePtr> order_;
@@ -234,7 +248,8 @@ class Lowerer {
   std::vector<Group> groups_;
   std::vector<ConcatCopy> copies_;
   std::map<LoopKey, LoopPlan> loops_;
-  Schedule s_;
+  std::vector<Kernel>& kernels_;
+  exec::Schedule s_;
 };
 
-}  // namespace rnnc::sched::lowering
+}  // namespace rnnc::lower::detail

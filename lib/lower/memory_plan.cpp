@@ -9,7 +9,7 @@
 
 #include "lower/schedule.h"
 
-namespace rnnc::sched {
+namespace rnnc::lower {
 
 namespace {
 
@@ -62,7 +62,7 @@ class FreeList {
 
 }  // namespace
 
-void plan_memory(Schedule& s) {
+void plan_memory(exec::Schedule& s) {
   const size_t n = s.buffers.size();
   std::vector<int> first(n, -1), last(n, -1);
   for (size_t i = 0; i < s.steps.size(); ++i) {
@@ -142,4 +142,4 @@ void plan_memory(Schedule& s) {
   s.arena_bytes = fl.top();
 }
 
-}  // namespace rnnc::sched
+}  // namespace rnnc::lower

@@ -20,7 +20,7 @@
 //
 // Revolve (Checkpointing::slots = S): segments of one step, F' and R' marked Loop::revolve. The
 // graph still says F' stacks its carry at every step; the lowering keeps them in S slots instead
-// and has R' get each one back by running F' again from a slot (lower/revolve.h,
+// and has R' get each one back by running F' again from a slot (exec/revolve.h,
 // lower_loops.cpp), so the interpreter computes the same values the plain way.
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 // buffer's base plus the access's offset) and large ones are split across the thread pool along
 // their outermost axis; GEMMs go to gemm.cpp, which shares out large ones the same way;
 // library steps run the reference implementation of their node.
-#include "compiler/executor.h"
+#include "exec/executor.h"
 
 #include <fmt/format.h>
 
@@ -17,16 +17,13 @@
 #include <limits>
 
 #include "rnnc/error.h"
-#include "runtime/eval_node.h"
-#include "compiler/gemm.h"
-#include "compiler/thread_pool.h"
+#include "exec/gemm.h"
+#include "exec/library.h"
+#include "exec/thread_pool.h"
 
 namespace rnnc::exec {
 
 namespace {
-
-using sched::Access;
-using sched::Space;
 
 // Kernels smaller than this run on one thread: below it, sharing it out costs more than it saves
 // (measured on the per-step kernels of the GRU 256 loops: 16k elements gained 10% on two threads,
@@ -43,9 +40,9 @@ struct Bases {
   std::byte* const* inputs;   // per input of the schedule
   std::byte* const* outputs;  // per output
   const std::vector<Tensor>* literals;
-  const std::vector<sched::ArenaBuffer>* buffers;
+  const std::vector<ArenaBuffer>* buffers;
 
-  std::byte* base(const sched::BufferRef& b) const {
+  std::byte* base(const BufferRef& b) const {
     switch (b.space) {
       case Space::Arena: return arena + (*buffers)[b.index].offset;
       case Space::Input: return inputs[b.index];
@@ -59,30 +56,27 @@ struct Bases {
   }
 };
 
-template <class T> void fill(void* p, int64_t n, Op reduce) {
-  T v = reduce == Op::Sum ? T(0)
+template <class T> void fill(void* p, int64_t n, Fill::Identity id) {
+  T v = id == Fill::Identity::Zero ? T(0)
         : std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
                                                 : std::numeric_limits<T>::lowest();
   std::fill_n(static_cast<T*>(p), n, v);
 }
 
-void run_kernel(const sched::KernelStep& k, codegen::KernelFn fn, const Bases& b, int threads,
-                std::vector<void*>& ptrs) {
+void run_kernel(const KernelStep& k, KernelFn fn, const Bases& b, int threads, std::vector<void*>& ptrs) {
   ptrs.resize(k.args.size());
   for (size_t a = 0; a < k.args.size(); ++a) ptrs[a] = b.ptr(k.args[a]);
-  for (size_t r = 0; r < k.reduce_init.size(); ++r) {
-    const codegen::Store& s = k.desc.stores[k.reduce_init[r]];
-    switch (k.desc.args[s.arg].dtype) {
-      case DType::f32: fill<float>(ptrs[s.arg], k.init_count[r], s.reduce); break;
-      case DType::f64: fill<double>(ptrs[s.arg], k.init_count[r], s.reduce); break;
-      case DType::i32: fill<int32_t>(ptrs[s.arg], k.init_count[r], s.reduce); break;
+  for (const Fill& f : k.fills) {
+    switch (k.args[f.arg].dtype) {
+      case DType::f32: fill<float>(ptrs[f.arg], f.count, f.identity); break;
+      case DType::f64: fill<double>(ptrs[f.arg], f.count, f.identity); break;
+      case DType::i32: fill<int32_t>(ptrs[f.arg], f.count, f.identity); break;
       case DType::bf16: throw Error("rnnc: executor: a reduction into bf16");  // the ops forbid it
     }
   }
-  const int64_t outer = k.desc.domain[0];
-  if (numel(k.desc.domain) == 0) return;
-  const int64_t n = numel(k.desc.domain);
-  if (threads > 1 && n >= kParallelElements && (n >= kWakeElements || workers_awake()) && k.desc.splittable()) {
+  const int64_t n = k.points, outer = k.outer;
+  if (n == 0) return;
+  if (threads > 1 && n >= kParallelElements && (n >= kWakeElements || workers_awake()) && k.splittable) {
     // Several chunks per thread, claimed one at a time: a thread whose core is taken by another
     // process leaves its share to the others (thread_pool.h).
     const int64_t chunks = std::min<int64_t>(int64_t{threads} * kChunksPerThread, outer);
@@ -93,13 +87,10 @@ void run_kernel(const sched::KernelStep& k, codegen::KernelFn fn, const Bases& b
   }
 }
 
-void run_library(const sched::LibraryStep& l, const Bases& b) {
-  std::vector<Tensor> in;
-  in.reserve(l.inputs.size());
-  for (const Access& a : l.inputs) in.push_back(Tensor::wrap(b.ptr(a), a.shape, a.dtype));
-  const Tensor out = Tensor::wrap(b.ptr(l.out), l.out.shape, l.out.dtype);
-  Tensor v = eval_node(*l.node, in, &out);
-  if (v.raw() != out.raw()) std::memcpy(b.ptr(l.out), v.raw(), v.nbytes());
+void run_library(const LibraryStep& l, const Bases& b) {
+  std::array<const std::byte*, 2> in{};
+  for (size_t i = 0; i < l.inputs.size() && i < in.size(); ++i) in[i] = b.ptr(l.inputs[i]);
+  run_routine(l, std::span(in.data(), l.inputs.size()), b.ptr(l.out));
 }
 
 // What a call reports while it runs (RunHooks), with the outputs it reports.
@@ -109,20 +100,20 @@ struct Listener {
   const std::vector<std::vector<int>>* final_after = nullptr;  // per top-level step
 };
 
-void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls);
+void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls);
 
 int64_t bytes_of(const Spec& s) { return numel(s.shape) * static_cast<int64_t>(size_of(s.dtype)); }
 
 // The pointers of a loop's body (its schedule's inputs and outputs) and its arena, the scratch
 // buffer. Invariants are set once; carries, sequences and stacked outputs per step.
 struct Frame {
-  const sched::LoopStep& l;
+  const LoopStep& l;
   const Bases& outer;
   std::byte* scratch;
   std::vector<std::byte*> in, out;
   Bases b;
 
-  Frame(const sched::LoopStep& loop, const Bases& o)
+  Frame(const LoopStep& loop, const Bases& o)
       : l(loop), outer(o), scratch(o.ptr(loop.scratch)), in(loop.body->inputs.size()), out(loop.body->outputs.size()),
         b{scratch, in.data(), out.data(), &loop.body->literals, &loop.body->buffers} {
     for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
@@ -154,7 +145,7 @@ struct Frame {
 };
 
 // Revolve's slot s of carry c.
-std::byte* slot(const sched::RevolveStep& r, const Bases& outer, int c, int s) {
+std::byte* slot(const RevolveStep& r, const Bases& outer, int c, int s) {
   const Access& a = r.slots[c];
   return outer.ptr(a) + s * numel(Shape(a.shape.begin() + 1, a.shape.end())) * static_cast<int64_t>(size_of(a.dtype));
 }
@@ -164,18 +155,18 @@ std::byte* slot(const sched::RevolveStep& r, const Bases& outer, int c, int s) {
 // (its stacked outputs to a scratch place), keeping carries in slots on the way (revolve.h).
 class Replay {
  public:
-  Replay(const sched::RevolveStep& r, const Bases& outer, const Program& p, int depth, const Listener& ls)
+  Replay(const RevolveStep& r, const Bases& outer, const Program& p, int depth, const Listener& ls)
       : r_(r), f_(*r.forward, outer), work_(outer.ptr(r.work)), p_(p), depth_(depth), ls_(ls) {
     for (size_t k = f_.l.carries; k < f_.l.results.size(); ++k)
       if (const int o = f_.l.body_output[k]; o >= 0) f_.out[o] = work_ + r.ys_at[k];
   }
   void bring(int64_t i) {
-    const sched::LoopStep& F = f_.l;
+    const LoopStep& F = f_.l;
     if (i == F.length - 1) {  // the forward pass left it
       hand_ = 0;
       return;
     }
-    const sched::RevolveSchedule::Back& b = r_.schedule.back[i];
+    const RevolveSchedule::Back& b = r_.schedule.back[i];
     for (int c = 0; c < F.carries; ++c)
       std::memcpy(carry(1, c), slot(r_, f_.outer, c, b.restore), f_.carry_bytes(c));
     int at = 1;
@@ -202,7 +193,7 @@ class Replay {
  private:
   std::byte* carry(int copy, int c) const { return work_ + r_.carry_at[copy][c]; }
 
-  const sched::RevolveStep& r_;
+  const RevolveStep& r_;
   Frame f_;
   std::byte* work_;
   const Program& p_;
@@ -213,7 +204,7 @@ class Replay {
 
 // T runs of the body's schedule, with pointers moved to step t's slices and the carries
 // alternating between two scratch copies (a step never writes the carry it reads).
-void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
+void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
   Frame f(l, outer);
   std::vector<std::byte*> history(l.carries, nullptr);
   for (int c = 0; c < l.carries; ++c)
@@ -223,7 +214,7 @@ void run_loop(const sched::LoopStep& l, const Bases& outer, const Program& p, in
     }
   // Revolve: the forward loop keeps c_i in the slots the schedule says, and c_{T-1} for the loop
   // running back; that loop has its carries brought back before each step.
-  const sched::RevolveStep* keeps = l.revolve && l.revolve->forward == &l ? l.revolve.get() : nullptr;
+  const RevolveStep* keeps = l.revolve && l.revolve->forward == &l ? l.revolve.get() : nullptr;
   std::optional<Replay> replay;
   if (l.revolve && !keeps) replay.emplace(*l.revolve, outer, p, depth, ls);
   auto keep = [&](int64_t i, int c, const std::byte* v) {
@@ -290,19 +281,19 @@ Profile& profile() {
   return p;
 }
 
-void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls) {
+void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls) {
   std::vector<void*> ptrs;
   Profile& prof = profile();
   const bool on = p.profile > 0 && p.calls > 2, per_step = p.profile >= 2;
   const int threads = p.threads;
   for (size_t i = 0; i < s.steps.size(); ++i) {
-    const sched::Step& st = s.steps[i];
+    const Step& st = s.steps[i];
     const auto t0 = on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     switch (st.kind) {
-      case sched::Step::Kind::Kernel: run_kernel(st.kernel, s.kernels[i], b, threads, ptrs); break;
-      case sched::Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c), threads); break;
-      case sched::Step::Kind::Library: run_library(st.library, b); break;
-      case sched::Step::Kind::Loop: run_loop(*st.loop, b, p, depth, ls); break;
+      case Step::Kind::Kernel: run_kernel(st.kernel, p.kernels[st.kernel.kernel], b, threads, ptrs); break;
+      case Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c), threads); break;
+      case Step::Kind::Library: run_library(st.library, b); break;
+      case Step::Kind::Loop: run_loop(*st.loop, b, p, depth, ls); break;
     }
     if (ls.hooks) {
       if (depth == 0 && ls.hooks->ready)
@@ -312,14 +303,14 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
     if (on) {
       static const char* kinds[] = {"kernel", "gemm", "library", "loop (all of it)"};
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::string key = std::string(depth > 0 && st.kind != sched::Step::Kind::Loop ? "in loops: " : "") +
+      std::string key = std::string(depth > 0 && st.kind != Step::Kind::Loop ? "in loops: " : "") +
                         kinds[static_cast<int>(st.kind)];
-      if (st.kind == sched::Step::Kind::Loop) key = "loop (all of it)";
+      if (st.kind == Step::Kind::Loop) key = "loop (all of it)";
       if (per_step && depth == 0) {
         key = fmt::format("step {:3} {}", i, kinds[static_cast<int>(st.kind)]);
-        if (st.kind == sched::Step::Kind::Gemm)
+        if (st.kind == Step::Kind::Gemm)
           key += fmt::format(" {}x{}", to_string(st.gemm.a.shape), to_string(st.gemm.b.shape));
-        if (st.kind == sched::Step::Kind::Kernel) key += fmt::format(" {}", to_string(st.kernel.desc.domain));
+        if (st.kind == Step::Kind::Kernel) key += fmt::format(" {} points", st.kernel.points);
       }
       std::lock_guard lock(prof.mu);
       auto& [sec, n] = prof.time[key];
@@ -331,21 +322,21 @@ void run_steps(const sched::Schedule& s, const Bases& b, const Program& p, int d
 
 // The outputs each top-level step completes: an output is final after the last step that touches
 // it (written or read; a loop's bindings, results and histories included).
-std::vector<std::vector<int>> final_after(const sched::Schedule& s) {
+std::vector<std::vector<int>> final_after(const Schedule& s) {
   std::vector<int> last(s.outputs.size(), -1);
   for (size_t i = 0; i < s.steps.size(); ++i) {
-    const sched::Step& st = s.steps[i];
+    const Step& st = s.steps[i];
     auto touch = [&](const Access& a) {
       if (a.buf.space == Space::Output && a.buf.index >= 0) last[static_cast<size_t>(a.buf.index)] = static_cast<int>(i);
     };
     switch (st.kind) {
-      case sched::Step::Kind::Kernel: for (const Access& a : st.kernel.args) touch(a); break;
-      case sched::Step::Kind::Gemm: touch(st.gemm.a), touch(st.gemm.b), touch(st.gemm.c); break;
-      case sched::Step::Kind::Library:
+      case Step::Kind::Kernel: for (const Access& a : st.kernel.args) touch(a); break;
+      case Step::Kind::Gemm: touch(st.gemm.a), touch(st.gemm.b), touch(st.gemm.c); break;
+      case Step::Kind::Library:
         for (const Access& a : st.library.inputs) touch(a);
         touch(st.library.out);
         break;
-      case sched::Step::Kind::Loop:
+      case Step::Kind::Loop:
         for (const auto* list : {&st.loop->bindings, &st.loop->results, &st.loop->history})
           for (const Access& a : *list) touch(a);
         touch(st.loop->scratch);
@@ -361,7 +352,7 @@ std::vector<std::vector<int>> final_after(const sched::Schedule& s) {
 }  // namespace
 
 std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHooks& hooks) {
-  const sched::Schedule& s = p.schedule;
+  const Schedule& s = p.schedule;
   if (args.size() != s.inputs.size())
     throw Error(fmt::format("rnnc: compiled function: takes {} inputs, {} were given", s.inputs.size(), args.size()));
   for (size_t i = 0; i < args.size(); ++i)

@@ -2,12 +2,12 @@
 #pragma once
 #include <cstddef>
 
-#include "lower/schedule.h"
+#include "exec/program.h"
 
 namespace rnnc::exec {
 
 // A, B, C point at the first elements of the step's three accesses; large GEMMs are shared out
 // among at most `threads` threads.
-void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads);
+void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads);
 
 }  // namespace rnnc::exec

@@ -15,9 +15,13 @@
 
 #include "rnnc/error.h"
 #include "ir/math.h"
-#include "runtime/eval_node.h"
 
 namespace rnnc {
+
+// The value of n given its inputs' values, and every output of a loop (carries, then stacked ys)
+// given its bindings, one step at a time.
+Tensor eval_node(const Node& n, const std::vector<Tensor>& in);
+std::vector<Tensor> run_loop(const Loop& loop, const std::vector<Tensor>& in);
 
 namespace {
 
@@ -245,14 +249,8 @@ std::vector<Tensor> run_loop(const Loop& L, const std::vector<Tensor>& in) {
   return carries;
 }
 
-Tensor eval_node(const Node& n, const std::vector<Tensor>& in, const Tensor* into) {
-  // The result's memory, zero-filled.
-  auto fresh = [&] {
-    if (!into) return Tensor(n.dtype, n.shape);
-    Tensor t = *into;
-    std::memset(t.raw(), 0, t.nbytes());
-    return t;
-  };
+Tensor eval_node(const Node& n, const std::vector<Tensor>& in) {
+  auto fresh = [&] { return Tensor(n.dtype, n.shape); };  // zero-filled
   switch (n.op) {
     case Op::Scan: return run_loop(*n.loop, in)[n.ints[0]];
     case Op::Input: throw Error("rnnc: interpreter: unbound input");
@@ -269,7 +267,7 @@ Tensor eval_node(const Node& n, const std::vector<Tensor>& in, const Tensor* int
     case Op::Pad:
     case Op::Concat: return movement(n, in);
     case Op::Gather: {
-      Tensor out = into ? *into : Tensor(n.dtype, n.shape);  // every row is written
+      Tensor out(n.dtype, n.shape);
       const int64_t rows = in[0].shape()[0], row = rows ? in[0].numel() / rows : 0;
       const int32_t* idx = in[1].data<int32_t>();
       dispatch(n.dtype, [&]<class T>(T) {

@@ -14,10 +14,11 @@
 #include <thread>
 
 #include "codegen/codegen.h"
+#include "exec/executor.h"
+#include "exec/revolve.h"
+#include "lower/schedule.h"
 #include "rnnc/error.h"
 #include "rnnc/passes.h"
-#include "compiler/executor.h"
-#include "lower/revolve.h"
 
 namespace rnnc {
 
@@ -52,8 +53,8 @@ bool bf16_available() {
 // The optimised graph lowered and its memory planned, for one recomputation schedule (and
 // choice of gather_rows). `split` says whether the schedule found a loop pair to recompute (a
 // loop over segments).
-std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, PassOptions po, CompileStats& st,
-                                    bool* split = nullptr) {
+std::shared_ptr<lower::Lowered> plan(const Function& f, const CompileOptions& o, PassOptions po, CompileStats& st,
+                                     bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_available();
   const Checkpointing& c = po.checkpointing;
@@ -65,9 +66,8 @@ std::shared_ptr<exec::Program> plan(const Function& f, const CompileOptions& o, 
     *split = std::any_of(order.begin(), order.end(),
                          [](const NodePtr& n) { return n->op == Op::Scan && n->loop->segments; });
   const auto t1 = std::chrono::steady_clock::now();
-  auto p = std::make_shared<exec::Program>();
-  p->schedule = sched::lower(g.outputs, g.inputs);
-  sched::plan_memory(p->schedule);
+  auto p = std::make_shared<lower::Lowered>(lower::lower(g.outputs, g.inputs));
+  lower::plan_memory(p->schedule);
   st.lower_seconds += since(t1);
   st.checkpointing = c;
   st.bf16 = bf16;
@@ -113,7 +113,7 @@ std::vector<PassOptions> candidates(int64_t T) {
   int last_slots = static_cast<int>(std::min<int64_t>(T, 1 << 20));
   for (int64_t r : {2, 3, 4, 6, 8, 12, 16, 24, 32}) {
     int S = 1;
-    while (S < last_slots && sched::revolve_steps(S, r) < T) ++S;
+    while (S < last_slots && exec::revolve_steps(S, r) < T) ++S;
     if (S >= 2 && S < last_slots) all.push_back(Checkpointing{{}, last_slots = S});
   }
   std::vector<PassOptions> plans(all.size() + 1);  // gathers_in_loops in the first only
@@ -131,9 +131,15 @@ int64_t longest_loop(const Function& f) {
   return T;
 }
 
-std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o, CompileStats& st) {
+// A program and how the compiler made it (for dumps).
+struct Built {
+  std::shared_ptr<exec::Program> program;
+  std::shared_ptr<const lower::Lowered> lowered;
+};
+
+Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
   const auto t0 = std::chrono::steady_clock::now();
-  std::shared_ptr<exec::Program> p;
+  std::shared_ptr<lower::Lowered> p;
   if (o.memory_budget <= 0) {
     PassOptions po;
     po.checkpointing = o.checkpointing;
@@ -144,7 +150,7 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
     // only need more: go on to two levels.
     int64_t best = -1;
     Checkpointing best_c;
-    std::shared_ptr<exec::Program> best_p;  // the least plan, for least_if_over_budget
+    std::shared_ptr<lower::Lowered> best_p;  // the least plan, for least_if_over_budget
     bool best_in_loops = false;
     st.plans_tried = 0;
     size_t level = 0;
@@ -261,32 +267,28 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   }
 
   // Kernels of the schedule and of every loop body in it, compiled together.
-  std::vector<const codegen::KernelDesc*> descs;
-  std::vector<std::pair<sched::Schedule*, size_t>> at;
+  std::vector<const lower::KernelDesc*> descs;
   std::set<std::string> unique;
-  std::function<void(sched::Schedule&)> collect = [&](sched::Schedule& s) {
-    s.kernels.assign(s.steps.size(), nullptr);
-    for (size_t i = 0; i < s.steps.size(); ++i) {
-      sched::Step& step = s.steps[i];
-      if (step.kind == sched::Step::Kind::Kernel) {
-        descs.push_back(&step.kernel.desc);
-        at.emplace_back(&s, i);
-      }
-      if (step.kind == sched::Step::Kind::Loop) collect(*step.loop->body);
-      st.gemms += step.kind == sched::Step::Kind::Gemm;
-      st.library_calls += step.kind == sched::Step::Kind::Library;
-      st.loops += step.kind == sched::Step::Kind::Loop;
-      st.steps += step.kind != sched::Step::Kind::Loop;
+  for (const lower::Kernel& k : p->kernels) {
+    descs.push_back(&k.desc);
+    unique.insert(k.desc.key());
+  }
+  std::function<void(const exec::Schedule&)> count = [&](const exec::Schedule& s) {
+    for (const exec::Step& step : s.steps) {
+      if (step.kind == exec::Step::Kind::Loop) count(*step.loop->body);
+      st.gemms += step.kind == exec::Step::Kind::Gemm;
+      st.library_calls += step.kind == exec::Step::Kind::Library;
+      st.loops += step.kind == exec::Step::Kind::Loop;
+      st.steps += step.kind != exec::Step::Kind::Loop;
     }
   };
-  collect(p->schedule);
+  count(p->schedule);
   codegen::JitStats js;
-  std::vector<codegen::KernelFn> fns = codegen::get_kernels(descs, o.env, &js);
-  for (size_t k = 0; k < at.size(); ++k) at[k].first->kernels[at[k].second] = fns[k];
-  for (const auto* d : descs) unique.insert(d->key());
-
-  p->threads = thread_count(o);
-  p->profile = o.env.profile;
+  auto program = std::make_shared<exec::Program>();
+  program->kernels = codegen::get_kernels(descs, o.env, &js);
+  program->schedule = p->schedule;
+  program->threads = thread_count(o);
+  program->profile = o.env.profile;
 
   st.kernels = static_cast<int>(descs.size());
   st.unique_kernels = static_cast<int>(unique.size());
@@ -295,10 +297,10 @@ std::shared_ptr<exec::Program> build(const Function& f, const CompileOptions& o,
   st.jit_seconds = js.seconds;
   st.seconds = since(t0);
   if (o.env.dumps("groups"))
-    std::cerr << "=== RNNC_DUMP groups ===\n" << p->schedule.str() << st.str() << "\n";
+    std::cerr << "=== RNNC_DUMP groups ===\n" << lower::str(p->schedule, p->kernels) << st.str() << "\n";
   if (o.env.dumps("dot"))
-    std::cerr << p->schedule.dot();
-  return p;
+    std::cerr << lower::dot(*p);
+  return Built{program, p};
 }
 
 }  // namespace
@@ -307,11 +309,11 @@ struct Compiled::Impl {
   Function f;
   CompileOptions options;
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<exec::Program>> programs;
-  std::shared_ptr<exec::Program> latest;
+  std::map<std::string, Built> programs;
+  Built latest;
   CompileStats stats;
 
-  std::shared_ptr<exec::Program> get(const std::vector<Spec>& specs) {
+  Built get(const std::vector<Spec>& specs) {
     std::lock_guard<std::mutex> lock(mu);
     const std::string sig = signature(specs);
     if (auto it = programs.find(sig); it != programs.end()) return it->second;
@@ -323,11 +325,10 @@ struct Compiled::Impl {
       g = f.retrace(specs);
     }
     CompileStats st;
-    auto p = build(g, options, st);
-    programs.emplace(sig, p);
-    latest = p;
+    Built b = build(g, options, st);
+    latest = b;
     stats = st;
-    return p;
+    return programs.emplace(sig, std::move(b)).first->second;
   }
 };
 
@@ -372,7 +373,7 @@ std::vector<Tensor> Compiled::operator()(const std::vector<Tensor>& args, const 
       throw Error(fmt::format("rnnc: compiled function: input {} ('{}') was traced as {}{}, got {}{}", i, in[i]->name,
                               name_of(in[i].dtype()), to_string(in[i].shape()), name_of(specs[i].dtype),
                               to_string(specs[i].shape)));
-  return exec::run(*impl_->get(specs), args, hooks);
+  return exec::run(*impl_->get(specs).program, args, hooks);
 }
 
 const CompileStats& Compiled::stats() const {
@@ -383,13 +384,13 @@ const CompileStats& Compiled::stats() const {
 std::string Compiled::dot() const {
   if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->latest->schedule.dot();
+  return lower::dot(*impl_->latest.lowered);
 }
 
 std::string Compiled::schedule() const {
   if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->latest->schedule.str();
+  return lower::str(impl_->latest.lowered->schedule, impl_->latest.lowered->kernels);
 }
 
 }  // namespace rnnc

@@ -5,14 +5,15 @@
 #include <mutex>
 #include <vector>
 
-#include "lower/kernel.h"
-#include "lower/schedule.h"
-#include "rnnc/compile.h"
+#include "exec/program.h"
+#include "rnnc/run_hooks.h"
 
 namespace rnnc::exec {
 
+// A schedule, the kernels it calls, and what its calls keep between them.
 struct Program {
-  sched::Schedule schedule;
+  Schedule schedule;
+  std::vector<KernelFn> kernels;           // KernelStep::kernel indexes here
   int threads = 1;
   int profile = 0;                         // EnvOptions::profile (RNNC_PROFILE)
   std::shared_ptr<std::byte[]> arena;      // schedule.arena_bytes, allocated once

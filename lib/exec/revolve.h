@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace rnnc::sched {
+namespace rnnc::exec {
 
 struct RevolveSchedule {
   int64_t steps = 0;  // T
@@ -43,4 +43,4 @@ int64_t revolve_steps(int S, int64_t r);
 // again: r l - C(S + r, S + 1) (l(l-1)/2 with one slot).
 int64_t revolve_cost(int64_t l, int S);
 
-}  // namespace rnnc::sched
+}  // namespace rnnc::exec

@@ -3,12 +3,12 @@
 // reverse [m, b) with the S - 1 slots above, then take c_a back and reverse [a, m) with S. With
 // one slot left, each position is reached from a again. The split minimises m + t(l - m, S - 1) +
 // t(m, S) for the optimal cost t (revolve_cost), a convex function of m.
-#include "lower/revolve.h"
+#include "exec/revolve.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace rnnc::sched {
+namespace rnnc::exec {
 
 namespace {
 
@@ -117,4 +117,4 @@ int64_t revolve_cost(int64_t l, int S) {
 
 RevolveSchedule revolve(int64_t T, int S) { return Builder(T, std::max(S, 1)).take(); }
 
-}  // namespace rnnc::sched
+}  // namespace rnnc::exec

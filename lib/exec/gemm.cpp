@@ -12,7 +12,7 @@
 // the same sums in the same order and the results are bit-identical. oneDNN's own threads
 // (OpenMP) are not used: they spin for a core that another process may hold.
 #define EIGEN_DONT_PARALLELIZE
-#include "compiler/gemm.h"
+#include "exec/gemm.h"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -27,14 +27,12 @@
 #include <tuple>
 #endif
 
-#include "compiler/gemv.h"
-#include "compiler/thread_pool.h"
+#include "exec/gemv.h"
+#include "exec/thread_pool.h"
 
 namespace rnnc::exec {
 
 namespace {
-
-using sched::Access;
 
 // One matrix of an operand: row-major or column-major with a leading dimension.
 template <class T, int Order>
@@ -208,7 +206,7 @@ void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, TC* pc, i
 
 }  // namespace
 
-void run_gemm(const sched::GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads) {
+void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads) {
   const size_t r = g.c.shape.size();
   const int64_t m = g.c.shape[r - 2], n = g.c.shape[r - 1], k = g.a.shape[r - 1];
   const MatLayout la = layout(g.a), lb = layout(g.b);

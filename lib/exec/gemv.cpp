@@ -5,7 +5,7 @@
 // the result in registers and adds a[i] times B's row i to them. Built when the compiler targets
 // AVX-512 (RNNC_NATIVE on a CPU that has it, see CMakeLists.txt); otherwise the functions say no
 // and sgemm does the work.
-#include "compiler/gemv.h"
+#include "exec/gemv.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>

@@ -6,7 +6,7 @@
 // one whose function it read, so a worker that wakes late can never run a chunk of a job that has
 // ended. The job ends when `done` reaches chunks; the caller waits only for chunks that have been
 // claimed, never for a worker that has not woken.
-#include "compiler/thread_pool.h"
+#include "exec/thread_pool.h"
 
 #include <pthread.h>
 #include <sched.h>
