@@ -137,30 +137,52 @@ struct Built {
   std::shared_ptr<const lower::Lowered> lowered;
 };
 
-Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
-  const auto t0 = std::chrono::steady_clock::now();
-  std::shared_ptr<lower::Lowered> p;
-  if (o.memory_budget <= 0) {
-    PassOptions po;
-    po.checkpointing = o.checkpointing;
-    po.gathers_in_loops = o.checkpointing.stores_all();  // recomputing: memory first (gather_rows.cpp)
-    p = plan(f, o, po, st);
-  } else {
-    // The fastest schedule whose plan fits. Past the least memory of one level, shorter segments
-    // only need more: go on to two levels.
-    int64_t best = -1;
-    Checkpointing best_c;
-    std::shared_ptr<lower::Lowered> best_p;  // the least plan, for least_if_over_budget
-    bool best_in_loops = false;
-    st.plans_tried = 0;
+// The search for the fastest plan within CompileOptions::memory_budget: over the schedules of
+// candidates(), fastest first, then per loop pair a faster schedule where the plan still fits.
+class BudgetSearch {
+ public:
+  BudgetSearch(const Function& f, const CompileOptions& o, CompileStats& st) : f_(f), o_(o), st_(st) {}
+
+  std::shared_ptr<lower::Lowered> run() {
+    st_.plans_tried = 0;
+    search_schedules();
+    st_.within_budget = best_ <= o_.memory_budget;
+    if (st_.within_budget && !best_c_.stores_all() && !best_in_loops_) mix_pairs();
+    if (!st_.within_budget && !o_.least_if_over_budget)
+      throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the smallest "
+                              "plan reached needs {} bytes ({:.1f} MiB), with {}", o_.memory_budget, mib(o_.memory_budget),
+                              best_, mib(best_), best_c_.str()));
+    st_.checkpointing = best_c_;  // a plan that fits is the first to (and the least)
+    st_.steps_in_loops = best_in_loops_;
+    st_.arena_bytes = best_;
+    return best_p_;
+  }
+
+ private:
+  static double mib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
+
+  std::shared_ptr<lower::Lowered> plan_logged(const PassOptions& po, const std::string& what, bool* split = nullptr) {
+    auto q = plan(f_, o_, po, st_, split);
+    ++st_.plans_tried;
+    if (o_.env.dumps("memory"))
+      fmt::print(stderr, "// memory_budget {}: {} plans {} bytes\n", o_.memory_budget, what, q->schedule.arena_bytes);
+    return q;
+  }
+
+  void take(const std::shared_ptr<lower::Lowered>& q, const Checkpointing& c, bool in_loops) {
+    best_ = q->schedule.arena_bytes;
+    best_c_ = c;
+    best_p_ = q;
+    best_in_loops_ = in_loops;
+  }
+
+  // The schedules, fastest first, until one fits. Past the least memory of one level of
+  // segments, shorter segments only need more: go on to the next level.
+  void search_schedules() {
     size_t level = 0;
     int64_t level_least = -1;
     bool level_done = false;
-    // Per group of schedules (store all, 1, 2, 3 levels, Revolve), fastest first: the schedule of
-    // least memory planned, and the one planned last before the one chosen.
-    std::map<size_t, std::pair<Checkpointing, int64_t>> group_least;
-    Checkpointing before_chosen;
-    for (const PassOptions& po : candidates(longest_loop(f))) {
+    for (const PassOptions& po : candidates(longest_loop(f_))) {
       const Checkpointing& c = po.checkpointing;
       const size_t group = schedule_group(c);
       if (group != level) {
@@ -170,106 +192,87 @@ Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
       }
       if (level_done) continue;
       bool split = false;
-      auto q = plan(f, o, po, st, &split);
-      ++st.plans_tried;
+      auto q = plan_logged(po, c.str() + (po.gathers_in_loops ? " (rows gathered in the loops)" : ""), &split);
       const int64_t bytes = q->schedule.arena_bytes;
-      if (bytes > o.memory_budget) {
-        auto [least, fresh] = group_least.try_emplace(group, c, bytes);
+      if (bytes > o_.memory_budget) {
+        auto [least, fresh] = group_least_.try_emplace(group, c, bytes);
         if (!fresh && bytes < least->second.second) least->second = {c, bytes};
-        before_chosen = c;
+        before_chosen_ = c;
       }
-      if (o.env.dumps("memory"))
-        fmt::print(stderr, "// memory_budget {}: {}{} plans {} bytes\n", o.memory_budget, c.str(),
-                   po.gathers_in_loops ? " (rows gathered in the loops)" : "", bytes);
       if (!c.stores_all() && !split) {
-        // Nothing to recompute (no backward loop): the plan moved the per-step work into the loops
-        // where it could (checkpoint_loops.cpp), and every other schedule plans the same. With
-        // nothing stacked to reuse, gathering a step's rows in the loop takes least memory too.
-        PassOptions in_loops = po;
-        in_loops.gathers_in_loops = true;
-        q = plan(f, o, in_loops, st);
-        ++st.plans_tried;
-        const int64_t lean = q->schedule.arena_bytes;
-        if (o.env.dumps("memory"))
-          fmt::print(stderr, "// memory_budget {}: the per-step work in the loops (rows gathered in the loops) plans {} bytes\n",
-                     o.memory_budget, lean);
-        if (lean < best) {
-          best = lean;
-          best_c = {};
-          best_p = q;
-          best_in_loops = true;
-        }
-        if (lean <= o.memory_budget || o.least_if_over_budget) break;
-        throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the least "
-                                "plan needs {} bytes ({:.1f} MiB) with the per-step work moved into the loops, and "
-                                "the function has no forward and backward loop pair (the gradient of a scan) whose "
-                                "steps could be recomputed",
-                                o.memory_budget, static_cast<double>(o.memory_budget) / (1 << 20), best,
-                                static_cast<double>(best) / (1 << 20)));
+        nothing_to_recompute(po);
+        return;
       }
-      if (best < 0 || bytes < best) {
-        best = bytes;
-        best_c = c;
-        best_p = q;
-      }
-      if (bytes <= o.memory_budget) break;
+      if (best_ < 0 || bytes < best_) take(q, c, false);
+      if (bytes <= o_.memory_budget) return;
       level_done = level_least >= 0 && bytes > level_least * 3 / 2;
       if (level_least < 0 || bytes < level_least) level_least = bytes;
     }
-    st.within_budget = best <= o.memory_budget;
-    if (st.within_budget && !best_c.stores_all() && !best_in_loops) {
-      // Per loop pair: the memory peak is where some pairs' values are alive, not all. Each pair
-      // in turn takes a faster schedule where the plan still fits: store everything, the least
-      // memory of each faster group of schedules, the schedule planned just before the one
-      // chosen, fastest first.
-      const size_t chosen_group = schedule_group(best_c);
-      std::vector<Checkpointing> faster{Checkpointing{}};
-      for (const auto& [group, least] : group_least)
-        if (group > 0 && group < chosen_group) faster.push_back(least.first);
-      if (before_chosen != best_c && !before_chosen.stores_all() &&
-          std::find(faster.begin(), faster.end(), before_chosen) == faster.end())
-        faster.push_back(before_chosen);
-      const int pairs = loop_pairs(merge_loops(f.outputs));
-      Checkpointing mixed = best_c;
-      mixed.pairs.assign(static_cast<size_t>(pairs > 1 ? pairs : 0), Checkpointing{best_c.every, best_c.slots, {}});
-      if (pairs > 1) mixed = Checkpointing{{}, 0, mixed.pairs};  // the list covers every pair
-      for (int i = 0; i < pairs && pairs > 1; ++i)
-        for (const Checkpointing& quicker : faster) {
-          Checkpointing trial = mixed;
-          trial.pairs[i] = quicker;
-          PassOptions po;
-          po.checkpointing = trial;
-          po.gathers_in_loops = false;
-          auto q = plan(f, o, po, st);
-          ++st.plans_tried;
-          const int64_t bytes = q->schedule.arena_bytes;
-          if (o.env.dumps("memory"))
-            fmt::print(stderr, "// memory_budget {}: {} plans {} bytes\n", o.memory_budget, trial.str(), bytes);
-          if (bytes > o.memory_budget) continue;
-          mixed = trial;
-          best_c = trial;
-          best_p = q;
-          best = bytes;
-          break;
-        }
-    }
-    if (st.within_budget || o.least_if_over_budget) {  // a plan that fits is the first to (and the least)
-      p = best_p;
-      st.checkpointing = best_c;
-      st.steps_in_loops = best_in_loops;
-      st.arena_bytes = best;
-    }
-    if (!p)
-      throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the smallest "
-                              "plan reached needs {} bytes ({:.1f} MiB), with {}", o.memory_budget,
-                              static_cast<double>(o.memory_budget) / (1 << 20), best,
-                              static_cast<double>(best) / (1 << 20), best_c.str()));
   }
 
-  // Kernels of the schedule and of every loop body in it, compiled together.
+  // No backward loop to recompute: the plan moved the per-step work into the loops where it could
+  // (checkpoint_loops.cpp), and every other schedule plans the same. With nothing stacked to
+  // reuse, gathering a step's rows in the loop takes least memory too.
+  void nothing_to_recompute(PassOptions po) {
+    po.gathers_in_loops = true;
+    auto q = plan_logged(po, "the per-step work in the loops (rows gathered in the loops)");
+    if (q->schedule.arena_bytes < best_ || best_ < 0) take(q, {}, true);
+    if (best_ <= o_.memory_budget || o_.least_if_over_budget) return;
+    throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the least "
+                            "plan needs {} bytes ({:.1f} MiB) with the per-step work moved into the loops, and "
+                            "the function has no forward and backward loop pair (the gradient of a scan) whose "
+                            "steps could be recomputed",
+                            o_.memory_budget, mib(o_.memory_budget), best_, mib(best_)));
+  }
+
+  // Per loop pair: the memory peak is where some pairs' values are alive, not all. Each pair in
+  // turn takes a faster schedule where the plan still fits: store everything, the least memory of
+  // each faster group of schedules, the schedule planned just before the one chosen, fastest first.
+  void mix_pairs() {
+    const size_t chosen_group = schedule_group(best_c_);
+    std::vector<Checkpointing> faster{Checkpointing{}};
+    for (const auto& [group, least] : group_least_)
+      if (group > 0 && group < chosen_group) faster.push_back(least.first);
+    if (before_chosen_ != best_c_ && !before_chosen_.stores_all() &&
+        std::find(faster.begin(), faster.end(), before_chosen_) == faster.end())
+      faster.push_back(before_chosen_);
+    const int pairs = loop_pairs(merge_loops(f_.outputs));
+    if (pairs <= 1) return;
+    // The list covers every pair.
+    Checkpointing mixed{{}, 0, std::vector<Checkpointing>(static_cast<size_t>(pairs), Checkpointing{best_c_.every, best_c_.slots, {}})};
+    for (int i = 0; i < pairs; ++i)
+      for (const Checkpointing& quicker : faster) {
+        Checkpointing trial = mixed;
+        trial.pairs[i] = quicker;
+        PassOptions po;
+        po.checkpointing = trial;
+        po.gathers_in_loops = false;
+        auto q = plan_logged(po, trial.str());
+        if (q->schedule.arena_bytes > o_.memory_budget) continue;
+        mixed = trial;
+        take(q, trial, false);
+        break;
+      }
+  }
+
+  const Function& f_;
+  const CompileOptions& o_;
+  CompileStats& st_;
+  int64_t best_ = -1;
+  Checkpointing best_c_;
+  std::shared_ptr<lower::Lowered> best_p_;  // the least plan, for least_if_over_budget
+  bool best_in_loops_ = false;
+  // Per group of schedules (store all, 1, 2, 3 levels, Revolve), fastest first: the schedule of
+  // least memory planned, and the one planned last before the one chosen.
+  std::map<size_t, std::pair<Checkpointing, int64_t>> group_least_;
+  Checkpointing before_chosen_;
+};
+
+// The plan's kernels compiled (those of loop bodies too, in one module) into a run-time program.
+std::shared_ptr<exec::Program> compile_kernels(const lower::Lowered& l, const CompileOptions& o, CompileStats& st) {
   std::vector<const lower::KernelDesc*> descs;
   std::set<std::string> unique;
-  for (const lower::Kernel& k : p->kernels) {
+  for (const lower::Kernel& k : l.kernels) {
     descs.push_back(&k.desc);
     unique.insert(k.desc.key());
   }
@@ -282,25 +285,39 @@ Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
       st.steps += step.kind != exec::Step::Kind::Loop;
     }
   };
-  count(p->schedule);
+  count(l.schedule);
   codegen::JitStats js;
   auto program = std::make_shared<exec::Program>();
   program->kernels = codegen::get_kernels(descs, o.env, &js);
-  program->schedule = p->schedule;
+  program->schedule = l.schedule;
   program->threads = thread_count(o);
   program->profile = o.env.profile;
-
   st.kernels = static_cast<int>(descs.size());
   st.unique_kernels = static_cast<int>(unique.size());
   st.compiled_kernels = js.compiled;
   st.disk_hits = js.disk_hits;
   st.jit_seconds = js.seconds;
+  return program;
+}
+
+Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<lower::Lowered> p;
+  if (o.memory_budget <= 0) {
+    PassOptions po;
+    po.checkpointing = o.checkpointing;
+    po.gathers_in_loops = o.checkpointing.stores_all();  // recomputing: memory first (gather_rows.cpp)
+    p = plan(f, o, po, st);
+  } else {
+    p = BudgetSearch(f, o, st).run();
+  }
+  Built b{compile_kernels(*p, o, st), p};
   st.seconds = since(t0);
   if (o.env.dumps("groups"))
     std::cerr << "=== RNNC_DUMP groups ===\n" << lower::str(p->schedule, p->kernels) << st.str() << "\n";
   if (o.env.dumps("dot"))
     std::cerr << lower::dot(*p);
-  return Built{program, p};
+  return b;
 }
 
 }  // namespace
