@@ -288,17 +288,3 @@ TEST_CASE("dist: a rank that throws", "[.throws]") {
   nn::fit(m, opt, streams, nullptr, nn::Losses{train, CharModel::loss}, {.budget = {.steps = 1000}});
   FAIL("the run outlived the rank that threw");
 }
-
-// A figure, not a check (run by hand: mpirun -np 2 test_dist "[.bandwidth]"): the allreduce's
-// speed on this machine for a gradient of 40 MB (the 3-layer LSTM 700's).
-TEST_CASE("dist: allreduce bandwidth", "[.bandwidth]") {
-  std::vector<Tensor> g{Tensor::full({10 << 20}, 1.0f)};
-  dist::allreduce_mean(g);  // warm up
-  for (int i = 0; i < 3; ++i) {
-    dist::barrier();
-    const dist::ReduceStats st = dist::allreduce_mean(g);
-    if (dist::is_root())
-      std::printf("allreduce of %.1f MB in %d buckets: %.1f ms (%.2f GB/s)\n", st.bytes / 1e6, st.buckets, st.seconds * 1e3,
-                  st.bytes / st.seconds / 1e9);
-  }
-}
