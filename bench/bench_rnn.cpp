@@ -117,7 +117,7 @@ template <class Cell> Result run_cell(const Config& c, int threads, double min_s
   using State = typename nn::RNN<Cell>::State;
   const bool carry = c.name == "min_char_rnn";
   std::mt19937_64 rng(0);
-  Model<Cell> model{nn::RNN<Cell>::init(c.layers, V, c.H, rng), nn::Linear::init(c.H, V, rng)};
+  Model<Cell> model{nn::RNN<Cell>::init(V, c.H, rng, {.layers = c.layers}), nn::Linear::init(c.H, V, rng)};
   auto loss = [&](const Model<Cell>& m, const std::vector<State>& s, const Batch& b) {
     // Without a carried state every step starts from zeros, constants of the graph.
     auto [logits, finals] = logits_of(c, m, one_hot(b.x, V), carry ? s : m.rnn.initial_state(c.B), unrolled);

@@ -27,7 +27,7 @@ template <class Cell> struct Classifier {
 template <class Cell> int run(int64_t H, int64_t T, int64_t B, int threads, int iters) {
   constexpr int64_t I = 32, C = 2;
   std::mt19937_64 rng(0);
-  Classifier<Cell> model{nn::Bidirectional<Cell>::init(1, I, H, rng), nn::Linear::init(2 * H, C, rng)};
+  Classifier<Cell> model{nn::Bidirectional<Cell>::init(I, H, rng), nn::Linear::init(2 * H, C, rng)};
   const Tensor x = Tensor::normal({T, B, I}, 0, 1, rng);
   std::vector<double> y, len;
   for (int64_t b = 0; b < B; ++b) {

@@ -84,7 +84,7 @@ struct Classifier {
   RNNC_TREE(rnn, head)
 
   static Classifier init(int64_t hidden, std::mt19937_64& rng) {
-    return {nn::Bidirectional<nn::LSTMCell>::init(1, 2, hidden, rng), nn::Linear::init(2 * hidden, 2, rng)};
+    return {nn::Bidirectional<nn::LSTMCell>::init(2, hidden, rng), nn::Linear::init(2 * hidden, 2, rng)};
   }
   Var logits(const nn::SequenceBatch& b) const {
     const int64_t B = b.x.shape()[1];

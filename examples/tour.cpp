@@ -42,7 +42,7 @@ int main() {
   const data::Streams streams(vocab.encode(text), B, T);  // B streams of T-character chunks
 
   std::mt19937_64 rng(0);
-  Model model{nn::RNN<MyRNN>::init(1, V, H, rng), nn::Linear::init(H, V, rng)};
+  Model model{nn::RNN<MyRNN>::init(V, H, rng), nn::Linear::init(H, V, rng)};
   auto loss = [V](const Model& m, const std::vector<nn::Hidden>& state, const Batch& b) {
     auto [hs, next] = m.rnn(one_hot(b.x, V), state);  // [T, B, H] and the final state
     Var logits = m.head(reshape(hs, {-1, hs.shape()[2]}));

@@ -95,13 +95,13 @@ inline const std::vector<Row>& op_rows() {
       {"scan reversed, two sequences", {{{3, 2, 4}}, {{3, 2, 3}}, {{2, 3}}, {{4, 3}}}, [](Args x) {
          Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
            return {{sigmoid(matmul(xt[0], x[3]) + c[0] * xt[1])}, {c[0]}};
-         }, {x[2]}, {x[0], x[1]}, true);
+         }, {x[2]}, {x[0], x[1]}, {.reverse = true});
          return s.ys[0] * 2.0 + s.carries[0];
        }, {Op::Scan}},
       {"scan with lengths in [0, T], reversed", {{{3, 4, 2}}, {{4, 3}}, {{2, 3}}, {{3, 3}}, {{4}, D::Index, 4}}, [](Args x) {
          Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
            return {{tanh(matmul(xt[0], x[2]) + matmul(c[0], x[3]))}, {c[0] * 2.0}};
-         }, {x[1]}, {x[0]}, true, -1, x[4]);
+         }, {x[1]}, {x[0]}, {.reverse = true, .lengths = x[4]});
          return s.ys[0] + s.carries[0];
        }, {}},
       {"sequence_mask", {{{4, 3}}, {{3}, D::Index, 5}}, [](Args x) { return sequence_mask(x[1], 4, x[0].dtype()) * x[0]; },

@@ -122,7 +122,7 @@ Var model_loss(const Model& m, const Var& xs, const Var& w) {
 TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph, and float32 to bf16's precision", "[bf16]") {
   std::mt19937_64 rng(11);
   const int64_t T = 12, B = 64, I = 16, H = 128, V = 10;  // the recurrent GEMM: 2^22 multiply-adds
-  Model m{nn::RNN<nn::LSTMCell>::init(2, I, H, rng), Tensor::uniform({H, V}, -0.5, 0.5, rng),
+  Model m{nn::RNN<nn::LSTMCell>::init(I, H, rng, {.layers = 2}), Tensor::uniform({H, V}, -0.5, 0.5, rng),
           Tensor::uniform({V}, -0.1, 0.1, rng)};
   const Tensor xs = Tensor::uniform({T, B, I}, -1, 1, rng), w = Tensor::uniform({T * B, V}, -1, 1, rng);
   auto step = value_and_grad(model_loss);

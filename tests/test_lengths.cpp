@@ -132,10 +132,10 @@ template <class Layer> void check_rows_alone(const Layer& layer, bool reverse, c
 template <class Cell> void check_cell(const char* name) {
   std::mt19937_64 rng(11);
   const std::vector<int32_t> lengths{3, 0, 6, 1, 5};  // 0 and T = 6 included
-  SECTION(std::string(name) + " forward") { check_rows_alone(nn::RNN<Cell>::init(2, 3, 4, rng, 0, DType::f64), false, lengths); }
-  SECTION(std::string(name) + " reverse") { check_rows_alone(nn::RNN<Cell>::init(2, 3, 4, rng, 0, DType::f64), true, lengths); }
+  SECTION(std::string(name) + " forward") { check_rows_alone(nn::RNN<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), false, lengths); }
+  SECTION(std::string(name) + " reverse") { check_rows_alone(nn::RNN<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), true, lengths); }
   SECTION(std::string(name) + " bidirectional") {
-    check_rows_alone(nn::Bidirectional<Cell>::init(2, 3, 4, rng, 0, DType::f64), false, lengths);
+    check_rows_alone(nn::Bidirectional<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), false, lengths);
   }
 }
 
@@ -162,7 +162,7 @@ TEST_CASE("lengths: gradcheck through a length-masked scan, forward and reversed
                 Var h = tanh(matmul(x[0], a[2]) + matmul(c[0], a[3]));
                 return {{h}, {h * h}};
               },
-              {a[1]}, {a[0]}, reverse, -1, a[4]);
+              {a[1]}, {a[0]}, {.reverse = reverse, .lengths = a[4]});
           return std::vector<Var>{sum(s.ys[0]) + sum(s.carries[0] * s.carries[0])};
         },
         args);
@@ -207,7 +207,7 @@ TEST_CASE("lengths: accuracy over real steps only", "[lengths]") {
 
 TEST_CASE("lengths: bad lengths are errors naming the row or the shapes", "[lengths]") {
   auto run = [](const Var& xs, const Var& h0, const Var& n) {
-    auto [last, ys] = scan([](const Var& h, const Var& x) { return std::pair{h + x, h}; }, h0, xs, false, n);
+    auto [last, ys] = scan([](const Var& h, const Var& x) { return std::pair{h + x, h}; }, h0, xs, {.lengths = n});
     return ys;
   };
   const Tensor xs = Tensor::zeros({4, 3, 2}), h0 = Tensor::zeros({3, 2});

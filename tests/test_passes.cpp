@@ -286,7 +286,7 @@ struct CharLstm {
 // A 1-layer character LSTM's training step (loss and gradients, float64) and its arguments.
 std::pair<Function, std::vector<Tensor>> char_lstm_step(int64_t V, int64_t H, int64_t T, int64_t B, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  CharLstm m{nn::RNN<nn::LSTMCell>::init(1, V, H, rng, 0, DType::f64), nn::Linear::init(H, V, rng, DType::f64)};
+  CharLstm m{nn::RNN<nn::LSTMCell>::init(V, H, rng, {}, DType::f64), nn::Linear::init(H, V, rng, DType::f64)};
   auto loss = [=](const CharLstm& p, const Var& x, const Var& y) {
     auto [hs, last] = p.rnn(one_hot(x, V, DType::f64), p.rnn.initial_state(B));
     return mean(softmax_cross_entropy(p.out(reshape(hs, {T * B, H})), reshape(y, {-1})));

@@ -92,19 +92,19 @@ TEST_CASE("recompute: every schedule gives the stored-everything gradients", "[r
   // T = 13: segments of 2, 3, 4 and 6 leave a remainder; {6, 2} and {4, 2} nest a second level,
   // {6, 3, 1} a third.
   SECTION("LSTM, 2 layers, float64") {
-    check_schedules(nn::RNN<nn::LSTMCell>::init(2, 4, 5, rng, 0, DType::f64), false, false, 13, DType::f64);
+    check_schedules(nn::RNN<nn::LSTMCell>::init(4, 5, rng, {.layers = 2}, DType::f64), false, false, 13, DType::f64);
   }
   SECTION("GRU, reversed, float64") {
-    check_schedules(nn::RNN<nn::GRUCell>::init(1, 4, 5, rng, 0, DType::f64), true, false, 13, DType::f64);
+    check_schedules(nn::RNN<nn::GRUCell>::init(4, 5, rng, {}, DType::f64), true, false, 13, DType::f64);
   }
   SECTION("a user's own cell, float64") {
-    check_schedules(nn::RNN<Leaky>::init(2, 4, 5, rng, 0, DType::f64), false, false, 12, DType::f64);
+    check_schedules(nn::RNN<Leaky>::init(4, 5, rng, {.layers = 2}, DType::f64), false, false, 12, DType::f64);
   }
   SECTION("bidirectional LSTM with lengths, float64") {
-    check_schedules(nn::Bidirectional<nn::LSTMCell>::init(2, 4, 3, rng, 0, DType::f64), false, true, 13, DType::f64);
+    check_schedules(nn::Bidirectional<nn::LSTMCell>::init(4, 3, rng, {.layers = 2}, DType::f64), false, true, 13, DType::f64);
   }
   SECTION("LSTM, float32") {
-    check_schedules(nn::RNN<nn::LSTMCell>::init(2, 4, 5, rng, 0, DType::f32), false, false, 16, DType::f32);
+    check_schedules(nn::RNN<nn::LSTMCell>::init(4, 5, rng, {.layers = 2}, DType::f32), false, false, 16, DType::f32);
   }
 }
 
@@ -165,7 +165,7 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
   std::mt19937_64 rng(5);
   const int64_t T = 96, B = 4, I = 6, V = 5;
   using Layer = nn::RNN<nn::LSTMCell>;
-  Problem<Layer> p{Layer::init(2, I, 16, rng), {}, Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::uniform({16, V}, -1, 1, rng)};
+  Problem<Layer> p{Layer::init(I, 16, rng, {.layers = 2}), {}, Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::uniform({16, V}, -1, 1, rng)};
   p.s = p.layer.initial_state(B);
   const Tensor len = Tensor::zeros({B}, DType::i32), w = Tensor::uniform({T * B, V}, -1, 1, rng);
   auto fn = loss_fn<Layer>(false, false);

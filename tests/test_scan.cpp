@@ -17,9 +17,9 @@ namespace {
 std::pair<Var, nn::LSTMState> library_layer(const std::string& kind, const Var& xs, const Var& h, const Var& c,
                                             std::span<const Var> w, bool reverse = false) {
   const nn::Gates g{w[0], w[1], w[2], w[3]};
-  if (kind == "lstm") return nn::run_cell(nn::LSTMCell{g}, xs, nn::LSTMState{h, c}, reverse);
-  auto [ys, last] = kind == "gru" ? nn::run_cell(nn::GRUCell{g}, xs, nn::Hidden{h}, reverse)
-                                  : nn::run_cell(nn::RNNCell{g}, xs, nn::Hidden{h}, reverse);
+  if (kind == "lstm") return nn::run_cell(nn::LSTMCell{g}, xs, nn::LSTMState{h, c}, {.reverse = reverse});
+  auto [ys, last] = kind == "gru" ? nn::run_cell(nn::GRUCell{g}, xs, nn::Hidden{h}, {.reverse = reverse})
+                                  : nn::run_cell(nn::RNNCell{g}, xs, nn::Hidden{h}, {.reverse = reverse});
   return {ys, nn::LSTMState{last.h, {}}};
 }
 std::vector<Spec> gate_specs(const std::string& kind, int64_t I, int64_t H, DType t = DType::f32) {
@@ -50,7 +50,7 @@ Function loss_fn(bool use_scan, bool reverse, int T, int B, int I, int H, DType 
                 auto [h2, c2] = lstm(x[0], c[0], c[1], w, u, b);
                 return {{h2, c2}, {h2}};
               },
-              {a[1], a[2]}, {xs}, reverse);
+              {a[1], a[2]}, {xs}, {.reverse = reverse});
           for (int i = 0; i < T; ++i) hs[i] = reshape(slice(s.ys[0], 0, i, i + 1), {B, H});
           c_last = s.carries[1];
         } else {
@@ -128,7 +128,7 @@ TEST_CASE("scan: errors name the problem and the line", "[scan]") {
   CHECK_THROWS_WITH(scan(same, {h}, {xs, ys}), Catch::Contains("sequence 1 has 4 steps") && Catch::Contains("test_scan.cpp"));
   CHECK_THROWS_WITH(scan(wrong, {h}, {xs}), Catch::Contains("carry 0 enters as f32[2, 3]"));
   CHECK_THROWS_WITH(scan(same, {h}, {}), Catch::Contains("length must be given"));
-  CHECK(scan(same, {h}, {}, false, 3).carries[0].shape() == Shape{2, 3});
+  CHECK(scan(same, {h}, {}, {.length = 3}).carries[0].shape() == Shape{2, 3});
 }
 
 TEST_CASE("scan: compiled loops equal the interpreter, forward and backward", "[scan][compile]") {
@@ -299,7 +299,7 @@ TEST_CASE("scan: nested loops and integer carries", "[scan]") {
                 {h, full({}, 0.0, DType::i32)}, {xs});
             Scanned counted = scan([&](std::span<const Var> c, std::span<const Var>) -> ScanStep {
               return {{c[0] * 0.5}, {}};
-            }, {outer.carries[0]}, {}, false, 2);
+            }, {outer.carries[0]}, {}, {.length = 2});
             return std::vector<Var>{sum(counted.carries[0]) + sum(outer.ys[0]), cast(outer.carries[1], DType::f64)};
           }
           Var total = full({}, 0.0, DType::f64);
@@ -409,7 +409,7 @@ TEST_CASE("scan: random recurrent cells, compiled equals interpreted with their 
                 if (ys_mask & 8) ys.push_back(pre * x[0].shape()[1]);
                 return {carries, ys};
               },
-              init, {a[0]}, reverse);
+              init, {a[0]}, {.reverse = reverse});
           Var loss = sum(s.carries[0] * s.carries[0]);
           if (two_carries) loss = loss + sum(s.carries[1]);
           double w = 1;

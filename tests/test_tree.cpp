@@ -36,7 +36,7 @@ template <class Cell> struct CharNet {
 
   // inputs [T, B] -> logits [T B, V] and the final states
   auto operator()(const Var& inputs, const std::vector<typename nn::RNN<Cell>::State>& s, Rng* rng = nullptr) const {
-    auto [hs, last] = rnn(one_hot(inputs, vocab, head.weight.dtype()), s, rng);
+    auto [hs, last] = rnn(one_hot(inputs, vocab, head.weight.dtype()), s, {.rng = rng});
     return std::pair{head(reshape(hs, {-1, hs.shape()[2]})), last};
   }
 };
@@ -54,7 +54,7 @@ template <class Cell> auto lm_loss() {
 }
 
 template <class Cell> CharNet<Cell> char_net(int layers, int64_t V, int64_t H, std::mt19937_64& rng, DType t) {
-  return {nn::RNN<Cell>::init(layers, V, H, rng, 0, t), nn::Linear::init(H, V, rng, t), V};
+  return {nn::RNN<Cell>::init(V, H, rng, {.layers = layers}, t), nn::Linear::init(H, V, rng, t), V};
 }
 
 Batch batch_of(int64_t T, int64_t B, int V, uint64_t seed) {

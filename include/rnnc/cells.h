@@ -99,18 +99,18 @@ template <class Cell, class State> Var output_of(const Cell& cell, const State& 
 }
 
 // One cell over a sequence xs [T, B, I] from `init`, as one scan: the outputs [T, B, H] and the
-// final state. reverse: from the last step to the first (outputs stay in step order). lengths
+// final state. .reverse: from the last step to the first (outputs stay in step order). .lengths
 // (i32 [B], optional): row b has lengths[b] real steps (scan.h): its final state is the state at
 // its length, its outputs past it are zero, and reversed it starts at its own last step.
 template <class Cell, class State>
-std::pair<Var, State> run_cell(const Cell& cell, const Var& xs, const State& init, bool reverse = false,
-                               const Var& lengths = Var(), Loc loc = Loc::current()) {
+std::pair<Var, State> run_cell(const Cell& cell, const Var& xs, const State& init, const ScanOptions& o = {},
+                               Loc loc = Loc::current()) {
   auto [last, ys] = scan(
       [&](const State& s, const Var& x) {
         State next = cell(x, s);
         return std::pair<State, Var>{next, output_of(cell, next)};
       },
-      init, xs, reverse, lengths, loc);
+      init, xs, o, loc);
   return {ys, last};
 }
 
@@ -121,6 +121,12 @@ struct RunOptions {
   bool reverse = false;  // from the last step to the first
 };
 
+// How many layers a stack has, and the dropout between them: RNN::init(in, hidden, rng, {.layers = 2}).
+struct StackOptions {
+  int layers = 1;
+  double dropout = 0;  // between layers (not after the last), only when called with an Rng
+};
+
 // Keras' RNN(cell) and torch.nn.LSTM(num_layers, dropout): stacked layers of one kind of cell,
 // layer l reading layer l-1's outputs, with dropout between layers when given an Rng.
 template <class Cell> struct RNN {
@@ -129,12 +135,12 @@ template <class Cell> struct RNN {
   double dropout = 0;  // between layers (not after the last), only when called with an Rng
   RNNC_TREE(layers)
 
-  // layers cells made by Cell::init(input, hidden, rng), the first reading `input` features.
-  static RNN init(int num_layers, int64_t input, int64_t hidden, std::mt19937_64& rng, double dropout = 0,
+  // o.layers cells made by Cell::init(input, hidden, rng, dtype), the first reading `input` features.
+  static RNN init(int64_t input, int64_t hidden, std::mt19937_64& rng, const StackOptions& o = {},
                   DType dtype = DType::f32) {
     RNN r;
-    r.dropout = dropout;
-    for (int l = 0; l < num_layers; ++l) r.layers.push_back(Cell::init(l == 0 ? input : hidden, hidden, rng, dtype));
+    r.dropout = o.dropout;
+    for (int l = 0; l < o.layers; ++l) r.layers.push_back(Cell::init(l == 0 ? input : hidden, hidden, rng, dtype));
     return r;
   }
   std::vector<State> initial_state(int64_t batch) const {
@@ -143,11 +149,7 @@ template <class Cell> struct RNN {
     return s;
   }
   // xs [T, B, I] -> the top layer's outputs [T, B, H] and every layer's final state.
-  std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, Rng* rng = nullptr,
-                                                bool reverse = false, Loc loc = Loc::current()) const {
-    return (*this)(xs, init, RunOptions{.rng = rng, .reverse = reverse}, loc);
-  }
-  std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, const RunOptions& o,
+  std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, const RunOptions& o = {},
                                                 Loc loc = Loc::current()) const {
     if (init.size() != layers.size())
       fail("RNN", "a state per layer is needed: " + std::to_string(init.size()) + " given for " +
@@ -156,7 +158,7 @@ template <class Cell> struct RNN {
     std::vector<State> last;
     for (std::size_t l = 0; l < layers.size(); ++l) {
       if (l > 0 && o.rng && dropout > 0) h = nn::dropout(h, dropout, *o.rng);
-      auto [ys, s] = run_cell(layers[l], h, init[l], o.reverse, o.lengths, loc);
+      auto [ys, s] = run_cell(layers[l], h, init[l], {.reverse = o.reverse, .lengths = o.lengths}, loc);
       h = ys;
       last.push_back(s);
     }
@@ -174,11 +176,11 @@ template <class Cell> struct Bidirectional {
   double dropout = 0;  // between layers, only when called with an Rng
   RNNC_TREE(forward, backward)
 
-  static Bidirectional init(int num_layers, int64_t input, int64_t hidden, std::mt19937_64& rng, double dropout = 0,
+  static Bidirectional init(int64_t input, int64_t hidden, std::mt19937_64& rng, const StackOptions& o = {},
                             DType dtype = DType::f32) {
     Bidirectional r;
-    r.dropout = dropout;
-    for (int l = 0; l < num_layers; ++l) {
+    r.dropout = o.dropout;
+    for (int l = 0; l < o.layers; ++l) {
       r.forward.push_back(Cell::init(l == 0 ? input : 2 * hidden, hidden, rng, dtype));
       r.backward.push_back(Cell::init(l == 0 ? input : 2 * hidden, hidden, rng, dtype));
     }
@@ -203,8 +205,8 @@ template <class Cell> struct Bidirectional {
     std::vector<State> last;
     for (std::size_t l = 0; l < forward.size(); ++l) {
       if (l > 0 && o.rng && dropout > 0) h = nn::dropout(h, dropout, *o.rng);
-      auto [fy, fs] = run_cell(forward[l], h, init[2 * l], o.reverse, o.lengths, loc);
-      auto [by, bs] = run_cell(backward[l], h, init[2 * l + 1], !o.reverse, o.lengths, loc);
+      auto [fy, fs] = run_cell(forward[l], h, init[2 * l], {.reverse = o.reverse, .lengths = o.lengths}, loc);
+      auto [by, bs] = run_cell(backward[l], h, init[2 * l + 1], {.reverse = !o.reverse, .lengths = o.lengths}, loc);
       h = concat({fy, by}, -1, loc);
       last.push_back(fs);
       last.push_back(bs);

@@ -52,7 +52,8 @@ template <class Cell> struct CharRNN {
     CharRNN m;
     m.vocab = vocab;
     if (o.embedding > 0) m.embedding = Embedding::init(vocab, o.embedding, rng, dtype);
-    m.rnn = RNN<Cell>::init(o.layers, o.embedding > 0 ? o.embedding : vocab, hidden, rng, o.dropout, dtype);
+    m.rnn = RNN<Cell>::init(o.embedding > 0 ? o.embedding : vocab, hidden, rng, {.layers = o.layers, .dropout = o.dropout},
+                            dtype);
     m.head = Linear::init(hidden, vocab, rng, dtype);
     return m;
   }
@@ -62,7 +63,7 @@ template <class Cell> struct CharRNN {
   // inputs [T, B] -> logits [T, B, V] and the final state; dropout when given an Rng.
   std::pair<Var, State> operator()(const Var& inputs, const State& s, Rng* rng = nullptr) const {
     Var x = embedding ? (*embedding)(inputs) : one_hot(inputs, vocab, head.weight.dtype());
-    auto [hs, last] = rnn(x, s, rng);
+    auto [hs, last] = rnn(x, s, {.rng = rng});
     if (rng && rnn.dropout > 0) hs = dropout(hs, rnn.dropout, *rng);
     const Shape& sh = hs.shape();
     return {reshape(head(reshape(hs, {sh[0] * sh[1], sh[2]})), {sh[0], sh[1], vocab}), last};

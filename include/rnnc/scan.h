@@ -36,17 +36,24 @@ struct Scanned {
   std::vector<Var> ys;       // [T, ...] each
 };
 
-// Runs `body` over t = 0..T-1 (T-1..0 with reverse). T is the sequences' leading extent, or
-// `length` when there are no sequences.
+// How a scan runs, by name: scan(body, init, xs, {.reverse = true, .lengths = n}).
+struct ScanOptions {
+  bool reverse = false;  // from the last step to the first (outputs stay in step order)
+  Var lengths{};         // i32 [B]: each row's real steps (below)
+  int64_t length = -1;   // T, when there are no sequences to take it from
+};
+
+// Runs `body` over t = 0..T-1 (T-1..0 with .reverse). T is the sequences' leading extent, or
+// .length when there are no sequences.
 //
-// With per-row `lengths` (i32 [B]; every carry and output is then [B, ...]), row b has lengths[b]
+// With per-row .lengths (i32 [B]; every carry and output is then [B, ...]), row b has lengths[b]
 // real steps: its carries stop changing after its last one (the final carries are its state at
 // its length, the initial one for a length of 0), its outputs past it are zero, and a reverse
 // scan starts at its own last real step. No gradient flows from the padding. The extra work is a
 // select per carry and output, fused into the step's kernel. A length outside [0, T] throws when
 // run, naming the row.
-Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector<Var>& xs, bool reverse = false,
-             int64_t length = -1, const Var& lengths = Var(), Loc loc = Loc::current());
+Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector<Var>& xs, const ScanOptions& o = {},
+             Loc loc = Loc::current());
 
 // The Scan nodes of one loop: a body with its outer bindings (inputs in Loop order). Returns every
 // output (carries, then stacked ys). For autodiff and passes, which build loops directly.
@@ -63,8 +70,7 @@ std::vector<Var> make_scan(std::shared_ptr<const Loop> loop, const std::vector<V
 //   }, cell.initial_state(B), xs);
 template <class Body, class Carry, class Xs>
   requires(!std::is_same_v<std::invoke_result_t<const Body&, const Carry&, const Xs&>, ScanStep>)
-auto scan(const Body& body, const Carry& init, const Xs& xs, bool reverse = false, const Var& lengths = Var(),
-          Loc loc = Loc::current()) {
+auto scan(const Body& body, const Carry& init, const Xs& xs, const ScanOptions& o = {}, Loc loc = Loc::current()) {
   using Result = std::invoke_result_t<const Body&, const Carry&, const Xs&>;
   using Y = std::decay_t<std::tuple_element_t<1, Result>>;
   std::shared_ptr<Y> ys;  // the structure of one step's outputs, as the body returned it
@@ -75,7 +81,7 @@ auto scan(const Body& body, const Carry& init, const Xs& xs, bool reverse = fals
         ys = std::make_shared<Y>(std::get<1>(out));
         return {tree::vars(std::get<0>(out)), tree::vars(std::get<1>(out))};
       },
-      tree::vars(init), tree::vars(xs), reverse, -1, lengths, loc);
+      tree::vars(init), tree::vars(xs), o, loc);
   return std::pair<Carry, Y>{tree::replace(init, r.carries), tree::replace(*ys, r.ys)};
 }
 

@@ -38,8 +38,10 @@ std::vector<Var> make_scan(std::shared_ptr<const Loop> loop, const std::vector<V
   return out;
 }
 
-Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector<Var>& xs, bool reverse,
-             int64_t length, const Var& lengths, Loc loc) {
+Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector<Var>& xs, const ScanOptions& o,
+             Loc loc) {
+  const int64_t length = o.length;
+  const Var& lengths = o.lengths;
   if (xs.empty() && length < 0) fail("no sequences, so the length must be given", loc);
   int64_t T = length;
   for (size_t j = 0; j < xs.size(); ++j) {
@@ -66,7 +68,7 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
   L->carries = static_cast<int>(init.size());
   L->xs = static_cast<int>(xs.size()) + (masked ? 1 : 0);
   L->length = T;
-  L->reverse = reverse;
+  L->reverse = o.reverse;
   for (size_t i = 0; i < init.size(); ++i) L->inputs.push_back(input(init[i].shape(), init[i].dtype(), fmt::format("carry{}", i), loc));
   for (size_t j = 0; j < xs.size(); ++j) {
     Shape s(xs[j].shape().begin() + 1, xs[j].shape().end());

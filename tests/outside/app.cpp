@@ -13,7 +13,7 @@ struct Model {
 
 int main() {
   std::mt19937_64 rng(1);
-  Model m{nn::RNN<nn::GRUCell>::init(1, 4, 8, rng), nn::Linear::init(8, 4, rng)};
+  Model m{nn::RNN<nn::GRUCell>::init(4, 8, rng), nn::Linear::init(8, 4, rng)};
   Tensor x(DType::i32, {6, 1}), y(DType::i32, {6, 1});
   for (int t = 0; t < 6; ++t) x.set(t, t % 4), y.set(t, (t + 1) % 4);
   auto loss = [](const Model& m, const Var& x, const Var& y) {
