@@ -12,26 +12,32 @@ declare -A stage_of=(
   [graph.h]=ir [ops.h]=ir [ops.def]=ir [function.h]=ir [tree.h]=ir [scan.h]=ir [printer.h]=ir
   [autodiff.h]=autodiff [interpreter.h]=interp [gradcheck.h]=check [passes.h]=passes
   [compile.h]=compile [tree_function.h]=compile
-  [nn.h]=nn [cells.h]=nn [char_rnn.h]=nn [optim.h]=optim [data.h]=data [checkpoint.h]=io [report.h]=report
+  [nn.h]=nn [cells.h]=nn [char_rnn.h]=charlm [optim.h]=optim [data.h]=data [checkpoint.h]=io [report.h]=report
   [dist.h]=dist [train.h]=train [cli.h]=- [rnnc.h]=-
 )
 root="$1"
 lib="$root/lib"
 status=0
-# The targets a stage's rnnc_add_library call (or calls: dist has one per branch) names, one a line.
-deps_of() {
+# The text of a stage's rnnc_add_library call (or calls: dist has one per branch), on one line each.
+call_of() {
   awk -v s="$1" '{ line = $0; sub(/^[ \t]+/, "", line) }
-    !on && line ~ ("^rnnc_add_library\\(" s "([ \t]|$)") { on = 1; depth = 0 }
-    on { print; depth += gsub(/\(/, "(") - gsub(/\)/, ")"); if (depth <= 0) on = 0 }' "$lib/CMakeLists.txt" |
-    grep -o 'rnnc::[a-z_]*' | sort -u || true
+    !on && line ~ ("^rnnc_add_library\\(" s "([ \t]|$)") { on = 1; depth = 0; text = "" }
+    on { text = text " " line; depth += gsub(/\(/, "(") - gsub(/\)/, ")"); if (depth <= 0) { on = 0; print text } }' \
+    "$lib/CMakeLists.txt"
 }
-# The deps each stage declares...
-declare -A declared reach
+# The targets a stage names (public and private), one a line; public_deps_of: its PUBLIC_DEPS only.
+deps_of() { call_of "$1" | grep -o 'rnnc::[a-z_]*' | sort -u || true; }
+public_deps_of() {
+  call_of "$1" | sed -n 's/.*PUBLIC_DEPS\(.*\)/\1/p' | sed 's/PRIVATE_DEPS.*//' | grep -o 'rnnc::[a-z_]*' | sort -u || true
+}
+# The deps each stage declares, and the stages those reach: its own deps, and theirs transitively
+# through PUBLIC_DEPS (a private dep's headers are not its users' to include).
+declare -A declared public reach
 for dir in "$lib"/*/; do
   stage=$(basename "$dir")
   declared[$stage]=$(deps_of "$stage" | sed 's/rnnc:://' | tr '\n' ' ')
+  public[$stage]=$(public_deps_of "$stage" | sed 's/rnnc:://' | tr '\n' ' ')
 done
-# ...and the stages those reach, transitively.
 for stage in "${!declared[@]}"; do
   todo=" ${declared[$stage]}" seen=" "
   while [[ -n "${todo// /}" ]]; do
@@ -41,7 +47,7 @@ for stage in "${!declared[@]}"; do
     todo=" $* "
     [[ "$seen" == *" $next "* ]] && continue
     seen+="$next "
-    todo+="${declared[$next]:-}"
+    todo+="${public[$next]:-}"
   done
   reach[$stage]=$seen
 done

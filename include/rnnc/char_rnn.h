@@ -21,12 +21,6 @@
 
 namespace rnnc::nn {
 
-// Characters [T, B] (i32) and the characters that follow them.
-struct TextBatch {
-  Leaf x, y;
-  RNNC_TREE(x, y)
-};
-
 struct CharRNNOptions {
   int layers = 1;
   int embedding = 0;   // 0: one-hot input; else an Embedding(vocab, embedding)

@@ -1,5 +1,5 @@
 // The model library's functions: dense layers, embeddings, dropout, metrics and sampling. The
-// cells and layers themselves are trees (cells.h, char_rnn.h).
+// cells and layers themselves are trees (cells.h; the character model, char_rnn.h, a stage above).
 #pragma once
 #include <functional>
 #include <random>
@@ -11,6 +11,13 @@
 #include "rnnc/tree_function.h"
 
 namespace rnnc::nn {
+
+// Characters [T, B] (i32) and the characters that follow them: a batch of text for a language
+// model (nn::fit's streams and windows).
+struct TextBatch {
+  Leaf x, y;
+  RNNC_TREE(x, y)
+};
 
 // Dense: x w^T + b, w [out, in] (torch.nn.Linear).
 Var linear(const Var& x, const Var& w, const Var& b, Loc loc = Loc::current());

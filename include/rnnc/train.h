@@ -26,11 +26,11 @@
 #include <utility>
 #include <vector>
 
-#include "rnnc/char_rnn.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
 #include "rnnc/dist.h"
 #include "rnnc/interpreter.h"
+#include "rnnc/nn.h"
 #include "rnnc/optim.h"
 #include "rnnc/report.h"
 #include "rnnc/tree_function.h"
