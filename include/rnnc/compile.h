@@ -72,6 +72,10 @@ struct CompileStats {
   std::string str() const;
 };
 
+namespace exec {
+struct Program;  // the run time's (lib/exec/program.h)
+}
+
 class Compiled {
  public:
   Compiled() = default;
@@ -85,6 +89,9 @@ class Compiled {
   // The optimised graph in Graphviz DOT, each fused kernel drawn as a box around its nodes
   // (RNNC_DUMP=dot prints it; `dot -Tsvg` from Debian's graphviz draws it).
   std::string dot() const;
+  // The run-time program of the most recently compiled shape signature: its schedule and kernels,
+  // what an export writes.
+  std::shared_ptr<exec::Program> program() const;
 
   struct Impl;
 

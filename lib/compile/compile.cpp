@@ -404,6 +404,12 @@ std::string Compiled::dot() const {
   return lower::dot(*impl_->latest.lowered);
 }
 
+std::shared_ptr<exec::Program> Compiled::program() const {
+  if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->latest.program;
+}
+
 std::string Compiled::schedule() const {
   if (!impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -1,0 +1,140 @@
+// Programs as bytes (lib/exec/serialize.h), what an exported model carries instead of the
+// compiler: a compiled program written out and read back runs to the same bits, with loops,
+// Revolve's slots, per-row lengths and library steps in it; damaged bytes are errors, never a
+// crash.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "exec/executor.h"
+#include "exec/serialize.h"
+#include "rnnc/rnnc.h"
+
+using namespace rnnc;
+using Catch::Matchers::Contains;
+
+namespace {
+
+template <class... T> std::vector<Tensor> flat(const T&... trees) {
+  std::vector<Tensor> all;
+  (
+      [&] {
+        for (const Tensor& t : tree::tensors(trees)) all.push_back(t);
+      }(),
+      ...);
+  return all;
+}
+
+// Runs the compiled program's schedule again after a trip through bytes, with the same kernels,
+// and returns the serialized bytes.
+std::string round_trip(const Compiled& c, const std::vector<Tensor>& args) {
+  const std::vector<Tensor> want = c(args);
+  const std::shared_ptr<exec::Program> p = c.program();
+  const std::string bytes = exec::serialize(p->schedule);
+  exec::Schedule s = exec::deserialize(bytes);
+  CHECK(exec::serialize(s) == bytes);
+  exec::check_references(s, p->kernels.size());
+  exec::Program q;
+  q.schedule = std::move(s);
+  q.kernels = p->kernels;
+  q.threads = p->threads;
+  for (int call = 0; call < 2; ++call) {
+    const std::vector<Tensor> got = exec::run(q, args);
+    REQUIRE(got.size() == want.size());
+    for (size_t k = 0; k < got.size(); ++k) {
+      INFO("output " << k);
+      CHECK(max_abs_diff(got[k], want[k]) == 0);
+    }
+  }
+  return bytes;
+}
+
+struct Seq {
+  nn::Bidirectional<nn::LSTMCell> rnn;
+  Leaf wy;
+  RNNC_TREE(rnn, wy)
+};
+struct SeqBatch {
+  Leaf xs, lengths;
+  RNNC_TREE(xs, lengths)
+};
+
+}  // namespace
+
+TEST_CASE("program: a character model's training step (gather, scatter_add, loops) survives bytes") {
+  std::mt19937_64 rng(1);
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  const Model m = Model::init(7, 12, rng, {.layers = 2, .embedding = 5});
+  const int64_t T = 6, B = 3;
+  const auto state = m.initial_state(B);
+  std::vector<double> xs, ys;
+  for (int64_t i = 0; i < T * B; ++i) xs.push_back(static_cast<double>(rng() % 7)), ys.push_back(static_cast<double>(rng() % 7));
+  const nn::TextBatch b{Tensor::from(xs, {T, B}, DType::i32), Tensor::from(ys, {T, B}, DType::i32)};
+  auto step = compile(value_and_grad(Model::loss));
+  step(m, state, b);
+  REQUIRE(step.compiled().stats().library_calls > 0);  // the embedding's gather and its gradient's scatter_add
+  REQUIRE(step.compiled().stats().loops > 0);
+  round_trip(step.compiled(), flat(m, state, b));
+}
+
+TEST_CASE("program: recomputing schedules (segments, Revolve) and per-row lengths survive bytes") {
+  std::mt19937_64 rng(2);
+  const int64_t T = 13, B = 3, I = 4, H = 5;
+  Seq s{nn::Bidirectional<nn::LSTMCell>::init(I, H, rng, {.layers = 2}), Tensor::uniform({2 * H, 3}, -1, 1, rng)};
+  const auto init = s.rnn.initial_state(B);
+  const SeqBatch b{Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::from({13, 9, 0}, {B}, DType::i32)};
+  auto loss = [](const Seq& m, const std::vector<nn::LSTMState>& h0, const SeqBatch& x) {
+    auto [ys, last] = m.rnn(Var(x.xs), h0, {.lengths = Var(x.lengths)});
+    Var l = sum(tanh(matmul(ys, Var(m.wy))));
+    for (const Var& v : tree::vars(last)) l = l + sum(v * v);
+    return l;
+  };
+  for (const Checkpointing& c : {Checkpointing{}, Checkpointing{{3}}, Checkpointing{{}, 3}}) {
+    INFO(c.str());
+    CompileOptions o;
+    o.checkpointing = c;
+    auto f = compile(value_and_grad(loss), o);
+    f(s, init, b);
+    if (c.slots > 0) REQUIRE(f.compiled().schedule().find("slots") != std::string::npos);
+    round_trip(f.compiled(), flat(s, init, b));
+  }
+}
+
+TEST_CASE("program: truncated, damaged or foreign bytes are errors that say so") {
+  std::mt19937_64 rng(3);
+  Seq s{nn::Bidirectional<nn::LSTMCell>::init(2, 3, rng), Tensor::uniform({6, 2}, -1, 1, rng)};
+  const auto init = s.rnn.initial_state(2);
+  const SeqBatch b{Tensor::uniform({5, 2, 2}, -1, 1, rng), Tensor::from({5, 3}, {2}, DType::i32)};
+  auto loss = [](const Seq& m, const std::vector<nn::LSTMState>& h0, const SeqBatch& x) {
+    auto [ys, last] = m.rnn(Var(x.xs), h0, {.lengths = Var(x.lengths)});
+    return sum(matmul(ys, Var(m.wy)));
+  };
+  CompileOptions o;
+  o.checkpointing = Checkpointing{{}, 2};
+  auto f = compile(value_and_grad(loss), o);
+  f(s, init, b);
+  const auto p = f.compiled().program();
+  const std::string bytes = exec::serialize(p->schedule);
+
+  CHECK_THROWS_WITH(exec::deserialize("hello"), Contains("not an rnnc program") || Contains("truncated"));
+  std::string other = bytes;
+  other[8] = 9;  // the version
+  CHECK_THROWS_WITH(exec::deserialize(other), Contains("format version 9"));
+  CHECK_THROWS_WITH(exec::deserialize(bytes + "x"), Contains("bytes after the program"));
+  // Every cut is an error; every flipped byte an error or a schedule (whose references are
+  // checked before a run), never a crash or a huge allocation (the sanitizer build runs this too).
+  std::uniform_int_distribution<size_t> at(0, bytes.size() - 1);
+  for (int i = 0; i < 300; ++i) CHECK_THROWS_AS(exec::deserialize(bytes.substr(0, at(rng))), Error);
+  int parsed = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string damaged = bytes;
+    damaged[at(rng)] ^= static_cast<char>(1u << (rng() % 8));
+    try {
+      exec::check_references(exec::deserialize(damaged), p->kernels.size());
+      ++parsed;
+    } catch (const Error&) {
+    }
+  }
+  CHECK(parsed < 3000);  // most flips land in values (offsets, strides) that parse; some do not
+  exec::Schedule bad = exec::deserialize(bytes);
+  CHECK_THROWS_WITH(exec::check_references(bad, 0), Contains("calls kernel 0 of 0"));
+}
