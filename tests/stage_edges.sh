@@ -11,7 +11,7 @@ declare -A stage_of=(
   [dtype.h]=core [shape.h]=core [tensor.h]=core [error.h]=core [env_options.h]=core [run_hooks.h]=core
   [graph.h]=ir [ops.h]=ir [ops.def]=ir [function.h]=ir [tree.h]=ir [scan.h]=ir [printer.h]=ir
   [autodiff.h]=autodiff [interpreter.h]=interp [gradcheck.h]=check [passes.h]=passes
-  [compile.h]=compile [tree_function.h]=compile
+  [compile.h]=compile [tree_function.h]=compile [export.h]=compile
   [nn.h]=nn [cells.h]=nn [char_rnn.h]=charlm [optim.h]=optim [data.h]=data [checkpoint.h]=io [report.h]=report
   [dist.h]=dist [train.h]=train [cli.h]=- [rnnc.h]=-
 )

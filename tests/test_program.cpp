@@ -2,8 +2,14 @@
 // compiler: a compiled program written out and read back runs to the same bits, with loops,
 // Revolve's slots, per-row lengths and library steps in it; damaged bytes are errors, never a
 // crash.
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include "exec/executor.h"
 #include "exec/serialize.h"
@@ -74,6 +80,58 @@ TEST_CASE("program: a character model's training step (gather, scatter_add, loop
   REQUIRE(step.compiled().stats().library_calls > 0);  // the embedding's gather and its gradient's scatter_add
   REQUIRE(step.compiled().stats().loops > 0);
   round_trip(step.compiled(), flat(m, state, b));
+}
+
+TEST_CASE("program: exported kernels, built into a shared library and loaded without the JIT, give the same bits") {
+  std::mt19937_64 rng(4);
+  using Model = nn::CharRNN<nn::GRUCell>;
+  const Model m = Model::init(6, 10, rng, {.layers = 2, .embedding = 4});
+  const int64_t T = 5, B = 2;
+  const auto state = m.initial_state(B);
+  std::vector<double> xs, ys;
+  for (int64_t i = 0; i < T * B; ++i) xs.push_back(static_cast<double>(rng() % 6)), ys.push_back(static_cast<double>(rng() % 6));
+  const nn::TextBatch b{Tensor::from(xs, {T, B}, DType::i32), Tensor::from(ys, {T, B}, DType::i32)};
+  auto step = compile(value_and_grad(Model::loss));
+  step(m, state, b);
+  const std::vector<Tensor> args = flat(m, state, b);
+  const std::vector<Tensor> want = step.compiled()(args);
+
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("rnnc-test-export-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const ExportedFiles x = export_program(step.compiled(), dir, "charlm");
+  CHECK(x.kernels == step.compiled().stats().unique_kernels);
+  CHECK_FALSE(x.cpu.empty());
+  const std::filesystem::path so = dir / "libcharlm.so";
+  const std::string cc = "cc -shared -fPIC -O2 -o '" + so.string() + "' '" + x.object.string() + "' '" + x.table.string() +
+                         "' -lm > '" + (dir / "cc.log").string() + "' 2>&1";
+  REQUIRE(std::system(cc.c_str()) == 0);
+  void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) FAIL(dlerror());
+  const auto* table = static_cast<const exec::KernelFn*>(dlsym(lib, "charlm_kernels"));
+  const auto* count = static_cast<const uint64_t*>(dlsym(lib, "charlm_kernel_count"));
+  REQUIRE(table != nullptr);
+  REQUIRE(count != nullptr);
+  REQUIRE(*count == step.compiled().program()->kernels.size());
+
+  std::ifstream in(x.program, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  exec::Program q;
+  q.schedule = exec::deserialize(bytes.str());
+  exec::check_references(q.schedule, *count);
+  q.kernels.assign(table, table + *count);
+  q.threads = 2;
+  CHECK(q.kernels[0] != step.compiled().program()->kernels[0]);  // the library's code, not the JIT's
+  const std::vector<Tensor> got = exec::run(q, args);
+  REQUIRE(got.size() == want.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    INFO("output " << k);
+    CHECK(max_abs_diff(got[k], want[k]) == 0);
+  }
+  dlclose(lib);
+  std::filesystem::remove_all(dir);
+  CHECK_THROWS_WITH(export_program(step.compiled(), dir, "not a name"), Contains("'not a name' is not a C identifier"));
 }
 
 TEST_CASE("program: recomputing schedules (segments, Revolve) and per-row lengths survive bytes") {

@@ -75,6 +75,7 @@ struct CompileStats {
 namespace exec {
 struct Program;  // the run time's (lib/exec/program.h)
 }
+struct Built;      // a program and its lowering (lib/compile/built.h)
 
 class Compiled {
  public:
@@ -98,6 +99,7 @@ class Compiled {
  private:
   std::shared_ptr<Impl> impl_;
   friend Compiled compile(const Function& f, const CompileOptions& options);
+  friend Built built(const Compiled& c);  // the latest program (lib/compile/built.h)
 };
 
 Compiled compile(const Function& f, const CompileOptions& options = {});

@@ -8,6 +8,7 @@
 #include "rnnc/data.h"
 #include "rnnc/dist.h"
 #include "rnnc/dtype.h"
+#include "rnnc/export.h"
 #include "rnnc/error.h"
 #include "rnnc/function.h"
 #include "rnnc/gradcheck.h"

@@ -35,6 +35,14 @@ struct JitStats {
 std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, const EnvOptions& env,
                                   JitStats* stats = nullptr);
 
+// Ahead of time: kernels as one relocatable, position-independent ELF object (for a static or a
+// shared library), kernel i named prefix + i, compiled as the JIT compiles them (the same
+// optimisation, the host CPU's features), so they compute the same bits.
+std::string kernel_object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix);
+
+// The host CPU's name as LLVM knows it ("znver4", "sapphirerapids"): what kernel_object targets.
+std::string host_cpu();
+
 // The LLVM IR of one kernel before optimisation (for RNNC_DUMP=llvm and tests).
 std::string kernel_ir(const KernelDesc& k);
 

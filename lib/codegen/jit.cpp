@@ -66,6 +66,10 @@ class Jit {
     cpu_ = jtmb.getCPU();
     features_ = jtmb.getFeatures().getString();
     tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
+    // Ahead of time: position-independent code, for a static or a shared library.
+    auto aot = jtmb;
+    aot.setRelocationModel(llvm::Reloc::PIC_);
+    aot_tm_ = check(aot.createTargetMachine(), "creating the target machine for object files");
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(), "creating the JIT");
     // Kernels call libm (float64 exp/log/tanh, pow) from this process.
     jit_->getMainJITDylib().addGenerator(check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
@@ -100,6 +104,12 @@ class Jit {
     return out;
   }
 
+  std::string object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix) {
+    std::lock_guard<std::mutex> lock(mu_);
+    llvm::SmallVector<char, 0> bytes = compile(*aot_tm_, kernels, prefix, false);
+    return std::string(bytes.data(), bytes.size());
+  }
+
   std::string ir(const KernelDesc& k) {
     std::lock_guard<std::mutex> lock(mu_);
     llvm::LLVMContext ctx;
@@ -131,7 +141,7 @@ class Jit {
       }
     }
     if (!obj) {
-      llvm::SmallVector<char, 0> bytes = compile(fresh, prefix, env.dumps("llvm"));
+      llvm::SmallVector<char, 0> bytes = compile(*tm_, fresh, prefix, env.dumps("llvm"));
       st.compiled = static_cast<int>(fresh.size());
       if (!file.empty()) store(file, bytes);
       obj = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(bytes.data(), bytes.size()), prefix);
@@ -143,12 +153,12 @@ class Jit {
     }
   }
 
-  llvm::SmallVector<char, 0> compile(const std::vector<const KernelDesc*>& fresh, const std::string& prefix,
-                                     bool dump) {
+  llvm::SmallVector<char, 0> compile(llvm::TargetMachine& tm, const std::vector<const KernelDesc*>& fresh,
+                                     const std::string& prefix, bool dump) {
     llvm::LLVMContext ctx;
     llvm::Module m(prefix, ctx);
-    m.setDataLayout(tm_->createDataLayout());
-    m.setTargetTriple(tm_->getTargetTriple().str());
+    m.setDataLayout(tm.createDataLayout());
+    m.setTargetTriple(tm.getTargetTriple().str());
     for (size_t i = 0; i < fresh.size(); ++i) emit_kernel(m, *fresh[i], prefix + std::to_string(i));
     for (llvm::Function& f : m) {
       if (f.isDeclaration()) continue;
@@ -163,7 +173,7 @@ class Jit {
     llvm::FunctionAnalysisManager fam;
     llvm::CGSCCAnalysisManager cgam;
     llvm::ModuleAnalysisManager mam;
-    llvm::PassBuilder pb(tm_.get());
+    llvm::PassBuilder pb(&tm);
     pb.registerModuleAnalyses(mam);
     pb.registerCGSCCAnalyses(cgam);
     pb.registerFunctionAnalyses(fam);
@@ -180,7 +190,7 @@ class Jit {
     llvm::SmallVector<char, 0> bytes;
     llvm::raw_svector_ostream os(bytes);
     llvm::legacy::PassManager pm;
-    if (tm_->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    if (tm.addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
       throw Error("rnnc: codegen: the target cannot emit object files");
     pm.run(m);
     return bytes;
@@ -208,7 +218,7 @@ class Jit {
 
   std::mutex mu_;
   std::string cpu_, features_;
-  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::TargetMachine> tm_, aot_tm_;
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::unordered_map<std::string, KernelFn> by_key_;
 };
@@ -226,6 +236,12 @@ std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels,
 }
 
 std::string kernel_ir(const KernelDesc& k) { return jit().ir(k); }
+
+std::string kernel_object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix) {
+  return jit().object(kernels, prefix);
+}
+
+std::string host_cpu() { return llvm::sys::getHostCPUName().str(); }
 
 bool host_has_bf16() {
   static const bool has = [] {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "codegen/codegen.h"
+#include "compile/built.h"
 #include "exec/executor.h"
 #include "exec/revolve.h"
 #include "lower/schedule.h"
@@ -130,12 +131,6 @@ int64_t longest_loop(const Function& f) {
     if (n->op == Op::Scan) T = std::max(T, n->loop->length);
   return T;
 }
-
-// A program and how the compiler made it (for dumps).
-struct Built {
-  std::shared_ptr<exec::Program> program;
-  std::shared_ptr<const lower::Lowered> lowered;
-};
 
 // The search for the fastest plan within CompileOptions::memory_budget: over the schedules of
 // candidates(), fastest first, then per loop pair a faster schedule where the plan still fits.
@@ -322,32 +317,29 @@ Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
 
 }  // namespace
 
-struct Compiled::Impl {
-  Function f;
-  CompileOptions options;
-  std::mutex mu;
-  std::map<std::string, Built> programs;
-  Built latest;
-  CompileStats stats;
-
-  Built get(const std::vector<Spec>& specs) {
-    std::lock_guard<std::mutex> lock(mu);
-    const std::string sig = signature(specs);
-    if (auto it = programs.find(sig); it != programs.end()) return it->second;
-    Function g = f;
-    if (sig != signature(f.input_specs())) {
-      if (!f.source)
-        throw Error(fmt::format("rnnc: compiled function: called with {} but traced for {}, and it has no source "
-                                "to trace again", sig, signature(f.input_specs())));
-      g = f.retrace(specs);
-    }
-    CompileStats st;
-    Built b = build(g, options, st);
-    latest = b;
-    stats = st;
-    return programs.emplace(sig, std::move(b)).first->second;
+Built Compiled::Impl::get(const std::vector<Spec>& specs) {
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string sig = signature(specs);
+  if (auto it = programs.find(sig); it != programs.end()) return it->second;
+  Function g = f;
+  if (sig != signature(f.input_specs())) {
+    if (!f.source)
+      throw Error(fmt::format("rnnc: compiled function: called with {} but traced for {}, and it has no source "
+                              "to trace again", sig, signature(f.input_specs())));
+    g = f.retrace(specs);
   }
-};
+  CompileStats st;
+  Built b = build(g, options, st);
+  latest = b;
+  stats = st;
+  return programs.emplace(sig, std::move(b)).first->second;
+}
+
+Built built(const Compiled& c) {
+  if (!c.impl_) throw Error("rnnc: compiled function: empty (default-constructed)");
+  std::lock_guard<std::mutex> lock(c.impl_->mu);
+  return c.impl_->latest;
+}
 
 std::string CompileStats::str() const {
   return fmt::format(
