@@ -9,6 +9,7 @@ set -euo pipefail
 # The stage of each public header ("-": programs only, no stage of lib/ may include it).
 declare -A stage_of=(
   [dtype.h]=core [shape.h]=core [tensor.h]=core [error.h]=core [env_options.h]=core [run_hooks.h]=core
+  [c_runtime.h]=exec
   [graph.h]=ir [ops.h]=ir [ops.def]=ir [function.h]=ir [tree.h]=ir [scan.h]=ir [printer.h]=ir
   [autodiff.h]=autodiff [interpreter.h]=interp [gradcheck.h]=check [passes.h]=passes
   [compile.h]=compile [tree_function.h]=compile [export.h]=compile
@@ -87,16 +88,16 @@ if grep -rn 'codegen/' "$lib/passes" "$lib/lower"; then
   status=1
 fi
 # The run time stands alone, for an exported model to link without the compiler: it declares
-# rnnc::core and nothing else, and of the public headers it includes only core's.
+# rnnc::core and nothing else, and of the public headers it includes only core's and its own.
 exec_deps=$(deps_of exec | tr '\n' ' ')
 if [[ "$exec_deps" != "rnnc::core " ]]; then
   echo "rnnc_exec depends on $exec_deps; the run time may depend on rnnc::core only"
   status=1
 fi
-core_headers="dtype.h env_options.h error.h run_hooks.h shape.h tensor.h"
+allowed="dtype.h env_options.h error.h run_hooks.h shape.h tensor.h c_runtime.h"
 for h in $(grep -ho '#include "rnnc/[a-z_.]*"' "$lib/exec/"* | sed 's/#include "rnnc\///; s/"//' | sort -u); do
-  if [[ " $core_headers " != *" $h "* ]]; then
-    echo "lib/exec includes rnnc/$h, which is not one of core's public headers ($core_headers)"
+  if [[ " $allowed " != *" $h "* ]]; then
+    echo "lib/exec includes rnnc/$h, which is neither core's nor the run time's own ($allowed)"
     status=1
   fi
 done

@@ -13,6 +13,7 @@
 
 #include "exec/executor.h"
 #include "exec/serialize.h"
+#include "rnnc/c_runtime.h"
 #include "rnnc/rnnc.h"
 
 using namespace rnnc;
@@ -129,6 +130,39 @@ TEST_CASE("program: exported kernels, built into a shared library and loaded wit
     INFO("output " << k);
     CHECK(max_abs_diff(got[k], want[k]) == 0);
   }
+
+  // The same through the C interface, into the caller's buffers.
+  char err[512];
+  const std::string blob = bytes.str();
+  rnnc_program* c = rnnc_program_new(blob.data(), blob.size(), table, *count, 2, err, sizeof err);
+  if (!c) FAIL(err);
+  REQUIRE(rnnc_program_inputs(c) == static_cast<int>(args.size()));
+  REQUIRE(rnnc_program_outputs(c) == static_cast<int>(want.size()));
+  std::vector<const void*> ins;
+  for (const Tensor& t : args) ins.push_back(t.raw());
+  std::vector<Tensor> outs;
+  std::vector<void*> out;
+  for (int k = 0; k < rnnc_program_outputs(c); ++k) {
+    rnnc_spec spec;
+    REQUIRE(rnnc_program_output(c, k, &spec) == RNNC_OK);
+    REQUIRE(spec.dtype == static_cast<int>(want[k].dtype()));
+    outs.push_back(Tensor::empty(Shape(spec.shape, spec.shape + spec.rank), want[k].dtype()));
+    out.push_back(outs.back().raw());
+  }
+  rnnc_spec spec;
+  CHECK(rnnc_program_input(c, static_cast<int>(args.size()), &spec) == RNNC_ERROR);
+  REQUIRE(rnnc_program_run(c, ins.data(), out.data(), err, sizeof err) == RNNC_OK);
+  for (size_t k = 0; k < outs.size(); ++k) CHECK(max_abs_diff(outs[k], want[k]) == 0);
+  // A bad input is an error code and a message naming the op, not a crash.
+  Tensor bad_x = Tensor::full({T, B}, 99, DType::i32);
+  const size_t x_at = tree::tensors(m).size() + tree::tensors(state).size();
+  ins[x_at] = bad_x.raw();
+  CHECK(rnnc_program_run(c, ins.data(), out.data(), err, sizeof err) == RNNC_ERROR);
+  CHECK_THAT(std::string(err), Contains("index 99 is out of range"));
+  rnnc_program_free(c);
+  CHECK(rnnc_program_new("junk", 4, table, *count, 1, err, sizeof err) == nullptr);
+  CHECK_THAT(std::string(err), Contains("rnnc: program:"));
+
   dlclose(lib);
   std::filesystem::remove_all(dir);
   CHECK_THROWS_WITH(export_program(step.compiled(), dir, "not a name"), Contains("'not a name' is not a C identifier"));

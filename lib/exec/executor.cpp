@@ -349,6 +349,27 @@ std::vector<std::vector<int>> final_after(const Schedule& s) {
   return at;
 }
 
+// One run, with p.mu held: the arena at the first call (a compiled function that is never run, or
+// only planned, as memory_budget does with every schedule it tries, takes no memory), then the steps.
+void run_locked(Program& p, std::byte* const* in, std::byte* const* out, const Listener& ls) {
+  ++p.calls;
+  if (!p.arena) {
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(p.schedule.arena_bytes, 64));
+    auto* mem = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
+    p.arena = std::shared_ptr<std::byte[]>(mem, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
+  }
+  const Schedule& s = p.schedule;
+  const auto t0 = std::chrono::steady_clock::now();
+  run_steps(s, Bases{p.arena.get(), in, out, &s.literals, &s.buffers}, p, 0, ls);
+  if (p.profile > 0 && p.calls <= 2) {  // their steps are not counted (see Profile)
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard lock(profile().mu);
+    auto& [sec, n] = profile().time["first two calls (apart)"];
+    sec += dt;
+    ++n;
+  }
+}
+
 }  // namespace
 
 std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHooks& hooks) {
@@ -362,14 +383,6 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHo
                               args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
                                                 : std::string("an undefined tensor")));
   std::lock_guard<std::mutex> lock(p.mu);
-  ++p.calls;
-  // The arena, at the first call: a compiled function that is never run (or only planned, as
-  // memory_budget does with every schedule it tries) takes no memory.
-  if (!p.arena) {
-    const size_t bytes = static_cast<size_t>(std::max<int64_t>(p.schedule.arena_bytes, 64));
-    auto* mem = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
-    p.arena = std::shared_ptr<std::byte[]>(mem, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
-  }
   // Fresh output tensors, except that an output of the previous call that nobody holds any more is
   // reused: large fresh allocations come from mmap and cost page faults on every call.
   std::vector<Tensor> outputs;
@@ -390,15 +403,7 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHo
     if (p.final_after.empty()) p.final_after = final_after(s);
     ls = Listener{&hooks, &outputs, &p.final_after};
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  run_steps(s, Bases{p.arena.get(), in.data(), out.data(), &s.literals, &s.buffers}, p, 0, ls);
-  if (p.profile > 0 && p.calls <= 2) {  // their steps are not counted (see Profile)
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::lock_guard lock(profile().mu);
-    auto& [sec, n] = profile().time["first two calls (apart)"];
-    sec += dt;
-    ++n;
-  }
+  run_locked(p, in.data(), out.data(), ls);
   if (hooks.ready)
     for (int k : p.final_after.back()) hooks.ready(k, outputs[static_cast<size_t>(k)]);
   for (size_t k = 0; k < outputs.size(); ++k) {
@@ -406,6 +411,12 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHo
     if (r[0].raw() != outputs[k].raw()) r[1] = std::exchange(r[0], outputs[k]);  // newest first
   }
   return outputs;
+}
+
+void run_into(Program& p, const void* const* inputs, void* const* outputs) {
+  std::lock_guard<std::mutex> lock(p.mu);
+  run_locked(p, const_cast<std::byte* const*>(reinterpret_cast<const std::byte* const*>(inputs)),
+             reinterpret_cast<std::byte* const*>(outputs), Listener{});
 }
 
 }  // namespace rnnc::exec

@@ -31,4 +31,8 @@ struct Program {
 // hooks.ready hears of each output once it is final, hooks.between_steps between any two steps.
 std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHooks& hooks = {});
 
+// The same on the caller's memory: inputs[i] holds input i, outputs[k] receives output k (each
+// contiguous, row-major, of the schedule's specs), unchecked. No tensor is allocated.
+void run_into(Program& p, const void* const* inputs, void* const* outputs);
+
 }  // namespace rnnc::exec
