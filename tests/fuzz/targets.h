@@ -14,5 +14,7 @@ void checkpoint(const uint8_t* data, size_t size);
 void text(const uint8_t* data, size_t size);
 // The graph builder and the interpreter: the bytes choose ops, shapes, dtypes and attributes.
 void graph(const uint8_t* data, size_t size);
+// The run time's program reader (exec/serialize.h), what an exported model loads: any bytes.
+void program(const uint8_t* data, size_t size);
 
 }  // namespace rnnc::fuzz
