@@ -27,14 +27,14 @@ double summary_value(const std::string& output, const std::string& key) {
 }  // namespace
 
 TEST_CASE("min_char_rnn learns the default corpus") {
-  Run r = run(std::string(MIN_CHAR_RNN) + " --iters 5000 --sample-every 2500 --seed 3");
+  Run r = run(std::string(MIN_CHAR_RNN) + " --data " RNNC_TEST_CORPUS " --iters 5000 --sample-every 2500 --seed 3");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("iter 4900, loss:") != std::string::npos);
   CHECK(r.output.find("----") != std::string::npos);  // samples were printed
-  // Uniform guessing costs ln V nats per character (V = the docs' distinct characters, about 87:
-  // 4.47). 5000 Adagrad iterations (about a second) reach 2.4-2.6; the docs grow, so the bound is
-  // stated against uniform guessing and leaves room.
+  // Uniform guessing costs ln V nats per character (V = the test corpus's distinct characters,
+  // about 87: 4.47). 5000 Adagrad iterations (about a second) reach 2.4-2.6; the bound is stated
+  // against uniform guessing and leaves room.
   std::smatch m;
   REQUIRE(std::regex_search(r.output, m, std::regex("data has [0-9]+ characters, ([0-9]+) unique")));
   const double uniform = std::log(std::stod(m[1]));
@@ -117,7 +117,7 @@ TEST_CASE("brackets: a bidirectional LSTM tells balanced bracket strings (length
 }
 
 TEST_CASE("custom_cell: the minimal gated unit gradchecks, trains, and is timed beside the LSTM") {
-  Run r = run(std::string(EXAMPLES_DIR) + "/custom_cell --iters 150 --seed 1");
+  Run r = run(std::string(EXAMPLES_DIR) + "/custom_cell --data " RNNC_TEST_CORPUS " --iters 150 --seed 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("gradcheck passed") != std::string::npos);
@@ -140,7 +140,7 @@ TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sa
   char dir[] = "/tmp/rnnc-charlstm-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   const std::string ckpt = std::string(dir) + "/best.safetensors";
-  Run r = run(std::string(EXAMPLES_DIR) + "/char_lstm --iters 60 --hidden 128 --window 40 --batch 32 --generate 60 "
+  Run r = run(std::string(EXAMPLES_DIR) + "/char_lstm --data " RNNC_TEST_CORPUS " --iters 60 --hidden 128 --window 40 --batch 32 --generate 60 "
               "--seed 2 --save " + ckpt);
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -171,7 +171,7 @@ TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sa
 }
 
 TEST_CASE("simple_rnn: SimpleRNN(128) on 10-character windows with RMSprop, a sample after each iteration") {
-  Run r = run(std::string(EXAMPLES_DIR) + "/simple_rnn --iters 300 --epochs 3 --seed 1");
+  Run r = run(std::string(EXAMPLES_DIR) + "/simple_rnn --data " RNNC_TEST_CORPUS " --iters 300 --epochs 3 --seed 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("iteration 3 (step 300)") != std::string::npos);
@@ -186,7 +186,7 @@ TEST_CASE("simple_rnn: SimpleRNN(128) on 10-character windows with RMSprop, a sa
 TEST_CASE("text_generator: a 3-layer LSTM trained sequence to sequence over streams") {
   char dir[] = "/tmp/rnnc-textgen-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
-  Run r = run(std::string(EXAMPLES_DIR) + "/text_generator --iters 80 --epochs 2 --hidden 64 --steps 25 --batch 16 "
+  Run r = run(std::string(EXAMPLES_DIR) + "/text_generator --data " RNNC_TEST_CORPUS " --iters 80 --epochs 2 --hidden 64 --steps 25 --batch 16 "
               "--generate 40 --save " + std::string(dir) + "/tg.safetensors --curve " + std::string(dir) + "/curve");
   INFO(r.output);
   REQUIRE(r.status == 0);

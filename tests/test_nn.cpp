@@ -435,7 +435,7 @@ TEST_CASE("a user's own cell gets gradients and fused kernels with nothing else 
 TEST_CASE("a 2-layer character LSTM with dropout learns text from streams (many-to-many, Adam, keep-best)") {
   constexpr int B = 16, T = 32, E = 32, H = 64, L = 2;
   constexpr double p = 0.1;
-  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR));
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_TEST_CORPUS));
   const data::Vocab vocab = data::Vocab::of(text);
   const int V = vocab.size();
   const data::Split parts = data::split(text, 0.1);

@@ -18,7 +18,7 @@ struct Setup {
   data::Streams train, val;
 };
 Setup setup(int B, int T) {
-  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 20000);
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_TEST_CORPUS)).substr(0, 20000);
   data::Vocab vocab = data::Vocab::of(text);
   const data::Split parts = data::split(text, 0.1);
   return {vocab, data::Streams(vocab.encode(parts.train), B, T), data::Streams(vocab.encode(parts.val), 2, T)};
@@ -124,7 +124,7 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
 }
 
 TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resumable bit for bit") {
-  const std::u32string text = data::decode_utf8(data::read_text(RNNC_DOCS_DIR)).substr(0, 3000);
+  const std::u32string text = data::decode_utf8(data::read_text(RNNC_TEST_CORPUS)).substr(0, 3000);
   const data::Vocab vocab = data::Vocab::of(text);
   const data::Windows windows(vocab.encode(text), 10, 3);
   auto losses = nn::Losses{Model::window_loss_with_dropout, Model::window_loss};
