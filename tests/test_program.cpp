@@ -55,6 +55,16 @@ std::string round_trip(const Compiled& c, const std::vector<Tensor>& args) {
   return bytes;
 }
 
+// Random characters [T, B] of a vocabulary of V and random next characters.
+nn::TextBatch random_text(std::mt19937_64& rng, int64_t V, int64_t T, int64_t B) {
+  std::vector<double> xs, ys;
+  for (int64_t i = 0; i < T * B; ++i) {
+    xs.push_back(static_cast<double>(rng() % V));
+    ys.push_back(static_cast<double>(rng() % V));
+  }
+  return {Tensor::from(xs, {T, B}, DType::i32), Tensor::from(ys, {T, B}, DType::i32)};
+}
+
 struct Seq {
   nn::Bidirectional<nn::LSTMCell> rnn;
   Leaf wy;
@@ -73,9 +83,7 @@ TEST_CASE("program: a character model's training step (gather, scatter_add, loop
   const Model m = Model::init(7, 12, rng, {.layers = 2, .embedding = 5});
   const int64_t T = 6, B = 3;
   const auto state = m.initial_state(B);
-  std::vector<double> xs, ys;
-  for (int64_t i = 0; i < T * B; ++i) xs.push_back(static_cast<double>(rng() % 7)), ys.push_back(static_cast<double>(rng() % 7));
-  const nn::TextBatch b{Tensor::from(xs, {T, B}, DType::i32), Tensor::from(ys, {T, B}, DType::i32)};
+  const nn::TextBatch b = random_text(rng, 7, T, B);
   auto step = compile(value_and_grad(Model::loss));
   step(m, state, b);
   REQUIRE(step.compiled().stats().library_calls > 0);  // the embedding's gather and its gradient's scatter_add
@@ -89,9 +97,7 @@ TEST_CASE("program: exported kernels, built into a shared library and loaded wit
   const Model m = Model::init(6, 10, rng, {.layers = 2, .embedding = 4});
   const int64_t T = 5, B = 2;
   const auto state = m.initial_state(B);
-  std::vector<double> xs, ys;
-  for (int64_t i = 0; i < T * B; ++i) xs.push_back(static_cast<double>(rng() % 6)), ys.push_back(static_cast<double>(rng() % 6));
-  const nn::TextBatch b{Tensor::from(xs, {T, B}, DType::i32), Tensor::from(ys, {T, B}, DType::i32)};
+  const nn::TextBatch b = random_text(rng, 6, T, B);
   auto step = compile(value_and_grad(Model::loss));
   step(m, state, b);
   const std::vector<Tensor> args = flat(m, state, b);
