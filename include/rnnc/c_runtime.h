@@ -53,6 +53,69 @@ int rnnc_program_output(const rnnc_program* p, int i, rnnc_spec* spec);
  * of range, a length outside [0, T]). */
 int rnnc_program_run(rnnc_program* p, const void* const* inputs, void* const* outputs, char* err, size_t err_size);
 
+/* ---- Models and streams: what an exported model's library (rnnc/export.h) is made of. ----
+ *
+ * A model is a step program (state, inputs) -> (outputs, state'): its first `states` inputs are
+ * the state and its last `states` outputs the next state, of the same specs. A stream holds one
+ * state (and the memory a step works in), so that streams step independently: from many threads
+ * at once, each stream from one thread at a time, with no lock around the model; after a
+ * stream's first step, a step allocates nothing.
+ *
+ *   rnnc_model* m = rnnc_model_new(&model_image, 0, err, sizeof err);
+ *   rnnc_stream* s = rnnc_stream_new(m, err, sizeof err);
+ *   const void* in[] = {x};  void* out[] = {y};
+ *   while (...) if (rnnc_stream_step(m, s, in, out, err, sizeof err) != RNNC_OK) ...
+ *   rnnc_stream_free(s);  rnnc_model_free(m);
+ */
+#define RNNC_MODEL_FORMAT 1u
+
+/* What an exported library hands the run time (export writes it; nothing here is copied: it must
+ * outlive the model). */
+typedef struct rnnc_model_image {
+  uint32_t format;              /* RNNC_MODEL_FORMAT of the rnnc that exported it */
+  const char* version;          /* of the rnnc that exported it */
+  const char* cpu;              /* the CPU the kernels were compiled for, as LLVM names it ("znver5") */
+  const char* features;         /* the CPU features they and the run time need, comma-separated */
+  const void* program;          /* the program's bytes (its weights inside) */
+  uint64_t program_size;
+  const rnnc_kernel_fn* kernels;
+  uint64_t kernel_count;
+  int states;                   /* inputs (and outputs) that are the state */
+  const void* initial_state;    /* the states' initial values, one after the other */
+  uint64_t initial_state_size;  /* bytes */
+  const char* const* metadata;  /* key, value, key, value, ..., NULL */
+} rnnc_model_image;
+
+typedef struct rnnc_model rnnc_model;
+typedef struct rnnc_stream rnnc_stream;
+
+/* Checks the image (its format, this CPU's features, the program) and reads it, to step on up to
+ * `threads` threads per stream (0: one per core). NULL on failure, the reason in err. */
+rnnc_model* rnnc_model_new(const rnnc_model_image* image, int threads, char* err, size_t err_size);
+void rnnc_model_free(rnnc_model* m);
+
+/* A step's inputs and outputs, the state not counted, and the state's parts. */
+int rnnc_model_inputs(const rnnc_model* m);
+int rnnc_model_outputs(const rnnc_model* m);
+int rnnc_model_states(const rnnc_model* m);
+int rnnc_model_input(const rnnc_model* m, int i, rnnc_spec* spec);
+int rnnc_model_output(const rnnc_model* m, int i, rnnc_spec* spec);
+int rnnc_model_state(const rnnc_model* m, int i, rnnc_spec* spec);
+/* The value exported under key (e.g. "vocab" for a character model), NULL when there is none. */
+const char* rnnc_model_metadata(const rnnc_model* m, const char* key);
+
+/* A stream of m (which must outlive it), its state at the initial value. NULL on failure. */
+rnnc_stream* rnnc_stream_new(const rnnc_model* m, char* err, size_t err_size);
+void rnnc_stream_free(rnnc_stream* s);
+/* Back to the initial state. */
+void rnnc_stream_reset(rnnc_stream* s);
+/* State i as it is now (contiguous, as rnnc_model_state says), to read or to set; NULL when i is
+ * out of range. A step moves it: call again after each step. */
+void* rnnc_stream_state(rnnc_stream* s, int i);
+/* One step: inputs[i] holds input i, outputs[k] receives output k; the state moves on. */
+int rnnc_stream_step(const rnnc_model* m, rnnc_stream* s, const void* const* inputs, void* const* outputs, char* err,
+                     size_t err_size);
+
 #ifdef __cplusplus
 }
 #endif

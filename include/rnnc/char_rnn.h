@@ -18,6 +18,7 @@
 #include "rnnc/cells.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
+#include "rnnc/export.h"
 
 namespace rnnc::nn {
 
@@ -153,5 +154,12 @@ std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32str
 // returned in `prime`.
 std::string sample_checkpoint(const io::Checkpoint& c, std::u32string& prime, int n, const SampleOptions& o,
                               std::mt19937_64& rng);
+
+// What `rnnc export` runs: a checkpoint's sampling step, (state, character id int32 [1]) ->
+// (logits [V], state), as a C library (export_stream, rnnc/export.h), from a fresh state; its
+// vocabulary (UTF-8, characters in id order) as the metadata "vocab", its cell as "cell". bf16: the
+// weights in bfloat16 (half the bytes), summed in float32.
+ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::path& dir, const ExportOptions& o = {},
+                                bool bf16 = false);
 
 }  // namespace rnnc::nn

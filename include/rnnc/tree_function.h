@@ -259,6 +259,14 @@ template <class F, detail::Transform Kind> class TreeFunction {
 
   // Of the most recent shape signature.
   const Compiled& compiled() const { return programs_->compiled(programs_->count() - 1); }
+  // Of these arguments' shapes (traced and compiled now, if not yet).
+  template <class... A> const Compiled& compiled_for(A&&... args) const {
+    std::vector<Tensor> leaves;
+    Rng* rng = nullptr;
+    (flatten(args, leaves, rng), ...);
+    if (programs_->find(leaves) < 0) (void)(*this)(std::forward<A>(args)...);
+    return programs_->compiled(programs_->find(leaves));
+  }
   int signatures() const { return programs_->count(); }
 
  private:

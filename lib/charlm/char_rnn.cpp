@@ -101,16 +101,47 @@ static std::string sample_as(const io::Checkpoint& c, std::u32string& prime, int
   return sample(m, vocab, prime, n, o, rng);
 }
 
+// The sampling step with the weights captured (constants of the program, so exported inside it).
+template <class Cell>
+static ExportedModel export_as(const io::Checkpoint& c, const std::filesystem::path& dir, ExportOptions o, bool bf16) {
+  data::Vocab vocab;
+  const CharRNN<Cell> m = from_checkpoint<Cell>(c, &vocab);
+  using State = typename CharRNN<Cell>::State;
+  CompileOptions options;
+  options.bf16 = bf16;
+  auto step = compile([&m](const State& s, const Var& x) { return CharRNN<Cell>::next(m, s, x); }, options);
+  o.metadata["vocab"] = data::encode_utf8(vocab.chars());
+  o.metadata["cell"] = c.meta("cell");
+  o.metadata["weights"] = bf16 ? "bf16" : name_of(m.head.weight.dtype());
+  return export_stream(step, m.initial_state(1), Tensor::zeros({1}, DType::i32), dir, o);
+}
+
+// A checkpoint of the earlier CharModel, renamed to CharRNN's paths (as sample_checkpoint reads it).
+static io::Checkpoint as_char_rnn(const io::Checkpoint& file) {
+  return file.meta("format") == "rnnc-char-model" ? detail::from_char_model(file) : file;
+}
+
+static const char* kNotLibraryCell = "rnnc: checkpoint: cell '{}' is not one of the library's (rnn_tanh, rnn_relu, lstm, "
+                                     "gru); {} it from the program that defines it";
+
+ExportedModel export_checkpoint(const io::Checkpoint& file, const std::filesystem::path& dir, const ExportOptions& o,
+                                bool bf16) {
+  const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
+  const io::Checkpoint c = as_char_rnn(file);
+  if (cfg.cell == "lstm") return export_as<LSTMCell>(c, dir, o, bf16);
+  if (cfg.cell == "gru") return export_as<GRUCell>(c, dir, o, bf16);
+  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return export_as<RNNCell>(c, dir, o, bf16);
+  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
+}
+
 std::string sample_checkpoint(const io::Checkpoint& file, std::u32string& prime, int n, const SampleOptions& o,
                               std::mt19937_64& rng) {
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
-  const io::Checkpoint c = file.meta("format") == "rnnc-char-model" ? detail::from_char_model(file) : file;
+  const io::Checkpoint c = as_char_rnn(file);
   if (cfg.cell == "lstm") return sample_as<LSTMCell>(c, prime, n, o, rng);
   if (cfg.cell == "gru") return sample_as<GRUCell>(c, prime, n, o, rng);
   if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return sample_as<RNNCell>(c, prime, n, o, rng);
-  throw Error(fmt::format("rnnc: checkpoint: cell '{}' is not one of the library's (rnn_tanh, rnn_relu, lstm, gru); "
-                          "sample it from the program that defines it",
-                          cfg.cell));
+  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "sample"));
 }
 
 }  // namespace rnnc::nn

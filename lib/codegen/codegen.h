@@ -2,6 +2,7 @@
 // LLVM; everything above it speaks KernelDesc and KernelFn.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exec/program.h"
@@ -35,13 +36,23 @@ struct JitStats {
 std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels, const EnvOptions& env,
                                   JitStats* stats = nullptr);
 
+// Bytes for an object file: `symbol` (const unsigned char[], 64-byte aligned) and symbol + "_size"
+// (const uint64_t).
+struct Blob {
+  std::string symbol;
+  std::string_view bytes;
+};
+
 // Ahead of time: kernels as one relocatable, position-independent ELF object (for a static or a
 // shared library), kernel i named prefix + i, compiled as the JIT compiles them (the same
-// optimisation, the host CPU's features), so they compute the same bits.
-std::string kernel_object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix);
+// optimisation, the host CPU's features), so they compute the same bits; with `data` beside them.
+std::string kernel_object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix,
+                          const std::vector<Blob>& data = {});
 
 // The host CPU's name as LLVM knows it ("znver4", "sapphirerapids"): what kernel_object targets.
 std::string host_cpu();
+// The features LLVM enables for it ("avx2", "avx512f", ...), sorted.
+std::vector<std::string> host_features();
 
 // The LLVM IR of one kernel before optimisation (for RNNC_DUMP=llvm and tests).
 std::string kernel_ir(const KernelDesc& k);

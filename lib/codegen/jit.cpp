@@ -12,6 +12,8 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/GlobalVariable.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
@@ -24,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -104,9 +107,10 @@ class Jit {
     return out;
   }
 
-  std::string object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix) {
+  std::string object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix,
+                     const std::vector<Blob>& data) {
     std::lock_guard<std::mutex> lock(mu_);
-    llvm::SmallVector<char, 0> bytes = compile(*aot_tm_, kernels, prefix, false);
+    llvm::SmallVector<char, 0> bytes = compile(*aot_tm_, kernels, prefix, false, data);
     return std::string(bytes.data(), bytes.size());
   }
 
@@ -154,7 +158,7 @@ class Jit {
   }
 
   llvm::SmallVector<char, 0> compile(llvm::TargetMachine& tm, const std::vector<const KernelDesc*>& fresh,
-                                     const std::string& prefix, bool dump) {
+                                     const std::string& prefix, bool dump, const std::vector<Blob>& data = {}) {
     llvm::LLVMContext ctx;
     llvm::Module m(prefix, ctx);
     m.setDataLayout(tm.createDataLayout());
@@ -185,6 +189,16 @@ class Jit {
       llvm::raw_string_ostream os(s);
       m.print(os, nullptr);
       std::cerr << "=== RNNC_DUMP llvm: module " << prefix << " (optimised) ===\n" << s;
+    }
+
+    // Data after the optimisation: nothing to optimise in it, and it may be large (a model's weights).
+    for (const Blob& b : data) {
+      auto* bytes = llvm::ConstantDataArray::getRaw(llvm::StringRef(b.bytes.data(), b.bytes.size()), b.bytes.size(),
+                                                    llvm::Type::getInt8Ty(ctx));
+      auto* g = new llvm::GlobalVariable(m, bytes->getType(), true, llvm::GlobalValue::ExternalLinkage, bytes, b.symbol);
+      g->setAlignment(llvm::Align(64));
+      new llvm::GlobalVariable(m, llvm::Type::getInt64Ty(ctx), true, llvm::GlobalValue::ExternalLinkage,
+                               llvm::ConstantInt::get(llvm::Type::getInt64Ty(ctx), b.bytes.size()), b.symbol + "_size");
     }
 
     llvm::SmallVector<char, 0> bytes;
@@ -237,11 +251,20 @@ std::vector<KernelFn> get_kernels(const std::vector<const KernelDesc*>& kernels,
 
 std::string kernel_ir(const KernelDesc& k) { return jit().ir(k); }
 
-std::string kernel_object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix) {
-  return jit().object(kernels, prefix);
+std::string kernel_object(const std::vector<const KernelDesc*>& kernels, const std::string& prefix,
+                          const std::vector<Blob>& data) {
+  return jit().object(kernels, prefix, data);
 }
 
 std::string host_cpu() { return llvm::sys::getHostCPUName().str(); }
+
+std::vector<std::string> host_features() {
+  std::vector<std::string> out;
+  for (const auto& [name, on] : llvm::sys::getHostCPUFeatures())
+    if (on) out.push_back(name.str());
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 bool host_has_bf16() {
   static const bool has = [] {

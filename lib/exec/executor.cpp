@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,6 +42,7 @@ struct Bases {
   std::byte* const* outputs;  // per output
   const std::vector<Tensor>* literals;
   const std::vector<ArenaBuffer>* buffers;
+  Workspace* ws;  // its pool holds the lists of pointers below
 
   std::byte* base(const BufferRef& b) const {
     switch (b.space) {
@@ -63,7 +65,7 @@ template <class T> void fill(void* p, int64_t n, Fill::Identity id) {
   std::fill_n(static_cast<T*>(p), n, v);
 }
 
-void run_kernel(const KernelStep& k, KernelFn fn, const Bases& b, int threads, std::vector<void*>& ptrs) {
+void run_kernel(const KernelStep& k, KernelFn fn, const Bases& b, int threads, std::pmr::vector<void*>& ptrs) {
   ptrs.resize(k.args.size());
   for (size_t a = 0; a < k.args.size(); ++a) ptrs[a] = b.ptr(k.args[a]);
   for (const Fill& f : k.fills) {
@@ -110,12 +112,13 @@ struct Frame {
   const LoopStep& l;
   const Bases& outer;
   std::byte* scratch;
-  std::vector<std::byte*> in, out;
+  std::pmr::vector<std::byte*> in, out;
   Bases b;
 
   Frame(const LoopStep& loop, const Bases& o)
-      : l(loop), outer(o), scratch(o.ptr(loop.scratch)), in(loop.body->inputs.size()), out(loop.body->outputs.size()),
-        b{scratch, in.data(), out.data(), &loop.body->literals, &loop.body->buffers} {
+      : l(loop), outer(o), scratch(o.ptr(loop.scratch)), in(loop.body->inputs.size(), o.ws->pool()),
+        out(loop.body->outputs.size(), o.ws->pool()),
+        b{scratch, in.data(), out.data(), &loop.body->literals, &loop.body->buffers, o.ws} {
     for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
   }
   Frame(const Frame&) = delete;
@@ -206,7 +209,7 @@ class Replay {
 // alternating between two scratch copies (a step never writes the carry it reads).
 void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
   Frame f(l, outer);
-  std::vector<std::byte*> history(l.carries, nullptr);
+  std::pmr::vector<std::byte*> history(l.carries, nullptr, outer.ws->pool());
   for (int c = 0; c < l.carries; ++c)
     if (l.history[c].buf.index >= 0) {
       history[c] = outer.ptr(l.history[c]);
@@ -282,9 +285,9 @@ Profile& profile() {
 }
 
 void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls) {
-  std::vector<void*> ptrs;
+  std::pmr::vector<void*> ptrs(b.ws->pool());
   Profile& prof = profile();
-  const bool on = p.profile > 0 && p.calls > 2, per_step = p.profile >= 2;
+  const bool on = p.profile > 0 && b.ws->calls > 2, per_step = p.profile >= 2;
   const int threads = p.threads;
   for (size_t i = 0; i < s.steps.size(); ++i) {
     const Step& st = s.steps[i];
@@ -349,25 +352,26 @@ std::vector<std::vector<int>> final_after(const Schedule& s) {
   return at;
 }
 
-// One run, with p.mu held: the arena at the first call (a compiled function that is never run, or
-// only planned, as memory_budget does with every schedule it tries, takes no memory), then the steps.
-void run_locked(Program& p, std::byte* const* in, std::byte* const* out, const Listener& ls) {
-  ++p.calls;
-  if (!p.arena) {
-    const size_t bytes = static_cast<size_t>(std::max<int64_t>(p.schedule.arena_bytes, 64));
-    auto* mem = static_cast<std::byte*>(::operator new[](bytes, std::align_val_t{64}));
-    p.arena = std::shared_ptr<std::byte[]>(mem, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
-  }
+// One run in workspace w; its pool and arena are the only memory it writes besides the outputs.
+void run_in(const Program& p, Workspace& w, std::byte* const* in, std::byte* const* out, const Listener& ls) {
+  ++w.calls;
   const Schedule& s = p.schedule;
   const auto t0 = std::chrono::steady_clock::now();
-  run_steps(s, Bases{p.arena.get(), in, out, &s.literals, &s.buffers}, p, 0, ls);
-  if (p.profile > 0 && p.calls <= 2) {  // their steps are not counted (see Profile)
+  run_steps(s, Bases{w.arena(), in, out, &s.literals, &s.buffers, &w}, p, 0, ls);
+  if (p.profile > 0 && w.calls <= 2) {  // their steps are not counted (see Profile)
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard lock(profile().mu);
     auto& [sec, n] = profile().time["first two calls (apart)"];
     sec += dt;
     ++n;
   }
+}
+
+// The program's own workspace, made at its first run (a compiled function that is never run, or
+// only planned, as memory_budget does with every schedule it tries, takes no memory). p.mu held.
+Workspace& own_workspace(Program& p) {
+  if (!p.workspace) p.workspace = std::make_unique<Workspace>(p.schedule);
+  return *p.workspace;
 }
 
 }  // namespace
@@ -403,7 +407,7 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHo
     if (p.final_after.empty()) p.final_after = final_after(s);
     ls = Listener{&hooks, &outputs, &p.final_after};
   }
-  run_locked(p, in.data(), out.data(), ls);
+  run_in(p, own_workspace(p), in.data(), out.data(), ls);
   if (hooks.ready)
     for (int k : p.final_after.back()) hooks.ready(k, outputs[static_cast<size_t>(k)]);
   for (size_t k = 0; k < outputs.size(); ++k) {
@@ -415,8 +419,18 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHo
 
 void run_into(Program& p, const void* const* inputs, void* const* outputs) {
   std::lock_guard<std::mutex> lock(p.mu);
-  run_locked(p, const_cast<std::byte* const*>(reinterpret_cast<const std::byte* const*>(inputs)),
-             reinterpret_cast<std::byte* const*>(outputs), Listener{});
+  run_into(p, own_workspace(p), inputs, outputs);
 }
+
+void run_into(const Program& p, Workspace& w, const void* const* inputs, void* const* outputs) {
+  run_in(p, w, const_cast<std::byte* const*>(reinterpret_cast<const std::byte* const*>(inputs)),
+         reinterpret_cast<std::byte* const*>(outputs), Listener{});
+}
+
+Workspace::Workspace(const Schedule& s)
+    : arena_(static_cast<std::byte*>(
+          ::operator new[](static_cast<size_t>(std::max<int64_t>(s.arena_bytes, 64)), std::align_val_t{64}))) {}
+
+void Workspace::Free::operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{64}); }
 
 }  // namespace rnnc::exec

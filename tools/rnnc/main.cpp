@@ -2,6 +2,7 @@
 //   rnnc run FILE.cpp [-- ARGS...]   compile a model file against the library (cached) and run it
 //   rnnc train [...]                  train a character model (char-rnn's train.lua)
 //   rnnc sample CHECKPOINT [...]     text from a saved character model
+//   rnnc export CHECKPOINT --out DIR a saved character model as a C library (rnnc/export.h)
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -71,9 +72,18 @@ int main(int argc, char** argv) {
   sample_cmd->add_flag("--bf16", sample_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per character)");
   sample_cmd->set_version_flag("--version", std::string("rnnc sample ") + RNNC_VERSION_STRING);
 
+  std::string export_checkpoint, export_dir, export_name = "model";
+  bool export_bf16 = false;
+  CLI::App* export_cmd = app.add_subcommand("export", "a saved character model as a C library: its step, streaming, without rnnc or LLVM");
+  export_cmd->add_option("checkpoint", export_checkpoint, "the .safetensors file")->required();
+  export_cmd->add_option("-o,--out", export_dir, "the folder to write (created)")->required();
+  export_cmd->add_option("--name", export_name, "prefix of its files and C symbols")->capture_default_str();
+  export_cmd->add_flag("--bf16", export_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per step)");
+  export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
+
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
-  if (argc > 1 && argv[1][0] != '-' && !std::set<std::string>{"run", "train", "sample"}.count(argv[1])) {
-    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train and sample (rnnc --help)\n", argv[1]);
+  if (argc > 1 && argv[1][0] != '-' && !std::set<std::string>{"run", "train", "sample", "export"}.count(argv[1])) {
+    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train, sample and export (rnnc --help)\n", argv[1]);
     return 2;
   }
   CLI11_PARSE(app, argc, argv);
@@ -88,8 +98,20 @@ int main(int argc, char** argv) {
       fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
       return 0;
     }
+    if (*export_cmd) {
+      rnnc::ExportOptions o;
+      o.name = export_name;
+      const rnnc::ExportedModel x = rnnc::nn::export_checkpoint(rnnc::io::load(export_checkpoint), export_dir, o, export_bf16);
+      fmt::print("rnnc export: {} ({} kernels, for {}): {}, {}, {}\n"
+                 "  build against it: cc app.c -I {} {} -Wl,-rpath,{}  (see {} for the C interface)\n",
+                 export_dir, x.kernels, x.cpu, x.header.filename().string(), x.shared_library.filename().string(),
+                 x.static_library.filename().string(), export_dir, x.shared_library.string(), export_dir,
+                 x.header.string());
+      return 0;
+    }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "rnnc {}: {}\n", *run_cmd ? "run" : *train_cmd ? "train" : "sample", rnnc::describe(e));
+    fmt::print(stderr, "rnnc {}: {}\n", *run_cmd ? "run" : *train_cmd ? "train" : *export_cmd ? "export" : "sample",
+               rnnc::describe(e));
     return 1;
   }
   return 0;

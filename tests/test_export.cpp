@@ -1,0 +1,294 @@
+// Exported streaming models (rnnc/export.h, rnnc/c_runtime.h): a character model's step leaves as
+// a C library that, loaded without the compiler, steps to the compiled step's bits; streams are
+// independent, step from many threads at once and allocate nothing after their first step; a bad
+// image or input is an error code with a message.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <thread>
+
+#include "exec/executor.h"
+#include "exec/serialize.h"
+#include "rnnc/c_runtime.h"
+#include "rnnc/export.h"
+#include "rnnc/rnnc.h"
+
+// Allocations made by the thread that counts (operator new in all its forms).
+namespace {
+thread_local bool counting = false;
+thread_local int64_t allocations = 0;
+void* counted(std::size_t n, std::size_t align) {
+  if (counting) ++allocations;
+  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
+                                              : std::malloc(n ? n : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+void* operator new(std::size_t n) { return counted(n, 0); }
+void* operator new[](std::size_t n) { return counted(n, 0); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace rnnc;
+using Catch::Matchers::Contains;
+
+namespace {
+
+using Model = nn::CharRNN<nn::LSTMCell>;
+using State = Model::State;
+constexpr int64_t V = 11, H = 16;
+
+Model small_model() {
+  std::mt19937_64 rng(7);
+  return Model::init(V, H, rng, {.layers = 2});
+}
+
+// The model's sampling step, its weights captured (constants of the program).
+auto step_of(const Model& m) {
+  return compile([&m](const State& s, const Var& c) { return Model::next(m, s, c); });
+}
+
+Tensor char_tensor(int c) { return Tensor::from({double(c)}, {1}, DType::i32); }
+
+std::filesystem::path temp_dir(const std::string& what) {
+  const auto dir = std::filesystem::temp_directory_path() / ("rnnc-test-" + what + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+// The characters the test feeds: a fixed pseudo-random walk over the vocabulary.
+int char_at(int t) { return static_cast<int>((t * 7 + t / 5) % V); }
+
+// An image of a compiled step for the run time, in this process (the JIT's kernels).
+struct InProcess {
+  std::string program, state;
+  std::vector<rnnc_kernel_fn> kernels;
+  rnnc_model_image image{};
+  InProcess(const Compiled& c, const State& s0, const char* features = "") {
+    const auto p = c.program();
+    program = exec::serialize(p->schedule);
+    kernels.assign(p->kernels.begin(), p->kernels.end());
+    for (const Tensor& t : tree::tensors(s0)) state.append(static_cast<const char*>(t.raw()), t.numel() * 4);
+    image = rnnc_model_image{RNNC_MODEL_FORMAT, "test", "host", features, program.data(), program.size(),
+                             kernels.data(), kernels.size(), static_cast<int>(tree::tensors(s0).size()),
+                             state.data(), state.size(), nullptr};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("export: a character model's step, built as a C library and loaded without the JIT, steps to the same bits") {
+  const Model m = small_model();
+  auto step = step_of(m);
+  const State s0 = m.initial_state(1);
+  const auto dir = temp_dir("export-stream");
+  ExportOptions o;
+  o.name = "charlm";
+  o.metadata["vocab"] = "abc\"\\?\n";
+  const ExportedModel x = export_stream(step, s0, char_tensor(0), dir, o);
+  for (const auto& f : {x.header, x.source, x.object, x.static_library, x.shared_library, x.runtime_library, x.cmake_config})
+    CHECK(std::filesystem::exists(f));
+  CHECK(x.kernels > 0);
+  CHECK_FALSE(x.features.empty());
+
+  void* lib = dlopen(x.shared_library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) FAIL(dlerror());
+  using New = void* (*)(int, char*, size_t);
+  using StateNew = void* (*)(const void*, char*, size_t);
+  using Step = int (*)(const void*, void*, const int32_t*, float*, char*, size_t);
+  using Reset = void (*)(void*);
+  using Free = void (*)(void*);
+  using Meta = const char* (*)(const void*, const char*);
+  auto sym = [&](const char* name) {
+    void* p = dlsym(lib, name);
+    if (!p) FAIL("no symbol " << name);
+    return p;
+  };
+  auto model_new = reinterpret_cast<New>(sym("charlm_new"));
+  auto state_new = reinterpret_cast<StateNew>(sym("charlm_state_new"));
+  auto model_step = reinterpret_cast<Step>(sym("charlm_step"));
+  auto state_reset = reinterpret_cast<Reset>(sym("charlm_state_reset"));
+  auto state_free = reinterpret_cast<Free>(sym("charlm_state_free"));
+  auto model_free = reinterpret_cast<Free>(sym("charlm_free"));
+  auto metadata = reinterpret_cast<Meta>(sym("charlm_metadata"));
+  CHECK(dlsym(lib, "rnnc_model_new") == nullptr);  // the run time stays inside the library
+
+  char err[512] = "";
+  void* model = model_new(2, err, sizeof err);
+  if (!model) FAIL(err);
+  CHECK(std::string(metadata(model, "vocab")) == "abc\"\\?\n");
+  CHECK(metadata(model, "nothing") == nullptr);
+  void* a = state_new(model, err, sizeof err);
+  void* b = state_new(model, err, sizeof err);
+  REQUIRE(a);
+  REQUIRE(b);
+
+  // 1,000 steps, bit for bit; stream b steps alongside on other characters and disturbs nothing.
+  State s = s0;
+  std::vector<float> y(V), yb(V);
+  int mismatches = 0;
+  for (int t = 0; t < 1000; ++t) {
+    auto [logits, next] = step(s, char_tensor(char_at(t)));
+    s = next;
+    const int32_t c = char_at(t), cb = (c + 3) % V;
+    REQUIRE(model_step(model, a, &c, y.data(), err, sizeof err) == 0);
+    REQUIRE(model_step(model, b, &cb, yb.data(), err, sizeof err) == 0);
+    for (int64_t v = 0; v < V; ++v) mismatches += y[v] != logits.at(v);
+  }
+  CHECK(mismatches == 0);
+  // A reset stream starts over: its first step is the first step again.
+  state_reset(a);
+  const int32_t c0 = char_at(0);
+  REQUIRE(model_step(model, a, &c0, y.data(), err, sizeof err) == 0);
+  const Tensor first = step(s0, char_tensor(c0)).first;
+  for (int64_t v = 0; v < V; ++v) CHECK(y[v] == first.at(v));
+  // A character out of the vocabulary: an error code and a message naming the op.
+  const int32_t bad = 99;
+  CHECK(model_step(model, a, &bad, y.data(), err, sizeof err) != 0);
+  CHECK_THAT(std::string(err), Contains("out of range"));
+  state_free(a);
+  state_free(b);
+  model_free(model);
+  dlclose(lib);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("export: the step's state must come back as it went in") {
+  const Model m = small_model();
+  auto bad = compile([&m](const State& s, const Var& c) {
+    auto [logits, next] = Model::next(m, s, c);
+    next.pop_back();
+    return std::pair{logits, next};
+  });
+  CHECK_THROWS_WITH(export_stream(bad, m.initial_state(1), char_tensor(0), temp_dir("export-bad")),
+                    Contains("returns a state of 2 leaves for one of 4"));
+  auto step = step_of(m);
+  ExportOptions o;
+  o.name = "no name";
+  CHECK_THROWS_WITH(export_stream(step, m.initial_state(1), char_tensor(0), temp_dir("export-bad"), o),
+                    Contains("'no name' is not a C identifier"));
+}
+
+TEST_CASE("export: streams step from many threads at once, allocating nothing after their first step") {
+  const Model m = small_model();
+  auto step = step_of(m);
+  const State s0 = m.initial_state(1);
+  step(s0, char_tensor(0));
+  InProcess in(step.compiled_for(s0, char_tensor(0)), s0);
+  char err[512] = "";
+  rnnc_model* model = rnnc_model_new(&in.image, 1, err, sizeof err);
+  if (!model) FAIL(err);
+  REQUIRE(rnnc_model_inputs(model) == 1);
+  REQUIRE(rnnc_model_outputs(model) == 1);
+  REQUIRE(rnnc_model_states(model) == 4);  // (h, c) of 2 layers
+  rnnc_spec spec;
+  REQUIRE(rnnc_model_output(model, 0, &spec) == RNNC_OK);
+  CHECK(spec.rank == 1);
+  CHECK(spec.shape[0] == V);
+  CHECK(rnnc_model_state(model, 4, &spec) == RNNC_ERROR);
+
+  // What each stream should see: stream k reads characters char_at(t + k).
+  constexpr int kStreams = 4, kSteps = 200;
+  std::vector<std::vector<float>> want(kStreams);
+  for (int k = 0; k < kStreams; ++k) {
+    State s = s0;
+    for (int t = 0; t < kSteps; ++t) {
+      auto [logits, next] = step(s, char_tensor(char_at(t + k)));
+      s = next;
+      for (int64_t v = 0; v < V; ++v) want[k].push_back(logits.at(v));
+    }
+  }
+  std::vector<int64_t> allocated(kStreams, -1), wrong(kStreams, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kStreams; ++k)
+    threads.emplace_back([&, k] {
+      char e[256];
+      rnnc_stream* s = rnnc_stream_new(model, e, sizeof e);
+      if (!s) return;
+      std::vector<float> y(V);
+      void* out[] = {y.data()};
+      for (int t = 0; t < kSteps; ++t) {
+        const int32_t c = char_at(t + k);
+        const void* in[] = {&c};
+        if (t == 1) {
+          counting = true;
+          allocations = 0;
+        }
+        if (rnnc_stream_step(model, s, in, out, e, sizeof e) != RNNC_OK) ++wrong[k];
+        for (int64_t v = 0; v < V; ++v) wrong[k] += y[v] != want[k][t * V + v];
+      }
+      counting = false;
+      allocated[k] = allocations;
+      rnnc_stream_free(s);
+    });
+  for (auto& t : threads) t.join();
+  for (int k = 0; k < kStreams; ++k) {
+    INFO("stream " << k);
+    CHECK(wrong[k] == 0);
+  }
+  for (int k = 0; k < kStreams; ++k) {
+    INFO("stream " << k);
+    CHECK(allocated[k] == 0);
+  }
+  rnnc_model_free(model);
+}
+
+TEST_CASE("export: an image for another CPU or another run time is refused with the reason") {
+  const Model m = small_model();
+  auto step = step_of(m);
+  const State s0 = m.initial_state(1);
+  step(s0, char_tensor(0));
+  const Compiled& c = step.compiled_for(s0, char_tensor(0));
+  char err[512] = "";
+  {
+    InProcess in(c, s0, "avx2,amx-int8");
+    if (!__builtin_cpu_supports("amx-int8")) {
+      CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
+      CHECK_THAT(std::string(err), Contains("this CPU lacks amx-int8"));
+    }
+  }
+  {
+    InProcess in(c, s0);
+    in.image.format = RNNC_MODEL_FORMAT + 1;
+    CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
+    CHECK_THAT(std::string(err), Contains("this run time"));
+  }
+  {
+    InProcess in(c, s0);
+    in.image.initial_state_size -= 4;
+    CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
+    CHECK_THAT(std::string(err), Contains("the initial state has"));
+  }
+  {
+    InProcess in(c, s0);
+    in.image.states = 6;
+    CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
+    CHECK_THAT(std::string(err), Contains("6 state parts"));
+  }
+  {
+    InProcess in(c, s0);
+    in.image.states = 5;  // the logits taken for a state part
+    CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
+    CHECK_THAT(std::string(err), Contains("is f32[1, 16] but the step returns f32[11]"));
+  }
+  {
+    InProcess in(c, s0);
+    in.program[3] ^= 0x5a;
+    CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
+    CHECK_THAT(std::string(err), Contains("rnnc: program:"));
+  }
+  CHECK(rnnc_model_new(nullptr, 1, err, sizeof err) == nullptr);
+}
