@@ -105,6 +105,22 @@ struct CharRNNConfig {
 };
 // Reads the metadata (an Error names what is missing or wrong).
 CharRNNConfig char_rnn_config(const io::Checkpoint& c);
+
+// One stream of a model whose step takes a character id (int32 [1]) and returns logits [V].
+class CharStream {
+ public:
+  CharStream(std::shared_ptr<rnnc_model> model, int64_t vocab);
+  ~CharStream();
+  CharStream(const CharStream&) = delete;
+  CharStream& operator=(const CharStream&) = delete;
+  // The logits after character x (the same tensor each time, overwritten by the next step).
+  const Tensor& step(int x);
+
+ private:
+  std::shared_ptr<rnnc_model> model_;
+  rnnc_stream* stream_ = nullptr;
+  Tensor logits_;
+};
 }  // namespace detail
 
 // The parameters by path, with the configuration and the vocabulary as metadata.
@@ -145,8 +161,10 @@ std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32str
   CompileOptions options;
   options.bf16 = o.bf16;
   auto step = compile([&m](const State& s, const Var& c) { return CharRNN<Cell>::next(m, s, c); }, options);
-  auto one = [&](const State& s, int x) { return step(s, Tensor::from({double(x)}, {1}, DType::i32)); };
-  return vocab.decode(generate(one, m.initial_state(1), p, n, o, rng));
+  // Stepped as an exported library steps it: a stream of the run time's model (export.h).
+  detail::CharStream stream(stream_model(step, m.initial_state(1), Tensor::zeros({1}, DType::i32)), m.vocab);
+  auto one = [&](const std::vector<Tensor>&, int x) { return std::pair{stream.step(x), std::vector<Tensor>{}}; };
+  return vocab.decode(generate(one, {}, p, n, o, rng));
 }
 
 // What `rnnc sample` runs: text from a checkpoint of a CharRNN of any library cell (and from the

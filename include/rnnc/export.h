@@ -22,10 +22,12 @@
 #pragma once
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "rnnc/c_runtime.h"
 #include "rnnc/compile.h"
 #include "rnnc/tree_function.h"
 
@@ -62,16 +64,13 @@ struct StreamExport {
   std::vector<std::string> state_names, input_names, output_names;
 };
 ExportedModel export_stream(const StreamExport& s, const std::filesystem::path& dir, const ExportOptions& o);
-}  // namespace detail
+std::shared_ptr<rnnc_model> stream_model(const StreamExport& s, int threads);
 
-// Exports step(state, input) -> (output, next state), compiled for the shapes of (state, input);
-// the state's values are the streams' initial state. Throws an Error when the next state's leaves
-// are not the state's, or a file cannot be written or built.
+// The checks and names both kinds of stream export share; compiles the step for these shapes.
 template <class F, class S, class X>
-ExportedModel export_stream(const TreeFunction<F, detail::Transform::None>& step, const S& state, const X& input,
-                            const std::filesystem::path& dir, const ExportOptions& o = {}) {
+StreamExport stream_export(const TreeFunction<F, Transform::None>& step, const S& state, const X& input) {
   auto result = step(state, input);  // traced and compiled for these shapes, if not yet
-  static_assert(detail::is_pair_like<decltype(result)>::value, "rnnc: export_stream: the step returns (output, state)");
+  static_assert(is_pair_like<decltype(result)>::value, "rnnc: export_stream: the step returns (output, state)");
   const std::vector<Tensor> s = tree::tensors(state), next = tree::tensors(std::get<1>(result));
   const std::vector<std::string> state_paths = tree::paths(state, "state");
   if (next.size() != s.size())
@@ -82,13 +81,32 @@ ExportedModel export_stream(const TreeFunction<F, detail::Transform::None>& step
       throw Error("rnnc: export_stream: the step returns '" + state_paths[i] + "' as " + std::string(name_of(next[i].dtype())) +
                   to_string(next[i].shape()) + ", it takes it as " + std::string(name_of(s[i].dtype())) +
                   to_string(s[i].shape()));
-  detail::StreamExport e;
+  StreamExport e;
   e.compiled = &step.compiled_for(state, input);
   e.initial_state = s;
   e.state_names = state_paths;
   e.input_names = tree::paths(input, "input");
   e.output_names = tree::paths(std::get<0>(result), "output");
-  return detail::export_stream(e, dir, o);
+  return e;
+}
+}  // namespace detail
+
+// Exports step(state, input) -> (output, next state), compiled for the shapes of (state, input);
+// the state's values are the streams' initial state. Throws an Error when the next state's leaves
+// are not the state's, or a file cannot be written or built.
+template <class F, class S, class X>
+ExportedModel export_stream(const TreeFunction<F, detail::Transform::None>& step, const S& state, const X& input,
+                            const std::filesystem::path& dir, const ExportOptions& o = {}) {
+  return detail::export_stream(detail::stream_export(step, state, input), dir, o);
+}
+
+// The same step as the run time's model in this process (its kernels the JIT's): what an exported
+// library runs, for streams here (rnnc_stream_new; rnnc sample steps through one). threads: per
+// stream (0: the compiled function's).
+template <class F, class S, class X>
+std::shared_ptr<rnnc_model> stream_model(const TreeFunction<F, detail::Transform::None>& step, const S& state,
+                                         const X& input, int threads = 0) {
+  return detail::stream_model(detail::stream_export(step, state, input), threads);
 }
 
 }  // namespace rnnc

@@ -90,6 +90,28 @@ static io::Checkpoint from_char_model(const io::Checkpoint& c) {
   return out;
 }
 
+CharStream::CharStream(std::shared_ptr<rnnc_model> model, int64_t vocab)
+    : model_(std::move(model)), logits_(Tensor::empty({vocab}, DType::f32)) {
+  char err[1024] = "";
+  rnnc_spec out;
+  if (rnnc_model_inputs(model_.get()) != 1 || rnnc_model_outputs(model_.get()) != 1 ||
+      rnnc_model_output(model_.get(), 0, &out) != RNNC_OK || out.dtype != RNNC_F32 || out.rank != 1 || out.shape[0] != vocab)
+    throw Error(fmt::format("rnnc: sample: the step must take one character and return {} float32 logits", vocab));
+  stream_ = rnnc_stream_new(model_.get(), err, sizeof err);
+  if (!stream_) throw Error(err);
+}
+
+CharStream::~CharStream() { rnnc_stream_free(stream_); }
+
+const Tensor& CharStream::step(int x) {
+  const int32_t c = x;
+  const void* in[] = {&c};
+  void* out[] = {logits_.raw()};
+  char err[1024] = "";
+  if (rnnc_stream_step(model_.get(), stream_, in, out, err, sizeof err) != RNNC_OK) throw Error(err);
+  return logits_;
+}
+
 }  // namespace detail
 
 template <class Cell>

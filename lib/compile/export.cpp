@@ -339,9 +339,10 @@ ExportedFiles export_program(const Compiled& c, const std::filesystem::path& dir
   return f;
 }
 
-ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem::path& dir, const ExportOptions& o) {
-  const std::string& N = o.name;
-  check_name(N);
+namespace {
+
+// The program of a stream export, checked against its leaves.
+Built stream_program(const detail::StreamExport& e) {
   const Built b = built(*e.compiled);
   const exec::Schedule& s = b.program->schedule;
   const size_t S = e.initial_state.size(), I = e.input_names.size(), O = e.output_names.size();
@@ -349,13 +350,50 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
     throw Error(fmt::format("rnnc: export_stream: the program takes {} inputs and returns {} outputs, for {} state leaves, "
                             "{} inputs and {} outputs",
                             s.inputs.size(), s.outputs.size(), S, I, O));
+  return b;
+}
+
+// The initial state's bytes, its leaves one after the other.
+std::string state_bytes(const detail::StreamExport& e) {
+  std::string state;
+  for (const Tensor& t : e.initial_state)
+    state.append(static_cast<const char*>(t.raw()), static_cast<size_t>(t.numel()) * size_of(t.dtype()));
+  return state;
+}
+
+}  // namespace
+
+std::shared_ptr<rnnc_model> detail::stream_model(const StreamExport& e, int threads) {
+  const Built b = stream_program(e);
+  // What an exported library holds, here in memory beside the model, which points into it.
+  struct Image {
+    std::string program, state;
+    std::vector<rnnc_kernel_fn> kernels;
+    rnnc_model_image image{};
+  };
+  auto im = std::make_shared<Image>();
+  im->program = exec::serialize(b.program->schedule);
+  im->state = state_bytes(e);
+  im->kernels.assign(b.program->kernels.begin(), b.program->kernels.end());
+  im->image = rnnc_model_image{RNNC_MODEL_FORMAT, RNNC_VERSION,  "this process", "", im->program.data(),
+                               im->program.size(), im->kernels.data(), im->kernels.size(),
+                               static_cast<int>(e.initial_state.size()), im->state.data(), im->state.size(), nullptr};
+  char err[1024] = "";
+  rnnc_model* m = rnnc_model_new(&im->image, threads > 0 ? threads : b.program->threads, err, sizeof err);
+  if (!m) throw Error(err);
+  return std::shared_ptr<rnnc_model>(m, [im](rnnc_model* p) { rnnc_model_free(p); });
+}
+
+ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem::path& dir, const ExportOptions& o) {
+  const std::string& N = o.name;
+  check_name(N);
+  const Built b = stream_program(e);
+  const exec::Schedule& s = b.program->schedule;
   make_dir(dir);
 
   const KernelTable table = kernel_table(*b.lowered);
   const std::string program = exec::serialize(s);
-  std::string state;
-  for (const Tensor& t : e.initial_state)
-    state.append(static_cast<const char*>(t.raw()), static_cast<size_t>(t.numel()) * size_of(t.dtype()));
+  const std::string state = state_bytes(e);
   ExportedModel x;
   x.cpu = codegen::host_cpu();
   x.features = features_text();
