@@ -4,7 +4,7 @@
 // p50, p99, p99.9 and the mean in microseconds, and the same step called as a compiled tree
 // function (what `rnnc sample` ran before streams). bench/stream_latency.sh has the table with
 // PyTorch beside it.
-//   bench_stream --layers 2 --hidden 256 --steps 100000 [--bf16] [--threads 2]
+//   bench_stream --layers 2 --hidden 256 --steps 100000 [--bf16 | --int8] [--threads 2]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -36,13 +36,14 @@ int main(int argc, char** argv) {
   CLI::App app{"latency of one streaming step of a character LSTM"};
   int layers = 2, steps = 100000, threads = 0;
   int64_t hidden = 256, vocab = 65;
-  bool bf16 = false;
+  bool bf16 = false, int8 = false;
   app.add_option("--layers", layers)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
   app.add_option("--vocab", vocab)->capture_default_str();
   app.add_option("--steps", steps)->capture_default_str();
   app.add_option("--threads", threads, "per stream (0: all cores)")->capture_default_str();
   app.add_flag("--bf16", bf16, "weights in bfloat16, summed in float32");
+  app.add_flag("--int8", int8, "weights in int8 per output channel");
   CLI11_PARSE(app, argc, argv);
 
   using Model = nn::CharRNN<nn::LSTMCell>;
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   const Model m = Model::init(vocab, hidden, rng, {.layers = layers});
   CompileOptions o;
   o.bf16 = bf16;
+  o.int8 = int8;
   o.threads = threads;
   auto step = compile([&m](const Model::State& s, const Var& c) { return Model::next(m, s, c); }, o);
   nn::detail::CharStream stream(stream_model(step, m.initial_state(1), Tensor::zeros({1}, DType::i32)), vocab);

@@ -21,8 +21,8 @@ for config in "2 256" "3 256" "3 700"; do
     theirs="- - - -"
     [ "$have_torch" = 1 ] && theirs=$(/usr/bin/python3 "$top/bench/torch_step_latency.py" 65 "$hidden" "$layers" "$n" "$threads")
     read -r t50 t99 _ _ <<< "$theirs"
-    for mode in f32 bf16; do
-      flag=(); [ "$mode" = bf16 ] && flag=(--bf16)
+    for mode in f32 bf16 int8; do
+      flag=(); [ "$mode" != f32 ] && flag=(--"$mode")
       read -r p50 p99 p999 mean f50 _ <<< "$("$build/bench/bench_stream" --layers "$layers" --hidden "$hidden" --steps "$n" --threads "$threads" "${flag[@]}")"
       ratio="-"
       [ "$t50" != "-" ] && ratio=$(awk -v a="$t50" -v b="$p50" 'BEGIN {printf "%.1fx", a / b}')

@@ -1,6 +1,8 @@
 // The run time alone (lib/exec): programs written by hand, with kernels in plain C++, run by the
 // executor with nothing of the compiler linked (this test links rnnc::exec and rnnc::core only:
 // a symbol of the graph, the autodiff or LLVM would not link). What an exported model runs on.
+#include <algorithm>
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -8,6 +10,7 @@
 
 #include "exec/executor.h"
 #include "exec/library.h"
+#include "exec/quantize.h"
 #include "rnnc/error.h"
 
 using namespace rnnc;
@@ -75,7 +78,7 @@ void embed_project(Program& p) {
                                home(arena(0), DType::f32, {2, 3})};
   Step gemm{Step::Kind::Gemm, {}, {}, {}, {}, {0}, {1}};
   gemm.gemm = GemmStep{home(arena(0), DType::f32, {2, 3}), home(input(2), DType::f32, {3, 2}),
-                       home(arena(1), DType::f32, {2, 2})};
+                       home(arena(1), DType::f32, {2, 2}), {}};
   s.steps = {gather, gemm,
              kernel(0, {home(arena(1), DType::f32, {2, 2}), home(output(0), DType::f32, {2, 2})}, 2, 4),
              kernel(1, {home(output(0), DType::f32, {2, 2}), home(output(1), DType::f32, {2})}, 2, 4,
@@ -197,5 +200,74 @@ TEST_CASE("exec: library routines (scatter_add, one_hot, sequence_mask, pad) wri
     LibraryStep l{Routine::Pad, {1, 0}, "x.cpp:1", {home(input(0), DType::f32, {2, 2})}, home(output(0), DType::f32, {4, 3})};
     CHECK(values(run1(l, {bytes(x)}, Tensor::empty({4, 3}, DType::f32))) ==
           std::vector<float>{0, 0, 0, 1, 2, 0, 3, 4, 0, 0, 0, 0});
+  }
+}
+
+namespace {
+
+// The int8 GEMM's result computed here from its definition (quantize.h, gemm.h): weights per
+// column, A per row, integer sums, then s_i scale_j (sum_k a'_ik q_jk).
+std::vector<float> int8_reference(const std::vector<float>& a, const std::vector<float>& w, int64_t m, int64_t k,
+                                  int64_t n) {
+  std::vector<float> c(static_cast<size_t>(m * n));
+  for (int64_t j = 0; j < n; ++j) {
+    float wmax = 0;
+    for (int64_t p = 0; p < k; ++p) wmax = std::max(wmax, std::fabs(w[p * n + j]));
+    const float ws = wmax > 0 ? wmax / 127.0f : 1.0f;
+    for (int64_t i = 0; i < m; ++i) {
+      float amax = 0;
+      for (int64_t p = 0; p < k; ++p) amax = std::max(amax, std::fabs(a[i * k + p]));
+      const float as = amax > 0 ? amax / 127.0f : 1.0f, inv = 1.0f / as;
+      int32_t sum = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        const auto qa = static_cast<int32_t>(std::nearbyint(std::clamp(a[i * k + p] * inv, -127.0f, 127.0f)));
+        const auto qw = static_cast<int32_t>(std::clamp(std::nearbyint(w[p * n + j] / ws), -127.0f, 127.0f));
+        sum += qa * qw;
+      }
+      c[i * n + j] = as * ws * static_cast<float>(sum);
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("exec: int8 weights: a GEMM on a weight literal quantized per column gives its definition's bits") {
+  // (m, k, n, threads): padding of K to 64, rows of A, a GEMM shared out by two threads.
+  for (auto [m, k, n, threads] : std::vector<std::array<int64_t, 4>>{{3, 70, 37, 1}, {1, 256, 1024, 2}, {2, 64, 5, 2}}) {
+    INFO("m " << m << " k " << k << " n " << n << " threads " << threads);
+    std::vector<float> a(static_cast<size_t>(m * k)), w(static_cast<size_t>(k * n));
+    for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * static_cast<float>(i)) * (i % 7 == 0 ? 3.0f : 1.0f);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.11f * static_cast<float>(i)) * 0.2f;
+    Schedule s;
+    s.inputs = {Spec{{m, k}, DType::f32, "a"}};
+    s.outputs = {Spec{{m, n}, DType::f32, "c"}};
+    s.literals = {floats({k, n}, w)};
+    Step gemm{Step::Kind::Gemm, {}, {}, {}, {}, {}, {}};
+    gemm.gemm = GemmStep{home(input(0), DType::f32, {m, k}), home({Space::Literal, 0}, DType::f32, {k, n}),
+                         home(output(0), DType::f32, {m, n}), {}};
+    s.steps = {gemm};
+    Program f32;
+    f32.schedule = s;
+    f32.threads = static_cast<int>(threads);
+    const Tensor exact = run(f32, {floats({m, k}, a)})[0];
+
+    REQUIRE(quantize_weights(s) == 1);
+    REQUIRE(s.literals.size() == 2);  // the float32 weights dropped: int8 and scales
+    CHECK(s.literals[0].dtype() == DType::i8);
+    Program q8;
+    q8.schedule = s;
+    q8.threads = static_cast<int>(threads);
+    const Tensor got = run(q8, {floats({m, k}, a)})[0];
+    const std::vector<float> want = int8_reference(a, w, m, k, n);
+    int differ = 0;
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < m * n; ++i) {
+      differ += static_cast<const float*>(got.raw())[i] != want[static_cast<size_t>(i)];
+      worst = std::max(worst, std::fabs(got.at(i) - exact.at(i)));
+      scale = std::max(scale, std::fabs(exact.at(i)));
+    }
+    CHECK(differ == 0);
+    CHECK(worst < 0.04 * scale);  // within 4% of float32's largest output (rows of A with outliers)
   }
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <new>
 #include <random>
@@ -88,6 +89,36 @@ struct InProcess {
   }
 };
 
+// An exported library's C interface, loaded with dlopen.
+struct Library {
+  void* lib = nullptr;
+  void* (*model_new)(int, char*, size_t) = nullptr;
+  void* (*state_new)(const void*, char*, size_t) = nullptr;
+  int (*step)(const void*, void*, const int32_t*, float*, char*, size_t) = nullptr;
+  void (*state_reset)(void*) = nullptr;
+  void (*state_free)(void*) = nullptr;
+  void (*model_free)(void*) = nullptr;
+  const char* (*metadata)(const void*, const char*) = nullptr;
+
+  Library(const std::filesystem::path& so, const std::string& name) {
+    lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) FAIL(dlerror());
+    bind(model_new, name + "_new");
+    bind(state_new, name + "_state_new");
+    bind(step, name + "_step");
+    bind(state_reset, name + "_state_reset");
+    bind(state_free, name + "_state_free");
+    bind(model_free, name + "_free");
+    bind(metadata, name + "_metadata");
+  }
+  ~Library() { dlclose(lib); }
+  template <class F> void bind(F& f, const std::string& symbol) {
+    void* p = dlsym(lib, symbol.c_str());
+    if (!p) FAIL("no symbol " << symbol);
+    f = reinterpret_cast<F>(p);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("export: a character model's step, built as a C library and loaded without the JIT, steps to the same bits") {
@@ -104,27 +135,15 @@ TEST_CASE("export: a character model's step, built as a C library and loaded wit
   CHECK(x.kernels > 0);
   CHECK_FALSE(x.features.empty());
 
-  void* lib = dlopen(x.shared_library.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) FAIL(dlerror());
-  using New = void* (*)(int, char*, size_t);
-  using StateNew = void* (*)(const void*, char*, size_t);
-  using Step = int (*)(const void*, void*, const int32_t*, float*, char*, size_t);
-  using Reset = void (*)(void*);
-  using Free = void (*)(void*);
-  using Meta = const char* (*)(const void*, const char*);
-  auto sym = [&](const char* name) {
-    void* p = dlsym(lib, name);
-    if (!p) FAIL("no symbol " << name);
-    return p;
-  };
-  auto model_new = reinterpret_cast<New>(sym("charlm_new"));
-  auto state_new = reinterpret_cast<StateNew>(sym("charlm_state_new"));
-  auto model_step = reinterpret_cast<Step>(sym("charlm_step"));
-  auto state_reset = reinterpret_cast<Reset>(sym("charlm_state_reset"));
-  auto state_free = reinterpret_cast<Free>(sym("charlm_state_free"));
-  auto model_free = reinterpret_cast<Free>(sym("charlm_free"));
-  auto metadata = reinterpret_cast<Meta>(sym("charlm_metadata"));
-  CHECK(dlsym(lib, "rnnc_model_new") == nullptr);  // the run time stays inside the library
+  Library so(x.shared_library, "charlm");
+  auto model_new = so.model_new;
+  auto state_new = so.state_new;
+  auto model_step = so.step;
+  auto state_reset = so.state_reset;
+  auto state_free = so.state_free;
+  auto model_free = so.model_free;
+  auto metadata = so.metadata;
+  CHECK(dlsym(so.lib, "rnnc_model_new") == nullptr);  // the run time stays inside the library
 
   char err[512] = "";
   void* model = model_new(2, err, sizeof err);
@@ -162,7 +181,48 @@ TEST_CASE("export: a character model's step, built as a C library and loaded wit
   state_free(a);
   state_free(b);
   model_free(model);
-  dlclose(lib);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("export: int8 weights: the library steps to the in-process int8 step's bits, near float32's logits") {
+  const Model m = small_model();
+  CompileOptions o;
+  o.int8 = true;
+  auto step = compile([&m](const State& s, const Var& c) { return Model::next(m, s, c); }, o);
+  auto f32 = step_of(m);
+  const State s0 = m.initial_state(1);
+  const auto dir = temp_dir("export-int8");
+  ExportOptions eo;
+  eo.name = "q8";
+  const ExportedModel x = export_stream(step, s0, char_tensor(0), dir, eo);
+  REQUIRE(step.compiled_for(s0, char_tensor(0)).stats().int8_gemms >= 3);  // W_hh of both layers, W_ih above, the head
+  Library so(x.shared_library, "q8");
+  char err[512] = "";
+  void* model = so.model_new(1, err, sizeof err);
+  if (!model) FAIL(err);
+  void* stream = so.state_new(model, err, sizeof err);
+  State s = s0, sf = s0;
+  std::vector<float> y(V);
+  int mismatches = 0;
+  double worst = 0, largest = 0;
+  for (int t = 0; t < 300; ++t) {
+    const int32_t c = char_at(t);
+    auto [logits, next] = step(s, char_tensor(c));
+    auto [exact, next_f] = f32(sf, char_tensor(c));
+    s = next;
+    sf = next_f;
+    REQUIRE(so.step(model, stream, &c, y.data(), err, sizeof err) == 0);
+    for (int64_t v = 0; v < V; ++v) {
+      mismatches += y[v] != logits.at(v);
+      worst = std::max(worst, std::fabs(logits.at(v) - exact.at(v)));
+      largest = std::max(largest, std::fabs(exact.at(v)));
+    }
+  }
+  CHECK(mismatches == 0);
+  CHECK(worst < 0.05 * largest);  // int8 is an approximation: within 5% of the largest logit over 300 steps
+  CHECK(worst > 0);
+  so.state_free(stream);
+  so.model_free(model);
   std::filesystem::remove_all(dir);
 }
 

@@ -24,7 +24,7 @@ typedef struct rnnc_program rnnc_program;
 
 enum { RNNC_OK = 0, RNNC_ERROR = 1 };
 /* Element types, as rnnc's DType. */
-enum { RNNC_F32 = 0, RNNC_F64 = 1, RNNC_I32 = 2, RNNC_BF16 = 3 };
+enum { RNNC_F32 = 0, RNNC_F64 = 1, RNNC_I32 = 2, RNNC_BF16 = 3, RNNC_I8 = 4 };
 
 /* The shape and type of one input or output. */
 typedef struct rnnc_spec {

@@ -160,6 +160,7 @@ std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32str
   using State = typename CharRNN<Cell>::State;
   CompileOptions options;
   options.bf16 = o.bf16;
+  options.int8 = o.int8;
   auto step = compile([&m](const State& s, const Var& c) { return CharRNN<Cell>::next(m, s, c); }, options);
   // Stepped as an exported library steps it: a stream of the run time's model (export.h).
   detail::CharStream stream(stream_model(step, m.initial_state(1), Tensor::zeros({1}, DType::i32)), m.vocab);
@@ -175,9 +176,9 @@ std::string sample_checkpoint(const io::Checkpoint& c, std::u32string& prime, in
 
 // What `rnnc export` runs: a checkpoint's sampling step, (state, character id int32 [1]) ->
 // (logits [V], state), as a C library (export_stream, rnnc/export.h), from a fresh state; its
-// vocabulary (UTF-8, characters in id order) as the metadata "vocab", its cell as "cell". bf16: the
-// weights in bfloat16 (half the bytes), summed in float32.
+// vocabulary (UTF-8, characters in id order) as the metadata "vocab", its cell as "cell", and how
+// its weights are held as "weights" (compile.bf16: bfloat16; compile.int8: int8 per output channel).
 ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::path& dir, const ExportOptions& o = {},
-                                bool bf16 = false);
+                                const CompileOptions& compile = {});
 
 }  // namespace rnnc::nn

@@ -2,7 +2,8 @@
 // bf16 (bfloat16: float32's sign and exponent, 7 bits of mantissa) holds GEMM operands in the
 // compiler's bf16 mode (CompileOptions::bf16). bf16 is a storage type, not one to compute in: cast
 // makes it, matmul of two bf16 operands returns f32 (accumulated in float32), and views (reshape,
-// transpose, slice, broadcast, concat) move it; every other op wants f32 or f64.
+// transpose, slice, broadcast, concat) move it; every other op wants f32 or f64. i8 holds weights
+// quantized for the run time's int8 GEMMs (CompileOptions::int8, exec/quantize.h), and only those.
 #pragma once
 #include <bit>
 #include <cstddef>
@@ -11,9 +12,9 @@
 
 namespace rnnc {
 
-enum class DType { f32, f64, i32, bf16 };
+enum class DType { f32, f64, i32, bf16, i8 };
 
-constexpr std::size_t size_of(DType t) { return t == DType::f64 ? 8 : t == DType::bf16 ? 2 : 4; }
+constexpr std::size_t size_of(DType t) { return t == DType::f64 ? 8 : t == DType::bf16 ? 2 : t == DType::i8 ? 1 : 4; }
 constexpr bool is_float(DType t) { return t == DType::f32 || t == DType::f64; }
 constexpr std::string_view name_of(DType t) {
   switch (t) {
@@ -21,6 +22,7 @@ constexpr std::string_view name_of(DType t) {
     case DType::f64: return "f64";
     case DType::i32: return "i32";
     case DType::bf16: return "bf16";
+    case DType::i8: return "i8";
   }
   return "?";
 }

@@ -54,6 +54,9 @@ struct SampleOptions {
   // half the bytes, which is what a one-character step waits for. Float32 on a CPU without
   // avx512_bf16 (compile says so once).
   bool bf16 = false;
+  // GEMMs on int8 copies of the weights, per output channel (CompileOptions::int8): a quarter of
+  // the bytes; the logits differ from float32's by about 1%.
+  bool int8 = false;
 };
 
 // An index drawn from logits [V] (any shape, flattened): argmax when greedy, otherwise from

@@ -125,16 +125,15 @@ static std::string sample_as(const io::Checkpoint& c, std::u32string& prime, int
 
 // The sampling step with the weights captured (constants of the program, so exported inside it).
 template <class Cell>
-static ExportedModel export_as(const io::Checkpoint& c, const std::filesystem::path& dir, ExportOptions o, bool bf16) {
+static ExportedModel export_as(const io::Checkpoint& c, const std::filesystem::path& dir, ExportOptions o,
+                               const CompileOptions& options) {
   data::Vocab vocab;
   const CharRNN<Cell> m = from_checkpoint<Cell>(c, &vocab);
   using State = typename CharRNN<Cell>::State;
-  CompileOptions options;
-  options.bf16 = bf16;
   auto step = compile([&m](const State& s, const Var& x) { return CharRNN<Cell>::next(m, s, x); }, options);
   o.metadata["vocab"] = data::encode_utf8(vocab.chars());
   o.metadata["cell"] = c.meta("cell");
-  o.metadata["weights"] = bf16 ? "bf16" : name_of(m.head.weight.dtype());
+  o.metadata["weights"] = options.int8 ? "int8" : options.bf16 && bf16_supported() ? "bf16" : "f32";
   return export_stream(step, m.initial_state(1), Tensor::zeros({1}, DType::i32), dir, o);
 }
 
@@ -147,12 +146,12 @@ static const char* kNotLibraryCell = "rnnc: checkpoint: cell '{}' is not one of 
                                      "gru); {} it from the program that defines it";
 
 ExportedModel export_checkpoint(const io::Checkpoint& file, const std::filesystem::path& dir, const ExportOptions& o,
-                                bool bf16) {
+                                const CompileOptions& compile) {
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
   const io::Checkpoint c = as_char_rnn(file);
-  if (cfg.cell == "lstm") return export_as<LSTMCell>(c, dir, o, bf16);
-  if (cfg.cell == "gru") return export_as<GRUCell>(c, dir, o, bf16);
-  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return export_as<RNNCell>(c, dir, o, bf16);
+  if (cfg.cell == "lstm") return export_as<LSTMCell>(c, dir, o, compile);
+  if (cfg.cell == "gru") return export_as<GRUCell>(c, dir, o, compile);
+  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return export_as<RNNCell>(c, dir, o, compile);
   throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
 }
 

@@ -30,6 +30,7 @@ llvm::Type* type_of(llvm::LLVMContext& ctx, DType t) {
     case DType::f64: return llvm::Type::getDoubleTy(ctx);
     case DType::i32: return llvm::Type::getInt32Ty(ctx);
     case DType::bf16: return llvm::Type::getInt16Ty(ctx);  // the bits; cast converts (dtype.h)
+    case DType::i8: return llvm::Type::getInt8Ty(ctx);
   }
   throw Error("rnnc: codegen: bad dtype");
 }

@@ -16,6 +16,7 @@
 #include "codegen/codegen.h"
 #include "compile/built.h"
 #include "exec/executor.h"
+#include "exec/quantize.h"
 #include "exec/revolve.h"
 #include "lower/schedule.h"
 #include "rnnc/error.h"
@@ -285,6 +286,7 @@ std::shared_ptr<exec::Program> compile_kernels(const lower::Lowered& l, const Co
   auto program = std::make_shared<exec::Program>();
   program->kernels = codegen::get_kernels(descs, o.env, &js);
   program->schedule = l.schedule;
+  if (o.int8) st.int8_gemms = exec::quantize_weights(program->schedule);
   program->threads = thread_count(o);
   program->profile = o.env.profile;
   st.kernels = static_cast<int>(descs.size());
@@ -344,12 +346,13 @@ Built built(const Compiled& c) {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB{}; {}{}{}{}",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB{}; {}{}{}{}{}",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
       disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0,
       within_budget ? "" : " (over memory_budget: the least plan)", checkpointing.str(),
       plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "",
-      steps_in_loops ? " (the per-step work in the loops)" : "", bf16 ? "; GEMMs in bf16" : "");
+      steps_in_loops ? " (the per-step work in the loops)" : "", bf16 ? "; GEMMs in bf16" : "",
+      int8_gemms > 0 ? fmt::format("; {} GEMMs on int8 weights", int8_gemms) : "");
 }
 
 bool bf16_supported() { return codegen::host_has_bf16(); }

@@ -112,6 +112,7 @@ const char* c_type(DType t) {
     case DType::f64: return "double";
     case DType::i32: return "int32_t";
     case DType::bf16: return "uint16_t";  // bfloat16 bits
+    case DType::i8: return "int8_t";
   }
   return "void";
 }

@@ -18,6 +18,7 @@ template <class F> decltype(auto) visit(DType t, void* p, F&& f) {
     case DType::f64: return f(static_cast<double*>(p));
     case DType::i32: return f(static_cast<int32_t*>(p));
     case DType::bf16: return f(static_cast<bf16*>(p));
+    case DType::i8: return f(static_cast<int8_t*>(p));
   }
   throw Error("rnnc: tensor: bad dtype");
 }

@@ -110,6 +110,7 @@ MPI_Datatype mpi_type(DType t) {
     case DType::f64: return MPI_DOUBLE;
     case DType::i32: return MPI_INT32_T;
     case DType::bf16: return MPI_UINT16_T;  // moved, never summed (gradients are f32 or f64)
+    case DType::i8: return MPI_INT8_T;
   }
   return MPI_BYTE;
 }

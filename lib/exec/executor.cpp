@@ -73,7 +73,8 @@ void run_kernel(const KernelStep& k, KernelFn fn, const Bases& b, int threads, s
       case DType::f32: fill<float>(ptrs[f.arg], f.count, f.identity); break;
       case DType::f64: fill<double>(ptrs[f.arg], f.count, f.identity); break;
       case DType::i32: fill<int32_t>(ptrs[f.arg], f.count, f.identity); break;
-      case DType::bf16: throw Error("rnnc: executor: a reduction into bf16");  // the ops forbid it
+      case DType::bf16:
+      case DType::i8: throw Error("rnnc: executor: a reduction into " + std::string(name_of(k.args[f.arg].dtype)));
     }
   }
   const int64_t n = k.points, outer = k.outer;
@@ -294,7 +295,10 @@ void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, c
     const auto t0 = on ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     switch (st.kind) {
       case Step::Kind::Kernel: run_kernel(st.kernel, p.kernels[st.kernel.kernel], b, threads, ptrs); break;
-      case Step::Kind::Gemm: run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c), threads); break;
+      case Step::Kind::Gemm:
+        run_gemm(st.gemm, b.ptr(st.gemm.a), b.ptr(st.gemm.b), b.ptr(st.gemm.c),
+                 st.gemm.b.dtype == DType::i8 ? b.ptr(st.gemm.scale) : nullptr, threads);
+        break;
       case Step::Kind::Library: run_library(st.library, b); break;
       case Step::Kind::Loop: run_loop(*st.loop, b, p, depth, ls); break;
     }

@@ -206,10 +206,16 @@ void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, TC* pc, i
 
 }  // namespace
 
-void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads) {
+void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const std::byte* scale, int threads) {
   const size_t r = g.c.shape.size();
   const int64_t m = g.c.shape[r - 2], n = g.c.shape[r - 1], k = g.a.shape[r - 1];
-  const MatLayout la = layout(g.a), lb = layout(g.b);
+  const MatLayout la = layout(g.a);
+  if (g.b.dtype == DType::i8) {  // 2-D, B column-major with ld a multiple of 64 (quantize.cpp)
+    const auto* s = reinterpret_cast<const float*>(scale);
+    return gemm_q8(reinterpret_cast<const float*>(A), la.ld, reinterpret_cast<const int8_t*>(B), g.b.strides[1], s,
+                   s + n, reinterpret_cast<float*>(C), std::max<int64_t>(n, 1), m, n, k, threads);
+  }
+  const MatLayout lb = layout(g.b);
   const Shape batch(g.c.shape.begin(), g.c.shape.end() - 2);
   const int64_t count = numel(batch);
   const int64_t es = static_cast<int64_t>(size_of(g.c.dtype));

@@ -6,8 +6,15 @@
 
 namespace rnnc::exec {
 
-// A, B, C point at the first elements of the step's three accesses; large GEMMs are shared out
-// among at most `threads` threads.
-void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, int threads);
+// A, B, C point at the first elements of the step's three accesses (scale at its scales when B is
+// int8, else null); large GEMMs are shared out among at most `threads` threads.
+void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const std::byte* scale, int threads);
+
+// C [m, n] (row-major, ldc) = A [m, k] (row-major, lda) times int8 weights q [n, ldq] (row j:
+// output channel j's k weights, then zeros to ldq, a multiple of 64), scaled per channel:
+// C[i, j] = s_i scale[j] (sum_k a'[i, k] q[j, k]), where row i of A is quantized to a' = round(A / s_i),
+// s_i = max |A[i, :]| / 127 (gemm_q8.cpp). sums[j] = sum_k q[j, k].
+void gemm_q8(const float* a, int64_t lda, const int8_t* q, int64_t ldq, const float* scale, const float* sums,
+             float* c, int64_t ldc, int64_t m, int64_t n, int64_t k, int threads);
 
 }  // namespace rnnc::exec

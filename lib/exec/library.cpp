@@ -42,7 +42,8 @@ void add_into(std::byte* dst, const std::byte* src, int64_t n, DType t) {
     case DType::f32: return add(float{}, float{});
     case DType::f64: return add(double{}, double{});
     case DType::i32: return add(int32_t{}, uint32_t{});
-    case DType::bf16: break;
+    case DType::bf16:
+    case DType::i8: break;
   }
   throw Error("rnnc: scatter_add: no arithmetic in bf16");  // the op's builder takes floats only
 }
@@ -54,6 +55,7 @@ void set_one(std::byte* p, int64_t i, DType t) {
     case DType::f64: reinterpret_cast<double*>(p)[i] = 1.0; return;
     case DType::i32: reinterpret_cast<int32_t*>(p)[i] = 1; return;
     case DType::bf16: reinterpret_cast<bf16*>(p)[i] = bf16(1.0f); return;
+    case DType::i8: reinterpret_cast<int8_t*>(p)[i] = 1; return;
   }
 }
 

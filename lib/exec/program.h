@@ -60,6 +60,9 @@ struct KernelStep {
 
 struct GemmStep {
   Access a, b, c;  // [..., M, K] x [..., K, N] -> [..., M, N]
+  // When b is int8 (quantized weights, quantize.h): float32 [2, N], each output channel's scale
+  // and the sum of its int8 weights.
+  Access scale;
 };
 
 // The run time's routines for what is neither a kernel nor a GEMM. Inputs and output contiguous.

@@ -16,7 +16,7 @@ namespace rnnc::exec {
 namespace {
 
 constexpr char kMagic[8] = {'R', 'N', 'N', 'C', 'P', 'R', 'G', '\n'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: int8 GEMMs (GemmStep::scale)
 
 class Writer {
  public:
@@ -133,6 +133,7 @@ void Writer::put(const Schedule& s) {
         put(st.gemm.a);
         put(st.gemm.b);
         put(st.gemm.c);
+        put(st.gemm.scale);
         break;
       case Step::Kind::Library: {
         const LibraryStep& l = st.library;
@@ -199,7 +200,7 @@ class Reader {
   }
   DType dtype(const char* what) {
     const uint8_t v = num<uint8_t>(what);
-    if (v > static_cast<uint8_t>(DType::bf16)) bad(fmt::format("{} is {}, not a dtype", what, v));
+    if (v > static_cast<uint8_t>(DType::i8)) bad(fmt::format("{} is {}, not a dtype", what, v));
     return static_cast<DType>(v);
   }
   // A count of items of at least `item` bytes each: never more than the bytes left could hold.
@@ -338,6 +339,7 @@ Schedule Reader::schedule(int depth) {
         st.gemm.a = access();
         st.gemm.b = access();
         st.gemm.c = access();
+        st.gemm.scale = access();
         break;
       case Step::Kind::Library: {
         LibraryStep& l = st.library;
@@ -425,6 +427,23 @@ namespace rnnc::exec {
 
 namespace {
 
+// An int8 GEMM (quantize.h): 2-D, its weights and scales literals of the sizes the kernel reads.
+void check_int8(const GemmStep& g, const Schedule& s) {
+  auto literal = [&](const Access& a) -> const Tensor* {
+    if (a.buf.space != Space::Literal || a.buf.index < 0 || static_cast<size_t>(a.buf.index) >= s.literals.size())
+      return nullptr;
+    return &s.literals[static_cast<size_t>(a.buf.index)];
+  };
+  const Tensor* q = literal(g.b);
+  const Tensor* sc = literal(g.scale);
+  const bool ok = g.b.shape.size() == 2 && g.a.shape.size() == 2 && g.c.shape.size() == 2 && g.b.strides.size() == 2 &&
+                  q && sc && q->dtype() == DType::i8 && sc->dtype() == DType::f32 && g.b.offset == 0 &&
+                  g.scale.offset == 0 && g.b.strides[1] % 64 == 0 && g.b.strides[1] >= g.b.shape[0] &&
+                  q->numel() >= g.b.shape[1] * g.b.strides[1] && sc->numel() >= 2 * g.b.shape[1] &&
+                  g.a.dtype == DType::f32 && g.c.dtype == DType::f32;
+  if (!ok) throw Error("rnnc: program: an int8 GEMM whose weights or scales are not what it reads");
+}
+
 void check_schedule(const Schedule& s, size_t kernels, int depth) {
   auto ref = [&](const BufferRef& b, const char* what) {
     const size_t n = b.space == Space::Arena    ? s.buffers.size()
@@ -447,7 +466,10 @@ void check_schedule(const Schedule& s, size_t kernels, int depth) {
           throw Error(fmt::format("rnnc: program: a step calls kernel {} of {}", st.kernel.kernel, kernels));
         refs(st.kernel.args, "a kernel's argument");
         break;
-      case Step::Kind::Gemm: refs({st.gemm.a, st.gemm.b, st.gemm.c}, "a GEMM's operand"); break;
+      case Step::Kind::Gemm:
+        refs({st.gemm.a, st.gemm.b, st.gemm.c}, "a GEMM's operand");
+        if (st.gemm.b.dtype == DType::i8) check_int8(st.gemm, s);
+        break;
       case Step::Kind::Library:
         refs(st.library.inputs, "a library step's input");
         ref(st.library.out.buf, "a library step's output");

@@ -31,6 +31,7 @@ template <class F> decltype(auto) dispatch(DType t, F&& f) {
     case DType::f64: return f(double{});
     case DType::i32: return f(int32_t{});
     case DType::bf16: break;  // a storage type: only cast, matmul and views (movement) take it
+    case DType::i8: break;    // the run time's quantized weights only
   }
   throw Error(fmt::format("rnnc: interpreter: no arithmetic in {}", name_of(t)));
 }

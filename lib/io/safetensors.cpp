@@ -30,6 +30,7 @@ const char* dtype_name(DType t) {
     case DType::f64: return "F64";
     case DType::i32: return "I32";
     case DType::bf16: return "BF16";
+    case DType::i8: return "I8";
   }
   return "?";
 }

@@ -531,7 +531,7 @@ void Lowerer::emit(std::vector<std::pair<NodePtr, int>>* placement) {
     Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}, {}};
     std::vector<Access> ins;
     for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
-    if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access};
+    if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access, {}};
     else st.library = library_step(*order_[i], ins, in.access);
     for (const Access& a : ins)
       if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   int length = 500, top_k = 0;
   double temperature = 1.0;
   uint64_t seed = 0;
-  bool greedy = false, sample_bf16 = false;
+  bool greedy = false, sample_bf16 = false, sample_int8 = false;
   CLI::App* sample_cmd = app.add_subcommand("sample", "print text from a saved character model (nn::checkpoint of a CharRNN)");
   sample_cmd->add_option("checkpoint", checkpoint, "the .safetensors file")->required();
   sample_cmd->add_option("-n,--length", length, "characters to generate")->capture_default_str()->check(rnnc::cli::at_least(0));
@@ -70,15 +70,17 @@ int main(int argc, char** argv) {
   sample_cmd->add_option("-s,--seed", seed, "random seed")->capture_default_str();
   sample_cmd->add_flag("-g,--greedy", greedy, "always the most likely character");
   sample_cmd->add_flag("--bf16", sample_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per character)");
+  sample_cmd->add_flag("--int8", sample_int8, "the weights in int8 per output channel (a quarter of the bytes)")->excludes("--bf16");
   sample_cmd->set_version_flag("--version", std::string("rnnc sample ") + RNNC_VERSION_STRING);
 
   std::string export_checkpoint, export_dir, export_name = "model";
-  bool export_bf16 = false;
+  bool export_bf16 = false, export_int8 = false;
   CLI::App* export_cmd = app.add_subcommand("export", "a saved character model as a C library: its step, streaming, without rnnc or LLVM");
   export_cmd->add_option("checkpoint", export_checkpoint, "the .safetensors file")->required();
   export_cmd->add_option("-o,--out", export_dir, "the folder to write (created)")->required();
   export_cmd->add_option("--name", export_name, "prefix of its files and C symbols")->capture_default_str();
   export_cmd->add_flag("--bf16", export_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per step)");
+  export_cmd->add_flag("--int8", export_int8, "the weights in int8 per output channel (a quarter of the bytes)")->excludes("--bf16");
   export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
 
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
@@ -94,14 +96,15 @@ int main(int argc, char** argv) {
       std::mt19937_64 rng(seed);
       std::u32string p = rnnc::data::decode_utf8(prime, "--prime");
       const std::string text = rnnc::nn::sample_checkpoint(rnnc::io::load(checkpoint), p, length,
-                                                           {.temperature = temperature, .top_k = top_k, .greedy = greedy, .bf16 = sample_bf16}, rng);
+                                                           {.temperature = temperature, .top_k = top_k, .greedy = greedy, .bf16 = sample_bf16, .int8 = sample_int8}, rng);
       fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
       return 0;
     }
     if (*export_cmd) {
       rnnc::ExportOptions o;
       o.name = export_name;
-      const rnnc::ExportedModel x = rnnc::nn::export_checkpoint(rnnc::io::load(export_checkpoint), export_dir, o, export_bf16);
+      const rnnc::ExportedModel x = rnnc::nn::export_checkpoint(rnnc::io::load(export_checkpoint), export_dir, o,
+                                                                    {.bf16 = export_bf16, .int8 = export_int8});
       fmt::print("rnnc export: {} ({} kernels, for {}): {}, {}, {}\n"
                  "  build against it: cc app.c -I {} {} -Wl,-rpath,{}  (see {} for the C interface)\n",
                  export_dir, x.kernels, x.cpu, x.header.filename().string(), x.shared_library.filename().string(),
