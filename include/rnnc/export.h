@@ -51,6 +51,7 @@ struct ExportOptions {
 
 struct ExportedModel {
   std::filesystem::path header, source, object, static_library, shared_library, runtime_library, cmake_config;
+  std::filesystem::path runtime_source;  // the run-time archive copied into the folder (installed, or this build's)
   int kernels = 0;
   std::string cpu, features;  // what the kernels were compiled for
 };

@@ -10,6 +10,8 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <dlfcn.h>
+
 #include <fstream>
 #include <map>
 #include <set>
@@ -138,6 +140,25 @@ std::string quote(const std::filesystem::path& p) {
 std::string env_or(const char* var, const char* fallback) {
   const char* v = std::getenv(var);
   return v && *v ? v : fallback;
+}
+
+// rnnc's run time for an export: installed, the archive beside the library that holds this code
+// and the header in the installed include folder; else this build's.
+struct RuntimeFiles {
+  std::filesystem::path archive, header;
+};
+RuntimeFiles runtime_files() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&runtime_files), &info) && info.dli_fname) {
+    const std::filesystem::path lib = std::filesystem::path(info.dli_fname).parent_path();
+    RuntimeFiles installed{lib / "librnnc_runtime.a", lib / RNNC_INCLUDE_FROM_LIB / "rnnc" / "c_runtime.h"};
+    if (std::filesystem::exists(installed.archive) && std::filesystem::exists(installed.header)) return installed;
+  }
+  RuntimeFiles built{RNNC_RUNTIME_ARCHIVE, RNNC_RUNTIME_HEADER};
+  if (std::filesystem::exists(built.archive) && std::filesystem::exists(built.header)) return built;
+  throw Error(fmt::format("rnnc: export: rnnc's run time is neither where it was built ({}) nor installed beside the "
+                          "library: build the target rnnc_runtime, or install rnnc",
+                          built.archive.string()));
 }
 
 std::string features_text() {
@@ -417,15 +438,15 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
   write(x.cmake_config, src.cmake);
   // The run time, beside the model: its C header (what the source includes) and its archive.
   make_dir(dir / "rnnc");
+  const RuntimeFiles rt = runtime_files();
+  x.runtime_source = rt.archive;
   std::error_code ec;
-  std::filesystem::copy_file(RNNC_RUNTIME_HEADER, dir / "rnnc" / "c_runtime.h",
-                             std::filesystem::copy_options::overwrite_existing, ec);
-  if (!ec)
-    std::filesystem::copy_file(RNNC_RUNTIME_ARCHIVE, x.runtime_library, std::filesystem::copy_options::overwrite_existing,
-                               ec);
+  std::filesystem::copy_file(rt.header, dir / "rnnc" / "c_runtime.h", std::filesystem::copy_options::overwrite_existing,
+                             ec);
+  if (!ec) std::filesystem::copy_file(rt.archive, x.runtime_library, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec)
-    throw Error(fmt::format("rnnc: export: cannot copy rnnc's run time ({}, {}) into {}: {}", RNNC_RUNTIME_HEADER,
-                            RNNC_RUNTIME_ARCHIVE, dir.string(), ec.message()));
+    throw Error(fmt::format("rnnc: export: cannot copy rnnc's run time ({}, {}) into {}: {}", rt.header.string(),
+                            rt.archive.string(), dir.string(), ec.message()));
   if (!o.build) return x;
 
   const std::filesystem::path obj = dir / (N + ".o");

@@ -105,11 +105,11 @@ int main(int argc, char** argv) {
       o.name = export_name;
       const rnnc::ExportedModel x = rnnc::nn::export_checkpoint(rnnc::io::load(export_checkpoint), export_dir, o,
                                                                     {.bf16 = export_bf16, .int8 = export_int8});
-      fmt::print("rnnc export: {} ({} kernels, for {}): {}, {}, {}\n"
+      fmt::print("rnnc export: {} ({} kernels, for {}): {}, {}, {} (run time from {})\n"
                  "  build against it: cc app.c -I {} {} -Wl,-rpath,{}  (see {} for the C interface)\n",
                  export_dir, x.kernels, x.cpu, x.header.filename().string(), x.shared_library.filename().string(),
-                 x.static_library.filename().string(), export_dir, x.shared_library.string(), export_dir,
-                 x.header.string());
+                 x.static_library.filename().string(), x.runtime_source.string(), export_dir,
+                 x.shared_library.string(), export_dir, x.header.string());
       return 0;
     }
   } catch (const std::exception& e) {
