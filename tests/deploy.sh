@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A character model from `rnnc train` leaves rnnc: `rnnc export` writes its C library, and the
 # C program of examples/deploy, copied to a clean folder, is built against it with CMake (shared
-# and static) and prints what `rnnc sample` prints, greedy, with no LLVM linked.
+# and static) and prints what `rnnc sample` prints, greedy, with no LLVM linked; exported with int8
+# weights, what `rnnc sample --int8` prints.
 # Usage: deploy.sh RNNC_TOOL SOURCE_DIR CORPUS
 set -euo pipefail
 rnnc=$1
@@ -40,6 +41,14 @@ for program in generate generate_static; do
     exit 1
   fi
 done
+# Exported with int8 weights, the same program prints what rnnc sample --int8 prints.
+"$rnnc" export "$work/run/best.safetensors" --out "$work/model8" --int8 > "$work/export8.log"
+grep -q '"int8"' "$work/model8/model.c"
+cmake -S "$work/src" -B "$work/build8" -Dmodel_DIR="$work/model8" -DCMAKE_BUILD_TYPE=Release > "$work/configure8.log"
+cmake --build "$work/build8" -j2 --target generate > "$work/build8.log"
+want=$("$rnnc" sample "$work/run/best.safetensors" --greedy --int8 -p "In a" -n 200)
+got=$("$work/build8/generate" -p "In a" -n 200 -t 0)
+[ "$got" = "$want" ] || { printf 'int8: generate printed:\n%s\nrnnc sample --int8 printed:\n%s\n' "$got" "$want" >&2; exit 1; }
 # Sampled at a temperature, it is still text of the model's vocabulary, of the length asked for.
 "$work/build/generate" -p "The " -n 100 -t 0.8 -s 3 > "$work/sampled.txt"
 [ "$(head -c 4 "$work/sampled.txt")" = "The " ]
