@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "exec/c_interface.h"
 #include "exec/executor.h"
 #include "exec/serialize.h"
 #include "rnnc/c_runtime.h"
@@ -41,11 +42,8 @@ struct rnnc_stream {
 
 namespace {
 
-void report(char* err, size_t size, const char* what) {
-  if (!err || size == 0) return;
-  std::strncpy(err, what, size - 1);
-  err[size - 1] = '\0';
-}
+using rnnc::exec::report;
+using rnnc::exec::spec_of;
 
 int64_t bytes_of(const rnnc::Spec& s) { return rnnc::numel(s.shape) * static_cast<int64_t>(rnnc::size_of(s.dtype)); }
 
@@ -81,16 +79,6 @@ void check_cpu(const rnnc_model_image& im) {
     throw rnnc::Error(fmt::format("rnnc: model: exported for {} and this CPU lacks {}: export it again on this machine "
                                   "(or on one of its kind)",
                                   im.cpu ? im.cpu : "another CPU", missing));
-}
-
-int spec_of(const std::vector<rnnc::Spec>& specs, int i, rnnc_spec* out) {
-  if (!out || i < 0 || static_cast<size_t>(i) >= specs.size()) return RNNC_ERROR;
-  const rnnc::Spec& s = specs[static_cast<size_t>(i)];
-  out->rank = static_cast<int>(s.shape.size());
-  out->shape = s.shape.data();
-  out->dtype = static_cast<int>(s.dtype);
-  out->name = s.name.c_str();
-  return RNNC_OK;
 }
 
 std::unique_ptr<rnnc_model> read(const rnnc_model_image* im, int threads) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "exec/c_interface.h"
 #include "exec/executor.h"
 #include "exec/serialize.h"
 #include "rnnc/error.h"
@@ -15,25 +16,8 @@ struct rnnc_program {
   rnnc::exec::Program program;
 };
 
-namespace {
-
-void report(char* err, size_t size, const char* what) {
-  if (!err || size == 0) return;
-  std::strncpy(err, what, size - 1);
-  err[size - 1] = '\0';
-}
-
-int spec_of(const std::vector<rnnc::Spec>& specs, int i, rnnc_spec* out) {
-  if (!out || i < 0 || static_cast<size_t>(i) >= specs.size()) return RNNC_ERROR;
-  const rnnc::Spec& s = specs[static_cast<size_t>(i)];
-  out->rank = static_cast<int>(s.shape.size());
-  out->shape = s.shape.data();
-  out->dtype = static_cast<int>(s.dtype);
-  out->name = s.name.c_str();
-  return RNNC_OK;
-}
-
-}  // namespace
+using rnnc::exec::report;
+using rnnc::exec::spec_of;
 
 extern "C" {
 
