@@ -33,13 +33,12 @@ template <class Cell> double bare(const Config& c, const data::Streams& s) {
   std::mt19937_64 rng(1);
   Model model = Model::init(V, c.H, rng);
   optim::Optimizer opt(optim::Adam{.lr = 1e-3});
-  auto step = compile(value_and_grad(Model::loss_with_dropout));
+  auto step = compile(value_and_grad(Model::loss));
   Rng dropout(1);
   auto state = model.initial_state(c.B);
   auto one = [&](int64_t k) {
     if (k % s.chunks() == 0) state = model.initial_state(c.B);
-    auto [x, y] = s.chunk(k % s.chunks());
-    auto [l, next, grads] = step(model, state, nn::TextBatch{x, y}, dropout);
+    auto [l, next, grads] = step(model, state, s.chunk(k % s.chunks()), dropout);
     optim::clip_by_value(grads, -5, 5);
     opt.step(model, grads);
     state = next;
@@ -57,12 +56,12 @@ template <class Cell> double fitted(const Config& c, const data::Streams& s) {
   Model model = Model::init(V, c.H, rng);
   optim::Optimizer opt(optim::Adam{.lr = 1e-3});
   std::chrono::steady_clock::time_point t0;
-  nn::fit(model, opt, s, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
-          {.budget = {.steps = c.steps + 1}, .clip = {.value = 5}, .seed = 1},
-          {[&](const nn::Event& e) {
-             if (e.step == 1) t0 = std::chrono::steady_clock::now();  // after the compile, as bare()
-           },
-           nn::ProgressLine{.out = std::fopen("/dev/null", "w")}});
+  nn::fit(model, opt, s, Model::loss,
+          {.budget = {.steps = c.steps + 1}, .clip = {.value = 5}, .seed = 1,
+           .callbacks = {[&](const nn::Event& e) {
+                           if (e.step == 1) t0 = std::chrono::steady_clock::now();  // after the compile, as bare()
+                         },
+                         nn::ProgressLine{.out = std::fopen("/dev/null", "w")}}});
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace

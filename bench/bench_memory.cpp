@@ -50,10 +50,11 @@ int main(int argc, char** argv) {
     y.set(i, static_cast<double>(rng() % V));
   }
   const auto state = model.initial_state(B);
-  const nn::TextBatch batch{x, y};
+  const data::TextBatch batch{x, y};
 
   // The step as a plain function: loss and final state, gradients of the model's leaves.
-  auto [f, leaves] = compile(Model::loss).function(model, state, batch);
+  Rng off = Rng::evaluation();
+  auto [f, leaves] = compile(Model::loss).function(model, state, batch, off);
   std::vector<int> wrt(tree::size(model));
   for (size_t i = 0; i < wrt.size(); ++i) wrt[i] = static_cast<int>(i);
   const Function step = value_and_grad(f, wrt, /*has_aux=*/true);

@@ -36,13 +36,14 @@ int main(int argc, char** argv) {
     fmt::print("{} validation characters of {}; {} layers of {}\n", n - 1, text_file, m.rnn.layers.size(), m.hidden());
     {  // The training loss over chunks of 50 at batch 1, the state carried: what rnnc train reports.
       auto loss = compile(nn::CharRNN<nn::LSTMCell>::loss);
+      Rng off = Rng::evaluation();
       State s = m.initial_state(1);
       double sum = 0;
       int64_t count = 0;
       for (int64_t t = 0; t + 51 <= n; t += 50) {
         std::vector<double> x, y;
         for (int64_t i = 0; i < 50; ++i) x.push_back(ids.at(t + i)), y.push_back(ids.at(t + i + 1));
-        auto [l, next] = loss(m, s, nn::TextBatch{Tensor::from(x, {50, 1}, DType::i32), Tensor::from(y, {50, 1}, DType::i32)});
+        auto [l, next] = loss(m, s, data::TextBatch{Tensor::from(x, {50, 1}, DType::i32), Tensor::from(y, {50, 1}, DType::i32)}, off);
         s = next;
         sum += l.at(0) * 50;
         count += 50;

@@ -36,12 +36,13 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(seed);
     Model model = Model::init(26, hidden, rng);
     optim::Optimizer opt(optim::Adam{.lr = lr});
-    const nn::FitResult r = nn::fit(
-        model, opt, alphabet, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
-        {.budget = {.steps = iters, .epochs = epochs}, .compile = {.threads = threads}},
-        {[](const nn::Event& e) {
-          if (e.chunk == 24 && (e.epoch + 1) % 50 == 0) fmt::print("epoch {}, loss {:.4f}\n", e.epoch + 1, e.loss);
-        }});
+    const nn::FitResult r = nn::fit(model, opt, alphabet, Model::loss,
+                                    {.budget = {.steps = iters, .epochs = epochs},
+                                     .compile = {.threads = threads},
+                                     .callbacks = {[](const nn::Event& e) {
+                                       if (e.chunk == 24 && (e.epoch + 1) % 50 == 0)
+                                         fmt::print("epoch {}, loss {:.4f}\n", e.epoch + 1, e.loss);
+                                     }}});
 
     // Predictions one letter at a time from a fresh state, the state carried: the accuracy over the
     // alphabet, and the chain the model predicts when fed its own predictions.

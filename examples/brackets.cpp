@@ -66,7 +66,7 @@ Example make_example(int max_length, std::mt19937_64& rng) {
   }
 }
 
-data::Buckets make_set(int count, int max_length, int64_t batch, std::mt19937_64& rng) {
+data::Buckets make_set(int count, int max_length, int64_t batch, uint64_t seed, std::mt19937_64& rng) {
   std::vector<std::vector<int32_t>> seqs;
   std::vector<int32_t> labels;
   for (int i = 0; i < count; ++i) {
@@ -74,7 +74,7 @@ data::Buckets make_set(int count, int max_length, int64_t batch, std::mt19937_64
     seqs.push_back(std::move(e.tokens));
     labels.push_back(e.balanced);
   }
-  return data::Buckets(std::move(seqs), std::move(labels), batch, 8);
+  return data::Buckets(std::move(seqs), std::move(labels), {.batch = batch, .multiple = 8, .seed = seed});
 }
 
 // one-hot brackets -> bidirectional LSTM -> [forward final h; backward final h] -> Dense(2).
@@ -86,14 +86,13 @@ struct Classifier {
   static Classifier init(int64_t hidden, std::mt19937_64& rng) {
     return {nn::Bidirectional<nn::LSTMCell>::init(2, hidden, rng), nn::Linear::init(2 * hidden, 2, rng)};
   }
-  Var logits(const nn::SequenceBatch& b) const {
+  Var logits(const data::SequenceBatch& b) const {
     const int64_t B = b.x.shape()[1];
     auto [ys, last] = rnn(one_hot(b.x, 2), rnn.initial_state(B), {.lengths = b.lengths});
     return head(concat({Var(last[0].h), Var(last[1].h)}, -1));
   }
-  static Var loss(const Classifier& m, const nn::SequenceBatch& b) { return mean(softmax_cross_entropy(m.logits(b), b.y)); }
-  static Var train_loss(const Classifier& m, const nn::SequenceBatch& b, Rng&) { return loss(m, b); }
-  static Var predict(const Classifier& m, const nn::SequenceBatch& b) { return m.logits(b); }
+  static Var loss(const Classifier& m, const data::SequenceBatch& b) { return mean(softmax_cross_entropy(m.logits(b), b.y)); }
+  static Var predict(const Classifier& m, const data::SequenceBatch& b) { return m.logits(b); }
 };
 
 }  // namespace
@@ -118,28 +117,27 @@ int main(int argc, char** argv) {
 
   try {
     std::mt19937_64 rng(seed);
-    const data::Buckets train = make_set(train_count, max_length, batch, rng);
-    const data::Buckets test = make_set(test_count, max_length, batch, rng);
+    const data::Buckets train = make_set(train_count, max_length, batch, seed, rng);
+    const data::Buckets test = make_set(test_count, max_length, batch, seed, rng);
     Classifier model = Classifier::init(hidden, rng);
     optim::Optimizer opt(optim::Adam{.lr = lr});
     fmt::print("{} training strings, {} held out, lengths 1..{}, batches of {} by length\n", train.count(), test.count(),
                max_length, batch);
-    const nn::FitResult r = nn::fit(
-        model, opt, train, &test, nn::Losses{Classifier::train_loss, Classifier::loss},
-        {.budget = {.steps = iters, .seconds = iters > 0 ? 0 : seconds},
-         .clip = {.norm = 5},
-         .validate_every = 200,
-         .seed = seed,
-         .compile = {.threads = threads}},
-        {nn::ProgressLine{}});
+    const nn::FitResult r = nn::fit(model, opt, train, Classifier::loss,
+                                    {.validation = &test,
+                                     .budget = {.steps = iters, .seconds = iters > 0 ? 0 : seconds},
+                                     .clip = {.norm = 5},
+                                     .validate_every = 200,
+                                     .seed = seed,
+                                     .compile = {.threads = threads},
+                                     .callbacks = {nn::ProgressLine{}}});
 
     // Held-out accuracy: every test string once.
     auto predict = compile(Classifier::predict, {.threads = threads});
     int64_t right = 0;
-    for (const std::vector<int64_t>& which : test.in_order()) {
-      const data::Buckets::Batch b = test.batch(which);
-      right += static_cast<int64_t>(std::lround(nn::accuracy(predict(model, nn::SequenceBatch{b.x, b.lengths, b.y}), b.y) *
-                                                static_cast<double>(which.size())));
+    for (int64_t k = 0; k < test.eval_batches(); ++k) {
+      const data::SequenceBatch b = test.eval_batch(k);
+      right += std::lround(nn::accuracy(predict(model, b), b.y.tensor()) * static_cast<double>(test.eval_rows(k)));
     }
     const double accuracy = static_cast<double>(right) / static_cast<double>(test.count());
     fmt::print("held-out accuracy: {:.4f} ({} of {})\n", accuracy, right, test.count());

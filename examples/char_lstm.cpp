@@ -26,7 +26,8 @@ void run(const Flags& f) {
   const std::u32string text = data::decode_utf8(data::read_text(f.data), f.data);
   const data::Vocab vocab = data::Vocab::of(text);
   const data::Split parts = data::split(text, 0.1);
-  const data::Windows train(vocab.encode(parts.train), f.window, 1), val(vocab.encode(parts.val), f.window, 5);
+  const data::Windows train(vocab.encode(parts.train), f.window, {.batch = f.batch, .seed = f.seed}),
+      val(vocab.encode(parts.val), f.window, {.step = 5, .batch = f.batch});
   fmt::print("{} characters, {} distinct; {} training windows\n", text.size(), vocab.size(), train.count());
 
   // The model: one-hot characters -> LSTM(hidden) -> dropout 0.2 -> dense softmax; Adam; fit with
@@ -34,12 +35,12 @@ void run(const Flags& f) {
   std::mt19937_64 rng(f.seed);
   Model model = Model::init(vocab.size(), f.hidden, rng, {.dropout = 0.2});
   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
-  nn::FitOptions options{.budget = {.steps = f.iters}, .validate_every = std::max(1, f.iters / std::max(1, f.epochs)),
-                         .val_chunks = 8, .seed = f.seed, .compile = {.threads = f.threads},
-                         .describe = [&] { return nn::checkpoint(model, vocab); }};
-  const nn::FitResult r = nn::fit(model, opt, train, &val, f.batch,
-                                  nn::Losses{Model::window_loss_with_dropout, Model::window_loss}, options,
-                                  {nn::ProgressLine{}, nn::KeepBest{f.save}});
+  const nn::FitResult r =
+      nn::fit(model, opt, train, Model::window_loss,
+              {.validation = &val, .budget = {.steps = f.iters},
+               .validate_every = std::max(1, f.iters / std::max(1, f.epochs)), .val_batches = 8, .seed = f.seed,
+               .compile = {.threads = f.threads}, .describe = [&] { return nn::checkpoint(model, vocab); },
+               .callbacks = {nn::ProgressLine{}, nn::KeepBest{f.save}}});
 
   // Generate from the best weights, primed with a random window of the text.
   const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(f.save));

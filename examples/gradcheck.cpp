@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
     tree::for_each(state, [&](const std::string&, Leaf& l) { l = Tensor::uniform({B, H}, -0.6, 0.6, rng, DType::f64); });
     Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
     for (int64_t i = 0; i < x.numel(); ++i) x.set(i, double(rng() % V)), y.set(i, double(rng() % V));
-    auto [f, args] = compile(nn::CharRNN<Cell>::loss).function(model, state, nn::TextBatch{x, y});
+    Rng off = Rng::evaluation();
+    auto [f, args] = compile(nn::CharRNN<Cell>::loss).function(model, state, data::TextBatch{x, y}, off);
     GradcheckReport r = gradcheck(f, args);
     for (const InputCheck& in : r.inputs)
       fmt::print("{:10} {:24} {:>8} {:>14.3g}{}\n", name, in.name, in.probes, in.max_rel_error, in.ok ? "" : "  FAILED");

@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
     const std::u32string text = data::decode_utf8(data::read_text(data_path), data_path);
     const data::Vocab vocab = data::Vocab::of(text);
     const data::Split parts = data::split(text, 0.1);
-    const data::Windows train(vocab.encode(parts.train), window, 1), val(vocab.encode(parts.val), window, 1);
+    const data::Windows train(vocab.encode(parts.train), window, {.batch = batch, .seed = seed}),
+        val(vocab.encode(parts.val), window, {.batch = batch});
 
     // One-hot characters -> SimpleRNN(hidden, tanh) -> dense softmax on the last step of each
     // window (many-to-one), from a fresh state per window; RMSprop.
@@ -48,11 +49,10 @@ int main(int argc, char** argv) {
       fmt::print("iteration {} (step {}): loss {:.4f}, val_loss {:.4f}\n  \"{}\" -> \"{}\"\n", e.step / per_iteration,
                  e.step, e.loss, e.val_loss, data::encode_utf8(seed_text), sample);
     };
-    const nn::FitResult r = nn::fit(
-        model, opt, train, &val, batch, nn::Losses{Model::window_loss_with_dropout, Model::window_loss},
-        {.budget = {.steps = iters}, .validate_every = per_iteration, .val_chunks = 1, .seed = seed,
-         .compile = {.threads = threads}},
-        {sample_line});
+    const nn::FitResult r = nn::fit(model, opt, train, Model::window_loss,
+                                    {.validation = &val, .budget = {.steps = iters}, .validate_every = per_iteration,
+                                     .val_batches = 1, .seed = seed, .compile = {.threads = threads},
+                                     .callbacks = {sample_line}});
     fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   } catch (const std::exception& e) {
     fmt::print(stderr, "simple_rnn: {}\n", describe(e));

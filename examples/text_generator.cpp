@@ -47,13 +47,13 @@ int main(int argc, char** argv) {
     using Model = nn::CharRNN<nn::LSTMCell>;
     Model model = Model::init(vocab.size(), hidden, rng, {.layers = layers, .dropout = 0.2});
     optim::Optimizer opt(optim::Adam{.lr = 2e-3});
-    nn::FitOptions options{.budget = {.steps = iters}, .clip = {.norm = 5},
-                           .validate_every = std::max(1, iters / std::max(1, epochs)), .seed = seed,
-                           .compile = {.threads = threads}, .describe = [&] { return nn::checkpoint(model, vocab); }};
     const nn::FitResult r = nn::fit(
-        model, opt, train, &val, nn::Losses{Model::loss_with_dropout, Model::loss}, options,
-        {nn::ProgressLine{}, nn::KeepBest{save},
-         nn::LossCurve{curve, fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, steps, batch)}});
+        model, opt, train, Model::loss,
+        {.validation = &val, .budget = {.steps = iters}, .clip = {.norm = 5},
+         .validate_every = std::max(1, iters / std::max(1, epochs)), .seed = seed, .compile = {.threads = threads},
+         .describe = [&] { return nn::checkpoint(model, vocab); },
+         .callbacks = {nn::ProgressLine{}, nn::KeepBest{save},
+                       nn::LossCurve{curve, fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, steps, batch)}}});
     fmt::print("loss curve: {0}.csv, {0}.svg\n", curve);
 
     const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(save));

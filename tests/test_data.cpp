@@ -56,24 +56,47 @@ TEST_CASE("streams: B parallel streams, chunk k+1 continues chunk k, targets are
   for (int i = 0; i < 20; ++i) v.push_back(i);
   Streams s(Tensor::from(v, {20}, DType::i32), 2, 3);  // streams 0..9 and 10..19
   CHECK(s.chunks() == 3);                               // (10 - 1) / 3
-  auto [in0, tg0] = s.chunk(0);
-  auto [in1, tg1] = s.chunk(1);
+  const Tensor in0 = s.chunk(0).x.tensor(), tg0 = s.chunk(0).y.tensor(), in1 = s.chunk(1).x.tensor();
   CHECK(in0.shape() == Shape{3, 2});
   CHECK(in0.values() == std::vector<double>{0, 10, 1, 11, 2, 12});
   CHECK(tg0.values() == std::vector<double>{1, 11, 2, 12, 3, 13});
   CHECK(in1.values() == std::vector<double>{3, 13, 4, 14, 5, 15});
   CHECK_THROWS(s.chunk(3));
   CHECK_THROWS_WITH(Streams(Tensor::from(v, {20}, DType::i32), 8, 3), Catch::Contains("too few"));
+  // As a dataset: every chunk in order, the state carried; a shard is its rank's streams.
+  CHECK(Streams::carries_state);
+  CHECK(s.batches() == 3);
+  CHECK(s.tokens() == 6);
+  CHECK(s.batch(7, 1, {}).x.tensor().values() == in1.values());  // any pass: the same order
+  CHECK(s.batch(0, 0, {.rank = 1, .ranks = 2}).x.tensor().values() == std::vector<double>{10, 11, 12});
+  CHECK(s.eval_batches() == 3);
+  CHECK(s.eval_batch(1).y.tensor().values() == std::vector<double>{4, 14, 5, 15, 6, 16});
+  CHECK_THROWS_WITH(s.chunk(0, {.rank = 0, .ranks = 3}), Catch::Contains("a batch of 2 does not split over 3 ranks"));
 }
 
 TEST_CASE("windows and the train/validation split") {
   std::vector<double> v;
   for (int i = 0; i < 10; ++i) v.push_back(i);
-  Windows w(Tensor::from(v, {10}, DType::i32), 4, 2);
+  Windows w(Tensor::from(v, {10}, DType::i32), 4, {.step = 2, .batch = 1});
   CHECK(w.count() == 3);  // windows at 0, 2, 4 (each needs one more character)
-  auto [in, tg] = w.batch({2, 0});
-  CHECK(in.values() == std::vector<double>{4, 5, 6, 7, 0, 1, 2, 3});
-  CHECK(tg.values() == std::vector<double>{8, 4});
+  const TextBatch b = w.windows({2, 0});
+  CHECK(b.x.tensor().values() == std::vector<double>{4, 5, 6, 7, 0, 1, 2, 3});
+  CHECK(b.y.tensor().values() == std::vector<double>{8, 4});
+  // As a dataset: each pass every window once, in an order drawn from (seed, pass); held out,
+  // in order.
+  CHECK(!Windows::carries_state);
+  CHECK(w.batches() == 3);
+  for (int64_t pass : {0, 1, 2}) {
+    std::set<double> seen;
+    for (int64_t k = 0; k < 3; ++k) seen.insert(w.batch(pass, k).y.tensor().at(0));
+    CHECK(seen == std::set<double>{4, 6, 8});
+  }
+  CHECK(w.eval_batch(2).y.tensor().values() == std::vector<double>{8});
+  Windows pairs(Tensor::from(v, {10}, DType::i32), 2, {.batch = 4, .seed = 3});  // 8 windows, 2 batches
+  CHECK(pairs.batches() == 2);
+  const Tensor whole = pairs.batch(1, 1).y.tensor(), half = pairs.batch(1, 1, {.rank = 1, .ranks = 2}).y.tensor();
+  CHECK(half.values() == std::vector<double>{whole.at(2), whole.at(3)});  // rank 1's rows of the same batch
+  CHECK_THROWS_WITH(Windows(Tensor::from(v, {10}, DType::i32), 4, {.batch = 9}), Catch::Contains("fewer than one batch of 9"));
   Split sp = split(U"abcdefghij", 0.2);
   CHECK(sp.train == U"abcdefgh");
   CHECK(sp.val == U"ij");
@@ -88,12 +111,12 @@ TEST_CASE("buckets: batches of similar lengths, padded to a multiple, every sequ
     seqs.push_back(std::vector<int32_t>(static_cast<std::size_t>(i), i + 1));
     labels.push_back(i % 3);
   }
-  Buckets b(seqs, labels, 3, 4, -1);
+  Buckets b(seqs, labels, {.batch = 3, .multiple = 4, .pad = -1, .seed = 5});
   CHECK(b.count() == 10);
   CHECK(b.batches() == 3);  // the last partial batch is left out of a pass
-  CHECK(b.tokens() == 45);
+  CHECK(b.tokens() == 45 * 3 / 10);  // an average batch's real steps
   for (int64_t epoch : {0, 1}) {
-    std::vector<std::vector<int64_t>> pass = b.pass(5, epoch);
+    std::vector<std::vector<int64_t>> pass = b.pass(epoch);
     REQUIRE(pass.size() == 3);
     std::set<int64_t> seen;
     for (const auto& which : pass) {
@@ -106,19 +129,24 @@ TEST_CASE("buckets: batches of similar lengths, padded to a multiple, every sequ
     }
     CHECK(seen.size() == 9);
   }
-  CHECK(b.pass(5, 0) == b.pass(5, 0));  // drawn from (seed, epoch)
-  CHECK(b.pass(5, 0) != b.pass(6, 0));
+  CHECK(b.pass(0) == b.pass(0));  // drawn from (seed, pass)
+  CHECK(b.pass(0) != Buckets(seqs, labels, {.batch = 3, .multiple = 4, .pad = -1, .seed = 6}).pass(0));
   // A batch: time-major, padded to the longest rounded up to 4, lengths and labels per row.
-  Buckets::Batch x = b.batch({5, 2, 0});
+  const SequenceBatch x = b.sequences({5, 2, 0});
   CHECK(x.x.shape() == Shape{8, 3});
-  CHECK(x.lengths.values() == std::vector<double>{5, 2, 0});
-  CHECK(x.y.values() == std::vector<double>{2, 2, 0});
-  CHECK(x.x.values() == std::vector<double>{6, 3, -1, 6, 3, -1, 6, -1, -1, 6, -1, -1, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1});
-  CHECK(b.batch({0}).x.shape() == Shape{1, 1});  // empty sequences still get one (padding) step
+  CHECK(x.lengths.tensor().values() == std::vector<double>{5, 2, 0});
+  CHECK(x.y.tensor().values() == std::vector<double>{2, 2, 0});
+  CHECK(x.x.tensor().values() == std::vector<double>{6, 3, -1, 6, 3, -1, 6, -1, -1, 6, -1, -1, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1});
+  CHECK(b.sequences({0}).x.shape() == Shape{1, 1});  // empty sequences still get one (padding) step
+  // The dataset's batch k of a pass is the pass's k-th list of sequences.
+  CHECK(b.batch(1, 2).lengths.tensor().values() == b.sequences(b.pass(1)[2]).lengths.tensor().values());
   // Evaluation order: every sequence once, by length, the last batch partial.
   std::vector<std::vector<int64_t>> all = b.in_order();
   CHECK(all.size() == 4);
   CHECK(all.back().size() == 1);
-  CHECK_THROWS_WITH(Buckets(seqs, {1, 2}, 3), Catch::Contains("2 labels for 10 sequences"));
-  CHECK_THROWS_WITH(Buckets(seqs, labels, 11), Catch::Contains("fewer than one batch of 11"));
+  CHECK(b.eval_batches() == 4);
+  CHECK(b.eval_rows(3) == 1);
+  CHECK(b.eval_batch(3).y.shape() == Shape{1});
+  CHECK_THROWS_WITH(Buckets(seqs, {1, 2}, {.batch = 3}), Catch::Contains("2 labels for 10 sequences"));
+  CHECK_THROWS_WITH(Buckets(seqs, labels, {.batch = 11}), Catch::Contains("fewer than one batch of 11"));
 }

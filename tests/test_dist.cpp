@@ -165,9 +165,9 @@ CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const
   optim::Optimizer opt(optim::Adam{.lr = 3e-3});
   std::vector<nn::Callback> callbacks;
   if (!keep_last.empty()) callbacks.push_back(nn::KeepLast{keep_last.string(), 5});
-  nn::fit(m, opt, streams, nullptr, nn::Losses{CharModel::loss_with_dropout, CharModel::loss},
-          {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed, .overlap = overlap},
-          callbacks);
+  nn::fit(m, opt, streams, CharModel::loss,
+          {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed,
+           .overlap = overlap, .callbacks = callbacks});
   return m;
 }
 
@@ -234,12 +234,29 @@ TEST_CASE("dist: a rank whose model has other parameters is caught when fit star
   CharModel m = CharModel::init(vocab.size(), dist::rank() == 1 ? 9 : 8, rng);  // rank 1: 9 units, not 8
   optim::Optimizer opt(optim::Adam{});
   auto run = [&] {
-    nn::fit(m, opt, streams, nullptr, nn::Losses{CharModel::loss_with_dropout, CharModel::loss}, {.budget = {.steps = 2}});
+    nn::fit(m, opt, streams, CharModel::loss, {.budget = {.steps = 2}});
   };
   if (dist::size() > 1)
     CHECK_THROWS_WITH(run(), Catch::Contains("rank(s) 1 pass other leaves"));
   else
     CHECK_NOTHROW(run());
+}
+
+TEST_CASE("dist: a time budget ends every rank after the same step, on rank 0's clock", "[dist]") {
+  const std::u32string text = fixed_text();
+  const data::Vocab vocab = data::Vocab::of(text);
+  const data::Streams streams(vocab.encode(text), 4, 8);
+  std::mt19937_64 rng(3);
+  CharModel m = CharModel::init(vocab.size(), 16, rng);
+  optim::Optimizer opt(optim::Adam{});
+  // Rank 1 starts its clock 100 ms after rank 0: on its own clock it would go on for steps after
+  // rank 0 stopped, waiting in a collective rank 0 never joins.
+  for (int run = 0; run < 3; ++run) {
+    if (dist::rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const nn::FitResult r = nn::fit(m, opt, streams, CharModel::loss, {.budget = {.seconds = 0.3}});
+    std::vector<Tensor> steps{Tensor::scalar(static_cast<double>(r.steps), DType::f64)};
+    dist::check_same(steps, {"steps"});
+  }
 }
 
 // Run by CTest as its own job ("dist: a killed rank ends the job"), hidden from the others: rank 1
@@ -281,10 +298,10 @@ TEST_CASE("dist: a rank that throws", "[.throws]") {
   std::mt19937_64 rng(3);
   CharModel m = CharModel::init(vocab.size(), 8, rng);
   optim::Optimizer opt(optim::Adam{});
-  auto train = [](const CharModel& model, const CharModel::State& s, const nn::TextBatch& b, Rng& r) {
+  auto train = [](const CharModel& model, const CharModel::State& s, const data::TextBatch& b, Rng& r) {
     if (dist::rank() == 1) throw Error("rnnc: a deliberate error on rank 1");
-    return CharModel::loss_with_dropout(model, s, b, r);
+    return CharModel::loss(model, s, b, r);
   };
-  nn::fit(m, opt, streams, nullptr, nn::Losses{train, CharModel::loss}, {.budget = {.steps = 1000}});
+  nn::fit(m, opt, streams, train, {.budget = {.steps = 1000}});
   FAIL("the run outlived the rank that threw");
 }

@@ -214,14 +214,14 @@ template <class Cell> int learn_alphabet(nn::CharRNN<Cell> model) {
   constexpr int T = 25;
   Tensor in(DType::i32, {T, 1}), tg(DType::i32, {T, 1});
   for (int t = 0; t < T; ++t) in.set(t, t), tg.set(t, t + 1);
-  auto loss = [](const nn::CharRNN<Cell>& m, const nn::TextBatch& b) {
+  auto loss = [](const nn::CharRNN<Cell>& m, const data::TextBatch& b) {
     auto [logits, last] = m(b.x, m.initial_state(1));
     return std::pair{mean(softmax_cross_entropy(logits, b.y)), reshape(logits, {T, -1})};
   };
   auto step = compile(value_and_grad(loss));
   optim::Optimizer opt(optim::Adam{.lr = 0.02});
   for (int epoch = 0; epoch < 400; ++epoch) {
-    auto [l, logits, grads] = step(model, nn::TextBatch{in, tg});
+    auto [l, logits, grads] = step(model, data::TextBatch{in, tg});
     if (nn::accuracy(logits, tg.reshaped({T})) == 1.0) return epoch;
     opt.step(model, grads);
   }
@@ -445,20 +445,20 @@ TEST_CASE("a 2-layer character LSTM with dropout learns text from streams (many-
   using Model = nn::CharRNN<nn::LSTMCell>;
   std::mt19937_64 rng(12);
   Model model = Model::init(V, H, rng, {.layers = L, .embedding = E, .dropout = p});
-  auto loss = [](const Model& m, const Model::State& s, const nn::TextBatch& b, Rng& rng) {
+  auto loss = [](const Model& m, const Model::State& s, const data::TextBatch& b, Rng& rng) {
     auto [logits, last] = m(b.x, s, &rng);
     return std::pair{mean(softmax_cross_entropy(logits, b.y)), std::pair{last, logits}};
   };
   auto train_step = compile(value_and_grad(loss));
-  auto eval_step = compile(Model::loss);  // no Rng: no dropout
+  auto eval_step = compile(Model::loss);  // with Rng::evaluation(): no dropout
   optim::Optimizer opt(optim::Adam{.lr = 3e-3});
   Model::State state = model.initial_state(B);
   auto validate = [&] {
     Model::State st = model.initial_state(4);
+    Rng off = Rng::evaluation();
     double total = 0;
     for (int64_t k = 0; k < val.chunks(); ++k) {
-      auto [in, tg] = val.chunk(k);
-      auto [l, next] = eval_step(model, st, nn::TextBatch{in, tg});
+      auto [l, next] = eval_step(model, st, val.chunk(k), off);
       total += l.item();
       st = next;  // the state carries through validation too
     }
@@ -472,11 +472,11 @@ TEST_CASE("a 2-layer character LSTM with dropout learns text from streams (many-
   for (int it = 0; it < 400; ++it) {
     const int64_t k = it % train.chunks();
     if (k == 0) state = model.initial_state(B);  // reset at the start of each epoch
-    auto [in, tg] = train.chunk(k);
-    auto [l, aux, grads] = train_step(model, state, nn::TextBatch{in, tg}, dropout);
+    const data::TextBatch batch = train.chunk(k);
+    auto [l, aux, grads] = train_step(model, state, batch, dropout);
     train_loss = l.item();
     state = aux.first;  // carried; the gradient stops here
-    acc = nn::accuracy(aux.second, tg.reshaped({T * B}));
+    acc = nn::accuracy(aux.second, batch.y.tensor().reshaped({T * B}));
     optim::clip_by_global_norm(grads, 5.0);
     opt.step(model, grads);
     if ((it + 1) % 100 == 0) best.offer(validate(), nn::checkpoint(model, vocab));

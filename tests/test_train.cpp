@@ -39,12 +39,28 @@ TEST_CASE("fit: streams, validation, clipping, a schedule, keep-best with the st
   const fs::path dir = temp_dir("fit");
   std::vector<double> lrs;
   nn::FitResult r = nn::fit(
-      model, opt, d.train, &d.val, nn::Losses{Model::loss_with_dropout, Model::loss},
-      {.budget = {.steps = 90}, .clip = {.norm = 5}, .lr = optim::cosine_lr(1e-2, 10, 90), .validate_every = 30,
-       .describe = [&] { return nn::checkpoint(model, d.vocab); }},
-      {nn::KeepBest{(dir / "best_{step}_{val_loss}.safetensors").string()}, nn::LossCurve{(dir / "curve").string()},
-       [&](const nn::Event& e) { lrs.push_back(e.lr); }});
+      model, opt, d.train, Model::loss,
+      {.validation = &d.val, .budget = {.steps = 90}, .clip = {.norm = 5}, .lr = optim::cosine_lr(1e-2, 10, 90),
+       .validate_every = 30, .describe = [&] { return nn::checkpoint(model, d.vocab); },
+       .callbacks = {nn::KeepBest{(dir / "best_{step}_{val_loss}.safetensors").string()},
+                     nn::LossCurve{(dir / "curve").string()}, [&](const nn::Event& e) { lrs.push_back(e.lr); }}});
   CHECK(r.steps == 90);
+  // Validation ran the same loss with dropout off: the held-out streams from a fresh state.
+  {
+    auto evaluate = compile(Model::loss);
+    Rng off = Rng::evaluation();
+    Model::State s = model.initial_state(d.val.rows());
+    double total = 0;
+    for (int64_t k = 0; k < d.val.eval_batches(); ++k) {
+      auto [l, next] = evaluate(model, s, d.val.eval_batch(k), off);
+      total += l.item();
+      s = next;
+    }
+    CHECK(r.val_loss == Approx(total / static_cast<double>(d.val.eval_batches())).epsilon(1e-12));
+    Rng on(1);
+    CHECK(evaluate(model, model.initial_state(2), d.val.eval_batch(0), on).first.item() !=
+          evaluate(model, model.initial_state(2), d.val.eval_batch(0), off).first.item());  // dropout drew
+  }
   CHECK(r.loss < std::log(d.vocab.size()) - 0.8);
   CHECK(r.best_val_loss <= r.val_loss);
   CHECK(lrs.front() == Approx(1e-3));                 // warm-up
@@ -74,10 +90,12 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
     std::mt19937_64 rng(3);
     Model model = Model::init(d.vocab.size(), 16, rng, {.layers = 2, .dropout = 0.3});
     optim::Optimizer opt(optim::Adam{.lr = 5e-3});
-    nn::fit(model, opt, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
-               {.budget = {.steps = steps}, .clip = {.value = 1}, .lr = optim::step_lr(5e-3, 10, 0.7), .seed = 11,
-                .resume = resume},
-               {nn::KeepLast{(dir / "last_{step}.safetensors").string(), 25}});
+    const nn::FitResult r = nn::fit(model, opt, d.train, Model::loss,
+                                    {.budget = {.steps = steps}, .clip = {.value = 1}, .lr = optim::step_lr(5e-3, 10, 0.7),
+                                     .seed = 11, .resume = resume,
+                                     .callbacks = {nn::KeepLast{(dir / "last_{step}.safetensors").string(), 25}}});
+    if (!resume.empty()) CHECK(r.first_step == 25);
+    if (steps <= 25) CHECK(!nn::summary_fields(r)[0].value);  // nothing ran: no training loss reported
     return tree::tensors(model);
   };
   const std::vector<Tensor> straight = run(40, {});
@@ -85,12 +103,12 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
   const std::vector<Tensor> resumed = run(40, dir / "last_25.safetensors");
   REQUIRE(straight.size() == resumed.size());
   for (std::size_t i = 0; i < straight.size(); ++i) CHECK(max_abs_diff(straight[i], resumed[i]) == 0);
+  run(25, dir / "last_25.safetensors");  // already there: no step
   // A checkpoint of another model is refused by name before anything changes.
   std::mt19937_64 rng(3);
   auto other = nn::CharRNN<nn::GRUCell>::init(d.vocab.size(), 24, rng);
   optim::Optimizer opt(optim::Adam{});
-  CHECK_THROWS_WITH(nn::fit(other, opt, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
-                               {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
+  CHECK_THROWS_WITH(nn::fit(other, opt, d.train, Model::loss, {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
                     Catch::Contains("'rnn.layers.0.weight_ih' is f32[48,") && Catch::Contains("the model expects f32[72,"));
   fs::remove_all(dir);
 }
@@ -100,42 +118,48 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
   std::mt19937_64 rng(4);
   Model model = Model::init(d.vocab.size(), 16, rng);
   optim::Optimizer frozen(optim::SGD{.lr = 0});  // nothing improves
-  nn::FitResult r = nn::fit(model, frozen, d.train, &d.val, nn::Losses{Model::loss_with_dropout, Model::loss},
-                               {.budget = {.steps = 1000}, .validate_every = 5, .val_chunks = 2},
-                               {nn::EarlyStopping{2}});
+  nn::FitResult r = nn::fit(model, frozen, d.train, Model::loss,
+                            {.validation = &d.val, .budget = {.steps = 1000}, .validate_every = 5, .val_batches = 2,
+                             .callbacks = {nn::EarlyStopping{2}}});
   CHECK(r.steps == 15);  // validations at 5 (best), 10 and 15 (no better: stop)
-  r = nn::fit(model, frozen, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
-                 {.budget = {.epochs = 1}});
+  r = nn::fit(model, frozen, d.train, Model::loss, {.budget = {.epochs = 1}});
   CHECK(r.steps == d.train.chunks());
-  CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss}, {}),
-                    Catch::Contains("the budget is empty"));
-  auto infinite = [](const Model& m, const Model::State& s, const nn::TextBatch& b, Rng& rng) {
-    auto [l, next] = Model::loss_with_dropout(m, s, b, rng);
+  // Passes by division: epochs x chunks past int64's range is a budget no run reaches.
+  r = nn::fit(model, frozen, d.train, Model::loss, {.budget = {.steps = 3, .epochs = int64_t(1) << 62}});
+  CHECK(r.steps == 3);
+  CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, Model::loss, {}), Catch::Contains("the budget is empty"));
+  // A loss without an Rng (no dropout) trains as well.
+  auto plain = [](const Model& m, const Model::State& s, const data::TextBatch& b) {
+    Rng off = Rng::evaluation();
+    return Model::loss(m, s, b, off);
+  };
+  CHECK(nn::fit(model, frozen, d.train, plain, {.budget = {.steps = 2}}).steps == 2);
+  auto infinite = [](const Model& m, const Model::State& s, const data::TextBatch& b, Rng& rng) {
+    auto [l, next] = Model::loss(m, s, b, rng);
     return std::pair{l - log(l * 0.0), next};
   };
-  CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, nullptr, nn::Losses{infinite, Model::loss}, {.budget = {.steps = 3}}),
+  CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, infinite, {.budget = {.steps = 3}}),
                     Catch::Contains("the loss of step 1 is inf") && Catch::Contains("first non-finite value: log at test_train.cpp:"));
   // A learning rate far too high: the loss passes 10x its first value (and would go on to 1e31).
   optim::Optimizer wild(optim::SGD{.lr = 1e4});
   Model fresh = Model::init(d.vocab.size(), 16, rng);
-  CHECK_THROWS_WITH(nn::fit(fresh, wild, d.train, nullptr, nn::Losses{Model::loss_with_dropout, Model::loss},
-                            {.budget = {.steps = 50}}),
+  CHECK_THROWS_WITH(nn::fit(fresh, wild, d.train, Model::loss, {.budget = {.steps = 50}}),
                     Catch::Contains("the run diverged") && Catch::Contains("the first step's"));
 }
 
 TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resumable bit for bit") {
   const std::u32string text = data::decode_utf8(data::read_text(RNNC_TEST_CORPUS)).substr(0, 3000);
   const data::Vocab vocab = data::Vocab::of(text);
-  const data::Windows windows(vocab.encode(text), 10, 3);
-  auto losses = nn::Losses{Model::window_loss_with_dropout, Model::window_loss};
+  const data::Windows windows(vocab.encode(text), 10, {.step = 3, .batch = 16, .seed = 9});
   const fs::path dir = temp_dir("windows");
   auto run = [&](int64_t steps, const fs::path& resume, nn::FitResult* result = nullptr) {
     std::mt19937_64 rng(5);
     Model model = Model::init(vocab.size(), 16, rng, {.dropout = 0.2});
     optim::Optimizer opt(optim::RMSprop{.lr = 1e-2});
-    nn::FitResult r = nn::fit(model, opt, windows, &windows, 16, losses,
-                              {.budget = {.steps = steps}, .validate_every = 20, .val_chunks = 2, .seed = 9, .resume = resume},
-                              {nn::KeepLast{(dir / "w_{step}.safetensors").string(), 35}});
+    nn::FitResult r = nn::fit(model, opt, windows, Model::window_loss,
+                              {.validation = &windows, .budget = {.steps = steps}, .validate_every = 20, .val_batches = 2,
+                               .seed = 9, .resume = resume,
+                               .callbacks = {nn::KeepLast{(dir / "w_{step}.safetensors").string(), 35}}});
     if (result) *result = r;
     return tree::tensors(model);
   };
@@ -156,10 +180,9 @@ TEST_CASE("fit under a memory budget: the step recomputes within it and trains a
   {
     std::mt19937_64 rng(3);
     Model model = Model::init(d.vocab.size(), 24, rng, {.dropout = 0.1});
-    auto step = compile(value_and_grad(Model::loss_with_dropout));
-    auto [x, y] = d.train.chunk(0);
+    auto step = compile(value_and_grad(Model::loss));
     Rng drop(1);
-    step(model, model.initial_state(4), nn::TextBatch{x, y}, drop);
+    step(model, model.initial_state(4), d.train.chunk(0), drop);
     stored = step.compiled().stats().arena_bytes;
   }
   std::vector<double> losses[2];
@@ -167,11 +190,11 @@ TEST_CASE("fit under a memory budget: the step recomputes within it and trains a
     std::mt19937_64 rng(3);
     Model model = Model::init(d.vocab.size(), 24, rng, {.dropout = 0.1});
     optim::Optimizer opt(optim::Adam{.lr = 1e-2});
-    nn::FitOptions o{.budget = {.steps = 12}, .clip = {.norm = 5}, .validate_every = 6};
-    if (budgeted) o.compile.memory_budget = stored / 3;  // compile throws if no plan fits it
     std::vector<double>& l = losses[budgeted];
-    nn::FitResult r = nn::fit(model, opt, d.train, &d.val, nn::Losses{Model::loss_with_dropout, Model::loss}, o,
-                              {[&](const nn::Event& e) { l.push_back(e.loss); }});
+    nn::FitOptions<data::Streams> o{.validation = &d.val, .budget = {.steps = 12}, .clip = {.norm = 5}, .validate_every = 6,
+                                    .callbacks = {[&](const nn::Event& e) { l.push_back(e.loss); }}};
+    if (budgeted) o.compile.memory_budget = stored / 3;  // compile throws if no plan fits it
+    nn::FitResult r = nn::fit(model, opt, d.train, Model::loss, o);
     CHECK(r.steps == 12);
   }
   REQUIRE(losses[0].size() == losses[1].size());

@@ -3,8 +3,8 @@
 // when training, a dense softmax over the next character at every step.
 //
 //   auto model = nn::CharRNN<nn::LSTMCell>::init(vocab.size(), 256, rng, {.layers = 2, .dropout = 0.2});
-//   auto step = compile(value_and_grad(nn::CharRNN<nn::LSTMCell>::loss));   // (model, state, batch)
-//   auto [loss, state, grads] = step(model, model.initial_state(B), nn::TextBatch{x, y});
+//   auto step = compile(value_and_grad(nn::CharRNN<nn::LSTMCell>::loss));   // (model, state, batch, rng)
+//   auto [loss, state, grads] = step(model, model.initial_state(B), streams.chunk(k), rng);
 //
 // It saves itself with its configuration and vocabulary (checkpoint()), and `rnnc sample` (or
 // sample_checkpoint) generates text from such a file without the program that trained it.
@@ -64,25 +64,16 @@ template <class Cell> struct CharRNN {
     return {reshape(head(reshape(hs, {sh[0] * sh[1], sh[2]})), {sh[0], sh[1], vocab}), last};
   }
 
-  // The training loss, for value_and_grad: the mean cross-entropy of the next character at every
-  // step (nats per character), and the final state.
-  static std::pair<Var, State> loss(const CharRNN& m, const State& s, const TextBatch& b) {
-    auto [logits, last] = m(b.x, s);
-    return {mean(softmax_cross_entropy(logits, b.y)), last};
-  }
-  // The same with dropout, drawn from the Rng.
-  static std::pair<Var, State> loss_with_dropout(const CharRNN& m, const State& s, const TextBatch& b, Rng& rng) {
+  // The loss, for value_and_grad: the mean cross-entropy of the next character at every step
+  // (nats per character), and the final state; dropout as the Rng says (Rng::evaluation(): none).
+  static std::pair<Var, State> loss(const CharRNN& m, const State& s, const data::TextBatch& b, Rng& rng) {
     auto [logits, last] = m(b.x, s, &rng);
     return {mean(softmax_cross_entropy(logits, b.y)), last};
   }
   // Keras windows, many-to-one: the cross-entropy of the character after each window (b.x [B, W],
   // b.y [B]), every window from a fresh state.
-  static Var window_loss(const CharRNN& m, const TextBatch& b) { return m.last_step_loss(b, nullptr); }
-  static Var window_loss_with_dropout(const CharRNN& m, const TextBatch& b, Rng& rng) {
-    return m.last_step_loss(b, &rng);
-  }
-  Var last_step_loss(const TextBatch& b, Rng* rng) const {
-    auto [logits, last] = (*this)(transpose(b.x), initial_state(b.x.shape()[0]), rng);  // [W, B, V]
+  static Var window_loss(const CharRNN& m, const data::TextBatch& b, Rng& rng) {
+    auto [logits, last] = m(transpose(b.x), m.initial_state(b.x.shape()[0]), &rng);  // [W, B, V]
     return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
   }
 

@@ -12,13 +12,6 @@
 
 namespace rnnc::nn {
 
-// Characters [T, B] (i32) and the characters that follow them: a batch of text for a language
-// model (nn::fit's streams and windows).
-struct TextBatch {
-  Leaf x, y;
-  RNNC_TREE(x, y)
-};
-
 // Dense: x w^T + b, w [out, in] (torch.nn.Linear).
 Var linear(const Var& x, const Var& w, const Var& b, Loc loc = Loc::current());
 
@@ -26,7 +19,8 @@ Var linear(const Var& x, const Var& w, const Var& b, Loc loc = Loc::current());
 Var embedding(const Var& table, const Var& indices);
 
 // Inverted dropout with a fresh mask at every call: x * (u >= p) / (1 - p), u = rng.uniform()
-// (tree_function.h), so a step stays a pure function of its inputs and the Rng's seed.
+// (tree_function.h), so a step stays a pure function of its inputs and the Rng's seed. With an
+// evaluation Rng (Rng::evaluation()), x itself.
 Var dropout(const Var& x, double p, Rng& rng);
 
 // ---- Masked losses (sequences of different lengths, scan.h)

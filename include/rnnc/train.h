@@ -2,14 +2,18 @@
 //
 //   auto model = nn::CharRNN<nn::LSTMCell>::init(vocab.size(), 128, rng, {.layers = 2, .dropout = 0.2});
 //   optim::Optimizer opt(optim::Adam{.lr = 2e-3});
-//   nn::fit(model, opt, train_streams, &val_streams, nn::Losses{Model::loss_with_dropout, Model::loss},
-//           {.budget = {.seconds = 60}, .clip = {.norm = 5}, .validate_every = 200},
-//           {nn::ProgressLine{}, nn::KeepBest{"cv/best_{step}_{val_loss}.safetensors"}, nn::EarlyStopping{5}});
+//   nn::fit(model, opt, train_streams, Model::loss,
+//           {.validation = &val_streams, .budget = {.seconds = 60}, .clip = {.norm = 5}, .validate_every = 200,
+//            .callbacks = {nn::ProgressLine{}, nn::KeepBest{"cv/best_{step}_{val_loss}.safetensors"}}});
 //
-// Streams are char-rnn's stateful truncated BPTT: the state is carried from chunk to chunk and
-// reset at the start of each pass; validation runs the held-out streams from a fresh state,
-// carried through them. Each step is one compiled value_and_grad call, the optimizer's compiled
-// update, and what the callbacks do.
+// The data is any Dataset (below; data.h's Streams, Windows and Buckets are three). Where it
+// carries the state (char-rnn's stateful truncated BPTT over streams), the loss is (model, state,
+// batch, Rng&) -> (loss, next state): the state runs on from batch to batch, no gradient crossing
+// between them, and starts fresh at every pass; validation runs the held-out data from a fresh
+// state, carried through it. Otherwise the loss is (model, batch, Rng&) -> loss. The Rng (dropout)
+// may be left out of a loss that draws nothing; validation calls the same loss with an
+// Rng::evaluation(), so dropout is off there. Each step is one compiled value_and_grad call, the
+// optimizer's compiled update, and what the callbacks do.
 //
 // A checkpoint (KeepBest, KeepLast) holds what a run depends on: the parameters (by
 // path, plus whatever `describe` adds, e.g. a CharRNN's configuration and vocabulary, so that
@@ -108,19 +112,31 @@ struct LossCurve {
 // Fills {step}, {epoch} and {val_loss} in a path (val_loss with 4 decimals).
 std::string fill_path(const std::string& pattern, const Event& e);
 
-template <class Train, class Eval> struct Losses {
-  Train train;  // (model, state, batch, Rng&) -> (loss, next state)
-  Eval eval;    // (model, state, batch) -> (loss, next state)
+// What fit trains on (data.h's Streams, Windows and Buckets are datasets; a dataset of one's own
+// has the same members): a pass is batches() batches; batch(pass, k, shard) is batch k of that pass
+// as the tree the loss takes, only the rows of `shard` (data-parallel training; rows() rows in
+// all, tokens() steps, for the speed); carries_state: the recurrent state runs on from batch to
+// batch. Held out, eval_batch(k) for k < eval_batches(), each weighed by eval_rows(k).
+template <class D>
+concept Dataset = requires(const D& d, int64_t i, data::Shard shard) {
+  { D::carries_state } -> std::convertible_to<bool>;
+  { d.batches() } -> std::convertible_to<int64_t>;
+  { d.rows() } -> std::convertible_to<int64_t>;
+  { d.tokens() } -> std::convertible_to<int64_t>;
+  d.batch(i, i, shard);
+  { d.eval_batches() } -> std::convertible_to<int64_t>;
+  d.eval_batch(i);
+  { d.eval_rows(i) } -> std::convertible_to<int64_t>;
 };
-template <class Train, class Eval> Losses(Train, Eval) -> Losses<Train, Eval>;
 
-struct FitOptions {
+template <class D> struct FitOptions {
+  const D* validation = nullptr;  // Keras' validation_data: held-out data of the same kind
   Budget budget{};
   Clip clip{};
   optim::Schedule lr{};         // empty: the optimizer's own, unchanged (optim.h: step_lr, cosine_lr)
   int64_t validate_every = 0;   // steps; 0: once at the end (when there is validation data)
-  int64_t val_chunks = 0;       // validation chunks per validation (0: all)
-  uint64_t seed = 0;            // the Rng for dropout
+  int64_t val_batches = 0;      // of the validation data per validation (0: all)
+  uint64_t seed = 0;            // the Rng for dropout (a dataset's order has its own seed)
   // A run whose loss passes `diverge` times the first step's loss has diverged (a learning rate
   // far too high): fit stops with an error naming the step, as for a non-finite loss. 0: off.
   double diverge = 10;
@@ -128,9 +144,9 @@ struct FitOptions {
   CompileOptions compile{};     // for the step, the evaluation and the optimizer's update
                                 // (memory_budget: the step's, which recomputes, and the
                                 // evaluation's, the least plan there when none fits)
-  // Under mpirun (dist.h): each rank trains on its share of every batch (B / ranks streams,
-  // windows or sequences), the gradients averaged over ranks before each update; rank 0 alone
-  // validates and runs the callbacks (progress, checkpoints). false: every rank trains alone.
+  // Under mpirun (dist.h): each rank trains on its share of every batch (rows() / ranks), the
+  // gradients averaged over ranks before each update; rank 0 alone validates, runs the callbacks
+  // and decides when the run ends, for all ranks. false: every rank trains alone.
   bool distributed = true;
   // Data-parallel: start averaging each bucket of gradients while the backward pass still runs
   // (dist::OverlappedMean); false: all of them once the step has run (dist::allreduce_mean). The
@@ -139,14 +155,16 @@ struct FitOptions {
   // Adds what the model needs to come back from a checkpoint (configuration, vocabulary) to the
   // checkpoint of its parameters; default: the parameters by path.
   std::function<io::Checkpoint()> describe{};
+  std::vector<Callback> callbacks{};  // after every step, in order (rank 0 only)
 };
 
 struct FitResult {
   int64_t steps = 0, epochs = 0;
+  int64_t first_step = 0;  // a resumed run: the checkpoint's step (steps - first_step ran now)
   double loss = 0;  // the last step's
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // the last validation's
   double best_val_loss = std::numeric_limits<double>::infinity();
-  double seconds = 0, chars_per_s = 0, compile_seconds = 0;
+  double seconds = 0, chars_per_s = 0, compile_seconds = 0;  // of the steps this run made
   // Data-parallel runs: the gradient bytes each rank reduces per step, and the time spent in
   // those reductions (waiting for the slowest rank included).
   int64_t allreduce_bytes = 0;
@@ -155,8 +173,8 @@ struct FitResult {
 };
 
 // The summary line's fields of a run (report::summary_line): train_loss (the last step's),
-// val_loss (the best validation's), chars_per_s, compile_s, steps; null where there was no step
-// or no validation.
+// val_loss (the best validation's), chars_per_s, compile_s, steps; null where this run made no
+// step or no validation.
 std::vector<report::Field> summary_fields(const FitResult& r);
 
 // For a training loop of one's own (fit calls it after every step): throws an Error naming the
@@ -167,13 +185,11 @@ void check_loss(double loss, int64_t step, double first, double factor,
                 const std::function<std::string()>& diagnose = {});
 
 namespace detail {
-// The step's bookkeeping that does not depend on the model's type.
+// The budget's clock and counters.
 struct Loop {
-  const FitOptions& o;
-  int64_t chunks_per_epoch;
-  int64_t chars_per_step;
+  Budget budget;
+  int64_t steps_per_epoch;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  double first_loss = std::numeric_limits<double>::quiet_NaN();  // of this run's first step
   bool done(int64_t step) const;  // the budget is spent
   double seconds() const;
 };
@@ -200,9 +216,7 @@ inline CompileOptions without_budget(CompileOptions c) {
   c.memory_budget = 0;
   return c;
 }
-}  // namespace detail
 
-namespace detail {
 // The step again, in the reference interpreter, with the random draws it used (the same Rng, one
 // draw back): the op that first made a non-finite value, for check_loss.
 template <class Step, class... Args> std::string rerun_checked(Step& step, const Rng& rng, const Args&... args) {
@@ -212,33 +226,179 @@ template <class Step, class... Args> std::string rerun_checked(Step& step, const
   return first_non_finite(f, a);
 }
 
-// The loop every kind of data shares. step(s, rng, hooks) trains on step s's batch, calling the
-// compiled step with hooks, and returns (loss, gradients); validate() returns a validation loss; save/load add and restore what the data
-// carries between steps (the streams' state).
-template <class Model, class Step, class Validate, class Save, class Load, class Diagnose>
-FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int64_t chars_per_step, bool has_val,
-              const FitOptions& o, std::vector<Callback>& callbacks, Step&& step, Validate&& validate, Save&& save,
-              Load&& load, Diagnose&& diagnose) {
-  Loop loop{o, steps_per_epoch, chars_per_step};
+template <class D> using batch_t = std::decay_t<decltype(std::declval<const D&>().batch(0, 0, data::Shard{}))>;
+template <class Model> using state_t = std::decay_t<decltype(std::declval<const Model&>().initial_state(1))>;
+// What a trainer carries from batch to batch: the model's state, or nothing.
+struct NoState {};
+template <class Model, bool carries> struct carried { using type = NoState; };
+template <class Model> struct carried<Model, true> { using type = state_t<Model>; };
+
+// The loss with the Rng last, whether or not it takes one: (model, [state,] batch, Rng&).
+template <class Model, class D, class Loss> auto with_rng(Loss loss) {
+  using B = batch_t<D>;
+  if constexpr (D::carries_state) {
+    using S = state_t<Model>;
+    constexpr bool rng = std::is_invocable_v<const Loss&, const Model&, const S&, const B&, Rng&>;
+    static_assert(rng || std::is_invocable_v<const Loss&, const Model&, const S&, const B&>,
+                  "rnnc: nn::fit: data that carries the state takes a loss (model, state, batch[, Rng&]) -> (loss, state)");
+    return [loss](const Model& m, const S& s, const B& b, Rng& r) {
+      if constexpr (rng) return loss(m, s, b, r);
+      else return loss(m, s, b);
+    };
+  } else {
+    constexpr bool rng = std::is_invocable_v<const Loss&, const Model&, const B&, Rng&>;
+    static_assert(rng || std::is_invocable_v<const Loss&, const Model&, const B&>,
+                  "rnnc: nn::fit: data that does not carry the state takes a loss (model, batch[, Rng&]) -> loss");
+    return [loss](const Model& m, const B& b, Rng& r) {
+      if constexpr (rng) return loss(m, b, r);
+      else return loss(m, b);
+    };
+  }
+}
+
+// The same for evaluation, with an Rng that draws nothing (dropout off).
+template <class Model, class D, class TrainLoss> auto eval_loss(TrainLoss loss) {
+  if constexpr (D::carries_state)
+    return [loss](const Model& m, const state_t<Model>& s, const batch_t<D>& b) {
+      Rng off = Rng::evaluation();
+      return loss(m, s, b, off);
+    };
+  else
+    return [loss](const Model& m, const batch_t<D>& b) {
+      Rng off = Rng::evaluation();
+      return loss(m, b, off);
+    };
+}
+
+// The model-typed half of fit: the compiled step and evaluation over one dataset, and the state
+// it carries (when it does).
+template <class Model, class D, class Loss> class Trainer {
+ public:
+  using Batch = batch_t<D>;
+  Trainer(const Model& model, const D& data, Loss loss, const FitOptions<D>& o, data::Shard shard)
+      : model_(model), data_(data), o_(o), shard_(shard), loss_(with_rng<Model, D>(std::move(loss))),
+        step_(compile(value_and_grad(loss_), o.compile)),
+        evaluate_(compile(eval_loss<Model, D>(loss_), for_evaluation(o.compile))),
+        now_(fresh(shard.rows_of(data.rows(), "nn::fit"))) {}
+
+  // Step s's loss and gradients.
+  auto step(int64_t s, Rng& rng, const CallHooks& hooks) {
+    const int64_t per_pass = data_.batches(), k = s % per_pass;
+    batch_ = data_.batch(s / per_pass, k, shard_);
+    if constexpr (D::carries_state) {
+      if (k == 0) now_ = fresh(shard_.rows_of(data_.rows(), "nn::fit"));  // a pass starts afresh
+      auto [loss, next, grads] = step_.call(hooks, model_, now_, batch_, rng);
+      before_ = std::exchange(now_, std::move(next));  // carried; no gradient crosses the boundary
+      return std::pair{loss.item(), std::move(grads)};
+    } else {
+      auto [loss, grads] = step_.call(hooks, model_, batch_, rng);
+      return std::pair{loss.item(), std::move(grads)};
+    }
+  }
+
+  // The mean loss over o.validation (its first val_batches batches when set), weighed by rows.
+  double validate() {
+    const D& v = *o_.validation;
+    const int64_t n = o_.val_batches > 0 ? std::min(o_.val_batches, v.eval_batches()) : v.eval_batches();
+    double total = 0, rows = 0;
+    Carried state = fresh(v.rows());
+    for (int64_t k = 0; k < n; ++k) {
+      const double w = static_cast<double>(v.eval_rows(k));
+      total += evaluate(state, v.eval_batch(k)) * w;
+      rows += w;
+    }
+    return rows > 0 ? total / rows : std::numeric_limits<double>::quiet_NaN();
+  }
+
+  // The carried state by name, every rank's rows when data-parallel (a collective then).
+  void save(std::vector<std::pair<std::string, Tensor>>& out) const {
+    if constexpr (D::carries_state) {
+      const std::vector<std::string> names = tree::paths(now_, "train.state");
+      const std::vector<Tensor> values = tree::tensors(now_);
+      for (std::size_t i = 0; i < names.size(); ++i)
+        out.emplace_back(names[i], shard_.ranks > 1 ? dist::allgather_rows(values[i]) : values[i]);
+    } else {
+      (void)out;
+    }
+  }
+  // The carried state of a checkpoint at step s (this rank's rows of it).
+  void load(const io::Checkpoint& c, int64_t s) {
+    if constexpr (D::carries_state) {
+      if (s % data_.batches() == 0) return;  // the next pass starts afresh
+      if (shard_.ranks == 1) return c.load_tree(now_, "train.state");
+      auto global = model_.initial_state(data_.rows());
+      c.load_tree(global, "train.state");
+      std::vector<Tensor> mine;
+      for (const Tensor& t : tree::tensors(global)) mine.push_back(dist::my_rows(t));
+      now_ = tree::replace(global, mine);
+    } else {
+      (void)c, (void)s;
+    }
+  }
+  // The op that first made a non-finite value in the last step.
+  std::string diagnose(const Rng& rng) {
+    if constexpr (D::carries_state) return rerun_checked(step_, rng, model_, before_, batch_);
+    else return rerun_checked(step_, rng, model_, batch_);
+  }
+
+ private:
+  using TrainLoss = decltype(with_rng<Model, D>(std::declval<Loss>()));
+  using Carried = typename carried<Model, D::carries_state>::type;
+  Carried fresh(int64_t rows) const {
+    if constexpr (D::carries_state) return model_.initial_state(rows);
+    else return (void)rows, NoState{};
+  }
+  // One held-out batch's loss, the state carried on.
+  double evaluate(Carried& state, const Batch& b) {
+    if constexpr (D::carries_state) {
+      auto [l, next] = evaluate_(model_, state, b);
+      state = std::move(next);
+      return l.item();
+    } else {
+      return (void)state, evaluate_(model_, b).item();
+    }
+  }
+
+  const Model& model_;
+  const D& data_;
+  const FitOptions<D>& o_;
+  data::Shard shard_;
+  TrainLoss loss_;
+  decltype(compile(value_and_grad(std::declval<TrainLoss>()))) step_;
+  decltype(compile(eval_loss<Model, D>(std::declval<TrainLoss>()))) evaluate_;
+  Carried now_{}, before_{};
+  Batch batch_{};
+};
+}  // namespace detail
+
+// Trains `model` on `data` (a Dataset) with `loss` (see the top of this file) until the budget is
+// spent or a callback stops it.
+template <class Model, Dataset D, class Loss>
+FitResult fit(Model& model, optim::Optimizer& opt, const D& data, Loss loss, const FitOptions<D>& o = {}) {
   opt.set_compile_options(detail::without_budget(o.compile));  // the update on the step's threads
   // Data-parallel (dist.h): the same parameters everywhere, gradients and loss averaged, rank 0
-  // alone validating and calling back; its decision to stop reaches every rank.
+  // alone validating, calling back and deciding when to stop, for every rank.
   const bool multi = o.distributed && dist::size() > 1, root = !multi || dist::is_root();
-  has_val = has_val && root;
+  const bool validating = o.validation != nullptr && root;
+  detail::Trainer<Model, D, Loss> trainer(model, data, std::move(loss), o,
+                                          multi ? data::Shard{dist::rank(), dist::size()} : data::Shard{});
+  const int64_t per_pass = data.batches();
+  if (per_pass < 1) throw Error("rnnc: nn::fit: the data holds no batch");
+  detail::Loop loop{o.budget, per_pass};
   Rng rng(o.seed);
   int64_t s = 0;  // steps done
   FitResult r;
   if (!o.resume.empty()) {
     const io::Checkpoint c = io::load(o.resume);
     c.load_tree(model);  // checks every name, shape and dtype first
-    Resumed d = read_training_state(c);
+    detail::Resumed d = detail::read_training_state(c);
     opt.load_state(model, d.optim, d.optim_steps);
     opt.set_lr(d.lr);
     rng = Rng(d.seed);
     rng.set_draws(d.draws);
-    s = d.step;
+    r.first_step = s = d.step;
     r.best_val_loss = d.best_val;
-    load(c, s);
+    trainer.load(c, s);
   }
   if (multi) {
     dist::broadcast(model);  // not trusted to seeds; a rank with other shapes is an error here
@@ -255,231 +415,82 @@ FitResult run(Model& model, optim::Optimizer& opt, int64_t steps_per_epoch, int6
     if (!o.describe) c.add_tree(model);
     if (!multi) {
       carried.clear();
-      save(carried);
+      trainer.save(carried);
     }
-    add_training_state(c, opt, rng, s, r.best_val_loss, carried);
+    detail::add_training_state(c, opt, rng, s, r.best_val_loss, carried);
     return c;
   };
-  bool stop = false;
+  // Rank 0's decision, every rank's: on its own clock, a rank could stop a step before another.
+  auto agree = [&](bool stop) {
+    if (!multi) return stop;
+    std::vector<Tensor> flag{Tensor::scalar(stop ? 1 : 0, DType::i32)};
+    dist::broadcast(flag);
+    return flag[0].item() != 0;
+  };
+  double first_loss = std::numeric_limits<double>::quiet_NaN();
+  bool stop = agree(loop.done(s));
   try {
-  while (!stop && !loop.done(s)) {
-    if (o.lr) opt.set_lr(o.lr(s));
-    const auto t0 = std::chrono::steady_clock::now();
-    auto [loss, grads] = step(s, rng, hooks);
-    if (multi) {
-      const dist::ReduceStats st = o.overlap ? overlapped.finish(grads) : dist::allreduce_mean(grads);
-      r.allreduce_bytes = st.bytes;
-      r.allreduce_seconds += st.seconds;
-      r.allreduce_early_bytes += st.early_bytes;
-      std::vector<Tensor> l{Tensor::scalar(loss, DType::f64)};
-      dist::allreduce_mean(l);
-      loss = l[0].item();
+    while (!stop) {
+      if (o.lr) opt.set_lr(o.lr(s));
+      const auto t0 = std::chrono::steady_clock::now();
+      auto [loss, grads] = trainer.step(s, rng, hooks);
+      if (multi) {
+        const dist::ReduceStats st = o.overlap ? overlapped.finish(grads) : dist::allreduce_mean(grads);
+        r.allreduce_bytes = st.bytes;
+        r.allreduce_seconds += st.seconds;
+        r.allreduce_early_bytes += st.early_bytes;
+        std::vector<Tensor> l{Tensor::scalar(loss, DType::f64)};
+        dist::allreduce_mean(l);
+        loss = l[0].item();
+      }
+      if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
+        r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      r.loss = loss;
+      if (!std::isfinite(first_loss)) first_loss = loss;
+      check_loss(loss, s + 1, first_loss, o.diverge, [&] { return trainer.diagnose(rng); });
+      if (o.clip.value > 0) optim::clip_by_value(grads, -o.clip.value, o.clip.value);
+      if (o.clip.norm > 0) optim::clip_by_global_norm(grads, o.clip.norm);
+      opt.step(model, grads);
+      ++s;
+      Event e;
+      e.step = s;
+      e.epoch = (s - 1) / per_pass;
+      e.chunk = (s - 1) % per_pass;
+      e.steps_total = o.budget.steps;
+      e.loss = loss;
+      e.lr = opt.lr();
+      e.chars_per_step = data.tokens();
+      e.last = loop.done(s);
+      const bool due = o.validate_every > 0 && s % o.validate_every == 0;
+      if (validating && (due || e.last)) {
+        r.val_loss = e.val_loss = trainer.validate();
+        r.best_val_loss = std::min(r.best_val_loss, r.val_loss);
+        e.validated = true;
+      }
+      e.best_val_loss = r.best_val_loss;
+      e.seconds = loop.seconds();
+      e.make_checkpoint = &checkpoint;
+      e.stop = &stop;
+      if (multi) {
+        carried.clear();
+        trainer.save(carried);  // collective: every rank's streams' state, gathered
+      }
+      if (root)
+        for (const Callback& cb : o.callbacks) cb(e);
+      stop = agree(stop || e.last);
     }
-    if (r.compile_seconds == 0)  // the first call of this run traced and compiled the step
-      r.compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.loss = loss;
-    if (!std::isfinite(loop.first_loss)) loop.first_loss = r.loss;
-    check_loss(r.loss, s + 1, loop.first_loss, o.diverge, [&] { return diagnose(rng); });
-    if (o.clip.value > 0) optim::clip_by_value(grads, -o.clip.value, o.clip.value);
-    if (o.clip.norm > 0) optim::clip_by_global_norm(grads, o.clip.norm);
-    opt.step(model, grads);
-    ++s;
-    Event e;
-    e.step = s;
-    e.epoch = (s - 1) / steps_per_epoch;
-    e.chunk = (s - 1) % steps_per_epoch;
-    e.steps_total = o.budget.steps;
-    e.loss = r.loss;
-    e.lr = opt.lr();
-    e.chars_per_step = chars_per_step;
-    e.last = loop.done(s);
-    const bool due = o.validate_every > 0 && s % o.validate_every == 0;
-    if (has_val && (due || e.last)) {
-      r.val_loss = e.val_loss = validate();
-      r.best_val_loss = std::min(r.best_val_loss, r.val_loss);
-      e.validated = true;
-    }
-    e.best_val_loss = r.best_val_loss;
-    e.seconds = loop.seconds();
-    e.make_checkpoint = &checkpoint;
-    e.stop = &stop;
-    if (multi) {
-      carried.clear();
-      save(carried);  // collective: every rank's streams' state, gathered
-    }
-    if (root)
-      for (Callback& cb : callbacks) cb(e);
-    if (multi) {
-      std::vector<Tensor> flag{Tensor::scalar(stop ? 1 : 0, DType::i32)};
-      dist::broadcast(flag);
-      stop = flag[0].item() != 0;
-    }
-  }
   } catch (const std::exception& err) {
     if (multi) dist::abort_job(describe(err));  // the other ranks would wait for this one forever
     throw;
   }
   r.steps = s;
-  r.epochs = (s + steps_per_epoch - 1) / steps_per_epoch;
+  r.epochs = (s + per_pass - 1) / per_pass;
   r.seconds = loop.seconds();
   const double run_s = r.seconds - r.compile_seconds;
-  r.chars_per_s = run_s > 0 ? static_cast<double>(chars_per_step) * static_cast<double>(s) / run_s : 0;
+  r.chars_per_s = run_s > 0 && s > r.first_step
+                      ? static_cast<double>(data.tokens()) * static_cast<double>(s - r.first_step) / run_s
+                      : 0;
   return r;
-}
-}  // namespace detail
-
-// Trains `model` on char-rnn streams (see the top of this file). losses.train: (model, state,
-// batch, Rng&) -> (loss, next state); losses.eval: the same without the Rng.
-template <class Model, class Train, class Eval>
-FitResult fit(Model& model, optim::Optimizer& opt, const data::Streams& all, const data::Streams* val,
-              const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
-  using State = std::decay_t<decltype(model.initial_state(1))>;
-  auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, detail::for_evaluation(o.compile));
-  // Data-parallel: this rank's streams (the states' rows are streams, so checkpoints hold all
-  // ranks' rows and resume with any number of ranks).
-  const bool multi = o.distributed && dist::size() > 1;
-  const data::Streams data = multi ? all.shard(dist::rank(), dist::size()) : all;
-  const int64_t B = data.batch(), chunks = data.chunks();
-  State state = model.initial_state(B), before = state;
-  nn::TextBatch batch;
-  return detail::run(
-      model, opt, chunks, all.batch() * data.steps(), val != nullptr, o, callbacks,
-      [&](int64_t s, Rng& rng, const CallHooks& hooks) {
-        if (s % chunks == 0) state = model.initial_state(B);  // a new pass starts from scratch
-        auto [x, y] = data.chunk(s % chunks);
-        batch = {x, y};
-        auto [loss, next, grads] = step.call(hooks, model, state, batch, rng);
-        before = std::exchange(state, std::move(next));  // carried; no gradient crosses the chunk boundary
-        return std::pair{loss.item(), std::move(grads)};
-      },
-      [&] {
-        State vs = model.initial_state(val->batch());
-        double total = 0;
-        const int64_t n = o.val_chunks > 0 ? std::min(o.val_chunks, val->chunks()) : val->chunks();
-        for (int64_t k = 0; k < n; ++k) {
-          auto [x, y] = val->chunk(k);
-          auto [l, next] = evaluate(model, vs, nn::TextBatch{x, y});
-          total += l.item();
-          vs = next;
-        }
-        return total / static_cast<double>(n);
-      },
-      [&](std::vector<std::pair<std::string, Tensor>>& out) {
-        const std::vector<std::string> names = tree::paths(state, "train.state");
-        const std::vector<Tensor> values = tree::tensors(state);
-        for (std::size_t i = 0; i < names.size(); ++i)
-          out.emplace_back(names[i], multi ? dist::allgather_rows(values[i]) : values[i]);
-      },
-      [&](const io::Checkpoint& c, int64_t s) {
-        if (s % chunks == 0) return;
-        if (!multi) return c.load_tree(state, "train.state");
-        State global = model.initial_state(all.batch());
-        c.load_tree(global, "train.state");
-        std::vector<Tensor> mine;
-        for (const Tensor& t : tree::tensors(global)) mine.push_back(dist::my_rows(t));
-        state = tree::replace(global, mine);
-      },
-      [&](const Rng& rng) { return detail::rerun_checked(step, rng, model, before, batch); });
-}
-
-// Trains on Keras windows: each step a batch of `batch` windows, a fresh state per window (the
-// loss makes it), the windows of a pass in a shuffled order drawn from (seed, pass).
-// losses.train: (model, batch, Rng&) -> loss; losses.eval: (model, batch) -> loss. Validation
-// runs the first val_chunks batches of `val` (all when 0).
-template <class Model, class Train, class Eval>
-FitResult fit(Model& model, optim::Optimizer& opt, const data::Windows& data, const data::Windows* val, int64_t batch,
-              const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
-  auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, detail::for_evaluation(o.compile));
-  const int64_t per_epoch = data.count() / batch;
-  if (per_epoch < 1)
-    throw Error("rnnc: nn::fit: " + std::to_string(data.count()) + " windows, fewer than one batch of " +
-                std::to_string(batch));
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1;
-  const int64_t ranks = o.distributed ? dist::size() : 1, share = batch / ranks;
-  if (batch % ranks != 0)
-    throw Error("rnnc: nn::fit: a batch of " + std::to_string(batch) + " does not split over " + std::to_string(ranks) + " ranks");
-  auto windows = [&](int64_t s) {  // step s's windows (this rank's share); the pass's order is drawn once per pass
-    if (s / per_epoch != order_epoch) order = data::shuffled(data.count(), o.seed, order_epoch = s / per_epoch);
-    const auto first = order.begin() + (s % per_epoch) * batch + (ranks > 1 ? dist::rank() : 0) * share;
-    return std::vector<int64_t>(first, first + share);
-  };
-  nn::TextBatch last;
-  return detail::run(
-      model, opt, per_epoch, batch * data.length(), val != nullptr, o, callbacks,
-      [&](int64_t s, Rng& rng, const CallHooks& hooks) {
-        auto [x, y] = data.batch(windows(s));
-        last = {x, y};
-        auto [loss, grads] = step.call(hooks, model, last, rng);
-        return std::pair{loss.item(), std::move(grads)};
-      },
-      [&] {
-        double total = 0;
-        int64_t n = 0;
-        const int64_t most = o.val_chunks > 0 ? o.val_chunks : val->count() / batch;
-        for (int64_t start = 0; start + batch <= val->count() && n < most; start += batch, ++n) {
-          std::vector<int64_t> which(static_cast<std::size_t>(batch));
-          for (int64_t i = 0; i < batch; ++i) which[static_cast<std::size_t>(i)] = start + i;
-          auto [x, y] = val->batch(which);
-          total += evaluate(model, nn::TextBatch{x, y}).item();
-        }
-        return n ? total / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
-      },
-      [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
-      [&](const Rng& rng) { return detail::rerun_checked(step, rng, model, last); });
-}
-
-// A batch of sequences of different lengths (data::Buckets): tokens i32 [T, B] padded past each
-// row's length, the lengths i32 [B], a label per row i32 [B].
-struct SequenceBatch {
-  Leaf x, lengths, y;
-  RNNC_TREE(x, lengths, y)
-};
-
-// Trains on sequences of different lengths: each step one batch of sequences of similar lengths
-// (data::Buckets), a pass's batches drawn from (seed, pass). A batch of another padded length is
-// another shape, traced and compiled once (Buckets rounds lengths to keep them few).
-// losses.train: (model, SequenceBatch, Rng&) -> loss; losses.eval: (model, SequenceBatch) -> loss.
-// Validation runs every sequence of `val` once (the first val_chunks batches when set), the loss
-// weighted by batch size. chars_per_s counts real steps.
-template <class Model, class Train, class Eval>
-FitResult fit(Model& model, optim::Optimizer& opt, const data::Buckets& data, const data::Buckets* val,
-              const Losses<Train, Eval>& losses, const FitOptions& o, std::vector<Callback> callbacks = {}) {
-  auto step = compile(value_and_grad(losses.train), o.compile);
-  auto evaluate = compile(losses.eval, detail::for_evaluation(o.compile));
-  const int64_t per_epoch = data.batches();
-  const int64_t ranks = o.distributed ? dist::size() : 1, share = data.batch_size() / ranks;
-  if (data.batch_size() % ranks != 0)
-    throw Error("rnnc: nn::fit: a batch of " + std::to_string(data.batch_size()) + " does not split over " +
-                std::to_string(ranks) + " ranks");
-  std::vector<std::vector<int64_t>> order;
-  int64_t order_epoch = -1;
-  SequenceBatch last;
-  auto as_batch = [](const data::Buckets::Batch& b) { return SequenceBatch{b.x, b.lengths, b.y}; };
-  return detail::run(
-      model, opt, per_epoch, data.tokens() * data.batch_size() / data.count(), val != nullptr, o, callbacks,
-      [&](int64_t s, Rng& rng, const CallHooks& hooks) {
-        if (s / per_epoch != order_epoch) order = data.pass(o.seed, order_epoch = s / per_epoch);
-        const std::vector<int64_t>& which = order[static_cast<std::size_t>(s % per_epoch)];
-        const auto first = which.begin() + (ranks > 1 ? dist::rank() : 0) * share;
-        last = as_batch(data.batch(std::vector<int64_t>(first, first + share)));
-        auto [loss, grads] = step.call(hooks, model, last, rng);
-        return std::pair{loss.item(), std::move(grads)};
-      },
-      [&] {
-        double total = 0, rows = 0;
-        int64_t n = 0;
-        for (const std::vector<int64_t>& which : val->in_order()) {
-          if (o.val_chunks > 0 && n++ >= o.val_chunks) break;
-          total += evaluate(model, as_batch(val->batch(which))).item() * static_cast<double>(which.size());
-          rows += static_cast<double>(which.size());
-        }
-        return total / rows;
-      },
-      [](std::vector<std::pair<std::string, Tensor>>&) {}, [](const io::Checkpoint&, int64_t) {},
-      [&](const Rng& rng) { return detail::rerun_checked(step, rng, model, last); });
 }
 
 }  // namespace rnnc::nn

@@ -52,6 +52,15 @@ enum class Transform { None, Grad, ValueAndGrad };
 class Rng {
  public:
   explicit Rng(uint64_t seed = 0) : seed_(seed) {}
+  // Keras' training=False: an Rng that draws nothing, so that dropout is the identity. One loss
+  // serves training (given an Rng) and evaluation (given this one); a function traced with it is
+  // another program than the same function traced with a drawing Rng.
+  static Rng evaluation() {
+    Rng r;
+    r.training_ = false;
+    return r;
+  }
+  bool training() const { return training_; }
   uint64_t seed() const { return seed_; }
   uint64_t draws() const { return draws_; }
   void set_draws(uint64_t n) { draws_ = n; }
@@ -77,6 +86,7 @@ class Rng {
 
  private:
   uint64_t seed_ = 0, draws_ = 0;
+  bool training_ = true;
   int shard_axis_ = -1;
   int64_t shard_rank_ = 0, shard_ranks_ = 1;
   std::vector<Var>* recorder_ = nullptr;  // set while tracing
@@ -124,9 +134,11 @@ class Programs {
       : transform_(t), options_(options), interpret_(interpret) {}
   // The index of the program for these leaves, -1 when they need a new trace, -2 when the trees'
   // structure changed since the first trace (explain() then throws the Error that names the leaf).
-  int find(const std::vector<Tensor>& leaves) const;
+  // `training`: the mode of the call's Rng (Rng::evaluation() traces another program).
+  int find(const std::vector<Tensor>& leaves, bool training = true) const;
   [[noreturn]] void explain(const std::vector<Tensor>& leaves, const std::vector<std::string>& paths) const;
-  int add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves);
+  int add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves,
+          bool training = true);
   std::vector<Tensor> run(int program, std::vector<Tensor> leaves, const Rng* rng, const CallHooks& hooks = {}) const;
   const void* structure(int program) const;
   const Function& function(int program) const;
@@ -232,11 +244,12 @@ template <class F, detail::Transform Kind> class TreeFunction {
     std::vector<Tensor> leaves;
     Rng* rng = nullptr;
     (flatten(args, leaves, rng), ...);
-    int p = programs_->find(leaves);
+    const bool training = !rng || rng->training();
+    int p = programs_->find(leaves, training);
     if (p == -2) programs_->explain(leaves, paths(args...));
-    if (p < 0) p = trace<R>(leaves, args...);
+    if (p < 0) p = trace<R>(leaves, training, args...);
     std::vector<Tensor> out = programs_->run(p, std::move(leaves), rng, hooks);
-    if (rng) rng->set_draws(rng->draws() + 1);
+    if (rng && training) rng->set_draws(rng->draws() + 1);
     return result<R>(*static_cast<const R*>(programs_->structure(p)), std::move(out), args...);
   }
 
@@ -264,8 +277,9 @@ template <class F, detail::Transform Kind> class TreeFunction {
     std::vector<Tensor> leaves;
     Rng* rng = nullptr;
     (flatten(args, leaves, rng), ...);
-    if (programs_->find(leaves) < 0) (void)(*this)(std::forward<A>(args)...);
-    return programs_->compiled(programs_->find(leaves));
+    const bool training = !rng || rng->training();
+    if (programs_->find(leaves, training) < 0) (void)(*this)(std::forward<A>(args)...);
+    return programs_->compiled(programs_->find(leaves, training));
   }
   int signatures() const { return programs_->count(); }
 
@@ -304,6 +318,7 @@ template <class F, detail::Transform Kind> class TreeFunction {
       using T = std::decay_t<decltype(a)>;
       if constexpr (std::is_same_v<T, Rng>) {
         tracing.seed_ = a.seed_;
+        tracing.training_ = a.training_;
         return static_cast<Rng&>(tracing);
       } else {
         const std::string prefix = detail::arg_prefix(k, n);
@@ -334,10 +349,10 @@ template <class F, detail::Transform Kind> class TreeFunction {
     return call;
   }
 
-  template <class R, class... A> int trace(const std::vector<Tensor>& leaves, A&... args) const {
+  template <class R, class... A> int trace(const std::vector<Tensor>& leaves, bool training, A&... args) const {
     std::shared_ptr<const void> structure;
     detail::TracedCall call = trace_call<R>(&structure, args...);
-    return programs_->add(std::move(call), std::move(structure), leaves);
+    return programs_->add(std::move(call), std::move(structure), leaves, training);
   }
 
   // The outputs as trees: the traced structure (or the first argument's, for gradients) with the

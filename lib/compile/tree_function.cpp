@@ -24,6 +24,8 @@ uint64_t mix(uint64_t z) {
 }  // namespace
 
 Var Rng::uniform(const Shape& shape, DType dtype, Loc loc) {
+  if (!training_)
+    fail("rng.uniform", "this Rng is for evaluation (Rng::evaluation()) and draws nothing; test rng.training()", loc);
   if (!recorder_)
     fail("rng.uniform", "only inside a function traced by compile() or interpret(), with the Rng as its argument", loc);
   Var v = input(shape, dtype, fmt::format("rng.{}", recorder_->size()), loc);
@@ -70,6 +72,7 @@ namespace detail {
 
 struct Programs::Program {
   std::vector<Shape> shapes;     // of the leaves: the signature
+  bool training = true;          // with the Rng's mode
   Function f;
   Compiled compiled;
   std::vector<Var> random;       // Rng requests (inputs after the leaves)
@@ -88,12 +91,12 @@ static int changed_leaf(const std::vector<Tensor>& leaves, const std::vector<DTy
   return -1;
 }
 
-int Programs::find(const std::vector<Tensor>& leaves) const {
+int Programs::find(const std::vector<Tensor>& leaves, bool training) const {
   if (programs_.empty()) return -1;
   if (leaves.size() != dtypes_.size() || changed_leaf(leaves, dtypes_, param_shapes_) >= 0) return -2;
   for (std::size_t p = 0; p < programs_.size(); ++p) {
     const std::vector<Shape>& s = programs_[p]->shapes;
-    bool same = true;
+    bool same = programs_[p]->training == training;
     for (std::size_t i = 0; i < leaves.size() && same; ++i) same = leaves[i].shape() == s[i];
     if (same) return static_cast<int>(p);
   }
@@ -118,8 +121,10 @@ void Programs::explain(const std::vector<Tensor>& leaves, const std::vector<std:
   throw Error("rnnc: compiled function: the trees changed since it was traced");
 }
 
-int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves) {
+int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const std::vector<Tensor>& leaves,
+                  bool training) {
   auto P = std::make_shared<Program>();
+  P->training = training;
   for (const Tensor& t : leaves) P->shapes.push_back(t.shape());
   if (programs_.empty()) {
     for (const Var& v : call.inputs) paths_.push_back(v->name), dtypes_.push_back(v.dtype());

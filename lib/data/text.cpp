@@ -128,47 +128,48 @@ Split split(std::u32string_view text, double val_fraction) {
   return {std::u32string(text.substr(0, text.size() - n_val)), std::u32string(text.substr(text.size() - n_val))};
 }
 
-Streams::Streams(const Tensor& encoded, int64_t batch, int64_t steps)
-    : text_(encoded), batch_(batch), steps_(steps) {
-  if (batch < 1 || steps < 1) throw Error("rnnc: Streams: batch and steps must be positive");
-  // Each stream needs T inputs plus one more character as the last target.
-  stream_len_ = encoded.numel() / batch;
-  chunks_ = stream_len_ > 0 ? (stream_len_ - 1) / steps : 0;
-  if (chunks_ == 0)
-    throw Error(fmt::format("rnnc: Streams: {} characters are too few for {} streams of {} steps", encoded.numel(),
-                            batch, steps));
+int64_t Shard::rows_of(int64_t batch, std::string_view what) const {
+  if (ranks < 1 || rank < 0 || rank >= ranks || batch % ranks != 0)
+    throw Error(fmt::format("rnnc: {}: a batch of {} does not split over {} ranks (rank {})", what, batch, ranks, rank));
+  return batch / ranks;
 }
 
-std::pair<Tensor, Tensor> Streams::chunk(int64_t k) const {
+Streams::Streams(const Tensor& encoded, int64_t batch, int64_t length)
+    : text_(encoded), batch_(batch), length_(length) {
+  if (batch < 1 || length < 1) throw Error("rnnc: Streams: batch and length must be positive");
+  // Each stream needs T inputs plus one more character as the last target.
+  stream_len_ = encoded.numel() / batch;
+  chunks_ = stream_len_ > 0 ? (stream_len_ - 1) / length : 0;
+  if (chunks_ == 0)
+    throw Error(fmt::format("rnnc: Streams: {} characters are too few for {} streams of {} steps", encoded.numel(),
+                            batch, length));
+}
+
+TextBatch Streams::chunk(int64_t k, Shard shard) const {
   if (k < 0 || k >= chunks_) throw Error(fmt::format("rnnc: Streams: chunk {} of {}", k, chunks_));
-  Tensor in(DType::i32, {steps_, batch_}), tg(DType::i32, {steps_, batch_});
+  const int64_t B = shard.rows_of(batch_, "Streams"), first = shard.rank * B;
+  Tensor in(DType::i32, {length_, B}), tg(DType::i32, {length_, B});
   const int32_t* src = text_.data<int32_t>();
-  for (int64_t t = 0; t < steps_; ++t)
-    for (int64_t b = 0; b < batch_; ++b) {
-      const int64_t at = (first_ + b) * stream_len_ + k * steps_ + t;
-      in.data<int32_t>()[t * batch_ + b] = src[at];
-      tg.data<int32_t>()[t * batch_ + b] = src[at + 1];
+  for (int64_t t = 0; t < length_; ++t)
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t at = (first + b) * stream_len_ + k * length_ + t;
+      in.data<int32_t>()[t * B + b] = src[at];
+      tg.data<int32_t>()[t * B + b] = src[at + 1];
     }
   return {in, tg};
 }
 
-Streams Streams::shard(int64_t rank, int64_t ranks) const {
-  if (ranks < 1 || rank < 0 || rank >= ranks || batch_ % ranks != 0)
-    throw Error(fmt::format("rnnc: Streams: {} streams do not split into {} equal shards (rank {})", batch_, ranks, rank));
-  Streams s = *this;
-  s.batch_ = batch_ / ranks;
-  s.first_ = first_ + rank * s.batch_;
-  return s;
-}
-
-Windows::Windows(const Tensor& encoded, int64_t length, int64_t step) : text_(encoded), length_(length), step_(step) {
-  if (length < 1 || step < 1) throw Error("rnnc: Windows: length and step must be positive");
-  count_ = encoded.numel() > length ? (encoded.numel() - length - 1) / step + 1 : 0;
+Windows::Windows(const Tensor& encoded, int64_t length, WindowOptions o)
+    : text_(encoded), length_(length), step_(o.step), batch_(o.batch), seed_(o.seed) {
+  if (length < 1 || o.step < 1 || o.batch < 1) throw Error("rnnc: Windows: length, step and batch must be positive");
+  count_ = encoded.numel() > length ? (encoded.numel() - length - 1) / step_ + 1 : 0;
   if (count_ == 0)
     throw Error(fmt::format("rnnc: Windows: {} characters are too few for windows of {}", encoded.numel(), length));
+  if (count_ < batch_)
+    throw Error(fmt::format("rnnc: Windows: {} windows, fewer than one batch of {}", count_, batch_));
 }
 
-std::pair<Tensor, Tensor> Windows::batch(const std::vector<int64_t>& which) const {
+TextBatch Windows::windows(const std::vector<int64_t>& which) const {
   const int64_t n = static_cast<int64_t>(which.size());
   Tensor in(DType::i32, {n, length_}), tg(DType::i32, {n});
   const int32_t* src = text_.data<int32_t>();
@@ -179,6 +180,20 @@ std::pair<Tensor, Tensor> Windows::batch(const std::vector<int64_t>& which) cons
     tg.data<int32_t>()[i] = src[at + length_];
   }
   return {in, tg};
+}
+
+TextBatch Windows::batch(int64_t pass, int64_t k, Shard shard) const {
+  if (!order_ || order_->first != pass)
+    order_ = std::make_shared<std::pair<int64_t, std::vector<int64_t>>>(pass, shuffled(count_, seed_, pass));
+  const int64_t share = shard.rows_of(batch_, "Windows");
+  const auto first = order_->second.begin() + k * batch_ + shard.rank * share;
+  return windows(std::vector<int64_t>(first, first + share));
+}
+
+TextBatch Windows::eval_batch(int64_t k) const {
+  std::vector<int64_t> which(static_cast<std::size_t>(batch_));
+  for (int64_t i = 0; i < batch_; ++i) which[static_cast<std::size_t>(i)] = k * batch_ + i;
+  return windows(which);
 }
 
 }  // namespace rnnc::data

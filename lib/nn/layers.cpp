@@ -88,7 +88,7 @@ Embedding Embedding::init(int64_t vocab, int64_t dim, std::mt19937_64& rng, DTyp
 
 Var dropout(const Var& x, double p, Rng& rng) {
   if (p < 0 || p >= 1) throw Error("rnnc: nn::dropout: p must be in [0, 1), got " + std::to_string(p));
-  if (p == 0) return x;
+  if (p == 0 || !rng.training()) return x;  // evaluation (Rng::evaluation()): the identity
   return x * greater_equal(rng.uniform(x.shape(), x.dtype()), p) * (1.0 / (1.0 - p));
 }
 

@@ -12,10 +12,11 @@ namespace rnnc::nn {
 namespace detail {
 
 bool Loop::done(int64_t step) const {
-  const Budget& b = o.budget;
+  const Budget& b = budget;
   if (b.steps <= 0 && b.epochs <= 0 && b.seconds <= 0)
     throw Error("rnnc: nn::fit: the budget is empty: give steps, epochs or seconds");
-  return (b.steps > 0 && step >= b.steps) || (b.epochs > 0 && step >= b.epochs * chunks_per_epoch) ||
+  // Passes done, by division: epochs x steps_per_epoch may pass int64's range.
+  return (b.steps > 0 && step >= b.steps) || (b.epochs > 0 && step / steps_per_epoch >= b.epochs) ||
          (b.seconds > 0 && seconds() >= b.seconds);
 }
 
@@ -62,7 +63,7 @@ Resumed read_training_state(const io::Checkpoint& c) {
 }  // namespace detail
 
 std::vector<report::Field> summary_fields(const FitResult& r) {
-  const bool ran = r.steps > 0;
+  const bool ran = r.steps > r.first_step;
   const bool validated = std::isfinite(r.best_val_loss);
   return {{"train_loss", ran ? std::optional(r.loss) : std::nullopt, "no training step"},
           {"val_loss", validated ? std::optional(r.best_val_loss) : std::nullopt, "no validation"},

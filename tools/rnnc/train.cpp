@@ -42,11 +42,12 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   optim::Optimizer opt = make_optimizer(o.optimizer, o.lr);
   const fs::path dir = o.save;
   fs::create_directories(dir);
-  nn::FitOptions fo;
+  nn::FitOptions<data::Streams> fo;
+  fo.validation = val;
   fo.budget = {.steps = o.steps, .epochs = o.epochs, .seconds = o.time};
   fo.clip = {.value = o.clip};
   fo.validate_every = o.validate_every > 0 ? o.validate_every : o.steps > 0 ? std::max<int64_t>(1, o.steps / 10) : 200;
-  fo.val_chunks = 50;
+  fo.val_batches = 50;
   fo.seed = o.seed;
   fo.resume = o.resume;
   fo.compile.threads = o.threads;
@@ -63,10 +64,10 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
                o.layers, o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
                [&] { int64_t n = 0; for (const Tensor& t : tree::tensors(model)) n += t.numel(); return n; }(),
                vocab.size());
-  nn::FitResult r = nn::fit(
-      model, opt, train, val, nn::Losses{Model::loss_with_dropout, Model::loss}, fo,
-      {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
-       nn::KeepLast{(dir / "last.safetensors").string()}, nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}});
+  fo.callbacks = {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
+                  nn::KeepLast{(dir / "last.safetensors").string()},
+                  nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}};
+  nn::FitResult r = nn::fit(model, opt, train, Model::loss, fo);
   if (!dist::is_root()) return 0;  // under mpirun, rank 0 alone reports and writes (nn::fit)
   if (dist::size() > 1)
     fmt::print("{} ranks, {} streams each; {:.2f} MB of gradients averaged per step, {:.1f} ms per step in the allreduce "
