@@ -7,8 +7,8 @@
 // Prints one JSON line: the schedule compiled, its planned arena, the process's peak resident
 // memory (getrusage; run one configuration per process), and ms per step. --plan-only compiles
 // and reports the arena without running (for plans larger than the machine).
-// Usage: bench_memory [--layers L] [--hidden H] [--batch B] [--steps T] [--schedule all|sqrt|budget|revolve] [--slots S]
-//                     [--share S | --budget-mb MB] [--iters N] [--threads N] [--plan-only]
+// Usage: bench_memory [--layers L] [--hidden H] [--batch B] [--seq-length T] [--schedule all|sqrt|budget|revolve] [--slots S]
+//                     [--share S | --budget-mb MB] [--steps N] [--threads N] [--plan-only]
 #include <rnnc/rnnc.h>
 
 #include <CLI/CLI.hpp>
@@ -30,12 +30,12 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", H);
   app.add_option("--layers", layers);
   app.add_option("--batch", B);
-  app.add_option("--steps", T);
+  app.add_option("--seq-length", T, "time steps T");
   app.add_option("--schedule", schedule)->check(CLI::IsMember({"all", "sqrt", "budget", "revolve"}));
   app.add_option("--slots", slots, "Revolve's slots (--schedule revolve)");
   app.add_option("--share", share, "budget as a share of store-all's arena");
   app.add_option("--budget-mb", budget_mb, "budget in MB (instead of --share)");
-  app.add_option("--iters", iters);
+  app.add_option("--steps", iters, "training steps timed");
   app.add_option("--threads", threads);
   app.add_flag("--plan-only", plan_only);
   CLI11_PARSE(app, argc, argv);

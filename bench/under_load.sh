@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 run() {  # threads -> chars/s
-  "$bin" --iters "$iters" --threads "$1" --generate 0 --save "$tmp/w.safetensors" 2>/dev/null |
+  "$bin" --steps "$iters" --threads "$1" --generate 0 --save "$tmp/w.safetensors" 2>/dev/null |
     sed -n 's/.*"chars_per_s":\([0-9.]*\).*/\1/p'
 }
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
@@ -34,7 +34,7 @@ measure loaded
 kill $(jobs -p)
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-echo "char_lstm --iters $iters, median of $reps runs; $(nproc) cores, $cpu (family $(grep -m1 'cpu family' /proc/cpuinfo | awk '{print $4}'))"
+echo "char_lstm --steps $iters, median of $reps runs; $(nproc) cores, $cpu (family $(grep -m1 'cpu family' /proc/cpuinfo | awk '{print $4}'))"
 printf '%-28s %12s %12s\n' "" "1 thread" "2 threads"
 printf '%-28s %12.0f %12.0f\n' "idle, chars/s" "$(cat $tmp/idle.1)" "$(cat $tmp/idle.2)"
 printf '%-28s %12.0f %12.0f\n' "$busy busy process(es), chars/s" "$(cat $tmp/loaded.1)" "$(cat $tmp/loaded.2)"

@@ -5,14 +5,13 @@
 // (data::Buckets); each row runs exactly its own length (the forward cell stops at its last
 // bracket, the backward cell starts there), so padding changes nothing. (The padding is '(': a
 // model that read it would call every padded balanced string unbalanced.) The classifier reads both
-
+// directions' final states.
 //
-// Usage: brackets [--iters N] [--seconds S] [--hidden H] [--train N] [--test N] [--max-length N]
+// Usage: brackets [--steps N] [--time S] [--hidden H] [--train N] [--test N] [--max-length N]
 //                 [--batch B] [--lr X] [--seed N] [--threads N]
+#include <rnnc/program.h>
 #include <rnnc/rnnc.h>
-#include <rnnc/cli.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -97,55 +96,44 @@ struct Classifier {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"brackets: a bidirectional LSTM tells balanced strings of brackets from unbalanced ones"};
-  int iters = 0, hidden = 32, train_count = 20000, test_count = 2000, max_length = 200, threads = 0;
-  int64_t batch = 32;
-  double seconds = 60, lr = 3e-3;
-  uint64_t seed = 1;
-  app.add_option("--iters", iters, "training steps (0: until --seconds)")->capture_default_str()->check(cli::at_least(0));
-  app.add_option("--seconds", seconds, "training time")->capture_default_str()->check(cli::positive());
-  app.add_option("--hidden", hidden, "LSTM units per direction")->capture_default_str()->check(cli::at_least(1));
-  app.add_option("--train", train_count, "training strings")->capture_default_str()->check(cli::at_least(1));
-  app.add_option("--test", test_count, "held-out strings")->capture_default_str()->check(cli::at_least(1));
-  app.add_option("--max-length", max_length, "longest string")->capture_default_str()->check(cli::at_least(2));
-  app.add_option("--batch", batch, "strings per batch")->capture_default_str()->check(cli::at_least(1));
-  app.add_option("--lr", lr, "Adam learning rate")->capture_default_str()->check(cli::positive());
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
-  CLI11_PARSE(app, argc, argv);
+// The fraction of `set` the model classifies right, every string once.
+template <class Predict> double accuracy(const Predict& predict, const Classifier& model, const data::Buckets& set) {
+  double right = 0;
+  for (int64_t k = 0; k < set.eval_batches(); ++k) {
+    const data::SequenceBatch b = set.eval_batch(k);
+    right += nn::accuracy(predict(model, b), b.y.tensor()) * static_cast<double>(set.eval_rows(k));
+  }
+  return right / static_cast<double>(set.count());
+}
 
-  try {
-    std::mt19937_64 rng(seed);
-    const data::Buckets train = make_set(train_count, max_length, batch, seed, rng);
-    const data::Buckets test = make_set(test_count, max_length, batch, seed, rng);
+int main(int argc, char** argv) {
+  program::Program p("brackets", "a bidirectional LSTM tells balanced strings of brackets from unbalanced ones",
+                     {.time = 60}, program::take::budget | program::take::seed | program::take::threads);
+  int hidden = 32, train_count = 20000, test_count = 2000, max_length = 200;
+  int64_t batch = 32;
+  double lr = 3e-3;
+  p.option("--hidden", hidden, "LSTM units per direction")->check(cli::at_least(1));
+  p.option("--train", train_count, "training strings")->check(cli::at_least(1));
+  p.option("--test", test_count, "held-out strings")->check(cli::at_least(1));
+  p.option("--max-length", max_length, "longest string")->check(cli::at_least(2));
+  p.option("--batch", batch, "strings per batch")->check(cli::at_least(1));
+  p.option("--lr", lr, "Adam learning rate")->check(cli::positive());
+  return p.run(argc, argv, [&](const program::Common& o) {
+    std::mt19937_64 rng(o.seed);
+    const data::Buckets train = make_set(train_count, max_length, batch, o.seed, rng);
+    const data::Buckets test = make_set(test_count, max_length, batch, o.seed, rng);
     Classifier model = Classifier::init(hidden, rng);
     optim::Optimizer opt(optim::Adam{.lr = lr});
     fmt::print("{} training strings, {} held out, lengths 1..{}, batches of {} by length\n", train.count(), test.count(),
                max_length, batch);
     const nn::FitResult r = nn::fit(model, opt, train, Classifier::loss,
-                                    {.validation = &test,
-                                     .budget = {.steps = iters, .seconds = iters > 0 ? 0 : seconds},
-                                     .clip = {.norm = 5},
-                                     .validate_every = 200,
-                                     .seed = seed,
-                                     .compile = {.threads = threads},
+                                    {.validation = &test, .budget = o.budget(), .clip = {.norm = 5},
+                                     .validate_every = 200, .seed = o.seed, .compile = o.compile(),
                                      .callbacks = {nn::ProgressLine{}}});
-
-    // Held-out accuracy: every test string once.
-    auto predict = compile(Classifier::predict, {.threads = threads});
-    int64_t right = 0;
-    for (int64_t k = 0; k < test.eval_batches(); ++k) {
-      const data::SequenceBatch b = test.eval_batch(k);
-      right += std::lround(nn::accuracy(predict(model, b), b.y.tensor()) * static_cast<double>(test.eval_rows(k)));
-    }
-    const double accuracy = static_cast<double>(right) / static_cast<double>(test.count());
-    fmt::print("held-out accuracy: {:.4f} ({} of {})\n", accuracy, right, test.count());
+    const double held_out = accuracy(compile(Classifier::predict, o.compile()), model, test);
+    fmt::print("held-out accuracy: {:.4f}\n", held_out);
     std::vector<report::Field> summary = nn::summary_fields(r);
-    summary.push_back({"accuracy", accuracy});
+    summary.push_back({"accuracy", held_out});
     fmt::print("{}\n", report::summary_line(summary));
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "brackets: {}\n", describe(e));
-    return 1;
-  }
+  });
 }

@@ -3,22 +3,16 @@
 // (truncated BPTT), gradients clipped to [-5, 5], and 200 sampled characters every 100 iterations.
 //
 // The model is written once, as math; rnnc differentiates it (the backward pass of the tutorial is
-// derived automatically) and runs it. Usage: min_char_rnn [--data FILE|DIR] [--iters N] [--seed N]
+// derived automatically) and runs it. Usage: min_char_rnn [--data PATH] [--steps N] [--seed N] ...
+#include <rnnc/program.h>
 #include <rnnc/rnnc.h>
 
-#include <rnnc/cli.h>
-
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
 
 using namespace rnnc;
-
-#ifndef RNNC_DEFAULT_CORPUS
-#define RNNC_DEFAULT_CORPUS "docs"
-#endif
 
 // ---- the model: the tutorial's math, in PyTorch's layout (W [out, in]; x and h are rows [1, n])
 //   h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)     ->  h = tanh(x Wxh^T + h Whh^T + bh)
@@ -40,37 +34,27 @@ struct Chunk {
 };
 
 int main(int argc, char** argv) {
-  CLI::App app{"min-char-rnn: a character-level vanilla RNN trained with Adagrad (after Karpathy)"};
-  std::string data_path = RNNC_DEFAULT_CORPUS;
-  int iters = 5000, hidden = 100, seq_length = 25, sample_every = 100, sample_chars = 200;
+  program::Program p("min_char_rnn", "a character-level vanilla RNN trained with Adagrad (after Karpathy)",
+                     {.steps = 5000, .seq_length = 25}, program::take::training | program::take::seq_length);
+  int hidden = 100, sample_every = 100, sample_chars = 200;
   bool interpret_only = false;
-  uint64_t seed = 1;
   double lr = 0.1;
-  app.add_option("--data", data_path, "text file, or a folder of .md files")->capture_default_str();
-  app.add_option("--iters", iters, "training iterations")->capture_default_str()->check(cli::at_least(0));
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
-  int threads = 0, epochs = 0;
-  app.add_option("--threads", threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
-  app.add_option("--epochs", epochs, "passes over the text (0: bounded by --iters only)")->capture_default_str()->check(cli::at_least(0));
-  app.add_option("--hidden", hidden, "hidden units")->capture_default_str()->check(cli::at_least(1));
-  app.add_option("--seq-length", seq_length, "characters per chunk (BPTT truncation)")->capture_default_str()->check(cli::at_least(1));
-  app.add_option("--lr", lr, "Adagrad learning rate")->capture_default_str()->check(cli::positive());
-  app.add_option("--sample-every", sample_every, "iterations between samples (0: never)")->capture_default_str()->check(cli::at_least(0));
-  app.add_flag("--interpret", interpret_only, "run through the reference interpreter instead of compiling");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  p.option("--hidden", hidden, "hidden units")->check(cli::at_least(1));
+  p.option("--lr", lr, "Adagrad learning rate")->check(cli::positive());
+  p.option("--sample-every", sample_every, "steps between samples (0: never)")->check(cli::at_least(0));
+  p.app().add_flag("--interpret", interpret_only, "run through the reference interpreter instead of compiling");
+  return p.run(argc, argv, [&](const program::Common& o) {
     // A character is a code point; the vocabulary is the text's characters, sorted.
-    const std::u32string text = data::decode_utf8(data::read_text(data_path), data_path);
+    const std::u32string text = data::decode_utf8(data::read_text(o.data), o.data);
     const data::Vocab vocab = data::Vocab::of(text);
     const Tensor encoded = vocab.encode(text);
     const int32_t* ix = encoded.data<int32_t>();
-    const int V = vocab.size(), H = hidden, T = seq_length;
+    const int V = vocab.size(), H = hidden, T = static_cast<int>(o.seq_length);
     if (static_cast<int>(text.size()) < T + 1) throw std::runtime_error("the text is shorter than one chunk");
     fmt::print("data has {} characters, {} unique.\n", text.size(), V);
 
     // Parameters: N(0, 0.01) weights, zero biases, as in the tutorial.
-    std::mt19937_64 rng(seed);
+    std::mt19937_64 rng(o.seed);
     RNN model{Tensor::normal({H, V}, 0, 0.01, rng), Tensor::normal({H, H}, 0, 0.01, rng),
               Tensor::normal({V, H}, 0, 0.01, rng), Tensor::zeros({H}), Tensor::zeros({V})};
 
@@ -88,8 +72,7 @@ int main(int argc, char** argv) {
     };
     // Compiled: the graph optimised, its elementwise work fused into LLVM kernels, at the first
     // call. --interpret runs the same functions through the reference interpreter (for comparison).
-    CompileOptions copt;
-    copt.threads = threads;
+    const CompileOptions copt = o.compile();
     auto train_step = interpret_only ? interpret(value_and_grad(loss_fn)) : compile(value_and_grad(loss_fn), copt);
     auto sample_step = interpret_only ? interpret(sample_fn) : compile(sample_fn, copt);
 
@@ -111,11 +94,13 @@ int main(int argc, char** argv) {
     long chars_seen = 0;
     std::vector<double> recent;  // per-character losses of the last 100 iterations
     int passes = 0;
-    for (int n = 0; n < iters; ++n) {
+    const auto started = std::chrono::steady_clock::now();
+    auto spent = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+    for (int64_t n = 0; n < o.steps && !(o.time > 0 && spent() >= o.time); ++n) {
       if (p + T + 1 > text.size()) {  // end of the text: reset the memory and go from the start
         hprev = Tensor::zeros({1, H});
         p = 0;
-        if (epochs > 0 && ++passes >= epochs) break;
+        if (o.epochs > 0 && ++passes >= o.epochs) break;
       }
       Tensor inputs(DType::i32, {T}), targets(DType::i32, {T});
       for (int t = 0; t < T; ++t) inputs.set(t, ix[p + t]), targets.set(t, ix[p + t + 1]);
@@ -163,8 +148,5 @@ int main(int argc, char** argv) {
                                              {"chars_per_s", speed, "no iterations"},
                                              {"compile_s", compile_s},
                                              {"kernels_compiled", kernels_compiled}}));
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "min_char_rnn: {}\n", describe(e));
-    return 1;
-  }
+  });
 }

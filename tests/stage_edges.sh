@@ -14,7 +14,7 @@ declare -A stage_of=(
   [autodiff.h]=autodiff [interpreter.h]=interp [gradcheck.h]=check [passes.h]=passes
   [compile.h]=compile [tree_function.h]=compile [export.h]=compile
   [nn.h]=nn [cells.h]=nn [char_rnn.h]=charlm [optim.h]=optim [data.h]=data [checkpoint.h]=io [report.h]=report
-  [dist.h]=dist [train.h]=train [cli.h]=- [rnnc.h]=-
+  [dist.h]=dist [train.h]=train [program.h]=program [cli.h]=program [rnnc.h]=-
 )
 root="$1"
 lib="$root/lib"

@@ -27,7 +27,7 @@ double summary_value(const std::string& output, const std::string& key) {
 }  // namespace
 
 TEST_CASE("min_char_rnn learns the default corpus") {
-  Run r = run(std::string(MIN_CHAR_RNN) + " --data " RNNC_TEST_CORPUS " --iters 5000 --sample-every 2500 --seed 3");
+  Run r = run(std::string(MIN_CHAR_RNN) + " --data " RNNC_TEST_CORPUS " --steps 5000 --sample-every 2500 --seed 3");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("iter 4900, loss:") != std::string::npos);
@@ -45,34 +45,38 @@ TEST_CASE("min_char_rnn learns the default corpus") {
 TEST_CASE("the examples refuse bad options, say why a summary value is missing, and stop a diverging run") {
   const std::string mcr = std::string(MIN_CHAR_RNN) + " --sample-every 0 ";
   // No iterations: still a JSON summary, the loss null with the reason (it said 0 before).
-  Run none = run(mcr + "--iters 0");
+  Run none = run(mcr + "--steps 0");
   INFO(none.output);
   CHECK(none.status == 0);
   const nlohmann::json s = rnnc::testing::summary_of(none.output);
   CHECK(s["train_loss"].is_null());
   CHECK(s["null_because"]["train_loss"] == "no iterations");
   CHECK(s["chars_per_s"].is_null());
-  for (const char* bad : {"--iters -5", "--lr nan", "--lr inf", "--lr 0", "--seq-length 0", "--hidden 0", "--threads -3"}) {
+  for (const char* bad : {"--steps -5", "--seed -1", "--seed 99999999999999999999", "--seed ''", "--lr nan", "--lr inf", "--lr 0", "--seq-length 0", "--hidden 0", "--threads -3"}) {
     Run r = run(mcr + bad);
     INFO(bad << "\n" << r.output);
     CHECK(r.status != 0);
     CHECK(r.output.find("summary:") == std::string::npos);
   }
   // A learning rate that blows the loss up: stopped at the step it happened, non-zero exit.
-  Run wild = run(mcr + "--iters 200 --lr 1e30");
+  Run wild = run(mcr + "--steps 200 --lr 1e30");
   INFO(wild.output);
   CHECK(wild.status != 0);
   CHECK(wild.output.find("diverged") != std::string::npos);
   CHECK(wild.output.find("the loss of step") != std::string::npos);
-  // text_generator --iters 0 failed loading a checkpoint it had never written.
-  Run tg = run(std::string(EXAMPLES_DIR) + "/text_generator --iters 0");
+  // text_generator --steps 0 failed loading a checkpoint it had never written.
+  Run tg = run(std::string(EXAMPLES_DIR) + "/text_generator --steps 0");
   CHECK(tg.status != 0);
-  CHECK(tg.output.find("--iters") != std::string::npos);
+  CHECK(tg.output.find("the budget is empty") != std::string::npos);
   CHECK(tg.output.find("checkpoint") == std::string::npos);
+  // An option a program does not use is not on its command line.
+  Run ignored = run(std::string(EXAMPLES_DIR) + "/alphabet --data x");
+  CHECK(ignored.status != 0);
+  CHECK(ignored.output.find("--data") != std::string::npos);
 }
 
 TEST_CASE("min_char_rnn reports a missing data file clearly") {
-  Run r = run(std::string(MIN_CHAR_RNN) + " --data /nonexistent/input.txt --iters 1");
+  Run r = run(std::string(MIN_CHAR_RNN) + " --data /nonexistent/input.txt --steps 1");
   CHECK(r.status != 0);
   CHECK(r.output.find("cannot open data file '/nonexistent/input.txt'") != std::string::npos);
 }
@@ -83,7 +87,7 @@ TEST_CASE("min_char_rnn: the compiled run matches the interpreter, and a second 
   const std::string env = std::string("RNNC_CACHE_DIR=") + dir + " ";
   // Few iterations: Adagrad's first steps are nearly sign(g) lr, so rounding differences in tiny
   // gradients grow into visibly different runs after a few dozen iterations.
-  const std::string cmd = std::string(MIN_CHAR_RNN) + " --iters 5 --sample-every 0 --seed 5";
+  const std::string cmd = std::string(MIN_CHAR_RNN) + " --steps 5 --sample-every 0 --seed 5";
   Run first = run(env + cmd), second = run(env + cmd), interpreted = run(cmd + " --interpret");
   INFO(first.output << second.output << interpreted.output);
   REQUIRE(first.status == 0);
@@ -108,7 +112,7 @@ TEST_CASE("alphabet: a stateful LSTM reaches 100% on A->B ... Y->Z") {
 
 TEST_CASE("brackets: a bidirectional LSTM tells balanced bracket strings (lengths 1..200) from unbalanced") {
   // 500 steps (about 3 s here); the default run (60 s) reaches 0.9995.
-  Run r = run(std::string(EXAMPLES_DIR) + "/brackets --iters 500 --train 4000 --test 1000 --seed 1");
+  Run r = run(std::string(EXAMPLES_DIR) + "/brackets --steps 500 --train 4000 --test 1000 --seed 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("held-out accuracy") != std::string::npos);
@@ -117,7 +121,7 @@ TEST_CASE("brackets: a bidirectional LSTM tells balanced bracket strings (length
 }
 
 TEST_CASE("custom_cell: the minimal gated unit gradchecks, trains, and is timed beside the LSTM") {
-  Run r = run(std::string(EXAMPLES_DIR) + "/custom_cell --data " RNNC_TEST_CORPUS " --iters 150 --seed 1");
+  Run r = run(std::string(EXAMPLES_DIR) + "/custom_cell --data " RNNC_TEST_CORPUS " --steps 150 --seed 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("gradcheck passed") != std::string::npos);
@@ -140,7 +144,7 @@ TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sa
   char dir[] = "/tmp/rnnc-charlstm-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   const std::string ckpt = std::string(dir) + "/best.safetensors";
-  Run r = run(std::string(EXAMPLES_DIR) + "/char_lstm --data " RNNC_TEST_CORPUS " --iters 60 --hidden 128 --window 40 --batch 32 --generate 60 "
+  Run r = run(std::string(EXAMPLES_DIR) + "/char_lstm --data " RNNC_TEST_CORPUS " --steps 60 --validate-every 20 --hidden 128 --seq-length 40 --batch 32 --generate 60 "
               "--seed 2 --save " + ckpt);
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -171,7 +175,7 @@ TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sa
 }
 
 TEST_CASE("simple_rnn: SimpleRNN(128) on 10-character windows with RMSprop, a sample after each iteration") {
-  Run r = run(std::string(EXAMPLES_DIR) + "/simple_rnn --data " RNNC_TEST_CORPUS " --iters 300 --epochs 3 --seed 1");
+  Run r = run(std::string(EXAMPLES_DIR) + "/simple_rnn --data " RNNC_TEST_CORPUS " --steps 300 --sample-every 100 --seed 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("iteration 3 (step 300)") != std::string::npos);
@@ -186,7 +190,7 @@ TEST_CASE("simple_rnn: SimpleRNN(128) on 10-character windows with RMSprop, a sa
 TEST_CASE("text_generator: a 3-layer LSTM trained sequence to sequence over streams") {
   char dir[] = "/tmp/rnnc-textgen-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
-  Run r = run(std::string(EXAMPLES_DIR) + "/text_generator --data " RNNC_TEST_CORPUS " --iters 80 --epochs 2 --hidden 64 --steps 25 --batch 16 "
+  Run r = run(std::string(EXAMPLES_DIR) + "/text_generator --data " RNNC_TEST_CORPUS " --steps 80 --validate-every 40 --hidden 64 --seq-length 25 --batch 16 "
               "--generate 40 --save " + std::string(dir) + "/tg.safetensors --curve " + std::string(dir) + "/curve");
   INFO(r.output);
   REQUIRE(r.status == 0);

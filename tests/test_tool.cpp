@@ -111,9 +111,12 @@ TEST_CASE("the tool refuses bad input when it parses it, and says each error onc
   refused("run " + box.dir.string(), "is not a C++ file");
   refused("sample " + box.dir.string(), "is a folder, not a checkpoint file");
   const std::string ckpt = (box.dir / "x.safetensors").string();
-  for (const char* bad : {"-t -1", "-t nan", "-t inf", "-n -5", "-k -3", "-n x"}) refused("sample " + ckpt + " " + bad, "not");
+  for (const char* bad : {"-t -1", "-t nan", "-t inf", "-n -5", "-k -3", "-n x", "-s -1", "-s ''"})
+    refused("sample " + ckpt + " " + bad, "not");
+  // A seed of -1 or 2^64 is refused, not wrapped; a memory budget past int64's bytes likewise.
   for (const char* bad : {"--lr nan", "--lr 0", "--hidden 0", "--seq-length 0", "--threads -3", "--dropout 1",
-                          "--batch -1", "--clip -1"})
+                          "--batch -1", "--clip -1", "--seed -1", "--seed 18446744073709551616", "--seed ''",
+                          "--memory-budget 1e30", "--time nan", "--epochs -1"})
     refused("train --steps 1 " + std::string(bad), "not");
   // A library error reaches the user once, without the library's own prefix doubled.
   std::ofstream(ckpt) << "not a checkpoint";

@@ -60,4 +60,18 @@ inline CLI::Validator at_least(long long lo) {
       "INT >= " + std::to_string(lo));
 }
 
+// An unsigned 64-bit integer, digits only (a seed): "-1", "" and 2^64 are refused, not wrapped.
+inline CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+        if (digits) (void)std::strtoull(s.c_str(), &end, 10);
+        if (!digits || errno == ERANGE) return "'" + s + "' is not an integer in [0, 2^64)";
+        return {};
+      },
+      "UINT64");
+}
+
 }  // namespace rnnc::cli

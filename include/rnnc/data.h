@@ -78,6 +78,15 @@ struct Split {
 // The last val_fraction of the text is for validation (in [0, 1)).
 Split split(std::u32string_view text, double val_fraction);
 
+// A text as the character programs read it: read_text(path) decoded, its vocabulary, and the
+// last val_fraction held out (split), both parts encoded (i32 [n]).
+struct Corpus {
+  std::u32string text;
+  Vocab vocab;
+  Tensor train, val;
+};
+Corpus read_corpus(const std::filesystem::path& path, double val_fraction = 0.1);
+
 // char-rnn batching: the encoded text cut into `batch` equal streams; chunk k holds steps
 // [k T, (k + 1) T) of every stream, so chunk k + 1 continues where chunk k stopped (T = length).
 // As a dataset: a pass is every chunk in order, the state carried from one to the next.

@@ -128,6 +128,16 @@ Split split(std::u32string_view text, double val_fraction) {
   return {std::u32string(text.substr(0, text.size() - n_val)), std::u32string(text.substr(text.size() - n_val))};
 }
 
+Corpus read_corpus(const std::filesystem::path& path, double val_fraction) {
+  Corpus c;
+  c.text = decode_utf8(read_text(path), path.string());
+  c.vocab = Vocab::of(c.text);
+  const Split parts = split(c.text, val_fraction);
+  c.train = c.vocab.encode(parts.train);
+  c.val = c.vocab.encode(parts.val);
+  return c;
+}
+
 int64_t Shard::rows_of(int64_t batch, std::string_view what) const {
   if (ranks < 1 || rank < 0 || rank >= ranks || batch % ranks != 0)
     throw Error(fmt::format("rnnc: {}: a batch of {} does not split over {} ranks (rank {})", what, batch, ranks, rank));

@@ -31,29 +31,23 @@ int main(int argc, char** argv) {
 
   rnnc::tool::TrainOptions tr;
   CLI::App* train_cmd = app.add_subcommand("train", "train a character model on a text (char-rnn's train.lua)");
-  train_cmd->add_option("--data", tr.data, "a text file, or a folder of .md files (default: rnnc's own docs)");
+  rnnc::program::add_common(*train_cmd, tr.common, rnnc::program::take::training | rnnc::program::take::seq_length);
   train_cmd->add_option("--cell", tr.cell, "lstm, gru, rnn or rnn_relu")->capture_default_str();
   train_cmd->add_option("--layers", tr.layers, "stacked layers")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--hidden", tr.hidden, "units per layer (char-rnn's rnn_size)")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--embedding", tr.embedding, "embedding size (0: one-hot input)")->capture_default_str()->check(rnnc::cli::at_least(0));
   train_cmd->add_option("--dropout", tr.dropout, "dropout after each layer while training")->capture_default_str()->check(rnnc::cli::finite(0, 0.99));
-  train_cmd->add_option("--seq-length", tr.seq_length, "characters per chunk (BPTT truncation)")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--batch", tr.batch, "parallel streams")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--optimizer", tr.optimizer, "adam, rmsprop, adagrad or sgd")->capture_default_str();
   train_cmd->add_option("--lr", tr.lr, "learning rate")->capture_default_str()->check(rnnc::cli::positive());
   train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")->capture_default_str()->check(rnnc::cli::finite(0));
   train_cmd->add_option("--val-frac", tr.val_frac, "fraction of the text held out for validation")->capture_default_str()->check(rnnc::cli::finite(0, 0.5));
-  train_cmd->add_option("--steps", tr.steps, "budget: training steps")->check(rnnc::cli::at_least(0));
-  train_cmd->add_option("--epochs", tr.epochs, "budget: passes over the text")->check(rnnc::cli::at_least(0));
-  train_cmd->add_option("--time", tr.time, "budget: seconds")->check(rnnc::cli::finite(0));
   train_cmd->add_option("--validate-every", tr.validate_every, "steps between validations (0: a tenth of --steps, or 200)")->check(rnnc::cli::at_least(0));
   train_cmd->add_option("--save", tr.save, "folder for best.safetensors, last.safetensors and loss.csv/.svg")->capture_default_str();
   train_cmd->add_option("--resume", tr.resume, "continue the run a checkpoint (last.safetensors) saved");
-  train_cmd->add_option("--threads", tr.threads, "threads (0: all cores)")->capture_default_str()->check(rnnc::cli::at_least(0));
-  train_cmd->add_option("--memory-budget", tr.memory_budget, "MB for the step's intermediate values: recompute to fit (0: no limit)")->capture_default_str()->check(rnnc::cli::finite(0));
+  train_cmd->add_option("--memory-budget", tr.memory_budget, "MB for the step's intermediate values: recompute to fit (0: no limit)")->capture_default_str()->check(rnnc::cli::finite(0, 1e12));
   train_cmd->add_flag("--bf16", tr.bf16, "mixed precision: GEMM operands in bfloat16, summed in float32 (on a CPU with avx512_bf16)");
   train_cmd->add_flag("!--no-overlap", tr.overlap, "under mpirun: average the gradients once the backward pass has ended, instead of while it runs");
-  train_cmd->add_option("--seed", tr.seed, "random seed (initialisation, dropout)")->capture_default_str();
   train_cmd->set_version_flag("--version", std::string("rnnc train ") + RNNC_VERSION_STRING);
 
   std::string checkpoint, prime;
@@ -67,7 +61,7 @@ int main(int argc, char** argv) {
   sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")->capture_default_str()->check(rnnc::cli::finite(0));
   sample_cmd->add_option("-k,--top-k", top_k, "draw among the k most likely characters (0: all)")->capture_default_str()->check(rnnc::cli::at_least(0));
   sample_cmd->add_option("-p,--prime", prime, "text to start from (default: a random character)");
-  sample_cmd->add_option("-s,--seed", seed, "random seed")->capture_default_str();
+  sample_cmd->add_option("-s,--seed", seed, "random seed")->capture_default_str()->check(rnnc::cli::unsigned_integer());
   sample_cmd->add_flag("-g,--greedy", greedy, "always the most likely character");
   sample_cmd->add_flag("--bf16", sample_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per character)");
   sample_cmd->add_flag("--int8", sample_int8, "the weights in int8 per output channel (a quarter of the bytes)")->excludes("--bf16");

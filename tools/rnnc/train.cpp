@@ -24,7 +24,7 @@ optim::Optimizer make_optimizer(const std::string& name, double lr) {
 template <class Cell>
 int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Streams& train, const data::Streams* val) {
   using Model = nn::CharRNN<Cell>;
-  std::mt19937_64 rng(o.seed);
+  std::mt19937_64 rng(o.common.seed);
   Model model = Model::init(vocab.size(), o.hidden, rng,
                             {.layers = o.layers, .embedding = o.embedding, .dropout = o.dropout});
   if constexpr (std::is_same_v<Cell, nn::RNNCell>)
@@ -44,19 +44,19 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fs::create_directories(dir);
   nn::FitOptions<data::Streams> fo;
   fo.validation = val;
-  fo.budget = {.steps = o.steps, .epochs = o.epochs, .seconds = o.time};
+  fo.budget = o.common.budget();
   fo.clip = {.value = o.clip};
-  fo.validate_every = o.validate_every > 0 ? o.validate_every : o.steps > 0 ? std::max<int64_t>(1, o.steps / 10) : 200;
+  fo.validate_every = o.validate_every > 0 ? o.validate_every : o.common.steps > 0 ? std::max<int64_t>(1, o.common.steps / 10) : 200;
   fo.val_batches = 50;
-  fo.seed = o.seed;
+  fo.seed = o.common.seed;
   fo.resume = o.resume;
-  fo.compile.threads = o.threads;
+  fo.compile = o.common.compile();
   fo.compile.memory_budget = static_cast<int64_t>(o.memory_budget * 1e6);
   fo.compile.bf16 = o.bf16;
   fo.overlap = o.overlap;
   fo.describe = [&] {
     io::Checkpoint c = nn::checkpoint(model, vocab);
-    c.metadata["data"] = o.data;
+    c.metadata["data"] = o.common.data;
     return c;
   };
   if (dist::is_root())
@@ -90,26 +90,24 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
 
 int train(const TrainOptions& o) {
   try {
-    if (o.steps <= 0 && o.epochs <= 0 && o.time <= 0)
+    if (o.common.steps <= 0 && o.common.epochs <= 0 && o.common.time <= 0)
       throw Error("give a budget: --steps N, --epochs N or --time SECONDS");
-    if (o.layers < 1 || o.hidden < 1 || o.seq_length < 1 || o.batch < 1 || o.embedding < 0)
+    if (o.layers < 1 || o.hidden < 1 || o.common.seq_length < 1 || o.batch < 1 || o.embedding < 0)
       throw Error("--layers, --hidden, --seq-length and --batch must be positive, --embedding not negative");
     if (o.dropout < 0 || o.dropout >= 1) throw Error(fmt::format("--dropout {} is not in [0, 1)", o.dropout));
     if (o.val_frac < 0 || o.val_frac >= 1) throw Error(fmt::format("--val-frac {} is not in [0, 1)", o.val_frac));
-    const std::string path = o.data.empty() ? find_layout().corpus_dir : o.data;
-    const std::u32string text = data::decode_utf8(data::read_text(path), path);
-    const data::Vocab vocab = data::Vocab::of(text);
-    const data::Split parts = data::split(text, o.val_frac);
-    if (static_cast<int64_t>(parts.train.size()) < int64_t(o.batch) * o.seq_length + 1)
+    const std::string path = o.common.data.empty() ? find_layout().corpus_dir : o.common.data;
+    const data::Corpus text = data::read_corpus(path, o.val_frac);
+    const data::Vocab& vocab = text.vocab;
+    if (text.train.numel() < int64_t(o.batch) * o.common.seq_length + 1)
       throw Error(fmt::format("'{}' has {} training characters, fewer than one batch of {} x {}", path,
-                              parts.train.size(), o.batch, o.seq_length));
-    const data::Streams train(vocab.encode(parts.train), o.batch, o.seq_length);
+                              text.train.numel(), o.batch, o.common.seq_length));
+    const data::Streams train(text.train, o.batch, o.common.seq_length);
     std::optional<data::Streams> val;
-    if (static_cast<int64_t>(parts.val.size()) > o.seq_length + 1)
-      val.emplace(vocab.encode(parts.val), 1, o.seq_length);
+    if (text.val.numel() > o.common.seq_length + 1) val.emplace(text.val, 1, o.common.seq_length);
     if (dist::is_root())
       fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
-                 text.size(), parts.train.size(), train.chunks(), o.batch, o.seq_length, parts.val.size());
+                 text.text.size(), text.train.numel(), train.chunks(), o.batch, o.common.seq_length, text.val.numel());
     const data::Streams* v = val ? &*val : nullptr;
     if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, train, v);
     if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, train, v);
