@@ -17,6 +17,7 @@ struct Row {
   std::vector<Op> covers;  // primitives this row exercises with a gradient
 };
 
+// clang-format off: a row a line
 inline const std::vector<Row>& op_rows() {
   using D = Domain;
   static const std::vector<Row> table = {
@@ -117,5 +118,6 @@ inline const std::vector<Row>& op_rows() {
   };
   return table;
 }
+// clang-format on
 
 }  // namespace rnnc::testing

@@ -28,6 +28,7 @@ Var sum_to(const Var& g, const Shape& shape) {
 
 Grads no_grads(const Var& y, const Var&) { return Grads(y->inputs.size()); }
 
+// clang-format off: one rule a line, aligned, reads as a table
 std::array<GradRule, kNumOps> make_table() {
   std::array<GradRule, kNumOps> t;
   auto rule = [&](Op op, GradRule r) { t[static_cast<int>(op)] = std::move(r); };
@@ -130,6 +131,7 @@ std::array<GradRule, kNumOps> make_table() {
   rule(Op::ScatterAdd, [](const Var& y, const Var& g) -> Grads { return {none, gather(g, x(y, 0))}; });
   return t;
 }
+// clang-format on
 }  // namespace
 
 }  // namespace rnnc::autodiff
