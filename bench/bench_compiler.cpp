@@ -29,14 +29,10 @@ void run(benchmark::State& state, const Function& f, bool compiled, int gates, i
   counters(state, gates, T);
 }
 
-void BM_LSTMStep(benchmark::State& state) {
-  run(state, value_and_grad(lstm_loss(1, B, H, I)), state.range(0), 4, 1);
-}
+void BM_LSTMStep(benchmark::State& state) { run(state, value_and_grad(lstm_loss(1, B, H, I)), state.range(0), 4, 1); }
 BENCHMARK(BM_LSTMStep)->ArgName("compiled")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-void BM_GRUStep(benchmark::State& state) {
-  run(state, value_and_grad(gru_loss(1, B, H, I)), state.range(0), 3, 1);
-}
+void BM_GRUStep(benchmark::State& state) { run(state, value_and_grad(gru_loss(1, B, H, I)), state.range(0), 3, 1); }
 BENCHMARK(BM_GRUStep)->ArgName("compiled")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_LSTMSequence_Compiled(benchmark::State& state) {
@@ -44,7 +40,11 @@ void BM_LSTMSequence_Compiled(benchmark::State& state) {
   run(state, value_and_grad(lstm_loss(T, B, H, I, /*unrolled=*/state.range(1) != 0)), true, 4, T);
 }
 // The same sequence traced as one scan (unrolled = 0) and as a C++ loop over the steps (1).
-BENCHMARK(BM_LSTMSequence_Compiled)->ArgNames({"T", "unrolled"})->Args({100, 0})->Args({100, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LSTMSequence_Compiled)
+    ->ArgNames({"T", "unrolled"})
+    ->Args({100, 0})
+    ->Args({100, 1})
+    ->Unit(benchmark::kMillisecond);
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -19,7 +19,8 @@ struct Config {
   const char* name;
   int H, T, B, steps;
 };
-const Config kConfigs[] = {{"rnn_100_T25_B1 (min-char-rnn)", 100, 25, 1, 2000}, {"lstm_256_T100_B64", 256, 100, 64, 12}};
+const Config kConfigs[] = {{"rnn_100_T25_B1 (min-char-rnn)", 100, 25, 1, 2000},
+                           {"lstm_256_T100_B64", 256, 100, 64, 12}};
 
 data::Streams streams(const Config& c) {
   std::mt19937_64 rng(0);
@@ -57,7 +58,9 @@ template <class Cell> double fitted(const Config& c, const data::Streams& s) {
   optim::Optimizer opt(optim::Adam{.lr = 1e-3});
   std::chrono::steady_clock::time_point t0;
   nn::fit(model, opt, s, Model::loss,
-          {.budget = {.steps = c.steps + 1}, .clip = {.value = 5}, .seed = 1,
+          {.budget = {.steps = c.steps + 1},
+           .clip = {.value = 5},
+           .seed = 1,
            .callbacks = {[&](const nn::Event& e) {
                            if (e.step == 1) t0 = std::chrono::steady_clock::now();  // after the compile, as bare()
                          },

@@ -14,11 +14,14 @@ using bench::lstm_cell;  // PyTorch's LSTM cell and layout (models.h)
 
 Function lstm_loss(int T) {
   std::vector<Spec> specs = {{{T, B, I}}, {{B, H}}, {{B, H}}, {{4 * H, I}}, {{4 * H, H}}, {{4 * H}}};
-  return trace([T](std::span<const Var> a) {
-    Var h = a[1], c = a[2];
-    for (int t = 0; t < T; ++t) std::tie(h, c) = lstm_cell(reshape(slice(a[0], 0, t, t + 1), {B, I}), h, c, a[3], a[4], a[5]);
-    return sum(h);
-  }, specs);
+  return trace(
+      [T](std::span<const Var> a) {
+        Var h = a[1], c = a[2];
+        for (int t = 0; t < T; ++t)
+          std::tie(h, c) = lstm_cell(reshape(slice(a[0], 0, t, t + 1), {B, I}), h, c, a[3], a[4], a[5]);
+        return sum(h);
+      },
+      specs);
 }
 
 void BM_TraceAndGrad_LSTM(benchmark::State& state) {

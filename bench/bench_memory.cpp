@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
     o.checkpointing = Checkpointing{{}, slots};
   } else if (schedule == "budget") {
     stored = plan(o).stats().arena_bytes;
-    o.memory_budget = budget_mb > 0 ? static_cast<int64_t>(budget_mb * 1e6) : static_cast<int64_t>(share * static_cast<double>(stored));
+    o.memory_budget = budget_mb > 0 ? static_cast<int64_t>(budget_mb * 1e6)
+                                    : static_cast<int64_t>(share * static_cast<double>(stored));
   }
   const auto t0 = std::chrono::steady_clock::now();
   Compiled c = plan(o);
@@ -84,10 +85,14 @@ int main(int argc, char** argv) {
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  fmt::print("{{\"layers\": {}, \"H\": {}, \"B\": {}, \"T\": {}, \"schedule\": \"{}\", \"share\": {}, \"compiled\": \"{}\", "
-             "\"plans\": {}, \"compile_s\": {:.2f}, \"arena_mb\": {:.1f}, \"store_all_arena_mb\": {:.1f}, "
-             "\"peak_rss_mb\": {:.1f}, \"ms_per_step\": {:.1f}}}\n",
-             layers, H, B, T, schedule, schedule != "budget" ? 0.0 : budget_mb > 0 ? budget_mb * 1e6 / static_cast<double>(stored) : share, st.checkpointing.str(), st.plans_tried, compile_s,
-             static_cast<double>(st.arena_bytes) / 1e6, static_cast<double>(stored) / 1e6,
-             plan_only ? 0.0 : static_cast<double>(ru.ru_maxrss) / 1e3, ms);
+  fmt::print(
+      "{{\"layers\": {}, \"H\": {}, \"B\": {}, \"T\": {}, \"schedule\": \"{}\", \"share\": {}, \"compiled\": \"{}\", "
+      "\"plans\": {}, \"compile_s\": {:.2f}, \"arena_mb\": {:.1f}, \"store_all_arena_mb\": {:.1f}, "
+      "\"peak_rss_mb\": {:.1f}, \"ms_per_step\": {:.1f}}}\n",
+      layers, H, B, T, schedule,
+      schedule != "budget" ? 0.0
+      : budget_mb > 0      ? budget_mb * 1e6 / static_cast<double>(stored)
+                           : share,
+      st.checkpointing.str(), st.plans_tried, compile_s, static_cast<double>(st.arena_bytes) / 1e6,
+      static_cast<double>(stored) / 1e6, plan_only ? 0.0 : static_cast<double>(ru.ru_maxrss) / 1e3, ms);
 }

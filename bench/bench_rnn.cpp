@@ -35,8 +35,8 @@ struct Config {
   int H, layers, T, B;
   bool many_to_many;
   std::string optimizer;
-  int steps;             // timed steps (as the PyTorch script)
-  std::string dnnl;      // the oneDNN configuration that matches, if any
+  int steps;         // timed steps (as the PyTorch script)
+  std::string dnnl;  // the oneDNN configuration that matches, if any
 };
 
 const std::vector<Config> kConfigs = {
@@ -131,7 +131,7 @@ template <class Cell> Result run_cell(const Config& c, int threads, double min_s
   for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V));
   for (int64_t i = 0; i < y.numel(); ++i) y.set(i, static_cast<double>(rng() % V));
   const Batch batch{x, y};
-  optim::Optimizer opt = c.optimizer == "adagrad"  ? optim::Optimizer(optim::Adagrad{.lr = 0.1})
+  optim::Optimizer opt = c.optimizer == "adagrad"   ? optim::Optimizer(optim::Adagrad{.lr = 0.1})
                          : c.optimizer == "rmsprop" ? optim::Optimizer(optim::RMSprop{.lr = 1e-3})
                                                     : optim::Optimizer(optim::Adam{.lr = 2e-3});
   std::vector<State> state = model.rnn.initial_state(c.B);
@@ -183,7 +183,8 @@ std::string cpu_name() {
 // GFLOP/s of a float32 [128 x 256] x [256 x 1024] GEMM on one thread (optionally in bf16).
 double gemm_gflops(bool bf16) {
   std::mt19937_64 rng(1);
-  const Tensor a = Tensor::uniform({128, 256}, -1, 1, rng, DType::f32), b = Tensor::uniform({256, 1024}, -1, 1, rng, DType::f32);
+  const Tensor a = Tensor::uniform({128, 256}, -1, 1, rng, DType::f32),
+               b = Tensor::uniform({256, 1024}, -1, 1, rng, DType::f32);
   CompileOptions o;
   o.threads = 1;
   o.bf16 = bf16;
@@ -254,13 +255,15 @@ int main(int argc, char** argv) {
 
   fmt::print("\n{}; {} threads; float32 GEMM [128x256]x[256x1024], 1 thread: {:.0f} GFLOP/s", cpu_name(), threads,
              gemm_gflops(false));
-  if (bf16) fmt::print(", bf16: {:.0f} GFLOP/s\n(rnnc in bf16 mode{})", gemm_gflops(true),
-                       bf16_supported() ? "" : ": this CPU has no avx512_bf16, so rnnc ran float32");
+  if (bf16)
+    fmt::print(", bf16: {:.0f} GFLOP/s\n(rnnc in bf16 mode{})", gemm_gflops(true),
+               bf16_supported() ? "" : ": this CPU has no avx512_bf16, so rnnc ran float32");
   fmt::print("\n");
-  fmt::print("\n{:16} | {:>12} | {:>9} | {:>12} | {:>10} | {:>15} | {:>10} | {:>8} | {:>17}\n", "config (threads " +
-             std::to_string(threads) + ")", "rnnc chars/s", "ms/step", "PyTorch", "rnnc/torch", "oneDNN layer",
-             "rnnc/dnnl", "compile", "arena/BPTT (MB)");
-  fmt::print("{:-<17}+{:-<14}+{:-<11}+{:-<14}+{:-<12}+{:-<17}+{:-<12}+{:-<10}+{:-<18}\n", "", "", "", "", "", "", "", "", "");
+  fmt::print("\n{:16} | {:>12} | {:>9} | {:>12} | {:>10} | {:>15} | {:>10} | {:>8} | {:>17}\n",
+             "config (threads " + std::to_string(threads) + ")", "rnnc chars/s", "ms/step", "PyTorch", "rnnc/torch",
+             "oneDNN layer", "rnnc/dnnl", "compile", "arena/BPTT (MB)");
+  fmt::print("{:-<17}+{:-<14}+{:-<11}+{:-<14}+{:-<12}+{:-<17}+{:-<12}+{:-<10}+{:-<18}\n", "", "", "", "", "", "", "",
+             "", "");
   std::map<std::string, double> ours;
   for (const Config& c : kConfigs) {
     if (!only.empty() && c.name.find(only) == std::string::npos) continue;

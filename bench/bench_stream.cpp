@@ -26,7 +26,9 @@ Percentiles percentiles(std::vector<double>& us) {
   std::sort(us.begin(), us.end());
   double sum = 0;
   for (double u : us) sum += u;
-  auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())))]; };
+  auto at = [&](double q) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())))];
+  };
   return {at(0.5), at(0.99), at(0.999), sum / static_cast<double>(us.size())};
 }
 
@@ -57,7 +59,9 @@ int main(int argc, char** argv) {
   nn::detail::CharStream stream(stream_model(step, m.initial_state(1), Tensor::zeros({1}, DType::i32)), vocab);
 
   using clock = std::chrono::steady_clock;
-  auto us_since = [](clock::time_point t0) { return std::chrono::duration<double, std::micro>(clock::now() - t0).count(); };
+  auto us_since = [](clock::time_point t0) {
+    return std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+  };
   std::vector<double> us(static_cast<size_t>(steps));
   float sink = 0;
   for (int t = 0; t < 1000; ++t) sink += stream.step(t % vocab).at(0) > 0;  // warm: caches, pages, workers

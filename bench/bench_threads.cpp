@@ -34,7 +34,10 @@ void BM_GemmBatch12(benchmark::State& state) {
   run(state, trace([](Var h, Var w) { return matmul(h, w); }, {Spec{{12, k}}, Spec{{k, n}}}));
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 12 * 700 * 2800, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_GemmBatch12)->ArgNames({"threads", "backward"})->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemmBatch12)
+    ->ArgNames({"threads", "backward"})
+    ->ArgsProduct({{1, 2}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond);
 
 // The GRU 256's input rows gathered at a step ([64] of [65, 768]), and the adjoint over a whole
 // sequence: 6400 rows of gate gradients added into [65, 768].
@@ -44,7 +47,11 @@ void BM_Gather(benchmark::State& state) {
 BENCHMARK(BM_Gather)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 void BM_ScatterAdd(benchmark::State& state) {
-  run(state, trace([](Var i, Var rows) { return scatter_add(i, rows, {65, 768}); }, {Spec{{6400}, DType::i32}, Spec{{6400, 768}}}));
+  run(state, trace(
+                 [](Var i, Var rows) {
+                   return scatter_add(i, rows, {65, 768});
+                 },
+                 {Spec{{6400}, DType::i32}, Spec{{6400, 768}}}));
 }
 BENCHMARK(BM_ScatterAdd)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
@@ -55,7 +62,8 @@ void BM_ColumnSum(benchmark::State& state) {
 BENCHMARK(BM_ColumnSum)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 void BM_Gates(benchmark::State& state) {
-  run(state, trace([](Var z, Var c) { return sigmoid(z) * c + tanh(z) * sigmoid(c); }, {Spec{{64, 1024}}, Spec{{64, 1024}}}));
+  run(state,
+      trace([](Var z, Var c) { return sigmoid(z) * c + tanh(z) * sigmoid(c); }, {Spec{{64, 1024}}, Spec{{64, 1024}}}));
 }
 BENCHMARK(BM_Gates)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 

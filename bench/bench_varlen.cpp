@@ -55,9 +55,10 @@ template <class Cell> int run(int64_t H, int64_t T, int64_t B, int threads, int 
     for (int i = 0; i < iters; ++i) one();
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
     const int64_t steps = std::string(way) == "fixed" ? B * T : real;
-    fmt::print("{{\"way\": \"{}\", \"cell\": \"{}\", \"H\": {}, \"T\": {}, \"B\": {}, \"ms_per_step\": {:.2f}, "
-               "\"real_steps_per_s\": {:.0f}}}\n",
-               way, nn::cell_name(model.rnn.forward[0]), H, T, B, 1e3 * dt, static_cast<double>(steps) / dt);
+    fmt::print(
+        "{{\"way\": \"{}\", \"cell\": \"{}\", \"H\": {}, \"T\": {}, \"B\": {}, \"ms_per_step\": {:.2f}, "
+        "\"real_steps_per_s\": {:.0f}}}\n",
+        way, nn::cell_name(model.rnn.forward[0]), H, T, B, 1e3 * dt, static_cast<double>(steps) / dt);
     std::fflush(stdout);
   }
   return 0;

@@ -18,5 +18,6 @@ int main(int argc, char** argv) {
   const double trace_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Compiled c = compile(step);
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("T={}{}: trace+autodiff {:.3f} s, total {:.3f} s\n  {}\n", T, unrolled ? " (unrolled)" : " (scan)", trace_s, total_s, c.stats().str());
+  fmt::print("T={}{}: trace+autodiff {:.3f} s, total {:.3f} s\n  {}\n", T, unrolled ? " (unrolled)" : " (scan)",
+             trace_s, total_s, c.stats().str());
 }

@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
       for (int64_t t = 0; t + 51 <= n; t += 50) {
         std::vector<double> x, y;
         for (int64_t i = 0; i < 50; ++i) x.push_back(ids.at(t + i)), y.push_back(ids.at(t + i + 1));
-        auto [l, next] = loss(m, s, data::TextBatch{Tensor::from(x, {50, 1}, DType::i32), Tensor::from(y, {50, 1}, DType::i32)}, off);
+        auto [l, next] = loss(
+            m, s, data::TextBatch{Tensor::from(x, {50, 1}, DType::i32), Tensor::from(y, {50, 1}, DType::i32)}, off);
         s = next;
         sum += l.at(0) * 50;
         count += 50;

@@ -14,9 +14,8 @@ using Model = nn::CharRNN<nn::LSTMCell>;  // one-hot letters -> LSTM(50) -> Dens
 
 // Letters one at a time from a fresh state, the state carried: the chain of letters the model
 // predicts (fed the alphabet, or its own predictions), and how many of them are right.
-template <class Next>
-std::pair<std::string, double> chain(const Next& next, const Model& model, int start, int n, bool teacher,
-                                     std::mt19937_64& rng) {
+template <class Next> std::pair<std::string, double> chain(const Next& next, const Model& model, int start, int n,
+                                                           bool teacher, std::mt19937_64& rng) {
   Model::State state = model.initial_state(1);
   std::string s(1, char('A' + start));
   int x = start, right = 0;
@@ -46,8 +45,8 @@ int main(int argc, char** argv) {
     auto every_50 = [](const nn::Event& e) {
       if (e.chunk == 24 && (e.epoch + 1) % 50 == 0) fmt::print("epoch {}, loss {:.4f}\n", e.epoch + 1, e.loss);
     };
-    const nn::FitResult r =
-        nn::fit(model, opt, alphabet, Model::loss, {.budget = o.budget(), .compile = o.compile(), .callbacks = {every_50}});
+    const nn::FitResult r = nn::fit(model, opt, alphabet, Model::loss,
+                                    {.budget = o.budget(), .compile = o.compile(), .callbacks = {every_50}});
 
     auto next = compile(Model::next);
     const double accuracy = chain(next, model, 0, 25, /*teacher=*/true, rng).second;

@@ -90,7 +90,9 @@ struct Classifier {
     auto [ys, last] = rnn(one_hot(b.x, 2), rnn.initial_state(B), {.lengths = b.lengths});
     return head(concat({Var(last[0].h), Var(last[1].h)}, -1));
   }
-  static Var loss(const Classifier& m, const data::SequenceBatch& b) { return mean(softmax_cross_entropy(m.logits(b), b.y)); }
+  static Var loss(const Classifier& m, const data::SequenceBatch& b) {
+    return mean(softmax_cross_entropy(m.logits(b), b.y));
+  }
   static Var predict(const Classifier& m, const data::SequenceBatch& b) { return m.logits(b); }
 };
 
@@ -124,11 +126,15 @@ int main(int argc, char** argv) {
     const data::Buckets test = make_set(test_count, max_length, batch, o.seed, rng);
     Classifier model = Classifier::init(hidden, rng);
     optim::Optimizer opt(optim::Adam{.lr = lr});
-    fmt::print("{} training strings, {} held out, lengths 1..{}, batches of {} by length\n", train.count(), test.count(),
-               max_length, batch);
+    fmt::print("{} training strings, {} held out, lengths 1..{}, batches of {} by length\n", train.count(),
+               test.count(), max_length, batch);
     const nn::FitResult r = nn::fit(model, opt, train, Classifier::loss,
-                                    {.validation = &test, .budget = o.budget(), .clip = {.norm = 5},
-                                     .validate_every = 200, .seed = o.seed, .compile = o.compile(),
+                                    {.validation = &test,
+                                     .budget = o.budget(),
+                                     .clip = {.norm = 5},
+                                     .validate_every = 200,
+                                     .seed = o.seed,
+                                     .compile = o.compile(),
                                      .callbacks = {nn::ProgressLine{}}});
     const double held_out = accuracy(compile(Classifier::predict, o.compile()), model, test);
     fmt::print("held-out accuracy: {:.4f}\n", held_out);

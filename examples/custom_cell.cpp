@@ -37,8 +37,8 @@ template <class Cell> nn::FitResult train_cell(const data::Streams& streams, int
   std::mt19937_64 rng(o.seed);
   auto model = nn::CharRNN<Cell>::init(V, 128, rng);
   optim::Optimizer opt(optim::Adam{.lr = 3e-3});
-  const nn::FitResult r =
-      nn::fit(model, opt, streams, nn::CharRNN<Cell>::loss, {.budget = o.budget(), .seed = o.seed, .compile = o.compile()});
+  const nn::FitResult r = nn::fit(model, opt, streams, nn::CharRNN<Cell>::loss,
+                                  {.budget = o.budget(), .seed = o.seed, .compile = o.compile()});
   fmt::print("{:5} loss {:.3f} nats/char after {} steps, {:.0f} chars/s\n", std::is_same_v<Cell, MGU> ? "mgu" : "lstm",
              r.loss, r.steps, r.chars_per_s);
   return r;
@@ -59,8 +59,8 @@ bool gradchecks(uint64_t seed) {
 
 int main(int argc, char** argv) {
   program::Program p("custom_cell", "a minimal gated unit in ten lines, checked, trained and timed beside the LSTM",
-                     {.steps = 300}, program::take::data | program::take::budget | program::take::seed |
-                                         program::take::threads);
+                     {.steps = 300},
+                     program::take::data | program::take::budget | program::take::seed | program::take::threads);
   return p.run(argc, argv, [&](const program::Common& o) {
     if (!gradchecks(o.seed)) throw Error("the minimal gated unit's gradient disagrees with finite differences");
     // Train it, and the library's LSTM, on the same text, the same way.

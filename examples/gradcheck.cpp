@@ -36,8 +36,8 @@ int main(int argc, char** argv) {
   bool all_ok = true;
   const int status = p.run(argc, argv, [&](const program::Common& o) {
     fmt::print("{:10} {:24} {:>8} {:>14}\n", "cell", "parameter", "probes", "worst rel err");
-    all_ok = check<nn::RNNCell>("rnn_tanh", o.seq_length, H, o.seed) & check<nn::LSTMCell>("lstm", o.seq_length, H, o.seed) &
-             check<nn::GRUCell>("gru", o.seq_length, H, o.seed);
+    all_ok = check<nn::RNNCell>("rnn_tanh", o.seq_length, H, o.seed) &
+             check<nn::LSTMCell>("lstm", o.seq_length, H, o.seed) & check<nn::GRUCell>("gru", o.seq_length, H, o.seed);
     fmt::print("{}\n", all_ok ? "gradcheck passed for every cell" : "gradcheck FAILED");
     fmt::print("{}\n", report::summary_line({{"train_loss", std::nullopt, "nothing is trained"},
                                              {"val_loss", std::nullopt, "nothing is trained"},

@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
     // The loss over one chunk, the recurrence scanned over its T characters; the final hidden
     // state is the second output, carried to the next chunk.
     auto loss_fn = [V](const RNN& p, const Var& hprev, const Chunk& c) {
-      auto [h, ys] = scan([&](const Var& h, const Var& x) { return p.step(x, h); },
-                          hprev, one_hot(reshape(c.inputs, {-1, 1}), V));  // [T, 1, V]
+      auto [h, ys] = scan([&](const Var& h, const Var& x) { return p.step(x, h); }, hprev,
+                          one_hot(reshape(c.inputs, {-1, 1}), V));  // [T, 1, V]
       return std::pair{sum(softmax_cross_entropy(reshape(ys, {-1, V}), c.targets)), h};
     };
     // One character in, the logits of the next out (nn::generate draws from their softmax).
@@ -79,7 +79,9 @@ int main(int argc, char** argv) {
     // Karpathy's sampling: feed a character, draw the next from the softmax, feed it back; the
     // hidden state carries from step to step.
     auto sample = [&](const Tensor& h, int seed_ix, int n) {
-      auto one_step = [&](const Tensor& h, int x) { return sample_step(model, h, Tensor::from({double(x)}, {1}, DType::i32)); };
+      auto one_step = [&](const Tensor& h, int x) {
+        return sample_step(model, h, Tensor::from({double(x)}, {1}, DType::i32));
+      };
       return vocab.decode(nn::generate(one_step, h, {seed_ix}, n, {}, rng));
     };
 

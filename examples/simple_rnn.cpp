@@ -40,8 +40,12 @@ int main(int argc, char** argv) {
                  e.step, e.loss, e.val_loss, data::encode_utf8(prime), line);
     };
     const nn::FitResult r = nn::fit(model, opt, train, Model::window_loss,
-                                    {.validation = &val, .budget = o.budget(), .validate_every = sample_every,
-                                     .val_batches = 1, .seed = o.seed, .compile = o.compile(),
+                                    {.validation = &val,
+                                     .budget = o.budget(),
+                                     .validate_every = sample_every,
+                                     .val_batches = 1,
+                                     .seed = o.seed,
+                                     .compile = o.compile(),
                                      .callbacks = {sample_line}});
     fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   });

@@ -37,11 +37,16 @@ int main(int argc, char** argv) {
     Model model = Model::init(text.vocab.size(), hidden, rng, {.layers = layers, .dropout = 0.2});
     optim::Optimizer opt(optim::Adam{.lr = 2e-3});
     const std::string title = fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, o.seq_length, batch);
-    const nn::FitResult r = nn::fit(
-        model, opt, train, Model::loss,
-        {.validation = &val, .budget = o.budget(), .clip = {.norm = 5}, .validate_every = validate_every,
-         .seed = o.seed, .compile = o.compile(), .describe = [&] { return nn::checkpoint(model, text.vocab); },
-         .callbacks = {nn::ProgressLine{}, nn::KeepBest{save}, nn::LossCurve{curve, title}}});
+    const nn::FitResult r =
+        nn::fit(model, opt, train, Model::loss,
+                {.validation = &val,
+                 .budget = o.budget(),
+                 .clip = {.norm = 5},
+                 .validate_every = validate_every,
+                 .seed = o.seed,
+                 .compile = o.compile(),
+                 .describe = [&] { return nn::checkpoint(model, text.vocab); },
+                 .callbacks = {nn::ProgressLine{}, nn::KeepBest{save}, nn::LossCurve{curve, title}}});
     fmt::print("loss curve: {0}.csv, {0}.svg\n", curve);
 
     const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(save));

@@ -18,7 +18,7 @@ struct MyRNN {
             Tensor::zeros({hidden}, t)};
   }
   nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, weight_hh.shape()[0]})}; }
-  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {   // h' = tanh(W x + U h + b)
+  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {  // h' = tanh(W x + U h + b)
     return {tanh(matmul(x, transpose(weight_ih)) + matmul(s.h, transpose(weight_hh)) + bias)};
   }
 };
@@ -69,8 +69,9 @@ int main() {
   auto next_char = [&](const std::vector<nn::Hidden>& s, int c) {
     return one(model, s, Tensor::from({double(c)}, {1}, DType::i32));
   };
-  std::cout << "sample: T" << vocab.decode(nn::generate(next_char, model.rnn.initial_state(1),
-                                                          {vocab.index(U'T')}, 80, {.temperature = 0.7}, rng))
+  std::cout << "sample: T"
+            << vocab.decode(nn::generate(next_char, model.rnn.initial_state(1), {vocab.index(U'T')}, 80,
+                                         {.temperature = 0.7}, rng))
             << "\n";
   // [/tour]
   return last < first - 0.5 ? 0 : 1;

@@ -74,15 +74,19 @@ std::vector<Block> blocks_of(const std::string& doc) {
   while (std::getline(in, line)) {
     ++n;
     if (in_setup) {
-      if (line.find("-->") != std::string::npos) in_setup = false;
-      else pending_setup += line + "\n";
+      if (line.find("-->") != std::string::npos)
+        in_setup = false;
+      else
+        pending_setup += line + "\n";
       continue;
     }
     if (line.rfind("<!-- setup:", 0) == 0) {
       setup_line = n;
       pending_setup = line.substr(11);
-      if (const auto e = pending_setup.find("-->"); e != std::string::npos) pending_setup.erase(e);
-      else in_setup = true;
+      if (const auto e = pending_setup.find("-->"); e != std::string::npos)
+        pending_setup.erase(e);
+      else
+        in_setup = true;
       pending_setup += "\n";
       continue;
     }
@@ -169,7 +173,8 @@ int main(int argc, char** argv) {
   }
   const std::filesystem::path root = argv[1], out_path = argv[2];
   try {
-    std::string includes = "#include <rnnc/rnnc.h>\n#include <rnnc/export.h>\n#include <rnnc/program.h>\n#include <iostream>\n";
+    std::string includes =
+        "#include <rnnc/rnnc.h>\n#include <rnnc/export.h>\n#include <rnnc/program.h>\n#include <iostream>\n";
     std::string code;
     bool ok = true;
     for (int i = 3; i < argc; ++i) {

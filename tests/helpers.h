@@ -13,13 +13,13 @@
 namespace rnnc::testing {
 
 enum class Domain {
-  Any,        // uniform in [-1, 1]
-  Positive,   // uniform in [0.5, 2] (log, sqrt, pow base)
-  NonZero,    // |x| in [0.3, 1.5] with a random sign (abs, relu, sign)
-  Distinct,   // all elements of all Distinct inputs differ by >= 0.05 (max, maximum, minimum)
-  Mask,       // 0 or 1 (select conditions)
-  Index,      // i32 in [0, index_limit)
-  Wide,       // |x| in [0.1, 2.3] or [2.7, 8], random sign: both sides of hard_sigmoid's kinks at +-2.5
+  Any,       // uniform in [-1, 1]
+  Positive,  // uniform in [0.5, 2] (log, sqrt, pow base)
+  NonZero,   // |x| in [0.3, 1.5] with a random sign (abs, relu, sign)
+  Distinct,  // all elements of all Distinct inputs differ by >= 0.05 (max, maximum, minimum)
+  Mask,      // 0 or 1 (select conditions)
+  Index,     // i32 in [0, index_limit)
+  Wide,      // |x| in [0.1, 2.3] or [2.7, 8], random sign: both sides of hard_sigmoid's kinks at +-2.5
 };
 
 struct Arg {
@@ -48,9 +48,7 @@ inline std::vector<Tensor> make_args(const std::vector<Arg>& specs, uint64_t see
         case Domain::Distinct: v = pool.at(next++); break;
         case Domain::Mask: v = u(rng) < 0.5 ? 0 : 1; break;
         case Domain::Index: v = static_cast<int>(u(rng) * a.index_limit); break;
-        case Domain::Wide:
-          v = (u(rng) < 0.5 ? -1 : 1) * (i % 2 ? 0.1 + 2.2 * u(rng) : 2.7 + 5.3 * u(rng));
-          break;
+        case Domain::Wide: v = (u(rng) < 0.5 ? -1 : 1) * (i % 2 ? 0.1 + 2.2 * u(rng) : 2.7 + 5.3 * u(rng)); break;
       }
       t.set(i, v);
     }
@@ -96,8 +94,8 @@ struct Leaky {
   Param w, u, b;
   RNNC_TREE(w, u, b)
   static Leaky init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
-    return {Tensor::uniform({input, hidden}, -0.5, 0.5, rng, dtype), Tensor::uniform({hidden, hidden}, -0.5, 0.5, rng, dtype),
-            Tensor::uniform({hidden}, -0.5, 0.5, rng, dtype)};
+    return {Tensor::uniform({input, hidden}, -0.5, 0.5, rng, dtype),
+            Tensor::uniform({hidden, hidden}, -0.5, 0.5, rng, dtype), Tensor::uniform({hidden}, -0.5, 0.5, rng, dtype)};
   }
   nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, u.shape()[0]}, u.dtype())}; }
   nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {

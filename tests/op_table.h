@@ -35,29 +35,50 @@ inline const std::vector<Row>& op_rows() {
       {"sign (zero gradient)", {{{5}, D::NonZero}}, [](Args x) { return sign(x[0]) * x[0]; }, {Op::Sign}},
       {"square", {{{4}}}, [](Args x) { return square(x[0]); }, {}},
       {"tanh 0-d", {{{}}}, [](Args x) { return tanh(x[0]); }, {}},
-      {"cast f64->f32->f64", {{{3}}}, [](Args x) { return cast(cast(x[0] * 0.5, DType::f32), x[0].dtype()); }, {Op::Cast}},
+      {"cast f64->f32->f64",
+       {{{3}}},
+       [](Args x) { return cast(cast(x[0] * 0.5, DType::f32), x[0].dtype()); },
+       {Op::Cast}},
       // binary elementwise
       {"add", {{{3, 4}}, {{3, 4}}}, [](Args x) { return x[0] + x[1]; }, {Op::Add}},
       {"sub", {{{3, 4}}, {{3, 4}}}, [](Args x) { return x[0] - x[1]; }, {Op::Sub}},
       {"mul", {{{3, 4}}, {{3, 4}}}, [](Args x) { return x[0] * x[1]; }, {Op::Mul}},
       {"div", {{{3, 4}}, {{3, 4}, D::Positive}}, [](Args x) { return x[0] / x[1]; }, {Op::Div}},
       {"pow", {{{3, 4}, D::Positive}, {{3, 4}}}, [](Args x) { return pow(x[0], x[1]); }, {Op::Pow}},
-      {"maximum", {{{3, 4}, D::Distinct}, {{3, 4}, D::Distinct}}, [](Args x) { return maximum(x[0], x[1]); }, {Op::Maximum}},
-      {"minimum", {{{3, 4}, D::Distinct}, {{3, 4}, D::Distinct}}, [](Args x) { return minimum(x[0], x[1]); }, {Op::Minimum}},
+      {"maximum",
+       {{{3, 4}, D::Distinct}, {{3, 4}, D::Distinct}},
+       [](Args x) { return maximum(x[0], x[1]); },
+       {Op::Maximum}},
+      {"minimum",
+       {{{3, 4}, D::Distinct}, {{3, 4}, D::Distinct}},
+       [](Args x) { return minimum(x[0], x[1]); },
+       {Op::Minimum}},
       {"add broadcast [3,1]+[4]", {{{3, 1}}, {{4}}}, [](Args x) { return x[0] + x[1]; }, {Op::BroadcastTo}},
       {"mul broadcast [2,1,3]*[4,1]", {{{2, 1, 3}}, {{4, 1}}}, [](Args x) { return x[0] * x[1]; }, {}},
       {"div by 0-d", {{{2, 3}}, {{}, D::Positive}}, [](Args x) { return x[0] / x[1]; }, {}},
-      {"scalar operands", {{{2, 3}, D::Positive}}, [](Args x) { return 2.0 * x[0] - 1.0 / x[0] + pow(x[0], 3.0); }, {Op::Full}},
+      {"scalar operands",
+       {{{2, 3}, D::Positive}},
+       [](Args x) { return 2.0 * x[0] - 1.0 / x[0] + pow(x[0], 3.0); },
+       {Op::Full}},
       {"0-d times 0-d", {{{}}, {{}}}, [](Args x) { return x[0] * x[1]; }, {}},
-      {"comparisons (zero gradient)", {{{6}, D::Distinct}, {{6}, D::Distinct}},
-       [](Args x) { return (x[0] < x[1]) + (x[0] <= x[1]) + (x[0] > x[1]) + (x[0] >= x[1]) + equal(x[0], x[1]) + not_equal(x[0], x[1]) + x[0]; },
+      {"comparisons (zero gradient)",
+       {{{6}, D::Distinct}, {{6}, D::Distinct}},
+       [](Args x) {
+         return (x[0] < x[1]) + (x[0] <= x[1]) + (x[0] > x[1]) + (x[0] >= x[1]) + equal(x[0], x[1]) +
+                not_equal(x[0], x[1]) + x[0];
+       },
        {Op::Less, Op::LessEqual, Op::Greater, Op::GreaterEqual, Op::Equal, Op::NotEqual}},
       {"where", {{{3, 4}, D::Mask}, {{3, 4}}, {{4}}}, [](Args x) { return where(x[0], x[1], x[2]); }, {Op::Select}},
       {"where on a comparison", {{{5}, D::NonZero}}, [](Args x) { return where(x[0] > 0.0, x[0] * x[0], -x[0]); }, {}},
       // reductions
       {"sum all", {{{3, 4}}}, [](Args x) { return sum(x[0]); }, {Op::Sum}},
       {"sum axis 1", {{{3, 4}}}, [](Args x) { return sum(x[0], {1}); }, {}},
-      {"sum axes 0,2 keepdims", {{{2, 3, 4}}}, [](Args x) { return sum(x[0], {0, 2}, true); }, {}},
+      {"sum axes 0,2 keepdims",
+       {{{2, 3, 4}}},
+       [](Args x) {
+         return sum(x[0], {0, 2}, true);
+       },
+       {}},
       {"sum of 0-d", {{{}}}, [](Args x) { return sum(x[0]) * 3.0; }, {}},
       {"mean axis -1", {{{3, 4}}}, [](Args x) { return mean(x[0], {-1}); }, {}},
       {"max axis 0", {{{3, 4}, D::Distinct}}, [](Args x) { return max(x[0], {0}); }, {Op::Max}},
@@ -70,51 +91,132 @@ inline const std::vector<Row>& op_rows() {
       {"matmul vector", {{{4}}, {{4, 3}}}, [](Args x) { return matmul(x[0], x[1]); }, {}},
       {"matmul vector . vector", {{{4}}, {{4}}}, [](Args x) { return matmul(x[0], x[1]); }, {}},
       // data movement
-      {"reshape", {{{3, 4}}}, [](Args x) { return reshape(x[0], {2, -1}) * 2.0; }, {Op::Reshape}},
-      {"transpose", {{{2, 3, 4}}}, [](Args x) { return transpose(x[0], {2, 0, 1}) * 2.0; }, {Op::Transpose}},
+      {"reshape",
+       {{{3, 4}}},
+       [](Args x) {
+         return reshape(x[0], {2, -1}) * 2.0;
+       },
+       {Op::Reshape}},
+      {"transpose",
+       {{{2, 3, 4}}},
+       [](Args x) {
+         return transpose(x[0], {2, 0, 1}) * 2.0;
+       },
+       {Op::Transpose}},
       {"transpose last two", {{{3, 4}}}, [](Args x) { return transpose(x[0]); }, {}},
-      {"broadcast_to", {{{3, 1}}}, [](Args x) { return broadcast_to(x[0], {2, 3, 4}); }, {}},
+      {"broadcast_to",
+       {{{3, 1}}},
+       [](Args x) {
+         return broadcast_to(x[0], {2, 3, 4});
+       },
+       {}},
       {"slice", {{{4, 5}}}, [](Args x) { return slice(x[0], 1, 1, -1); }, {Op::Slice}},
-      {"pad", {{{2, 3}}}, [](Args x) { return pad(x[0], {1, 0}, {2, 1}); }, {Op::Pad}},
-      {"concat", {{{2, 3}}, {{2, 1}}, {{2, 2}}}, [](Args x) { return concat({x[0], x[1], x[2]}, 1); }, {Op::Concat}},
-      {"concat reuses an operand", {{{2, 3}}}, [](Args x) { return concat({x[0], tanh(x[0])}, 0); }, {}},
-      {"split", {{{5, 2}}}, [](Args x) { auto p = split(x[0], {2, 3}); return sum(p[0]) * sum(p[1]); }, {}},
-      {"chunk", {{{2, 6}}}, [](Args x) { auto p = chunk(x[0], 3, 1); return p[0] * p[1] + p[2]; }, {}},
+      {"pad",
+       {{{2, 3}}},
+       [](Args x) {
+         return pad(x[0], {1, 0}, {2, 1});
+       },
+       {Op::Pad}},
+      {"concat",
+       {{{2, 3}}, {{2, 1}}, {{2, 2}}},
+       [](Args x) {
+         return concat({x[0], x[1], x[2]}, 1);
+       },
+       {Op::Concat}},
+      {"concat reuses an operand",
+       {{{2, 3}}},
+       [](Args x) {
+         return concat({x[0], tanh(x[0])}, 0);
+       },
+       {}},
+      {"split",
+       {{{5, 2}}},
+       [](Args x) {
+         auto p = split(x[0], {2, 3});
+         return sum(p[0]) * sum(p[1]);
+       },
+       {}},
+      {"chunk",
+       {{{2, 6}}},
+       [](Args x) {
+         auto p = chunk(x[0], 3, 1);
+         return p[0] * p[1] + p[2];
+       },
+       {}},
       {"squeeze/unsqueeze", {{{3, 1}}}, [](Args x) { return unsqueeze(squeeze(x[0], 1), 0) * 3.0; }, {}},
       // indexing
-      {"gather (embedding)", {{{5, 3}}, {{2, 4}, D::Index, 5}}, [](Args x) { return gather(x[0], x[1]); }, {Op::Gather}},
-      {"scatter_add", {{{6, 3}}, {{6}, D::Index, 4}}, [](Args x) { return scatter_add(x[1], x[0], {4, 3}); }, {Op::ScatterAdd}},
-      {"one_hot", {{{4, 3}}, {{4}, D::Index, 3}}, [](Args x) { return one_hot(x[1], 3, x[0].dtype()) * x[0]; }, {Op::OneHot}},
+      {"gather (embedding)",
+       {{{5, 3}}, {{2, 4}, D::Index, 5}},
+       [](Args x) { return gather(x[0], x[1]); },
+       {Op::Gather}},
+      {"scatter_add",
+       {{{6, 3}}, {{6}, D::Index, 4}},
+       [](Args x) {
+         return scatter_add(x[1], x[0], {4, 3});
+       },
+       {Op::ScatterAdd}},
+      {"one_hot",
+       {{{4, 3}}, {{4}, D::Index, 3}},
+       [](Args x) { return one_hot(x[1], 3, x[0].dtype()) * x[0]; },
+       {Op::OneHot}},
       // loops: an RNN over 3 steps (ys stacked, the final carry added in), forward and reversed
-      {"scan", {{{3, 2, 4}}, {{2, 3}}, {{4, 3}}, {{3, 3}}}, [](Args x) {
-         Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
-           Var h = tanh(matmul(xt[0], x[2]) + matmul(c[0], x[3]));
-           return {{h}, {h * h}};
-         }, {x[1]}, {x[0]});
+      {"scan",
+       {{{3, 2, 4}}, {{2, 3}}, {{4, 3}}, {{3, 3}}},
+       [](Args x) {
+         Scanned s = scan(
+             [&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+               Var h = tanh(matmul(xt[0], x[2]) + matmul(c[0], x[3]));
+               return {{h}, {h * h}};
+             },
+             {x[1]}, {x[0]});
          return s.ys[0] + s.carries[0];
-       }, {Op::Scan}},
-      {"scan reversed, two sequences", {{{3, 2, 4}}, {{3, 2, 3}}, {{2, 3}}, {{4, 3}}}, [](Args x) {
-         Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
-           return {{sigmoid(matmul(xt[0], x[3]) + c[0] * xt[1])}, {c[0]}};
-         }, {x[2]}, {x[0], x[1]}, {.reverse = true});
+       },
+       {Op::Scan}},
+      {"scan reversed, two sequences",
+       {{{3, 2, 4}}, {{3, 2, 3}}, {{2, 3}}, {{4, 3}}},
+       [](Args x) {
+         Scanned s = scan(
+             [&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+               return {{sigmoid(matmul(xt[0], x[3]) + c[0] * xt[1])}, {c[0]}};
+             },
+             {x[2]}, {x[0], x[1]}, {.reverse = true});
          return s.ys[0] * 2.0 + s.carries[0];
-       }, {Op::Scan}},
-      {"scan with lengths in [0, T], reversed", {{{3, 4, 2}}, {{4, 3}}, {{2, 3}}, {{3, 3}}, {{4}, D::Index, 4}}, [](Args x) {
-         Scanned s = scan([&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
-           return {{tanh(matmul(xt[0], x[2]) + matmul(c[0], x[3]))}, {c[0] * 2.0}};
-         }, {x[1]}, {x[0]}, {.reverse = true, .lengths = x[4]});
+       },
+       {Op::Scan}},
+      {"scan with lengths in [0, T], reversed",
+       {{{3, 4, 2}}, {{4, 3}}, {{2, 3}}, {{3, 3}}, {{4}, D::Index, 4}},
+       [](Args x) {
+         Scanned s = scan(
+             [&](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+               return {{tanh(matmul(xt[0], x[2]) + matmul(c[0], x[3]))}, {c[0] * 2.0}};
+             },
+             {x[1]}, {x[0]}, {.reverse = true, .lengths = x[4]});
          return s.ys[0] + s.carries[0];
-       }, {}},
-      {"sequence_mask", {{{4, 3}}, {{3}, D::Index, 5}}, [](Args x) { return sequence_mask(x[1], 4, x[0].dtype()) * x[0]; },
+       },
+       {}},
+      {"sequence_mask",
+       {{{4, 3}}, {{3}, D::Index, 5}},
+       [](Args x) { return sequence_mask(x[1], 4, x[0].dtype()) * x[0]; },
        {Op::SequenceMask}},
       // stable composites
       {"logsumexp", {{{3, 4}}}, [](Args x) { return logsumexp(x[0]); }, {}},
-      {"logsumexp axes 0,1 keepdims", {{{2, 3, 2}}}, [](Args x) { return logsumexp(x[0], {0, 1}, true); }, {}},
+      {"logsumexp axes 0,1 keepdims",
+       {{{2, 3, 2}}},
+       [](Args x) {
+         return logsumexp(x[0], {0, 1}, true);
+       },
+       {}},
       {"softmax", {{{3, 4}}}, [](Args x) { return softmax(x[0]); }, {}},
       {"softmax axis 0", {{{3, 4}}}, [](Args x) { return softmax(x[0], 0); }, {}},
       {"log_softmax", {{{3, 4}}}, [](Args x) { return log_softmax(x[0]); }, {}},
-      {"softmax_cross_entropy", {{{4, 5}}, {{4}, D::Index, 5}}, [](Args x) { return softmax_cross_entropy(x[0], x[1]); }, {}},
-      {"constant", {{{2, 2}}}, [](Args x) { return x[0] * constant(Tensor::from({1, 2, 3, 4}, {2, 2}, x[0].dtype())); }, {Op::Literal}},
+      {"softmax_cross_entropy",
+       {{{4, 5}}, {{4}, D::Index, 5}},
+       [](Args x) { return softmax_cross_entropy(x[0], x[1]); },
+       {}},
+      {"constant",
+       {{{2, 2}}},
+       [](Args x) { return x[0] * constant(Tensor::from({1, 2, 3, 4}, {2, 2}, x[0].dtype())); },
+       {Op::Literal}},
   };
   return table;
 }

@@ -35,7 +35,7 @@ inline RandomGraph random_graph(uint64_t seed, DType dtype = DType::f64, int ste
             case 3: out = sigmoid(x); break;
             case 4: out = relu(x); break;
             case 5: out = abs(x); break;
-            case 6: out = sqrt(x); break;   // NaN for negative x: positions must agree
+            case 6: out = sqrt(x); break;  // NaN for negative x: positions must agree
             case 7: out = log(x); break;
             case 8: out = hard_sigmoid(x * 4.0); break;
             case 9: out = softplus(x * 30.0); break;  // both the e^-|x| underflow and the linear tail
@@ -43,7 +43,8 @@ inline RandomGraph random_graph(uint64_t seed, DType dtype = DType::f64, int ste
           }
           break;
         }
-        case 1: case 2:
+        case 1:
+        case 2:
           if (broadcast_shapes(x.shape(), y.shape(), b)) {
             switch (choose(7)) {
               case 0: out = x + y; break;
@@ -56,7 +57,7 @@ inline RandomGraph random_graph(uint64_t seed, DType dtype = DType::f64, int ste
             }
           }
           break;
-        case 3: out = choose(2) ? x * 1.0 + 0.0 : 1.0 * (x - 0.0) / 1.0; break;  // identities to simplify
+        case 3: out = choose(2) ? x * 1.0 + 0.0 : 1.0 * (x - 0.0) / 1.0; break;                // identities to simplify
         case 4: out = x * (full({}, 2.0, x.dtype()) * full({}, 0.5, x.dtype()) + 1.0); break;  // constants to fold
         case 5:
           if (x.rank() > 0) out = choose(2) ? sum(x, {static_cast<int64_t>(choose(x.rank()))}, choose(2)) : max(x);

@@ -20,7 +20,8 @@ TEST_CASE("negative control: a wrong gradient rule makes gradcheck fail") {
   {
     // d tanh = 1 - y (instead of 1 - y^2): plausible-looking and wrong.
     GradcheckOptions wrong;
-    wrong.rules = default_grad_rules().with(Op::Tanh, [](const Var& y, const Var& g) { return std::vector<Var>{g * (1.0 - y)}; });
+    wrong.rules =
+        default_grad_rules().with(Op::Tanh, [](const Var& y, const Var& g) { return std::vector<Var>{g * (1.0 - y)}; });
     GradcheckReport report = gradcheck(fn, args, wrong);
     INFO(report.str());
     CHECK_FALSE(report.ok);
@@ -34,7 +35,8 @@ TEST_CASE("negative control: a wrong gradient rule makes gradcheck fail") {
 TEST_CASE("negative control: a wrong rule is caught through random directions too") {
   std::vector<Tensor> args = make_args({{{40, 30}}}, 12);  // 1200 elements > max_full
   GradcheckOptions wrong;
-  wrong.rules = default_grad_rules().with(Op::Exp, [](const Var& y, const Var& g) { return std::vector<Var>{g * y * 1.01}; });
+  wrong.rules =
+      default_grad_rules().with(Op::Exp, [](const Var& y, const Var& g) { return std::vector<Var>{g * y * 1.01}; });
   GradcheckReport report = gradcheck([](Var x) { return sum(exp(x)); }, args, wrong);
   CHECK_FALSE(report.ok);
   CHECK(report.inputs.at(0).probes == GradcheckOptions{}.random_directions);
@@ -42,16 +44,19 @@ TEST_CASE("negative control: a wrong rule is caught through random directions to
 
 TEST_CASE("gradient rules are a value: a custom rule reaches grad and the loop bodies, the default stays") {
   // A straight-through clip: d clip(x) = 1 everywhere (instead of 0 outside the ramp), inside a scan.
-  const GradRules straight = default_grad_rules().with(Op::HardSigmoid, [](const Var&, const Var& g) {
-    return std::vector<Var>{0.2 * g};
-  });
-  Function f = trace([](Var x) {
-    Scanned s = scan([](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
-      Var h = hard_sigmoid(c[0] + xt[0]);
-      return {{h}, {h}};
-    }, {full({1}, 0.0, DType::f64)}, {reshape(x, {3, 1})});
-    return sum(s.ys[0]);
-  }, {Spec{{3}, DType::f64, "x"}});
+  const GradRules straight =
+      default_grad_rules().with(Op::HardSigmoid, [](const Var&, const Var& g) { return std::vector<Var>{0.2 * g}; });
+  Function f = trace(
+      [](Var x) {
+        Scanned s = scan(
+            [](std::span<const Var> c, std::span<const Var> xt) -> ScanStep {
+              Var h = hard_sigmoid(c[0] + xt[0]);
+              return {{h}, {h}};
+            },
+            {full({1}, 0.0, DType::f64)}, {reshape(x, {3, 1})});
+        return sum(s.ys[0]);
+      },
+      {Spec{{3}, DType::f64, "x"}});
   const Tensor x = Tensor::from({9.0, 9.0, 9.0}, {3}, DType::f64);  // every step clipped at 1
   CHECK(interpret(grad(f), {x})[0].values() == std::vector<double>{0, 0, 0});
   const std::vector<double> st = interpret(grad(f, {}, straight), {x})[0].values();
@@ -73,7 +78,12 @@ TEST_CASE("gradients of shared nodes accumulate") {
   Function f = trace([](Var v) { return sum(v * v + v); }, {spec_of(x)});
   CHECK(grad_values(f, {x}) == std::vector<double>{2.0, -1.0, 5.0});
   // t is one node used twice: d/dx sum(t * t) = 2 t (1 - t^2)
-  Function g = trace([](Var v) { Var t = tanh(v); return sum(t * t); }, {spec_of(x)});
+  Function g = trace(
+      [](Var v) {
+        Var t = tanh(v);
+        return sum(t * t);
+      },
+      {spec_of(x)});
   std::vector<double> got = grad_values(g, {x});
   for (int i = 0; i < 3; ++i) {
     double t = std::tanh(x.at(i));
@@ -120,8 +130,8 @@ TEST_CASE("grad is a graph, so it can be differentiated again") {
   Tensor x = Tensor::from({0.5, -1.5, 2.0}, {3}, DType::f64);
   // The first derivative of sum(x^3) is 3x^2, built as graph nodes by vjp; its sum differentiates
   // again: d/dx sum(3 x^2) = 6x.
-  Function g2 = grad(trace([](Var v) { return sum(vjp({sum(v * v * v)}, {full({}, 1.0, DType::f64)}, {v})[0]); },
-                           {spec_of(x)}));
+  Function g2 =
+      grad(trace([](Var v) { return sum(vjp({sum(v * v * v)}, {full({}, 1.0, DType::f64)}, {v})[0]); }, {spec_of(x)}));
   std::vector<double> got = interpret(g2, {x})[0].values();
   for (int i = 0; i < 3; ++i) CHECK(got[i] == Approx(6 * x.at(i)));
 }
@@ -129,18 +139,21 @@ TEST_CASE("grad is a graph, so it can be differentiated again") {
 TEST_CASE("grad rejects what has no gradient") {
   Function vec = trace([](Var v) { return v * 2.0; }, {Spec{{3}, DType::f64, ""}});
   CHECK_THROWS_WITH(grad(vec), Contains("one floating scalar output"));
-  Function ints = trace([](Var t, Var i) { return sum(gather(t, i)); }, {Spec{{4, 2}, DType::f64, ""}, Spec{{3}, DType::i32, "ids"}});
+  Function ints = trace([](Var t, Var i) { return sum(gather(t, i)); },
+                        {Spec{{4, 2}, DType::f64, ""}, Spec{{3}, DType::i32, "ids"}});
   CHECK_THROWS_WITH(grad(ints, {1}), Contains("('ids') is i32, which has no gradient"));
   CHECK(grad(ints).outputs.size() == 1);  // by default only floating inputs
 }
 
 TEST_CASE("the backward graph of an unrolled loop stays linear in its length") {
   for (int T : {10, 100}) {
-    Function f = trace([T](Var h0, Var w) {
-      Var h = h0;
-      for (int t = 0; t < T; ++t) h = tanh(matmul(h, w));
-      return sum(h);
-    }, {Spec{{2, 8}}, Spec{{8, 8}}});
+    Function f = trace(
+        [T](Var h0, Var w) {
+          Var h = h0;
+          for (int t = 0; t < T; ++t) h = tanh(matmul(h, w));
+          return sum(h);
+        },
+        {Spec{{2, 8}}, Spec{{8, 8}}});
     size_t nodes = topo_order(grad(f).outputs).size();
     INFO("T = " << T << ": " << nodes << " nodes");
     CHECK(nodes < static_cast<size_t>(20 * T + 20));

@@ -38,12 +38,12 @@ TEST_CASE("bf16: rounding to nearest even, the same in a Tensor, the interpreter
   // value, its bf16 (ulp at 1 is 2^-7)
   const std::vector<std::pair<double, double>> table = {
       {1.0, 1.0},
-      {1.0 + std::ldexp(1, -8), 1.0},                                             // tie: to even (down)
-      {1.0 + 3 * std::ldexp(1, -8), 1.0 + std::ldexp(1, -6)},                     // tie: to even (up)
-      {1.0 + std::ldexp(1, -8) + std::ldexp(1, -20), 1.0 + std::ldexp(1, -7)},    // above the tie
+      {1.0 + std::ldexp(1, -8), 1.0},                                           // tie: to even (down)
+      {1.0 + 3 * std::ldexp(1, -8), 1.0 + std::ldexp(1, -6)},                   // tie: to even (up)
+      {1.0 + std::ldexp(1, -8) + std::ldexp(1, -20), 1.0 + std::ldexp(1, -7)},  // above the tie
       {-2.5, -2.5},
-      {bits_to_float(0x7f7f0000u), bits_to_float(0x7f7f0000u)},                   // the largest bf16
-      {std::numeric_limits<float>::max(), inf},                                   // rounds past it
+      {bits_to_float(0x7f7f0000u), bits_to_float(0x7f7f0000u)},  // the largest bf16
+      {std::numeric_limits<float>::max(), inf},                  // rounds past it
       {inf, inf},
       {-inf, -inf},
       {0.0, 0.0},
@@ -119,7 +119,8 @@ Var model_loss(const Model& m, const Var& xs, const Var& w) {
 
 }  // namespace
 
-TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph, and float32 to bf16's precision", "[bf16]") {
+TEST_CASE("bf16: a compiled LSTM step in bf16 equals the interpreted bf16 graph, and float32 to bf16's precision",
+          "[bf16]") {
   std::mt19937_64 rng(11);
   const int64_t T = 12, B = 64, I = 16, H = 128, V = 10;  // the recurrent GEMM: 2^22 multiply-adds
   Model m{nn::RNN<nn::LSTMCell>::init(I, H, rng, {.layers = 2}), Tensor::uniform({H, V}, -0.5, 0.5, rng),
@@ -246,7 +247,7 @@ TEST_CASE("bf16: few-row GEMMs against a weight in PyTorch's layout (gemv.h), fl
                 mag += std::abs(double(a[i * lda + p]) * w[j * ldw + p]);
               }
               CHECK(std::abs(got - want) <= 1e-6 * mag + 1e-30);  // float32 sums of exact products
-              CHECK(part[i * ldc + j] == got);  // the same bits whatever columns a thread was given
+              CHECK(part[i * ldc + j] == got);                    // the same bits whatever columns a thread was given
             }
           }
         }
@@ -294,8 +295,9 @@ TEST_CASE("gemv: one row times a row-major matrix (gemv_rows), against a double 
   }
 }
 
-TEST_CASE("bf16: a sampling step's captured weights are bf16 constants converted once, its logits within bf16's precision",
-          "[bf16]") {
+TEST_CASE(
+    "bf16: a sampling step's captured weights are bf16 constants converted once, its logits within bf16's precision",
+    "[bf16]") {
   // H 256: W_hh [1024, 256] is the smallest constant bf16_gemms converts (2^18 values).
   std::mt19937_64 rng(3);
   using Model = nn::CharRNN<nn::LSTMCell>;
@@ -334,7 +336,8 @@ TEST_CASE("bf16: a sampling step's captured weights are bf16 constants converted
   std::set<const Loop*> seen;  // a loop is met once per output it gives
   std::function<void(const std::vector<Var>&)> walk = [&](const std::vector<Var>& outs) {
     for (const NodePtr& n : topo_order(outs)) {
-      if (n->op == Op::Literal && numel(n->shape) >= (1 << 18)) (n->dtype == DType::bf16 ? bf16_constants : f32_constants)++;
+      if (n->op == Op::Literal && numel(n->shape) >= (1 << 18))
+        (n->dtype == DType::bf16 ? bf16_constants : f32_constants)++;
       if (n->op == Op::Cast && n->inputs[0]->op == Op::Literal) ++casts_of_constants;
       if (n->op == Op::Scan && seen.insert(n->loop.get()).second) walk(n->loop->outputs);
     }

@@ -16,7 +16,8 @@ constexpr int V = 5, H = 4;  // vocabulary, hidden units
 // min-char-rnn's loss over T steps, in the tutorial's column-vector layout:
 //   h_t = tanh(Wxh x_t + Whh h_{t-1} + bh),  y_t = Why h_t + by,  loss = sum_t -log softmax(y_t)[target_t]
 Var min_char_rnn_loss(std::span<const Var> a, int T) {
-  const Var &Wxh = a[0], &Whh = a[1], &Why = a[2], &bh = a[3], &by = a[4], &hprev = a[5], &inputs = a[6], &targets = a[7];
+  const Var &Wxh = a[0], &Whh = a[1], &Why = a[2], &bh = a[3], &by = a[4], &hprev = a[5], &inputs = a[6],
+            &targets = a[7];
   Var xs = one_hot(inputs, V, Wxh.dtype());  // [T, V]
   Var h = hprev, loss;
   for (int t = 0; t < T; ++t) {
@@ -30,8 +31,9 @@ Var min_char_rnn_loss(std::span<const Var> a, int T) {
 }
 
 std::vector<Tensor> min_char_rnn_args(int T, uint64_t seed) {
-  std::vector<Tensor> args = make_args({{{H, V}}, {{H, H}}, {{V, H}}, {{H, 1}}, {{V, 1}}, {{H, 1}},
-                                        {{T}, Domain::Index, V}, {{T}, Domain::Index, V}}, seed);
+  std::vector<Tensor> args = make_args(
+      {{{H, V}}, {{H, H}}, {{V, H}}, {{H, 1}}, {{V, 1}}, {{H, 1}}, {{T}, Domain::Index, V}, {{T}, Domain::Index, V}},
+      seed);
   return args;
 }
 
@@ -141,7 +143,8 @@ TEST_CASE("softmax cross-entropy at logits of +-1000 has finite values and gradi
   for (DType dt : {DType::f32, DType::f64}) {
     Tensor logits = Tensor::from({1000, -1000, 0, -1000, 1000, 1000, -1000, -1000, -1000}, {3, 3}, dt);
     Tensor labels = Tensor::from({0, 0, 2}, {3}, DType::i32);
-    Function f = trace([](Var z, Var y) { return sum(softmax_cross_entropy(z, y)); }, {spec_of(logits), spec_of(labels)});
+    Function f =
+        trace([](Var z, Var y) { return sum(softmax_cross_entropy(z, y)); }, {spec_of(logits), spec_of(labels)});
     auto vg = interpret(value_and_grad(f), {logits, labels});
     // Losses: 0, 2000 + log 2, log 3.
     CHECK(vg[0].item() == Approx(2000 + std::log(2.0) + std::log(3.0)));

@@ -80,7 +80,12 @@ TEST_CASE("malformed checkpoints are rejected, each with its own message") {
     const char* message;
   };
   const std::vector<Bad> cases = {
-      {"shorter than 8 bytes", [&] { fs::path p = dir / "short"; std::ofstream(p) << "abc"; return p; }(),
+      {"shorter than 8 bytes",
+       [&] {
+         fs::path p = dir / "short";
+         std::ofstream(p) << "abc";
+         return p;
+       }(),
        "shorter than the 8-byte header length"},
       {"header length past the end", raw_file(dir, "long", "{}", "", 1000), "runs past the end of the file"},
       {"header not UTF-8", raw_file(dir, "utf8", "{\"\xff\xfe\":1}", ""), "not valid UTF-8"},
@@ -100,17 +105,18 @@ TEST_CASE("malformed checkpoints are rejected, each with its own message") {
                 "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]},"b":{)" + f32x2 + R"(,"data_offsets":[12,20]}})",
                 "12345678901234567890"),
        "hole of 4 bytes"},
-      {"bytes after the last tensor", raw_file(dir, "tail", "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]}})", "123456789"),
-       "belong to none"},
-      {"size not shape x dtype", raw_file(dir, "size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"),
-       "needs 12"},
+      {"bytes after the last tensor",
+       raw_file(dir, "tail", "{\"a\":{" + f32x2 + R"(,"data_offsets":[0,8]}})", "123456789"), "belong to none"},
+      {"size not shape x dtype",
+       raw_file(dir, "size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"), "needs 12"},
       {"shape overflow",
        raw_file(dir, "overflow", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
                 "12345678"),
        "overflows"},
       // No element, but 2^62 * 3 passes INT64_MAX on the way (the product of the others does not wrap a uint64).
       {"shape overflow before a zero extent",
-       raw_file(dir, "overflow0", R"({"a":{"dtype":"F32","shape":[4611686018427387904,3,0],"data_offsets":[0,0]}})", ""),
+       raw_file(dir, "overflow0", R"({"a":{"dtype":"F32","shape":[4611686018427387904,3,0],"data_offsets":[0,0]}})",
+                ""),
        "overflows"},
   };
   for (const Bad& b : cases) {
@@ -225,7 +231,8 @@ TEST_CASE("a character model saves its configuration and vocabulary, and comes b
   CHECK_THROWS_WITH(nn::from_checkpoint<nn::LSTMCell>(file), Catch::Contains("holds a 'gru' model, not 'lstm'"));
   io::Checkpoint wrong = file;
   wrong.tensors[1].second = Tensor::zeros({2, 2});
-  CHECK_THROWS_WITH(nn::from_checkpoint<nn::GRUCell>(wrong), Catch::Contains("is f32[2, 2] in the file, the model expects"));
+  CHECK_THROWS_WITH(nn::from_checkpoint<nn::GRUCell>(wrong),
+                    Catch::Contains("is f32[2, 2] in the file, the model expects"));
   fs::remove_all(dir);
 }
 
@@ -248,12 +255,15 @@ TEST_CASE("a character model's metadata is checked against its tensors before an
       io::Checkpoint wider = c, deeper = c, huge = c;
       wider.metadata["hidden"] = "7";
       deeper.metadata["layers"] = "3";
-      CHECK_THROWS_WITH(nn::sample_checkpoint(wider, prime, 3, {}, rng), Catch::Contains("in the file, the model expects"));
-      CHECK_THROWS_WITH(nn::sample_checkpoint(deeper, prime, 3, {}, rng), Catch::Contains("no tensor named 'rnn.layers.2."));
+      CHECK_THROWS_WITH(nn::sample_checkpoint(wider, prime, 3, {}, rng),
+                        Catch::Contains("in the file, the model expects"));
+      CHECK_THROWS_WITH(nn::sample_checkpoint(deeper, prime, 3, {}, rng),
+                        Catch::Contains("no tensor named 'rnn.layers.2."));
       // Far more than the file holds: refused from the metadata alone, before any allocation
       // (it took 6 GB and 30 s, or ended in std::bad_alloc).
       huge.metadata["hidden"] = "100000";
-      CHECK_THROWS_WITH(nn::sample_checkpoint(huge, prime, 3, {}, rng), Catch::Contains("does not describe the tensors"));
+      CHECK_THROWS_WITH(nn::sample_checkpoint(huge, prime, 3, {}, rng),
+                        Catch::Contains("does not describe the tensors"));
     }
   }
   io::Checkpoint c = char_file<nn::LSTMCell>(0);
@@ -296,10 +306,11 @@ TEST_CASE("a save removes the temporaries that killed saves left, and keeps thos
   if (dead == 0) _exit(0);
   REQUIRE(dead > 0);
   waitpid(dead, nullptr, 0);
-  const fs::path stale_old = dir / (".m.safetensors.tmp" + std::to_string(dead));      // the earlier naming
+  const fs::path stale_old = dir / (".m.safetensors.tmp" + std::to_string(dead));  // the earlier naming
   const fs::path stale = dir / (".m.safetensors.tmp" + std::to_string(dead) + "-7");
-  const fs::path live = dir / (".m.safetensors.tmp" + std::to_string(getppid()) + "-0");   // a save in progress elsewhere
-  const fs::path other = dir / (".n.safetensors.tmp" + std::to_string(dead) + "-0");        // another file's
+  const fs::path live =
+      dir / (".m.safetensors.tmp" + std::to_string(getppid()) + "-0");                // a save in progress elsewhere
+  const fs::path other = dir / (".n.safetensors.tmp" + std::to_string(dead) + "-0");  // another file's
   for (const fs::path& p : {stale_old, stale, live, other}) std::ofstream(p) << "half";
   io::Checkpoint c;
   c.add("w", Tensor::scalar(1));
@@ -357,7 +368,9 @@ TEST_CASE("two threads saving to one path while a third loads it: every save suc
   fs::remove_all(dir);
 }
 
-TEST_CASE("crash safety: a process saving checkpoints, SIGKILLed 100 times at random moments, always leaves one that loads whole") {
+TEST_CASE(
+    "crash safety: a process saving checkpoints, SIGKILLed 100 times at random moments, always leaves one that loads "
+    "whole") {
   const fs::path dir = temp_dir("kill");
   const fs::path path = dir / "m.safetensors";
   auto version = [](int v) { return numbered(v, 1 << 15); };  // 256 KB: a save takes long enough to be cut
@@ -385,7 +398,7 @@ TEST_CASE("crash safety: a process saving checkpoints, SIGKILLed 100 times at ra
     int status = 0;
     waitpid(child, &status, 0);
     kills_mid_run += WIFSIGNALED(status);
-    next = first + 1000000;  // the next child's versions are distinguishable
+    next = first + 1000000;                   // the next child's versions are distinguishable
     const io::Checkpoint c = io::load(path);  // never half a file
     const int v = std::stoi(c.meta("version"));
     newer += v >= first;  // the child finished a save before it was killed

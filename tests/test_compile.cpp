@@ -39,7 +39,12 @@ Function row_loss_grad(const Row& row, const std::vector<Tensor>& args, DType t)
   std::vector<int> wrt;
   for (size_t i = 0; i < args.size(); ++i)
     if (is_float(args[i].dtype())) wrt.push_back(static_cast<int>(i));
-  Function loss = trace_fn([&](Args x) { Var y = row.fn(x); return std::vector<Var>{sum(y * y)}; }, specs_of(args, t));
+  Function loss = trace_fn(
+      [&](Args x) {
+        Var y = row.fn(x);
+        return std::vector<Var>{sum(y * y)};
+      },
+      specs_of(args, t));
   return value_and_grad(loss, wrt);
 }
 
@@ -99,18 +104,27 @@ TEST_CASE("fusion: graphs that should become one kernel do") {
   const std::vector<Case> cases = {
       {"elementwise chain with broadcasts",
        [](Args x) { return std::vector<Var>{sigmoid(x[0] * x[1] + 1.0) * tanh(x[0] - x[2])}; },
-       {Spec{{8, 16}}, Spec{{16}}, Spec{{8, 1}}}, 1, 0},
-      {"chain ending in a full reduction", [](Args x) { return std::vector<Var>{sum(square(tanh(x[0]) * x[1]))}; },
-       {Spec{{8, 16}}, Spec{{8, 16}}}, 1, 0},
+       {Spec{{8, 16}}, Spec{{16}}, Spec{{8, 1}}},
+       1,
+       0},
+      {"chain ending in a full reduction",
+       [](Args x) { return std::vector<Var>{sum(square(tanh(x[0]) * x[1]))}; },
+       {Spec{{8, 16}}, Spec{{8, 16}}},
+       1,
+       0},
       {"vanilla RNN step: tanh(x W + h U + b)",
        [](Args x) { return std::vector<Var>{tanh(matmul(x[0], x[1]) + matmul(x[2], x[3]) + x[4])}; },
-       {Spec{{4, 8}}, Spec{{8, 16}}, Spec{{4, 16}}, Spec{{16, 16}}, Spec{{16}}}, 1, 2},
+       {Spec{{4, 8}}, Spec{{8, 16}}, Spec{{4, 16}}, Spec{{16, 16}}, Spec{{16}}},
+       1,
+       2},
       {"LSTM cell update from its four gates",
        [](Args x) {
          Var c = sigmoid(x[1]) * x[0] + sigmoid(x[2]) * tanh(x[3]);
          return std::vector<Var>{c, sigmoid(x[4]) * tanh(c)};
        },
-       {Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}}, 1, 0},
+       {Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}, Spec{{4, 8}}},
+       1,
+       0},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
@@ -160,7 +174,7 @@ TEST_CASE("the kernel cache: an unrolled recurrence compiles a fixed number of k
   Compiled c10 = compile(value_and_grad(unrolled(10)));
   Compiled c40 = compile(value_and_grad(unrolled(40)));
   INFO(c10.stats().str() << "\n" << c40.stats().str());
-  CHECK(c40.stats().kernels > 3 * c10.stats().kernels);        // the work grows with T...
+  CHECK(c40.stats().kernels > 3 * c10.stats().kernels);             // the work grows with T...
   CHECK(c40.stats().unique_kernels == c10.stats().unique_kernels);  // ...the distinct kernels do not
   Compiled c80 = compile(value_and_grad(unrolled(80)));
   CHECK(c80.stats().unique_kernels == c40.stats().unique_kernels);
@@ -170,13 +184,14 @@ TEST_CASE("the kernel cache: an unrolled recurrence compiles a fixed number of k
 }
 
 TEST_CASE("compiled functions: errors name the input, new shapes compile again") {
-  Function f = trace([](Var x, Var y) { return tanh(x) * y; }, {Spec{{2, 3}, DType::f32, "x"}, Spec{{3}, DType::f32, "y"}});
+  Function f =
+      trace([](Var x, Var y) { return tanh(x) * y; }, {Spec{{2, 3}, DType::f32, "x"}, Spec{{3}, DType::f32, "y"}});
   Compiled c = compile(f);
   std::mt19937_64 rng(5);
   Tensor x = Tensor::uniform({2, 3}, -1, 1, rng), y = Tensor::uniform({3}, -1, 1, rng);
   CHECK_THROWS_WITH(c({x}), Catch::Contains("takes 2 inputs, 1 were given"));
-  CHECK_THROWS_WITH(c({x, y.to(DType::f64)}), Catch::Contains("input 1 ('y')") && Catch::Contains("f32[3]") &&
-                                                  Catch::Contains("f64[3]"));
+  CHECK_THROWS_WITH(c({x, y.to(DType::f64)}),
+                    Catch::Contains("input 1 ('y')") && Catch::Contains("f32[3]") && Catch::Contains("f64[3]"));
   // Other shapes: the function is traced and compiled again for them.
   Tensor x2 = Tensor::uniform({5, 4}, -1, 1, rng), y2 = Tensor::uniform({4}, -1, 1, rng);
   CHECK(max_abs_diff(c({x2, y2})[0], interpret(f.retrace({spec_of(x2), spec_of(y2)}), {x2, y2})[0]) < 1e-6);
@@ -249,8 +264,11 @@ TEST_CASE("a float cast to i32 saturates and takes NaN to 0, compiled and interp
 
 TEST_CASE("i32 add, sub, mul and neg wrap around, compiled and interpreted alike (no undefined behaviour)") {
   // Found by the graph fuzzer: 756030 * 756030 overflowed an int in the interpreter.
-  Function f = trace([](Var x) { return std::vector<Var>{x * x, x + x * 3000, -x - 2147483647}; },
-                     {Spec{{3}, DType::i32, "x"}});
+  Function f = trace(
+      [](Var x) {
+        return std::vector<Var>{x * x, x + x * 3000, -x - 2147483647};
+      },
+      {Spec{{3}, DType::i32, "x"}});
   const Tensor x = Tensor::from({756030, -2147483648.0, 7}, {3}, DType::i32);
   const std::vector<Tensor> want = interpret(f, {x}), got = compile(f)({x});
   auto wrapped = [](int64_t v) { return static_cast<double>(static_cast<int32_t>(static_cast<uint32_t>(v))); };
@@ -265,12 +283,15 @@ TEST_CASE("a concat inside a concat along a later axis: its pieces land strided,
   // contiguous.
   Function f = trace(
       [](Var a, Var b, Var z, Var q) {
-        Var g = matmul(a, b);                                         // [4, 6]
-        Var inner = concat({reshape(g, {8, 3}), z}, 0);               // [10, 3]: g cannot be a strided view
-        Var inner2 = concat({matmul(a, slice(b, 1, 0, 3)), z}, 0);   // [6, 3]: a GEMM in a strided slot
-        Var r = scan([](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
-          return {{c[0] + x[0]}, {c[0] * x[0]}};
-        }, {slice(q, 0, 0, 1)}, {reshape(q, {10, 1, 2})}).ys[0];       // [10, 1, 2] from a loop
+        Var g = matmul(a, b);                                       // [4, 6]
+        Var inner = concat({reshape(g, {8, 3}), z}, 0);             // [10, 3]: g cannot be a strided view
+        Var inner2 = concat({matmul(a, slice(b, 1, 0, 3)), z}, 0);  // [6, 3]: a GEMM in a strided slot
+        Var r = scan(
+                    [](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+                      return {{c[0] + x[0]}, {c[0] * x[0]}};
+                    },
+                    {slice(q, 0, 0, 1)}, {reshape(q, {10, 1, 2})})
+                    .ys[0];                                               // [10, 1, 2] from a loop
         Var inner3 = concat({reshape(r, {5, 4}), slice(q, 0, 0, 5)}, 1);  // [5, 6]
         return std::vector<Var>{concat({inner, q}, 1), concat({inner2, slice(q, 0, 0, 6)}, 1),
                                 concat({concat({reshape(r, {10, 2}), q}, 0), concat({q, q}, 0)}, 1), inner3};
@@ -293,7 +314,9 @@ TEST_CASE("EnvOptions: the dump list names whole words, CompileOptions starts fr
   CHECK(CompileOptions{}.env.dump == EnvOptions::from_environment().dump);
 }
 
-TEST_CASE("transposes run in tiles (emit.cpp): every shape, split across threads or not, equals the interpreter bit for bit") {
+TEST_CASE(
+    "transposes run in tiles (emit.cpp): every shape, split across threads or not, equals the interpreter bit for "
+    "bit") {
   // Sizes on and off the 32-point tiles, and a domain too small to tile; the sum keeps a second,
   // contiguous argument in the kernel.
   for (auto [r, c] : {std::pair<int64_t, int64_t>{32, 32}, {33, 70}, {100, 37}, {700, 96}, {31, 200}}) {
@@ -392,8 +415,20 @@ TEST_CASE("hard_sigmoid and softplus: vectorised float32 kernels that agree with
       const std::string text = capture_stderr([&] { compile(f, o); });
       CHECK_THAT(text, Catch::Contains("<16 x float>") || Catch::Contains("<8 x float>"));
       Tensor x(DType::f32, {4, 64});
-      const float special[] = {0.f, -0.f, 1e-30f, -1e-30f, 2.5f, -2.5f, 20.f, -20.f, 88.f, -88.f, 1e4f, -1e4f,
-                               std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+      const float special[] = {0.f,
+                               -0.f,
+                               1e-30f,
+                               -1e-30f,
+                               2.5f,
+                               -2.5f,
+                               20.f,
+                               -20.f,
+                               88.f,
+                               -88.f,
+                               1e4f,
+                               -1e4f,
+                               std::numeric_limits<float>::infinity(),
+                               -std::numeric_limits<float>::infinity(),
                                std::numeric_limits<float>::quiet_NaN()};
       for (int64_t i = 0; i < x.numel(); ++i)
         x.set(i, i < 15 ? special[i] / c.scale : -40.0 + 80.0 * static_cast<double>(i) / 256.0);
@@ -401,13 +436,19 @@ TEST_CASE("hard_sigmoid and softplus: vectorised float32 kernels that agree with
       for (int64_t i = 0; i < x.numel(); ++i) {
         INFO("x = " << x.at(i) * c.scale);
         const double g = got.at(i), w = want.at(i);
-        if (std::isnan(w)) CHECK(std::isnan(g));
-        else CHECK((g == w || std::abs(g - w) <= 2e-6 * std::max(1.0, std::abs(w)) + 1e-37));
+        if (std::isnan(w))
+          CHECK(std::isnan(g));
+        else
+          CHECK((g == w || std::abs(g - w) <= 2e-6 * std::max(1.0, std::abs(w)) + 1e-37));
       }
     }
   }
   // The reference itself, against the definitions in float64.
-  Function f = trace([](Var x) { return std::vector<Var>{hard_sigmoid(x), softplus(x)}; }, {Spec{{6}, DType::f64, "x"}});
+  Function f = trace(
+      [](Var x) {
+        return std::vector<Var>{hard_sigmoid(x), softplus(x)};
+      },
+      {Spec{{6}, DType::f64, "x"}});
   Tensor x = Tensor::from({-3.0, -2.5, 0.0, 1.0, -40.0, 40.0}, {6}, DType::f64);
   const std::vector<Tensor> y = interpret(f, {x});
   const double hs[] = {0, 0, 0.5, 0.7, 0, 1};
@@ -441,7 +482,8 @@ Function lstm_seq(DType t) {
         }
         return std::vector<Var>{loss, h, c};
       },
-      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{B, H}, t}, Spec{{4 * H, I}, t}, Spec{{4 * H, H}, t}, Spec{{4 * H}, t}});
+      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{B, H}, t}, Spec{{4 * H, I}, t}, Spec{{4 * H, H}, t},
+       Spec{{4 * H}, t}});
 }
 Function gru_seq(DType t) {
   return trace(
@@ -453,11 +495,14 @@ Function gru_seq(DType t) {
         }
         return std::vector<Var>{loss, h};
       },
-      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{3 * H, I}, t}, Spec{{3 * H, H}, t}, Spec{{3 * H}, t}, Spec{{3 * H}, t}});
+      {Spec{{T, B, I}, t}, Spec{{B, H}, t}, Spec{{3 * H, I}, t}, Spec{{3 * H, H}, t}, Spec{{3 * H}, t},
+       Spec{{3 * H}, t}});
 }
 }  // namespace
 
-TEST_CASE("BPTT through LSTM and GRU sequences: compiled equals interpreted, projections and weight gradients as one GEMM each") {
+TEST_CASE(
+    "BPTT through LSTM and GRU sequences: compiled equals interpreted, projections and weight gradients as one GEMM "
+    "each") {
   for (DType t : {DType::f64, DType::f32}) {
     for (const auto& [name, f] : {std::pair{"lstm", lstm_seq(t)}, std::pair{"gru", gru_seq(t)}}) {
       DYNAMIC_SECTION(name << " " << name_of(t)) {

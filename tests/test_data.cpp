@@ -42,7 +42,8 @@ TEST_CASE("files: missing, empty and folders") {
   const fs::path dir = fs::temp_directory_path() / "rnnc-test-data";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  CHECK_THROWS_WITH(read_text(dir / "nope.txt"), Catch::Contains("cannot open data file") && Catch::Contains("nope.txt"));
+  CHECK_THROWS_WITH(read_text(dir / "nope.txt"),
+                    Catch::Contains("cannot open data file") && Catch::Contains("nope.txt"));
   std::ofstream(dir / "empty.txt").close();
   CHECK_THROWS_WITH(read_text(dir / "empty.txt"), Catch::Contains("no text in"));
   std::ofstream(dir / "b.md") << "second";
@@ -55,7 +56,7 @@ TEST_CASE("streams: B parallel streams, chunk k+1 continues chunk k, targets are
   std::vector<double> v;
   for (int i = 0; i < 20; ++i) v.push_back(i);
   Streams s(Tensor::from(v, {20}, DType::i32), 2, 3);  // streams 0..9 and 10..19
-  CHECK(s.chunks() == 3);                               // (10 - 1) / 3
+  CHECK(s.chunks() == 3);                              // (10 - 1) / 3
   const Tensor in0 = s.chunk(0).x.tensor(), tg0 = s.chunk(0).y.tensor(), in1 = s.chunk(1).x.tensor();
   CHECK(in0.shape() == Shape{3, 2});
   CHECK(in0.values() == std::vector<double>{0, 10, 1, 11, 2, 12});
@@ -96,7 +97,8 @@ TEST_CASE("windows and the train/validation split") {
   CHECK(pairs.batches() == 2);
   const Tensor whole = pairs.batch(1, 1).y.tensor(), half = pairs.batch(1, 1, {.rank = 1, .ranks = 2}).y.tensor();
   CHECK(half.values() == std::vector<double>{whole.at(2), whole.at(3)});  // rank 1's rows of the same batch
-  CHECK_THROWS_WITH(Windows(Tensor::from(v, {10}, DType::i32), 4, {.batch = 9}), Catch::Contains("fewer than one batch of 9"));
+  CHECK_THROWS_WITH(Windows(Tensor::from(v, {10}, DType::i32), 4, {.batch = 9}),
+                    Catch::Contains("fewer than one batch of 9"));
   Split sp = split(U"abcdefghij", 0.2);
   CHECK(sp.train == U"abcdefgh");
   CHECK(sp.val == U"ij");
@@ -113,7 +115,7 @@ TEST_CASE("buckets: batches of similar lengths, padded to a multiple, every sequ
   }
   Buckets b(seqs, labels, {.batch = 3, .multiple = 4, .pad = -1, .seed = 5});
   CHECK(b.count() == 10);
-  CHECK(b.batches() == 3);  // the last partial batch is left out of a pass
+  CHECK(b.batches() == 3);           // the last partial batch is left out of a pass
   CHECK(b.tokens() == 45 * 3 / 10);  // an average batch's real steps
   for (int64_t epoch : {0, 1}) {
     std::vector<std::vector<int64_t>> pass = b.pass(epoch);
@@ -136,7 +138,8 @@ TEST_CASE("buckets: batches of similar lengths, padded to a multiple, every sequ
   CHECK(x.x.shape() == Shape{8, 3});
   CHECK(x.lengths.tensor().values() == std::vector<double>{5, 2, 0});
   CHECK(x.y.tensor().values() == std::vector<double>{2, 2, 0});
-  CHECK(x.x.tensor().values() == std::vector<double>{6, 3, -1, 6, 3, -1, 6, -1, -1, 6, -1, -1, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1});
+  CHECK(x.x.tensor().values() ==
+        std::vector<double>{6, 3, -1, 6, 3, -1, 6, -1, -1, 6, -1, -1, 6, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1});
   CHECK(b.sequences({0}).x.shape() == Shape{1, 1});  // empty sequences still get one (padding) step
   // The dataset's batch k of a pass is the pass's k-th list of sequences.
   CHECK(b.batch(1, 2).lengths.tensor().values() == b.sequences(b.pass(1)[2]).lengths.tensor().values());

@@ -66,7 +66,8 @@ TEST_CASE("dist: allreduce_mean gives every rank the mean, in buckets, the same 
     }
 }
 
-TEST_CASE("dist: OverlappedMean: buckets cut where a step came between gradients, the same bits as allreduce_mean", "[dist]") {
+TEST_CASE("dist: OverlappedMean: buckets cut where a step came between gradients, the same bits as allreduce_mean",
+          "[dist]") {
   const int n = dist::size();
   for (DType t : {DType::f32, DType::f64})
     for (int64_t bucket : {dist::kBucketBytes, int64_t{64}}) {
@@ -89,7 +90,8 @@ TEST_CASE("dist: OverlappedMean: buckets cut where a step came between gradients
         dist::allreduce_mean(blocking);
         const std::vector<Tensor> got = tree::tensors(m), want = tree::tensors(blocking);
         for (size_t k = 0; k < got.size(); ++k) CHECK(max_abs_diff(got[k], want[k]) == 0);
-        for (int64_t i = 0; i < got[1].numel(); ++i) CHECK(got[1].at(i) == Approx((n + 1) / 2.0 + call + static_cast<double>(i) / 8));
+        for (int64_t i = 0; i < got[1].numel(); ++i)
+          CHECK(got[1].at(i) == Approx((n + 1) / 2.0 + call + static_cast<double>(i) / 8));
         dist::check_same(m, "model");
         if (n == 1) {
           CHECK(st.buckets == 0);
@@ -120,7 +122,8 @@ TEST_CASE("dist: a leaf that differs between ranks is named on every rank", "[di
   CHECK_NOTHROW(dist::check_same(m, "model"));
   if (dist::rank() == 1) m.layers[1].tensor().set(7, 42.0);
   if (dist::size() > 1)
-    CHECK_THROWS_WITH(dist::check_same(m, "model"), Catch::Contains("'model.layers.1' differs between ranks: rank(s) 1"));
+    CHECK_THROWS_WITH(dist::check_same(m, "model"),
+                      Catch::Contains("'model.layers.1' differs between ranks: rank(s) 1"));
   else
     CHECK_NOTHROW(dist::check_same(m, "model"));
 }
@@ -141,8 +144,8 @@ using CharModel = nn::CharRNN<nn::LSTMCell>;
 // 20000 characters of words drawn by a fixed generator: a text of its own, so that an edit of the
 // project's docs (which this once read) cannot move the float32 comparison below.
 std::u32string fixed_text() {
-  static const char* const words[] = {"the", "loss", "of", "a", "step", "gradient", "through", "time", "and",
-                                      "state", "carried", "to", "next", "chunk", "with", "weights", "in", "rows"};
+  static const char* const words[] = {"the",   "loss",    "of", "a",    "step",  "gradient", "through", "time", "and",
+                                      "state", "carried", "to", "next", "chunk", "with",     "weights", "in",   "rows"};
   std::mt19937 g(11);
   std::string s;
   while (s.size() < 20000) {
@@ -166,8 +169,12 @@ CharModel train_chars(DType t, int64_t B, int64_t steps, bool distributed, const
   std::vector<nn::Callback> callbacks;
   if (!keep_last.empty()) callbacks.push_back(nn::KeepLast{keep_last.string(), 5});
   nn::fit(m, opt, streams, CharModel::loss,
-          {.budget = {.steps = steps}, .clip = {.norm = 5}, .resume = resume, .distributed = distributed,
-           .overlap = overlap, .callbacks = callbacks});
+          {.budget = {.steps = steps},
+           .clip = {.norm = 5},
+           .resume = resume,
+           .distributed = distributed,
+           .overlap = overlap,
+           .callbacks = callbacks});
   return m;
 }
 
@@ -233,9 +240,7 @@ TEST_CASE("dist: a rank whose model has other parameters is caught when fit star
   std::mt19937_64 rng(3);
   CharModel m = CharModel::init(vocab.size(), dist::rank() == 1 ? 9 : 8, rng);  // rank 1: 9 units, not 8
   optim::Optimizer opt(optim::Adam{});
-  auto run = [&] {
-    nn::fit(m, opt, streams, CharModel::loss, {.budget = {.steps = 2}});
-  };
+  auto run = [&] { nn::fit(m, opt, streams, CharModel::loss, {.budget = {.steps = 2}}); };
   if (dist::size() > 1)
     CHECK_THROWS_WITH(run(), Catch::Contains("rank(s) 1 pass other leaves"));
   else

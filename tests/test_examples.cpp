@@ -52,7 +52,8 @@ TEST_CASE("the examples refuse bad options, say why a summary value is missing, 
   CHECK(s["train_loss"].is_null());
   CHECK(s["null_because"]["train_loss"] == "no iterations");
   CHECK(s["chars_per_s"].is_null());
-  for (const char* bad : {"--steps -5", "--seed -1", "--seed 99999999999999999999", "--seed ''", "--lr nan", "--lr inf", "--lr 0", "--seq-length 0", "--hidden 0", "--threads -3"}) {
+  for (const char* bad : {"--steps -5", "--seed -1", "--seed 99999999999999999999", "--seed ''", "--lr nan", "--lr inf",
+                          "--lr 0", "--seq-length 0", "--hidden 0", "--threads -3"}) {
     Run r = run(mcr + bad);
     INFO(bad << "\n" << r.output);
     CHECK(r.status != 0);
@@ -92,7 +93,7 @@ TEST_CASE("min_char_rnn: the compiled run matches the interpreter, and a second 
   INFO(first.output << second.output << interpreted.output);
   REQUIRE(first.status == 0);
   REQUIRE(second.status == 0);
-  CHECK(summary_value(first.output, "kernels_compiled") > 0);   // a fresh cache: LLVM ran
+  CHECK(summary_value(first.output, "kernels_compiled") > 0);    // a fresh cache: LLVM ran
   CHECK(summary_value(second.output, "kernels_compiled") == 0);  // every kernel came from disk
   CHECK(summary_value(first.output, "train_loss") == summary_value(second.output, "train_loss"));
   // The compiled kernels and the interpreter agree closely.
@@ -144,8 +145,11 @@ TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sa
   char dir[] = "/tmp/rnnc-charlstm-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
   const std::string ckpt = std::string(dir) + "/best.safetensors";
-  Run r = run(std::string(EXAMPLES_DIR) + "/char_lstm --data " RNNC_TEST_CORPUS " --steps 60 --validate-every 20 --hidden 128 --seq-length 40 --batch 32 --generate 60 "
-              "--seed 2 --save " + ckpt);
+  Run r = run(std::string(EXAMPLES_DIR) +
+              "/char_lstm --data " RNNC_TEST_CORPUS
+              " --steps 60 --validate-every 20 --hidden 128 --seq-length 40 --batch 32 --generate 60 "
+              "--seed 2 --save " +
+              ckpt);
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("(best so far)") != std::string::npos);
@@ -175,7 +179,8 @@ TEST_CASE("char_lstm: windows -> next character, keeps the best weights, rnnc sa
 }
 
 TEST_CASE("simple_rnn: SimpleRNN(128) on 10-character windows with RMSprop, a sample after each iteration") {
-  Run r = run(std::string(EXAMPLES_DIR) + "/simple_rnn --data " RNNC_TEST_CORPUS " --steps 300 --sample-every 100 --seed 1");
+  Run r = run(std::string(EXAMPLES_DIR) + "/simple_rnn --data " RNNC_TEST_CORPUS
+                                          " --steps 300 --sample-every 100 --seed 1");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("iteration 3 (step 300)") != std::string::npos);
@@ -190,8 +195,11 @@ TEST_CASE("simple_rnn: SimpleRNN(128) on 10-character windows with RMSprop, a sa
 TEST_CASE("text_generator: a 3-layer LSTM trained sequence to sequence over streams") {
   char dir[] = "/tmp/rnnc-textgen-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
-  Run r = run(std::string(EXAMPLES_DIR) + "/text_generator --data " RNNC_TEST_CORPUS " --steps 80 --validate-every 40 --hidden 64 --seq-length 25 --batch 16 "
-              "--generate 40 --save " + std::string(dir) + "/tg.safetensors --curve " + std::string(dir) + "/curve");
+  Run r = run(std::string(EXAMPLES_DIR) +
+              "/text_generator --data " RNNC_TEST_CORPUS
+              " --steps 80 --validate-every 40 --hidden 64 --seq-length 25 --batch 16 "
+              "--generate 40 --save " +
+              std::string(dir) + "/tg.safetensors --curve " + std::string(dir) + "/curve");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("(best so far)") != std::string::npos);

@@ -73,14 +73,15 @@ void embed_project(Program& p) {
   s.buffers[1].offset = 64;
   s.arena_bytes = 128;
   Step gather{Step::Kind::Library, {}, {}, {}, {}, {}, {0}};
-  gather.library = LibraryStep{Routine::Gather, {}, "model.cpp:3",
+  gather.library = LibraryStep{Routine::Gather,
+                               {},
+                               "model.cpp:3",
                                {home(input(0), DType::f32, {4, 3}), home(input(1), DType::i32, {2})},
                                home(arena(0), DType::f32, {2, 3})};
   Step gemm{Step::Kind::Gemm, {}, {}, {}, {}, {0}, {1}};
-  gemm.gemm = GemmStep{home(arena(0), DType::f32, {2, 3}), home(input(2), DType::f32, {3, 2}),
-                       home(arena(1), DType::f32, {2, 2}), {}};
-  s.steps = {gather, gemm,
-             kernel(0, {home(arena(1), DType::f32, {2, 2}), home(output(0), DType::f32, {2, 2})}, 2, 4),
+  gemm.gemm = GemmStep{
+      home(arena(0), DType::f32, {2, 3}), home(input(2), DType::f32, {3, 2}), home(arena(1), DType::f32, {2, 2}), {}};
+  s.steps = {gather, gemm, kernel(0, {home(arena(1), DType::f32, {2, 2}), home(output(0), DType::f32, {2, 2})}, 2, 4),
              kernel(1, {home(output(0), DType::f32, {2, 2}), home(output(1), DType::f32, {2})}, 2, 4,
                     {Fill{Fill::Identity::Zero, 1, 2}})};
   p.kernels = {tanh_rows, column_sum};
@@ -124,8 +125,8 @@ TEST_CASE("exec: a loop step runs its body T times over a carry and a sequence")
   auto body = std::make_shared<Schedule>();
   body->inputs = {{{2}, DType::f32, "h"}, {{2}, DType::f32, "x"}};
   body->outputs = {{{2}, DType::f32, ""}};
-  body->steps = {kernel(0, {home(input(0), DType::f32, {2}), home(input(1), DType::f32, {2}),
-                            home(output(0), DType::f32, {2})}, 2, 2)};
+  body->steps = {kernel(
+      0, {home(input(0), DType::f32, {2}), home(input(1), DType::f32, {2}), home(output(0), DType::f32, {2})}, 2, 2)};
   Program p;
   p.kernels = {add2};
   Schedule& s = p.schedule;
@@ -174,13 +175,17 @@ TEST_CASE("exec: library routines (scatter_add, one_hot, sequence_mask, pad) wri
   const Tensor idx = ints({3}, {2, 0, 2});
   SECTION("scatter_add adds rows at their indices, repeats too") {
     const Tensor rows = floats({3, 2}, {1, 2, 3, 4, 5, 6});
-    LibraryStep l{Routine::ScatterAdd, {}, "x.cpp:1", {home(input(0), DType::i32, {3}), home(input(1), DType::f32, {3, 2})},
+    LibraryStep l{Routine::ScatterAdd,
+                  {},
+                  "x.cpp:1",
+                  {home(input(0), DType::i32, {3}), home(input(1), DType::f32, {3, 2})},
                   home(output(0), DType::f32, {4, 2})};
     CHECK(values(run1(l, {bytes(idx), bytes(rows)}, Tensor::empty({4, 2}, DType::f32))) ==
           std::vector<float>{3, 4, 0, 0, 6, 8, 0, 0});
   }
   SECTION("one_hot") {
-    LibraryStep l{Routine::OneHot, {}, "x.cpp:1", {home(input(0), DType::i32, {3})}, home(output(0), DType::f32, {3, 3})};
+    LibraryStep l{
+        Routine::OneHot, {}, "x.cpp:1", {home(input(0), DType::i32, {3})}, home(output(0), DType::f32, {3, 3})};
     CHECK(values(run1(l, {bytes(idx)}, Tensor::empty({3, 3}, DType::f32))) ==
           std::vector<float>{0, 0, 1, 1, 0, 0, 0, 0, 1});
     l.out.shape = {3, 2};
@@ -189,7 +194,8 @@ TEST_CASE("exec: library routines (scatter_add, one_hot, sequence_mask, pad) wri
   }
   SECTION("sequence_mask") {
     const Tensor lengths = ints({2}, {3, 1});
-    LibraryStep l{Routine::SequenceMask, {}, "x.cpp:1", {home(input(0), DType::i32, {2})}, home(output(0), DType::f32, {3, 2})};
+    LibraryStep l{
+        Routine::SequenceMask, {}, "x.cpp:1", {home(input(0), DType::i32, {2})}, home(output(0), DType::f32, {3, 2})};
     CHECK(values(run1(l, {bytes(lengths)}, Tensor::empty({3, 2}, DType::f32))) == std::vector<float>{1, 1, 1, 0, 1, 0});
     const Tensor bad = ints({2}, {3, 4});
     CHECK_THROWS_WITH(run1(l, {bytes(bad)}, Tensor::empty({3, 2}, DType::f32)),
@@ -197,7 +203,8 @@ TEST_CASE("exec: library routines (scatter_add, one_hot, sequence_mask, pad) wri
   }
   SECTION("pad") {
     const Tensor x = floats({2, 2}, {1, 2, 3, 4});
-    LibraryStep l{Routine::Pad, {1, 0}, "x.cpp:1", {home(input(0), DType::f32, {2, 2})}, home(output(0), DType::f32, {4, 3})};
+    LibraryStep l{
+        Routine::Pad, {1, 0}, "x.cpp:1", {home(input(0), DType::f32, {2, 2})}, home(output(0), DType::f32, {4, 3})};
     CHECK(values(run1(l, {bytes(x)}, Tensor::empty({4, 3}, DType::f32))) ==
           std::vector<float>{0, 0, 0, 1, 2, 0, 3, 4, 0, 0, 0, 0});
   }
@@ -234,7 +241,8 @@ std::vector<float> int8_reference(const std::vector<float>& a, const std::vector
 
 TEST_CASE("exec: int8 weights: a GEMM on a weight literal quantized per column gives its definition's bits") {
   // (m, k, n, threads): padding of K to 64, rows of A, a GEMM shared out by two threads.
-  for (auto [m, k, n, threads] : std::vector<std::array<int64_t, 4>>{{3, 70, 37, 1}, {1, 256, 1024, 2}, {2, 64, 5, 2}}) {
+  for (auto [m, k, n, threads] :
+       std::vector<std::array<int64_t, 4>>{{3, 70, 37, 1}, {1, 256, 1024, 2}, {2, 64, 5, 2}}) {
     INFO("m " << m << " k " << k << " n " << n << " threads " << threads);
     std::vector<float> a(static_cast<size_t>(m * k)), w(static_cast<size_t>(k * n));
     for (size_t i = 0; i < a.size(); ++i) a[i] = std::sin(0.37f * static_cast<float>(i)) * (i % 7 == 0 ? 3.0f : 1.0f);
@@ -244,8 +252,10 @@ TEST_CASE("exec: int8 weights: a GEMM on a weight literal quantized per column g
     s.outputs = {Spec{{m, n}, DType::f32, "c"}};
     s.literals = {floats({k, n}, w)};
     Step gemm{Step::Kind::Gemm, {}, {}, {}, {}, {}, {}};
-    gemm.gemm = GemmStep{home(input(0), DType::f32, {m, k}), home({Space::Literal, 0}, DType::f32, {k, n}),
-                         home(output(0), DType::f32, {m, n}), {}};
+    gemm.gemm = GemmStep{home(input(0), DType::f32, {m, k}),
+                         home({Space::Literal, 0}, DType::f32, {k, n}),
+                         home(output(0), DType::f32, {m, n}),
+                         {}};
     s.steps = {gemm};
     Program f32;
     f32.schedule = s;

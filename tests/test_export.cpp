@@ -51,7 +51,9 @@ void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noe
     return nullptr;
   }
 }
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t& t) noexcept { return operator new(n, a, t); }
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t& t) noexcept {
+  return operator new(n, a, t);
+}
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
@@ -105,9 +107,10 @@ struct InProcess {
     program = exec::serialize(p->schedule);
     kernels.assign(p->kernels.begin(), p->kernels.end());
     for (const Tensor& t : tree::tensors(s0)) state.append(static_cast<const char*>(t.raw()), t.numel() * 4);
-    image = rnnc_model_image{RNNC_MODEL_FORMAT, "test", "host", features, program.data(), program.size(),
-                             kernels.data(), kernels.size(), static_cast<int>(tree::tensors(s0).size()),
-                             state.data(), state.size(), nullptr};
+    image = rnnc_model_image{RNNC_MODEL_FORMAT, "test",         "host",
+                             features,          program.data(), program.size(),
+                             kernels.data(),    kernels.size(), static_cast<int>(tree::tensors(s0).size()),
+                             state.data(),      state.size(),   nullptr};
   }
 };
 
@@ -152,7 +155,8 @@ TEST_CASE("export: a character model's step, built as a C library and loaded wit
   o.name = "charlm";
   o.metadata["vocab"] = "abc\"\\?\n";
   const ExportedModel x = export_stream(step, s0, char_tensor(0), dir, o);
-  for (const auto& f : {x.header, x.source, x.object, x.static_library, x.shared_library, x.runtime_library, x.cmake_config})
+  for (const auto& f :
+       {x.header, x.source, x.object, x.static_library, x.shared_library, x.runtime_library, x.cmake_config})
     CHECK(std::filesystem::exists(f));
   CHECK(x.kernels > 0);
   CHECK_FALSE(x.features.empty());

@@ -82,7 +82,8 @@ TEST_CASE("constants from full() take the dtype of the other operand") {
 }
 
 TEST_CASE("tracing a C++ function gives a Function") {
-  Function f = trace([](Var x, Var w) { return sum(tanh(matmul(x, w))); }, {Spec{{3, 4}}, Spec{{4, 5}, DType::f32, "w"}});
+  Function f =
+      trace([](Var x, Var w) { return sum(tanh(matmul(x, w))); }, {Spec{{3, 4}}, Spec{{4, 5}, DType::f32, "w"}});
   REQUIRE(f.inputs.size() == 2);
   CHECK(f.inputs[0]->name == "arg0");
   CHECK(f.inputs[1]->name == "w");
@@ -96,7 +97,8 @@ TEST_CASE("tracing a C++ function gives a Function") {
 }
 
 TEST_CASE("graphs print as text and DOT") {
-  Function f = trace([](Var x, Var w) { return sum(tanh(matmul(x, w))); }, {Spec{{3, 4}, DType::f32, "x"}, Spec{{4, 5}, DType::f32, "w"}});
+  Function f = trace([](Var x, Var w) { return sum(tanh(matmul(x, w))); },
+                     {Spec{{3, 4}, DType::f32, "x"}, Spec{{4, 5}, DType::f32, "w"}});
   std::string text = to_text(f);
   CHECK_THAT(text, Contains("input() \"x\" : f32[3, 4]"));
   CHECK_THAT(text, Contains("matmul(%0, %1) : f32[3, 5]"));

@@ -25,8 +25,16 @@ TEST_CASE("interpreter: table of ops against hand-computed values") {
       {"relu", [](Var v) { return relu(v); }, {1, 0, 3, 0, 5, 0}},
       {"abs", [](Var v) { return abs(v); }, {1, 2, 3, 4, 5, 6}},
       {"sign", [](Var v) { return sign(v); }, {1, -1, 1, -1, 1, -1}},
-      {"broadcast add", [](Var v) { return v + constant(Tensor::from({10, 20, 30}, {3}, DType::f64)); }, {11, 18, 33, 6, 25, 24}},
-      {"column broadcast", [](Var v) { return v * constant(Tensor::from({1, 2}, {2, 1}, DType::f64)); }, {1, -2, 3, -8, 10, -12}},
+      {"broadcast add",
+       [](Var v) {
+         return v + constant(Tensor::from({10, 20, 30}, {3}, DType::f64));
+       },
+       {11, 18, 33, 6, 25, 24}},
+      {"column broadcast",
+       [](Var v) {
+         return v * constant(Tensor::from({1, 2}, {2, 1}, DType::f64));
+       },
+       {1, -2, 3, -8, 10, -12}},
       {"sum axis 0", [](Var v) { return sum(v, {0}); }, {-3, 3, -3}},
       {"sum axis 1", [](Var v) { return sum(v, {1}); }, {2, -5}},
       {"mean", [](Var v) { return mean(v); }, {-0.5}},
@@ -34,8 +42,16 @@ TEST_CASE("interpreter: table of ops against hand-computed values") {
       {"min axis 0", [](Var v) { return min(v, {0}); }, {-4, -2, -6}},
       {"transpose", [](Var v) { return transpose(v); }, {1, -4, -2, 5, 3, -6}},
       {"slice", [](Var v) { return slice(v, 1, 1, 3); }, {-2, 3, 5, -6}},
-      {"pad", [](Var v) { return pad(slice(v, 0, 0, 1), {0, 1}, {0, 1}); }, {0, 1, -2, 3, 0}},
-      {"concat axis 1", [](Var v) { return concat({v, slice(v, 1, 0, 1)}, 1); }, {1, -2, 3, 1, -4, 5, -6, -4}},
+      {"pad",
+       [](Var v) {
+         return pad(slice(v, 0, 0, 1), {0, 1}, {0, 1});
+       },
+       {0, 1, -2, 3, 0}},
+      {"concat axis 1",
+       [](Var v) {
+         return concat({v, slice(v, 1, 0, 1)}, 1);
+       },
+       {1, -2, 3, 1, -4, 5, -6, -4}},
       {"matmul", [](Var v) { return matmul(v, transpose(v)); }, {14, -32, -32, 77}},
       {"maximum", [](Var v) { return maximum(v, 0.5); }, {1, 0.5, 3, 0.5, 5, 0.5}},
       {"where", [](Var v) { return where(v > 0.0, v, 100.0); }, {1, 100, 3, 100, 5, 100}},
@@ -54,9 +70,11 @@ TEST_CASE("interpreter: table of ops against hand-computed values") {
 TEST_CASE("interpreter: indexing") {
   Tensor table = Tensor::from({0, 1, 10, 11, 20, 21}, {3, 2}, DType::f32);
   Tensor idx = Tensor::from({2, 0, 2}, {3}, DType::i32);
-  Function f = trace([](Var t, Var i) { return std::vector<Var>{gather(t, i), scatter_add(i, gather(t, i), {3, 2}),
-                                                                 one_hot(i, 4)}; },
-                     {spec_of(table), spec_of(idx)});
+  Function f = trace(
+      [](Var t, Var i) {
+        return std::vector<Var>{gather(t, i), scatter_add(i, gather(t, i), {3, 2}), one_hot(i, 4)};
+      },
+      {spec_of(table), spec_of(idx)});
   auto out = interpret(f, {table, idx});
   CHECK(out[0].values() == V{20, 21, 0, 1, 20, 21});
   CHECK(out[1].values() == V{0, 1, 0, 0, 40, 42});
@@ -68,8 +86,11 @@ TEST_CASE("interpreter: indexing") {
 TEST_CASE("interpreter: softmax and cross-entropy are stable at extreme logits") {
   Tensor logits = Tensor::from({1000, -1000, 0, -1000, 1000, 999}, {2, 3}, DType::f32);
   Tensor labels = Tensor::from({1, 2}, {2}, DType::i32);
-  Function f = trace([](Var z, Var y) { return std::vector<Var>{softmax(z), softmax_cross_entropy(z, y), logsumexp(z)}; },
-                     {spec_of(logits), spec_of(labels)});
+  Function f = trace(
+      [](Var z, Var y) {
+        return std::vector<Var>{softmax(z), softmax_cross_entropy(z, y), logsumexp(z)};
+      },
+      {spec_of(logits), spec_of(labels)});
   auto out = interpret(f, {logits, labels});
   V p = out[0].values(), ce = out[1].values(), lse = out[2].values();
   for (double v : p) CHECK(std::isfinite(v));

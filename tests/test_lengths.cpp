@@ -51,7 +51,8 @@ template <class State> struct Out {
 template <class Layer> auto loss_fn(bool reverse, bool with_lengths) {
   using P = Problem<Layer>;
   return [reverse, with_lengths](const P& p, const Var& lengths, const Var& w) {
-    auto [ys, last] = p.layer(Var(p.xs), p.s, nn::RunOptions{.lengths = with_lengths ? lengths : Var(), .reverse = reverse});
+    auto [ys, last] =
+        p.layer(Var(p.xs), p.s, nn::RunOptions{.lengths = with_lengths ? lengths : Var(), .reverse = reverse});
     Var loss = sum(w * ys);
     double k = 1;
     for (const Var& v : tree::vars(last)) loss = loss + sum(v * v) * k++;
@@ -67,8 +68,8 @@ template <class Layer> void check_rows_alone(const Layer& layer, bool reverse, c
   tree::for_each(p.s, [&](const std::string&, Leaf& l) { l = Tensor::uniform(l.shape(), -0.8, 0.8, rng, DType::f64); });
   const Tensor len = Tensor::from(std::vector<double>(lengths.begin(), lengths.end()), {B}, DType::i32);
   // The outputs' width: run once to learn it.
-  auto [v0, out0, g0] = interpret(value_and_grad(loss_fn<Layer>(reverse, true)))(
-      p, len, Tensor::zeros({T, B, 1}, DType::f64));
+  auto [v0, out0, g0] =
+      interpret(value_and_grad(loss_fn<Layer>(reverse, true)))(p, len, Tensor::zeros({T, B, 1}, DType::f64));
   const Shape ys_shape = out0.ys.shape();
   const Tensor w = Tensor::uniform(ys_shape, -1, 1, rng, DType::f64);
 
@@ -77,7 +78,8 @@ template <class Layer> void check_rows_alone(const Layer& layer, bool reverse, c
   // compiled == interpreted
   CHECK(std::abs(value.item() - ivalue.item()) < 1e-12);
   CHECK(max_abs_diff(out.ys.tensor(), iout.ys.tensor()) < 1e-12);
-  for (size_t i = 0; i < tree::size(grads); ++i) CHECK(max_abs_diff(tree::tensors(grads)[i], tree::tensors(igrads)[i]) < 1e-12);
+  for (size_t i = 0; i < tree::size(grads); ++i)
+    CHECK(max_abs_diff(tree::tensors(grads)[i], tree::tensors(igrads)[i]) < 1e-12);
 
   // Each row alone, at its own length, with no lengths given; summed over rows where shared.
   double want_value = 0;
@@ -98,7 +100,8 @@ template <class Layer> void check_rows_alone(const Layer& layer, bool reverse, c
           CHECK(std::abs(row_of(gs[k], b).at(e) - 2.0 * static_cast<double>(k + 1) * r.at(e)) < 1e-12);
         }
       }
-      CHECK(max_abs_diff(rows_of(out.ys.tensor(), T, b), Tensor::zeros(rows_of(out.ys.tensor(), T, b).shape(), DType::f64)) == 0);
+      CHECK(max_abs_diff(rows_of(out.ys.tensor(), T, b),
+                         Tensor::zeros(rows_of(out.ys.tensor(), T, b).shape(), DType::f64)) == 0);
       CHECK(max_abs_diff(rows_of(grads.xs.tensor(), T, b), Tensor::zeros({T, 1, I}, DType::f64)) == 0);
       continue;
     }
@@ -107,7 +110,8 @@ template <class Layer> void check_rows_alone(const Layer& layer, bool reverse, c
     for (const Tensor& t : s_all) sr.push_back(row_of(t, b));
     q.s = tree::replace(p.s, sr);
     // (A compiled function fixes its first argument's shapes: one per row.)
-    auto [v, o, g] = compile(value_and_grad(loss_fn<Layer>(reverse, false)))(q, Tensor::zeros({1}, DType::i32), rows_of(w, n, b));
+    auto [v, o, g] =
+        compile(value_and_grad(loss_fn<Layer>(reverse, false)))(q, Tensor::zeros({1}, DType::i32), rows_of(w, n, b));
     want_value += v.item();
     CHECK(max_abs_diff(rows_of(out.ys.tensor(), n, b), o.ys.tensor()) < 1e-12);
     // Past its length the row's outputs and input gradients are zero.
@@ -132,8 +136,12 @@ template <class Layer> void check_rows_alone(const Layer& layer, bool reverse, c
 template <class Cell> void check_cell(const char* name) {
   std::mt19937_64 rng(11);
   const std::vector<int32_t> lengths{3, 0, 6, 1, 5};  // 0 and T = 6 included
-  SECTION(std::string(name) + " forward") { check_rows_alone(nn::RNN<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), false, lengths); }
-  SECTION(std::string(name) + " reverse") { check_rows_alone(nn::RNN<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), true, lengths); }
+  SECTION(std::string(name) + " forward") {
+    check_rows_alone(nn::RNN<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), false, lengths);
+  }
+  SECTION(std::string(name) + " reverse") {
+    check_rows_alone(nn::RNN<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), true, lengths);
+  }
   SECTION(std::string(name) + " bidirectional") {
     check_rows_alone(nn::Bidirectional<Cell>::init(3, 4, rng, {.layers = 2}, DType::f64), false, lengths);
   }
@@ -152,9 +160,10 @@ TEST_CASE("lengths: gradcheck through a length-masked scan, forward and reversed
   std::mt19937_64 rng(3);
   for (bool reverse : {false, true}) {
     INFO("reverse " << reverse);
-    const std::vector<Tensor> args{Tensor::uniform({4, 3, 2}, -1, 1, rng, DType::f64), Tensor::uniform({3, 3}, -0.6, 0.6, rng, DType::f64),
-                                   Tensor::uniform({2, 3}, -0.6, 0.6, rng, DType::f64), Tensor::uniform({3, 3}, -0.6, 0.6, rng, DType::f64),
-                                   Tensor::from({2, 0, 4}, {3}, DType::i32)};
+    const std::vector<Tensor> args{
+        Tensor::uniform({4, 3, 2}, -1, 1, rng, DType::f64), Tensor::uniform({3, 3}, -0.6, 0.6, rng, DType::f64),
+        Tensor::uniform({2, 3}, -0.6, 0.6, rng, DType::f64), Tensor::uniform({3, 3}, -0.6, 0.6, rng, DType::f64),
+        Tensor::from({2, 0, 4}, {3}, DType::i32)};
     GradcheckReport r = gradcheck(
         [reverse](std::span<const Var> a) {
           Scanned s = scan(
@@ -193,7 +202,9 @@ TEST_CASE("lengths: masked_mean counts real steps only and last_step picks each 
   CHECK(g.tensor().at(4) == 0);
   CHECK(g.tensor().at(0) == Approx(0.2));
   // No real step at all: 0, not a NaN.
-  CHECK(interpret([](const Var& v, const Var& n) { return nn::masked_mean(v, n); })(x, Tensor::from({0, 0}, {2}, DType::i32)).item() == 0);
+  CHECK(interpret([](const Var& v, const Var& n) { return nn::masked_mean(v, n); })(
+            x, Tensor::from({0, 0}, {2}, DType::i32))
+            .item() == 0);
 }
 
 TEST_CASE("lengths: accuracy over real steps only", "[lengths]") {
@@ -222,4 +233,3 @@ TEST_CASE("lengths: bad lengths are errors naming the row or the shapes", "[leng
     CHECK(call(Tensor::from({1, 4, 0}, {3}, DType::i32)).shape() == Shape{4, 3, 2});
   }
 }
-

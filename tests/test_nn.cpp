@@ -56,8 +56,9 @@ TEST_CASE("cells follow PyTorch's formulas (one unit, by hand)") {
   };
   auto one = [](double v) { return Tensor::from({v}, {1, 1}, DType::f64); };
   {  // LSTM: rows i, f, g, o
-    nn::LSTMState r = compile([](const nn::LSTMCell& cell, const nn::LSTMState& s, const Var& x) { return cell(x, s); })(
-        nn::LSTMCell{gates(4)}, nn::LSTMState{one(h), one(c)}, one(x));
+    nn::LSTMState r = compile([](const nn::LSTMCell& cell, const nn::LSTMState& s, const Var& x) {
+      return cell(x, s);
+    })(nn::LSTMCell{gates(4)}, nn::LSTMState{one(h), one(c)}, one(x));
     auto pre = [&](int k) { return w[k] * x + w[4 + k] * h + w[8 + k] + w[12 + k]; };
     const double c1 = sig(pre(1)) * c + sig(pre(0)) * std::tanh(pre(2));
     CHECK(r.c.tensor().item() == Approx(c1).epsilon(1e-12));
@@ -99,7 +100,8 @@ TEST_CASE("every cell's gradient over several steps matches finite differences (
     auto [v1, g1] = compile(value_and_grad(loss))(cell, s, xs);
     auto [v2, g2] = interpret(value_and_grad(loss))(cell, s, xs);
     CHECK(std::abs(v1.item() - v2.item()) < 1e-10);
-    for (size_t i = 0; i < tree::size(cell); ++i) CHECK(max_abs_diff(tree::tensors(g1)[i], tree::tensors(g2)[i]) < 1e-10);
+    for (size_t i = 0; i < tree::size(cell); ++i)
+      CHECK(max_abs_diff(tree::tensors(g1)[i], tree::tensors(g2)[i]) < 1e-10);
   });
 }
 
@@ -169,7 +171,8 @@ TEST_CASE("truncated BPTT: the state's value carries over, no gradient flows int
     using State = decltype(cell.initial_state(1));
     INFO(name);
     const State s0 = random_state(cell, 2, rng);
-    const Chunks xs{Tensor::uniform({3, 2, 3}, -0.8, 0.8, rng, DType::f64), Tensor::uniform({3, 2, 3}, -0.8, 0.8, rng, DType::f64)};
+    const Chunks xs{Tensor::uniform({3, 2, 3}, -0.8, 0.8, rng, DType::f64),
+                    Tensor::uniform({3, 2, 3}, -0.8, 0.8, rng, DType::f64)};
     // Two chunks; the second starts from the first's final state, cut with stop_gradient.
     auto two = [](const Chunks& x, const Cell& c, const State& s) {
       auto [hs1, s1] = nn::run_cell(c, x.first, s);
@@ -254,8 +257,11 @@ TEST_CASE("optimizers: updates equal PyTorch's formulas computed by hand") {
   };
   const std::vector<Case> cases = {
       {"sgd", optim::SGD{.lr = 0.1},
-       [](auto& p, const auto& gr, int, auto&) { for (size_t i = 0; i < p.size(); ++i) p[i] -= 0.1 * gr[i]; }},
-      {"sgd momentum dampening weight decay", optim::SGD{.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01},
+       [](auto& p, const auto& gr, int, auto&) {
+         for (size_t i = 0; i < p.size(); ++i) p[i] -= 0.1 * gr[i];
+       }},
+      {"sgd momentum dampening weight decay",
+       optim::SGD{.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01},
        [](auto& p, const auto& gr, int t, auto& st) {
          st.resize(1, std::vector<double>(p.size()));
          for (size_t i = 0; i < p.size(); ++i) {
@@ -348,8 +354,11 @@ TEST_CASE("clipping: by value, by global norm, and a non-finite gradient is refu
   optim::clip_by_value(fs, -0.1, 0.1);
   for (size_t i = 0; i < before.size(); ++i) {
     INFO(i << ": " << before[i]);
-    if (std::isnan(before[i])) CHECK(std::isnan(fs[0].at(static_cast<int64_t>(i))));
-    else CHECK(fs[0].at(static_cast<int64_t>(i)) == static_cast<double>(static_cast<float>(std::clamp(before[i], -0.1, 0.1))));
+    if (std::isnan(before[i]))
+      CHECK(std::isnan(fs[0].at(static_cast<int64_t>(i))));
+    else
+      CHECK(fs[0].at(static_cast<int64_t>(i)) ==
+            static_cast<double>(static_cast<float>(std::clamp(before[i], -0.1, 0.1))));
   }
   std::vector<Tensor> h = {Tensor::from({3}, {1}, DType::f64), Tensor::from({4}, {1}, DType::f64)};
   CHECK(optim::clip_by_global_norm(h, 1.0) == Approx(5));
@@ -357,8 +366,8 @@ TEST_CASE("clipping: by value, by global norm, and a non-finite gradient is refu
   CHECK(h[1].item() == Approx(0.8).epsilon(1e-6));
   CHECK(optim::clip_by_global_norm(h, 10.0) == Approx(1).epsilon(1e-6));  // under the bound: unchanged
   std::vector<Tensor> bad = {Tensor::from({1}, {1}, DType::f64), Tensor::from({std::nan("")}, {1}, DType::f64)};
-  CHECK_THROWS_WITH(optim::clip_by_global_norm(bad, 1.0, {"w_ih", "w_hh"}), Catch::Contains("'w_hh'") &&
-                                                                           Catch::Contains("NaN or an infinity"));
+  CHECK_THROWS_WITH(optim::clip_by_global_norm(bad, 1.0, {"w_ih", "w_hh"}),
+                    Catch::Contains("'w_hh'") && Catch::Contains("NaN or an infinity"));
   CHECK(bad[0].item() == 1);  // left unchanged
   CHECK(optim::step_decay(0.1, 25, 10, 0.5) == Approx(0.025));
 }
@@ -397,7 +406,6 @@ TEST_CASE("sampling: greedy, temperature, top-k, and generation that carries the
   CHECK(steps == 3 + 4 - 1);
   CHECK_THROWS(nn::generate(counter, {Tensor::scalar(0)}, {}, 4, {}, rng));
 }
-
 
 TEST_CASE("a user's own cell gets gradients and fused kernels with nothing else written") {
   std::mt19937_64 rng(8);

@@ -9,7 +9,6 @@
 using namespace rnnc;
 using namespace rnnc::testing;
 
-
 TEST_CASE("every op's gradient matches finite differences in float64") {
   uint64_t seed = 1;
   for (const Row& row : op_rows()) {
@@ -17,8 +16,8 @@ TEST_CASE("every op's gradient matches finite differences in float64") {
       std::vector<Tensor> args = make_args(row.args, seed++);
       GradcheckOptions opts;
       if (std::string(row.name).rfind("cast", 0) == 0) opts.eps = 1e-2;  // through float32: a wider step
-      GradcheckReport report = gradcheck(trace_fn([&](Args x) { return std::vector<Var>{row.fn(x)}; },
-                                                  specs_of(args)), args, opts);
+      GradcheckReport report =
+          gradcheck(trace_fn([&](Args x) { return std::vector<Var>{row.fn(x)}; }, specs_of(args)), args, opts);
       INFO(report.str());
       CHECK(report.ok);
       CHECK(report.inputs.size() >= 1);

@@ -38,8 +38,7 @@ TEST_CASE("simplify: algebraic identities") {
       {"select on a constant", where(full({3, 4}, 1.0, DType::f64), x, -x), x},
       {"select of equal branches", where(x > 0.0, tanh(x), tanh(x)), tanh(x)},
       {"broadcast of a fill", broadcast_to(full({4}, 2.0, DType::f64), {3, 4}), full({3, 4}, 2.0, DType::f64)},
-      {"disjoint pads add up to a concat",
-       pad(tanh(x), {0, 0}, {0, 6}) + pad(exp(x), {0, 6}, {0, 0}),
+      {"disjoint pads add up to a concat", pad(tanh(x), {0, 0}, {0, 6}) + pad(exp(x), {0, 6}, {0, 0}),
        concat({tanh(x), full({3, 2}, 0.0, DType::f64), exp(x)}, 1)},
       {"consecutive slices concatenated are the tensor",
        concat({reshape(slice(x, 0, 0, 1), {1, 4}), slice(x, 0, 1, 3)}, 0), reshape(x, {3, 4})},
@@ -86,11 +85,13 @@ TEST_CASE("fold_constants computes constant subgraphs once") {
 
 TEST_CASE("optimize shrinks autodiff's output and keeps its values") {
   std::vector<Tensor> args = make_args({{{4, 8}}, {{8, 8}}, {{8}}}, 5);
-  Function f = trace([](Var x, Var w, Var b) {
-    Var h = x;
-    for (int t = 0; t < 5; ++t) h = tanh(matmul(h, w) + b);
-    return sum(h * h);
-  }, specs_of(args));
+  Function f = trace(
+      [](Var x, Var w, Var b) {
+        Var h = x;
+        for (int t = 0; t < 5; ++t) h = tanh(matmul(h, w) + b);
+        return sum(h * h);
+      },
+      specs_of(args));
   Function g = value_and_grad(f);
   Function o = optimize(g);
   INFO(count_nodes(g.outputs) << " -> " << count_nodes(o.outputs));
@@ -200,7 +201,7 @@ TEST_CASE("batch_gemms: independent products with a shared weight become one GEM
 
 TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a scatter_add, with the same values") {
   const int64_t V = 7, N = 5;
-  Var idx = input({3, 4}, DType::i32, "idx");  // M = 12 rows, reshaped from [3, 4]
+  Var idx = input({3, 4}, DType::i32, "idx");   // M = 12 rows, reshaped from [3, 4]
   Var idx_few = input({4}, DType::i32, "few");  // M = 4 < V rows
   Var w = input({V, N}, DType::f64, "w"), w_t = input({N, V}, DType::f64, "w_t"), g = input({12, N}, DType::f64, "g");
   Var rows = reshape(one_hot(idx, V, DType::f64), {12, V});
@@ -217,7 +218,8 @@ TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a sc
       {"one_hot(i) W^T, at least V rows: W^T copied, then picked", matmul(rows, transpose(w_t)), Op::Gather},
       {"one_hot(i) W^T, fewer than V rows: the GEMM stays", matmul(few, transpose(w_t)), Op::MatMul},
       {"one_hot(i) W, fewer than V rows", matmul(few, w), Op::Gather},
-      {"one_hot(i) W^T, fewer than V rows, W a constant: W^T copied once, now", matmul(few, transpose(w_c)), Op::Gather},
+      {"one_hot(i) W^T, fewer than V rows, W a constant: W^T copied once, now", matmul(few, transpose(w_c)),
+       Op::Gather},
       {"one_hot(i)^T G (the weight gradient)", matmul(transpose(rows), g), Op::ScatterAdd},
       {"G^T one_hot(i) (the gradient of W^T)", matmul(transpose(g), rows), Op::ScatterAdd},
   };
@@ -240,7 +242,8 @@ TEST_CASE("one_hot_gemms: a GEMM with a one-hot operand becomes a gather or a sc
   }
 }
 
-TEST_CASE("one_hot_gemms: a bias gradient, the sum of rows a scatter_add also reads, sums the scatter's table instead") {
+TEST_CASE(
+    "one_hot_gemms: a bias gradient, the sum of rows a scatter_add also reads, sums the scatter's table instead") {
   // The input projection's weight gradient one_hot(i)^T G becomes scatter_add(i, G); the bias
   // gradient sum(G) over all rows is then the sum of the table's V rows: G is read once.
   const int64_t V = 5, N = 6;
@@ -292,13 +295,16 @@ std::pair<Function, std::vector<Tensor>> char_lstm_step(int64_t V, int64_t H, in
     return mean(softmax_cross_entropy(p.out(reshape(hs, {T * B, H})), reshape(y, {-1})));
   };
   Tensor x(DType::i32, {T, B}), y(DType::i32, {T, B});
-  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, static_cast<double>(rng() % V)), y.set(i, static_cast<double>(rng() % V));
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.set(i, static_cast<double>(rng() % V)), y.set(i, static_cast<double>(rng() % V));
   auto [fn, args] = compile(loss).function(m, x, y);
   return {value_and_grad(fn), args};
 }
 }  // namespace
 
-TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias folded in, in the loop or before it, with the same values") {
+TEST_CASE(
+    "gather_rows: a character LSTM's input rows are gathered with the bias folded in, in the loop or before it, with "
+    "the same values") {
   const int64_t V = 7, H = 6, T = 10, B = 12;  // T B >= V: one_hot_gemms gathers
   const auto [vg, args] = char_lstm_step(V, H, T, B, 4);
   const std::vector<Tensor> want = interpret(vg, args);
@@ -344,7 +350,8 @@ TEST_CASE("gather_rows: a character LSTM's input rows are gathered with the bias
   for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-12);
 }
 
-TEST_CASE("hoist_loops: a transposed weight a gather or an inner loop reads is transposed once, before the outermost loop") {
+TEST_CASE(
+    "hoist_loops: a transposed weight a gather or an inner loop reads is transposed once, before the outermost loop") {
   // In recomputed segments (loops of loops), a character LSTM's input rows are gathered a step at a
   // time from W_ih^T, and each segment's loop reads W_hh^T: copies the lowering made every step.
   const auto [vg, args] = char_lstm_step(7, 6, 16, 8, 5);  // B >= V: a step's one-hot product is a gather

@@ -112,8 +112,8 @@ TEST_CASE("program: exported kernels, built into a shared library and loaded wit
   CHECK(x.kernels == step.compiled().stats().unique_kernels);
   CHECK_FALSE(x.cpu.empty());
   const std::filesystem::path so = dir / "libcharlm.so";
-  const std::string cc = "cc -shared -fPIC -O2 -o '" + so.string() + "' '" + x.object.string() + "' '" + x.table.string() +
-                         "' -lm > '" + (dir / "cc.log").string() + "' 2>&1";
+  const std::string cc = "cc -shared -fPIC -O2 -o '" + so.string() + "' '" + x.object.string() + "' '" +
+                         x.table.string() + "' -lm > '" + (dir / "cc.log").string() + "' 2>&1";
   REQUIRE(std::system(cc.c_str()) == 0);
   void* lib = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib) FAIL(dlerror());
@@ -231,8 +231,7 @@ TEST_CASE("program: truncated, damaged or foreign bytes are errors that say so")
     try {
       exec::check_references(exec::deserialize(damaged), p->kernels.size());
       ++parsed;
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
   }
   CHECK(parsed < 3000);  // most flips land in values (offsets, strides) that parse; some do not
   exec::Schedule bad = exec::deserialize(bytes);

@@ -26,7 +26,8 @@ template <class Layer> struct Problem {
 // state in the loss, so every gradient path is exercised.
 template <class Layer> auto loss_fn(bool reverse, bool with_lengths) {
   return [reverse, with_lengths](const Problem<Layer>& p, const Var& lengths, const Var& w) {
-    auto [ys, last] = p.layer(Var(p.xs), p.s, nn::RunOptions{.lengths = with_lengths ? lengths : Var(), .reverse = reverse});
+    auto [ys, last] =
+        p.layer(Var(p.xs), p.s, nn::RunOptions{.lengths = with_lengths ? lengths : Var(), .reverse = reverse});
     const Shape& s = ys.shape();
     Var logits = matmul(reshape(ys, {s[0] * s[1], s[2]}), Var(p.wy));
     Var loss = sum(w * tanh(logits));
@@ -60,11 +61,11 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
     return max_abs_diff(a, b) / scale;
   };
   for (const Checkpointing& c : {Checkpointing{{2}}, Checkpointing{{3}}, Checkpointing{{4}}, Checkpointing{{T / 2}},
-                                Checkpointing{{6, 2}}, Checkpointing{{4, 2}}, Checkpointing{{6, 3, 1}},
-                                Checkpointing{{}, 1}, Checkpointing{{}, 2}, Checkpointing{{}, 3}, Checkpointing{{}, 5},
-                                // per loop pair: the first (the last layer's) split, the next stored
-                                Checkpointing{{}, 0, {Checkpointing{{3}}, Checkpointing{}}},
-                                Checkpointing{{}, 0, {Checkpointing{{}, 3}, Checkpointing{}}}}) {
+                                 Checkpointing{{6, 2}}, Checkpointing{{4, 2}}, Checkpointing{{6, 3, 1}},
+                                 Checkpointing{{}, 1}, Checkpointing{{}, 2}, Checkpointing{{}, 3}, Checkpointing{{}, 5},
+                                 // per loop pair: the first (the last layer's) split, the next stored
+                                 Checkpointing{{}, 0, {Checkpointing{{3}}, Checkpointing{}}},
+                                 Checkpointing{{}, 0, {Checkpointing{{}, 3}, Checkpointing{}}}}) {
     INFO(c.str());
     CompileOptions o;
     o.checkpointing = c;
@@ -73,7 +74,8 @@ void check_schedules(const Layer& layer, bool reverse, bool with_lengths, int64_
     CHECK(f.compiled().stats().checkpointing == c);
     // Revolve's loops keep carries in slots and run again from them (not one-step segments that
     // keep every carry).
-    if (c.slots > 0) CHECK(f.compiled().schedule().find("from " + std::to_string(c.slots) + " slots") != std::string::npos);
+    if (c.slots > 0)
+      CHECK(f.compiled().schedule().find("from " + std::to_string(c.slots) + " slots") != std::string::npos);
     CHECK(f.compiled().stats().loops > all.compiled().stats().loops);  // the loops were split into segments
     CHECK(std::abs(v.item() - value.item()) <= tol * std::abs(value.item()));
     const auto gs = tree::tensors(g), want = tree::tensors(grads), iwant = tree::tensors(igrads);
@@ -101,7 +103,8 @@ TEST_CASE("recompute: every schedule gives the stored-everything gradients", "[r
     check_schedules(nn::RNN<Leaky>::init(4, 5, rng, {.layers = 2}, DType::f64), false, false, 12, DType::f64);
   }
   SECTION("bidirectional LSTM with lengths, float64") {
-    check_schedules(nn::Bidirectional<nn::LSTMCell>::init(4, 3, rng, {.layers = 2}, DType::f64), false, true, 13, DType::f64);
+    check_schedules(nn::Bidirectional<nn::LSTMCell>::init(4, 3, rng, {.layers = 2}, DType::f64), false, true, 13,
+                    DType::f64);
   }
   SECTION("LSTM, float32") {
     check_schedules(nn::RNN<nn::LSTMCell>::init(4, 5, rng, {.layers = 2}, DType::f32), false, false, 16, DType::f32);
@@ -114,10 +117,12 @@ namespace {
 Function rnn_loss(int64_t T, int64_t B, int64_t I, int64_t H) {
   Var xs = input({T, B, I}, DType::f64, "xs"), h0 = input({B, H}, DType::f64, "h0");
   Var w = input({I, H}, DType::f64, "w"), u = input({H, H}, DType::f64, "u");
-  Scanned r = scan([&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
-    Var h = tanh(matmul(x[0], w) + matmul(c[0], u));
-    return {{h}, {h}};
-  }, {h0}, {xs});
+  Scanned r = scan(
+      [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+        Var h = tanh(matmul(x[0], w) + matmul(c[0], u));
+        return {{h}, {h}};
+      },
+      {h0}, {xs});
   Var loss = sum(r.ys[0] * r.ys[0]) * 0.5 + sum(r.carries[0]);
   Function f;
   f.inputs = {xs, h0, w, u};
@@ -165,7 +170,10 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
   std::mt19937_64 rng(5);
   const int64_t T = 96, B = 4, I = 6, V = 5;
   using Layer = nn::RNN<nn::LSTMCell>;
-  Problem<Layer> p{Layer::init(I, 16, rng, {.layers = 2}), {}, Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::uniform({16, V}, -1, 1, rng)};
+  Problem<Layer> p{Layer::init(I, 16, rng, {.layers = 2}),
+                   {},
+                   Tensor::uniform({T, B, I}, -1, 1, rng),
+                   Tensor::uniform({16, V}, -1, 1, rng)};
   p.s = p.layer.initial_state(B);
   const Tensor len = Tensor::zeros({B}, DType::i32), w = Tensor::uniform({T * B, V}, -1, 1, rng);
   auto fn = loss_fn<Layer>(false, false);
@@ -203,8 +211,10 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
     CHECK(st.arena_bytes <= o.memory_budget);
     CHECK(st.arena_bytes <= last);
     last = st.arena_bytes;
-    if (share == 1.0) CHECK(st.checkpointing.stores_all());  // store-all fits: nothing recomputed
-    else CHECK(!st.checkpointing.stores_all());
+    if (share == 1.0)
+      CHECK(st.checkpointing.stores_all());  // store-all fits: nothing recomputed
+    else
+      CHECK(!st.checkpointing.stores_all());
     // At 45% the layers' pairs get different segments (every 32 and 48 steps here: the peak is
     // where one layer's values are alive).
     if (share == 0.45) CHECK(st.checkpointing.pairs.size() == 2);
@@ -244,7 +254,9 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
   }
   // A function without a gradient (the forward pass alone) has no loop to recompute: it says so,
   // after planning store-all and the plan with its per-step work in the loops.
-  auto forward = [](const Problem<Layer>& q, const Var& lengths, const Var& w) { return loss_fn<Layer>(false, false)(q, lengths, w); };
+  auto forward = [](const Problem<Layer>& q, const Var& lengths, const Var& w) {
+    return loss_fn<Layer>(false, false)(q, lengths, w);
+  };
   try {
     compile(forward, o)(p, len, w);
     FAIL("a budget of 1 KiB was accepted for the forward pass");
@@ -274,7 +286,8 @@ TEST_CASE("recompute: the plan fits every budget compile accepts", "[recompute]"
   CHECK(fwd.compiled().stats().within_budget);
 }
 
-TEST_CASE("recompute: a character model's output layer, loss and their gradients move into the segments", "[recompute]") {
+TEST_CASE("recompute: a character model's output layer, loss and their gradients move into the segments",
+          "[recompute]") {
   // Nothing of T steps is left outside the loops: the arena shrinks with the budget far below what
   // the output layer's logits and the stacked hidden states alone would take.
   using Model = nn::CharRNN<nn::LSTMCell>;
@@ -396,8 +409,10 @@ TEST_CASE("recompute: a schedule that cannot be is an error naming it", "[recomp
     }
     return std::string("accepted");
   };
-  CHECK(message(Checkpointing{{3}, 2}).find("either segments (checkpoint every 3 steps) or Revolve's slots (2)") != std::string::npos);
+  CHECK(message(Checkpointing{{3}, 2}).find("either segments (checkpoint every 3 steps) or Revolve's slots (2)") !=
+        std::string::npos);
   CHECK(message(Checkpointing{{}, -1}).find("slots must be at least 1 (got -1)") != std::string::npos);
-  CHECK(message(Checkpointing{{}, 0, {Checkpointing{{0}}}}).find("segments must be at least 1 step (got 0)") != std::string::npos);
+  CHECK(message(Checkpointing{{}, 0, {Checkpointing{{0}}}}).find("segments must be at least 1 step (got 0)") !=
+        std::string::npos);
   CHECK(message(Checkpointing{{3}}) == "accepted");
 }

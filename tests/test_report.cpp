@@ -15,8 +15,9 @@ TEST_CASE("summary lines are JSON: non-finite and missing values are null, with 
                                                  {"chars_per_s", -std::numeric_limits<double>::infinity()},
                                                  {"compile_s", 0.25},
                                                  {"steps", 50.0}});
-  CHECK(line == "summary: {\"train_loss\":null,\"val_loss\":null,\"chars_per_s\":null,\"compile_s\":0.25,\"steps\":50,"
-                "\"null_because\":{\"train_loss\":\"nan\",\"val_loss\":\"no validation\",\"chars_per_s\":\"-inf\"}}");
+  CHECK(line ==
+        "summary: {\"train_loss\":null,\"val_loss\":null,\"chars_per_s\":null,\"compile_s\":0.25,\"steps\":50,"
+        "\"null_because\":{\"train_loss\":\"nan\",\"val_loss\":\"no validation\",\"chars_per_s\":\"-inf\"}}");
   CHECK(report::summary_line({{"loss", 1.5}}) == "summary: {\"loss\":1.5}");
 }
 

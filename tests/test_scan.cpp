@@ -37,7 +37,7 @@ std::pair<Var, Var> lstm(const Var& x, const Var& h, const Var& c, const Var& w,
 // Inputs: xs [T, B, I], h0, c0 [B, H], w [4H, I], u [4H, H], b [4H] (PyTorch's layout). A loss over every step's
 // output and the final cell state, so that gradients flow through ys and carries.
 Function loss_fn(bool use_scan, bool reverse, int T, int B, int I, int H, DType t) {
-  std::vector<Spec> specs = {Spec{{T, B, I}, t, "xs"}, Spec{{B, H}, t, "h0"}, Spec{{B, H}, t, "c0"},
+  std::vector<Spec> specs = {Spec{{T, B, I}, t, "xs"}, Spec{{B, H}, t, "h0"},    Spec{{B, H}, t, "c0"},
                              Spec{{4 * H, I}, t, "w"}, Spec{{4 * H, H}, t, "u"}, Spec{{4 * H}, t, "b"}};
   return trace(
       [=](std::span<const Var> a) {
@@ -125,7 +125,8 @@ TEST_CASE("scan: errors name the problem and the line", "[scan]") {
   Var h = input({2, 3}), xs = input({5, 2, 4}), ys = input({4, 2, 4});
   auto same = [](std::span<const Var> c, std::span<const Var>) -> ScanStep { return {{c[0]}, {}}; };
   auto wrong = [](std::span<const Var> c, std::span<const Var>) -> ScanStep { return {{sum(c[0], {1})}, {}}; };
-  CHECK_THROWS_WITH(scan(same, {h}, {xs, ys}), Catch::Contains("sequence 1 has 4 steps") && Catch::Contains("test_scan.cpp"));
+  CHECK_THROWS_WITH(scan(same, {h}, {xs, ys}),
+                    Catch::Contains("sequence 1 has 4 steps") && Catch::Contains("test_scan.cpp"));
   CHECK_THROWS_WITH(scan(wrong, {h}, {xs}), Catch::Contains("carry 0 enters as f32[2, 3]"));
   CHECK_THROWS_WITH(scan(same, {h}, {}), Catch::Contains("length must be given"));
   CHECK(scan(same, {h}, {}, {.length = 3}).carries[0].shape() == Shape{2, 3});
@@ -160,10 +161,11 @@ TEST_CASE("scan: per-step outputs narrower than the input projection, reshaped a
   // not read them as contiguous.
   const int V = 5, H = 64, T = 3;
   std::mt19937_64 rng(3);
-  std::vector<Tensor> args{Tensor::normal({H, V}, 0, 0.3, rng, DType::f64), Tensor::normal({H, H}, 0, 0.3, rng, DType::f64),
-                           Tensor::normal({V, H}, 0, 0.3, rng, DType::f64), Tensor::uniform({1, H}, -0.5, 0.5, rng, DType::f64),
-                           Tensor::from({1, 4, 2}, {T}, DType::i32), Tensor::from({4, 2, 0}, {T}, DType::i32),
-                           Tensor::normal({V}, 0, 0.3, rng, DType::f64)};
+  std::vector<Tensor> args{
+      Tensor::normal({H, V}, 0, 0.3, rng, DType::f64), Tensor::normal({H, H}, 0, 0.3, rng, DType::f64),
+      Tensor::normal({V, H}, 0, 0.3, rng, DType::f64), Tensor::uniform({1, H}, -0.5, 0.5, rng, DType::f64),
+      Tensor::from({1, 4, 2}, {T}, DType::i32),        Tensor::from({4, 2, 0}, {T}, DType::i32),
+      Tensor::normal({V}, 0, 0.3, rng, DType::f64)};
   std::vector<Spec> specs;
   for (const Tensor& a : args) specs.push_back(spec_of(a));
   Function f = trace(
@@ -233,7 +235,8 @@ TEST_CASE("scan: library layers keep only the recurrent GEMM in their loops", "[
   }
 }
 
-TEST_CASE("scan: a long loop gets its transposed recurrent weight copied once before it, a short one reads it in place", "[scan][compile]") {
+TEST_CASE("scan: a long loop gets its transposed recurrent weight copied once before it, a short one reads it in place",
+          "[scan][compile]") {
   // The copy pays for itself over many steps (sgemm is faster with B as stored), not in the
   // one-step loops of sampling, a character at a time, where it was 86% of each call.
   const int B = 3, H = 24;
@@ -241,10 +244,12 @@ TEST_CASE("scan: a long loop gets its transposed recurrent weight copied once be
     DYNAMIC_SECTION("T " << T) {
       Function f = trace(
           [&](std::span<const Var> a) {
-            Scanned s = scan([&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
-              Var h = tanh(x[0] + matmul(c[0], transpose(a[2])));
-              return {{h}, {h}};
-            }, {a[1]}, {a[0]});
+            Scanned s = scan(
+                [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
+                  Var h = tanh(x[0] + matmul(c[0], transpose(a[2])));
+                  return {{h}, {h}};
+                },
+                {a[1]}, {a[0]});
             return std::vector<Var>{s.ys[0], s.carries[0]};
           },
           {Spec{{T, B, H}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{H, H}, DType::f64, "w_hh"}});
@@ -297,9 +302,11 @@ TEST_CASE("scan: nested loops and integer carries", "[scan]") {
                   return {{inner.carries[0], inner.carries[1]}, {sum(inner.carries[0])}};
                 },
                 {h, full({}, 0.0, DType::i32)}, {xs});
-            Scanned counted = scan([&](std::span<const Var> c, std::span<const Var>) -> ScanStep {
-              return {{c[0] * 0.5}, {}};
-            }, {outer.carries[0]}, {}, {.length = 2});
+            Scanned counted = scan(
+                [&](std::span<const Var> c, std::span<const Var>) -> ScanStep {
+                  return {{c[0] * 0.5}, {}};
+                },
+                {outer.carries[0]}, {}, {.length = 2});
             return std::vector<Var>{sum(counted.carries[0]) + sum(outer.ys[0]), cast(outer.carries[1], DType::f64)};
           }
           Var total = full({}, 0.0, DType::f64);
@@ -388,9 +395,9 @@ TEST_CASE("scan: random recurrent cells, compiled equals interpreted with their 
     INFO("trial " << trial << " T=" << T << " B=" << B << " I=" << I << " H=" << H << " reverse=" << reverse
                   << " two_carries=" << two_carries << " transposed=" << transposed << " act=" << act
                   << " ys=" << ys_mask);
-    std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64}, Spec{{B, H}, DType::f64},
-                               Spec{transposed ? Shape{H, I} : Shape{I, H}, DType::f64}, Spec{{H, H}, DType::f64},
-                               Spec{{H}, DType::f64}};
+    std::vector<Spec> specs = {Spec{{T, B, I}, DType::f64}, Spec{{B, H}, DType::f64},
+                               Spec{{B, H}, DType::f64},    Spec{transposed ? Shape{H, I} : Shape{I, H}, DType::f64},
+                               Spec{{H, H}, DType::f64},    Spec{{H}, DType::f64}};
     Function f = trace(
         [&](std::span<const Var> a) {
           std::vector<Var> init{a[1]};
@@ -399,7 +406,9 @@ TEST_CASE("scan: random recurrent cells, compiled equals interpreted with their 
               [&](std::span<const Var> c, std::span<const Var> x) -> ScanStep {
                 Var pre = matmul(x[0], transposed ? transpose(a[3]) : a[3]) + matmul(c[0], a[4]);
                 if (bias) pre = pre + a[5];
-                Var h = act == 0 ? tanh(pre) : act == 1 ? sigmoid(pre) * c[0] + tanh(pre) : relu(pre) * 0.5 + c[0] * 0.5;
+                Var h = act == 0   ? tanh(pre)
+                        : act == 1 ? sigmoid(pre) * c[0] + tanh(pre)
+                                   : relu(pre) * 0.5 + c[0] * 0.5;
                 std::vector<Var> carries{h};
                 if (two_carries) carries.push_back(c[1] * sigmoid(pre) + h);
                 std::vector<Var> ys;
@@ -418,9 +427,9 @@ TEST_CASE("scan: random recurrent cells, compiled equals interpreted with their 
         },
         specs);
     Function g = value_and_grad(f, {}, true);
-    auto args = make_args({Arg{{T, B, I}}, Arg{{B, H}}, Arg{{B, H}}, Arg{transposed ? Shape{H, I} : Shape{I, H}},
-                           Arg{{H, H}}, Arg{{H}}},
-                          trial);
+    auto args = make_args(
+        {Arg{{T, B, I}}, Arg{{B, H}}, Arg{{B, H}}, Arg{transposed ? Shape{H, I} : Shape{I, H}}, Arg{{H, H}}, Arg{{H}}},
+        trial);
     auto want = interpret(g, args);
     Compiled c = compile(g);
     auto got = c(args), again = c(args);

@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
 
 TEST_CASE("rnnc run: a file that does not compile exits non-zero with the compiler's message") {
   Sandbox box;
-  const fs::path file = box.write("broken.cpp", "#include <rnnc/rnnc.h>\nint main() { rnnc::Var x = 3; undefined_thing(); }\n");
+  const fs::path file =
+      box.write("broken.cpp", "#include <rnnc/rnnc.h>\nint main() { rnnc::Var x = 3; undefined_thing(); }\n");
   Run r = run(box.env + RNNC_TOOL + " run " + file.string());
   INFO(r.output);
   CHECK(r.status != 0);
@@ -114,9 +115,9 @@ TEST_CASE("the tool refuses bad input when it parses it, and says each error onc
   for (const char* bad : {"-t -1", "-t nan", "-t inf", "-n -5", "-k -3", "-n x", "-s -1", "-s ''"})
     refused("sample " + ckpt + " " + bad, "not");
   // A seed of -1 or 2^64 is refused, not wrapped; a memory budget past int64's bytes likewise.
-  for (const char* bad : {"--lr nan", "--lr 0", "--hidden 0", "--seq-length 0", "--threads -3", "--dropout 1",
-                          "--batch -1", "--clip -1", "--seed -1", "--seed 18446744073709551616", "--seed ''",
-                          "--memory-budget 1e30", "--time nan", "--epochs -1"})
+  for (const char* bad :
+       {"--lr nan", "--lr 0", "--hidden 0", "--seq-length 0", "--threads -3", "--dropout 1", "--batch -1", "--clip -1",
+        "--seed -1", "--seed 18446744073709551616", "--seed ''", "--memory-budget 1e30", "--time nan", "--epochs -1"})
     refused("train --steps 1 " + std::string(bad), "not");
   // A library error reaches the user once, without the library's own prefix doubled.
   std::ofstream(ckpt) << "not a checkpoint";
@@ -178,13 +179,15 @@ TEST_CASE("rnnc train: trains on the project's corpus and on a text file, rnnc s
   INFO(f.output);
   REQUIRE(f.status == 0);
   CHECK(std::stod(summary_field(f.output, "train_loss")) < 2.0);  // 28 characters: ln 28 = 3.3 uniform
-  Run g = run(tool + "sample " + (box.dir / "fox" / "best.safetensors").string() + " -n 30 --greedy --prime 'the quick'");
+  Run g =
+      run(tool + "sample " + (box.dir / "fox" / "best.safetensors").string() + " -n 30 --greedy --prime 'the quick'");
   CHECK(g.status == 0);
 }
 
 TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad input is named") {
   Sandbox box;
-  const std::string base = box.env + RNNC_TOOL + " train --layers 2 --dropout 0.2 --seq-length 12 --batch 4 "
+  const std::string base = box.env + RNNC_TOOL +
+                           " train --layers 2 --dropout 0.2 --seq-length 12 --batch 4 "
                            "--threads 2 --validate-every 10 ";
   const std::string tool = base + "--hidden 24 ";
   Run straight = run(tool + "--steps 50 --save " + (box.dir / "a").string());
@@ -197,8 +200,8 @@ TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad 
   CHECK(summary_field(rest.output, "steps") == "50");
   CHECK(summary_field(rest.output, "train_loss") == summary_field(straight.output, "train_loss"));
 
-  Run other = run(base + "--steps 5 --hidden 16 --resume " + (box.dir / "a" / "last.safetensors").string() + " --save " +
-                  (box.dir / "c").string());
+  Run other = run(base + "--steps 5 --hidden 16 --resume " + (box.dir / "a" / "last.safetensors").string() +
+                  " --save " + (box.dir / "c").string());
   INFO(other.output);
   CHECK(other.status != 0);
   CHECK(other.output.find("'rnn.layers.0.weight_ih' is f32[96,") != std::string::npos);

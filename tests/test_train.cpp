@@ -40,8 +40,12 @@ TEST_CASE("fit: streams, validation, clipping, a schedule, keep-best with the st
   std::vector<double> lrs;
   nn::FitResult r = nn::fit(
       model, opt, d.train, Model::loss,
-      {.validation = &d.val, .budget = {.steps = 90}, .clip = {.norm = 5}, .lr = optim::cosine_lr(1e-2, 10, 90),
-       .validate_every = 30, .describe = [&] { return nn::checkpoint(model, d.vocab); },
+      {.validation = &d.val,
+       .budget = {.steps = 90},
+       .clip = {.norm = 5},
+       .lr = optim::cosine_lr(1e-2, 10, 90),
+       .validate_every = 30,
+       .describe = [&] { return nn::checkpoint(model, d.vocab); },
        .callbacks = {nn::KeepBest{(dir / "best_{step}_{val_loss}.safetensors").string()},
                      nn::LossCurve{(dir / "curve").string()}, [&](const nn::Event& e) { lrs.push_back(e.lr); }}});
   CHECK(r.steps == 90);
@@ -63,9 +67,9 @@ TEST_CASE("fit: streams, validation, clipping, a schedule, keep-best with the st
   }
   CHECK(r.loss < std::log(d.vocab.size()) - 0.8);
   CHECK(r.best_val_loss <= r.val_loss);
-  CHECK(lrs.front() == Approx(1e-3));                 // warm-up
+  CHECK(lrs.front() == Approx(1e-3));  // warm-up
   CHECK(lrs[9] == Approx(1e-2));
-  CHECK(lrs.back() < 1e-4);                           // cosine to zero
+  CHECK(lrs.back() < 1e-4);  // cosine to zero
   int best_files = 0;
   for (const auto& f : fs::directory_iterator(dir))
     if (f.path().filename().string().rfind("best_", 0) == 0) {
@@ -91,8 +95,11 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
     Model model = Model::init(d.vocab.size(), 16, rng, {.layers = 2, .dropout = 0.3});
     optim::Optimizer opt(optim::Adam{.lr = 5e-3});
     const nn::FitResult r = nn::fit(model, opt, d.train, Model::loss,
-                                    {.budget = {.steps = steps}, .clip = {.value = 1}, .lr = optim::step_lr(5e-3, 10, 0.7),
-                                     .seed = 11, .resume = resume,
+                                    {.budget = {.steps = steps},
+                                     .clip = {.value = 1},
+                                     .lr = optim::step_lr(5e-3, 10, 0.7),
+                                     .seed = 11,
+                                     .resume = resume,
                                      .callbacks = {nn::KeepLast{(dir / "last_{step}.safetensors").string(), 25}}});
     if (!resume.empty()) CHECK(r.first_step == 25);
     if (steps <= 25) CHECK(!nn::summary_fields(r)[0].value);  // nothing ran: no training loss reported
@@ -108,8 +115,9 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
   std::mt19937_64 rng(3);
   auto other = nn::CharRNN<nn::GRUCell>::init(d.vocab.size(), 24, rng);
   optim::Optimizer opt(optim::Adam{});
-  CHECK_THROWS_WITH(nn::fit(other, opt, d.train, Model::loss, {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
-                    Catch::Contains("'rnn.layers.0.weight_ih' is f32[48,") && Catch::Contains("the model expects f32[72,"));
+  CHECK_THROWS_WITH(
+      nn::fit(other, opt, d.train, Model::loss, {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
+      Catch::Contains("'rnn.layers.0.weight_ih' is f32[48,") && Catch::Contains("the model expects f32[72,"));
   fs::remove_all(dir);
 }
 
@@ -119,7 +127,10 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
   Model model = Model::init(d.vocab.size(), 16, rng);
   optim::Optimizer frozen(optim::SGD{.lr = 0});  // nothing improves
   nn::FitResult r = nn::fit(model, frozen, d.train, Model::loss,
-                            {.validation = &d.val, .budget = {.steps = 1000}, .validate_every = 5, .val_batches = 2,
+                            {.validation = &d.val,
+                             .budget = {.steps = 1000},
+                             .validate_every = 5,
+                             .val_batches = 2,
                              .callbacks = {nn::EarlyStopping{2}}});
   CHECK(r.steps == 15);  // validations at 5 (best), 10 and 15 (no better: stop)
   r = nn::fit(model, frozen, d.train, Model::loss, {.budget = {.epochs = 1}});
@@ -139,7 +150,8 @@ TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step
     return std::pair{l - log(l * 0.0), next};
   };
   CHECK_THROWS_WITH(nn::fit(model, frozen, d.train, infinite, {.budget = {.steps = 3}}),
-                    Catch::Contains("the loss of step 1 is inf") && Catch::Contains("first non-finite value: log at test_train.cpp:"));
+                    Catch::Contains("the loss of step 1 is inf") &&
+                        Catch::Contains("first non-finite value: log at test_train.cpp:"));
   // A learning rate far too high: the loss passes 10x its first value (and would go on to 1e31).
   optim::Optimizer wild(optim::SGD{.lr = 1e4});
   Model fresh = Model::init(d.vocab.size(), 16, rng);
@@ -157,8 +169,12 @@ TEST_CASE("fit on Keras windows: a fresh state per window, shuffled passes, resu
     Model model = Model::init(vocab.size(), 16, rng, {.dropout = 0.2});
     optim::Optimizer opt(optim::RMSprop{.lr = 1e-2});
     nn::FitResult r = nn::fit(model, opt, windows, Model::window_loss,
-                              {.validation = &windows, .budget = {.steps = steps}, .validate_every = 20, .val_batches = 2,
-                               .seed = 9, .resume = resume,
+                              {.validation = &windows,
+                               .budget = {.steps = steps},
+                               .validate_every = 20,
+                               .val_batches = 2,
+                               .seed = 9,
+                               .resume = resume,
                                .callbacks = {nn::KeepLast{(dir / "w_{step}.safetensors").string(), 35}}});
     if (result) *result = r;
     return tree::tensors(model);
@@ -191,7 +207,10 @@ TEST_CASE("fit under a memory budget: the step recomputes within it and trains a
     Model model = Model::init(d.vocab.size(), 24, rng, {.dropout = 0.1});
     optim::Optimizer opt(optim::Adam{.lr = 1e-2});
     std::vector<double>& l = losses[budgeted];
-    nn::FitOptions<data::Streams> o{.validation = &d.val, .budget = {.steps = 12}, .clip = {.norm = 5}, .validate_every = 6,
+    nn::FitOptions<data::Streams> o{.validation = &d.val,
+                                    .budget = {.steps = 12},
+                                    .clip = {.norm = 5},
+                                    .validate_every = 6,
                                     .callbacks = {[&](const nn::Event& e) { l.push_back(e.loss); }}};
     if (budgeted) o.compile.memory_budget = stored / 3;  // compile throws if no plan fits it
     nn::FitResult r = nn::fit(model, opt, d.train, Model::loss, o);

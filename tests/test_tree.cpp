@@ -118,7 +118,8 @@ TEST_CASE("CallHooks: each gradient is reported once, final, the output layer's 
   const Batch b = batch_of(7, 3, 6, 9);
   for (bool compiled : {true, false}) {
     INFO((compiled ? "compiled" : "interpreted"));
-    auto step = compiled ? compile(value_and_grad(lm_loss<nn::LSTMCell>())) : interpret(value_and_grad(lm_loss<nn::LSTMCell>()));
+    auto step = compiled ? compile(value_and_grad(lm_loss<nn::LSTMCell>()))
+                         : interpret(value_and_grad(lm_loss<nn::LSTMCell>()));
     std::vector<std::pair<int, Tensor>> seen;  // in the order reported, with the values then
     int between = 0, between_at_head = -1;
     const std::vector<std::string> paths = tree::paths(m);
@@ -211,7 +212,8 @@ TEST_CASE("scan over trees: an LSTM state as a struct, outputs as a pair") {
   CHECK(hs.shape() == Shape{5, 2, 4});
   // the last stacked output is the final carry
   const std::vector<double> c = cs.values();
-  CHECK(max_abs_diff(last.c.tensor(), Tensor::from(std::vector<double>(c.end() - 8, c.end()), {2, 4}, DType::f64)) == 0);
+  CHECK(max_abs_diff(last.c.tensor(), Tensor::from(std::vector<double>(c.end() - 8, c.end()), {2, 4}, DType::f64)) ==
+        0);
 }
 
 TEST_CASE("dropout draws from the Rng argument: reproducible by seed, fresh at every call") {
@@ -249,8 +251,8 @@ TEST_CASE("errors name the leaf: changed trees, unused parameters, checkpoints, 
 
   auto fewer = m;
   fewer.rnn.layers.pop_back();
-  CHECK_THROWS_WITH(step(fewer, fewer.rnn.initial_state(2), b), Catch::Contains("'head.weight' is new") &&
-                                                                     Catch::Contains("'rnn.layers.1.weight_ih'"));
+  CHECK_THROWS_WITH(step(fewer, fewer.rnn.initial_state(2), b),
+                    Catch::Contains("'head.weight' is new") && Catch::Contains("'rnn.layers.1.weight_ih'"));
   auto wider = m;
   wider.head = nn::Linear::init(3, 5, rng);
   CHECK_THROWS_WITH(step(wider, m.rnn.initial_state(2), b), Catch::Contains("leaf 'head.weight' was f32[4, 3]"));
@@ -258,7 +260,9 @@ TEST_CASE("errors name the leaf: changed trees, unused parameters, checkpoints, 
   CHECK_THROWS_WITH(step(m, m.rnn.initial_state(2), wrong), Catch::Contains("'batch.x'"));
 
   // a loss that ignores its argument (here: computes with a captured model)
-  auto captured = compile(value_and_grad([&m](const nn::Linear& p, const Var& x) { return sum(m.head(x) * 0.0 + p(x)) - sum(p.bias * 0.0) + sum(m.head.weight); }));
+  auto captured = compile(value_and_grad([&m](const nn::Linear& p, const Var& x) {
+    return sum(m.head(x) * 0.0 + p(x)) - sum(p.bias * 0.0) + sum(m.head.weight);
+  }));
   auto only_bias = compile(value_and_grad([](const nn::Linear& p, const Var& x) { return sum(p.bias) + sum(x); }));
   CHECK_NOTHROW(captured(m.head, Tensor::zeros({2, 3})));
   CHECK_THROWS_WITH(only_bias(m.head, Tensor::zeros({2, 3})), Catch::Contains("does not depend on leaf 'weight'"));
@@ -279,7 +283,9 @@ TEST_CASE("errors name the leaf: changed trees, unused parameters, checkpoints, 
   CHECK(max_abs_diff(other.head.weight.tensor(), m.head.weight.tensor()) == 0);
   auto big = char_net<nn::GRUCell>(2, 4, 5, rng, DType::f32);
   const Tensor before = big.head.bias.tensor().clone();
-  CHECK_THROWS_WITH(ck.load_tree(big, "model"), Catch::Contains("'model.rnn.layers.0.weight_ih' is f32[9, 4] in the file, the model expects f32[15, 4]"));
+  CHECK_THROWS_WITH(
+      ck.load_tree(big, "model"),
+      Catch::Contains("'model.rnn.layers.0.weight_ih' is f32[9, 4] in the file, the model expects f32[15, 4]"));
   CHECK(max_abs_diff(big.head.bias.tensor(), before) == 0);
   auto deep = char_net<nn::GRUCell>(3, 4, 3, rng, DType::f32);
   CHECK_THROWS_WITH(ck.load_tree(deep, "model"), Catch::Contains("no tensor named 'model.rnn.layers.2.weight_ih'"));

@@ -77,10 +77,14 @@ int main(int argc, char** argv) {
   double temperature = 0;
   uint64_t seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "-n")) n = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "-p")) prime = argv[i + 1];
-    else if (!strcmp(argv[i], "-t")) temperature = atof(argv[i + 1]);
-    else if (!strcmp(argv[i], "-s")) seed = strtoull(argv[i + 1], NULL, 10) * 2 + 1;
+    if (!strcmp(argv[i], "-n"))
+      n = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "-p"))
+      prime = argv[i + 1];
+    else if (!strcmp(argv[i], "-t"))
+      temperature = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "-s"))
+      seed = strtoull(argv[i + 1], NULL, 10) * 2 + 1;
     else {
       fprintf(stderr, "usage: %s [-n chars] [-p prime] [-t temperature] [-s seed]\n", argv[0]);
       return 2;

@@ -72,18 +72,18 @@ int rnnc_program_run(rnnc_program* p, const void* const* inputs, void* const* ou
 /* What an exported library hands the run time (export writes it; nothing here is copied: it must
  * outlive the model). */
 typedef struct rnnc_model_image {
-  uint32_t format;              /* RNNC_MODEL_FORMAT of the rnnc that exported it */
-  const char* version;          /* of the rnnc that exported it */
-  const char* cpu;              /* the CPU the kernels were compiled for, as LLVM names it ("znver5") */
-  const char* features;         /* the CPU features they and the run time need, comma-separated */
-  const void* program;          /* the program's bytes (its weights inside) */
+  uint32_t format;      /* RNNC_MODEL_FORMAT of the rnnc that exported it */
+  const char* version;  /* of the rnnc that exported it */
+  const char* cpu;      /* the CPU the kernels were compiled for, as LLVM names it ("znver5") */
+  const char* features; /* the CPU features they and the run time need, comma-separated */
+  const void* program;  /* the program's bytes (its weights inside) */
   uint64_t program_size;
   const rnnc_kernel_fn* kernels;
   uint64_t kernel_count;
-  int states;                   /* inputs (and outputs) that are the state */
-  const void* initial_state;    /* the states' initial values, one after the other */
-  uint64_t initial_state_size;  /* bytes */
-  const char* const* metadata;  /* key, value, key, value, ..., NULL */
+  int states;                  /* inputs (and outputs) that are the state */
+  const void* initial_state;   /* the states' initial values, one after the other */
+  uint64_t initial_state_size; /* bytes */
+  const char* const* metadata; /* key, value, key, value, ..., NULL */
 } rnnc_model_image;
 
 typedef struct rnnc_model rnnc_model;

@@ -94,17 +94,18 @@ struct Embedding {
 
 // A cell's output at a step: cell.output(state) when it has one, else state.h.
 template <class Cell, class State> Var output_of(const Cell& cell, const State& s) {
-  if constexpr (requires { cell.output(s); }) return cell.output(s);
-  else return Var(s.h);
+  if constexpr (requires { cell.output(s); })
+    return cell.output(s);
+  else
+    return Var(s.h);
 }
 
 // One cell over a sequence xs [T, B, I] from `init`, as one scan: the outputs [T, B, H] and the
 // final state. .reverse: from the last step to the first (outputs stay in step order). .lengths
 // (i32 [B], optional): row b has lengths[b] real steps (scan.h): its final state is the state at
 // its length, its outputs past it are zero, and reversed it starts at its own last step.
-template <class Cell, class State>
-std::pair<Var, State> run_cell(const Cell& cell, const Var& xs, const State& init, const ScanOptions& o = {},
-                               Loc loc = Loc::current()) {
+template <class Cell, class State> std::pair<Var, State> run_cell(const Cell& cell, const Var& xs, const State& init,
+                                                                  const ScanOptions& o = {}, Loc loc = Loc::current()) {
   auto [last, ys] = scan(
       [&](const State& s, const Var& x) {
         State next = cell(x, s);
@@ -152,8 +153,10 @@ template <class Cell> struct RNN {
   std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, const RunOptions& o = {},
                                                 Loc loc = Loc::current()) const {
     if (init.size() != layers.size())
-      fail("RNN", "a state per layer is needed: " + std::to_string(init.size()) + " given for " +
-                      std::to_string(layers.size()) + " layers", loc);
+      fail("RNN",
+           "a state per layer is needed: " + std::to_string(init.size()) + " given for " +
+               std::to_string(layers.size()) + " layers",
+           loc);
     Var h = xs;
     std::vector<State> last;
     for (std::size_t l = 0; l < layers.size(); ++l) {
@@ -199,8 +202,10 @@ template <class Cell> struct Bidirectional {
   std::pair<Var, std::vector<State>> operator()(const Var& xs, const std::vector<State>& init, const RunOptions& o = {},
                                                 Loc loc = Loc::current()) const {
     if (init.size() != 2 * forward.size() || backward.size() != forward.size())
-      fail("Bidirectional", "a state per layer and direction is needed: " + std::to_string(init.size()) +
-                                " given for " + std::to_string(forward.size()) + " layers", loc);
+      fail("Bidirectional",
+           "a state per layer and direction is needed: " + std::to_string(init.size()) + " given for " +
+               std::to_string(forward.size()) + " layers",
+           loc);
     Var h = xs;
     std::vector<State> last;
     for (std::size_t l = 0; l < forward.size(); ++l) {
@@ -217,9 +222,10 @@ template <class Cell> struct Bidirectional {
 
 // generate (nn.h) with the state as a tree: step(state, index) returns (logits, next state).
 template <class F, class State>
-  requires(!std::is_same_v<State, std::vector<Tensor>>)
-std::vector<int> generate(const F& step, const State& state, const std::vector<int>& prime, int n,
-                          const SampleOptions& o, std::mt19937_64& rng) {
+requires(!std::is_same_v<State, std::vector<Tensor>>) std::vector<int> generate(const F& step, const State& state,
+                                                                                const std::vector<int>& prime, int n,
+                                                                                const SampleOptions& o,
+                                                                                std::mt19937_64& rng) {
   StepFn flat = [&](const std::vector<Tensor>& s, int x) {
     auto [logits, next] = step(tree::replace(state, s), x);
     return std::pair<Tensor, std::vector<Tensor>>{logits, tree::tensors(next)};

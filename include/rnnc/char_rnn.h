@@ -30,8 +30,10 @@ struct CharRNNOptions {
 
 // The names checkpoints use for the library's cells; a cell of one's own is "custom".
 template <class Cell> std::string cell_name(const Cell& c) {
-  if constexpr (requires { c.name(); }) return std::string(c.name());
-  else return "custom";
+  if constexpr (requires { c.name(); })
+    return std::string(c.name());
+  else
+    return "custom";
 }
 
 template <class Cell> struct CharRNN {
@@ -47,8 +49,8 @@ template <class Cell> struct CharRNN {
     CharRNN m;
     m.vocab = vocab;
     if (o.embedding > 0) m.embedding = Embedding::init(vocab, o.embedding, rng, dtype);
-    m.rnn = RNN<Cell>::init(o.embedding > 0 ? o.embedding : vocab, hidden, rng, {.layers = o.layers, .dropout = o.dropout},
-                            dtype);
+    m.rnn = RNN<Cell>::init(o.embedding > 0 ? o.embedding : vocab, hidden, rng,
+                            {.layers = o.layers, .dropout = o.dropout}, dtype);
     m.head = Linear::init(hidden, vocab, rng, dtype);
     return m;
   }
@@ -85,8 +87,8 @@ template <class Cell> struct CharRNN {
 };
 
 namespace detail {
-std::map<std::string, std::string> char_rnn_metadata(const std::string& cell, int layers, int64_t hidden,
-                                                     int embedding, double dropout, const data::Vocab& vocab);
+std::map<std::string, std::string> char_rnn_metadata(const std::string& cell, int layers, int64_t hidden, int embedding,
+                                                     double dropout, const data::Vocab& vocab);
 struct CharRNNConfig {
   std::string cell;
   int layers = 1, embedding = 0;
@@ -140,9 +142,8 @@ template <class Cell> CharRNN<Cell> from_checkpoint(const io::Checkpoint& c, dat
 }
 
 // n characters after `prime` (unknown characters are an Error), one step each, the state carried.
-template <class Cell>
-std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32string_view prime, int n,
-                   const SampleOptions& o, std::mt19937_64& rng) {
+template <class Cell> std::string sample(const CharRNN<Cell>& m, const data::Vocab& vocab, std::u32string_view prime,
+                                         int n, const SampleOptions& o, std::mt19937_64& rng) {
   const Tensor ids = vocab.encode(prime);
   std::vector<int> p;
   for (int64_t i = 0; i < ids.numel(); ++i) p.push_back(static_cast<int>(ids.at(i)));

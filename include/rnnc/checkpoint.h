@@ -26,8 +26,8 @@ struct Checkpoint {
   std::map<std::string, std::string> metadata;          // config, vocabulary, step, RNG state, ...
 
   void add(const std::string& name, const Tensor& t) { tensors.emplace_back(name, t); }
-  const Tensor& tensor(const std::string& name) const;     // an Error names a missing tensor
-  const std::string& meta(const std::string& key) const;   // an Error names a missing key
+  const Tensor& tensor(const std::string& name) const;    // an Error names a missing tensor
+  const std::string& meta(const std::string& key) const;  // an Error names a missing key
   bool has(const std::string& name) const;
 
   // Every leaf of a tree, named prefix + path ("rnn.layers.1.weight_ih").

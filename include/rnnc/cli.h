@@ -18,8 +18,7 @@ namespace rnnc::cli {
 
 namespace detail {
 // A validator of finite numbers for which ok(v) holds; `range` words the condition.
-template <class Ok>
-CLI::Validator finite_if(Ok ok, const std::string& range) {
+template <class Ok> CLI::Validator finite_if(Ok ok, const std::string& range) {
   return CLI::Validator(
       [ok, range](std::string& s) -> std::string {
         char* end = nullptr;
@@ -36,9 +35,11 @@ CLI::Validator finite_if(Ok ok, const std::string& range) {
 inline CLI::Validator finite(double lo = -std::numeric_limits<double>::max(),
                              double hi = std::numeric_limits<double>::max()) {
   auto name = [](double v) {
-    return std::abs(v) == std::numeric_limits<double>::max() ? std::string(v < 0 ? "-inf" : "inf") : CLI::detail::to_string(v);
+    return std::abs(v) == std::numeric_limits<double>::max() ? std::string(v < 0 ? "-inf" : "inf")
+                                                             : CLI::detail::to_string(v);
   };
-  return detail::finite_if([lo, hi](double v) { return v >= lo && v <= hi; }, "in [" + name(lo) + ", " + name(hi) + "]");
+  return detail::finite_if([lo, hi](double v) { return v >= lo && v <= hi; },
+                           "in [" + name(lo) + ", " + name(hi) + "]");
 }
 
 // A finite number > 0.

@@ -27,8 +27,8 @@
 namespace rnnc {
 
 struct CompileOptions {
-  bool optimize = true;  // run the pass pipeline before lowering
-  int threads = 0;       // 0: env.threads (RNNC_THREADS), else every hardware thread
+  bool optimize = true;                             // run the pass pipeline before lowering
+  int threads = 0;                                  // 0: env.threads (RNNC_THREADS), else every hardware thread
   EnvOptions env = EnvOptions::from_environment();  // dumps, profiling, the kernel cache
   // Long sequences in bounded memory (docs/memory.md). memory_budget: the most bytes the compiled
   // function may plan for its intermediate values (its arena; the caller's inputs and the
@@ -64,16 +64,16 @@ struct CompileStats {
   int disk_hits = 0;         // loaded from the on-disk cache
   int gemms = 0;
   int library_calls = 0;
-  int loops = 0;             // scans run as compiled loops
+  int loops = 0;  // scans run as compiled loops
   int64_t arena_bytes = 0;
   Checkpointing checkpointing;  // the recomputation schedule compiled (chosen for memory_budget)
   int plans_tried = 1;          // schedules planned to find one within memory_budget
   // memory_budget on a function without a backward loop (an evaluation): its per-step work (the
   // output layer, the loss) was moved into the loops, which keep nothing of the T steps.
   bool steps_in_loops = false;
-  bool within_budget = true;    // false: no plan met memory_budget (least_if_over_budget)
-  bool bf16 = false;            // GEMMs in bf16 (CompileOptions::bf16, on a CPU that has it)
-  int int8_gemms = 0;           // GEMMs on int8 weights (CompileOptions::int8)
+  bool within_budget = true;  // false: no plan met memory_budget (least_if_over_budget)
+  bool bf16 = false;          // GEMMs in bf16 (CompileOptions::bf16, on a CPU that has it)
+  int int8_gemms = 0;         // GEMMs on int8 weights (CompileOptions::int8)
   double pass_seconds = 0, lower_seconds = 0, jit_seconds = 0, seconds = 0;
   std::string str() const;
 };
@@ -81,7 +81,7 @@ struct CompileStats {
 namespace exec {
 struct Program;  // the run time's (lib/exec/program.h)
 }
-struct Built;      // a program and its lowering (lib/compile/built.h)
+struct Built;  // a program and its lowering (lib/compile/built.h)
 
 class Compiled {
  public:

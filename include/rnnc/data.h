@@ -95,7 +95,7 @@ class Streams {
   Streams(const Tensor& encoded, int64_t batch, int64_t length);
   int64_t chunks() const { return chunks_; }  // per pass
   int64_t batch() const { return batch_; }    // B streams
-  int64_t length() const { return length_; } // T characters per chunk
+  int64_t length() const { return length_; }  // T characters per chunk
   // inputs and targets (the next characters), i32 [T, B], of the streams in `shard`.
   TextBatch chunk(int64_t k, Shard shard = {}) const;
 

@@ -34,9 +34,9 @@ inline bool is_root() { return rank() == 0; }
 inline constexpr int64_t kBucketBytes = int64_t{4} << 20;
 
 struct ReduceStats {
-  int64_t bytes = 0;    // reduced by this call (each rank's share)
+  int64_t bytes = 0;  // reduced by this call (each rank's share)
   int buckets = 0;
-  double seconds = 0;   // spent in MPI, waiting for the slowest rank included
+  double seconds = 0;       // spent in MPI, waiting for the slowest rank included
   int64_t early_bytes = 0;  // OverlappedMean: reduced while the backward pass still ran
 };
 // Replaces every tensor by its mean over the ranks (float tensors; others are left alone).

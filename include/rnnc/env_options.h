@@ -16,11 +16,11 @@
 namespace rnnc {
 
 struct EnvOptions {
-  std::string dump;         // RNNC_DUMP
-  int profile = 0;          // RNNC_PROFILE
-  int threads = 0;          // RNNC_THREADS (0: unset)
-  std::string cache_dir;    // RNNC_CACHE_DIR or its fallbacks ("" when there is no home)
-  bool disk_cache = true;   // RNNC_DISK_CACHE != 0
+  std::string dump;        // RNNC_DUMP
+  int profile = 0;         // RNNC_PROFILE
+  int threads = 0;         // RNNC_THREADS (0: unset)
+  std::string cache_dir;   // RNNC_CACHE_DIR or its fallbacks ("" when there is no home)
+  bool disk_cache = true;  // RNNC_DISK_CACHE != 0
 
   // Whether `dump` lists `what`.
   bool dumps(std::string_view what) const;

@@ -23,7 +23,6 @@ std::string where(const std::source_location& loc);
 std::string describe(const std::exception& e);
 
 // Throws Error("rnnc: <op>: <message> (at file:line)").
-[[noreturn]] void fail(std::string_view op, const std::string& message,
-                       const std::source_location& loc);
+[[noreturn]] void fail(std::string_view op, const std::string& message, const std::source_location& loc);
 
 }  // namespace rnnc

@@ -44,9 +44,9 @@ struct ExportedFiles {
 ExportedFiles export_program(const Compiled& c, const std::filesystem::path& dir, const std::string& name);
 
 struct ExportOptions {
-  std::string name = "model";                     // a C identifier: prefixes files and symbols
-  std::map<std::string, std::string> metadata;    // read back by rnnc_model_metadata(m, key)
-  bool build = true;                              // build the libraries (with cc and ar); else sources only
+  std::string name = "model";                   // a C identifier: prefixes files and symbols
+  std::map<std::string, std::string> metadata;  // read back by rnnc_model_metadata(m, key)
+  bool build = true;                            // build the libraries (with cc and ar); else sources only
 };
 
 struct ExportedModel {
@@ -79,9 +79,9 @@ StreamExport stream_export(const TreeFunction<F, Transform::None>& step, const S
                 " leaves for one of " + std::to_string(s.size()));
   for (std::size_t i = 0; i < s.size(); ++i)
     if (next[i].shape() != s[i].shape() || next[i].dtype() != s[i].dtype())
-      throw Error("rnnc: export_stream: the step returns '" + state_paths[i] + "' as " + std::string(name_of(next[i].dtype())) +
-                  to_string(next[i].shape()) + ", it takes it as " + std::string(name_of(s[i].dtype())) +
-                  to_string(s[i].shape()));
+      throw Error("rnnc: export_stream: the step returns '" + state_paths[i] + "' as " +
+                  std::string(name_of(next[i].dtype())) + to_string(next[i].shape()) + ", it takes it as " +
+                  std::string(name_of(s[i].dtype())) + to_string(s[i].shape()));
   StreamExport e;
   e.compiled = &step.compiled_for(state, input);
   e.initial_state = s;

@@ -21,13 +21,12 @@
 
 namespace rnnc {
 
-
 using TraceFn = std::function<std::vector<Var>(std::span<const Var>)>;
 
 struct Function {
-  std::vector<Var> inputs;   // Input nodes, in call order
+  std::vector<Var> inputs;  // Input nodes, in call order
   std::vector<Var> outputs;
-  TraceFn source;            // how it was traced (empty for hand-assembled functions)
+  TraceFn source;  // how it was traced (empty for hand-assembled functions)
 
   std::vector<Spec> input_specs() const;
   // Traces `source` again with the given input specs.
@@ -59,8 +58,10 @@ std::vector<Var> call_unpacked(F& fn, std::span<const Var> in, std::index_sequen
 template <class T> struct arity : arity<decltype(&T::operator())> {};
 template <class R, class... A> struct arity<R (*)(A...)> : std::integral_constant<std::size_t, sizeof...(A)> {};
 template <class R, class... A> struct arity<R(A...)> : std::integral_constant<std::size_t, sizeof...(A)> {};
-template <class C, class R, class... A> struct arity<R (C::*)(A...) const> : std::integral_constant<std::size_t, sizeof...(A)> {};
-template <class C, class R, class... A> struct arity<R (C::*)(A...)> : std::integral_constant<std::size_t, sizeof...(A)> {};
+template <class C, class R, class... A> struct arity<R (C::*)(A...) const>
+    : std::integral_constant<std::size_t, sizeof...(A)> {};
+template <class C, class R, class... A> struct arity<R (C::*)(A...)>
+    : std::integral_constant<std::size_t, sizeof...(A)> {};
 }  // namespace detail
 
 // Wraps a C++ function over Vars (fixed arity, or taking std::span<const Var>) as a TraceFn.
@@ -76,8 +77,8 @@ template <class F> TraceFn to_trace_fn(F fn) {
     constexpr std::size_t N = detail::arity<std::decay_t<F>>::value;
     return [fn](std::span<const Var> in) mutable {
       if (in.size() != N)
-        throw Error("rnnc: trace: the function takes " + std::to_string(N) + " inputs, " +
-                    std::to_string(in.size()) + " were given");
+        throw Error("rnnc: trace: the function takes " + std::to_string(N) + " inputs, " + std::to_string(in.size()) +
+                    " were given");
       return detail::call_unpacked(fn, in, std::make_index_sequence<N>{});
     };
   }

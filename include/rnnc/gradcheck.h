@@ -21,8 +21,8 @@ struct GradcheckOptions {
   double eps = 1e-6;
   double atol = 1e-5;
   double rtol = 1e-3;
-  int64_t max_full = 512;      // inputs with more elements get random directions
-  int64_t max_rows = 16;       // outputs with more elements get random cotangents
+  int64_t max_full = 512;  // inputs with more elements get random directions
+  int64_t max_rows = 16;   // outputs with more elements get random cotangents
   int random_directions = 16;
   uint64_t seed = 0;
   GradRules rules = default_grad_rules();  // the rules under test
@@ -32,8 +32,8 @@ struct InputCheck {
   int index = 0;
   std::string name;
   int64_t probes = 0;
-  double max_abs_error = 0;    // worst |autodiff - numeric|
-  double max_rel_error = 0;    // worst |autodiff - numeric| / max(|numeric|, atol)
+  double max_abs_error = 0;  // worst |autodiff - numeric|
+  double max_rel_error = 0;  // worst |autodiff - numeric| / max(|numeric|, atol)
   double worst_autodiff = 0, worst_numeric = 0;
   bool ok = true;
 };
@@ -45,8 +45,7 @@ struct GradcheckReport {
 };
 
 // Checks f (retraced in float64 when it was traced in float32) at the point `args`.
-GradcheckReport gradcheck(const Function& f, const std::vector<Tensor>& args,
-                          const GradcheckOptions& options = {});
+GradcheckReport gradcheck(const Function& f, const std::vector<Tensor>& args, const GradcheckOptions& options = {});
 
 // Traces fn at the shapes of `args` in float64 and checks it.
 template <class F>

@@ -52,15 +52,15 @@ struct Node {
   DType dtype = DType::f32;
   Shape shape{};
   std::vector<NodePtr> inputs{};
-  std::vector<int64_t> ints{};             // axes, permutation, offsets (see ops.def)
-  double scalar = 0;                       // Full: the value
-  std::shared_ptr<const Tensor> literal{}; // Literal: the data
-  int64_t uid = 0;                         // Input: identity
-  std::string name{};                      // Input: the user's name for it
-  std::shared_ptr<const Loop> loop{};      // Scan: the body (identity by pointer)
-  std::source_location loc{};              // where the user built it (not part of identity)
+  std::vector<int64_t> ints{};              // axes, permutation, offsets (see ops.def)
+  double scalar = 0;                        // Full: the value
+  std::shared_ptr<const Tensor> literal{};  // Literal: the data
+  int64_t uid = 0;                          // Input: identity
+  std::string name{};                       // Input: the user's name for it
+  std::shared_ptr<const Loop> loop{};       // Scan: the body (identity by pointer)
+  std::source_location loc{};               // where the user built it (not part of identity)
   std::size_t hash = 0;
-  uint64_t seq = 0;                        // creation order (not part of identity; deterministic)
+  uint64_t seq = 0;  // creation order (not part of identity; deterministic)
 
   int rank() const { return static_cast<int>(shape.size()); }
 };
@@ -96,8 +96,7 @@ std::vector<NodePtr> topo_order(const std::vector<Var>& outputs);
 
 // The graph of `outputs` with the nodes of `with` replaced (keyed by the old node); everything
 // that depended on them is rebuilt. Nothing below a replaced node is visited.
-std::vector<Var> substitute(const std::vector<Var>& outputs,
-                            const std::unordered_map<const Node*, Var>& with);
+std::vector<Var> substitute(const std::vector<Var>& outputs, const std::unordered_map<const Node*, Var>& with);
 
 // The body of a scan (see scan.h): a graph over its own Input nodes, run once per time step.
 //   inputs:  carries (c_t), then one slice x_t per sequence, then invariants (the weights)

@@ -42,7 +42,7 @@ Var constant(const Tensor& value, Loc loc = Loc::current());
 //   Var add(a, b), sub, mul, div, pow, maximum, minimum,
 //       less, less_equal, greater, greater_equal, equal, not_equal (0/1 masks in the operands' dtype)
 // Binary operands are Vars or numbers and broadcast together (numpy's rules).
-#define UNARY(E, name, dtypes) Var name(const Var& x, Loc loc = Loc::current());
+#define UNARY(E, name, dtypes)  Var name(const Var& x, Loc loc = Loc::current());
 #define BINARY(E, name, dtypes) Var name(const Operand& a, const Operand& b);
 #include "rnnc/ops.def"
 Var square(const Var& x, Loc loc = Loc::current());
@@ -80,8 +80,7 @@ Var slice(const Var& x, int64_t axis, int64_t begin, int64_t end, Loc loc = Loc:
 // Zero padding: `low` and `high` elements before and after, per axis.
 Var pad(const Var& x, std::vector<int64_t> low, std::vector<int64_t> high, Loc loc = Loc::current());
 Var concat(const std::vector<Var>& xs, int64_t axis = 0, Loc loc = Loc::current());
-std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t axis = 0,
-                       Loc loc = Loc::current());
+std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t axis = 0, Loc loc = Loc::current());
 std::vector<Var> chunk(const Var& x, int64_t chunks, int64_t axis = 0, Loc loc = Loc::current());
 Var squeeze(const Var& x, int64_t axis, Loc loc = Loc::current());
 Var unsqueeze(const Var& x, int64_t axis, Loc loc = Loc::current());

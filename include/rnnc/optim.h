@@ -60,8 +60,8 @@ class Optimizer {
   std::vector<std::pair<std::string, Tensor>> state() const;
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state, int64_t steps);
   // For a tree of parameters: the state named by the tree's paths.
-  template <class T> void load_state(const T& params, const std::vector<std::pair<std::string, Tensor>>& state,
-                                     int64_t steps) {
+  template <class T>
+  void load_state(const T& params, const std::vector<std::pair<std::string, Tensor>>& state, int64_t steps) {
     names_ = tree::paths(params);
     load_state(state, steps);
   }

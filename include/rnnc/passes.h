@@ -88,7 +88,7 @@ std::vector<Var> bf16_gemms(const std::vector<Var>& outputs);
 // What a pipeline run is asked for beyond making the graph faster.
 struct PassOptions {
   Checkpointing checkpointing;
-  bool bf16 = false;  // bf16_gemms
+  bool bf16 = false;             // bf16_gemms
   bool gathers_in_loops = true;  // gather_rows
 };
 

@@ -29,12 +29,12 @@ namespace rnnc::program {
 
 struct Common {
   std::string data = RNNC_DEFAULT_CORPUS;  // --data: a text file, or a folder of .md files
-  int64_t steps = 0;       // --steps: optimizer steps
-  int64_t epochs = 0;      // --epochs: passes over the data
-  double time = 0;         // --time: seconds
-  int64_t seq_length = 0;  // --seq-length: characters per chunk or window (T)
-  uint64_t seed = 1;       // --seed: initialisation, dropout, the data's order, sampling
-  int threads = 0;         // --threads: 0: all cores
+  int64_t steps = 0;                       // --steps: optimizer steps
+  int64_t epochs = 0;                      // --epochs: passes over the data
+  double time = 0;                         // --time: seconds
+  int64_t seq_length = 0;                  // --seq-length: characters per chunk or window (T)
+  uint64_t seed = 1;                       // --seed: initialisation, dropout, the data's order, sampling
+  int threads = 0;                         // --threads: 0: all cores
   // Whichever of steps, epochs and time comes first ends the run.
   nn::Budget budget() const { return {.steps = steps, .epochs = epochs, .seconds = time}; }
   CompileOptions compile() const;

@@ -16,7 +16,7 @@ class Progress {
   // total: steps planned (0: not known); chars_per_step: characters one step trains on; every: plain-line period.
   Progress(long total, long chars_per_step, long every = 100, std::FILE* out = stdout);
   void update(long step, double loss);  // step counts from 1
-  void finish();                         // ends the redrawn line
+  void finish();                        // ends the redrawn line
   double chars_per_s() const;
 
  private:
@@ -36,7 +36,7 @@ class LossCurve {
  public:
   void add(long step, double train, double val = std::numeric_limits<double>::quiet_NaN());
   const std::vector<Point>& points() const { return points_; }
-  void write_csv(const std::filesystem::path& path) const;                       // step,train_loss,val_loss
+  void write_csv(const std::filesystem::path& path) const;                            // step,train_loss,val_loss
   void write_svg(const std::filesystem::path& path, const std::string& title) const;  // a line chart
   std::string svg(const std::string& title) const;
 

@@ -69,8 +69,8 @@ std::vector<Var> make_scan(std::shared_ptr<const Loop> loop, const std::vector<V
 //     return std::pair{next, Var(next.h)};
 //   }, cell.initial_state(B), xs);
 template <class Body, class Carry, class Xs>
-  requires(!std::is_same_v<std::invoke_result_t<const Body&, const Carry&, const Xs&>, ScanStep>)
-auto scan(const Body& body, const Carry& init, const Xs& xs, const ScanOptions& o = {}, Loc loc = Loc::current()) {
+requires(!std::is_same_v<std::invoke_result_t<const Body&, const Carry&, const Xs&>, ScanStep>) auto scan(
+    const Body& body, const Carry& init, const Xs& xs, const ScanOptions& o = {}, Loc loc = Loc::current()) {
   using Result = std::invoke_result_t<const Body&, const Carry&, const Xs&>;
   using Y = std::decay_t<std::tuple_element_t<1, Result>>;
   std::shared_ptr<Y> ys;  // the structure of one step's outputs, as the body returned it

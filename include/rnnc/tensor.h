@@ -26,12 +26,9 @@ class Tensor {
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
   static Tensor scalar(double value, DType dtype = DType::f32);
   // Values in row-major order; their count must equal the shape's element count.
-  static Tensor from(const std::vector<double>& values, const Shape& shape,
-                     DType dtype = DType::f32);
-  static Tensor uniform(const Shape& shape, double lo, double hi, std::mt19937_64& rng,
-                        DType dtype = DType::f32);
-  static Tensor normal(const Shape& shape, double mean, double stddev, std::mt19937_64& rng,
-                       DType dtype = DType::f32);
+  static Tensor from(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32);
+  static Tensor uniform(const Shape& shape, double lo, double hi, std::mt19937_64& rng, DType dtype = DType::f32);
+  static Tensor normal(const Shape& shape, double mean, double stddev, std::mt19937_64& rng, DType dtype = DType::f32);
 
   bool defined() const { return storage_ != nullptr; }
   // Whether this handle is the only one on its storage (the executor recycles such outputs).

@@ -54,18 +54,17 @@ struct Clip {
   double norm = 0;
 };
 
-
 // What the callbacks see after every step.
 struct Event {
-  int64_t step = 0;     // steps done, counting from 1
-  int64_t epoch = 0;    // passes started, counting from 0
-  int64_t chunk = 0;    // the chunk of the pass this step trained on
-  int64_t steps_total = 0;  // the budget in steps, or 0
-  double loss = 0;      // this step's training loss
+  int64_t step = 0;                                            // steps done, counting from 1
+  int64_t epoch = 0;                                           // passes started, counting from 0
+  int64_t chunk = 0;                                           // the chunk of the pass this step trained on
+  int64_t steps_total = 0;                                     // the budget in steps, or 0
+  double loss = 0;                                             // this step's training loss
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // when validated at this step
   double best_val_loss = std::numeric_limits<double>::infinity();
   double lr = 0;
-  double seconds = 0;   // since fit started
+  double seconds = 0;  // since fit started
   int64_t chars_per_step = 0;
   bool validated = false, last = false;
   bool* stop = nullptr;  // set *stop = true to end the run after this step
@@ -133,17 +132,17 @@ template <class D> struct FitOptions {
   const D* validation = nullptr;  // Keras' validation_data: held-out data of the same kind
   Budget budget{};
   Clip clip{};
-  optim::Schedule lr{};         // empty: the optimizer's own, unchanged (optim.h: step_lr, cosine_lr)
-  int64_t validate_every = 0;   // steps; 0: once at the end (when there is validation data)
-  int64_t val_batches = 0;      // of the validation data per validation (0: all)
-  uint64_t seed = 0;            // the Rng for dropout (a dataset's order has its own seed)
+  optim::Schedule lr{};        // empty: the optimizer's own, unchanged (optim.h: step_lr, cosine_lr)
+  int64_t validate_every = 0;  // steps; 0: once at the end (when there is validation data)
+  int64_t val_batches = 0;     // of the validation data per validation (0: all)
+  uint64_t seed = 0;           // the Rng for dropout (a dataset's order has its own seed)
   // A run whose loss passes `diverge` times the first step's loss has diverged (a learning rate
   // far too high): fit stops with an error naming the step, as for a non-finite loss. 0: off.
   double diverge = 10;
   std::filesystem::path resume{};  // a checkpoint written by KeepLast or KeepBest
-  CompileOptions compile{};     // for the step, the evaluation and the optimizer's update
-                                // (memory_budget: the step's, which recomputes, and the
-                                // evaluation's, the least plan there when none fits)
+  CompileOptions compile{};        // for the step, the evaluation and the optimizer's update
+                                   // (memory_budget: the step's, which recomputes, and the
+                                   // evaluation's, the least plan there when none fits)
   // Under mpirun (dist.h): each rank trains on its share of every batch (rows() / ranks), the
   // gradients averaged over ranks before each update; rank 0 alone validates, runs the callbacks
   // and decides when the run ends, for all ranks. false: every rank trains alone.
@@ -161,7 +160,7 @@ template <class D> struct FitOptions {
 struct FitResult {
   int64_t steps = 0, epochs = 0;
   int64_t first_step = 0;  // a resumed run: the checkpoint's step (steps - first_step ran now)
-  double loss = 0;  // the last step's
+  double loss = 0;         // the last step's
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // the last validation's
   double best_val_loss = std::numeric_limits<double>::infinity();
   double seconds = 0, chars_per_s = 0, compile_seconds = 0;  // of the steps this run made
@@ -195,8 +194,8 @@ struct Loop {
 };
 // Adds the optimizer state ("optim.exp_avg.<path>"), the carried state ("train.state.<path>") and
 // the counters (metadata "train.*") to a checkpoint of the parameters.
-void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
-                        double best_val, const std::vector<std::pair<std::string, Tensor>>& state);
+void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step, double best_val,
+                        const std::vector<std::pair<std::string, Tensor>>& state);
 struct Resumed {
   int64_t step = 0, optim_steps = 0;
   double best_val = std::numeric_limits<double>::infinity(), lr = 0;
@@ -239,19 +238,24 @@ template <class Model, class D, class Loss> auto with_rng(Loss loss) {
   if constexpr (D::carries_state) {
     using S = state_t<Model>;
     constexpr bool rng = std::is_invocable_v<const Loss&, const Model&, const S&, const B&, Rng&>;
-    static_assert(rng || std::is_invocable_v<const Loss&, const Model&, const S&, const B&>,
-                  "rnnc: nn::fit: data that carries the state takes a loss (model, state, batch[, Rng&]) -> (loss, state)");
+    static_assert(
+        rng || std::is_invocable_v<const Loss&, const Model&, const S&, const B&>,
+        "rnnc: nn::fit: data that carries the state takes a loss (model, state, batch[, Rng&]) -> (loss, state)");
     return [loss](const Model& m, const S& s, const B& b, Rng& r) {
-      if constexpr (rng) return loss(m, s, b, r);
-      else return loss(m, s, b);
+      if constexpr (rng)
+        return loss(m, s, b, r);
+      else
+        return loss(m, s, b);
     };
   } else {
     constexpr bool rng = std::is_invocable_v<const Loss&, const Model&, const B&, Rng&>;
     static_assert(rng || std::is_invocable_v<const Loss&, const Model&, const B&>,
                   "rnnc: nn::fit: data that does not carry the state takes a loss (model, batch[, Rng&]) -> loss");
     return [loss](const Model& m, const B& b, Rng& r) {
-      if constexpr (rng) return loss(m, b, r);
-      else return loss(m, b);
+      if constexpr (rng)
+        return loss(m, b, r);
+      else
+        return loss(m, b);
     };
   }
 }
@@ -276,7 +280,11 @@ template <class Model, class D, class Loss> class Trainer {
  public:
   using Batch = batch_t<D>;
   Trainer(const Model& model, const D& data, Loss loss, const FitOptions<D>& o, data::Shard shard)
-      : model_(model), data_(data), o_(o), shard_(shard), loss_(with_rng<Model, D>(std::move(loss))),
+      : model_(model),
+        data_(data),
+        o_(o),
+        shard_(shard),
+        loss_(with_rng<Model, D>(std::move(loss))),
         step_(compile(value_and_grad(loss_), o.compile)),
         evaluate_(compile(eval_loss<Model, D>(loss_), for_evaluation(o.compile))),
         now_(fresh(shard.rows_of(data.rows(), "nn::fit"))) {}
@@ -337,16 +345,20 @@ template <class Model, class D, class Loss> class Trainer {
   }
   // The op that first made a non-finite value in the last step.
   std::string diagnose(const Rng& rng) {
-    if constexpr (D::carries_state) return rerun_checked(step_, rng, model_, before_, batch_);
-    else return rerun_checked(step_, rng, model_, batch_);
+    if constexpr (D::carries_state)
+      return rerun_checked(step_, rng, model_, before_, batch_);
+    else
+      return rerun_checked(step_, rng, model_, batch_);
   }
 
  private:
   using TrainLoss = decltype(with_rng<Model, D>(std::declval<Loss>()));
   using Carried = typename carried<Model, D::carries_state>::type;
   Carried fresh(int64_t rows) const {
-    if constexpr (D::carries_state) return model_.initial_state(rows);
-    else return (void)rows, NoState{};
+    if constexpr (D::carries_state)
+      return model_.initial_state(rows);
+    else
+      return (void)rows, NoState{};
   }
   // One held-out batch's loss, the state carried on.
   double evaluate(Carried& state, const Batch& b) {
@@ -401,7 +413,7 @@ FitResult fit(Model& model, optim::Optimizer& opt, const D& data, Loss loss, con
     trainer.load(c, s);
   }
   if (multi) {
-    dist::broadcast(model);  // not trusted to seeds; a rank with other shapes is an error here
+    dist::broadcast(model);                    // not trusted to seeds; a rank with other shapes is an error here
     rng.shard(1, dist::rank(), dist::size());  // dropout masks as one process would draw them for the whole batch
   }
   // Overlapped averaging: the step tells it of each gradient the moment it is final.

@@ -61,8 +61,8 @@ class Leaf {
 using Param = Leaf;
 
 // Lists the leaves and sub-trees of a struct, inside its definition: RNNC_TREE(Wf, Wh, bf).
-#define RNNC_TREE(...)                                                                              \
-  template <class RnncF> void rnnc_fields(RnncF&& rnnc_f) { rnnc_f(#__VA_ARGS__, __VA_ARGS__); }   \
+#define RNNC_TREE(...)                                                                           \
+  template <class RnncF> void rnnc_fields(RnncF&& rnnc_f) { rnnc_f(#__VA_ARGS__, __VA_ARGS__); } \
   template <class RnncF> void rnnc_fields(RnncF&& rnnc_f) const { rnnc_f(#__VA_ARGS__, __VA_ARGS__); }
 
 namespace tree {
@@ -88,7 +88,10 @@ inline std::string join(const std::string& prefix, const std::string& name) {
 
 template <class T> inline constexpr bool is_leaf_v =
     std::is_same_v<T, Leaf> || std::is_same_v<T, Var> || std::is_same_v<T, Tensor>;
-template <class T> concept Named = requires(T& t) { t.rnnc_fields([](const char*, auto&...) {}); };
+template <class T>
+concept Named = requires(T& t) {
+  t.rnnc_fields([](const char*, auto&...) {});
+};
 
 // Calls f(path, leaf) for every leaf of t, depth first in declaration order; `leaf` is a Leaf, Var
 // or Tensor (const when t is). With Paths = false no path is built (the per-call fast path) and f
@@ -104,7 +107,11 @@ template <bool Paths = true, class T, class F> void for_each(T& t, F&& f, const 
     if (t) for_each<Paths>(*t, f, path);  // absent: no leaves
   } else if constexpr (detail::is_tuple<U>::value) {
     std::size_t i = 0;
-    std::apply([&](auto&... e) { ((for_each<Paths>(e, f, Paths ? detail::join(path, std::to_string(i++)) : std::string())), ...); }, t);
+    std::apply(
+        [&](auto&... e) {
+          ((for_each<Paths>(e, f, Paths ? detail::join(path, std::to_string(i++)) : std::string())), ...);
+        },
+        t);
   } else if constexpr (Named<U>) {
     t.rnnc_fields([&](const char* names, auto&... fields) {
       static const std::vector<std::string> ns = detail::split_names(names);  // once per type
@@ -119,7 +126,8 @@ template <bool Paths = true, class T, class F> void for_each(T& t, F&& f, const 
 // The leaves' paths, in order.
 template <class T> std::vector<std::string> paths(const T& t, const std::string& prefix = "") {
   std::vector<std::string> out;
-  for_each(t, [&](const std::string& p, const auto&) { out.push_back(p); }, prefix);
+  for_each(
+      t, [&](const std::string& p, const auto&) { out.push_back(p); }, prefix);
   return out;
 }
 template <class T> std::size_t size(const T& t) {
@@ -134,7 +142,7 @@ const Tensor& tensor_of(const Tensor& t, const std::string& path);
 Tensor tensor_of(const Var& v, const std::string& path);  // always an Error
 Var var_of(const Leaf& l, const std::string& path);
 inline Var var_of(const Var& v, const std::string&) { return v; }
-Var var_of(const Tensor& t, const std::string& path);     // a constant
+Var var_of(const Tensor& t, const std::string& path);  // a constant
 
 // The leaves as host tensors (an Error names the first leaf that holds none).
 template <class T> std::vector<Tensor> tensors(const T& t) {
@@ -142,9 +150,12 @@ template <class T> std::vector<Tensor> tensors(const T& t) {
   bool ok = true;
   for_each<false>(t, [&](const std::string&, const auto& l) {
     using L = std::decay_t<decltype(l)>;
-    if constexpr (std::is_same_v<L, Tensor>) ok &= l.defined(), out.push_back(l);
-    else if constexpr (std::is_same_v<L, Leaf>) ok &= l.is_tensor(), out.push_back(l.is_tensor() ? l.tensor() : Tensor());
-    else ok = false, out.push_back(Tensor());
+    if constexpr (std::is_same_v<L, Tensor>)
+      ok &= l.defined(), out.push_back(l);
+    else if constexpr (std::is_same_v<L, Leaf>)
+      ok &= l.is_tensor(), out.push_back(l.is_tensor() ? l.tensor() : Tensor());
+    else
+      ok = false, out.push_back(Tensor());
   });
   if (!ok) for_each(t, [&](const std::string& p, const auto& l) { (void)tensor_of(l, p); });  // throws, naming it
   return out;
@@ -162,8 +173,10 @@ template <class T, class V> void assign(T& t, std::vector<V> values) {
   for_each<false>(t, [&](const std::string&, auto& l) {
     using L = std::decay_t<decltype(l)>;
     if (i >= values.size()) throw Error("rnnc: tree: more leaves than values (" + std::to_string(values.size()) + ")");
-    if constexpr (std::is_same_v<L, Leaf> || std::is_same_v<L, V>) l = std::move(values[i++]);
-    else throw Error("rnnc: tree: a leaf of this type cannot hold the value");
+    if constexpr (std::is_same_v<L, Leaf> || std::is_same_v<L, V>)
+      l = std::move(values[i++]);
+    else
+      throw Error("rnnc: tree: a leaf of this type cannot hold the value");
   });
   if (i != values.size())
     throw Error("rnnc: tree: " + std::to_string(i) + " leaves for " + std::to_string(values.size()) + " values");

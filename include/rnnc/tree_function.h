@@ -116,9 +116,7 @@ struct CallHooks {
 };
 
 namespace detail {
-template <class F, Transform T> struct Transformed {
-  F fn;
-};
+template <class F, Transform T> struct Transformed { F fn; };
 
 // What tracing produced: the inputs (leaves in argument order, named by path, then the Rng's
 // requests) and the outputs flattened (for a gradient, the loss first).
@@ -207,17 +205,23 @@ template <class Out, class T, class F> Out map_tree(const T& t, F& leaf, const s
     return out;
   } else if constexpr (tree::detail::is_tuple<U>::value) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return Out{map_tree<std::tuple_element_t<I, Out>>(std::get<I>(t), leaf,
-                                                        tree::detail::join(path, std::to_string(I)))...};
-    }(std::make_index_sequence<std::tuple_size_v<U>>{});
+      return Out{
+          map_tree<std::tuple_element_t<I, Out>>(std::get<I>(t), leaf, tree::detail::join(path, std::to_string(I)))...};
+    }
+    (std::make_index_sequence<std::tuple_size_v<U>>{});
   } else {
     static_assert(std::is_same_v<Out, U>, "rnnc: a tree struct's leaves must be Leaf (Param) members");
     Out out = t;
-    tree::for_each(out, [&](const std::string& p, auto& l) {
-      using L = std::decay_t<decltype(l)>;
-      if constexpr (std::is_same_v<L, Leaf>) l = Leaf(leaf(l, p));
-      else static_assert(tree::detail::always_false<L>, "rnnc: a tree struct's leaves must be Leaf (Param) members");
-    }, path);
+    tree::for_each(
+        out,
+        [&](const std::string& p, auto& l) {
+          using L = std::decay_t<decltype(l)>;
+          if constexpr (std::is_same_v<L, Leaf>)
+            l = Leaf(leaf(l, p));
+          else
+            static_assert(tree::detail::always_false<L>, "rnnc: a tree struct's leaves must be Leaf (Param) members");
+        },
+        path);
     return out;
   }
 }
@@ -287,8 +291,10 @@ template <class F, detail::Transform Kind> class TreeFunction {
   template <class A> static void flatten(A& a, std::vector<Tensor>& leaves, Rng*& rng) {
     if constexpr (std::is_same_v<std::decay_t<A>, Rng>) {
       if (rng) throw Error("rnnc: a compiled function takes at most one Rng");
-      if constexpr (!std::is_const_v<std::remove_reference_t<A>>) rng = &a;
-      else static_assert(!std::is_same_v<A, A>, "rnnc: pass the Rng as a mutable lvalue: each call advances it");
+      if constexpr (!std::is_const_v<std::remove_reference_t<A>>)
+        rng = &a;
+      else
+        static_assert(!std::is_same_v<A, A>, "rnnc: pass the Rng as a mutable lvalue: each call advances it");
     } else {
       for (Tensor& t : tree::tensors(a)) leaves.push_back(std::move(t));
     }
@@ -308,7 +314,8 @@ template <class F, detail::Transform Kind> class TreeFunction {
     return out;
   }
 
-  template <class R, class... A> detail::TracedCall trace_call(std::shared_ptr<const void>* structure, A&... args) const {
+  template <class R, class... A>
+  detail::TracedCall trace_call(std::shared_ptr<const void>* structure, A&... args) const {
     detail::TracedCall call;
     Rng tracing;
     tracing.recorder_ = &call.random;
@@ -343,7 +350,8 @@ template <class F, detail::Transform Kind> class TreeFunction {
       call.outputs = {Var(std::get<0>(r))};
       for (Var& v : tree::vars(std::get<1>(r))) call.outputs.push_back(v);
     } else {
-      static_assert(detail::is_pair_like<R>::value, "rnnc: value_and_grad: return the loss (a Var) or a pair (loss, aux)");
+      static_assert(detail::is_pair_like<R>::value,
+                    "rnnc: value_and_grad: return the loss (a Var) or a pair (loss, aux)");
     }
     if (structure) *structure = std::make_shared<R>(std::move(r));
     return call;
@@ -363,9 +371,11 @@ template <class F, detail::Transform Kind> class TreeFunction {
     auto next = [&](const auto&, const std::string&) { return std::move(out.at(i++)); };
     auto grads = [&] {
       using G = std::decay_t<P>;
-      if (!programs_->skeleton) programs_->skeleton = std::make_shared<G>(tree::replace(params, std::vector<Tensor>(tree::size(params))));
+      if (!programs_->skeleton)
+        programs_->skeleton = std::make_shared<G>(tree::replace(params, std::vector<Tensor>(tree::size(params))));
       G g = *static_cast<const G*>(programs_->skeleton.get());
-      tree::assign(g, std::vector<Tensor>(std::make_move_iterator(out.begin() + i), std::make_move_iterator(out.end())));
+      tree::assign(g,
+                   std::vector<Tensor>(std::make_move_iterator(out.begin() + i), std::make_move_iterator(out.end())));
       return g;
     };
     if constexpr (Kind == detail::Transform::None) {
@@ -387,7 +397,8 @@ template <class F, detail::Transform Kind> class TreeFunction {
   std::shared_ptr<detail::Programs> programs_;
 };
 
-template <class F> concept TreeFn = !std::is_convertible_v<F, const Function&>;
+template <class F>
+concept TreeFn = !std::is_convertible_v<F, const Function&>;
 
 // value_and_grad(fn): for compile() or interpret(). fn returns the loss, or a pair (loss, aux).
 template <TreeFn F> auto value_and_grad(F fn) {

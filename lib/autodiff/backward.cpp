@@ -84,9 +84,10 @@ std::vector<Var> vjp(const std::vector<Var>& outputs, const std::vector<Var>& se
       const Node* in = n->inputs[i].get();
       if (!grads[i].defined() || !live.count(in)) continue;
       if (grads[i].shape() != in->shape || grads[i].dtype() != in->dtype)
-        throw Error(fmt::format("rnnc: grad: the rule of {} (built at {}) gave input {} a cotangent {}{} for a {}{} value",
-                                name_of(n->op), where(n->loc), i, name_of(grads[i].dtype()),
-                                to_string(grads[i].shape()), name_of(in->dtype), to_string(in->shape)));
+        throw Error(
+            fmt::format("rnnc: grad: the rule of {} (built at {}) gave input {} a cotangent {}{} for a {}{} value",
+                        name_of(n->op), where(n->loc), i, name_of(grads[i].dtype()), to_string(grads[i].shape()),
+                        name_of(in->dtype), to_string(in->shape)));
       accumulate(in, grads[i]);
     }
     cot.erase(c);  // no longer needed: keeps the map small on long unrolled graphs
@@ -107,7 +108,8 @@ std::vector<int> resolve_wrt(const std::vector<Var>& inputs, std::vector<int> wr
       if (is_float(inputs[i].dtype())) wrt.push_back(static_cast<int>(i));
   for (int i : wrt) {
     if (i < 0 || i >= static_cast<int>(inputs.size()))
-      throw Error(fmt::format("rnnc: {}: input index {} out of range (the function has {} inputs)", who, i, inputs.size()));
+      throw Error(
+          fmt::format("rnnc: {}: input index {} out of range (the function has {} inputs)", who, i, inputs.size()));
     if (!is_float(inputs[i].dtype()))
       throw Error(fmt::format("rnnc: {}: input {} ('{}') is {}, which has no gradient", who, i, inputs[i]->name,
                               name_of(inputs[i].dtype())));
@@ -119,10 +121,10 @@ std::vector<int> resolve_wrt(const std::vector<Var>& inputs, std::vector<int> wr
 std::vector<Var> scalar_grads(const std::vector<Var>& inputs, const std::vector<Var>& outputs,
                               const std::vector<int>& wrt, bool has_aux, const GradRules& rules, const char* who) {
   if ((outputs.size() != 1 && !has_aux) || outputs.empty() || outputs[0].numel() != 1 || !is_float(outputs[0].dtype()))
-    throw Error(fmt::format("rnnc: {}: needs a function with one floating scalar output, got {} output(s){}", who,
-                            outputs.size(),
-                            outputs.empty() ? "" : fmt::format(", the first {}{}", name_of(outputs[0].dtype()),
-                                                               to_string(outputs[0].shape()))));
+    throw Error(fmt::format(
+        "rnnc: {}: needs a function with one floating scalar output, got {} output(s){}", who, outputs.size(),
+        outputs.empty() ? ""
+                        : fmt::format(", the first {}{}", name_of(outputs[0].dtype()), to_string(outputs[0].shape()))));
   std::vector<Var> targets;
   for (int i : wrt) targets.push_back(inputs[i]);
   return vjp({outputs[0]}, {ones_like(outputs[0])}, targets, rules);

@@ -42,18 +42,17 @@ std::array<GradRule, kNumOps> make_table() {
   rule(Op::Scan, [](const Var&, const Var&) -> Grads {
     throw Error("rnnc: grad: the outputs of a scan are differentiated by vjp(), not one at a time");
   });
-  rule(Op::Neg,     [](const Var&, const Var& g) -> Grads { return {-g}; });
-  rule(Op::Exp,     [](const Var& y, const Var& g) -> Grads { return {g * y}; });                 // e^x
-  rule(Op::Log,     [](const Var& y, const Var& g) -> Grads { return {g / x(y, 0)}; });           // 1/x
-  rule(Op::Tanh,    [](const Var& y, const Var& g) -> Grads { return {g * (1.0 - y * y)}; });     // 1 - tanh^2
-  rule(Op::Sigmoid, [](const Var& y, const Var& g) -> Grads { return {g * y * (1.0 - y)}; });     // s (1 - s)
-  rule(Op::Relu,    [](const Var& y, const Var& g) -> Grads { return {where(x(y, 0) > 0.0, g, 0.0)}; });
-  rule(Op::Sqrt,    [](const Var& y, const Var& g) -> Grads { return {g / (2.0 * y)}; });         // 1 / 2 sqrt x
-  rule(Op::Abs,     [](const Var& y, const Var& g) -> Grads { return {g * sign(x(y, 0))}; });
+  rule(Op::Neg, [](const Var&, const Var& g) -> Grads { return {-g}; });
+  rule(Op::Exp, [](const Var& y, const Var& g) -> Grads { return {g * y}; });                  // e^x
+  rule(Op::Log, [](const Var& y, const Var& g) -> Grads { return {g / x(y, 0)}; });            // 1/x
+  rule(Op::Tanh, [](const Var& y, const Var& g) -> Grads { return {g * (1.0 - y * y)}; });     // 1 - tanh^2
+  rule(Op::Sigmoid, [](const Var& y, const Var& g) -> Grads { return {g * y * (1.0 - y)}; });  // s (1 - s)
+  rule(Op::Relu, [](const Var& y, const Var& g) -> Grads { return {where(x(y, 0) > 0.0, g, 0.0)}; });
+  rule(Op::Sqrt, [](const Var& y, const Var& g) -> Grads { return {g / (2.0 * y)}; });  // 1 / 2 sqrt x
+  rule(Op::Abs, [](const Var& y, const Var& g) -> Grads { return {g * sign(x(y, 0))}; });
   // 0.2 inside the ramp, 0 where it is clipped
-  rule(Op::HardSigmoid, [](const Var& y, const Var& g) -> Grads {
-    return {where((y > 0.0) * (y < 1.0), 0.2 * g, 0.0)};
-  });
+  rule(Op::HardSigmoid,
+       [](const Var& y, const Var& g) -> Grads { return {where((y > 0.0) * (y < 1.0), 0.2 * g, 0.0)}; });
   rule(Op::Softplus, [](const Var& y, const Var& g) -> Grads { return {g * sigmoid(x(y, 0))}; });  // 1 / (1 + e^-x)
   rule(Op::Cast, [](const Var& y, const Var& g) -> Grads {
     return {is_float(x(y, 0).dtype()) ? cast(g, x(y, 0).dtype()) : none};

@@ -45,7 +45,8 @@ StepVjp step_vjp(const Loop& L, const std::vector<Var>& cots, const GradRules& r
   for (int j = 0; j < L.ys(); ++j) {
     if (!cots[L.carries + j].defined()) continue;
     s.seeded_ys.push_back(j);
-    s.y_seeds.push_back(input(L.outputs[L.carries + j].shape(), L.outputs[L.carries + j].dtype(), fmt::format("d_y{}", j)));
+    s.y_seeds.push_back(
+        input(L.outputs[L.carries + j].shape(), L.outputs[L.carries + j].dtype(), fmt::format("d_y{}", j)));
     outs.push_back(L.outputs[L.carries + j]);
     s.seeds.push_back(s.y_seeds.back());
   }
@@ -70,7 +71,8 @@ std::vector<Var> residuals_of(const Loop& L, const StepVjp& s) {
   std::vector<Var> residuals;
   std::unordered_set<const Node*> is_residual;
   auto add_residual = [&](const NodePtr& n) {
-    if (on_step.count(n.get()) && !on_seed.count(n.get()) && is_residual.insert(n.get()).second) residuals.push_back(Var(n));
+    if (on_step.count(n.get()) && !on_seed.count(n.get()) && is_residual.insert(n.get()).second)
+      residuals.push_back(Var(n));
   };
   for (const NodePtr& n : topo_order(s.g)) {
     bool sd = seed_nodes.count(n.get()) > 0, f = step_nodes.count(n.get()) > 0;
@@ -123,7 +125,8 @@ std::vector<Var> residuals_of(const Loop& L, const StepVjp& s) {
 
 // Where the backward loop reads each residual: the forward loop, extended to stack those it
 // computes, or the sequence it is (x_t is already stacked).
-std::vector<Var> stacked_residuals(const Node& scan, const std::vector<Var>& bindings, const std::vector<Var>& residuals) {
+std::vector<Var> stacked_residuals(const Node& scan, const std::vector<Var>& bindings,
+                                   const std::vector<Var>& residuals) {
   const Loop& L = *scan.loop;
   std::unordered_map<const Node*, int> x_index;
   for (int j = 0; j < L.xs; ++j) x_index[L.inputs[L.carries + j].node().get()] = j;
@@ -138,7 +141,8 @@ std::vector<Var> stacked_residuals(const Node& scan, const std::vector<Var>& bin
   if (forward->outputs.size() != L.outputs.size()) fwd_out = make_scan(forward, bindings, scan.loc);
   std::vector<Var> stacked;
   for (size_t r = 0; r < residuals.size(); ++r)
-    stacked.push_back(saved_at[r] >= 0 ? fwd_out[saved_at[r]] : bindings[L.carries + x_index.at(residuals[r].node().get())]);
+    stacked.push_back(saved_at[r] >= 0 ? fwd_out[saved_at[r]]
+                                       : bindings[L.carries + x_index.at(residuals[r].node().get())]);
   return stacked;
 }
 

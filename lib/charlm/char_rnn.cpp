@@ -8,8 +8,8 @@ namespace rnnc::nn {
 
 namespace detail {
 
-std::map<std::string, std::string> char_rnn_metadata(const std::string& cell, int layers, int64_t hidden,
-                                                     int embedding, double dropout, const data::Vocab& vocab) {
+std::map<std::string, std::string> char_rnn_metadata(const std::string& cell, int layers, int64_t hidden, int embedding,
+                                                     double dropout, const data::Vocab& vocab) {
   return {{"format", "rnnc-char-rnn"},
           {"cell", cell},
           {"layers", std::to_string(layers)},
@@ -67,11 +67,12 @@ CharRNNConfig char_rnn_config(const io::Checkpoint& c) {
   long double held = 0;
   for (const auto& [name, t] : c.tensors) held += static_cast<long double>(t.numel());
   if (need > 2 * held + (1 << 20))  // room for the shape check below to name a tensor that differs
-    throw Error(fmt::format("rnnc: checkpoint: its configuration ({} cell, {} layers, hidden {}, embedding {}, {} "
-                            "characters) needs {:.0f} parameters, but the file holds {:.0f}: the metadata does not "
-                            "describe the tensors",
-                            cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.vocab.size(),
-                            static_cast<double>(need), static_cast<double>(held)));
+    throw Error(
+        fmt::format("rnnc: checkpoint: its configuration ({} cell, {} layers, hidden {}, embedding {}, {} "
+                    "characters) needs {:.0f} parameters, but the file holds {:.0f}: the metadata does not "
+                    "describe the tensors",
+                    cfg.cell, cfg.layers, cfg.hidden, cfg.embedding, cfg.vocab.size(), static_cast<double>(need),
+                    static_cast<double>(held)));
   return cfg;
 }
 
@@ -82,9 +83,12 @@ static io::Checkpoint from_char_model(const io::Checkpoint& c) {
   out.metadata = c.metadata;
   for (const auto& [name, t] : c.tensors) {
     std::string path = name;
-    if (name == "embedding") path = "embedding.weight";
-    else if (name.rfind("dense.", 0) == 0) path = "head." + name.substr(6);
-    else if (auto l = name.rfind("_l"); l != std::string::npos) path = fmt::format("rnn.layers.{}.{}", name.substr(l + 2), name.substr(0, l));
+    if (name == "embedding")
+      path = "embedding.weight";
+    else if (name.rfind("dense.", 0) == 0)
+      path = "head." + name.substr(6);
+    else if (auto l = name.rfind("_l"); l != std::string::npos)
+      path = fmt::format("rnn.layers.{}.{}", name.substr(l + 2), name.substr(0, l));
     out.add(path, t);
   }
   return out;
@@ -95,7 +99,8 @@ CharStream::CharStream(std::shared_ptr<rnnc_model> model, int64_t vocab)
   char err[1024] = "";
   rnnc_spec out;
   if (rnnc_model_inputs(model_.get()) != 1 || rnnc_model_outputs(model_.get()) != 1 ||
-      rnnc_model_output(model_.get(), 0, &out) != RNNC_OK || out.dtype != RNNC_F32 || out.rank != 1 || out.shape[0] != vocab)
+      rnnc_model_output(model_.get(), 0, &out) != RNNC_OK || out.dtype != RNNC_F32 || out.rank != 1 ||
+      out.shape[0] != vocab)
     throw Error(fmt::format("rnnc: sample: the step must take one character and return {} float32 logits", vocab));
   stream_ = rnnc_stream_new(model_.get(), err, sizeof err);
   if (!stream_) throw Error(err);
@@ -114,9 +119,8 @@ const Tensor& CharStream::step(int x) {
 
 }  // namespace detail
 
-template <class Cell>
-static std::string sample_as(const io::Checkpoint& c, std::u32string& prime, int n, const SampleOptions& o,
-                             std::mt19937_64& rng) {
+template <class Cell> static std::string sample_as(const io::Checkpoint& c, std::u32string& prime, int n,
+                                                   const SampleOptions& o, std::mt19937_64& rng) {
   data::Vocab vocab;
   CharRNN<Cell> m = from_checkpoint<Cell>(c, &vocab);
   if (prime.empty()) prime = std::u32string(1, vocab.at(static_cast<int>(rng() % vocab.size())));
@@ -124,9 +128,8 @@ static std::string sample_as(const io::Checkpoint& c, std::u32string& prime, int
 }
 
 // The sampling step with the weights captured (constants of the program, so exported inside it).
-template <class Cell>
-static ExportedModel export_as(const io::Checkpoint& c, const std::filesystem::path& dir, ExportOptions o,
-                               const CompileOptions& options) {
+template <class Cell> static ExportedModel export_as(const io::Checkpoint& c, const std::filesystem::path& dir,
+                                                     ExportOptions o, const CompileOptions& options) {
   data::Vocab vocab;
   const CharRNN<Cell> m = from_checkpoint<Cell>(c, &vocab);
   using State = typename CharRNN<Cell>::State;
@@ -142,8 +145,9 @@ static io::Checkpoint as_char_rnn(const io::Checkpoint& file) {
   return file.meta("format") == "rnnc-char-model" ? detail::from_char_model(file) : file;
 }
 
-static const char* kNotLibraryCell = "rnnc: checkpoint: cell '{}' is not one of the library's (rnn_tanh, rnn_relu, lstm, "
-                                     "gru); {} it from the program that defines it";
+static const char* kNotLibraryCell =
+    "rnnc: checkpoint: cell '{}' is not one of the library's (rnn_tanh, rnn_relu, lstm, "
+    "gru); {} it from the program that defines it";
 
 ExportedModel export_checkpoint(const io::Checkpoint& file, const std::filesystem::path& dir, const ExportOptions& o,
                                 const CompileOptions& compile) {

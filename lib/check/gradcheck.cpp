@@ -56,15 +56,17 @@ Vec flat_outputs(const std::vector<Tensor>& outs) {
 std::string GradcheckReport::str() const {
   std::string s = fmt::format("gradcheck {}\n", ok ? "passed" : "FAILED");
   for (const InputCheck& c : inputs)
-    s += fmt::format("  input {} '{}': {} probes, max abs error {:.3g}, max rel error {:.3g}{}\n", c.index, c.name,
-                     c.probes, c.max_abs_error, c.max_rel_error,
-                     c.ok ? "" : fmt::format("  FAILED (autodiff {:.9g} vs numeric {:.9g})", c.worst_autodiff, c.worst_numeric));
+    s += fmt::format(
+        "  input {} '{}': {} probes, max abs error {:.3g}, max rel error {:.3g}{}\n", c.index, c.name, c.probes,
+        c.max_abs_error, c.max_rel_error,
+        c.ok ? "" : fmt::format("  FAILED (autodiff {:.9g} vs numeric {:.9g})", c.worst_autodiff, c.worst_numeric));
   return s;
 }
 
 GradcheckReport gradcheck(const Function& f0, const std::vector<Tensor>& args0, const GradcheckOptions& o) {
   if (args0.size() != f0.inputs.size())
-    throw Error(fmt::format("rnnc: gradcheck: the function takes {} inputs, {} were given", f0.inputs.size(), args0.size()));
+    throw Error(
+        fmt::format("rnnc: gradcheck: the function takes {} inputs, {} were given", f0.inputs.size(), args0.size()));
   // Work in float64: retrace when the function was traced for float32.
   std::vector<Spec> specs = f0.input_specs();
   std::vector<Tensor> args;
@@ -133,7 +135,8 @@ GradcheckReport gradcheck(const Function& f0, const std::vector<Tensor>& args0, 
       for (size_t k = 0; k < us.size(); ++k) {
         const double numeric = dot(us[k], jv), autodiff = dot(grads[k][w], v);
         const double err = std::abs(autodiff - numeric);
-        const bool good = std::isfinite(numeric) && std::isfinite(autodiff) && err <= o.atol + o.rtol * std::abs(numeric);
+        const bool good =
+            std::isfinite(numeric) && std::isfinite(autodiff) && err <= o.atol + o.rtol * std::abs(numeric);
         ++c.probes;
         const double rel = err / std::max(std::abs(numeric), o.atol);
         const double ratio = std::isfinite(err) ? err / (o.atol + o.rtol * std::abs(numeric)) : INFINITY;

@@ -41,7 +41,8 @@ struct LlvmMath {
   llvm::IRBuilderBase& b;
   static bool fl(Value* x) { return x->getType()->isFPOrFPVectorTy(); }
   Value* c(double k, Value* like) const {
-    return fl(like) ? llvm::ConstantFP::get(like->getType(), k) : llvm::ConstantInt::get(like->getType(), static_cast<int64_t>(k), true);
+    return fl(like) ? llvm::ConstantFP::get(like->getType(), k)
+                    : llvm::ConstantInt::get(like->getType(), static_cast<int64_t>(k), true);
   }
   Value* neg(Value* x) const { return fl(x) ? b.CreateFNeg(x) : b.CreateNeg(x); }
   Value* abs(Value* x) const {
@@ -70,7 +71,6 @@ struct LlvmMath {
   }
 };
 
-
 class Emitter {
  public:
   Emitter(llvm::Module& m, const KernelDesc& k) : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k) {}
@@ -93,8 +93,10 @@ class Emitter {
     Value* begin = body->getArg(static_cast<unsigned>(k_.args.size()));
     Value* end = body->getArg(static_cast<unsigned>(k_.args.size() + 1));
     std::vector<Value*> offsets(k_.args.size(), b_.getInt64(0));
-    if (transposes()) tiled(begin, end, offsets);
-    else loop(0, begin, end, offsets);
+    if (transposes())
+      tiled(begin, end, offsets);
+    else
+      loop(0, begin, end, offsets);
     b_.CreateRetVoid();
 
     // The entry point: unpack the argument array.
@@ -236,9 +238,7 @@ class Emitter {
     return st.reduce == Op::Sum && t == DType::f32 ? DType::f64 : t;
   }
 
-  Value* address(int arg, Value* offset) {
-    return b_.CreateGEP(type_of(ctx_, k_.args[arg].dtype), base_[arg], offset);
-  }
+  Value* address(int arg, Value* offset) { return b_.CreateGEP(type_of(ctx_, k_.args[arg].dtype), base_[arg], offset); }
 
   Value* identity(Op reduce, DType t) {
     if (reduce == Op::Sum) return is_float(t) ? llvm::ConstantFP::get(type_of(ctx_, t), 0.0) : b_.getInt32(0);
@@ -262,8 +262,8 @@ class Emitter {
   }
 
   // The body at one point of the domain.
-  void point(const std::vector<Value*>& off, const std::vector<int>& acc_store,
-             const std::vector<llvm::PHINode*>& acc, std::vector<Value*>& acc_next) {
+  void point(const std::vector<Value*>& off, const std::vector<int>& acc_store, const std::vector<llvm::PHINode*>& acc,
+             std::vector<Value*>& acc_next) {
     std::vector<Value*> v(k_.code.size());
     for (size_t i = 0; i < k_.code.size(); ++i) v[i] = instr(k_.code[i], v, off);
     size_t j = 0;
@@ -336,8 +336,6 @@ class Emitter {
 
 }  // namespace
 
-void emit_kernel(llvm::Module& m, const KernelDesc& k, const std::string& name) {
-  Emitter(m, k).run(name);
-}
+void emit_kernel(llvm::Module& m, const KernelDesc& k, const std::string& name) { Emitter(m, k).run(name); }
 
 }  // namespace rnnc::codegen

@@ -75,9 +75,9 @@ class Jit {
     aot_tm_ = check(aot.createTargetMachine(), "creating the target machine for object files");
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(), "creating the JIT");
     // Kernels call libm (float64 exp/log/tanh, pow) from this process.
-    jit_->getMainJITDylib().addGenerator(check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-                                                   jit_->getDataLayout().getGlobalPrefix()),
-                                               "finding this process's symbols"));
+    jit_->getMainJITDylib().addGenerator(
+        check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(jit_->getDataLayout().getGlobalPrefix()),
+              "finding this process's symbols"));
   }
 
   std::vector<KernelFn> get(const std::vector<const KernelDesc*>& kernels, const EnvOptions& env, JitStats* stats) {
@@ -128,8 +128,8 @@ class Jit {
  private:
   void add_module(const std::vector<const KernelDesc*>& fresh, const std::vector<std::string>& keys,
                   const EnvOptions& env, JitStats& st) {
-    std::string all = fmt::format("rnnc codegen {} llvm {} cpu {} {}", kCodegenVersion, LLVM_VERSION_STRING, cpu_,
-                                  features_);
+    std::string all =
+        fmt::format("rnnc codegen {} llvm {} cpu {} {}", kCodegenVersion, LLVM_VERSION_STRING, cpu_, features_);
     for (const std::string& k : keys) all += "\n" + k;
     const std::string hash = fmt::format("{:016x}", llvm::xxh3_64bits(all));
     const std::string prefix = "rnnc_k" + hash + "_";
@@ -195,7 +195,8 @@ class Jit {
     for (const Blob& b : data) {
       auto* bytes = llvm::ConstantDataArray::getRaw(llvm::StringRef(b.bytes.data(), b.bytes.size()), b.bytes.size(),
                                                     llvm::Type::getInt8Ty(ctx));
-      auto* g = new llvm::GlobalVariable(m, bytes->getType(), true, llvm::GlobalValue::ExternalLinkage, bytes, b.symbol);
+      auto* g =
+          new llvm::GlobalVariable(m, bytes->getType(), true, llvm::GlobalValue::ExternalLinkage, bytes, b.symbol);
       g->setAlignment(llvm::Align(64));
       new llvm::GlobalVariable(m, llvm::Type::getInt64Ty(ctx), true, llvm::GlobalValue::ExternalLinkage,
                                llvm::ConstantInt::get(llvm::Type::getInt64Ty(ctx), b.bytes.size()), b.symbol + "_size");

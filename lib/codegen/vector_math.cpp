@@ -48,8 +48,8 @@ Value* emit_exp(llvm::IRBuilderBase& b, Value* x) {
                                     b.CreateFAdd(b.CreateFMul(xc, c(b, x, 1.44269504088896341)), c(b, x, 0.5)));
   Value* r = b.CreateFSub(xc, b.CreateFMul(n, c(b, x, 0.693359375)));
   r = b.CreateFSub(r, b.CreateFMul(n, c(b, x, -2.12194440e-4)));
-  Value* p = horner(b, r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1,
-                           5.0000001201E-1});
+  Value* p = horner(
+      b, r, {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1});
   p = b.CreateFAdd(b.CreateFAdd(b.CreateFMul(p, b.CreateFMul(r, r)), r), c(b, x, 1.0));
   // 2^(n-1) from its bit pattern (n-1 stays in the normal exponent range), times 2.
   Value* ni = b.CreateFPToSI(n, b.getInt32Ty());
@@ -72,8 +72,9 @@ Value* emit_log(llvm::IRBuilderBase& b, Value* x) {
   e = b.CreateSelect(small, b.CreateFSub(e, c(b, x, 1.0)), e);
   m = b.CreateFSub(b.CreateSelect(small, b.CreateFAdd(m, m), m), c(b, x, 1.0));
   Value* z = b.CreateFMul(m, m);
-  Value* p = horner(b, m, {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
-                           -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1});
+  Value* p = horner(b, m,
+                    {7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
+                     -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1});
   Value* y = b.CreateFMul(b.CreateFMul(m, z), p);
   y = b.CreateFAdd(y, b.CreateFMul(e, c(b, x, -2.12194440e-4)));
   y = b.CreateFSub(y, b.CreateFMul(z, c(b, x, 0.5)));
@@ -90,8 +91,8 @@ Value* emit_tanh(llvm::IRBuilderBase& b, Value* x) {
   if (x->getType()->isDoubleTy()) return libm(b, "tanh", x);
   Value* ax = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
   Value* z = b.CreateFMul(x, x);
-  Value* p = horner(b, z, {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
-                           -3.33332819422E-1});
+  Value* p =
+      horner(b, z, {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1, -3.33332819422E-1});
   Value* near = b.CreateFAdd(b.CreateFMul(b.CreateFMul(p, z), x), x);
   Value* t = emit_exp(b, b.CreateFMul(ax, c(b, x, 2.0)));
   Value* far = b.CreateFSub(c(b, x, 1.0), b.CreateFDiv(c(b, x, 2.0), b.CreateFAdd(t, c(b, x, 1.0))));

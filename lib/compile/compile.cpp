@@ -145,9 +145,10 @@ class BudgetSearch {
     st_.within_budget = best_ <= o_.memory_budget;
     if (st_.within_budget && !best_c_.stores_all() && !best_in_loops_) mix_pairs();
     if (!st_.within_budget && !o_.least_if_over_budget)
-      throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the smallest "
-                              "plan reached needs {} bytes ({:.1f} MiB), with {}", o_.memory_budget, mib(o_.memory_budget),
-                              best_, mib(best_), best_c_.str()));
+      throw Error(
+          fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the smallest "
+                      "plan reached needs {} bytes ({:.1f} MiB), with {}",
+                      o_.memory_budget, mib(o_.memory_budget), best_, mib(best_), best_c_.str()));
     st_.checkpointing = best_c_;  // a plan that fits is the first to (and the least)
     st_.steps_in_loops = best_in_loops_;
     st_.arena_bytes = best_;
@@ -214,11 +215,12 @@ class BudgetSearch {
     auto q = plan_logged(po, "the per-step work in the loops (rows gathered in the loops)");
     if (q->schedule.arena_bytes < best_ || best_ < 0) take(q, {}, true);
     if (best_ <= o_.memory_budget || o_.least_if_over_budget) return;
-    throw Error(fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the least "
-                            "plan needs {} bytes ({:.1f} MiB) with the per-step work moved into the loops, and "
-                            "the function has no forward and backward loop pair (the gradient of a scan) whose "
-                            "steps could be recomputed",
-                            o_.memory_budget, mib(o_.memory_budget), best_, mib(best_)));
+    throw Error(
+        fmt::format("rnnc: compile: memory_budget of {} bytes ({:.1f} MiB) cannot be met: the least "
+                    "plan needs {} bytes ({:.1f} MiB) with the per-step work moved into the loops, and "
+                    "the function has no forward and backward loop pair (the gradient of a scan) whose "
+                    "steps could be recomputed",
+                    o_.memory_budget, mib(o_.memory_budget), best_, mib(best_)));
   }
 
   // Per loop pair: the memory peak is where some pairs' values are alive, not all. Each pair in
@@ -235,7 +237,8 @@ class BudgetSearch {
     const int pairs = loop_pairs(merge_loops(f_.outputs));
     if (pairs <= 1) return;
     // The list covers every pair.
-    Checkpointing mixed{{}, 0, std::vector<Checkpointing>(static_cast<size_t>(pairs), Checkpointing{best_c_.every, best_c_.slots, {}})};
+    Checkpointing mixed{
+        {}, 0, std::vector<Checkpointing>(static_cast<size_t>(pairs), Checkpointing{best_c_.every, best_c_.slots, {}})};
     for (int i = 0; i < pairs; ++i)
       for (const Checkpointing& quicker : faster) {
         Checkpointing trial = mixed;
@@ -312,8 +315,7 @@ Built build(const Function& f, const CompileOptions& o, CompileStats& st) {
   st.seconds = since(t0);
   if (o.env.dumps("groups"))
     std::cerr << "=== RNNC_DUMP groups ===\n" << lower::str(p->schedule, p->kernels) << st.str() << "\n";
-  if (o.env.dumps("dot"))
-    std::cerr << lower::dot(*p);
+  if (o.env.dumps("dot")) std::cerr << lower::dot(*p);
   return b;
 }
 
@@ -326,8 +328,10 @@ Built Compiled::Impl::get(const std::vector<Spec>& specs) {
   Function g = f;
   if (sig != signature(f.input_specs())) {
     if (!f.source)
-      throw Error(fmt::format("rnnc: compiled function: called with {} but traced for {}, and it has no source "
-                              "to trace again", sig, signature(f.input_specs())));
+      throw Error(
+          fmt::format("rnnc: compiled function: called with {} but traced for {}, and it has no source "
+                      "to trace again",
+                      sig, signature(f.input_specs())));
     g = f.retrace(specs);
   }
   CompileStats st;

@@ -80,7 +80,8 @@ KernelTable kernel_table(const lower::Lowered& l) {
 std::string kernel_table_c(const std::string& name, const KernelTable& t, const std::string& type,
                            const std::string& storage) {
   std::string c;
-  for (size_t i = 0; i < t.distinct.size(); ++i) c += fmt::format("void {}_k{}(void* const*, int64_t, int64_t);\n", name, i);
+  for (size_t i = 0; i < t.distinct.size(); ++i)
+    c += fmt::format("void {}_k{}(void* const*, int64_t, int64_t);\n", name, i);
   c += fmt::format("{}const {} {}_kernels[] = {{", storage, type, name);
   for (size_t i = 0; i < t.index.size(); ++i) c += fmt::format("{}{}_k{}", i ? ", " : "", name, t.index[i]);
   if (t.index.empty()) c += "0";
@@ -91,10 +92,14 @@ std::string kernel_table_c(const std::string& name, const KernelTable& t, const 
 std::string c_string(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += fmt::format("\\{}", static_cast<char>(c));
-    else if (c == '\n') out += "\\n";
-    else if (c < 0x20 || c == 0x7f || c == '?') out += fmt::format("\\{:03o}", c);  // '?': no trigraphs
-    else out += static_cast<char>(c);
+    if (c == '"' || c == '\\')
+      out += fmt::format("\\{}", static_cast<char>(c));
+    else if (c == '\n')
+      out += "\\n";
+    else if (c < 0x20 || c == 0x7f || c == '?')
+      out += fmt::format("\\{:03o}", c);  // '?': no trigraphs
+    else
+      out += static_cast<char>(c);
   }
   return out + "\"";
 }
@@ -156,18 +161,20 @@ RuntimeFiles runtime_files() {
   }
   RuntimeFiles built{RNNC_RUNTIME_ARCHIVE, RNNC_RUNTIME_HEADER};
   if (std::filesystem::exists(built.archive) && std::filesystem::exists(built.header)) return built;
-  throw Error(fmt::format("rnnc: export: rnnc's run time is neither where it was built ({}) nor installed beside the "
-                          "library: build the target rnnc_runtime, or install rnnc",
-                          built.archive.string()));
+  throw Error(
+      fmt::format("rnnc: export: rnnc's run time is neither where it was built ({}) nor installed beside the "
+                  "library: build the target rnnc_runtime, or install rnnc",
+                  built.archive.string()));
 }
 
 std::string features_text() {
   // Those the run time's check knows (c_model.cpp); the others are implied by them or unused.
   static const std::set<std::string> checked = {
-      "sse4.2",  "avx",        "avx2",       "fma",        "f16c",       "bmi",        "bmi2",       "avx512f",
-      "avx512bw", "avx512vl",  "avx512dq",   "avx512cd",   "avx512vnni", "avx512bf16", "avx512vbmi", "avx512vbmi2",
-      "avx512ifma", "avx512vpopcntdq", "avx512bitalg", "avx512fp16", "avxvnni", "gfni", "vpclmulqdq", "vaes",
-      "amx-tile", "amx-bf16", "amx-int8"};
+      "sse4.2",       "avx",        "avx2",       "fma",         "f16c",       "bmi",
+      "bmi2",         "avx512f",    "avx512bw",   "avx512vl",    "avx512dq",   "avx512cd",
+      "avx512vnni",   "avx512bf16", "avx512vbmi", "avx512vbmi2", "avx512ifma", "avx512vpopcntdq",
+      "avx512bitalg", "avx512fp16", "avxvnni",    "gfni",        "vpclmulqdq", "vaes",
+      "amx-tile",     "amx-bf16",   "amx-int8"};
   std::string s;
   for (const std::string& f : codegen::host_features())
     if (checked.count(f)) s += (s.empty() ? "" : ",") + f;
@@ -187,9 +194,12 @@ StreamSources stream_sources(const std::string& name, const KernelTable& table, 
   StreamSources f;
   // ---- NAME.h
   std::string shapes;
-  for (size_t i = 0; i < I; ++i) shapes += fmt::format(" *   input  {:24} {}\n", c_name(e.input_names[i]), spec_text(s.inputs[S + i]));
-  for (size_t k = 0; k < O; ++k) shapes += fmt::format(" *   output {:24} {}\n", c_name(e.output_names[k]), spec_text(s.outputs[k]));
-  for (size_t i = 0; i < S; ++i) shapes += fmt::format(" *   state  {:24} {}\n", c_name(e.state_names[i]), spec_text(s.inputs[i]));
+  for (size_t i = 0; i < I; ++i)
+    shapes += fmt::format(" *   input  {:24} {}\n", c_name(e.input_names[i]), spec_text(s.inputs[S + i]));
+  for (size_t k = 0; k < O; ++k)
+    shapes += fmt::format(" *   output {:24} {}\n", c_name(e.output_names[k]), spec_text(s.outputs[k]));
+  for (size_t i = 0; i < S; ++i)
+    shapes += fmt::format(" *   state  {:24} {}\n", c_name(e.state_names[i]), spec_text(s.inputs[i]));
   std::string params, sizes;
   for (size_t i = 0; i < I; ++i) {
     params += fmt::format(", const {}* {}", c_type(s.inputs[S + i].dtype), c_name(e.input_names[i]));
@@ -252,8 +262,9 @@ const char* {N}_metadata(const {N}* m, const char* key);
 #endif
 )",
       fmt::arg("N", N), fmt::arg("version", RNNC_VERSION), fmt::arg("cpu", cpu), fmt::arg("features", features),
-      fmt::arg("shapes", shapes), fmt::arg("libs", fmt::format("{}{}{}", RNNC_RUNTIME_LIBS, *RNNC_SANITIZE_LINK ? " " : "", RNNC_SANITIZE_LINK)), fmt::arg("sizes", sizes),
-      fmt::arg("states", S), fmt::arg("params", params));
+      fmt::arg("shapes", shapes),
+      fmt::arg("libs", fmt::format("{}{}{}", RNNC_RUNTIME_LIBS, *RNNC_SANITIZE_LINK ? " " : "", RNNC_SANITIZE_LINK)),
+      fmt::arg("sizes", sizes), fmt::arg("states", S), fmt::arg("params", params));
 
   // ---- NAME.c
   std::string metadata;
@@ -298,8 +309,9 @@ int {N}_step(const {N}* m, {N}_state* s{params}, char* err, size_t err_size) {{
 void* {N}_state_part({N}_state* s, int i) {{ return rnnc_stream_state((rnnc_stream*)s, i); }}
 const char* {N}_metadata(const {N}* m, const char* key) {{ return rnnc_model_metadata((const rnnc_model*)m, key); }}
 )",
-      fmt::arg("N", N), fmt::arg("version", RNNC_VERSION), fmt::arg("table", kernel_table_c(N, table, "rnnc_kernel_fn", "static ")),
-      fmt::arg("metadata", metadata), fmt::arg("version_s", c_string(RNNC_VERSION)), fmt::arg("cpu_s", c_string(cpu)),
+      fmt::arg("N", N), fmt::arg("version", RNNC_VERSION),
+      fmt::arg("table", kernel_table_c(N, table, "rnnc_kernel_fn", "static ")), fmt::arg("metadata", metadata),
+      fmt::arg("version_s", c_string(RNNC_VERSION)), fmt::arg("cpu_s", c_string(cpu)),
       fmt::arg("features_s", c_string(features)), fmt::arg("program_bytes", program_bytes),
       fmt::arg("kernel_count", table.index.size()), fmt::arg("states", S), fmt::arg("state_bytes", state_bytes),
       fmt::arg("params", params), fmt::arg("ins_or_null", I ? ins : "0"), fmt::arg("outs_or_null", O ? outs : "0"));
@@ -328,10 +340,12 @@ if(NOT TARGET {N}::shared)
 {sanitize}endif()
 )",
       fmt::arg("N", N), fmt::arg("libs", libs),
-      fmt::arg("sanitize", *RNNC_SANITIZE_LINK ? fmt::format("  # Exported from a sanitizer build: its programs link the sanitizer's run time.\n"
-                                                             "  set_property(TARGET {0}::shared {0}::static PROPERTY INTERFACE_LINK_OPTIONS {1})\n",
-                                                             N, RNNC_SANITIZE_LINK)
-                                               : std::string()));
+      fmt::arg("sanitize",
+               *RNNC_SANITIZE_LINK
+                   ? fmt::format("  # Exported from a sanitizer build: its programs link the sanitizer's run time.\n"
+                                 "  set_property(TARGET {0}::shared {0}::static PROPERTY INTERFACE_LINK_OPTIONS {1})\n",
+                                 N, RNNC_SANITIZE_LINK)
+                   : std::string()));
   return f;
 }
 
@@ -354,8 +368,8 @@ ExportedFiles export_program(const Compiled& c, const std::filesystem::path& dir
       "#include <stdint.h>\n\n"
       "typedef void (*{n}_kernel_fn)(void* const* args, int64_t begin, int64_t end);\n{table}"
       "const uint64_t {n}_kernel_count = {count};\n",
-      fmt::arg("cpu", f.cpu), fmt::arg("n", name), fmt::arg("table", kernel_table_c(name, table, name + "_kernel_fn", "")),
-      fmt::arg("count", table.index.size()));
+      fmt::arg("cpu", f.cpu), fmt::arg("n", name),
+      fmt::arg("table", kernel_table_c(name, table, name + "_kernel_fn", "")), fmt::arg("count", table.index.size()));
   write(f.table, c_src);
   write(f.program, exec::serialize(b.program->schedule));
   return f;
@@ -369,9 +383,10 @@ Built stream_program(const detail::StreamExport& e) {
   const exec::Schedule& s = b.program->schedule;
   const size_t S = e.initial_state.size(), I = e.input_names.size(), O = e.output_names.size();
   if (s.inputs.size() != S + I || s.outputs.size() != O + S)
-    throw Error(fmt::format("rnnc: export_stream: the program takes {} inputs and returns {} outputs, for {} state leaves, "
-                            "{} inputs and {} outputs",
-                            s.inputs.size(), s.outputs.size(), S, I, O));
+    throw Error(
+        fmt::format("rnnc: export_stream: the program takes {} inputs and returns {} outputs, for {} state leaves, "
+                    "{} inputs and {} outputs",
+                    s.inputs.size(), s.outputs.size(), S, I, O));
   return b;
 }
 
@@ -397,9 +412,18 @@ std::shared_ptr<rnnc_model> detail::stream_model(const StreamExport& e, int thre
   im->program = exec::serialize(b.program->schedule);
   im->state = state_bytes(e);
   im->kernels.assign(b.program->kernels.begin(), b.program->kernels.end());
-  im->image = rnnc_model_image{RNNC_MODEL_FORMAT, RNNC_VERSION,  "this process", "", im->program.data(),
-                               im->program.size(), im->kernels.data(), im->kernels.size(),
-                               static_cast<int>(e.initial_state.size()), im->state.data(), im->state.size(), nullptr};
+  im->image = rnnc_model_image{RNNC_MODEL_FORMAT,
+                               RNNC_VERSION,
+                               "this process",
+                               "",
+                               im->program.data(),
+                               im->program.size(),
+                               im->kernels.data(),
+                               im->kernels.size(),
+                               static_cast<int>(e.initial_state.size()),
+                               im->state.data(),
+                               im->state.size(),
+                               nullptr};
   char err[1024] = "";
   rnnc_model* m = rnnc_model_new(&im->image, threads > 0 ? threads : b.program->threads, err, sizeof err);
   if (!m) throw Error(err);
@@ -430,8 +454,8 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   x.cmake_config = dir / (lower + "-config.cmake");
 
-  write(x.object, codegen::kernel_object(table.distinct, N + "_k",
-                                         {{N + "_program", program}, {N + "_initial_state", state}}));
+  write(x.object,
+        codegen::kernel_object(table.distinct, N + "_k", {{N + "_program", program}, {N + "_initial_state", state}}));
   const StreamSources src = stream_sources(N, table, s, e, o, x.cpu, x.features, program.size(), state.size());
   write(x.header, src.header);
   write(x.source, src.source);
@@ -443,7 +467,8 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
   std::error_code ec;
   std::filesystem::copy_file(rt.header, dir / "rnnc" / "c_runtime.h", std::filesystem::copy_options::overwrite_existing,
                              ec);
-  if (!ec) std::filesystem::copy_file(rt.archive, x.runtime_library, std::filesystem::copy_options::overwrite_existing, ec);
+  if (!ec)
+    std::filesystem::copy_file(rt.archive, x.runtime_library, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec)
     throw Error(fmt::format("rnnc: export: cannot copy rnnc's run time ({}, {}) into {}: {}", rt.header.string(),
                             rt.archive.string(), dir.string(), ec.message()));
@@ -451,13 +476,14 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
 
   const std::filesystem::path obj = dir / (N + ".o");
   const std::string cc = env_or("CC", "cc"), cxx = env_or("CXX", "c++");
-  run_command(fmt::format("{} -std=c11 -O2 -fPIC -Wall -Werror -c {} -I {} -o {}", cc, quote(x.source), quote(dir), quote(obj)));
+  run_command(fmt::format("{} -std=c11 -O2 -fPIC -Wall -Werror -c {} -I {} -o {}", cc, quote(x.source), quote(dir),
+                          quote(obj)));
   std::filesystem::remove(x.static_library, ec);
   run_command(fmt::format("{} rcs {} {} {}", env_or("AR", "ar"), quote(x.static_library), quote(obj), quote(x.object)));
   // Everything in one shared library; the run time's own symbols kept inside (two models' libraries
   // in one process each keep theirs), every symbol resolved now.
-  run_command(fmt::format("{} -shared -Wl,-soname,lib{}.so -Wl,-z,defs -Wl,--exclude-libs,ALL -o {} {} {} {} {} {}", cxx, N,
-                          quote(x.shared_library), quote(obj), quote(x.object), quote(x.runtime_library),
+  run_command(fmt::format("{} -shared -Wl,-soname,lib{}.so -Wl,-z,defs -Wl,--exclude-libs,ALL -o {} {} {} {} {} {}",
+                          cxx, N, quote(x.shared_library), quote(obj), quote(x.object), quote(x.runtime_library),
                           RNNC_RUNTIME_LIBS, RNNC_SANITIZE_LINK));
   return x;
 }

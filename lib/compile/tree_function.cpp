@@ -35,14 +35,15 @@ Var Rng::uniform(const Shape& shape, DType dtype, Loc loc) {
 
 namespace {
 // Element i of a tensor of `shape` is element global(i) of the whole batch's tensor.
-Tensor draw_values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype, int axis,
-                   int64_t rank, int64_t ranks) {
+Tensor draw_values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& shape, DType dtype, int axis, int64_t rank,
+                   int64_t ranks) {
   Tensor t = Tensor::empty(shape, dtype);
   const uint64_t key = mix(mix(mix(seed) ^ draw) ^ k);
   const int64_t n = t.numel();
   const bool sharded = axis >= 0 && axis < static_cast<int>(shape.size()) && ranks > 1;
   int64_t inner = 1;
-  for (std::size_t d = sharded ? static_cast<std::size_t>(axis) + 1 : shape.size(); d < shape.size(); ++d) inner *= shape[d];
+  for (std::size_t d = sharded ? static_cast<std::size_t>(axis) + 1 : shape.size(); d < shape.size(); ++d)
+    inner *= shape[d];
   const int64_t rows = sharded ? shape[static_cast<std::size_t>(axis)] : 1;
   auto global = [&](int64_t i) {  // i = (outer, row, in) locally -> (outer, rank rows + row, in) globally
     if (!sharded) return i;
@@ -52,7 +53,8 @@ Tensor draw_values(uint64_t seed, uint64_t draw, std::size_t k, const Shape& sha
   constexpr double scale = 1.0 / 9007199254740992.0;  // 2^-53
   if (dtype == DType::f32) {
     float* p = t.data<float>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>((mix(key + static_cast<uint64_t>(global(i))) >> 40) * (1.0 / 16777216.0));
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = static_cast<float>((mix(key + static_cast<uint64_t>(global(i))) >> 40) * (1.0 / 16777216.0));
   } else {
     for (int64_t i = 0; i < n; ++i) t.set(i, (mix(key + static_cast<uint64_t>(global(i))) >> 11) * scale);
   }
@@ -71,11 +73,11 @@ Tensor Rng::values(std::size_t k, const Shape& shape, DType dtype) const {
 namespace detail {
 
 struct Programs::Program {
-  std::vector<Shape> shapes;     // of the leaves: the signature
-  bool training = true;          // with the Rng's mode
+  std::vector<Shape> shapes;  // of the leaves: the signature
+  bool training = true;       // with the Rng's mode
   Function f;
   Compiled compiled;
-  std::vector<Var> random;       // Rng requests (inputs after the leaves)
+  std::vector<Var> random;              // Rng requests (inputs after the leaves)
   std::vector<std::size_t> zero_grads;  // positions among the gradients of non-floating leaves
   std::vector<int> wrt;                 // the differentiated leaves, one per gradient output
   std::shared_ptr<const void> structure;
@@ -107,10 +109,12 @@ void Programs::explain(const std::vector<Tensor>& leaves, const std::vector<std:
   if (leaves.size() != dtypes_.size()) {
     std::size_t i = 0;
     while (i < now.size() && i < paths_.size() && now[i] == paths_[i]) ++i;
-    throw Error(i < now.size() ? fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is new{}",
-                                             now[i], i < paths_.size() ? fmt::format(" (where '{}' was)", paths_[i]) : "")
-                               : fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is missing",
-                                             paths_[i]));
+    throw Error(
+        i < now.size()
+            ? fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is new{}", now[i],
+                          i < paths_.size() ? fmt::format(" (where '{}' was)", paths_[i]) : "")
+            : fmt::format("rnnc: compiled function: the trees changed since it was traced: leaf '{}' is missing",
+                          paths_[i]));
   }
   if (const int i = changed_leaf(leaves, dtypes_, param_shapes_); i >= 0) {
     const bool param = static_cast<std::size_t>(i) < param_shapes_.size();
@@ -151,11 +155,14 @@ int Programs::add(TracedCall call, std::shared_ptr<const void> structure, const 
         continue;
       }
       if (!reached.count(in.node().get()))
-        throw Error(fmt::format("rnnc: value_and_grad: the loss does not depend on leaf '{}' of the differentiated "
-                                "tree (did the function use a tree it captured instead of its argument?)", in->name));
+        throw Error(
+            fmt::format("rnnc: value_and_grad: the loss does not depend on leaf '{}' of the differentiated "
+                        "tree (did the function use a tree it captured instead of its argument?)",
+                        in->name));
       wrt.push_back(i);
     }
-    if (wrt.empty()) throw Error("rnnc: value_and_grad: the first argument has no floating-point leaves to differentiate");
+    if (wrt.empty())
+      throw Error("rnnc: value_and_grad: the first argument has no floating-point leaves to differentiate");
     f = transform_ == Transform::Grad ? grad(f, wrt) : value_and_grad(f, wrt, /*has_aux=*/true);
     P->wrt = wrt;
   }
@@ -199,9 +206,10 @@ std::vector<Tensor> Programs::run(int program, std::vector<Tensor> args, const R
 const void* Programs::structure(int program) const { return programs_.at(program)->structure.get(); }
 static void check_program(int program, int count) {
   if (program < 0 || program >= count)
-    throw Error(count == 0 ? "rnnc: compile: nothing is traced yet: a tree function is traced and compiled at its first "
-                             "call (signatures() counts them)"
-                           : fmt::format("rnnc: compile: program {} of {} (signatures() counts them)", program, count));
+    throw Error(count == 0
+                    ? "rnnc: compile: nothing is traced yet: a tree function is traced and compiled at its first "
+                      "call (signatures() counts them)"
+                    : fmt::format("rnnc: compile: program {} of {} (signatures() counts them)", program, count));
 }
 const Function& Programs::function(int program) const {
   check_program(program, count());

@@ -19,9 +19,12 @@ EnvOptions read() {
   o.threads = std::max(0, std::atoi(env("RNNC_THREADS").c_str()));
   o.disk_cache = env("RNNC_DISK_CACHE") != "0";
   namespace fs = std::filesystem;
-  if (std::string d = env("RNNC_CACHE_DIR"); !d.empty()) o.cache_dir = d;
-  else if (std::string x = env("XDG_CACHE_HOME"); !x.empty()) o.cache_dir = (fs::path(x) / "rnnc").string();
-  else if (std::string h = env("HOME"); !h.empty()) o.cache_dir = (fs::path(h) / ".cache" / "rnnc").string();
+  if (std::string d = env("RNNC_CACHE_DIR"); !d.empty())
+    o.cache_dir = d;
+  else if (std::string x = env("XDG_CACHE_HOME"); !x.empty())
+    o.cache_dir = (fs::path(x) / "rnnc").string();
+  else if (std::string h = env("HOME"); !h.empty())
+    o.cache_dir = (fs::path(h) / ".cache" / "rnnc").string();
   return o;
 }
 }  // namespace

@@ -70,8 +70,8 @@ Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype)
 Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType dtype) {
   Tensor t(dtype, shape);
   if (static_cast<int64_t>(values.size()) != t.numel())
-    throw Error(fmt::format("rnnc: Tensor::from: {} values do not fill shape {} ({} elements)",
-                            values.size(), to_string(shape), t.numel()));
+    throw Error(fmt::format("rnnc: Tensor::from: {} values do not fill shape {} ({} elements)", values.size(),
+                            to_string(shape), t.numel()));
   for (int64_t i = 0; i < t.numel(); ++i) t.set(i, values[i]);
   return t;
 }
@@ -91,10 +91,14 @@ Tensor Tensor::normal(const Shape& shape, double mean, double stddev, std::mt199
 }
 
 template <class T> static constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, float>) return DType::f32;
-  else if constexpr (std::is_same_v<T, double>) return DType::f64;
-  else if constexpr (std::is_same_v<T, bf16>) return DType::bf16;
-  else return DType::i32;
+  if constexpr (std::is_same_v<T, float>)
+    return DType::f32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::f64;
+  else if constexpr (std::is_same_v<T, bf16>)
+    return DType::bf16;
+  else
+    return DType::i32;
 }
 
 template <class T> T* Tensor::data() {
@@ -124,8 +128,10 @@ void Tensor::set(int64_t i, double v) {
       // undefined behaviour in C++: saturate, and NaN gives 0 (LLVM's fptosi.sat, which the
       // compiled cast uses too). Found by the graph fuzzer.
       constexpr double lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
-      p[i] = std::isnan(v) ? T(0) : v <= lo ? std::numeric_limits<T>::min() : v >= hi ? std::numeric_limits<T>::max()
-                                                                                   : static_cast<T>(v);
+      p[i] = std::isnan(v) ? T(0)
+             : v <= lo     ? std::numeric_limits<T>::min()
+             : v >= hi     ? std::numeric_limits<T>::max()
+                           : static_cast<T>(v);
     } else {
       p[i] = static_cast<T>(v);
     }

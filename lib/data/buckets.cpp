@@ -23,7 +23,8 @@ Buckets::Buckets(std::vector<std::vector<int32_t>> sequences, std::vector<int32_
   if (labels_.size() != seqs_.size())
     throw Error(fmt::format("rnnc: data::Buckets: {} labels for {} sequences", labels_.size(), seqs_.size()));
   if (o_.batch < 1 || o_.multiple < 1)
-    throw Error(fmt::format("rnnc: data::Buckets: batch ({}) and multiple ({}) must be at least 1", o_.batch, o_.multiple));
+    throw Error(
+        fmt::format("rnnc: data::Buckets: batch ({}) and multiple ({}) must be at least 1", o_.batch, o_.multiple));
   if (count() < o_.batch)
     throw Error(fmt::format("rnnc: data::Buckets: {} sequences, fewer than one batch of {}", count(), o_.batch));
   for (const auto& s : seqs_) tokens_ += static_cast<int64_t>(s.size());
@@ -38,7 +39,8 @@ std::vector<std::vector<int64_t>> Buckets::pass(int64_t pass) const {
   std::vector<int64_t> order = shuffled(count(), o_.seed, pass);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return rounded(a) < rounded(b); });
   std::vector<std::vector<int64_t>> out;
-  for (int64_t k = 0; k < batches(); ++k) out.emplace_back(order.begin() + k * o_.batch, order.begin() + (k + 1) * o_.batch);
+  for (int64_t k = 0; k < batches(); ++k)
+    out.emplace_back(order.begin() + k * o_.batch, order.begin() + (k + 1) * o_.batch);
   // The batches in a shuffled order too (a second draw of the same pass), so a pass does not run
   // from the shortest to the longest.
   const std::vector<int64_t> which = shuffled(batches(), ~o_.seed, pass);

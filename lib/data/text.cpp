@@ -140,7 +140,8 @@ Corpus read_corpus(const std::filesystem::path& path, double val_fraction) {
 
 int64_t Shard::rows_of(int64_t batch, std::string_view what) const {
   if (ranks < 1 || rank < 0 || rank >= ranks || batch % ranks != 0)
-    throw Error(fmt::format("rnnc: {}: a batch of {} does not split over {} ranks (rank {})", what, batch, ranks, rank));
+    throw Error(
+        fmt::format("rnnc: {}: a batch of {} does not split over {} ranks (rank {})", what, batch, ranks, rank));
   return batch / ranks;
 }
 
@@ -184,7 +185,8 @@ TextBatch Windows::windows(const std::vector<int64_t>& which) const {
   Tensor in(DType::i32, {n, length_}), tg(DType::i32, {n});
   const int32_t* src = text_.data<int32_t>();
   for (int64_t i = 0; i < n; ++i) {
-    if (which[i] < 0 || which[i] >= count_) throw Error(fmt::format("rnnc: Windows: window {} of {}", which[i], count_));
+    if (which[i] < 0 || which[i] >= count_)
+      throw Error(fmt::format("rnnc: Windows: window {} of {}", which[i], count_));
     const int64_t at = which[i] * step_;
     std::copy_n(src + at, length_, in.data<int32_t>() + i * length_);
     tg.data<int32_t>()[i] = src[at + length_];

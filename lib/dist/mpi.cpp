@@ -54,7 +54,8 @@ void check(int code, const char* call) {
   char text[MPI_MAX_ERROR_STRING];
   int n = 0;
   MPI_Error_string(code, text, &n);
-  throw Error(fmt::format("rnnc: dist: {} failed on rank {}: {}", call, world().rank, std::string(text, static_cast<size_t>(n))));
+  throw Error(fmt::format("rnnc: dist: {} failed on rank {}: {}", call, world().rank,
+                          std::string(text, static_cast<size_t>(n))));
 }
 
 uint64_t hash(const void* p, size_t n, uint64_t h) {
@@ -88,8 +89,10 @@ void check_layout(const std::vector<Tensor>& ts, const char* who) {
   const std::vector<uint64_t> all = gather_all(h);
   const std::string bad = differing(all);
   if (!bad.empty())
-    throw Error(fmt::format("rnnc: dist: {}: rank(s) {} pass other leaves (count, shapes or dtypes) than rank 0 "
-                            "({} leaves here, on rank {})", who, bad, ts.size(), world().rank));
+    throw Error(
+        fmt::format("rnnc: dist: {}: rank(s) {} pass other leaves (count, shapes or dtypes) than rank 0 "
+                    "({} leaves here, on rank {})",
+                    who, bad, ts.size(), world().rank));
 }
 
 void copy_scaled(void* to, const void* from, int64_t bytes, DType dt, double scale) {
@@ -144,8 +147,10 @@ ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes) {
     const int64_t cap = std::max<int64_t>(elem, bucket_bytes / elem * elem);
     size_t j = i;
     int64_t total = 0;
-    while (j < tensors.size() && tensors[j].defined() && tensors[j].dtype() == dt) total += static_cast<int64_t>(tensors[j++].nbytes());
-    if (static_cast<int64_t>(bucket.size()) < std::min(total, cap)) bucket.resize(static_cast<size_t>(std::min(total, cap)));
+    while (j < tensors.size() && tensors[j].defined() && tensors[j].dtype() == dt)
+      total += static_cast<int64_t>(tensors[j++].nbytes());
+    if (static_cast<int64_t>(bucket.size()) < std::min(total, cap))
+      bucket.resize(static_cast<size_t>(std::min(total, cap)));
     // Bytes [from, from + n) of the run, copied between the tensors and the bucket.
     auto move = [&](int64_t from, int64_t n, bool in) {
       int64_t base = 0;
@@ -155,8 +160,10 @@ ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes) {
           const int64_t off = from - base, len = std::min(n, size_k - off);
           std::byte* t = static_cast<std::byte*>(tensors[k].raw()) + off;
           std::byte* b = bucket.data() + (from - (from / cap) * cap);
-          if (in) std::memcpy(b, t, static_cast<size_t>(len));
-          else copy_scaled(t, b, len, dt, scale);
+          if (in)
+            std::memcpy(b, t, static_cast<size_t>(len));
+          else
+            copy_scaled(t, b, len, dt, scale);
           from += len;
           n -= len;
         }
@@ -166,8 +173,9 @@ ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes) {
     for (int64_t from = 0; from < total; from += cap) {
       const int64_t n = std::min(cap, total - from);
       move(from, n, true);
-      check(MPI_Allreduce(MPI_IN_PLACE, bucket.data(), static_cast<int>(n / elem), mpi_type(dt), MPI_SUM, MPI_COMM_WORLD),
-            "MPI_Allreduce");
+      check(
+          MPI_Allreduce(MPI_IN_PLACE, bucket.data(), static_cast<int>(n / elem), mpi_type(dt), MPI_SUM, MPI_COMM_WORLD),
+          "MPI_Allreduce");
       move(from, n, false);
       ++st.buckets;
     }
@@ -206,8 +214,8 @@ Tensor allgather_rows(const Tensor& t) {
   Shape s = t.shape();
   s[0] *= size();
   Tensor all(t.dtype(), s);
-  check(MPI_Allgather(t.raw(), static_cast<int>(t.nbytes()), MPI_BYTE, all.raw(), static_cast<int>(t.nbytes()), MPI_BYTE,
-                      MPI_COMM_WORLD),
+  check(MPI_Allgather(t.raw(), static_cast<int>(t.nbytes()), MPI_BYTE, all.raw(), static_cast<int>(t.nbytes()),
+                      MPI_BYTE, MPI_COMM_WORLD),
         "MPI_Allgather");
   return all;
 }
@@ -215,8 +223,8 @@ Tensor allgather_rows(const Tensor& t) {
 Tensor my_rows(const Tensor& all) {
   if (size() == 1) return all;
   if (all.rank() < 1 || all.shape()[0] % size() != 0)
-    throw Error(fmt::format("rnnc: dist: {} rows do not split into {} equal shares", all.rank() ? all.shape()[0] : 0,
-                            size()));
+    throw Error(
+        fmt::format("rnnc: dist: {} rows do not split into {} equal shares", all.rank() ? all.shape()[0] : 0, size()));
   Shape s = all.shape();
   s[0] /= size();
   Tensor mine(all.dtype(), s);

@@ -51,7 +51,7 @@ struct OverlappedMean::State {
   std::vector<std::byte> buffer;
   MPI_Comm comm = MPI_COMM_NULL;  // a duplicate of MPI_COMM_WORLD: its messages match nothing else
   int started = 0, finished = 0;  // buckets started and known finished in this call (prefixes)
-  double seconds = 0;            // in MPI during this call
+  double seconds = 0;             // in MPI during this call
   int64_t early = 0;
   Clock::time_point last_test{};
 
@@ -69,8 +69,8 @@ struct OverlappedMean::State {
     const int recv = scatter ? (r - s - 1 + 2 * N) % N : (r - t + N) % N;
     std::byte* data = buffer.data() + b.begin;
     std::byte* into = scatter ? b.incoming.data() : data + seg(n, recv) * elem;
-    check(MPI_Irecv(into, static_cast<int>(seg(n, recv + 1) - seg(n, recv)), mpi_type(b.dtype), (r - 1 + N) % N, index, comm,
-                    &b.reqs[0]),
+    check(MPI_Irecv(into, static_cast<int>(seg(n, recv + 1) - seg(n, recv)), mpi_type(b.dtype), (r - 1 + N) % N, index,
+                    comm, &b.reqs[0]),
           "MPI_Irecv");
     check(MPI_Isend(data + seg(n, send) * elem, static_cast<int>(seg(n, send + 1) - seg(n, send)), mpi_type(b.dtype),
                     (r + 1) % N, index, comm, &b.reqs[1]),
@@ -138,8 +138,8 @@ struct OverlappedMean::State {
     Leaf& l = leaves.at(static_cast<size_t>(leaf));
     if (l.at < 0 || l.here) return;
     if (static_cast<int64_t>(t.nbytes()) != l.bytes)
-      throw Error(fmt::format("rnnc: dist: OverlappedMean: gradient {} has {} bytes, {} when the buckets were cut", leaf,
-                              t.nbytes(), l.bytes));
+      throw Error(fmt::format("rnnc: dist: OverlappedMean: gradient {} has {} bytes, {} when the buckets were cut",
+                              leaf, t.nbytes(), l.bytes));
     std::memcpy(buffer.data() + l.at, t.raw(), static_cast<size_t>(l.bytes));
     l.here = true;
     for (int b : l.buckets) --buckets[static_cast<size_t>(b)].waiting;
@@ -174,7 +174,9 @@ struct OverlappedMean::State {
       const Tensor& t = grads[static_cast<size_t>(seq[k])];
       if (!t.defined() || !is_float(t.dtype()) || t.nbytes() == 0) continue;
       Leaf& l = leaves[static_cast<size_t>(seq[k])];
-      if (!buckets.empty() && buckets.back().end < 0 && (seq_group[k] != last_group || buckets.back().dtype != t.dtype())) close();
+      if (!buckets.empty() && buckets.back().end < 0 &&
+          (seq_group[k] != last_group || buckets.back().dtype != t.dtype()))
+        close();
       last_group = seq_group[k];
       l.at = pos;
       l.bytes = static_cast<int64_t>(t.nbytes());
@@ -197,7 +199,8 @@ struct OverlappedMean::State {
     }
     close();
     buffer.resize(static_cast<size_t>(pos));
-    if (buckets.size() > 32767) throw Error("rnnc: dist: OverlappedMean: more than 32767 buckets (MPI's least tag bound)");
+    if (buckets.size() > 32767)
+      throw Error("rnnc: dist: OverlappedMean: more than 32767 buckets (MPI's least tag bound)");
     for (Bucket& b : buckets) b.incoming.resize(static_cast<size_t>((b.end - b.begin) / size() + 8));
     if (comm == MPI_COMM_NULL) {
       check(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "MPI_Comm_dup");
@@ -208,8 +211,10 @@ struct OverlappedMean::State {
     for (const Bucket& b : buckets) h = hash(&b.end, sizeof(int64_t), h);
     const std::string bad = differing(gather_all(h));
     if (!bad.empty())
-      throw Error(fmt::format("rnnc: dist: OverlappedMean: rank(s) {} cut other buckets than rank 0 (their gradients "
-                              "were finished in another order)", bad));
+      throw Error(
+          fmt::format("rnnc: dist: OverlappedMean: rank(s) {} cut other buckets than rank 0 (their gradients "
+                      "were finished in another order)",
+                      bad));
     cut = true;
   }
 

@@ -53,15 +53,16 @@ bool cpu_has(std::string_view f, bool& known) {
   known = true;
 #define RNNC_FEATURE(name) \
   if (f == name) return __builtin_cpu_supports(name);
-  RNNC_FEATURE("sse4.2") RNNC_FEATURE("avx") RNNC_FEATURE("avx2") RNNC_FEATURE("fma") RNNC_FEATURE("f16c")
-  RNNC_FEATURE("bmi") RNNC_FEATURE("bmi2") RNNC_FEATURE("avx512f") RNNC_FEATURE("avx512bw") RNNC_FEATURE("avx512vl")
-  RNNC_FEATURE("avx512dq") RNNC_FEATURE("avx512cd") RNNC_FEATURE("avx512vnni") RNNC_FEATURE("avx512bf16")
-  RNNC_FEATURE("avx512vbmi") RNNC_FEATURE("avx512vbmi2") RNNC_FEATURE("avx512ifma") RNNC_FEATURE("avx512vpopcntdq")
-  RNNC_FEATURE("avx512bitalg") RNNC_FEATURE("avx512fp16") RNNC_FEATURE("avxvnni") RNNC_FEATURE("gfni")
-  RNNC_FEATURE("vpclmulqdq") RNNC_FEATURE("vaes") RNNC_FEATURE("amx-tile") RNNC_FEATURE("amx-bf16")
-  RNNC_FEATURE("amx-int8")
+  RNNC_FEATURE("sse4.2")
+  RNNC_FEATURE("avx") RNNC_FEATURE("avx2") RNNC_FEATURE("fma") RNNC_FEATURE("f16c") RNNC_FEATURE("bmi")
+      RNNC_FEATURE("bmi2") RNNC_FEATURE("avx512f") RNNC_FEATURE("avx512bw") RNNC_FEATURE("avx512vl")
+          RNNC_FEATURE("avx512dq") RNNC_FEATURE("avx512cd") RNNC_FEATURE("avx512vnni") RNNC_FEATURE("avx512bf16")
+              RNNC_FEATURE("avx512vbmi") RNNC_FEATURE("avx512vbmi2") RNNC_FEATURE("avx512ifma")
+                  RNNC_FEATURE("avx512vpopcntdq") RNNC_FEATURE("avx512bitalg") RNNC_FEATURE("avx512fp16")
+                      RNNC_FEATURE("avxvnni") RNNC_FEATURE("gfni") RNNC_FEATURE("vpclmulqdq") RNNC_FEATURE("vaes")
+                          RNNC_FEATURE("amx-tile") RNNC_FEATURE("amx-bf16") RNNC_FEATURE("amx-int8")
 #undef RNNC_FEATURE
-  known = false;
+                              known = false;
   return true;
 }
 
@@ -76,18 +77,21 @@ void check_cpu(const rnnc_model_image& im) {
     if (!f.empty() && !cpu_has(f, known)) missing += (missing.empty() ? "" : ", ") + std::string(f);
   }
   if (!missing.empty())
-    throw rnnc::Error(fmt::format("rnnc: model: exported for {} and this CPU lacks {}: export it again on this machine "
-                                  "(or on one of its kind)",
-                                  im.cpu ? im.cpu : "another CPU", missing));
+    throw rnnc::Error(
+        fmt::format("rnnc: model: exported for {} and this CPU lacks {}: export it again on this machine "
+                    "(or on one of its kind)",
+                    im.cpu ? im.cpu : "another CPU", missing));
 }
 
 std::unique_ptr<rnnc_model> read(const rnnc_model_image* im, int threads) {
   if (!im) throw rnnc::Error("rnnc: model: no image");
   if (im->format != RNNC_MODEL_FORMAT)
-    throw rnnc::Error(fmt::format("rnnc: model: exported in format {} by rnnc {}, this run time (rnnc {}) reads format {}",
-                                  im->format, im->version ? im->version : "?", RNNC_VERSION, RNNC_MODEL_FORMAT));
+    throw rnnc::Error(
+        fmt::format("rnnc: model: exported in format {} by rnnc {}, this run time (rnnc {}) reads format {}",
+                    im->format, im->version ? im->version : "?", RNNC_VERSION, RNNC_MODEL_FORMAT));
   check_cpu(*im);
-  if (!im->program || (im->kernel_count > 0 && !im->kernels)) throw rnnc::Error("rnnc: model: no program or no kernels");
+  if (!im->program || (im->kernel_count > 0 && !im->kernels))
+    throw rnnc::Error("rnnc: model: no program or no kernels");
   auto m = std::make_unique<rnnc_model>();
   m->image = im;
   rnnc::exec::Program& p = m->program;
@@ -101,8 +105,8 @@ std::unique_ptr<rnnc_model> read(const rnnc_model_image* im, int threads) {
   const auto& out = p.schedule.outputs;
   const size_t S = static_cast<size_t>(std::max(im->states, 0));
   if (im->states < 0 || S > in.size() || S > out.size())
-    throw rnnc::Error(fmt::format("rnnc: model: {} state parts, but the program has {} inputs and {} outputs", im->states,
-                                  in.size(), out.size()));
+    throw rnnc::Error(fmt::format("rnnc: model: {} state parts, but the program has {} inputs and {} outputs",
+                                  im->states, in.size(), out.size()));
   m->states = static_cast<int>(S);
   m->state.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(S));
   m->inputs.assign(in.begin() + static_cast<std::ptrdiff_t>(S), in.end());
@@ -111,16 +115,17 @@ std::unique_ptr<rnnc_model> read(const rnnc_model_image* im, int threads) {
     const rnnc::Spec& next = out[out.size() - S + i];
     if (next.shape != m->state[i].shape || next.dtype != m->state[i].dtype)
       throw rnnc::Error(fmt::format("rnnc: model: state part {} ('{}') is {}{} but the step returns {}{}", i,
-                                    m->state[i].name, rnnc::name_of(m->state[i].dtype), rnnc::to_string(m->state[i].shape),
-                                    rnnc::name_of(next.dtype), rnnc::to_string(next.shape)));
+                                    m->state[i].name, rnnc::name_of(m->state[i].dtype),
+                                    rnnc::to_string(m->state[i].shape), rnnc::name_of(next.dtype),
+                                    rnnc::to_string(next.shape)));
     m->state_at.push_back(m->state_bytes);
     m->state_bytes += (bytes_of(m->state[i]) + 63) / 64 * 64;  // each part on its own cache lines
   }
   int64_t initial = 0;
   for (const rnnc::Spec& s : m->state) initial += bytes_of(s);
   if (im->initial_state_size != static_cast<uint64_t>(initial) || (initial > 0 && !im->initial_state))
-    throw rnnc::Error(fmt::format("rnnc: model: the initial state has {} bytes, its parts take {}",
-                                  im->initial_state_size, initial));
+    throw rnnc::Error(
+        fmt::format("rnnc: model: the initial state has {} bytes, its parts take {}", im->initial_state_size, initial));
   return m;
 }
 
@@ -142,11 +147,15 @@ void rnnc_model_free(rnnc_model* m) { delete m; }
 int rnnc_model_inputs(const rnnc_model* m) { return m ? static_cast<int>(m->inputs.size()) : 0; }
 int rnnc_model_outputs(const rnnc_model* m) { return m ? static_cast<int>(m->outputs.size()) : 0; }
 int rnnc_model_states(const rnnc_model* m) { return m ? m->states : 0; }
-int rnnc_model_input(const rnnc_model* m, int i, rnnc_spec* spec) { return m ? spec_of(m->inputs, i, spec) : RNNC_ERROR; }
+int rnnc_model_input(const rnnc_model* m, int i, rnnc_spec* spec) {
+  return m ? spec_of(m->inputs, i, spec) : RNNC_ERROR;
+}
 int rnnc_model_output(const rnnc_model* m, int i, rnnc_spec* spec) {
   return m ? spec_of(m->outputs, i, spec) : RNNC_ERROR;
 }
-int rnnc_model_state(const rnnc_model* m, int i, rnnc_spec* spec) { return m ? spec_of(m->state, i, spec) : RNNC_ERROR; }
+int rnnc_model_state(const rnnc_model* m, int i, rnnc_spec* spec) {
+  return m ? spec_of(m->state, i, spec) : RNNC_ERROR;
+}
 
 const char* rnnc_model_metadata(const rnnc_model* m, const char* key) {
   if (!m || !key || !m->image->metadata) return nullptr;

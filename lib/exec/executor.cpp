@@ -53,15 +53,13 @@ struct Bases {
     }
     return nullptr;
   }
-  std::byte* ptr(const Access& a) const {
-    return base(a.buf) + a.offset * static_cast<int64_t>(size_of(a.dtype));
-  }
+  std::byte* ptr(const Access& a) const { return base(a.buf) + a.offset * static_cast<int64_t>(size_of(a.dtype)); }
 };
 
 template <class T> void fill(void* p, int64_t n, Fill::Identity id) {
-  T v = id == Fill::Identity::Zero ? T(0)
+  T v = id == Fill::Identity::Zero             ? T(0)
         : std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                : std::numeric_limits<T>::lowest();
+                                               : std::numeric_limits<T>::lowest();
   std::fill_n(static_cast<T*>(p), n, v);
 }
 
@@ -84,7 +82,8 @@ void run_kernel(const KernelStep& k, KernelFn fn, const Bases& b, int threads, s
     // process leaves its share to the others (thread_pool.h).
     const int64_t chunks = std::min<int64_t>(int64_t{threads} * kChunksPerThread, outer);
     void* const* args = ptrs.data();
-    parallel_for(threads, chunks, [&](int64_t c) { fn(args, chunk_begin(outer, chunks, c), chunk_begin(outer, chunks, c + 1)); });
+    parallel_for(threads, chunks,
+                 [&](int64_t c) { fn(args, chunk_begin(outer, chunks, c), chunk_begin(outer, chunks, c + 1)); });
   } else {
     fn(ptrs.data(), 0, outer);
   }
@@ -117,7 +116,10 @@ struct Frame {
   Bases b;
 
   Frame(const LoopStep& loop, const Bases& o)
-      : l(loop), outer(o), scratch(o.ptr(loop.scratch)), in(loop.body->inputs.size(), o.ws->pool()),
+      : l(loop),
+        outer(o),
+        scratch(o.ptr(loop.scratch)),
+        in(loop.body->inputs.size(), o.ws->pool()),
         out(loop.body->outputs.size(), o.ws->pool()),
         b{scratch, in.data(), out.data(), &loop.body->literals, &loop.body->buffers, o.ws} {
     for (size_t i = l.carries + l.xs; i < in.size(); ++i) in[i] = outer.ptr(l.bindings[i]);
@@ -140,7 +142,7 @@ struct Frame {
       const int o = l.body_output[k];
       if (o < 0) continue;  // held by a carry's history
       const Access& r = l.results[k];
-      out[o] = r.buf.index < 0     ? scratch + l.unused_at[k]
+      out[o] = r.buf.index < 0       ? scratch + l.unused_at[k]
                : l.staged_at[k] >= 0 ? scratch + l.staged_at[k]
                                      : outer.ptr(r) + t * l.result_step[k] * static_cast<int64_t>(size_of(r.dtype));
     }
@@ -171,8 +173,7 @@ class Replay {
       return;
     }
     const RevolveSchedule::Back& b = r_.schedule.back[i];
-    for (int c = 0; c < F.carries; ++c)
-      std::memcpy(carry(1, c), slot(r_, f_.outer, c, b.restore), f_.carry_bytes(c));
+    for (int c = 0; c < F.carries; ++c) std::memcpy(carry(1, c), slot(r_, f_.outer, c, b.restore), f_.carry_bytes(c));
     int at = 1;
     size_t next = 0;
     for (int64_t q = b.from; q < i; ++q) {  // step q: c_q -> c_{q+1}
@@ -269,14 +270,18 @@ struct Profile {
     if (time.empty()) return;
     double total = 0;
     for (const auto& [k, v] : time)
-      total += (k.find("loop") != std::string::npos && k.find("in loops") == std::string::npos) || k.starts_with("first two") ? 0 : v.first;
-    std::string s = "rnnc profile (RNNC_PROFILE): wall time by step kind, from each compiled function's third call on "
-                    "(the first two fault their memory in, counted apart) (% of the time outside loops plus the time of the "
-                    "steps inside them)\n";
+      total +=
+          (k.find("loop") != std::string::npos && k.find("in loops") == std::string::npos) || k.starts_with("first two")
+              ? 0
+              : v.first;
+    std::string s =
+        "rnnc profile (RNNC_PROFILE): wall time by step kind, from each compiled function's third call on "
+        "(the first two fault their memory in, counted apart) (% of the time outside loops plus the time of the "
+        "steps inside them)\n";
     for (const auto& [k, v] : time)
-      s += fmt::format("  {:22} {:9.3f} s {:10} calls {:9.2f} us/call{}\n", k, v.first, v.second,
-                       1e6 * v.first / std::max<int64_t>(v.second, 1),
-                       fmt::format("  {:5.1f}%", 100 * v.first / total));
+      s +=
+          fmt::format("  {:22} {:9.3f} s {:10} calls {:9.2f} us/call{}\n", k, v.first, v.second,
+                      1e6 * v.first / std::max<int64_t>(v.second, 1), fmt::format("  {:5.1f}%", 100 * v.first / total));
     std::fputs(s.c_str(), stderr);
   }
 };
@@ -310,8 +315,8 @@ void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, c
     if (on) {
       static const char* kinds[] = {"kernel", "gemm", "library", "loop (all of it)"};
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::string key = std::string(depth > 0 && st.kind != Step::Kind::Loop ? "in loops: " : "") +
-                        kinds[static_cast<int>(st.kind)];
+      std::string key =
+          std::string(depth > 0 && st.kind != Step::Kind::Loop ? "in loops: " : "") + kinds[static_cast<int>(st.kind)];
       if (st.kind == Step::Kind::Loop) key = "loop (all of it)";
       if (per_step && depth == 0) {
         key = fmt::format("step {:3} {}", i, kinds[static_cast<int>(st.kind)]);
@@ -334,10 +339,13 @@ std::vector<std::vector<int>> final_after(const Schedule& s) {
   for (size_t i = 0; i < s.steps.size(); ++i) {
     const Step& st = s.steps[i];
     auto touch = [&](const Access& a) {
-      if (a.buf.space == Space::Output && a.buf.index >= 0) last[static_cast<size_t>(a.buf.index)] = static_cast<int>(i);
+      if (a.buf.space == Space::Output && a.buf.index >= 0)
+        last[static_cast<size_t>(a.buf.index)] = static_cast<int>(i);
     };
     switch (st.kind) {
-      case Step::Kind::Kernel: for (const Access& a : st.kernel.args) touch(a); break;
+      case Step::Kind::Kernel:
+        for (const Access& a : st.kernel.args) touch(a);
+        break;
       case Step::Kind::Gemm: touch(st.gemm.a), touch(st.gemm.b), touch(st.gemm.c); break;
       case Step::Kind::Library:
         for (const Access& a : st.library.inputs) touch(a);
@@ -352,7 +360,8 @@ std::vector<std::vector<int>> final_after(const Schedule& s) {
   }
   // One more slot: outputs no step touches are reported after the last step.
   std::vector<std::vector<int>> at(s.steps.size() + 1);
-  for (size_t k = 0; k < last.size(); ++k) at[last[k] >= 0 ? static_cast<size_t>(last[k]) : s.steps.size()].push_back(static_cast<int>(k));
+  for (size_t k = 0; k < last.size(); ++k)
+    at[last[k] >= 0 ? static_cast<size_t>(last[k]) : s.steps.size()].push_back(static_cast<int>(k));
   return at;
 }
 
@@ -388,8 +397,9 @@ std::vector<Tensor> run(Program& p, const std::vector<Tensor>& args, const RunHo
     if (!args[i].defined() || args[i].shape() != s.inputs[i].shape || args[i].dtype() != s.inputs[i].dtype)
       throw Error(fmt::format("rnnc: compiled function: input {} ('{}') expects {}{}, got {}", i, s.inputs[i].name,
                               name_of(s.inputs[i].dtype), to_string(s.inputs[i].shape),
-                              args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
-                                                : std::string("an undefined tensor")));
+                              args[i].defined()
+                                  ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
+                                  : std::string("an undefined tensor")));
   std::lock_guard<std::mutex> lock(p.mu);
   // Fresh output tensors, except that an output of the previous call that nobody holds any more is
   // reused: large fresh allocations come from mmap and cost page faults on every call.

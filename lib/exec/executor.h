@@ -33,15 +33,15 @@ class Workspace {
 // A schedule, the kernels it calls, and what its calls keep between them.
 struct Program {
   Schedule schedule;
-  std::vector<KernelFn> kernels;           // KernelStep::kernel indexes here
+  std::vector<KernelFn> kernels;  // KernelStep::kernel indexes here
   int threads = 1;
-  int profile = 0;                         // EnvOptions::profile (RNNC_PROFILE)
-  std::unique_ptr<Workspace> workspace;    // run()'s and run_into()'s, made at the first call
+  int profile = 0;                       // EnvOptions::profile (RNNC_PROFILE)
+  std::unique_ptr<Workspace> workspace;  // run()'s and run_into()'s, made at the first call
   // Each output's tensors from the last two calls, reused once the caller has dropped them. Two,
   // because a caller who feeds outputs back (an optimizer's parameters, a carried state) holds the
   // last call's until the next one returns.
   std::vector<std::array<Tensor, 2>> recycled;
-  std::mutex mu;                           // one call at a time uses the workspace
+  std::mutex mu;                              // one call at a time uses the workspace
   std::vector<std::vector<int>> final_after;  // per step (+1: after all): the outputs it completes
 };
 

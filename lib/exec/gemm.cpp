@@ -35,9 +35,8 @@ namespace rnnc::exec {
 namespace {
 
 // One matrix of an operand: row-major or column-major with a leading dimension.
-template <class T, int Order>
-using MatMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, Eigen::Unaligned,
-                          Eigen::OuterStride<>>;
+template <class T, int Order> using MatMap =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 struct MatLayout {
   bool row_major;
@@ -51,9 +50,8 @@ MatLayout layout(const Access& a) {
   return {false, std::max(sc, rows)};
 }
 
-template <class T, int OA, int OB>
-void gemm_typed(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
-                int64_t k) {
+template <class T, int OA, int OB> void gemm_typed(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc,
+                                                   int64_t ldc, int64_t m, int64_t n, int64_t k) {
   using RM = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   MatMap<T, OA> A(pa, m, k, Eigen::OuterStride<>(la.ld));
   MatMap<T, OB> B(pb, k, n, Eigen::OuterStride<>(lb.ld));
@@ -61,14 +59,17 @@ void gemm_typed(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int
   C.noalias() = A * B;
 }
 
-template <class T>
-void gemm_eigen(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
-                int64_t k) {
+template <class T> void gemm_eigen(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m,
+                                   int64_t n, int64_t k) {
   constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
-  if (la.row_major && lb.row_major) gemm_typed<T, R, R>(pa, la, pb, lb, pc, ldc, m, n, k);
-  else if (la.row_major) gemm_typed<T, R, C>(pa, la, pb, lb, pc, ldc, m, n, k);
-  else if (lb.row_major) gemm_typed<T, C, R>(pa, la, pb, lb, pc, ldc, m, n, k);
-  else gemm_typed<T, C, C>(pa, la, pb, lb, pc, ldc, m, n, k);
+  if (la.row_major && lb.row_major)
+    gemm_typed<T, R, R>(pa, la, pb, lb, pc, ldc, m, n, k);
+  else if (la.row_major)
+    gemm_typed<T, R, C>(pa, la, pb, lb, pc, ldc, m, n, k);
+  else if (lb.row_major)
+    gemm_typed<T, C, R>(pa, la, pb, lb, pc, ldc, m, n, k);
+  else
+    gemm_typed<T, C, C>(pa, la, pb, lb, pc, ldc, m, n, k);
 }
 
 #ifdef RNNC_HAVE_DNNL
@@ -98,9 +99,8 @@ template <class T> bool own_kernel(int64_t m, MatLayout la, MatLayout lb) {
 }
 
 // One single-threaded GEMM: C (m x n, row-major, leading dimension ldc) = A B.
-template <class T>
-void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m, int64_t n,
-              int64_t k) {
+template <class T> void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64_t ldc, int64_t m,
+                                 int64_t n, int64_t k) {
   if constexpr (std::is_same_v<T, float>)
     if (own_kernel<T>(m, la, lb) &&
         (lb.row_major ? gemv_rows(pa, pb, lb.ld, pc, n, k) : gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)))
@@ -118,8 +118,8 @@ void gemm_one(const T* pa, MatLayout la, const T* pb, MatLayout lb, T* pc, int64
 }
 
 // bf16 A and B, float32 C.
-void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float* pc, int64_t ldc, int64_t m,
-              int64_t n, int64_t k) {
+void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float* pc, int64_t ldc, int64_t m, int64_t n,
+              int64_t k) {
   if (own_kernel<bf16>(m, la, lb) && gemv(pa, la.ld, pb, lb.ld, pc, ldc, m, n, k)) return;
 #ifdef RNNC_HAVE_DNNL
   one_openmp_thread();
@@ -159,8 +159,8 @@ void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float*
     return w;
   };
   const std::vector<float> a = widen(pa, la, m, k), b = widen(pb, lb, k, n);
-  gemm_eigen(a.data(), MatLayout{true, std::max<int64_t>(k, 1)}, b.data(), MatLayout{true, std::max<int64_t>(n, 1)},
-             pc, ldc, m, n, k);
+  gemm_eigen(a.data(), MatLayout{true, std::max<int64_t>(k, 1)}, b.data(), MatLayout{true, std::max<int64_t>(n, 1)}, pc,
+             ldc, m, n, k);
 #endif
 }
 
@@ -176,9 +176,8 @@ constexpr int64_t kMinBlock = 128;
 constexpr int64_t kMaxBlocks = 8;
 
 // C = A B, cut into blocks of C's columns (or rows) shared among `threads`.
-template <class T, class TC>
-void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, TC* pc, int64_t m, int64_t n, int64_t k,
-                 int threads) {
+template <class T, class TC> void gemm_blocks(const T* pa, MatLayout la, const T* pb, MatLayout lb, TC* pc, int64_t m,
+                                              int64_t n, int64_t k, int threads) {
   const int64_t ldc = std::max<int64_t>(n, 1);
   const bool by_columns = n >= m;
   const int64_t extent = by_columns ? n : m;
@@ -246,6 +245,5 @@ void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const
     }
   }
 }
-
 
 }  // namespace rnnc::exec

@@ -76,8 +76,8 @@ constexpr int64_t kParallelMacs = int64_t{1} << 18;
 
 }  // namespace
 
-void gemm_q8(const float* a, int64_t lda, const int8_t* q, int64_t ldq, const float* scale, const float* sums,
-             float* c, int64_t ldc, int64_t m, int64_t n, int64_t k, int threads) {
+void gemm_q8(const float* a, int64_t lda, const int8_t* q, int64_t ldq, const float* scale, const float* sums, float* c,
+             int64_t ldc, int64_t m, int64_t n, int64_t k, int threads) {
   // The quantized rows of A, in memory this thread keeps (it grows to the largest A, then stays).
   thread_local std::vector<uint8_t> xq;
   thread_local std::vector<float> xs;

@@ -47,9 +47,8 @@ struct BF16 {
 // M rows of A against R rows of W: c[i][r] for i < M, r < R. `ahead` (or null): R rows of W read
 // later, fetched into the cache meanwhile, a line for each line read here (a W larger than the
 // caches streams ~30% faster so: measured on Zen 4 for [2800, 700] in bf16).
-template <class E, int M, int R>
-void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc,
-           int64_t k, const typename E::T* ahead) {
+template <class E, int M, int R> void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw,
+                                            float* c, int64_t ldc, int64_t k, const typename E::T* ahead) {
   // The loops over i < M and r < R are unrolled (GCC's -O2 left them, and acc went through memory:
   // 2x slower with W in cache).
   __m512 acc[M][R];
@@ -83,9 +82,8 @@ void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t 
     for (int r = 0; r < R; ++r) c[i * ldc + r] = _mm512_reduce_add_ps(acc[i][r]);
 }
 
-template <class E, int M>
-void rows(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc, int64_t n,
-          int64_t k) {
+template <class E, int M> void rows(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c,
+                                    int64_t ldc, int64_t n, int64_t k) {
   constexpr int64_t kAhead = 8;  // rows: two blocks
   // Rows of at least 1 KB (in bf16, k >= 512): shorter ones gained nothing (an LSTM 256's weights,
   // which the caches mostly hold).
@@ -97,9 +95,8 @@ void rows(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t l
   for (; j < n; ++j) block<E, M, 1>(a, lda, w + j * ldw, ldw, c + j, ldc, k, nullptr);
 }
 
-template <class E>
-bool run(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c, int64_t ldc, int64_t m,
-         int64_t n, int64_t k) {
+template <class E> bool run(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw, float* c,
+                            int64_t ldc, int64_t m, int64_t n, int64_t k) {
   switch (m) {
     case 1: rows<E, 1>(a, lda, w, ldw, c, ldc, n, k); return true;
     case 2: rows<E, 2>(a, lda, w, ldw, c, ldc, n, k); return true;
@@ -110,8 +107,7 @@ bool run(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ld
 }
 
 // gemv_rows over V vectors of 16 columns, the last one's lanes limited by `last`.
-template <int V>
-void columns(const float* a, const float* b, int64_t ldb, float* c, int64_t k, __mmask16 last) {
+template <int V> void columns(const float* a, const float* b, int64_t ldb, float* c, int64_t k, __mmask16 last) {
   __m512 acc[V];
 #pragma GCC unroll 8
   for (int v = 0; v < V; ++v) acc[v] = _mm512_setzero_ps();

@@ -27,7 +27,8 @@ namespace {
 
 int64_t index_in(const LibraryStep& l, int32_t v, int64_t limit) {
   if (v < 0 || v >= limit)
-    throw Error(fmt::format("rnnc: {}: index {} is out of range [0, {}) (at {})", name_of(l.routine), v, limit, l.where));
+    throw Error(
+        fmt::format("rnnc: {}: index {} is out of range [0, {}) (at {})", name_of(l.routine), v, limit, l.where));
   return v;
 }
 
@@ -87,7 +88,8 @@ void run_routine(const LibraryStep& l, std::span<const std::byte* const> in, std
       const auto* idx = reinterpret_cast<const int32_t*>(in[1]);
       const size_t bytes = static_cast<size_t>(row) * esize;
       for (int64_t i = 0, count = numel(l.inputs[1].shape); i < count; ++i)
-        std::memcpy(out + static_cast<size_t>(i) * bytes, in[0] + static_cast<size_t>(index_in(l, idx[i], rows)) * bytes, bytes);
+        std::memcpy(out + static_cast<size_t>(i) * bytes,
+                    in[0] + static_cast<size_t>(index_in(l, idx[i], rows)) * bytes, bytes);
       return;
     }
     case Routine::ScatterAdd: {
@@ -96,8 +98,8 @@ void run_routine(const LibraryStep& l, std::span<const std::byte* const> in, std
       const auto* idx = reinterpret_cast<const int32_t*>(in[0]);
       const size_t bytes = static_cast<size_t>(row) * esize;
       for (int64_t i = 0, count = numel(l.inputs[0].shape); i < count; ++i)
-        add_into(out + static_cast<size_t>(index_in(l, idx[i], rows)) * bytes, in[1] + static_cast<size_t>(i) * bytes, row,
-                 o.dtype);
+        add_into(out + static_cast<size_t>(index_in(l, idx[i], rows)) * bytes, in[1] + static_cast<size_t>(i) * bytes,
+                 row, o.dtype);
       return;
     }
     case Routine::OneHot: {

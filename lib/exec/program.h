@@ -50,12 +50,12 @@ struct Fill {
 };
 
 struct KernelStep {
-  int kernel = -1;             // index into Program::kernels (and the compiler's descriptions)
-  std::vector<Access> args;    // one per kernel argument (only buf and offset matter at run time)
+  int kernel = -1;           // index into Program::kernels (and the compiler's descriptions)
+  std::vector<Access> args;  // one per kernel argument (only buf and offset matter at run time)
   std::vector<Fill> fills;
-  int64_t outer = 0;           // extent of the outermost axis of the domain
-  int64_t points = 0;          // points of the whole domain
-  bool splittable = false;     // whether threads may share the outermost axis (no store reduces along it)
+  int64_t outer = 0;        // extent of the outermost axis of the domain
+  int64_t points = 0;       // points of the whole domain
+  bool splittable = false;  // whether threads may share the outermost axis (no store reduces along it)
 };
 
 struct GemmStep {
@@ -77,8 +77,8 @@ std::string_view name_of(Routine r);
 
 struct LibraryStep {
   Routine routine = Routine::Gather;
-  std::vector<int64_t> ints;   // Pad: low padding per axis
-  std::string where;           // the op and the user's line, for errors ("gather at model.cpp:12")
+  std::vector<int64_t> ints;  // Pad: low padding per axis
+  std::string where;          // the op and the user's line, for errors ("gather at model.cpp:12")
   std::vector<Access> inputs;
   Access out;
 };
@@ -93,11 +93,11 @@ struct LoopStep;
 // `work`.
 struct RevolveStep {
   RevolveSchedule schedule;
-  const LoopStep* forward = nullptr;  // in the same schedule as the backward loop
-  std::vector<Access> slots;          // per forward carry: [S, ...]
-  Access work;                        // per carry 3 copies (c_{T-1}, and 2 to run steps), then the ys
-  std::vector<int64_t> carry_at[3];   // byte offsets in work, per carry
-  std::vector<int64_t> ys_at;         // per forward output: its step's slice in work (-1: none)
+  const LoopStep* forward = nullptr;       // in the same schedule as the backward loop
+  std::vector<Access> slots;               // per forward carry: [S, ...]
+  Access work;                             // per carry 3 copies (c_{T-1}, and 2 to run steps), then the ys
+  std::vector<int64_t> carry_at[3];        // byte offsets in work, per carry
+  std::vector<int64_t> ys_at;              // per forward output: its step's slice in work (-1: none)
   std::vector<std::pair<int, int>> reads;  // the backward loop's bindings reading c_t: (binding, carry)
 };
 
@@ -110,9 +110,9 @@ struct LoopStep {
   int64_t length = 0;
   bool reverse = false;
   int carries = 0, xs = 0;
-  std::vector<Access> bindings;  // initial carries, sequences [T, ...], invariants (contiguous)
-  std::vector<Access> results;   // per body output; buf.index < 0: unused (written to scratch)
-  Access scratch;                // the body's arena, then 2 copies of each carry, then unused ys
+  std::vector<Access> bindings;                 // initial carries, sequences [T, ...], invariants (contiguous)
+  std::vector<Access> results;                  // per body output; buf.index < 0: unused (written to scratch)
+  Access scratch;                               // the body's arena, then 2 copies of each carry, then unused ys
   std::vector<int64_t> carry_at[2], unused_at;  // byte offsets in the scratch buffer
   std::vector<Access> history;   // per carry: [T + 1, ...] slots (buf.index < 0: none), see lower_loops.cpp
   std::vector<int> body_output;  // per loop output: the body schedule's output, -1: in a history

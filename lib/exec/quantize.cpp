@@ -88,7 +88,9 @@ void literals_read(const Schedule& s, std::set<int>& used) {
     if (a.buf.space == Space::Literal) used.insert(a.buf.index);
   };
   for (const Step& st : s.steps) switch (st.kind) {
-      case Step::Kind::Kernel: for (const Access& a : st.kernel.args) see(a); break;
+      case Step::Kind::Kernel:
+        for (const Access& a : st.kernel.args) see(a);
+        break;
       case Step::Kind::Gemm:
         see(st.gemm.a), see(st.gemm.b), see(st.gemm.c);
         if (st.gemm.b.dtype == DType::i8) see(st.gemm.scale);
@@ -119,7 +121,9 @@ void drop_unread(Schedule& s) {
     if (a.buf.space == Space::Literal) a.buf.index = to[static_cast<size_t>(a.buf.index)];
   };
   for (Step& st : s.steps) switch (st.kind) {
-      case Step::Kind::Kernel: for (Access& a : st.kernel.args) move(a); break;
+      case Step::Kind::Kernel:
+        for (Access& a : st.kernel.args) move(a);
+        break;
       case Step::Kind::Gemm:
         move(st.gemm.a), move(st.gemm.b), move(st.gemm.c);
         if (st.gemm.b.dtype == DType::i8) move(st.gemm.scale);

@@ -34,8 +34,10 @@ int64_t split(int64_t l, int S) {
   int64_t lo = 1, hi = l - 1;
   while (lo < hi) {  // the first m from which the cost stops falling
     const int64_t m = lo + (hi - lo) / 2;
-    if (cost(m + 1) >= cost(m)) hi = m;
-    else lo = m + 1;
+    if (cost(m + 1) >= cost(m))
+      hi = m;
+    else
+      lo = m + 1;
   }
   return lo;
 }
@@ -77,8 +79,10 @@ class Builder {
     at_ = to;
   }
   void keep(int slot) {
-    if (sweeping_) s_.kept[at_] = slot;
-    else next_.copies.emplace_back(at_, slot);
+    if (sweeping_)
+      s_.kept[at_] = slot;
+    else
+      next_.copies.emplace_back(at_, slot);
   }
   void restore(int slot, int64_t pos) {
     next_ = {slot, pos, {}};

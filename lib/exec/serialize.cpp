@@ -21,7 +21,7 @@ constexpr uint32_t kVersion = 2;  // 2: int8 GEMMs (GemmStep::scale)
 class Writer {
  public:
   template <class T>
-    requires std::is_arithmetic_v<T>
+  requires std::is_arithmetic_v<T>
   void put(T v) {
     char b[sizeof(T)];
     std::memcpy(b, &v, sizeof(T));
@@ -328,7 +328,8 @@ Schedule Reader::schedule(int depth) {
           f.identity = static_cast<Fill::Identity>(id);
           f.arg = num<int32_t>("a fill's argument");
           f.count = num<int64_t>("a fill's count");
-          if (f.arg < 0 || static_cast<size_t>(f.arg) >= k.args.size()) bad(fmt::format("a fill's argument is {}", f.arg));
+          if (f.arg < 0 || static_cast<size_t>(f.arg) >= k.args.size())
+            bad(fmt::format("a fill's argument is {}", f.arg));
         }
         k.outer = num<int64_t>("a kernel's outer extent");
         k.points = num<int64_t>("a kernel's points");

@@ -60,8 +60,10 @@ class Pool {
     help();
     // Every chunk is claimed; wait for the ones still running on workers.
     for (int spins = 0; done_.load(std::memory_order_acquire) < chunks; ++spins) {
-      if (spins < 4096) pause();
-      else sched_yield();  // the worker may be waiting for this core
+      if (spins < 4096)
+        pause();
+      else
+        sched_yield();  // the worker may be waiting for this core
     }
   }
 
@@ -113,16 +115,16 @@ class Pool {
     }
   }
 
-  std::mutex busy_;                    // held by the caller of the running job
-  std::atomic<int> workers_{0};        // started (changed under busy_, read by awake())
-  uint32_t epoch_ = 0;                 // under busy_
+  std::mutex busy_;              // held by the caller of the running job
+  std::atomic<int> workers_{0};  // started (changed under busy_, read by awake())
+  uint32_t epoch_ = 0;           // under busy_
   std::atomic<uint64_t> state_{0};
   std::atomic<ChunkFn> fn_{nullptr};
   std::atomic<void*> ctx_{nullptr};
   std::atomic<int64_t> done_{0};
   std::atomic<int> wanted_{0};
-  std::atomic<uint32_t> wake_{0};      // moves on at each job
-  std::mutex sleep_mu_;                // idle workers sleep on asleep_ until wake_ moves
+  std::atomic<uint32_t> wake_{0};  // moves on at each job
+  std::mutex sleep_mu_;            // idle workers sleep on asleep_ until wake_ moves
   std::condition_variable asleep_;
   std::atomic<int> sleepers_{0};
 };

@@ -19,11 +19,11 @@ using ChunkFn = void (*)(void* context, int64_t chunk);
 // on its own thread.
 void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context);
 
-template <class F>
-void parallel_for(int threads, int64_t chunks, F&& body) {
+template <class F> void parallel_for(int threads, int64_t chunks, F&& body) {
   using Body = std::remove_reference_t<F>;
-  parallel_for(threads, chunks, [](void* c, int64_t i) { (*static_cast<Body*>(c))(i); },
-               const_cast<void*>(static_cast<const void*>(&body)));
+  parallel_for(
+      threads, chunks, [](void* c, int64_t i) { (*static_cast<Body*>(c))(i); },
+      const_cast<void*>(static_cast<const void*>(&body)));
 }
 
 // Whether the workers are spinning, waiting for work (they sleep after a few microseconds idle):

@@ -42,8 +42,10 @@ template <class F> decltype(auto) dispatch_moved(DType t, F&& f) {
 }
 
 template <class T> bool isnan_(T v) {
-  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(v);
+  else
+    return false;
 }
 
 // Numbers of type T as math.h's number system: what the machine does for one element.
@@ -60,8 +62,10 @@ template <class T> struct ScalarMath {
   }
   T c(double k, T) const { return static_cast<T>(k); }
   T neg(T x) const {
-    if constexpr (std::is_integral_v<T>) return wrap(T(0), x, std::minus<>());
-    else return -x;  // -0.0 for 0.0, which 0 - x is not
+    if constexpr (std::is_integral_v<T>)
+      return wrap(T(0), x, std::minus<>());
+    else
+      return -x;  // -0.0 for 0.0, which 0 - x is not
   }
   T abs(T x) const { return x < T(0) ? neg(x) : x; }
   T add(T a, T b) const { return wrap(a, b, std::plus<>()); }
@@ -87,9 +91,8 @@ template <class T> struct ScalarMath {
 
 // Copies `shape`-many elements: dst[dst_base + sum i_k dst_strides_k] = src[src_base + sum i_k src_strides_k].
 // Broadcast, transpose, slice, pad and concat are all this loop with different strides.
-template <class T>
-void copy_strided(const T* src, int64_t src_base, const std::vector<int64_t>& src_strides, T* dst,
-                  int64_t dst_base, const std::vector<int64_t>& dst_strides, const Shape& shape) {
+template <class T> void copy_strided(const T* src, int64_t src_base, const std::vector<int64_t>& src_strides, T* dst,
+                                     int64_t dst_base, const std::vector<int64_t>& dst_strides, const Shape& shape) {
   const int64_t n = numel(shape);
   const size_t r = shape.size();
   std::vector<int64_t> idx(r, 0);
@@ -173,9 +176,12 @@ Tensor reduce(const Node& n, const Tensor& x) {
     int64_t o = 0;
     for (int64_t i = 0; i < x.numel(); ++i) {
       double v = static_cast<double>(src[i]);
-      if (!is_max) acc[o] += v;
-      else if (std::isnan(v) || std::isnan(acc[o])) acc[o] = std::numeric_limits<double>::quiet_NaN();
-      else acc[o] = std::max(acc[o], v);
+      if (!is_max)
+        acc[o] += v;
+      else if (std::isnan(v) || std::isnan(acc[o]))
+        acc[o] = std::numeric_limits<double>::quiet_NaN();
+      else
+        acc[o] = std::max(acc[o], v);
       for (size_t k = is.size(); k-- > 0;) {
         if (++idx[k] < is[k]) {
           o += map[k];
@@ -214,7 +220,8 @@ Tensor matmul(const Node& n, const Tensor& a, const Tensor& b) {
 
 int32_t checked_index(const Node& n, int32_t v, int64_t limit) {
   if (v < 0 || v >= limit)
-    throw Error(fmt::format("rnnc: {}: index {} is out of range [0, {}) (at {})", name_of(n.op), v, limit, where(n.loc)));
+    throw Error(
+        fmt::format("rnnc: {}: index {} is out of range [0, {}) (at {})", name_of(n.op), v, limit, where(n.loc)));
   return v;
 }
 
@@ -337,10 +344,10 @@ std::vector<Tensor> evaluate_checked(const std::vector<Var>& outputs, const std:
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Node& in = *inputs[i].node();
     if (!args[i].defined() || args[i].shape() != in.shape || args[i].dtype() != in.dtype)
-      throw Error(fmt::format("rnnc: run: input {} ('{}') expects {}{}, got {}", i, in.name, name_of(in.dtype),
-                              to_string(in.shape),
-                              args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
-                                                : std::string("an undefined tensor")));
+      throw Error(fmt::format(
+          "rnnc: run: input {} ('{}') expects {}{}, got {}", i, in.name, name_of(in.dtype), to_string(in.shape),
+          args[i].defined() ? fmt::format("{}{}", name_of(args[i].dtype()), to_string(args[i].shape()))
+                            : std::string("an undefined tensor")));
     value[&in] = args[i];
   }
   const std::vector<NodePtr> order = topo_order(outputs);
@@ -400,8 +407,7 @@ std::string first_non_finite(const Function& f, const std::vector<Tensor>& args)
     return true;
   };
   for (std::size_t i = 0; i < args.size(); ++i)
-    if (!finite(args[i]))
-      return fmt::format("input '{}' holds a NaN or an infinity", f.inputs.at(i)->name);
+    if (!finite(args[i])) return fmt::format("input '{}' holds a NaN or an infinity", f.inputs.at(i)->name);
   evaluate_checked(f.outputs, f.inputs, args, &check);
   return found;
 }

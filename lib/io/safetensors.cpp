@@ -96,10 +96,10 @@ std::vector<Tensor> Checkpoint::matching(const std::vector<std::string>& names, 
                               names[i], name_of(like[i].dtype()), to_string(like[i].shape())));
     const Tensor& t = tensor(names[i]);
     if (t.dtype() != like[i].dtype() || t.shape() != like[i].shape())
-      throw Error(fmt::format("rnnc: checkpoint: '{}' is {}{} in the file, the model expects {}{}; the model was left "
-                              "unchanged",
-                              names[i], name_of(t.dtype()), to_string(t.shape()), name_of(like[i].dtype()),
-                              to_string(like[i].shape())));
+      throw Error(fmt::format(
+          "rnnc: checkpoint: '{}' is {}{} in the file, the model expects {}{}; the model was left "
+          "unchanged",
+          names[i], name_of(t.dtype()), to_string(t.shape()), name_of(like[i].dtype()), to_string(like[i].shape())));
   }
   for (const std::string& n : names) out.push_back(tensor(n).clone());
   return out;
@@ -117,7 +117,8 @@ void save(const fs::path& path, const Checkpoint& c) {
   for (const auto& [name, t] : c.tensors) {
     if (name == "__metadata__") bad(path, "'__metadata__' cannot name a tensor");
     if (header.contains(name)) bad(path, fmt::format("two tensors are named '{}'", name));
-    header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + t.nbytes()}}};
+    header[name] = {
+        {"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();
   }
   if (!c.metadata.empty()) header["__metadata__"] = c.metadata;
@@ -207,11 +208,16 @@ Checkpoint parse(std::string_view bytes, const fs::path& path) {
       bad(path, fmt::format("tensor '{}' lacks dtype, shape or data_offsets", name));
     const std::string dt = e["dtype"].is_string() ? e["dtype"].get<std::string>() : "?";
     DType dtype;
-    if (dt == "F32") dtype = DType::f32;
-    else if (dt == "F64") dtype = DType::f64;
-    else if (dt == "I32") dtype = DType::i32;
-    else if (dt == "BF16") dtype = DType::bf16;
-    else bad(path, fmt::format("tensor '{}' has an unknown dtype '{}' (rnnc reads F32, F64, I32, BF16)", name, dt));
+    if (dt == "F32")
+      dtype = DType::f32;
+    else if (dt == "F64")
+      dtype = DType::f64;
+    else if (dt == "I32")
+      dtype = DType::i32;
+    else if (dt == "BF16")
+      dtype = DType::bf16;
+    else
+      bad(path, fmt::format("tensor '{}' has an unknown dtype '{}' (rnnc reads F32, F64, I32, BF16)", name, dt));
     const json& sh = e["shape"];
     if (!sh.is_array()) bad(path, fmt::format("tensor '{}': shape is not an array", name));
     Shape shape;
@@ -219,7 +225,8 @@ Checkpoint parse(std::string_view bytes, const fs::path& path) {
     // holds no element, but 2^62 * 3 is past INT64_MAX.
     int64_t count = 1;
     for (const json& d : sh) {
-      if (!d.is_number_unsigned()) bad(path, fmt::format("tensor '{}': shape holds a non-integer or negative extent", name));
+      if (!d.is_number_unsigned())
+        bad(path, fmt::format("tensor '{}': shape holds a non-integer or negative extent", name));
       const uint64_t x = d.get<uint64_t>();
       if (x > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           __builtin_mul_overflow(count, static_cast<int64_t>(x), &count))

@@ -33,8 +33,10 @@ std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t 
     total += s;
   }
   if (total != x.shape()[a])
-    fail("split", fmt::format("sizes [{}] do not add up to extent {} of axis {} in shape {}",
-                              fmt::join(sizes, ", "), x.shape()[a], a, to_string(x.shape())), loc);
+    fail("split",
+         fmt::format("sizes [{}] do not add up to extent {} of axis {} in shape {}", fmt::join(sizes, ", "),
+                     x.shape()[a], a, to_string(x.shape())),
+         loc);
   std::vector<Var> parts;
   int64_t at = 0;
   for (int64_t s : sizes) {
@@ -113,11 +115,12 @@ Var softmax_cross_entropy(const Var& logits, const Var& labels, Loc loc) {
   Shape expect(logits.shape().begin(), logits.shape().end() - (logits.rank() ? 1 : 0));
   if (logits.rank() == 0 || labels.dtype() != DType::i32 || labels.shape() != expect)
     fail("softmax_cross_entropy",
-         fmt::format("logits {} need i32 labels of shape {}, got {}{}", to_string(logits.shape()),
-                     to_string(expect), name_of(labels.dtype()), to_string(labels.shape())), loc);
+         fmt::format("logits {} need i32 labels of shape {}, got {}{}", to_string(logits.shape()), to_string(expect),
+                     name_of(labels.dtype()), to_string(labels.shape())),
+         loc);
   const int64_t classes = logits.shape().back();
-  Var picked = sum(mul(Operand(one_hot(labels, classes, logits.dtype(), loc), loc), Operand(logits, loc)), {-1},
-                   false, loc);
+  Var picked =
+      sum(mul(Operand(one_hot(labels, classes, logits.dtype(), loc), loc), Operand(logits, loc)), {-1}, false, loc);
   return sub(Operand(logsumexp(logits, {-1}, false, loc), loc), Operand(picked, loc));
 }
 

@@ -71,7 +71,8 @@ template <class M, class V> V apply(M& m, Op op, V a, V b = V{}, V c = V{}) {
 constexpr bool computes(Op op, DType dtype) {
   switch (op) {
 #define UNARY(E, name, dtypes) \
-  case Op::E: return OpDTypes::dtypes == OpDTypes::Number || dtype != DType::i32;
+  case Op::E:                  \
+    return OpDTypes::dtypes == OpDTypes::Number || dtype != DType::i32;
 #define BINARY(E, name, dtypes) UNARY(E, name, dtypes)
 #include "rnnc/ops.def"
     case Op::Select: return true;

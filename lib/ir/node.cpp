@@ -39,16 +39,15 @@ std::size_t structural_hash(const Node& n) {
 bool same_literal(const std::shared_ptr<const Tensor>& a, const std::shared_ptr<const Tensor>& b) {
   if (a == b) return true;
   if (!a || !b) return false;
-  return a->dtype() == b->dtype() && a->shape() == b->shape() &&
-         std::memcmp(a->raw(), b->raw(), a->nbytes()) == 0;
+  return a->dtype() == b->dtype() && a->shape() == b->shape() && std::memcmp(a->raw(), b->raw(), a->nbytes()) == 0;
 }
 
 // Inputs are already interned, so comparing their pointers compares them structurally.
 bool structurally_equal(const Node& a, const Node& b) {
   // Full(0.0) and Full(-0.0) compare equal as doubles but are different constants: compare bits.
-  return a.op == b.op && a.dtype == b.dtype && a.shape == b.shape && a.inputs == b.inputs &&
-         a.ints == b.ints && std::memcmp(&a.scalar, &b.scalar, sizeof(double)) == 0 &&
-         a.uid == b.uid && a.loop == b.loop && same_literal(a.literal, b.literal);
+  return a.op == b.op && a.dtype == b.dtype && a.shape == b.shape && a.inputs == b.inputs && a.ints == b.ints &&
+         std::memcmp(&a.scalar, &b.scalar, sizeof(double)) == 0 && a.uid == b.uid && a.loop == b.loop &&
+         same_literal(a.literal, b.literal);
 }
 
 struct Store {

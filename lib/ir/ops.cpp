@@ -9,17 +9,23 @@
 namespace rnnc {
 namespace ir {
 
-Var make(Op op, DType dtype, Shape shape, std::vector<NodePtr> inputs, const Loc& loc,
-         std::vector<int64_t> ints, double scalar) {
+Var make(Op op, DType dtype, Shape shape, std::vector<NodePtr> inputs, const Loc& loc, std::vector<int64_t> ints,
+         double scalar) {
   // bf16 holds GEMM operands (dtype.h): it is converted, multiplied and moved, never computed with.
   const OpClass cls = info(op).cls;
   if (op != Op::Cast && op != Op::MatMul && op != Op::Scan && cls != OpClass::Movement && cls != OpClass::Broadcast)
     for (const NodePtr& in : inputs)
       if (in->dtype == DType::bf16)
-        fail(name_of(op), fmt::format("bf16 operand {}: bf16 holds GEMM operands only (cast it to f32 first)",
-                                      to_string(in->shape)), loc);
-  Node n{.op = op, .dtype = dtype, .shape = std::move(shape), .inputs = std::move(inputs),
-         .ints = std::move(ints), .scalar = scalar, .loc = loc};
+        fail(name_of(op),
+             fmt::format("bf16 operand {}: bf16 holds GEMM operands only (cast it to f32 first)", to_string(in->shape)),
+             loc);
+  Node n{.op = op,
+         .dtype = dtype,
+         .shape = std::move(shape),
+         .inputs = std::move(inputs),
+         .ints = std::move(ints),
+         .scalar = scalar,
+         .loc = loc};
   return Var(intern(std::move(n)));
 }
 
@@ -95,13 +101,16 @@ std::pair<Var, Var> align_typed(std::string_view op, const Operand& a, const Ope
   const Var& ref = a.is_constant ? b.var : a.var;
   DType dt = ref.dtype();
   if (!a.is_constant && !b.is_constant && a.var.dtype() != b.var.dtype())
-    fail(op, fmt::format("operands have different dtypes: {}{} and {}{} (use cast())", name_of(a.var.dtype()),
-                         to_string(a.var.shape()), name_of(b.var.dtype()), to_string(b.var.shape())), loc);
+    fail(op,
+         fmt::format("operands have different dtypes: {}{} and {}{} (use cast())", name_of(a.var.dtype()),
+                     to_string(a.var.shape()), name_of(b.var.dtype()), to_string(b.var.shape())),
+         loc);
   Shape sa = a.is_constant ? Shape{} : a.var.shape();
   Shape sb = b.is_constant ? Shape{} : b.var.shape();
   Shape out;
   if (!broadcast_shapes(sa, sb, out))
-    fail(op, fmt::format("shapes {} and {} cannot be broadcast together", ir::shape_of(a.var), ir::shape_of(b.var)), loc);
+    fail(op, fmt::format("shapes {} and {} cannot be broadcast together", ir::shape_of(a.var), ir::shape_of(b.var)),
+         loc);
   auto lift = [&](const Operand& o) {
     return o.is_constant ? full(out, o.constant, dt, loc) : broadcast_to(o.var, out, loc);
   };
@@ -134,8 +143,11 @@ Var full(const Shape& shape, double value, DType dtype, Loc loc) {
 
 Var constant(const Tensor& value, Loc loc) {
   if (!value.defined()) fail("constant", "the tensor is undefined", loc);
-  Node n{.op = Op::Literal, .dtype = value.dtype(), .shape = value.shape(),
-         .literal = std::make_shared<const Tensor>(value.clone()), .loc = loc};
+  Node n{.op = Op::Literal,
+         .dtype = value.dtype(),
+         .shape = value.shape(),
+         .literal = std::make_shared<const Tensor>(value.clone()),
+         .loc = loc};
   return Var(intern(std::move(n)));
 }
 
@@ -149,8 +161,9 @@ Var cast(const Var& x, DType dtype, Loc loc) {
   if (!x.defined()) fail("cast", "operand is an undefined Var", loc);
   if (x.dtype() == dtype) return x;
   if ((x.dtype() == DType::bf16 && !is_float(dtype)) || (dtype == DType::bf16 && !is_float(x.dtype())))
-    fail("cast", fmt::format("bf16 converts from and to f32 or f64 only, not {} to {}", name_of(x.dtype()),
-                             name_of(dtype)), loc);
+    fail("cast",
+         fmt::format("bf16 converts from and to f32 or f64 only, not {} to {}", name_of(x.dtype()), name_of(dtype)),
+         loc);
   return make(Op::Cast, dtype, x.shape(), {x.node()}, loc);
 }
 
@@ -166,8 +179,10 @@ Var where(const Operand& cond, const Operand& a, const Operand& b) {
   if (c.dtype() != x.dtype()) c = cast(c, x.dtype(), loc);
   Shape out;
   if (!broadcast_shapes(c.shape(), x.shape(), out))
-    fail("select", fmt::format("condition shape {} and value shape {} cannot be broadcast together",
-                               to_string(c.shape()), to_string(x.shape())), loc);
+    fail("select",
+         fmt::format("condition shape {} and value shape {} cannot be broadcast together", to_string(c.shape()),
+                     to_string(x.shape())),
+         loc);
   c = broadcast_to(c, out, loc);
   x = broadcast_to(x, out, loc);
   y = broadcast_to(y, out, loc);
@@ -217,11 +232,13 @@ Var max(const Var& x, std::vector<int64_t> axes, bool keepdims, Loc loc) {
 Var matmul(const Var& a0, const Var& b0, Loc loc) {
   if (!a0.defined() || !b0.defined()) fail("matmul", "operand is an undefined Var", loc);
   if (a0.dtype() != b0.dtype())
-    fail("matmul", fmt::format("operands have different dtypes: {}{} and {}{}", name_of(a0.dtype()),
-                               to_string(a0.shape()), name_of(b0.dtype()), to_string(b0.shape())), loc);
+    fail("matmul",
+         fmt::format("operands have different dtypes: {}{} and {}{}", name_of(a0.dtype()), to_string(a0.shape()),
+                     name_of(b0.dtype()), to_string(b0.shape())),
+         loc);
   if (a0.rank() == 0 || b0.rank() == 0)
-    fail("matmul", fmt::format("operands must have rank >= 1, got {} and {}", to_string(a0.shape()),
-                               to_string(b0.shape())), loc);
+    fail("matmul",
+         fmt::format("operands must have rank >= 1, got {} and {}", to_string(a0.shape()), to_string(b0.shape())), loc);
   // bf16 operands give an f32 result, summed in float32 (the compiler's bf16 mode).
   const bool bf = a0.dtype() == DType::bf16;
   if (!bf) ir::require_float("matmul", a0, loc);
@@ -231,17 +248,22 @@ Var matmul(const Var& a0, const Var& b0, Loc loc) {
   const int64_t m = a.shape()[a.rank() - 2], k = a.shape().back();
   const int64_t k2 = b.shape()[b.rank() - 2], n = b.shape().back();
   if (k != k2)
-    fail("matmul", fmt::format("shapes {} and {} do not chain: inner extents {} and {} differ", ir::shape_of(a0),
-                               ir::shape_of(b0), k, k2), loc);
+    fail("matmul",
+         fmt::format("shapes {} and {} do not chain: inner extents {} and {} differ", ir::shape_of(a0),
+                     ir::shape_of(b0), k, k2),
+         loc);
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2), batch;
   if (!broadcast_shapes(ba, bb, batch))
-    fail("matmul", fmt::format("batch extents of {} and {} cannot be broadcast together",
-                               to_string(a0.shape()), to_string(b0.shape())), loc);
+    fail("matmul",
+         fmt::format("batch extents of {} and {} cannot be broadcast together", to_string(a0.shape()),
+                     to_string(b0.shape())),
+         loc);
   Shape sa = batch, sb = batch, out = batch;
   sa.insert(sa.end(), {m, k});
   sb.insert(sb.end(), {k, n});
   out.insert(out.end(), {m, n});
-  Var r = make(Op::MatMul, bf ? DType::f32 : a.dtype(), out, {broadcast_to(a, sa, loc).node(), broadcast_to(b, sb, loc).node()}, loc);
+  Var r = make(Op::MatMul, bf ? DType::f32 : a.dtype(), out,
+               {broadcast_to(a, sa, loc).node(), broadcast_to(b, sb, loc).node()}, loc);
   if (a0.rank() == 1 || b0.rank() == 1) {
     Shape s = batch;
     if (a0.rank() != 1) s.push_back(m);
@@ -258,9 +280,12 @@ Var reshape(const Var& x, Shape shape, Loc loc) {
   int infer = -1;
   int64_t known = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1 && infer < 0) infer = static_cast<int>(i);
-    else if (shape[i] < 0) fail("reshape", fmt::format("bad target shape {}", to_string(shape)), loc);
-    else known *= shape[i];
+    if (shape[i] == -1 && infer < 0)
+      infer = static_cast<int>(i);
+    else if (shape[i] < 0)
+      fail("reshape", fmt::format("bad target shape {}", to_string(shape)), loc);
+    else
+      known *= shape[i];
   }
   if (infer >= 0) {
     if (known == 0 || x.numel() % known != 0)
@@ -268,8 +293,10 @@ Var reshape(const Var& x, Shape shape, Loc loc) {
     shape[infer] = x.numel() / known;
   }
   if (numel(shape) != x.numel())
-    fail("reshape", fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", to_string(x.shape()),
-                                x.numel(), to_string(shape), numel(shape)), loc);
+    fail("reshape",
+         fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", to_string(x.shape()), x.numel(),
+                     to_string(shape), numel(shape)),
+         loc);
   if (shape == x.shape()) return x;
   // reshape(reshape(y)) is reshape(y): keeps chains of views from piling up.
   const Var& src = x.op() == Op::Reshape ? Var(x->inputs[0]) : x;
@@ -288,8 +315,8 @@ Var transpose(const Var& x, std::vector<int64_t> perm, Loc loc) {
     if (ok) used[a] = true, perm[i] = a, identity &= a == static_cast<int>(i);
   }
   if (!ok)
-    fail("transpose", fmt::format("[{}] is not a permutation of the axes of {}", fmt::join(perm, ", "),
-                                  to_string(x.shape())), loc);
+    fail("transpose",
+         fmt::format("[{}] is not a permutation of the axes of {}", fmt::join(perm, ", "), to_string(x.shape())), loc);
   if (identity) return x;
   Shape out(r);
   for (int i = 0; i < r; ++i) out[i] = x.shape()[perm[i]];
@@ -298,7 +325,8 @@ Var transpose(const Var& x, std::vector<int64_t> perm, Loc loc) {
 
 Var transpose(const Var& x, Loc loc) {
   if (!x.defined()) fail("transpose", "operand is an undefined Var", loc);
-  if (x.rank() < 2) fail("transpose", fmt::format("needs rank >= 2 to swap the last two axes, got {}", to_string(x.shape())), loc);
+  if (x.rank() < 2)
+    fail("transpose", fmt::format("needs rank >= 2 to swap the last two axes, got {}", to_string(x.shape())), loc);
   std::vector<int64_t> perm(x.rank());
   std::iota(perm.begin(), perm.end(), 0);
   std::swap(perm[x.rank() - 1], perm[x.rank() - 2]);
@@ -322,8 +350,9 @@ Var slice(const Var& x, int64_t axis, int64_t begin, int64_t end, Loc loc) {
   const int64_t n = x.shape()[a];
   int64_t b = begin < 0 ? begin + n : begin, e = end < 0 ? end + n : end;
   if (b < 0 || e > n || b > e)
-    fail("slice", fmt::format("range [{}, {}) is out of bounds for axis {} of shape {}", begin, end, a,
-                              to_string(x.shape())), loc);
+    fail("slice",
+         fmt::format("range [{}, {}) is out of bounds for axis {} of shape {}", begin, end, a, to_string(x.shape())),
+         loc);
   if (b == 0 && e == n) return x;
   std::vector<int64_t> begins(x.rank(), 0);
   begins[a] = b;
@@ -335,8 +364,10 @@ Var slice(const Var& x, int64_t axis, int64_t begin, int64_t end, Loc loc) {
 Var pad(const Var& x, std::vector<int64_t> low, std::vector<int64_t> high, Loc loc) {
   if (!x.defined()) fail("pad", "operand is an undefined Var", loc);
   if (low.size() != static_cast<size_t>(x.rank()) || high.size() != low.size())
-    fail("pad", fmt::format("needs {} low and high widths for shape {}, got {} and {}", x.rank(),
-                            to_string(x.shape()), low.size(), high.size()), loc);
+    fail("pad",
+         fmt::format("needs {} low and high widths for shape {}, got {} and {}", x.rank(), to_string(x.shape()),
+                     low.size(), high.size()),
+         loc);
   Shape out = x.shape();
   bool none = true;
   for (int i = 0; i < x.rank(); ++i) {
@@ -363,8 +394,10 @@ Var concat(const std::vector<Var>& xs, int64_t axis, Loc loc) {
     bool ok = x.dtype() == x0.dtype() && x.rank() == x0.rank();
     for (int i = 0; ok && i < x.rank(); ++i) ok = i == a || x.shape()[i] == x0.shape()[i];
     if (!ok)
-      fail("concat", fmt::format("operand {}{} does not match {}{} outside axis {}", name_of(x.dtype()),
-                                 to_string(x.shape()), name_of(x0.dtype()), to_string(x0.shape()), a), loc);
+      fail("concat",
+           fmt::format("operand {}{} does not match {}{} outside axis {}", name_of(x.dtype()), to_string(x.shape()),
+                       name_of(x0.dtype()), to_string(x0.shape()), a),
+           loc);
     out[a] += x.shape()[a];
     ins.push_back(x.node());
   }
@@ -376,7 +409,8 @@ Var concat(const std::vector<Var>& xs, int64_t axis, Loc loc) {
 Var gather(const Var& table, const Var& indices, Loc loc) {
   if (!table.defined() || !indices.defined()) fail("gather", "operand is an undefined Var", loc);
   if (indices.dtype() != DType::i32)
-    fail("gather", fmt::format("indices must be i32, got {}{}", name_of(indices.dtype()), to_string(indices.shape())), loc);
+    fail("gather", fmt::format("indices must be i32, got {}{}", name_of(indices.dtype()), to_string(indices.shape())),
+         loc);
   if (table.rank() < 1) fail("gather", "the table must have rank >= 1", loc);
   Shape out = indices.shape();
   out.insert(out.end(), table.shape().begin() + 1, table.shape().end());
@@ -390,9 +424,10 @@ Var scatter_add(const Var& indices, const Var& updates, const Shape& table_shape
   if (table_shape.empty()) fail("scatter_add", "the table must have rank >= 1", loc);
   expect.insert(expect.end(), table_shape.begin() + 1, table_shape.end());
   if (updates.shape() != expect)
-    fail("scatter_add", fmt::format("updates {} do not match indices {} and table {} (expected {})",
-                                    to_string(updates.shape()), to_string(indices.shape()),
-                                    to_string(table_shape), to_string(expect)), loc);
+    fail("scatter_add",
+         fmt::format("updates {} do not match indices {} and table {} (expected {})", to_string(updates.shape()),
+                     to_string(indices.shape()), to_string(table_shape), to_string(expect)),
+         loc);
   return make(Op::ScatterAdd, updates.dtype(), table_shape, {indices.node(), updates.node()}, loc);
 }
 
@@ -408,8 +443,8 @@ Var one_hot(const Var& indices, int64_t depth, DType dtype, Loc loc) {
 Var sequence_mask(const Var& lengths, int64_t steps, DType dtype, Loc loc) {
   if (!lengths.defined()) fail("sequence_mask", "lengths is an undefined Var", loc);
   if (lengths.dtype() != DType::i32 || lengths.rank() != 1)
-    fail("sequence_mask", fmt::format("lengths must be i32 [B], got {}{}", name_of(lengths.dtype()),
-                                      to_string(lengths.shape())), loc);
+    fail("sequence_mask",
+         fmt::format("lengths must be i32 [B], got {}{}", name_of(lengths.dtype()), to_string(lengths.shape())), loc);
   if (steps < 0) fail("sequence_mask", fmt::format("steps must not be negative, got {}", steps), loc);
   return make(Op::SequenceMask, dtype, {steps, lengths.shape()[0]}, {lengths.node()}, loc);
 }

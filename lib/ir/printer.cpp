@@ -40,7 +40,8 @@ std::string to_text(const std::vector<Var>& outputs) {
       if (it == loops.end()) it = loops.insert(loops.end(), n->loop.get());
       extra = fmt::format(" loop{}", it - loops.begin());
     }
-    s += fmt::format("%{} = {}({}){}{} : {}\n", num.id[n.get()], name_of(n->op), args, attrs_of(*n), extra, type_of(*n));
+    s +=
+        fmt::format("%{} = {}({}){}{} : {}\n", num.id[n.get()], name_of(n->op), args, attrs_of(*n), extra, type_of(*n));
   }
   std::string outs;
   for (const Var& o : outputs) outs += fmt::format("{}%{}", outs.empty() ? "" : ", ", num.id[o.node().get()]);
@@ -51,7 +52,9 @@ std::string to_text(const std::vector<Var>& outputs) {
                      L.reverse ? " reversed" : "", L.carries, L.xs, L.invariants(), L.ys());
     Numbering inner(L.outputs);
     std::string ins;
-    for (const Var& v : L.inputs) ins += fmt::format("{}%{}", ins.empty() ? "" : ", ", inner.id.count(v.node().get()) ? fmt::format("{}", inner.id[v.node().get()]) : "-");
+    for (const Var& v : L.inputs)
+      ins += fmt::format("{}%{}", ins.empty() ? "" : ", ",
+                         inner.id.count(v.node().get()) ? fmt::format("{}", inner.id[v.node().get()]) : "-");
     std::string body = to_text(L.outputs);
     for (size_t at = 0, nl; at < body.size(); at = nl + 1) {
       nl = body.find('\n', at);
@@ -69,7 +72,8 @@ std::string to_dot(const Function& f) {
   Numbering num(f.outputs);
   std::string s = "digraph rnnc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n";
   for (const NodePtr& n : num.order) {
-    std::string label = fmt::format("{}{}{}\\n{}", name_of(n->op), n->op == Op::Input ? " " : "", n->op == Op::Input ? n->name : "", type_of(*n));
+    std::string label = fmt::format("{}{}{}\\n{}", name_of(n->op), n->op == Op::Input ? " " : "",
+                                    n->op == Op::Input ? n->name : "", type_of(*n));
     const char* style = n->op == Op::Input ? ", style=filled, fillcolor=lightblue" : "";
     s += fmt::format("  n{} [label=\"{}\"{}];\n", num.id[n.get()], label, style);
     for (const NodePtr& in : n->inputs) s += fmt::format("  n{} -> n{};\n", num.id[in.get()], num.id[n.get()]);

@@ -31,8 +31,13 @@ std::vector<Var> make_scan(std::shared_ptr<const Loop> loop, const std::vector<V
   for (size_t k = 0; k < L.outputs.size(); ++k) {
     Shape shape = L.outputs[k].shape();
     if (static_cast<int>(k) >= L.carries) shape.insert(shape.begin(), L.length);
-    Node n{.op = Op::Scan, .dtype = L.outputs[k].dtype(), .shape = std::move(shape), .inputs = ins,
-           .ints = {static_cast<int64_t>(k)}, .loop = loop, .loc = loc};
+    Node n{.op = Op::Scan,
+           .dtype = L.outputs[k].dtype(),
+           .shape = std::move(shape),
+           .inputs = ins,
+           .ints = {static_cast<int64_t>(k)},
+           .loop = loop,
+           .loc = loc};
     out.push_back(Var(intern(std::move(n))));
   }
   return out;
@@ -48,7 +53,8 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
     if (xs[j].rank() < 1) fail(fmt::format("sequence {} is a scalar; sequences are [T, ...]", j), loc);
     if (T < 0) T = xs[j].shape()[0];
     if (xs[j].shape()[0] != T)
-      fail(fmt::format("sequence {} has {} steps ({}), expected {}", j, xs[j].shape()[0], to_string(xs[j].shape()), T), loc);
+      fail(fmt::format("sequence {} has {} steps ({}), expected {}", j, xs[j].shape()[0], to_string(xs[j].shape()), T),
+           loc);
   }
   if (T < 1) fail("a scan needs at least one step", loc);
   // Per-row lengths: the mask m_t = (t < lengths[b]) is one more sequence of the loop.
@@ -61,7 +67,8 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
     for (size_t i = 0; i < init.size(); ++i)
       if (init[i].rank() < 1 || init[i].shape()[0] != B)
         fail(fmt::format("carry {} is {}, but with lengths [{}] every carry is [B = {}, ...]", i,
-                         to_string(init[i].shape()), B, B), loc);
+                         to_string(init[i].shape()), B, B),
+             loc);
   }
 
   auto L = std::make_shared<Loop>();
@@ -69,7 +76,8 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
   L->xs = static_cast<int>(xs.size()) + (masked ? 1 : 0);
   L->length = T;
   L->reverse = o.reverse;
-  for (size_t i = 0; i < init.size(); ++i) L->inputs.push_back(input(init[i].shape(), init[i].dtype(), fmt::format("carry{}", i), loc));
+  for (size_t i = 0; i < init.size(); ++i)
+    L->inputs.push_back(input(init[i].shape(), init[i].dtype(), fmt::format("carry{}", i), loc));
   for (size_t j = 0; j < xs.size(); ++j) {
     Shape s(xs[j].shape().begin() + 1, xs[j].shape().end());
     L->inputs.push_back(input(s, xs[j].dtype(), fmt::format("x{}", j), loc));
@@ -85,9 +93,9 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
         step.carries[i].dtype() != init[i].dtype())
       fail(fmt::format("carry {} enters as {}{} but the body returns {}", i, name_of(init[i].dtype()),
                        to_string(init[i].shape()),
-                       step.carries[i].defined() ? fmt::format("{}{}", name_of(step.carries[i].dtype()),
-                                                               to_string(step.carries[i].shape()))
-                                                 : std::string("nothing")),
+                       step.carries[i].defined()
+                           ? fmt::format("{}{}", name_of(step.carries[i].dtype()), to_string(step.carries[i].shape()))
+                           : std::string("nothing")),
            loc);
   for (const Var& y : step.ys)
     if (!y.defined()) fail("the body returned an undefined output", loc);
@@ -105,7 +113,8 @@ Scanned scan(const ScanFn& body, const std::vector<Var>& init, const std::vector
     for (size_t j = 0; j < step.ys.size(); ++j) {
       if (step.ys[j].rank() < 1 || step.ys[j].shape()[0] != B)
         fail(fmt::format("output {} is {}, but with lengths [{}] every output is [B = {}, ...]", j,
-                         to_string(step.ys[j].shape()), B, B), loc);
+                         to_string(step.ys[j].shape()), B, B),
+             loc);
       step.ys[j] = where(rows(step.ys[j]), step.ys[j], 0.0);
     }
   }

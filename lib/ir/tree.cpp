@@ -39,8 +39,10 @@ namespace tree {
 std::vector<std::string> detail::split_names(const char* names) {
   std::vector<std::string> out(1);
   for (const char* c = names; *c; ++c) {
-    if (*c == ',') out.emplace_back();
-    else if (*c != ' ' && *c != '\t' && *c != '\n') out.back() += *c;
+    if (*c == ',')
+      out.emplace_back();
+    else if (*c != ' ' && *c != '\t' && *c != '\n')
+      out.back() += *c;
   }
   return out;
 }

@@ -52,14 +52,11 @@ Kind kind_of(const Node& n) {
     case Op::Max: return supports(n.op, n.dtype) ? Kind::Reduce : Kind::Library;
     default: break;
   }
-  if (info(n.op).cls == OpClass::Elementwise && n.op != Op::OneHot && supports(n.op, n.dtype))
-    return Kind::Compute;
+  if (info(n.op).cls == OpClass::Elementwise && n.op != Op::OneHot && supports(n.op, n.dtype)) return Kind::Compute;
   return Kind::Library;
 }
 
-Access home(BufferRef buf, DType dtype, const Shape& shape) {
-  return Access{buf, dtype, shape, 0, strides_of(shape)};
-}
+Access home(BufferRef buf, DType dtype, const Shape& shape) { return Access{buf, dtype, shape, 0, strides_of(shape)}; }
 
 // The access of a view node, given the access of its input.
 Access compose(const Node& n, const Access& in) {
@@ -152,8 +149,7 @@ void Lowerer::plan_concats() {
       const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
       const bool writes_contiguous = in.kind == Kind::Gemm || opaque(in.kind);
       bool users_take_strides = true;
-      for (int u : in.users)
-        users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
+      for (int u : in.users) users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
       if (is_output[x] || info_[x].in_place || (!contiguous_slices && !users_take_strides)) continue;
       if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
       info_[x].in_place = ConcatSlot{static_cast<int>(ci), here};
@@ -215,7 +211,7 @@ std::optional<Access> Lowerer::concat_slice(int c, int64_t offset, const Shape& 
   const int64_t axis = order_[c]->ints[0];
   a.offset += offset * a.strides[axis];
   a.shape = piece;
-  if (shape == piece) return a;  // strides of the concat
+  if (shape == piece) return a;   // strides of the concat
   return reshape_view(a, shape);  // (the slice may itself lie strided in an enclosing concat)
 }
 
@@ -255,7 +251,8 @@ void Lowerer::store(int i) {
     // lies strided in an enclosing concat does not hold them.
     if (slot && (in.kind == Kind::Gemm || in.kind == Kind::Library) && !slot->contiguous()) slot.reset();
     if (slot && in.kind == Kind::Loop && !steps_contiguous(*slot)) slot.reset();
-    if (slot) in.access = *slot;
+    if (slot)
+      in.access = *slot;
     else {
       in.in_place.reset();  // the concat copies it
       in.access = home(new_buffer(*order_[i], i), order_[i]->dtype, order_[i]->shape);
@@ -274,8 +271,10 @@ void Lowerer::place() {
       case Kind::Leaf:
         if (n.op == Op::Input) {
           if (in.input < 0)
-            throw Error(fmt::format("rnnc: compile: the graph uses input '{}' {}{} that is not among the "
-                                    "function's inputs", n.name, name_of(n.dtype), to_string(n.shape)));
+            throw Error(
+                fmt::format("rnnc: compile: the graph uses input '{}' {}{} that is not among the "
+                            "function's inputs",
+                            n.name, name_of(n.dtype), to_string(n.shape)));
           in.access = home(BufferRef{Space::Input, in.input}, n.dtype, n.shape);
         } else {
           s_.literals.push_back(*n.literal);
@@ -318,7 +317,8 @@ void Lowerer::place() {
           while (q->op == Op::Reshape) q = q->inputs[0].get();
           const std::optional<ConcatSlot>& slot = info_[pos_.at(q)].in_place;
           if (!slot || slot->concat != static_cast<int>(i))
-            copies_.push_back({static_cast<int>(i), xi, *concat_slice(static_cast<int>(i), off, x->shape, x->shape)});  // (same shape: always)
+            copies_.push_back({static_cast<int>(i), xi,
+                               *concat_slice(static_cast<int>(i), off, x->shape, x->shape)});  // (same shape: always)
           off += x->shape[n.ints[0]];
         }
         break;
@@ -329,7 +329,8 @@ void Lowerer::place() {
           const int x = at(n.inputs[k]);
           const bool sequence = in.kind == Kind::Loop && static_cast<int>(k) >= n.loop->carries &&
                                 static_cast<int>(k) < n.loop->carries + n.loop->xs;
-          if (!info_[x].has_access || !(info_[x].access.contiguous() || (sequence && steps_contiguous(info_[x].access))))
+          if (!info_[x].has_access ||
+              !(info_[x].access.contiguous() || (sequence && steps_contiguous(info_[x].access))))
             store(x);
         }
         if (in.kind == Kind::Loop && !loops_.at(loop_key(n)).planned) plan_history(loop_key(n));
@@ -367,7 +368,8 @@ void Lowerer::form_groups() {
     if (!is_root(i)) continue;
     const Shape dom = domain_of(i);
     std::vector<int> inlined, reads, seen;
-    walk(i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
+    walk(
+        i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
     int g = -1;
     auto it = last.find(dom);
     if (it != last.end() && can_join(it->second, reads)) g = it->second;
@@ -516,7 +518,8 @@ LibraryStep library_step(const Node& n, std::vector<Access> ins, const Access& o
 void Lowerer::emit(std::vector<std::pair<NodePtr, int>>* placement) {
   for (ConcatCopy& copy : copies_) {
     Info& in = info_[copy.operand];
-    if (in.kind != Kind::Compute || in.group < 0 || !is_root(copy.operand) || order_[copy.operand]->shape != copy.dest.shape)
+    if (in.kind != Kind::Compute || in.group < 0 || !is_root(copy.operand) ||
+        order_[copy.operand]->shape != copy.dest.shape)
       continue;
     in.extra_stores.push_back(copy.dest);
     copy.by_producer = true;
@@ -531,8 +534,10 @@ void Lowerer::emit(std::vector<std::pair<NodePtr, int>>* placement) {
     Step st{in.kind == Kind::Gemm ? Step::Kind::Gemm : Step::Kind::Library, {}, {}, {}, {}, {}, {}};
     std::vector<Access> ins;
     for (const NodePtr& x : order_[i]->inputs) ins.push_back(info_[at(x)].access);
-    if (in.kind == Kind::Gemm) st.gemm = GemmStep{ins[0], ins[1], in.access, {}};
-    else st.library = library_step(*order_[i], ins, in.access);
+    if (in.kind == Kind::Gemm)
+      st.gemm = GemmStep{ins[0], ins[1], in.access, {}};
+    else
+      st.library = library_step(*order_[i], ins, in.access);
     for (const Access& a : ins)
       if (a.buf.space == Space::Arena) st.reads.push_back(a.buf.index);
     if (in.access.buf.space == Space::Arena) st.writes.push_back(in.access.buf.index);

@@ -14,8 +14,8 @@ std::string KernelDesc::key() const {
     for (int64_t s : a.strides) k += fmt::format(",{}", s);
   }
   for (const Instr& i : code)
-    k += fmt::format("|{},{},{},{},{},{},{:a}", name_of(i.op), static_cast<int>(i.dtype), i.a, i.b, i.c, i.arg,
-                     i.value);
+    k +=
+        fmt::format("|{},{},{},{},{},{},{:a}", name_of(i.op), static_cast<int>(i.dtype), i.a, i.b, i.c, i.arg, i.value);
   for (const Store& s : stores) k += fmt::format("|s{},{},{}", s.value, s.arg, name_of(s.reduce));
   return k;
 }

@@ -29,15 +29,15 @@ struct KernelArg {
 // One instruction. `op` is an op-table entry, or Op::Input (load args[arg]) or Op::Full (constant).
 struct Instr {
   Op op = Op::Full;
-  DType dtype = DType::f32;  // of the result
+  DType dtype = DType::f32;    // of the result
   int a = -1, b = -1, c = -1;  // operand instructions
   int arg = -1;                // Input: which argument
   double value = 0;            // Full: the constant
 };
 
 struct Store {
-  int value = 0;       // instruction stored
-  int arg = 0;         // destination argument
+  int value = 0;          // instruction stored
+  int arg = 0;            // destination argument
   Op reduce = Op::Input;  // Op::Input: plain store; Op::Sum or Op::Max: accumulate (pre-initialised)
 };
 

@@ -46,7 +46,8 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
     // (and a value fused into its consumer) reads where its consumers run.
     std::function<bool(int)> reads_from_here = [&](int u) {
       const Info& ui = info_[u];
-      if (ui.kind == Kind::Loop) return loop_key(*order_[u]) != key && loops_.at(loop_key(*order_[u])).outputs.front() >= first;
+      if (ui.kind == Kind::Loop)
+        return loop_key(*order_[u]) != key && loops_.at(loop_key(*order_[u])).outputs.front() >= first;
       const bool passes_on = ui.kind == Kind::View || ui.kind == Kind::Alias ||
                              ((ui.kind == Kind::Compute || ui.kind == Kind::Reduce) && !ui.stored);
       if (!passes_on) return u >= first;
@@ -56,7 +57,8 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
       const Info& in = info_[i];
       if (!in.has_access || in.access.buf != xa.buf) continue;
       if (in.output >= 0 || std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) {
-                              return o.node().get() == order_[i].get(); }) != outputs_.end())
+                              return o.node().get() == order_[i].get();
+                            }) != outputs_.end())
         free_after = false;
       if (std::any_of(in.users.begin(), in.users.end(), reads_from_here)) free_after = false;
     }
@@ -77,7 +79,8 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
     for (int k = L.carries; k < static_cast<int>(L.outputs.size()); ++k) {
       const int i = at_output[k];
       if (i < 0 || taken.count(k) || info_[i].has_access || info_[i].in_place || info_[i].output >= 0) continue;
-      if (std::find_if(outputs_.begin(), outputs_.end(), [&](const Var& o) { return shown(o.node().get()) == order_[i].get(); }) != outputs_.end())
+      if (std::find_if(outputs_.begin(), outputs_.end(),
+                       [&](const Var& o) { return shown(o.node().get()) == order_[i].get(); }) != outputs_.end())
         continue;
       const Shape& shape = order_[i]->shape;
       const int64_t slot = numel(shape) / L.length;
@@ -90,8 +93,8 @@ void Lowerer::plan_slot_reuse(const LoopKey& key, const std::vector<int>& at_out
       // A reshape views its operand as contiguous, and is placed after this (placing the loop
       // placed its outputs), too late to copy a strided operand first: such outputs keep their own
       // buffer unless the slot holds them contiguously.
-      if (!lent_access.contiguous() &&
-          std::any_of(info_[i].users.begin(), info_[i].users.end(), [&](int u) { return info_[u].kind == Kind::Alias; }))
+      if (!lent_access.contiguous() && std::any_of(info_[i].users.begin(), info_[i].users.end(),
+                                                   [&](int u) { return info_[u].kind == Kind::Alias; }))
         continue;
       Info& in = info_[i];
       in.access = lent_access;
@@ -164,7 +167,8 @@ bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output
       if (in.in_place || in.output >= 0) return false;
       for (int u : in.users) {
         const Node& un = *order_[u];
-        if (un.op != Op::Scan || un.loop->revolve != L.revolve || un.loop.get() == &L || (back && un.loop.get() != back))
+        if (un.op != Op::Scan || un.loop->revolve != L.revolve || un.loop.get() == &L ||
+            (back && un.loop.get() != back))
           return false;
         back = un.loop.get();
         for (size_t b = 0; b < un.inputs.size(); ++b)
@@ -223,7 +227,8 @@ bool Lowerer::plan_revolve(const LoopKey& key, const std::vector<int>& at_output
 void Lowerer::link_revolve(std::vector<Pending>& steps) {
   for (Pending& b : steps) {
     Step& back = b.step;
-    if (back.kind != Step::Kind::Loop || !back.loop->revolve || back.loop->revolve->forward == back.loop.get()) continue;
+    if (back.kind != Step::Kind::Loop || !back.loop->revolve || back.loop->revolve->forward == back.loop.get())
+      continue;
     const LoopStep* f = back.loop->revolve->forward;
     for (const Pending& q : steps) {
       const Step& fwd = q.step;

@@ -38,16 +38,16 @@ struct ConcatSlot {
 // Everything the lowering decides about one node (indexed by topological position).
 struct Info {
   Kind kind = Kind::Library;
-  int input = -1;           // Input leaves: which of the function's inputs
-  bool stored = false;      // has a buffer of its own, written by a step
-  bool is_const = false;    // a Full, or a view of one
+  int input = -1;         // Input leaves: which of the function's inputs
+  bool stored = false;    // has a buffer of its own, written by a step
+  bool is_const = false;  // a Full, or a view of one
   double value = 0;
   bool has_access = false;  // readable from memory through `access`
   Access access;
-  Access source;            // for a stored view: what it copies
-  std::vector<int> users;   // distinct consumers
-  int output = -1;          // the output whose tensor it is written to
-  int group = -1;           // kernel group (roots and the nodes inlined into them)
+  Access source;                       // for a stored view: what it copies
+  std::vector<int> users;              // distinct consumers
+  int output = -1;                     // the output whose tensor it is written to
+  int group = -1;                      // kernel group (roots and the nodes inlined into them)
   std::optional<ConcatSlot> in_place;  // written into a concat's buffer instead of one of its own
   std::vector<Access> extra_stores;    // concat slices its kernel writes besides its own value
 };
@@ -62,19 +62,19 @@ struct ConcatCopy {
 
 // One loop (all its Scan nodes, which share a LoopKey).
 struct LoopPlan {
-  std::vector<int> outputs;  // its Scan nodes (positions)
-  bool planned = false;      // histories and slots decided
-  std::vector<int> history;  // per carry: its history buffer [T + 1, ...], or -1
-  std::set<int> dropped;     // outputs the histories hold (the body does not compute them)
-  std::set<int> staged;      // outputs in the slots of a sequence
+  std::vector<int> outputs;              // its Scan nodes (positions)
+  bool planned = false;                  // histories and slots decided
+  std::vector<int> history;              // per carry: its history buffer [T + 1, ...], or -1
+  std::set<int> dropped;                 // outputs the histories hold (the body does not compute them)
+  std::set<int> staged;                  // outputs in the slots of a sequence
   std::shared_ptr<RevolveStep> revolve;  // a forward loop keeping its carries in Revolve's slots
   std::vector<int> checkpoint_of;        // with it: per output, the carry it stacks (-1: none)
 };
 
 struct Group {
   Shape domain;
-  int first = 0;            // position of its first root: where it runs
-  std::vector<int> roots;   // in topological order
+  int first = 0;           // position of its first root: where it runs
+  std::vector<int> roots;  // in topological order
   int nodes = 0;
 };
 
@@ -243,8 +243,8 @@ class Lowerer {
   std::vector<NodePtr> order_;
   std::vector<Info> info_;
   std::unordered_map<const Node*, int> pos_;  // node -> topological position
-  std::vector<int> output_node_;               // per output: the node written into its tensor, or -1
-  std::map<std::pair<int, int>, int> ready_;   // buffer (space, index) -> position after which it is written
+  std::vector<int> output_node_;              // per output: the node written into its tensor, or -1
+  std::map<std::pair<int, int>, int> ready_;  // buffer (space, index) -> position after which it is written
   std::vector<Group> groups_;
   std::vector<ConcatCopy> copies_;
   std::map<LoopKey, LoopPlan> loops_;

@@ -24,7 +24,9 @@ std::string dot(const Lowered& l) {
   std::string s = "digraph rnnc {\n  rankdir=TB;\n  node [fontname=\"sans-serif\", fontsize=10];\n";
   for (const auto& [step, nodes] : by_step) {
     const bool kernel = step >= 0 && sc.steps[step].kind == Step::Kind::Kernel;
-    if (kernel) s += fmt::format("  subgraph cluster_{} {{\n  label=\"kernel {}\"; style=filled; color=\"#e8f3e0\";\n", step, step);
+    if (kernel)
+      s += fmt::format("  subgraph cluster_{} {{\n  label=\"kernel {}\"; style=filled; color=\"#e8f3e0\";\n", step,
+                       step);
     for (const auto& [n, i] : nodes) s += node_line(*n, i);
     if (kernel) s += "  }\n";
   }

@@ -17,7 +17,9 @@ Gates Gates::init(int gates, int64_t input, int64_t hidden, std::mt19937_64& rng
   return g;
 }
 
-static Tensor zeros_for(const Gates& g, int64_t batch) { return Tensor::zeros({batch, g.hidden()}, g.weight_hh.dtype()); }
+static Tensor zeros_for(const Gates& g, int64_t batch) {
+  return Tensor::zeros({batch, g.hidden()}, g.weight_hh.dtype());
+}
 
 RNNCell RNNCell::init(int64_t input, int64_t hidden, std::mt19937_64& rng, DType dtype) {
   return {Gates::init(1, input, hidden, rng, dtype)};

@@ -15,8 +15,10 @@ Var embedding(const Var& table, const Var& indices) { return gather(table, indic
 
 Var masked_mean(const Var& x, const Var& lengths, Loc loc) {
   if (x.rank() < 2 || lengths.rank() != 1 || x.shape()[1] != lengths.shape()[0])
-    fail("masked_mean", fmt::format("x must be [T, B, ...] and lengths [B]; got {} and {}", to_string(x.shape()),
-                                    to_string(lengths.shape())), loc);
+    fail("masked_mean",
+         fmt::format("x must be [T, B, ...] and lengths [B]; got {} and {}", to_string(x.shape()),
+                     to_string(lengths.shape())),
+         loc);
   Shape s(static_cast<size_t>(x.rank()), 1);
   s[0] = x.shape()[0];
   s[1] = x.shape()[1];
@@ -28,8 +30,10 @@ Var masked_mean(const Var& x, const Var& lengths, Loc loc) {
 
 Var last_step(const Var& xs, const Var& lengths, Loc loc) {
   if (xs.rank() < 2 || lengths.rank() != 1 || xs.shape()[1] != lengths.shape()[0])
-    fail("last_step", fmt::format("xs must be [T, B, ...] and lengths [B]; got {} and {}", to_string(xs.shape()),
-                                  to_string(lengths.shape())), loc);
+    fail("last_step",
+         fmt::format("xs must be [T, B, ...] and lengths [B]; got {} and {}", to_string(xs.shape()),
+                     to_string(lengths.shape())),
+         loc);
   // The mask of step lengths[b] - 1 alone: (t < n) - (t < n - 1), the second with n - 1 >= 0.
   const int64_t T = xs.shape()[0];
   Shape s(static_cast<size_t>(xs.rank()), 1);
@@ -57,8 +61,10 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 double accuracy(const Tensor& logits, const Tensor& labels, const Tensor& lengths) {
   if (labels.rank() != 2 || lengths.rank() != 1 || labels.shape()[1] != lengths.shape()[0] ||
       logits.numel() % std::max<int64_t>(labels.numel(), 1) != 0)
-    throw Error(fmt::format("rnnc: nn::accuracy: logits {}, labels {} and lengths {} do not match (want [T, B, V], "
-                            "[T, B], [B])", to_string(logits.shape()), to_string(labels.shape()), to_string(lengths.shape())));
+    throw Error(
+        fmt::format("rnnc: nn::accuracy: logits {}, labels {} and lengths {} do not match (want [T, B, V], "
+                    "[T, B], [B])",
+                    to_string(logits.shape()), to_string(labels.shape()), to_string(lengths.shape())));
   const int64_t T = labels.shape()[0], B = labels.shape()[1], v = labels.numel() ? logits.numel() / labels.numel() : 0;
   int64_t right = 0, real = 0;
   for (int64_t t = 0; t < T; ++t)

@@ -42,9 +42,10 @@ double clip_by_global_norm(std::vector<Tensor>& grads, double max_norm, const st
     double sq = 0;
     for (int64_t i = 0; i < grads[k].numel(); ++i) sq += grads[k].at(i) * grads[k].at(i);
     if (!std::isfinite(sq))
-      throw Error(fmt::format("rnnc: clip_by_global_norm: the gradient of {} holds a NaN or an infinity; the update "
-                              "was refused",
-                              k < names.size() ? "'" + names[k] + "'" : "parameter " + std::to_string(k)));
+      throw Error(
+          fmt::format("rnnc: clip_by_global_norm: the gradient of {} holds a NaN or an infinity; the update "
+                      "was refused",
+                      k < names.size() ? "'" + names[k] + "'" : "parameter " + std::to_string(k)));
     total += sq;
   }
   const double norm = std::sqrt(total);

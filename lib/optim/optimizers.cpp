@@ -22,57 +22,57 @@ struct Update {
 };
 
 Update update(const Config& c, const Var& p, Var g, const std::vector<Var>& slot, std::span<const Var> s) {
-  return std::visit(
-      overloaded{
-          [&](const SGD& o) -> Update {
-            if (o.weight_decay != 0) g = g + o.weight_decay * p;
-            if (o.momentum == 0) return {p - s[0] * g, {}};
-            // buf = momentum buf + (1 - dampening) g, and buf = g at the first step: s[1], s[2]
-            // are momentum * (t > 1) and (t > 1 ? 1 - dampening : 1).
-            Var buf = s[1] * slot[0] + s[2] * g;
-            Var d = o.nesterov ? g + o.momentum * buf : buf;
-            return {p - s[0] * d, {buf}};
-          },
-          [&](const Adagrad& o) -> Update {
-            if (o.weight_decay != 0) g = g + o.weight_decay * p;
-            Var sum = slot[0] + g * g;
-            return {p - s[0] * g / (sqrt(sum) + o.eps), {sum}};  // s[0] = lr / (1 + (t - 1) lr_decay)
-          },
-          [&](const RMSprop& o) -> Update {
-            if (o.weight_decay != 0) g = g + o.weight_decay * p;
-            std::vector<Var> out;
-            Var sq = o.alpha * slot[0] + (1.0 - o.alpha) * g * g;
-            out.push_back(sq);
-            Var avg;
-            size_t k = 1;
-            if (o.centered) {
-              Var ga = o.alpha * slot[k++] + (1.0 - o.alpha) * g;
-              out.push_back(ga);
-              avg = sqrt(sq - ga * ga) + o.eps;
-            } else {
-              avg = sqrt(sq) + o.eps;
-            }
-            if (o.momentum > 0) {
-              Var buf = o.momentum * slot[k] + g / avg;
-              out.push_back(buf);
-              return {p - s[0] * buf, out};
-            }
-            return {p - s[0] * g / avg, out};
-          },
-          [&](const Adam& o) -> Update {
-            if (o.weight_decay != 0) g = g + o.weight_decay * p;
-            Var m = o.beta1 * slot[0] + (1.0 - o.beta1) * g;
-            Var v = o.beta2 * slot[1] + (1.0 - o.beta2) * g * g;
-            // s[0] = lr / (1 - beta1^t), s[1] = 1 / sqrt(1 - beta2^t)
-            return {p - s[0] * m / (sqrt(v) * s[1] + o.eps), {m, v}};
-          },
-      },
-      c);
+  return std::visit(overloaded{
+                        [&](const SGD& o) -> Update {
+                          if (o.weight_decay != 0) g = g + o.weight_decay * p;
+                          if (o.momentum == 0) return {p - s[0] * g, {}};
+                          // buf = momentum buf + (1 - dampening) g, and buf = g at the first step: s[1], s[2]
+                          // are momentum * (t > 1) and (t > 1 ? 1 - dampening : 1).
+                          Var buf = s[1] * slot[0] + s[2] * g;
+                          Var d = o.nesterov ? g + o.momentum * buf : buf;
+                          return {p - s[0] * d, {buf}};
+                        },
+                        [&](const Adagrad& o) -> Update {
+                          if (o.weight_decay != 0) g = g + o.weight_decay * p;
+                          Var sum = slot[0] + g * g;
+                          return {p - s[0] * g / (sqrt(sum) + o.eps), {sum}};  // s[0] = lr / (1 + (t - 1) lr_decay)
+                        },
+                        [&](const RMSprop& o) -> Update {
+                          if (o.weight_decay != 0) g = g + o.weight_decay * p;
+                          std::vector<Var> out;
+                          Var sq = o.alpha * slot[0] + (1.0 - o.alpha) * g * g;
+                          out.push_back(sq);
+                          Var avg;
+                          size_t k = 1;
+                          if (o.centered) {
+                            Var ga = o.alpha * slot[k++] + (1.0 - o.alpha) * g;
+                            out.push_back(ga);
+                            avg = sqrt(sq - ga * ga) + o.eps;
+                          } else {
+                            avg = sqrt(sq) + o.eps;
+                          }
+                          if (o.momentum > 0) {
+                            Var buf = o.momentum * slot[k] + g / avg;
+                            out.push_back(buf);
+                            return {p - s[0] * buf, out};
+                          }
+                          return {p - s[0] * g / avg, out};
+                        },
+                        [&](const Adam& o) -> Update {
+                          if (o.weight_decay != 0) g = g + o.weight_decay * p;
+                          Var m = o.beta1 * slot[0] + (1.0 - o.beta1) * g;
+                          Var v = o.beta2 * slot[1] + (1.0 - o.beta2) * g * g;
+                          // s[0] = lr / (1 - beta1^t), s[1] = 1 / sqrt(1 - beta2^t)
+                          return {p - s[0] * m / (sqrt(v) * s[1] + o.eps), {m, v}};
+                        },
+                    },
+                    c);
 }
 
 }  // namespace
 
-Optimizer::Optimizer(Config config, CompileOptions compile) : config_(std::move(config)), compile_(std::move(compile)) {}
+Optimizer::Optimizer(Config config, CompileOptions compile)
+    : config_(std::move(config)), compile_(std::move(compile)) {}
 
 void Optimizer::set_compile_options(const CompileOptions& compile) {
   compile_ = compile;
@@ -92,7 +92,9 @@ std::vector<std::string> Optimizer::slot_names() const {
                           if (o.momentum > 0) n.push_back("momentum_buffer");
                           return n;
                         },
-                        [](const Adam&) -> std::vector<std::string> { return {"exp_avg", "exp_avg_sq"}; },
+                        [](const Adam&) -> std::vector<std::string> {
+                          return {"exp_avg", "exp_avg_sq"};
+                        },
                     },
                     config_);
 }
@@ -132,7 +134,8 @@ void Optimizer::build(const std::vector<Tensor>& params) {
       specs);
   update_ = compile(f, compile_);
   if (slots_.size() != k) {
-    const double init = std::holds_alternative<Adagrad>(config_) ? std::get<Adagrad>(config_).initial_accumulator_value : 0;
+    const double init =
+        std::holds_alternative<Adagrad>(config_) ? std::get<Adagrad>(config_).initial_accumulator_value : 0;
     slots_.assign(k, {});
     for (auto& slot : slots_)
       for (const Tensor& p : params) slot.push_back(Tensor::full(p.shape(), init, p.dtype()));
@@ -146,9 +149,8 @@ void Optimizer::step(std::vector<Tensor>& params, const std::vector<Tensor>& gra
   for (size_t i = 0; i < params.size(); ++i) {
     if (params[i].shape() != grads[i].shape() || params[i].dtype() != grads[i].dtype())
       throw Error(fmt::format("rnnc: optimizer: parameter {} is {}{} but its gradient is {}{}",
-                              i < names_.size() ? "'" + names_[i] + "'" : std::to_string(i),
-                              name_of(params[i].dtype()), to_string(params[i].shape()), name_of(grads[i].dtype()),
-                              to_string(grads[i].shape())));
+                              i < names_.size() ? "'" + names_[i] + "'" : std::to_string(i), name_of(params[i].dtype()),
+                              to_string(params[i].shape()), name_of(grads[i].dtype()), to_string(grads[i].shape())));
     sig += name_of(params[i].dtype());  // (no fmt here: this runs at every step)
     for (int64_t d : params[i].shape()) sig += std::to_string(d) + ',';
     sig += ';';

@@ -23,8 +23,13 @@ namespace {
 
 // n's op over other operands, with the shape they give.
 Var same_op(const Node& n, const Shape& shape, std::vector<NodePtr> inputs, std::vector<int64_t> ints) {
-  return Var(intern(Node{.op = n.op, .dtype = n.dtype, .shape = shape, .inputs = std::move(inputs),
-                         .ints = std::move(ints), .scalar = n.scalar, .loc = n.loc}));
+  return Var(intern(Node{.op = n.op,
+                         .dtype = n.dtype,
+                         .shape = shape,
+                         .inputs = std::move(inputs),
+                         .ints = std::move(ints),
+                         .scalar = n.scalar,
+                         .loc = n.loc}));
 }
 
 class Absorber {
@@ -282,8 +287,10 @@ class Absorber {
         if (!v) return std::nullopt;
         std::vector<int64_t> axes;
         for (int64_t a : n->ints)
-          if (!stacked(x->shape)) axes.push_back(a);
-          else if (a > 0) axes.push_back(a - 1);
+          if (!stacked(x->shape))
+            axes.push_back(a);
+          else if (a > 0)
+            axes.push_back(a - 1);
         Var t = axes.empty() ? *v : sum(*v, axes, /*keepdims=*/true);
         return reshape(t, n->shape);
       }

@@ -23,9 +23,7 @@ struct Key {
   const Node* shared;
   int side;  // 1: the right operand is shared, 0: the left one
   Shape other;
-  bool operator<(const Key& k) const {
-    return std::tie(shared, side, other) < std::tie(k.shared, k.side, k.other);
-  }
+  bool operator<(const Key& k) const { return std::tie(shared, side, other) < std::tie(k.shared, k.side, k.other); }
 };
 
 // One round: merges the first eligible group; returns whether it did.
@@ -62,9 +60,8 @@ bool merge_one(std::vector<Var>& outputs) {
     // Stack in the order of an existing concatenation of the same operands, if there is one (the
     // weight gradient's [dg_1; ...; dg_T] from merge_sums): then both share one buffer. Otherwise in
     // creation order, which for a forward pass is time order.
-    std::sort(ordered.begin(), ordered.end(), [&](int a, int b) {
-      return order[a]->inputs[side]->seq < order[b]->inputs[side]->seq;
-    });
+    std::sort(ordered.begin(), ordered.end(),
+              [&](int a, int b) { return order[a]->inputs[side]->seq < order[b]->inputs[side]->seq; });
     std::vector<const Node*> want;
     for (int m : ordered) want.push_back(order[m]->inputs[side].get());
     std::sort(want.begin(), want.end());
@@ -86,7 +83,8 @@ bool merge_one(std::vector<Var>& outputs) {
     const Var big = key.side == 1 ? matmul(concat(parts, 0), shared) : matmul(shared, concat(parts, 1));
     std::unordered_map<const Node*, Var> repl;
     for (size_t k = 0; k < ordered.size(); ++k)
-      repl[order[ordered[k]].get()] = slice(big, axis, static_cast<int64_t>(k) * extent, static_cast<int64_t>(k + 1) * extent);
+      repl[order[ordered[k]].get()] =
+          slice(big, axis, static_cast<int64_t>(k) * extent, static_cast<int64_t>(k + 1) * extent);
     outputs = rewrite(outputs, [&](const Var& v) -> Var {
       auto it = repl.find(v.node().get());
       return it == repl.end() ? Var() : it->second;
@@ -100,8 +98,7 @@ bool merge_one(std::vector<Var>& outputs) {
 
 std::vector<Var> batch_gemms(const std::vector<Var>& outputs) {
   std::vector<Var> out = outputs;
-  for (int round = 0; round < 64 && merge_one(out); ++round) {
-  }
+  for (int round = 0; round < 64 && merge_one(out); ++round) {}
   return out;
 }
 

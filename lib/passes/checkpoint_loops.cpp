@@ -37,14 +37,16 @@
 namespace rnnc {
 
 bool Checkpointing::stores_all() const {
-  return every.empty() && slots == 0 && std::all_of(pairs.begin(), pairs.end(), [](const Checkpointing& p) { return p.stores_all(); });
+  return every.empty() && slots == 0 &&
+         std::all_of(pairs.begin(), pairs.end(), [](const Checkpointing& p) { return p.stores_all(); });
 }
 
 std::string Checkpointing::str() const {
   if (!pairs.empty()) {
     std::string s = "per loop pair:";
     for (size_t i = 0; i < pairs.size(); ++i) s += fmt::format("{} {}", i ? ";" : "", pairs[i].str());
-    if (!Checkpointing{every, slots, {}}.stores_all()) s += fmt::format("; then {}", Checkpointing{every, slots, {}}.str());
+    if (!Checkpointing{every, slots, {}}.stores_all())
+      s += fmt::format("; then {}", Checkpointing{every, slots, {}}.str());
     return s;
   }
   if (slots > 0) return fmt::format("binomial checkpointing (Revolve) in {} slots", slots);
@@ -81,9 +83,7 @@ Shape without_steps(const Shape& s) { return Shape(s.begin() + 1, s.end()); }
 using loops::Run;
 
 // The steps [lo, hi) of a sequence bound to a loop.
-Var steps(const Var& x, int64_t lo, int64_t hi) {
-  return lo == 0 && hi == x.shape()[0] ? x : slice(x, 0, lo, hi);
-}
+Var steps(const Var& x, int64_t lo, int64_t hi) { return lo == 0 && hi == x.shape()[0] ? x : slice(x, 0, lo, hi); }
 // Steps [lo, lo + S k) as [S, k, ...].
 Var segments_of(const Var& x, int64_t lo, int64_t S, int64_t k) {
   Shape s = without_steps(x.shape());
@@ -102,8 +102,16 @@ Var like(const Shape& shape, const Var& v, const std::string& name) { return inp
 class Checkpointer {
  public:
   Checkpointer(const Run& f, const Run& r, std::vector<bool> kept, int64_t k, int revolve)
-      : F(*f.loop), R(*r.loop), f_(f), r_(r), kept_(std::move(kept)), k_(k), revolve_(revolve), T(F.length),
-        S(T / k), rem(T % k) {
+      : F(*f.loop),
+        R(*r.loop),
+        f_(f),
+        r_(r),
+        kept_(std::move(kept)),
+        k_(k),
+        revolve_(revolve),
+        T(F.length),
+        S(T / k),
+        rem(T % k) {
     // F runs the segments first and the remainder last; R the other way round.
     seg_lo = F.reverse ? rem : 0;
     tail_lo = F.reverse ? 0 : S * k_;
@@ -370,9 +378,11 @@ std::vector<Var> checkpoint_loops(const std::vector<Var>& outputs, const Checkpo
   if (plan.stores_all()) return outputs;
   std::function<void(const Checkpointing&)> check = [&](const Checkpointing& c) {
     if (c.slots > 0 && !c.every.empty())
-      throw Error(fmt::format("rnnc: checkpoint_loops: a schedule is either segments ({}) or Revolve's slots ({}), not both",
-                              Checkpointing{c.every, 0, {}}.str(), c.slots));
-    if (c.slots < 0) throw Error(fmt::format("rnnc: checkpoint_loops: Revolve's slots must be at least 1 (got {})", c.slots));
+      throw Error(
+          fmt::format("rnnc: checkpoint_loops: a schedule is either segments ({}) or Revolve's slots ({}), not both",
+                      Checkpointing{c.every, 0, {}}.str(), c.slots));
+    if (c.slots < 0)
+      throw Error(fmt::format("rnnc: checkpoint_loops: Revolve's slots must be at least 1 (got {})", c.slots));
     for (int64_t k : c.every)
       if (k < 1) throw Error(fmt::format("rnnc: checkpoint_loops: segments must be at least 1 step (got {})", k));
     for (const Checkpointing& p : c.pairs) check(p);

@@ -66,26 +66,29 @@ std::vector<Var> gather_rows(const std::vector<Var>& outputs, bool in_loops) {
     return reshape(gather(g->table, reshape(g->indices, {g->indices.numel()})), v.shape());
   };
   if (!in_loops) return rewrite(outputs, fold);
-  return loops::rewrite_loops(outputs, [](const Loop& L, const std::vector<Var>& bind) -> std::optional<loops::Rebuilt> {
-    auto loop = std::make_shared<Loop>(L);
-    std::vector<Var> new_bind = bind;
-    std::unordered_map<const Node*, Var> with;
-    for (int j = L.carries; j < L.carries + L.xs; ++j) {
-      const std::optional<Gathered> g = gathered(bind[j]);
-      if (!g) continue;
-      const Var& x = L.inputs[j];  // [rest..., N]
-      const Shape rows(x.shape().begin(), x.shape().end() - 1);
-      const Var idx = input(rows, DType::i32, "rows"), table = input(g->table.shape(), g->table.dtype(), "table");
-      with.emplace(x.node().get(), reshape(gather(table, reshape(idx, {numel(rows)})), x.shape()));
-      loop->inputs[j] = idx;
-      loop->inputs.push_back(table);
-      new_bind[j] = g->indices;
-      new_bind.push_back(g->table);
-    }
-    if (with.empty()) return std::nullopt;
-    loop->outputs = substitute(L.outputs, with);
-    return loops::Rebuilt{loop, new_bind};
-  }, fold);
+  return loops::rewrite_loops(
+      outputs,
+      [](const Loop& L, const std::vector<Var>& bind) -> std::optional<loops::Rebuilt> {
+        auto loop = std::make_shared<Loop>(L);
+        std::vector<Var> new_bind = bind;
+        std::unordered_map<const Node*, Var> with;
+        for (int j = L.carries; j < L.carries + L.xs; ++j) {
+          const std::optional<Gathered> g = gathered(bind[j]);
+          if (!g) continue;
+          const Var& x = L.inputs[j];  // [rest..., N]
+          const Shape rows(x.shape().begin(), x.shape().end() - 1);
+          const Var idx = input(rows, DType::i32, "rows"), table = input(g->table.shape(), g->table.dtype(), "table");
+          with.emplace(x.node().get(), reshape(gather(table, reshape(idx, {numel(rows)})), x.shape()));
+          loop->inputs[j] = idx;
+          loop->inputs.push_back(table);
+          new_bind[j] = g->indices;
+          new_bind.push_back(g->table);
+        }
+        if (with.empty()) return std::nullopt;
+        loop->outputs = substitute(L.outputs, with);
+        return loops::Rebuilt{loop, new_bind};
+      },
+      fold);
 }
 
 }  // namespace rnnc

@@ -26,8 +26,8 @@ namespace {
 
 struct Hoist {
   const Loop& L;
-  std::vector<Var> bind;  // outer values bound to L.inputs
-  std::vector<bool> live; // per output of L: used outside
+  std::vector<Var> bind;   // outer values bound to L.inputs
+  std::vector<bool> live;  // per output of L: used outside
   std::unordered_map<const Node*, int> input_at;
   std::unordered_map<const Node*, bool> per_step;  // depends on a carry or x_t
 
@@ -66,8 +66,13 @@ using Build = std::function<Var(const std::vector<Var>& new_ys)>;
 class Hoister {
  public:
   Hoister(const NodePtr& first, const std::vector<bool>& live_outputs)
-      : first_(first), L(*first->loop), bind(inputs_of(first)), h(L, bind, live_outputs), T(L.length),
-        live_outputs(live_outputs), rebuild(L.outputs.size()) {
+      : first_(first),
+        L(*first->loop),
+        bind(inputs_of(first)),
+        h(L, bind, live_outputs),
+        T(L.length),
+        live_outputs(live_outputs),
+        rebuild(L.outputs.size()) {
     for (const NodePtr& n : topo_order(L.outputs))
       for (const NodePtr& in : n->inputs) ++uses[in.get()];
     for (const Var& o : L.outputs) ++uses[o.node().get()];
@@ -168,7 +173,8 @@ class Hoister {
     for (int c = 0; c < L.carries; ++c) {
       const Var in = L.inputs[c], out = L.outputs[c];
       std::optional<Build> acc;
-      if (!L.keeps_work_inside() && out.op() == Op::Add && uses[in.node().get()] == 1 && (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
+      if (!L.keeps_work_inside() && out.op() == Op::Add && uses[in.node().get()] == 1 &&
+          (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
         Var term(out->inputs[0] == in.node() ? out->inputs[1] : out->inputs[0]);
         std::vector<Build> parts;
         const size_t before = ys.size();
@@ -180,7 +186,8 @@ class Hoister {
           }
           parts.push_back(*b);
         }
-        if (parts.empty()) ys.resize(before);  // nothing emitted for a carry that stays
+        if (parts.empty())
+          ys.resize(before);  // nothing emitted for a carry that stays
         else
           acc = [parts, init = bind[c]](const std::vector<Var>& y) {
             Var total = init;
@@ -205,7 +212,8 @@ class Hoister {
         continue;
       }
       const Var y = L.outputs[k];
-      if (!L.keeps_work_inside() && y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) && !h.is_step(Var(y->inputs[1]))) {
+      if (!L.keeps_work_inside() && y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) &&
+          !h.is_step(Var(y->inputs[1]))) {
         Build E = stacked(Var(y->inputs[0]));
         Var w = h.outside(Var(y->inputs[1]));
         const Shape shape = y.shape();
@@ -252,7 +260,8 @@ class Hoister {
       bool gemm = false;
       if (int s = h.sequence_of(Var(n)); s >= 0) {
         r = bind[s];
-      } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) && !h.is_step(Var(n->inputs[1]))) {
+      } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) &&
+                 !h.is_step(Var(n->inputs[1]))) {
         if (auto a = vectorized(n->inputs[0])) {
           r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
           gemm = true;
@@ -286,10 +295,11 @@ class Hoister {
       if (!on_carry.at(n.get())) continue;
       for (NodePtr in : n->inputs) {
         // Below views (the gate blocks of a GRU's projection): hoist what they view, once.
-        while ((in->op == Op::Slice || in->op == Op::Reshape || in->op == Op::Transpose) && h.is_step(Var(in->inputs[0])) &&
-               !on_carry.at(in->inputs[0].get()))
+        while ((in->op == Op::Slice || in->op == Op::Reshape || in->op == Op::Transpose) &&
+               h.is_step(Var(in->inputs[0])) && !on_carry.at(in->inputs[0].get()))
           in = in->inputs[0];
-        if (hoisted.count(in.get()) || !h.is_step(Var(in)) || on_carry.at(in.get()) || h.sequence_of(Var(in)) >= 0) continue;
+        if (hoisted.count(in.get()) || !h.is_step(Var(in)) || on_carry.at(in.get()) || h.sequence_of(Var(in)) >= 0)
+          continue;
         auto v = vectorized(in);
         // Worth it when there is a GEMM in it (elementwise work alone moves, but may not shrink).
         if (!v || !has_gemm[in.get()]) continue;
@@ -319,8 +329,7 @@ class Hoister {
       bool ok = info(n->op).cls == OpClass::Elementwise && n->op != Op::OneHot && !is_output.count(n) &&
                 !h.input_at.count(n) && users.count(n);
       memo[n] = false;  // (no cycles in a graph; guards the recursion)
-      for (const Node* u : ok ? users.at(n) : std::vector<const Node*>{})
-        ok &= u->op == Op::Slice || pushable(u);
+      for (const Node* u : ok ? users.at(n) : std::vector<const Node*>{}) ok &= u->op == Op::Slice || pushable(u);
       return memo[n] = ok;
     };
     std::function<Var(const Node&, const Var&)> pushed = [&](const Node& sl, const Var& x) -> Var {
@@ -436,9 +445,9 @@ class Hoister {
   std::vector<Var> ys;                        // the new stacked outputs (body values)
   std::vector<Build> rebuild;                 // per old output: how to get it from the new ones
   std::vector<int> kept_carries;
-  std::vector<Var> body_out;                  // the body's new outputs
-  std::vector<Var> new_x_in, new_x_bind;      // sequences computed before the loop
-  std::vector<Var> new_k_in, new_k_bind;      // invariants computed before the loop
+  std::vector<Var> body_out;              // the body's new outputs
+  std::vector<Var> new_x_in, new_x_bind;  // sequences computed before the loop
+  std::vector<Var> new_k_in, new_k_bind;  // invariants computed before the loop
   bool changed = false;
 };
 

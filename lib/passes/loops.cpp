@@ -17,8 +17,7 @@ namespace {
 
 using LoopPtr = std::shared_ptr<const Loop>;
 
-std::vector<Var> replace_loops(const std::vector<Var>& outputs,
-                               const std::unordered_map<const Loop*, LoopPtr>& with) {
+std::vector<Var> replace_loops(const std::vector<Var>& outputs, const std::unordered_map<const Loop*, LoopPtr>& with) {
   if (with.empty()) return outputs;
   return rewrite(outputs, [&](const Var& v) -> Var {
     if (v.op() != Op::Scan) return {};

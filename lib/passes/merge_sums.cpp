@@ -31,7 +31,7 @@ struct GemmTerms {
   std::vector<Var> a, b;
   std::vector<bool> at;  // a[i] enters transposed (kept apart so no transpose nodes are built)
   int leaves = 0;
-  bool merged = false;   // contains a GEMM this pass built
+  bool merged = false;  // contains a GEMM this pass built
 };
 
 // Leaves of an add tree can only be GEMMs (or reductions): fail at once on any other operand, so
@@ -58,8 +58,7 @@ bool gemm_terms(const Var& v, GemmTerms& t) {
     }
     const std::vector<Var> bs = operands(b);
     bool aligned = as.size() == bs.size();
-    for (size_t i = 0; aligned && i < as.size(); ++i)
-      aligned = as[i].shape()[transposed ? 0 : 1] == bs[i].shape()[0];
+    for (size_t i = 0; aligned && i < as.size(); ++i) aligned = as[i].shape()[transposed ? 0 : 1] == bs[i].shape()[0];
     if (aligned) {
       for (size_t i = 0; i < as.size(); ++i) {
         t.a.push_back(as[i]);
@@ -122,8 +121,7 @@ struct SumTerms {
 // The x_t of a sum of reductions sum(x_t, axes) with equal axes, through adds.
 bool sum_terms(const Var& v, SumTerms& t) {
   if (v.op() == Op::Add)
-    return addable(in(v, 0), Op::Sum) && addable(in(v, 1), Op::Sum) && sum_terms(in(v, 0), t) &&
-           sum_terms(in(v, 1), t);
+    return addable(in(v, 0), Op::Sum) && addable(in(v, 1), Op::Sum) && sum_terms(in(v, 0), t) && sum_terms(in(v, 1), t);
   if (v.op() != Op::Sum || v->ints.empty()) return false;
   if (t.leaves++ == 0) t.axes = v->ints;
   if (v->ints != t.axes) return false;

@@ -50,7 +50,7 @@ Var transposed(const Var& v) { return v.op() == Op::Transpose && v.rank() == 2 ?
 Var rewrite_gemm(const Var& v) {
   if (v.op() != Op::MatMul || v.rank() != 2) return Var();
   const Var a = in(v, 0), b = in(v, 1);
-  if (Var i = one_hot_rows(a); i.defined()) {  // one_hot(i) W
+  if (Var i = one_hot_rows(a); i.defined()) {                     // one_hot(i) W
     if (b.op() == Op::Transpose && in(b, 0).op() == Op::Literal)  // a constant W^T is copied once, now
       return gather(constant(evaluate({b}, {}, {})[0], b->loc), i);
     if (b.op() == Op::Transpose && a.shape()[0] <= 4) return Var();  // the GEMM costs less than the copy
@@ -59,7 +59,7 @@ Var rewrite_gemm(const Var& v) {
   const Var at = transposed(a);
   if (!at.defined()) return Var();
   if (Var i = one_hot_rows(at); i.defined()) return scatter_add(i, b, v.shape());  // one_hot(i)^T G
-  if (Var i = one_hot_rows(b); i.defined())  // G^T one_hot(i), G = at
+  if (Var i = one_hot_rows(b); i.defined())                                        // G^T one_hot(i), G = at
     return transpose(scatter_add(i, at, {b.shape()[1], at.shape()[1]}));
   return Var();
 }

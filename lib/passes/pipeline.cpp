@@ -13,20 +13,27 @@ namespace rnnc {
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"merge_loops", [](const std::vector<Var>& o, const PassOptions&) { return merge_loops(o); }},
-      {"checkpoint_loops", [](const std::vector<Var>& o, const PassOptions& p) { return checkpoint_loops(o, p.checkpointing); }},
+      {"checkpoint_loops",
+       [](const std::vector<Var>& o, const PassOptions& p) { return checkpoint_loops(o, p.checkpointing); }},
       {"optimize_loops", [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},
       {"simplify", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},
       {"fold_constants", [](const std::vector<Var>& o, const PassOptions&) { return fold_constants(o); }},
-      {"simplify_again", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // folding exposes more
+      {"simplify_again",
+       [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // folding exposes more
       {"hoist_loops", [](const std::vector<Var>& o, const PassOptions&) { return hoist_loops(o); }},
-      {"optimize_hoisted", [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},  // bodies lost work
-      {"one_hot_gemms", [](const std::vector<Var>& o, const PassOptions&) { return one_hot_gemms(o); }},  // hoisted projections pick rows
-      {"gather_rows", [](const std::vector<Var>& o, const PassOptions& p) { return gather_rows(o, p.gathers_in_loops); }},
+      {"optimize_hoisted",
+       [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},  // bodies lost work
+      {"one_hot_gemms", [](const std::vector<Var>& o,
+                           const PassOptions&) { return one_hot_gemms(o); }},  // hoisted projections pick rows
+      {"gather_rows",
+       [](const std::vector<Var>& o, const PassOptions& p) { return gather_rows(o, p.gathers_in_loops); }},
       {"merge_sums", [](const std::vector<Var>& o, const PassOptions&) { return merge_sums(o); }},
       {"batch_gemms", [](const std::vector<Var>& o, const PassOptions&) { return batch_gemms(o); }},
-      {"simplify_merged", [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // concats of slices
+      {"simplify_merged",
+       [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // concats of slices
       {"bf16_gemms", [](const std::vector<Var>& o, const PassOptions& p) { return p.bf16 ? bf16_gemms(o) : o; }},
-      {"fold_late", [](const std::vector<Var>& o, const PassOptions&) { return fold_constants(o); }},  // gather_rows' W + b
+      {"fold_late",
+       [](const std::vector<Var>& o, const PassOptions&) { return fold_constants(o); }},  // gather_rows' W + b
   };
   return passes;
 }

@@ -8,7 +8,7 @@
 namespace rnnc::loops {
 
 std::vector<Var> rewrite_loops(const std::vector<Var>& outputs, const LoopRule& rule, const RewriteRule& other) {
-  std::unordered_set<const Loop*> made;                                   // loops the rule built
+  std::unordered_set<const Loop*> made;                                               // loops the rule built
   std::map<std::pair<const Loop*, std::vector<const Node*>>, std::vector<Var>> runs;  // run -> new outputs
   return rewrite(outputs, [&](const Var& v) -> Var {
     if (v.op() != Op::Scan) return other ? other(v) : Var();

@@ -128,7 +128,7 @@ Var simplify_node(const Var& v) {
         return reshape(in(in(v, 0), 0) + in(in(v, 1), 0), v.shape());
       break;
     case Op::Sub:
-      if (is_fill(in(v, 1), 0)) return in(v, 0);      // x - 0
+      if (is_fill(in(v, 1), 0)) return in(v, 0);       // x - 0
       if (is_fill(in(v, 0), 0)) return neg(in(v, 1));  // 0 - x
       break;
     case Op::Mul:
@@ -141,8 +141,8 @@ Var simplify_node(const Var& v) {
       if (is_fill(in(v, 1), 1)) return in(v, 0);  // x / 1
       break;
     case Op::Pow:
-      if (is_fill(in(v, 1), 1)) return in(v, 0);                // x^1
-      if (is_fill(in(v, 1), 2)) return in(v, 0) * in(v, 0);     // x^2 = x x
+      if (is_fill(in(v, 1), 1)) return in(v, 0);             // x^1
+      if (is_fill(in(v, 1), 2)) return in(v, 0) * in(v, 0);  // x^2 = x x
       break;
     case Op::Neg:
       if (in(v, 0).op() == Op::Neg) return in(in(v, 0), 0);  // -(-x)

@@ -14,16 +14,24 @@ CompileOptions Common::compile() const {
 }
 
 void add_common(CLI::App& app, Common& o, unsigned which) {
-  if (which & take::data) app.add_option("--data", o.data, "a text file, or a folder of .md files")->capture_default_str();
+  if (which & take::data)
+    app.add_option("--data", o.data, "a text file, or a folder of .md files")->capture_default_str();
   if (which & take::steps)
-    app.add_option("--steps", o.steps, "budget: optimizer steps (0: none)")->capture_default_str()->check(cli::at_least(0));
+    app.add_option("--steps", o.steps, "budget: optimizer steps (0: none)")
+        ->capture_default_str()
+        ->check(cli::at_least(0));
   if (which & take::epochs)
-    app.add_option("--epochs", o.epochs, "budget: passes over the data (0: none)")->capture_default_str()->check(cli::at_least(0));
+    app.add_option("--epochs", o.epochs, "budget: passes over the data (0: none)")
+        ->capture_default_str()
+        ->check(cli::at_least(0));
   if (which & take::time)
     app.add_option("--time", o.time, "budget: seconds (0: none)")->capture_default_str()->check(cli::finite(0));
   if (which & take::seq_length)
-    app.add_option("--seq-length", o.seq_length, "characters per chunk or window (T)")->capture_default_str()->check(cli::at_least(1));
-  if (which & take::seed) app.add_option("--seed", o.seed, "random seed")->capture_default_str()->check(cli::unsigned_integer());
+    app.add_option("--seq-length", o.seq_length, "characters per chunk or window (T)")
+        ->capture_default_str()
+        ->check(cli::at_least(1));
+  if (which & take::seed)
+    app.add_option("--seed", o.seed, "random seed")->capture_default_str()->check(cli::unsigned_integer());
   if (which & take::threads)
     app.add_option("--threads", o.threads, "threads (0: all cores)")->capture_default_str()->check(cli::at_least(0));
 }

@@ -44,7 +44,8 @@ std::string LossCurve::svg(const std::string& title) const {
       "<text x=\"{}\" y=\"22\" font-size=\"15\">{}</text>\n",
       W, Hh, left, escape(title));
   // Axes with five ticks each.
-  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"black\"/>\n", left, Hh - bottom, W - right);
+  s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"black\"/>\n", left, Hh - bottom,
+                   W - right);
   s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\"/>\n", left, top, Hh - bottom);
   for (int i = 0; i <= 4; ++i) {
     const double v = y0 + (y1 - y0) * i / 4, st = x0 + (x1 - x0) * i / 4.0;
@@ -53,8 +54,9 @@ std::string LossCurve::svg(const std::string& title) const {
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:.0f}</text>\n", X(st), Hh - bottom + 18, st);
   }
   s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">step</text>\n", (left + W - right) / 2, Hh - 8);
-  s += fmt::format("<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">loss (nats/char)</text>\n",
-                   (top + Hh - bottom) / 2, (top + Hh - bottom) / 2);
+  s += fmt::format(
+      "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">loss (nats/char)</text>\n",
+      (top + Hh - bottom) / 2, (top + Hh - bottom) / 2);
   // One polyline per series.
   auto series = [&](bool val, const char* colour, const char* name, double legend_y) {
     std::string pts;
@@ -64,9 +66,10 @@ std::string LossCurve::svg(const std::string& title) const {
     }
     if (pts.empty()) return;
     s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", colour, pts);
-    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"2\"/>"
-                     "<text x=\"{4}\" y=\"{5}\">{6}</text>\n",
-                     W - right - 130, legend_y, W - right - 110, colour, W - right - 104, legend_y + 4, name);
+    s += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"2\"/>"
+        "<text x=\"{4}\" y=\"{5}\">{6}</text>\n",
+        W - right - 130, legend_y, W - right - 110, colour, W - right - 104, legend_y + 4, name);
   };
   series(false, "#1f77b4", "training", top + 10);
   series(true, "#d62728", "validation", top + 28);

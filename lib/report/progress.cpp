@@ -9,8 +9,13 @@
 namespace rnnc::report {
 
 Progress::Progress(long total, long chars_per_step, long every, std::FILE* out)
-    : total_(total), chars_(chars_per_step), every_(std::max(1L, every)), out_(out),
-      tty_(::isatty(::fileno(out)) != 0), start_(std::chrono::steady_clock::now()), drawn_(start_) {}
+    : total_(total),
+      chars_(chars_per_step),
+      every_(std::max(1L, every)),
+      out_(out),
+      tty_(::isatty(::fileno(out)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      drawn_(start_) {}
 
 double Progress::chars_per_s() const {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -20,13 +20,10 @@ bool Loop::done(int64_t step) const {
          (b.seconds > 0 && seconds() >= b.seconds);
 }
 
-double Loop::seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+double Loop::seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
 
-
-void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step,
-                        double best_val, const std::vector<std::pair<std::string, Tensor>>& state) {
+void add_training_state(io::Checkpoint& c, const optim::Optimizer& opt, const Rng& rng, int64_t step, double best_val,
+                        const std::vector<std::pair<std::string, Tensor>>& state) {
   for (const auto& [name, t] : opt.state()) c.add("optim." + name, t);
   for (const auto& [name, t] : state) c.add(name, t);
   c.metadata["train.step"] = std::to_string(step);
@@ -72,13 +69,13 @@ std::vector<report::Field> summary_fields(const FitResult& r) {
           {"steps", static_cast<double>(r.steps)}};
 }
 
-void check_loss(double loss, int64_t step, double first, double factor,
-                const std::function<std::string()>& diagnose) {
+void check_loss(double loss, int64_t step, double first, double factor, const std::function<std::string()>& diagnose) {
   if (std::isfinite(loss) && factor > 0 && std::isfinite(first) && first > 0 && loss > factor * first)
-    throw Error(fmt::format("rnnc: train: the loss of step {} is {:.4g}, more than {}x the first step's {:.4g}: the run "
-                            "diverged; training stopped, the checkpoints written so far are untouched (lower the "
-                            "learning rate, or clip the gradients)",
-                            step, loss, factor, first));
+    throw Error(
+        fmt::format("rnnc: train: the loss of step {} is {:.4g}, more than {}x the first step's {:.4g}: the run "
+                    "diverged; training stopped, the checkpoints written so far are untouched (lower the "
+                    "learning rate, or clip the gradients)",
+                    step, loss, factor, first));
   if (std::isfinite(loss)) return;
   std::string where;
   try {
@@ -86,20 +83,24 @@ void check_loss(double loss, int64_t step, double first, double factor,
   } catch (const std::exception& e) {
     where = std::string("(rerunning the step to find it failed: ") + e.what() + ")";
   }
-  throw Error(fmt::format("rnnc: train: the loss of step {} is {}{}; training stopped, the checkpoints written so "
-                          "far are untouched (lower the learning rate, or clip the gradients)",
-                          step, loss, where.empty() ? "" : "; first non-finite value: " + where));
+  throw Error(
+      fmt::format("rnnc: train: the loss of step {} is {}{}; training stopped, the checkpoints written so "
+                  "far are untouched (lower the learning rate, or clip the gradients)",
+                  step, loss, where.empty() ? "" : "; first non-finite value: " + where));
 }
-
 
 std::string fill_path(const std::string& pattern, const Event& e) {
   std::string out;
   for (std::size_t i = 0; i < pattern.size();) {
     auto field = [&](const char* name) { return pattern.compare(i, std::strlen(name), name) == 0; };
-    if (field("{step}")) out += std::to_string(e.step), i += 6;
-    else if (field("{epoch}")) out += std::to_string(e.epoch), i += 7;
-    else if (field("{val_loss}")) out += fmt::format("{:.4f}", e.val_loss), i += 10;
-    else out += pattern[i++];
+    if (field("{step}"))
+      out += std::to_string(e.step), i += 6;
+    else if (field("{epoch}"))
+      out += std::to_string(e.epoch), i += 7;
+    else if (field("{val_loss}"))
+      out += fmt::format("{:.4f}", e.val_loss), i += 10;
+    else
+      out += pattern[i++];
   }
   return out;
 }
@@ -129,7 +130,8 @@ void EarlyStopping::operator()(const Event& e) const {
 }
 
 void ProgressLine::operator()(const Event& e) {
-  if (!line) line = std::make_shared<report::Progress>(e.steps_total > 0 ? e.steps_total : 0, e.chars_per_step, 100, out);
+  if (!line)
+    line = std::make_shared<report::Progress>(e.steps_total > 0 ? e.steps_total : 0, e.chars_per_step, 100, out);
   line->update(e.step, e.loss);
   if (e.validated) {
     line->finish();

@@ -39,8 +39,7 @@ void checkpoint(const uint8_t* data, size_t size) {
     for (const auto& [name, t] : c.tensors)
       for (int64_t i = 0; i < t.numel(); ++i) sum += t.at(i);  // every element is readable
     (void)sum;
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 void text(const uint8_t* data, size_t size) {
@@ -60,8 +59,7 @@ void text(const uint8_t* data, size_t size) {
   try {
     const data::Vocab w = data::Vocab::from_chars(t);  // an Error when t repeats a character
     require(w.size() == static_cast<int>(t.size()));
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 void graph(const uint8_t* data, size_t size) {
@@ -124,7 +122,8 @@ void graph(const uint8_t* data, size_t size) {
   std::vector<Tensor> args;
   for (const Var& in : inputs) {
     Tensor t(in.dtype(), in.shape());
-    for (int64_t i = 0; i < t.numel(); ++i) t.set(i, static_cast<double>(c.next() % 4) - (in.dtype() == DType::i32 ? 0 : 1.5));
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.set(i, static_cast<double>(c.next() % 4) - (in.dtype() == DType::i32 ? 0 : 1.5));
     args.push_back(t);
   }
   const Var last = pool.back();
@@ -134,8 +133,7 @@ void graph(const uint8_t* data, size_t size) {
       const Function g = grad(Function{inputs, {sum(cast(last, DType::f64))}, {}});
       interpret(g, args);
     }
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 void program(const uint8_t* data, size_t size) {
@@ -144,8 +142,7 @@ void program(const uint8_t* data, size_t size) {
     exec::check_references(s, 64);
     for (const Tensor& t : s.literals)
       for (int64_t i = 0; i < t.numel(); ++i) (void)t.at(i);  // every literal is whole
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 }  // namespace rnnc::fuzz

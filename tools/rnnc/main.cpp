@@ -34,20 +34,39 @@ int main(int argc, char** argv) {
   rnnc::program::add_common(*train_cmd, tr.common, rnnc::program::take::training | rnnc::program::take::seq_length);
   train_cmd->add_option("--cell", tr.cell, "lstm, gru, rnn or rnn_relu")->capture_default_str();
   train_cmd->add_option("--layers", tr.layers, "stacked layers")->capture_default_str()->check(rnnc::cli::at_least(1));
-  train_cmd->add_option("--hidden", tr.hidden, "units per layer (char-rnn's rnn_size)")->capture_default_str()->check(rnnc::cli::at_least(1));
-  train_cmd->add_option("--embedding", tr.embedding, "embedding size (0: one-hot input)")->capture_default_str()->check(rnnc::cli::at_least(0));
-  train_cmd->add_option("--dropout", tr.dropout, "dropout after each layer while training")->capture_default_str()->check(rnnc::cli::finite(0, 0.99));
+  train_cmd->add_option("--hidden", tr.hidden, "units per layer (char-rnn's rnn_size)")
+      ->capture_default_str()
+      ->check(rnnc::cli::at_least(1));
+  train_cmd->add_option("--embedding", tr.embedding, "embedding size (0: one-hot input)")
+      ->capture_default_str()
+      ->check(rnnc::cli::at_least(0));
+  train_cmd->add_option("--dropout", tr.dropout, "dropout after each layer while training")
+      ->capture_default_str()
+      ->check(rnnc::cli::finite(0, 0.99));
   train_cmd->add_option("--batch", tr.batch, "parallel streams")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--optimizer", tr.optimizer, "adam, rmsprop, adagrad or sgd")->capture_default_str();
   train_cmd->add_option("--lr", tr.lr, "learning rate")->capture_default_str()->check(rnnc::cli::positive());
-  train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")->capture_default_str()->check(rnnc::cli::finite(0));
-  train_cmd->add_option("--val-frac", tr.val_frac, "fraction of the text held out for validation")->capture_default_str()->check(rnnc::cli::finite(0, 0.5));
-  train_cmd->add_option("--validate-every", tr.validate_every, "steps between validations (0: a tenth of --steps, or 200)")->check(rnnc::cli::at_least(0));
-  train_cmd->add_option("--save", tr.save, "folder for best.safetensors, last.safetensors and loss.csv/.svg")->capture_default_str();
+  train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")
+      ->capture_default_str()
+      ->check(rnnc::cli::finite(0));
+  train_cmd->add_option("--val-frac", tr.val_frac, "fraction of the text held out for validation")
+      ->capture_default_str()
+      ->check(rnnc::cli::finite(0, 0.5));
+  train_cmd
+      ->add_option("--validate-every", tr.validate_every, "steps between validations (0: a tenth of --steps, or 200)")
+      ->check(rnnc::cli::at_least(0));
+  train_cmd->add_option("--save", tr.save, "folder for best.safetensors, last.safetensors and loss.csv/.svg")
+      ->capture_default_str();
   train_cmd->add_option("--resume", tr.resume, "continue the run a checkpoint (last.safetensors) saved");
-  train_cmd->add_option("--memory-budget", tr.memory_budget, "MB for the step's intermediate values: recompute to fit (0: no limit)")->capture_default_str()->check(rnnc::cli::finite(0, 1e12));
-  train_cmd->add_flag("--bf16", tr.bf16, "mixed precision: GEMM operands in bfloat16, summed in float32 (on a CPU with avx512_bf16)");
-  train_cmd->add_flag("!--no-overlap", tr.overlap, "under mpirun: average the gradients once the backward pass has ended, instead of while it runs");
+  train_cmd
+      ->add_option("--memory-budget", tr.memory_budget,
+                   "MB for the step's intermediate values: recompute to fit (0: no limit)")
+      ->capture_default_str()
+      ->check(rnnc::cli::finite(0, 1e12));
+  train_cmd->add_flag("--bf16", tr.bf16,
+                      "mixed precision: GEMM operands in bfloat16, summed in float32 (on a CPU with avx512_bf16)");
+  train_cmd->add_flag("!--no-overlap", tr.overlap,
+                      "under mpirun: average the gradients once the backward pass has ended, instead of while it runs");
   train_cmd->set_version_flag("--version", std::string("rnnc train ") + RNNC_VERSION_STRING);
 
   std::string checkpoint, prime;
@@ -55,31 +74,44 @@ int main(int argc, char** argv) {
   double temperature = 1.0;
   uint64_t seed = 0;
   bool greedy = false, sample_bf16 = false, sample_int8 = false;
-  CLI::App* sample_cmd = app.add_subcommand("sample", "print text from a saved character model (nn::checkpoint of a CharRNN)");
+  CLI::App* sample_cmd =
+      app.add_subcommand("sample", "print text from a saved character model (nn::checkpoint of a CharRNN)");
   sample_cmd->add_option("checkpoint", checkpoint, "the .safetensors file")->required();
-  sample_cmd->add_option("-n,--length", length, "characters to generate")->capture_default_str()->check(rnnc::cli::at_least(0));
-  sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")->capture_default_str()->check(rnnc::cli::finite(0));
-  sample_cmd->add_option("-k,--top-k", top_k, "draw among the k most likely characters (0: all)")->capture_default_str()->check(rnnc::cli::at_least(0));
+  sample_cmd->add_option("-n,--length", length, "characters to generate")
+      ->capture_default_str()
+      ->check(rnnc::cli::at_least(0));
+  sample_cmd->add_option("-t,--temperature", temperature, "softmax temperature (0: greedy)")
+      ->capture_default_str()
+      ->check(rnnc::cli::finite(0));
+  sample_cmd->add_option("-k,--top-k", top_k, "draw among the k most likely characters (0: all)")
+      ->capture_default_str()
+      ->check(rnnc::cli::at_least(0));
   sample_cmd->add_option("-p,--prime", prime, "text to start from (default: a random character)");
   sample_cmd->add_option("-s,--seed", seed, "random seed")->capture_default_str()->check(rnnc::cli::unsigned_integer());
   sample_cmd->add_flag("-g,--greedy", greedy, "always the most likely character");
-  sample_cmd->add_flag("--bf16", sample_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per character)");
-  sample_cmd->add_flag("--int8", sample_int8, "the weights in int8 per output channel (a quarter of the bytes)")->excludes("--bf16");
+  sample_cmd->add_flag("--bf16", sample_bf16,
+                       "the weights in bfloat16, summed in float32 (half the bytes read per character)");
+  sample_cmd->add_flag("--int8", sample_int8, "the weights in int8 per output channel (a quarter of the bytes)")
+      ->excludes("--bf16");
   sample_cmd->set_version_flag("--version", std::string("rnnc sample ") + RNNC_VERSION_STRING);
 
   std::string export_checkpoint, export_dir, export_name = "model";
   bool export_bf16 = false, export_int8 = false;
-  CLI::App* export_cmd = app.add_subcommand("export", "a saved character model as a C library: its step, streaming, without rnnc or LLVM");
+  CLI::App* export_cmd =
+      app.add_subcommand("export", "a saved character model as a C library: its step, streaming, without rnnc or LLVM");
   export_cmd->add_option("checkpoint", export_checkpoint, "the .safetensors file")->required();
   export_cmd->add_option("-o,--out", export_dir, "the folder to write (created)")->required();
   export_cmd->add_option("--name", export_name, "prefix of its files and C symbols")->capture_default_str();
-  export_cmd->add_flag("--bf16", export_bf16, "the weights in bfloat16, summed in float32 (half the bytes read per step)");
-  export_cmd->add_flag("--int8", export_int8, "the weights in int8 per output channel (a quarter of the bytes)")->excludes("--bf16");
+  export_cmd->add_flag("--bf16", export_bf16,
+                       "the weights in bfloat16, summed in float32 (half the bytes read per step)");
+  export_cmd->add_flag("--int8", export_int8, "the weights in int8 per output channel (a quarter of the bytes)")
+      ->excludes("--bf16");
   export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
 
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
   if (argc > 1 && argv[1][0] != '-' && !std::set<std::string>{"run", "train", "sample", "export"}.count(argv[1])) {
-    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train, sample and export (rnnc --help)\n", argv[1]);
+    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train, sample and export (rnnc --help)\n",
+               argv[1]);
     return 2;
   }
   CLI11_PARSE(app, argc, argv);
@@ -89,8 +121,10 @@ int main(int argc, char** argv) {
     if (*sample_cmd) {
       std::mt19937_64 rng(seed);
       std::u32string p = rnnc::data::decode_utf8(prime, "--prime");
-      const std::string text = rnnc::nn::sample_checkpoint(rnnc::io::load(checkpoint), p, length,
-                                                           {.temperature = temperature, .top_k = top_k, .greedy = greedy, .bf16 = sample_bf16, .int8 = sample_int8}, rng);
+      const std::string text = rnnc::nn::sample_checkpoint(
+          rnnc::io::load(checkpoint), p, length,
+          {.temperature = temperature, .top_k = top_k, .greedy = greedy, .bf16 = sample_bf16, .int8 = sample_int8},
+          rng);
       fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
       return 0;
     }
@@ -98,16 +132,21 @@ int main(int argc, char** argv) {
       rnnc::ExportOptions o;
       o.name = export_name;
       const rnnc::ExportedModel x = rnnc::nn::export_checkpoint(rnnc::io::load(export_checkpoint), export_dir, o,
-                                                                    {.bf16 = export_bf16, .int8 = export_int8});
-      fmt::print("rnnc export: {} ({} kernels, for {}): {}, {}, {} (run time from {})\n"
-                 "  build against it: cc app.c -I {} {} -Wl,-rpath,{}  (see {} for the C interface)\n",
-                 export_dir, x.kernels, x.cpu, x.header.filename().string(), x.shared_library.filename().string(),
-                 x.static_library.filename().string(), x.runtime_source.string(), export_dir,
-                 x.shared_library.string(), export_dir, x.header.string());
+                                                                {.bf16 = export_bf16, .int8 = export_int8});
+      fmt::print(
+          "rnnc export: {} ({} kernels, for {}): {}, {}, {} (run time from {})\n"
+          "  build against it: cc app.c -I {} {} -Wl,-rpath,{}  (see {} for the C interface)\n",
+          export_dir, x.kernels, x.cpu, x.header.filename().string(), x.shared_library.filename().string(),
+          x.static_library.filename().string(), x.runtime_source.string(), export_dir, x.shared_library.string(),
+          export_dir, x.header.string());
       return 0;
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "rnnc {}: {}\n", *run_cmd ? "run" : *train_cmd ? "train" : *export_cmd ? "export" : "sample",
+    fmt::print(stderr, "rnnc {}: {}\n",
+               *run_cmd      ? "run"
+               : *train_cmd  ? "train"
+               : *export_cmd ? "export"
+                             : "sample",
                rnnc::describe(e));
     return 1;
   }

@@ -91,8 +91,8 @@ int run(const RunOptions& o) {
   if (o.rebuild || !fs::exists(bin)) {
     fs::create_directories(dir, ec);
     const fs::path tmp = bin.string() + fmt::format(".tmp{}", ::getpid());
-    const std::string cmd = fmt::format("{} {} {} -o {} {}", quote(RNNC_CXX), flags, quote(src.string()),
-                                        quote(tmp.string()), libs);
+    const std::string cmd =
+        fmt::format("{} {} {} -o {} {}", quote(RNNC_CXX), flags, quote(src.string()), quote(tmp.string()), libs);
     fmt::print(stderr, "rnnc run: compiling {}\n", o.file);
     if (o.verbose) fmt::print(stderr, "{}\n", cmd);
     const int status = std::system(cmd.c_str());

@@ -25,8 +25,8 @@ template <class Cell>
 int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Streams& train, const data::Streams* val) {
   using Model = nn::CharRNN<Cell>;
   std::mt19937_64 rng(o.common.seed);
-  Model model = Model::init(vocab.size(), o.hidden, rng,
-                            {.layers = o.layers, .embedding = o.embedding, .dropout = o.dropout});
+  Model model =
+      Model::init(vocab.size(), o.hidden, rng, {.layers = o.layers, .embedding = o.embedding, .dropout = o.dropout});
   if constexpr (std::is_same_v<Cell, nn::RNNCell>)
     for (auto& l : model.rnn.layers) l.relu = o.cell == "rnn_relu";
   if (!o.resume.empty()) {  // the same model and the same text, or an error that says which differs
@@ -46,7 +46,9 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fo.validation = val;
   fo.budget = o.common.budget();
   fo.clip = {.value = o.clip};
-  fo.validate_every = o.validate_every > 0 ? o.validate_every : o.common.steps > 0 ? std::max<int64_t>(1, o.common.steps / 10) : 200;
+  fo.validate_every = o.validate_every > 0 ? o.validate_every
+                      : o.common.steps > 0 ? std::max<int64_t>(1, o.common.steps / 10)
+                                           : 200;
   fo.val_batches = 50;
   fo.seed = o.common.seed;
   fo.resume = o.resume;
@@ -60,25 +62,33 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
     return c;
   };
   if (dist::is_root())
-    fmt::print("{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary\n", o.cell,
-               o.layers, o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
-               [&] { int64_t n = 0; for (const Tensor& t : tree::tensors(model)) n += t.numel(); return n; }(),
-               vocab.size());
+    fmt::print(
+        "{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary\n", o.cell, o.layers,
+        o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
+        [&] {
+          int64_t n = 0;
+          for (const Tensor& t : tree::tensors(model)) n += t.numel();
+          return n;
+        }(),
+        vocab.size());
   fo.callbacks = {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
                   nn::KeepLast{(dir / "last.safetensors").string()},
                   nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}};
   nn::FitResult r = nn::fit(model, opt, train, Model::loss, fo);
   if (!dist::is_root()) return 0;  // under mpirun, rank 0 alone reports and writes (nn::fit)
   if (dist::size() > 1)
-    fmt::print("{} ranks, {} streams each; {:.2f} MB of gradients averaged per step, {:.1f} ms per step in the allreduce "
-               "({:.1f}% of the run){}\n", dist::size(), o.batch / dist::size(), static_cast<double>(r.allreduce_bytes) / 1e6,
-               r.steps ? 1e3 * r.allreduce_seconds / static_cast<double>(r.steps) : 0.0,
-               r.seconds > 0 ? 100 * r.allreduce_seconds / r.seconds : 0.0,
-               o.overlap ? fmt::format("; overlapped with the backward pass: {:.1f}% of the bytes",
-                                       r.steps && r.allreduce_bytes ? 100.0 * static_cast<double>(r.allreduce_early_bytes) /
-                                                                          (static_cast<double>(r.allreduce_bytes) * static_cast<double>(r.steps))
-                                                                    : 0.0)
-                         : std::string("; not overlapped (--no-overlap)"));
+    fmt::print(
+        "{} ranks, {} streams each; {:.2f} MB of gradients averaged per step, {:.1f} ms per step in the allreduce "
+        "({:.1f}% of the run){}\n",
+        dist::size(), o.batch / dist::size(), static_cast<double>(r.allreduce_bytes) / 1e6,
+        r.steps ? 1e3 * r.allreduce_seconds / static_cast<double>(r.steps) : 0.0,
+        r.seconds > 0 ? 100 * r.allreduce_seconds / r.seconds : 0.0,
+        o.overlap ? fmt::format("; overlapped with the backward pass: {:.1f}% of the bytes",
+                                r.steps && r.allreduce_bytes
+                                    ? 100.0 * static_cast<double>(r.allreduce_early_bytes) /
+                                          (static_cast<double>(r.allreduce_bytes) * static_cast<double>(r.steps))
+                                    : 0.0)
+                  : std::string("; not overlapped (--no-overlap)"));
   fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
              o.save, r.best_val_loss);
   fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);
@@ -111,7 +121,8 @@ int train(const TrainOptions& o) {
     const data::Streams* v = val ? &*val : nullptr;
     if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, train, v);
     if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, train, v);
-    if (o.cell == "rnn" || o.cell == "rnn_tanh" || o.cell == "rnn_relu") return train_as<nn::RNNCell>(o, vocab, train, v);
+    if (o.cell == "rnn" || o.cell == "rnn_tanh" || o.cell == "rnn_relu")
+      return train_as<nn::RNNCell>(o, vocab, train, v);
     throw Error(fmt::format("--cell: '{}' is not one of lstm, gru, rnn, rnn_relu", o.cell));
   } catch (const std::exception& e) {
     fmt::print(stderr, "rnnc train: {}\n", describe(e));

@@ -10,20 +10,20 @@ namespace rnnc::tool {
 struct TrainOptions {
   // --data (empty: the corpus), --steps, --epochs, --time, --seq-length, --seed, --threads
   program::Common common{.data = "", .seq_length = 50, .seed = 123};
-  std::string cell = "lstm";        // lstm, gru, rnn (tanh), rnn_relu
+  std::string cell = "lstm";  // lstm, gru, rnn (tanh), rnn_relu
   int layers = 2, hidden = 128, embedding = 0;
   double dropout = 0;
   int batch = 50;
-  std::string optimizer = "adam";   // adam, rmsprop, adagrad, sgd
+  std::string optimizer = "adam";  // adam, rmsprop, adagrad, sgd
   double lr = 2e-3;
-  double clip = 5;                  // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
+  double clip = 5;  // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
   double val_frac = 0.05;
-  int64_t validate_every = 0;       // steps (0: about ten times over the run, or every 200)
+  int64_t validate_every = 0;  // steps (0: about ten times over the run, or every 200)
   std::string save = "cv";
   std::string resume;
-  double memory_budget = 0;         // MB for the step's intermediate values (0: no limit; recomputes to fit)
-  bool overlap = true;              // under mpirun: average gradients while the backward pass runs (FitOptions::overlap)
-  bool bf16 = false;                // GEMM operands in bfloat16, summed in float32 (CompileOptions::bf16)
+  double memory_budget = 0;  // MB for the step's intermediate values (0: no limit; recomputes to fit)
+  bool overlap = true;       // under mpirun: average gradients while the backward pass runs (FitOptions::overlap)
+  bool bf16 = false;         // GEMM operands in bfloat16, summed in float32 (CompileOptions::bf16)
 };
 
 // Trains and writes SAVE/best.safetensors, SAVE/last.safetensors and SAVE/loss.{csv,svg}; returns
