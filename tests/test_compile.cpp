@@ -278,7 +278,7 @@ TEST_CASE("i32 add, sub, mul and neg wrap around, compiled and interpreted alike
 }
 
 TEST_CASE("a concat inside a concat along a later axis: its pieces land strided, or are copied") {
-  // Found by recomputation (issue 14): a GEMM, a loop or a reshape of either, placed in a concat
+  // Found by recomputation (CompileOptions::memory_budget): a GEMM, a loop or a reshape of either, placed in a concat
   // along axis 0 that itself lies in a concat along the last axis, was written as if its slot were
   // contiguous.
   Function f = trace(

@@ -131,8 +131,8 @@ ReduceStats allreduce_mean(std::vector<Tensor>& tensors, int64_t bucket_bytes) {
   if (size() == 1) return st;
   const auto t0 = std::chrono::steady_clock::now();
   check_layout(tensors, "allreduce_mean");
-  // One buffer for every call: a fresh one would fault its pages in again each step (100 ms for
-  // 40 MB in this project's VMs).
+  // One buffer for every call: a fresh one would fault its pages in again each step, slow in a VM
+  // (docs/distributed.md).
   static std::vector<std::byte> bucket;
   const double scale = 1.0 / size();
   // The float tensors of a run of one dtype, end to end, cut into buckets of bucket_bytes (a large

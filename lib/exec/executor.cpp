@@ -27,12 +27,11 @@ namespace rnnc::exec {
 namespace {
 
 // Kernels smaller than this run on one thread: below it, sharing it out costs more than it saves
-// (measured on the per-step kernels of the GRU 256 loops: 16k elements gained 10% on two threads,
-// 4k lost).
+// (docs/performance.md).
 constexpr int64_t kParallelElements = 1 << 13;
 // ... and below this, only with workers still spinning from the previous parallel step (inside a
-// loop): waking a sleeping one (a futex call, and an interrupt to another core on a VM) cost
-// min-char-rnn's Adagrad update of a [100, 100] weight 11-13 us where the kernel takes ~2 (Zen 4).
+// loop): waking a sleeping one (a futex call, and an interrupt to another core on a VM) costs
+// several times such a kernel (docs/performance.md).
 constexpr int64_t kWakeElements = 1 << 15;
 constexpr int64_t kChunksPerThread = 4;
 
@@ -262,7 +261,7 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
 // (GEMMs and kernels inside loops counted apart) here; it is printed when the process exits.
 // profile 2: every top-level step on its own line. A program's first two calls are counted apart,
 // as a whole: they fault in the pages of the arena and of fresh outputs (the third call gets the
-// first's outputs back, see run()), 15 us a page in this project's VMs, which would swamp the rest.
+// first's outputs back, see run()), which in a VM would swamp the rest.
 struct Profile {
   std::mutex mu;
   std::map<std::string, std::pair<double, int64_t>> time;  // seconds, count

@@ -1,9 +1,9 @@
 // GEMM steps, operands mapped in place with their leading dimensions. float32 goes to oneDNN's
-// sgemm when libdnnl is there (Debian's libdnnl-dev): measured on this project's shapes it runs at
-// 1.3-2.6x Eigen's speed. float64 (for checking) and builds without oneDNN use Eigen, built for this
+// sgemm when libdnnl is there (Debian's libdnnl-dev), faster than Eigen on this project's shapes
+// (docs/performance.md). float64 (for checking) and builds without oneDNN use Eigen, built for this
 // machine's CPU unless RNNC_NATIVE=OFF (see CMakeLists.txt). bf16 operands (the compiler's bf16
-// mode) go to oneDNN's matmul primitive, which sums in float32 into a float32 C: about twice
-// sgemm's speed on a CPU with avx512_bf16. Its primitives are made once per shape and layout and
+// mode) go to oneDNN's matmul primitive, which sums in float32 into a float32 C: faster than
+// sgemm on a CPU with avx512_bf16. Its primitives are made once per shape and layout and
 // kept (per thread). Without oneDNN, bf16 operands are widened to float32 for Eigen.
 //
 // Threads: a large GEMM is cut into blocks of C's columns (or rows, when C is taller than wide) and
@@ -84,8 +84,7 @@ void one_openmp_thread() {
 // Whether C = A B goes to gemv.h's kernels: one row of A against a B whose columns are contiguous
 // (a weight W [n, k] in PyTorch's layout, B = W^T: gemv, a sampling step's product) or whose rows
 // are (gemv_rows, float32 only: a batch-1 recurrent step's). From 2 rows up, with W in cache, sgemm
-// ran 1.4-2x faster than the dot products (Zen 4, [m, 256] x [256, 1024] and [m, 700] x [700,
-// 2800]). Their sums do not depend on which columns a block holds (gemm_blocks).
+// is the faster (docs/performance.md). Their sums do not depend on which columns a block holds (gemm_blocks).
 template <class T> bool own_kernel(int64_t m, MatLayout la, MatLayout lb) {
   if (m != 1 || !la.row_major) return false;
 #if defined(__AVX512F__)
@@ -169,9 +168,8 @@ void gemm_one(const bf16* pa, MatLayout la, const bf16* pb, MatLayout lb, float*
 constexpr int64_t kParallelMacs = int64_t{1} << 18;
 // Blocks are at least this many columns (or rows), half as many only where that is what makes two
 // blocks, and at most kMaxBlocks, an even count: enough for a thread that loses its
-// core to leave blocks to the others, few enough that each block is still a good GEMM (sgemm on
-// [12, 2800] x [2800, 88] ran 8% slower than on 176 columns: the batch-12 LSTM 700's backward
-// step, 8 blocks of 88 -> 4 of 176, 243-262 -> 223-237 us on 2 threads, Zen 4).
+// core to leave blocks to the others, few enough that each block is still a good GEMM (narrow
+// blocks made sgemm slower: docs/performance.md).
 constexpr int64_t kMinBlock = 128;
 constexpr int64_t kMaxBlocks = 8;
 

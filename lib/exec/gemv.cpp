@@ -46,11 +46,11 @@ struct BF16 {
 
 // M rows of A against R rows of W: c[i][r] for i < M, r < R. `ahead` (or null): R rows of W read
 // later, fetched into the cache meanwhile, a line for each line read here (a W larger than the
-// caches streams ~30% faster so: measured on Zen 4 for [2800, 700] in bf16).
+// caches streams faster so: docs/performance.md).
 template <class E, int M, int R> void block(const typename E::T* a, int64_t lda, const typename E::T* w, int64_t ldw,
                                             float* c, int64_t ldc, int64_t k, const typename E::T* ahead) {
-  // The loops over i < M and r < R are unrolled (GCC's -O2 left them, and acc went through memory:
-  // 2x slower with W in cache).
+  // The loops over i < M and r < R are unrolled (GCC's -O2 left them, and acc went through memory,
+  // slower with W in cache).
   __m512 acc[M][R];
 #pragma GCC unroll 4
   for (int i = 0; i < M; ++i)

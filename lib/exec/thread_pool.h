@@ -1,5 +1,5 @@
 // The threads that share out one step of a compiled program: a kernel's outer axis, a GEMM's rows or
-// columns. Made for a machine that is not ours alone (issue 16): OpenMP's fork-join splits a step
+// columns. Made for a machine that is not ours alone: OpenMP's fork-join splits a step
 // into one fixed share per thread and then spins until every share is done, so when another
 // process holds a core, the thread that lost it holds up the others for a whole time slice, at
 // every step. Here a step is cut into more chunks than threads and each thread claims chunks one at

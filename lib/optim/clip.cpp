@@ -25,8 +25,9 @@ template <class F> void each(Tensor& t, F&& f) {
 
 void clip_by_value(std::vector<Tensor>& grads, double lo, double hi) {
   for (Tensor& g : grads) {
-    if (g.dtype() == DType::f32) {  // in float32, a loop the compiler vectorises (5 us of min-char-rnn's
-      // 100 us step through double); the same values: a float is within [lo, hi] iff within their floats
+    if (g.dtype() == DType::f32) {  // in float32, a loop the compiler vectorises (through double it
+      // was a visible part of min-char-rnn's step); the same values: a float is within [lo, hi] iff
+      // within their floats
       const float l = static_cast<float>(lo), h = static_cast<float>(hi);
       float* p = g.data<float>();
       for (int64_t i = 0, n = g.numel(); i < n; ++i) p[i] = std::min(std::max(p[i], l), h);  // NaN stays NaN

@@ -1,4 +1,4 @@
-// bf16_gemms: the compiler's bf16 mode (CompileOptions::bf16, issue 18). Every float32 GEMM takes
+// bf16_gemms: the compiler's bf16 mode (CompileOptions::bf16). Every float32 GEMM takes
 // its operands in bfloat16 and sums in float32:
 //
 //   matmul(a, b)  ->  matmul(cast(a, bf16), cast(b, bf16))      (f32 result)
@@ -11,10 +11,7 @@
 // outer value. The carried h is converted at each step, by a kernel of B H elements.
 //
 // GEMMs of fewer than 2^22 multiply-adds stay float32: there the conversions (a kernel per step
-// for the carried h) and oneDNN's primitive cost more than bf16 saves. Measured (bench/compare.sh,
-// Zen 5): min_char_rnn (H 100, batch 1) ran 294k chars/s in float32, 213k with bf16 GEMMs;
-// simple_rnn_128 (a [128, 128] x [128, 128] GEMM a step, 2^21) 2.27M against 1.36M; the LSTM 256
-// at batch 128 (2^25 a step) gains 1.3x.
+// for the carried h) and oneDNN's primitive cost more than bf16 saves (docs/performance.md).
 //
 // A GEMM one of whose operands is a constant (a model's weights captured by a sampling step, as
 // nn::sample does) is converted whatever its size when that constant holds at least 2^18 values

@@ -1,4 +1,4 @@
-// gather_rows (issue 18). After hoist_loops and one_hot_gemms a character model's input projection
+// gather_rows. After hoist_loops and one_hot_gemms a character model's input projection
 // is rows of a table plus a bias,
 //
 //   xs = reshape(gather(W, reshape(x, [T B])), [T, B, N]) + broadcast(b)
@@ -8,10 +8,10 @@
 // b, x) (the same single addition per element: the same bits), which saves that pass and its
 // buffer. With in_loops (the fastest plan, CompileOptions without a memory budget): the loop reads
 // the indices x [T, B] and the table W + b [V, N], and its body gathers its B rows a step at a
-// time, into a buffer that stays in cache (char_lstm_256: 85 instead of 93 ms a step). That costs
+// time, into a buffer that stays in cache (faster: docs/performance.md). That costs
 // memory: the forward loop stacks its gates into the [T, B, 4H] buffer of the sequence it read, and
 // the backward loop its gate gradients into the same buffer again; without it they need buffers of
-// their own (char_lstm_256: an arena of 132 MB instead of 82). A memory budget plans without it
+// their own (a larger arena). A memory budget plans without it
 // first (compile.cpp).
 #include <optional>
 

@@ -358,10 +358,10 @@ class Hoister {
   }
 
   // A GEMM in the loop reading a transposed weight (h W_hh^T in PyTorch's layout) gets the weight
-  // transposed once, before the loop: oneDNN's sgemm runs [64, 256] x [256, 768] at 410 GFLOP/s
-  // with B as stored and 236 with B transposed (measured here; the gap grows as M shrinks).
-  // Not for short loops: a copy of the weight per call costs more than the few steps gain. Sampling
-  // runs loops of one step, a character at a time, where the copy was 86% of each call (issue 18).
+  // transposed once, before the loop: oneDNN's sgemm is faster with B as stored than transposed,
+  // the more so as M shrinks (docs/performance.md). Not for short loops: a copy of the weight per
+  // call costs more than the few steps gain. Sampling runs loops of one step, a character at a
+  // time, where the copy was most of each call.
   // Where the body itself would copy a transposed invariant, it always gains, however short the
   // loop: a gather's table (a character model's input rows, inside a recomputed segment) is copied
   // every step, and an inner loop's invariant (the weight of a segment's loop) every step of the

@@ -1,4 +1,4 @@
-// one_hot_gemms: a GEMM with a one-hot operand picks rows; it need not multiply (issue 18). A
+// one_hot_gemms: a GEMM with a one-hot operand picks rows; it need not multiply. A
 // character model's input projection, one_hot(x) W, is a [T B, V] x [V, N] GEMM of which all but
 // one term per sum is zero, and its weight gradient another of K = T B:
 //
@@ -9,16 +9,14 @@
 // A one_hot reshaped into rows ([T, B, V] -> [T B, V]) counts. Exact for a finite W (the GEMM
 // only adds zeros to the picked row); the scatter adds the same terms as the GEMM, in index order.
 // gather reads its table whole and in order, so a transposed W (PyTorch's layout, x W^T) is copied
-// first, V N values: up to 4 rows the GEMM by W^T costs less than that copy (sgemm's 'T' path,
-// ~1 us for [4, 65] x [65, 100] against the copy's 2.4 us; gemv.h for one row), so they stay
-// GEMMs; more rows are picked (min-char-rnn's 25 rows of V 65: sgemm's 'T' path took 7-8 us there,
-// more than the copy and the pick). A constant W (a sampling step's captured weights) is
+// first, V N values: up to 4 rows the GEMM by W^T costs less than that copy (gemv.h for one row),
+// so they stay GEMMs; more rows are picked (min-char-rnn's 25 rows: there the GEMM costs more than
+// the copy and the pick; docs/performance.md). A constant W (a sampling step's captured weights) is
 // copied here, once, and picked whatever the rows.
 //
 // The bias of such a projection has for gradient the sum of G's rows, which every row's index
 // sends to one row of the scatter's table: so it is the sum of the table's V rows, and the T B
-// rows of G (52 MB for an LSTM 256 at T 100, B 128, read again from memory after the loop: 5 ms
-// of a 130 ms step) are read once, by the scatter. The same terms, grouped by index. Not where G
+// rows of G (large, read again from memory after the loop) are read once, by the scatter. The same terms, grouped by index. Not where G
 // has no more rows than the table (a step of a few rows inside a recomputed segment).
 #include <algorithm>
 #include <numeric>
