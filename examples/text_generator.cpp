@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   p.option("--curve", curve, "the loss curve: writes PREFIX.csv and PREFIX.svg");
   return p.run(argc, argv, [&](const program::Common& o) {
     const data::Corpus text = data::read_corpus(o.data);
-    const data::Streams train(text.train, batch, o.seq_length), val(text.val, 1, o.seq_length);
+    const data::Streams train(text.train, batch, o.seq_length), val = data::held_out(text.val, batch, o.seq_length);
     fmt::print("{} characters, {} distinct; {} chunks of {} x {} per pass\n", text.text.size(), text.vocab.size(),
                train.chunks(), o.seq_length, batch);
 

@@ -113,6 +113,10 @@ class Streams {
   int64_t batch_, length_, stream_len_, chunks_;
 };
 
+// Held-out text as streams for validation: `batch` of them (the training batch, as char-rnn splits
+// its validation text), or as many as the text has room for, one at the least.
+Streams held_out(const Tensor& encoded, int64_t batch, int64_t length);
+
 // Keras batching: windows of `length` characters every `step` characters, each labelled with the
 // character that follows it. As a dataset: batches of `batch` windows, a pass's order shuffled from
 // (seed, pass) (the last partial batch left out); held out, the full batches in order.

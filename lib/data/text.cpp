@@ -170,6 +170,11 @@ TextBatch Streams::chunk(int64_t k, Shard shard) const {
   return {in, tg};
 }
 
+Streams held_out(const Tensor& encoded, int64_t batch, int64_t length) {
+  const int64_t room = encoded.numel() / (length + 1);  // streams with a chunk of `length` each
+  return Streams(encoded, std::max<int64_t>(1, std::min(batch, room)), length);
+}
+
 Windows::Windows(const Tensor& encoded, int64_t length, WindowOptions o)
     : text_(encoded), length_(length), step_(o.step), batch_(o.batch), seed_(o.seed) {
   if (length < 1 || o.step < 1 || o.batch < 1) throw Error("rnnc: Windows: length, step and batch must be positive");

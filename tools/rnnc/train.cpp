@@ -114,7 +114,7 @@ int train(const TrainOptions& o) {
                               text.train.numel(), o.batch, o.common.seq_length));
     const data::Streams train(text.train, o.batch, o.common.seq_length);
     std::optional<data::Streams> val;
-    if (text.val.numel() > o.common.seq_length + 1) val.emplace(text.val, 1, o.common.seq_length);
+    if (text.val.numel() > o.common.seq_length + 1) val.emplace(data::held_out(text.val, o.batch, o.common.seq_length));
     if (dist::is_root())
       fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
                  text.text.size(), text.train.numel(), train.chunks(), o.batch, o.common.seq_length, text.val.numel());
