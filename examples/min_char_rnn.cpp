@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
     const Tensor encoded = vocab.encode(text);
     const int32_t* ix = encoded.data<int32_t>();
     const int V = vocab.size(), H = hidden, T = static_cast<int>(o.seq_length);
-    if (static_cast<int>(text.size()) < T + 1) throw std::runtime_error("the text is shorter than one chunk");
+    if (static_cast<int>(text.size()) < T + 1)
+      throw Error(fmt::format("the text has {} characters, fewer than one chunk of {} and its target", text.size(), T));
     fmt::print("data has {} characters, {} unique.\n", text.size(), V);
 
     // Parameters: N(0, 0.01) weights, zero biases, as in the tutorial.

@@ -214,4 +214,27 @@ TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad 
   Run budget = run(tool);
   CHECK(budget.status != 0);
   CHECK(budget.output.find("give a budget") != std::string::npos);
+  // Resumed at or past its budget: nothing trained, nothing claimed (it said "saved" and 0 loss).
+  Run done = run(tool + "--steps 20 --save " + (box.dir / "d").string() + " --resume " +
+                 (box.dir / "b" / "last.safetensors").string());
+  INFO(done.output);
+  CHECK(done.status == 0);
+  CHECK(done.output.find("nothing to train") != std::string::npos);
+  CHECK(done.output.find("saved") == std::string::npos);
+  CHECK(summary_field(done.output, "train_loss") == "null");
+  CHECK(!std::filesystem::exists(box.dir / "d" / "last.safetensors"));
+  // A --save that cannot hold checkpoints is named before any step, not reported as a bug.
+  for (const std::string& save : {std::string("''"), (box.dir / "a" / "loss.csv").string()}) {
+    Run bad = run(tool + "--steps 5 --save " + save);
+    INFO(bad.output);
+    CHECK(bad.status != 0);
+    CHECK(bad.output.find("--save") != std::string::npos);
+    CHECK(bad.output.find("a bug in rnnc") == std::string::npos);
+  }
+  // No validation text: only what was written is named, and sampling points at last.
+  Run unvalidated = run(tool + "--steps 3 --val-frac 0 --save " + (box.dir / "e").string());
+  INFO(unvalidated.output);
+  CHECK(unvalidated.status == 0);
+  CHECK(unvalidated.output.find("best") == std::string::npos);
+  CHECK(unvalidated.output.find("rnnc sample " + (box.dir / "e" / "last.safetensors").string()) != std::string::npos);
 }

@@ -172,8 +172,8 @@ struct FitResult {
 };
 
 // The summary line's fields of a run (report::summary_line): train_loss (the last step's),
-// val_loss (the best validation's), chars_per_s, compile_s, steps; null where this run made no
-// step or no validation.
+// val_loss (the best validation's, a resumed run's included), chars_per_s, compile_s, steps; null
+// where this run made no step or no validation.
 std::vector<report::Field> summary_fields(const FitResult& r);
 
 // For a training loop of one's own (fit calls it after every step): throws an Error naming the

@@ -61,9 +61,10 @@ Resumed read_training_state(const io::Checkpoint& c) {
 
 std::vector<report::Field> summary_fields(const FitResult& r) {
   const bool ran = r.steps > r.first_step;
-  const bool validated = std::isfinite(r.best_val_loss);
+  const bool validated = ran && std::isfinite(r.best_val_loss);
   return {{"train_loss", ran ? std::optional(r.loss) : std::nullopt, "no training step"},
-          {"val_loss", validated ? std::optional(r.best_val_loss) : std::nullopt, "no validation"},
+          {"val_loss", validated ? std::optional(r.best_val_loss) : std::nullopt,
+           ran ? "no validation" : "no training step"},
           {"chars_per_s", ran ? std::optional(r.chars_per_s) : std::nullopt, "no training step"},
           {"compile_s", r.compile_seconds},
           {"steps", static_cast<double>(r.steps)}};

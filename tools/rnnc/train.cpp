@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <rnnc/rnnc.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "run.h"
 
@@ -19,6 +22,21 @@ optim::Optimizer make_optimizer(const std::string& name, double lr) {
   if (name == "adagrad") return optim::Optimizer(optim::Adagrad{.lr = lr});
   if (name == "sgd") return optim::Optimizer(optim::SGD{.lr = lr});
   throw Error(fmt::format("--optimizer: '{}' is not one of adam, rmsprop, adagrad, sgd", name));
+}
+
+// The folder checkpoints go to, created, and checked writable before any step is trained.
+fs::path writable_folder(const std::string& save) {
+  if (save.empty()) throw Error("--save: give a folder for the checkpoints");
+  const fs::path dir = save;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw Error(fmt::format("--save: '{}' is a file, not a folder", save));
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(fmt::format("--save: cannot create '{}': {}", save, ec.message()));
+  const fs::path probe = dir / fmt::format(".rnnc-write-test-{}", ::getpid());
+  if (!std::ofstream(probe)) throw Error(fmt::format("--save: '{}' is not writable", save));
+  fs::remove(probe, ec);
+  return dir;
 }
 
 template <class Cell>
@@ -40,8 +58,7 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
                               nn::cell_name(model.rnn.layers.at(0))));
   }
   optim::Optimizer opt = make_optimizer(o.optimizer, o.lr);
-  const fs::path dir = o.save;
-  fs::create_directories(dir);
+  const fs::path dir = writable_folder(o.save);
   nn::FitOptions<data::Streams> fo;
   fo.validation = val;
   fo.budget = o.common.budget();
@@ -89,9 +106,16 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
                                           (static_cast<double>(r.allreduce_bytes) * static_cast<double>(r.steps))
                                     : 0.0)
                   : std::string("; not overlapped (--no-overlap)"));
-  fmt::print("saved {0}/best.safetensors (best val_loss {1:.4f}), {0}/last.safetensors, {0}/loss.csv, {0}/loss.svg\n",
-             o.save, r.best_val_loss);
-  fmt::print("sample: rnnc sample {}/best.safetensors\n", o.save);
+  if (r.steps == r.first_step) {
+    fmt::print("nothing to train: '{}' is at step {} already (--steps {}); nothing written\n", o.resume, r.steps,
+               o.common.steps);
+  } else {
+    const bool best = std::isfinite(r.best_val_loss);  // KeepBest wrote at a validation
+    fmt::print("saved {}{}/last.safetensors, {}/loss.csv, {}/loss.svg\n",
+               best ? fmt::format("{}/best.safetensors (best val_loss {:.4f}), ", o.save, r.best_val_loss) : "", o.save,
+               o.save, o.save);
+    fmt::print("sample: rnnc sample {}/{}.safetensors\n", o.save, best ? "best" : "last");
+  }
   fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   return 0;
 }
