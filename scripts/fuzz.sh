@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz) with clang-19 and runs each for SECONDS over a copy of
 # its corpus; a crash, a sanitizer report or a foreign exception fails the run and leaves the
-# input in build-fuzz/. New inputs are not added to the project's corpus (merge them by hand:
-# build-fuzz/fuzz_<t> -merge=1 tests/fuzz/corpus/<t> build-fuzz/corpus/<t>).
+# input in build-fuzz/. New inputs are not added to the project's corpus; to add them, keep the
+# corpus minimal (the inputs that reach new coverage, smallest first):
+#   build-fuzz/fuzz_<t> -merge=1 NEW_DIR tests/fuzz/corpus/<t> build-fuzz/corpus/<t>
+# then replace tests/fuzz/corpus/<t> with NEW_DIR.
 # Usage: scripts/fuzz.sh [SECONDS per target, default 60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
