@@ -10,15 +10,15 @@
 #include <fmt/format.h>
 
 using namespace rnnc;
-using Model = nn::CharRNN<nn::RNNCell>;
+using Model = nn::CharRNN<nn::RNNCell>;  // one-hot characters -> SimpleRNN(hidden, tanh) -> dense softmax
 
 int main(int argc, char** argv) {
+  int hidden = 128, batch = 128, generate = 80, sample_every = 100;
   program::Program p("simple_rnn", "SimpleRNN(128) on 10-character windows, RMSprop, a sample after each iteration",
                      {.steps = 1000, .seq_length = 10}, program::take::training | program::take::seq_length);
-  int hidden = 128, batch = 128, generate = 80, sample_every = 100;
-  p.option("--hidden", hidden, "units")->check(cli::at_least(1));
   p.option("--sample-every", sample_every, "steps per iteration: a validation and a sample after each")
       ->check(cli::at_least(1));
+  p.option("--hidden", hidden, "units")->check(cli::at_least(1));
   p.option("--generate", generate, "characters generated after each iteration")->check(cli::at_least(0));
   return p.run(argc, argv, [&](const program::Common& o) {
     const data::Corpus text = data::read_corpus(o.data);

@@ -223,6 +223,26 @@ TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad 
   CHECK(done.output.find("saved") == std::string::npos);
   CHECK(summary_field(done.output, "train_loss") == "null");
   CHECK(!std::filesystem::exists(box.dir / "d" / "last.safetensors"));
+  // --lr given again is honoured on resume (it was ignored: the checkpoint's rate won).
+  const std::string from_a = " --resume " + (box.dir / "a" / "last.safetensors").string();
+  Run same = run(tool + "--steps 55 --save " + (box.dir / "g").string() + from_a);
+  Run faster = run(tool + "--steps 55 --lr 0.05 --save " + (box.dir / "h").string() + from_a);
+  REQUIRE(same.status == 0);
+  REQUIRE(faster.status == 0);
+  CHECK(summary_field(same.output, "train_loss") != summary_field(faster.output, "train_loss"));
+  // Another text of the same characters: refused (the checkpoint keeps the text's digest).
+  {
+    std::ofstream(box.dir / "one.txt") << std::ifstream(RNNC_TEST_CORPUS).rdbuf();
+    std::ofstream(box.dir / "two.txt") << std::ifstream(RNNC_TEST_CORPUS).rdbuf() << " ";
+    Run first =
+        run(tool + "--steps 2 --data " + (box.dir / "one.txt").string() + " --save " + (box.dir / "f").string());
+    REQUIRE(first.status == 0);
+    Run text = run(tool + "--steps 4 --data " + (box.dir / "two.txt").string() + " --save " + (box.dir / "f").string() +
+                   " --resume " + (box.dir / "f" / "last.safetensors").string());
+    INFO(text.output);
+    CHECK(text.status != 0);
+    CHECK(text.output.find("was trained on another text (its digest") != std::string::npos);
+  }
   // A --save that cannot hold checkpoints is named before any step, not reported as a bug.
   for (const std::string& save : {std::string("''"), (box.dir / "a" / "loss.csv").string()}) {
     Run bad = run(tool + "--steps 5 --save " + save);

@@ -111,6 +111,25 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
   REQUIRE(straight.size() == resumed.size());
   for (std::size_t i = 0; i < straight.size(); ++i) CHECK(max_abs_diff(straight[i], resumed[i]) == 0);
   run(25, dir / "last_25.safetensors");  // already there: no step
+  // Training state read as strictly as the command line: a wrong field is named, never used.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{{"train.step", "-5"},
+                                                                                   {"train.step", "nan"},
+                                                                                   {"train.step", "1e30"},
+                                                                                   {"train.step", "12x"},
+                                                                                   {"train.rng_seed", "abc"},
+                                                                                   {"train.lr", "nan"},
+                                                                                   {"train.lr", "inf"},
+                                                                                   {"train.optim_steps", "-3"}}) {
+    io::Checkpoint c = io::load(dir / "last_25.safetensors");
+    c.metadata[key] = value;
+    io::save(dir / "tampered.safetensors", c);
+    std::mt19937_64 rng(3);
+    Model model = Model::init(d.vocab.size(), 16, rng, {.layers = 2, .dropout = 0.3});
+    optim::Optimizer opt(optim::Adam{});
+    CHECK_THROWS_WITH(
+        nn::fit(model, opt, d.train, Model::loss, {.budget = {.steps = 30}, .resume = dir / "tampered.safetensors"}),
+        Catch::Contains("metadata '" + key + "' = '" + value + "' is not"));
+  }
   // A checkpoint of another model is refused by name before anything changes.
   std::mt19937_64 rng(3);
   auto other = nn::CharRNN<nn::GRUCell>::init(d.vocab.size(), 24, rng);

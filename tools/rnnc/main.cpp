@@ -117,7 +117,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return rnnc::tool::run(run);
-    if (*train_cmd) return rnnc::tool::train(tr);
+    if (*train_cmd) {
+      tr.lr_given = train_cmd->count("--lr") > 0;
+      return rnnc::tool::train(tr);
+    }
     if (*sample_cmd) {
       std::mt19937_64 rng(seed);
       std::u32string p = rnnc::data::decode_utf8(prime, "--prime");

@@ -39,8 +39,8 @@ fs::path writable_folder(const std::string& save) {
   return dir;
 }
 
-template <class Cell>
-int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Streams& train, const data::Streams* val) {
+template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& vocab, const std::string& digest,
+                                   const data::Streams& train, const data::Streams* val) {
   using Model = nn::CharRNN<Cell>;
   std::mt19937_64 rng(o.common.seed);
   Model model =
@@ -53,6 +53,11 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
     if (cfg.vocab.chars() != vocab.chars())
       throw Error(fmt::format("--resume: '{}' was trained on another text ({} distinct characters, this one has {})",
                               o.resume, cfg.vocab.size(), vocab.size()));
+    if (c.metadata.count("data.digest") && c.meta("data.digest") != digest)
+      throw Error(
+          fmt::format("--resume: '{}' was trained on another text (its digest {}, this one's {}), of the "
+                      "same characters",
+                      o.resume, c.meta("data.digest"), digest));
     if (cfg.cell != nn::cell_name(model.rnn.layers.at(0)))
       throw Error(fmt::format("--resume: '{}' holds a '{}' model, not '{}' (--cell)", o.resume, cfg.cell,
                               nn::cell_name(model.rnn.layers.at(0))));
@@ -69,6 +74,10 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fo.val_batches = 50;
   fo.seed = o.common.seed;
   fo.resume = o.resume;
+  if (o.lr_given && !o.resume.empty()) {  // honoured, not ignored: the resumed run goes on at --lr
+    const double lr = o.lr;
+    fo.lr = [lr](int64_t) { return lr; };
+  }
   fo.compile = o.common.compile();
   fo.compile.memory_budget = static_cast<int64_t>(o.memory_budget * 1e6);
   fo.compile.bf16 = o.bf16;
@@ -76,6 +85,7 @@ int train_as(const TrainOptions& o, const data::Vocab& vocab, const data::Stream
   fo.describe = [&] {
     io::Checkpoint c = nn::checkpoint(model, vocab);
     c.metadata["data"] = o.common.data;
+    c.metadata["data.digest"] = digest;
     return c;
   };
   if (dist::is_root())
@@ -133,6 +143,10 @@ int train(const TrainOptions& o) {
     const std::string path = o.common.data.empty() ? find_layout().corpus_dir : o.common.data;
     const data::Corpus text = data::read_corpus(path, o.val_frac);
     const data::Vocab& vocab = text.vocab;
+    // What a resumed run checks it trains on: the length and an FNV-1a hash of the text.
+    uint64_t h = 1469598103934665603ull;
+    for (char32_t c : text.text) h = (h ^ static_cast<uint64_t>(c)) * 1099511628211ull;
+    const std::string digest = fmt::format("{}:{:016x}", text.text.size(), h);
     if (text.train.numel() < int64_t(o.batch) * o.common.seq_length + 1)
       throw Error(fmt::format("'{}' has {} training characters, fewer than one batch of {} x {}", path,
                               text.train.numel(), o.batch, o.common.seq_length));
@@ -143,10 +157,10 @@ int train(const TrainOptions& o) {
       fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
                  text.text.size(), text.train.numel(), train.chunks(), o.batch, o.common.seq_length, text.val.numel());
     const data::Streams* v = val ? &*val : nullptr;
-    if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, train, v);
-    if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, train, v);
+    if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, digest, train, v);
+    if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, digest, train, v);
     if (o.cell == "rnn" || o.cell == "rnn_tanh" || o.cell == "rnn_relu")
-      return train_as<nn::RNNCell>(o, vocab, train, v);
+      return train_as<nn::RNNCell>(o, vocab, digest, train, v);
     throw Error(fmt::format("--cell: '{}' is not one of lstm, gru, rnn, rnn_relu", o.cell));
   } catch (const std::exception& e) {
     fmt::print(stderr, "rnnc train: {}\n", describe(e));

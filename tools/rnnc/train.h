@@ -16,7 +16,8 @@ struct TrainOptions {
   int batch = 50;
   std::string optimizer = "adam";  // adam, rmsprop, adagrad, sgd
   double lr = 2e-3;
-  double clip = 5;  // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
+  bool lr_given = false;  // --lr on the command line: a resumed run uses it, not the checkpoint's
+  double clip = 5;        // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
   double val_frac = 0.05;
   int64_t validate_every = 0;  // steps (0: about ten times over the run, or every 200)
   std::string save = "cv";
