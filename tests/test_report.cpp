@@ -7,6 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+#include <filesystem>
+
 using namespace rnnc;
 
 TEST_CASE("summary lines are JSON: non-finite and missing values are null, with the reason") {
@@ -62,4 +65,23 @@ TEST_CASE("progress: plain lines when the output is not a terminal") {
   CHECK(text.find("chars/s") != std::string::npos);
   CHECK(text.find("ETA") != std::string::npos);
   CHECK(text.find('\r') == std::string::npos);
+}
+
+TEST_CASE("loss curves: a write that fails is an error and keeps the previous file") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("rnnc-test-curve-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  rnnc::report::LossCurve c;
+  c.add(1, 2.5, std::nan(""));
+  c.write_csv(dir / "loss.csv");
+  const auto before = fs::file_size(dir / "loss.csv");
+  c.add(2, 2.0, 2.2);
+  // The temporary cannot be made (a folder holds its name), as on a full disk: the old file stays.
+  fs::create_directories(dir / ("loss.csv.tmp" + std::to_string(::getpid())));
+  CHECK_THROWS_WITH(c.write_csv(dir / "loss.csv"),
+                    Catch::Contains("cannot write") && Catch::Contains("the previous file, if any, is kept"));
+  CHECK(fs::file_size(dir / "loss.csv") == before);
+  CHECK_THROWS_WITH(c.write_svg(dir / "no" / "such" / "loss.svg", "t"), Catch::Contains("cannot write"));
+  fs::remove_all(dir);
 }

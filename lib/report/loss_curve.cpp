@@ -1,24 +1,48 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
+
+#include <unistd.h>
 
 #include "rnnc/error.h"
 #include "rnnc/report.h"
 
 namespace rnnc::report {
 
+namespace {
+// Writes `text` to a temporary beside `path` and renames it over `path`: a full disk or a failed
+// write leaves the previous file as it was, and is an error that says so.
+void write_whole(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + fmt::format(".tmp{}", ::getpid());
+  bool ok = false;
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    ok = static_cast<bool>(out << text) && static_cast<bool>(out.flush());
+  }
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, path, ec);
+  if (!ok || ec) {
+    const int err = errno;
+    std::filesystem::remove(tmp, ec);
+    throw Error(fmt::format("rnnc: cannot write '{}': {} (the previous file, if any, is kept)", path.string(),
+                            ok ? ec.message() : std::strerror(err)));
+  }
+}
+}  // namespace
+
 void LossCurve::add(long step, double train, double val) { points_.push_back({step, train, val}); }
 
 void LossCurve::write_csv(const std::filesystem::path& path) const {
-  std::ofstream out(path);
-  if (!out) throw Error(fmt::format("rnnc: cannot write '{}'", path.string()));
-  out << "step,train_loss,val_loss\n";
+  std::string out = "step,train_loss,val_loss\n";
   for (const Point& p : points_)
-    out << p.step << ',' << (std::isnan(p.train) ? "" : fmt::format("{:.6g}", p.train)) << ','
-        << (std::isnan(p.val) ? "" : fmt::format("{:.6g}", p.val)) << '\n';
+    out += fmt::format("{},{},{}\n", p.step, std::isnan(p.train) ? "" : fmt::format("{:.6g}", p.train),
+                       std::isnan(p.val) ? "" : fmt::format("{:.6g}", p.val));
+  write_whole(path, out);
 }
 
 std::string LossCurve::svg(const std::string& title) const {
@@ -77,9 +101,7 @@ std::string LossCurve::svg(const std::string& title) const {
 }
 
 void LossCurve::write_svg(const std::filesystem::path& path, const std::string& title) const {
-  std::ofstream out(path);
-  if (!out) throw Error(fmt::format("rnnc: cannot write '{}'", path.string()));
-  out << svg(title);
+  write_whole(path, svg(title));
 }
 
 }  // namespace rnnc::report
