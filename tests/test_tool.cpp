@@ -251,6 +251,14 @@ TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad 
     CHECK(bad.output.find("--save") != std::string::npos);
     CHECK(bad.output.find("a bug in rnnc") == std::string::npos);
   }
+  // Unbounded work refused before it starts: a device as data, a model larger than the machine.
+  Run device = run(tool + "--steps 5 --data /dev/zero");
+  CHECK(device.status != 0);
+  CHECK(device.output.find("not a regular file") != std::string::npos);
+  Run huge = run(box.env + RNNC_TOOL + " train --steps 5 --layers 2147483647");
+  INFO(huge.output);
+  CHECK(huge.status != 0);
+  CHECK(huge.output.find("more than this machine's") != std::string::npos);
   // No validation text: only what was written is named, and sampling points at last.
   Run unvalidated = run(tool + "--steps 3 --val-frac 0 --save " + (box.dir / "e").string());
   INFO(unvalidated.output);

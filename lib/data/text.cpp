@@ -68,7 +68,19 @@ std::string read_text(const fs::path& path, std::string_view extension) {
   } else {
     files.push_back(path);
   }
+  // Regular files only, of a bounded size, checked before reading: /dev/zero or a FIFO would be read
+  // until memory ran out.
+  constexpr std::uintmax_t most = std::uintmax_t{1} << 31;  // 2 GiB of text in all
+  std::uintmax_t total = 0;
+  for (const fs::path& f : files) {
+    if (!fs::is_regular_file(f, ec))
+      throw Error(fmt::format("rnnc: data file '{}' is not a regular file (a device, a pipe?)", f.string()));
+    total += fs::file_size(f, ec);
+    if (ec || total > most)
+      throw Error(fmt::format("rnnc: data '{}' holds more than {} bytes of text", path.string(), most));
+  }
   std::string text;
+  text.reserve(static_cast<std::size_t>(total));
   for (const fs::path& f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) throw Error(fmt::format("rnnc: cannot open data file '{}'", f.string()));

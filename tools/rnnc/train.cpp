@@ -24,6 +24,25 @@ optim::Optimizer make_optimizer(const std::string& name, double lr) {
   throw Error(fmt::format("--optimizer: '{}' is not one of adam, rmsprop, adagrad, sgd", name));
 }
 
+// Refuses a model whose weights, gradients and Adam's two moments (4 float32 copies) would not fit
+// in this machine's memory, naming the options.
+void check_model_size(const TrainOptions& o, int vocab) {
+  const long double gates = o.cell == "lstm"  ? 4
+                            : o.cell == "gru" ? 3
+                                              : 1,
+                    H = o.hidden, V = vocab, E = o.embedding, in0 = o.embedding > 0 ? E : V;
+  const long double params =
+      gates * H * (in0 + H + 2) + (o.layers - 1.0L) * gates * H * (2 * H + 2) + V * H + V + E * V;
+  const long double bytes = 16 * params;
+  const long double memory = static_cast<long double>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+  if (bytes > memory)
+    throw Error(
+        fmt::format("--layers {} --hidden {}: about {:.3g} parameters, {:.3g} GB with their gradients and "
+                    "optimizer state, more than this machine's {:.3g} GB of memory",
+                    o.layers, o.hidden, static_cast<double>(params), static_cast<double>(bytes / 1e9),
+                    static_cast<double>(memory / 1e9)));
+}
+
 // The folder checkpoints go to, created, and checked writable before any step is trained.
 fs::path writable_folder(const std::string& save) {
   if (save.empty()) throw Error("--save: give a folder for the checkpoints");
@@ -143,6 +162,7 @@ int train(const TrainOptions& o) {
     const std::string path = o.common.data.empty() ? find_layout().corpus_dir : o.common.data;
     const data::Corpus text = data::read_corpus(path, o.val_frac);
     const data::Vocab& vocab = text.vocab;
+    check_model_size(o, vocab.size());  // before the model is made (--layers 2147483647 allocated 5.7 GB first)
     // What a resumed run checks it trains on: the length and an FNV-1a hash of the text.
     uint64_t h = 1469598103934665603ull;
     for (char32_t c : text.text) h = (h ^ static_cast<uint64_t>(c)) * 1099511628211ull;
