@@ -247,6 +247,28 @@ TEST_CASE("dist: a rank whose model has other parameters is caught when fit star
     CHECK_NOTHROW(run());
 }
 
+TEST_CASE("dist: ranks with other settings are an error on every rank, naming the setting", "[dist]") {
+  const std::u32string text = fixed_text();
+  const data::Vocab vocab = data::Vocab::of(text);
+  std::mt19937_64 rng(3);
+  CharModel m = CharModel::init(vocab.size(), 8, rng);
+  optim::Optimizer opt(optim::Adam{});
+  const bool other = dist::rank() == 1;
+  auto steps = [&] {  // 50 steps here, 60 on rank 1: it would wait at step 51 forever
+    nn::fit(m, opt, data::Streams(vocab.encode(text), 4, 8), CharModel::loss, {.budget = {.steps = other ? 60 : 50}});
+  };
+  auto length = [&] {  // a text of another length: other chunks per pass
+    nn::fit(m, opt, data::Streams(vocab.encode(text.substr(0, other ? 10000 : 12000)), 4, 8), CharModel::loss,
+            {.budget = {.epochs = 1}});
+  };
+  if (dist::size() > 1) {
+    CHECK_THROWS_WITH(steps(), Catch::Contains("'fit: budget.steps' differs between ranks"));
+    CHECK_THROWS_WITH(length(), Catch::Contains("'fit: data.batches()' differs between ranks"));
+  } else {
+    CHECK_NOTHROW(steps());
+  }
+}
+
 TEST_CASE("dist: a time budget ends every rank after the same step, on rank 0's clock", "[dist]") {
   const std::u32string text = fixed_text();
   const data::Vocab vocab = data::Vocab::of(text);

@@ -203,6 +203,9 @@ struct Resumed {
   std::vector<std::pair<std::string, Tensor>> optim;
 };
 Resumed read_training_state(const io::Checkpoint& c);
+// Under mpirun: every rank holds the same values, or every rank throws an Error naming the first
+// that differs (dist::check_same).
+void agree(const std::vector<std::pair<std::string, double>>& settings);
 // The evaluation runs no backward loop: under a memory budget its per-step work moves into its
 // loops (CompileOptions::memory_budget), and where even that does not fit, it runs the least plan
 // rather than end the run at its first validation.
@@ -413,6 +416,23 @@ FitResult fit(Model& model, optim::Optimizer& opt, const D& data, Loss loss, con
     trainer.load(c, s);
   }
   if (multi) {
+    // The same run on every rank, or an error on every rank naming what differs (a rank that would
+    // stop at another step would wait for the others forever; other settings train silently wrong).
+    detail::agree({{"budget.steps", double(o.budget.steps)},
+                   {"budget.epochs", double(o.budget.epochs)},
+                   {"budget.seconds", o.budget.seconds},
+                   {"clip.value", o.clip.value},
+                   {"clip.norm", o.clip.norm},
+                   {"validate_every", double(o.validate_every)},
+                   {"seed", double(o.seed)},
+                   {"diverge", o.diverge},
+                   {"overlap", double(o.overlap)},
+                   {"compile.bf16", double(o.compile.bf16)},
+                   {"compile.memory_budget", double(o.compile.memory_budget)},
+                   {"data.batches()", double(per_pass)},
+                   {"data.rows()", double(data.rows())},
+                   {"data.tokens()", double(data.tokens())},
+                   {"resumed at step", double(s)}});
     dist::broadcast(model);                    // not trusted to seeds; a rank with other shapes is an error here
     rng.shard(1, dist::rank(), dist::size());  // dropout masks as one process would draw them for the whole batch
   }

@@ -73,6 +73,16 @@ Resumed read_training_state(const io::Checkpoint& c) {
   return r;
 }
 
+void agree(const std::vector<std::pair<std::string, double>>& settings) {
+  std::vector<Tensor> values;
+  std::vector<std::string> names;
+  for (const auto& [name, v] : settings) {
+    names.push_back("fit: " + name);
+    values.push_back(Tensor::scalar(v, DType::f64));
+  }
+  dist::check_same(values, names);
+}
+
 }  // namespace detail
 
 std::vector<report::Field> summary_fields(const FitResult& r) {

@@ -43,6 +43,50 @@ void check_model_size(const TrainOptions& o, int vocab) {
                     static_cast<double>(memory / 1e9)));
 }
 
+// Under mpirun: every rank trains with the same options on the same text, or every rank stops with
+// an error naming the option that differs (ranks that disagreed trained silently to a meaningless
+// model, or waited for each other forever).
+void agree_on_options(const TrainOptions& o, const std::string& digest, const data::Vocab& vocab) {
+  if (dist::size() == 1) return;
+  std::vector<std::string> names;
+  std::vector<Tensor> values;
+  auto add = [&](const std::string& name, double v) {
+    names.push_back(name);
+    values.push_back(Tensor::scalar(v, DType::f64));
+  };
+  auto add_text = [&](const std::string& name, std::string_view text) {  // a 64-bit FNV-1a hash, exactly
+    uint64_t h = 1469598103934665603ull;
+    for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    add(name, static_cast<double>(h >> 32));
+    add(name, static_cast<double>(h & 0xffffffffu));
+  };
+  add_text("--data (the text)", digest);
+  add_text("--data (the vocabulary)", data::encode_utf8(vocab.chars()));
+  add_text("--cell", o.cell);
+  add_text("--optimizer", o.optimizer);
+  add_text("--resume", o.resume);
+  for (const auto& [name, v] :
+       std::vector<std::pair<const char*, double>>{{"--steps", static_cast<double>(o.common.steps)},
+                                                   {"--epochs", static_cast<double>(o.common.epochs)},
+                                                   {"--time", o.common.time},
+                                                   {"--seq-length", static_cast<double>(o.common.seq_length)},
+                                                   {"--seed", static_cast<double>(o.common.seed)},
+                                                   {"--layers", o.layers},
+                                                   {"--hidden", o.hidden},
+                                                   {"--embedding", o.embedding},
+                                                   {"--dropout", o.dropout},
+                                                   {"--batch", o.batch},
+                                                   {"--lr", o.lr},
+                                                   {"--clip", o.clip},
+                                                   {"--val-frac", o.val_frac},
+                                                   {"--validate-every", static_cast<double>(o.validate_every)},
+                                                   {"--memory-budget", o.memory_budget},
+                                                   {"--bf16", o.bf16 ? 1.0 : 0.0},
+                                                   {"--no-overlap", o.overlap ? 0.0 : 1.0}})
+    add(name, v);
+  dist::check_same(values, names);
+}
+
 // The folder checkpoints go to, created, and checked writable before any step is trained.
 fs::path writable_folder(const std::string& save) {
   if (save.empty()) throw Error("--save: give a folder for the checkpoints");
@@ -167,6 +211,7 @@ int train(const TrainOptions& o) {
     uint64_t h = 1469598103934665603ull;
     for (char32_t c : text.text) h = (h ^ static_cast<uint64_t>(c)) * 1099511628211ull;
     const std::string digest = fmt::format("{}:{:016x}", text.text.size(), h);
+    agree_on_options(o, digest, vocab);  // under mpirun, before any rank trains
     if (text.train.numel() < int64_t(o.batch) * o.common.seq_length + 1)
       throw Error(fmt::format("'{}' has {} training characters, fewer than one batch of {} x {}", path,
                               text.train.numel(), o.batch, o.common.seq_length));
