@@ -6,7 +6,7 @@
 //   padded   the lengths ignored: every row runs to T (wrong for the backward direction; the floor)
 //   lengths  scan with per-row lengths: each row exactly its own length (real steps sum(lengths))
 // Prints one JSON line per way with the real (unpadded) steps per second.
-// Usage: bench_varlen [--cell lstm|gru] [--hidden H] [--steps T] [--batch B] [--threads N] [--iters N]
+// Usage: bench_varlen [--cell lstm|gru] [--hidden H] [--seq-length T] [--batch B] [--threads N] [--steps N]
 #include <rnnc/rnnc.h>
 
 #include <CLI/CLI.hpp>
@@ -73,10 +73,10 @@ int main(int argc, char** argv) {
   int threads = 2, iters = 5;
   app.add_option("--cell", cell, "lstm or gru")->check(CLI::IsMember({"lstm", "gru"}))->capture_default_str();
   app.add_option("--hidden", hidden, "units per direction")->capture_default_str();
-  app.add_option("--steps", steps, "T, the longest length")->capture_default_str();
+  app.add_option("--seq-length", steps, "T, the longest length")->capture_default_str();
   app.add_option("--batch", batch, "B sequences")->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
-  app.add_option("--iters", iters, "timed steps per way")->capture_default_str();
+  app.add_option("--steps", iters, "timed steps per way")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     return cell == "lstm" ? run<nn::LSTMCell>(hidden, steps, batch, threads, iters)

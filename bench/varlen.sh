@@ -16,7 +16,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "bidirectional $cell classifier step, H $H, T $T, B $B, lengths uniform in [1, T], $threads threads;" \
      "$(nproc) cores, $cpu (family $(grep -m1 'cpu family' /proc/cpuinfo | awk '{print $4}'))"
 field() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" <<< "$1"; }
-ours=$("$build/bench/bench_varlen" --cell "$cell" --hidden "$H" --steps "$T" --batch "$B" --threads "$threads")
+ours=$("$build/bench/bench_varlen" --cell "$cell" --hidden "$H" --seq-length "$T" --batch "$B" --threads "$threads")
 theirs=""
 if [ -f "$peer" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   theirs=$(RNN_THREADS=$threads /usr/bin/python3 "$peer" "$cell" "$H" "$T" "$B")
