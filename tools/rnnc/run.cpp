@@ -17,13 +17,12 @@ namespace rnnc::tool {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// FNV-1a, 64 bits: a stable hash of the things a cached binary depends on.
-uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ull) {
+uint64_t fnv1a(std::string_view s, uint64_t h) {
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
   return h;
 }
+
+namespace {
 
 std::string quote(const std::string& s) {
   std::string q = "'";

@@ -1,6 +1,8 @@
 // `rnnc run FILE.cpp [-- ARGS]`: compile a user's model file against the library and run it.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rnnc::tool {
@@ -24,5 +26,8 @@ int run(const RunOptions& o);
 
 // The cache directory: $RNNC_CACHE_DIR, else $XDG_CACHE_HOME/rnnc, else ~/.cache/rnnc.
 std::string cache_dir();
+
+// FNV-1a, 64 bits: a stable hash (of what a cached binary depends on, of a training text).
+uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull);
 
 }  // namespace rnnc::tool

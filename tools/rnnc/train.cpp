@@ -55,8 +55,7 @@ void agree_on_options(const TrainOptions& o, const std::string& digest, const da
     values.push_back(Tensor::scalar(v, DType::f64));
   };
   auto add_text = [&](const std::string& name, std::string_view text) {  // a 64-bit FNV-1a hash, exactly
-    uint64_t h = 1469598103934665603ull;
-    for (char c : text) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    const uint64_t h = fnv1a(text);
     add(name, static_cast<double>(h >> 32));
     add(name, static_cast<double>(h & 0xffffffffu));
   };
@@ -208,9 +207,7 @@ int train(const TrainOptions& o) {
     const data::Vocab& vocab = text.vocab;
     check_model_size(o, vocab.size());  // before the model is made (--layers 2147483647 allocated 5.7 GB first)
     // What a resumed run checks it trains on: the length and an FNV-1a hash of the text.
-    uint64_t h = 1469598103934665603ull;
-    for (char32_t c : text.text) h = (h ^ static_cast<uint64_t>(c)) * 1099511628211ull;
-    const std::string digest = fmt::format("{}:{:016x}", text.text.size(), h);
+    const std::string digest = fmt::format("{}:{:016x}", text.text.size(), fnv1a(data::encode_utf8(text.text)));
     agree_on_options(o, digest, vocab);  // under mpirun, before any rank trains
     if (text.train.numel() < int64_t(o.batch) * o.common.seq_length + 1)
       throw Error(fmt::format("'{}' has {} training characters, fewer than one batch of {} x {}", path,
