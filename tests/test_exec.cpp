@@ -11,6 +11,7 @@
 #include "exec/executor.h"
 #include "exec/library.h"
 #include "exec/quantize.h"
+#include "exec/serialize.h"
 #include "rnnc/error.h"
 
 using namespace rnnc;
@@ -279,5 +280,14 @@ TEST_CASE("exec: int8 weights: a GEMM on a weight literal quantized per column g
     }
     CHECK(differ == 0);
     CHECK(worst < 0.04 * scale);  // within 4% of float32's largest output (rows of A with outliers)
+
+    // A loaded program whose int8 GEMM claims more columns than its literals hold is refused,
+    // sizes near int64's range included (the product once overflowed: found by fuzz_program).
+    CHECK_NOTHROW(check_references(s, 0));
+    for (int64_t cols : {n + 1, int64_t{504684633242206240}, int64_t{-1}}) {
+      Schedule bad = s;
+      bad.steps[0].gemm.b.shape[1] = cols;
+      CHECK_THROWS_WITH(check_references(bad, 0), Contains("int8 GEMM whose weights or scales are not what it reads"));
+    }
   }
 }

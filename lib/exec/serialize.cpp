@@ -439,9 +439,10 @@ void check_int8(const GemmStep& g, const Schedule& s) {
   const Tensor* sc = literal(g.scale);
   const bool ok = g.b.shape.size() == 2 && g.a.shape.size() == 2 && g.c.shape.size() == 2 && g.b.strides.size() == 2 &&
                   q && sc && q->dtype() == DType::i8 && sc->dtype() == DType::f32 && g.b.offset == 0 &&
-                  g.scale.offset == 0 && g.b.strides[1] % 64 == 0 && g.b.strides[1] >= g.b.shape[0] &&
-                  q->numel() >= g.b.shape[1] * g.b.strides[1] && sc->numel() >= 2 * g.b.shape[1] &&
-                  g.a.dtype == DType::f32 && g.c.dtype == DType::f32;
+                  g.scale.offset == 0 && g.b.strides[1] > 0 && g.b.strides[1] % 64 == 0 &&
+                  g.b.strides[1] >= g.b.shape[0] && g.b.shape[1] >= 0 &&
+                  g.b.shape[1] <= q->numel() / g.b.strides[1] &&  // no overflow
+                  g.b.shape[1] <= sc->numel() / 2 && g.a.dtype == DType::f32 && g.c.dtype == DType::f32;
   if (!ok) throw Error("rnnc: program: an int8 GEMM whose weights or scales are not what it reads");
 }
 
