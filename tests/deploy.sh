@@ -12,7 +12,12 @@ work=$(mktemp -d /tmp/rnnc-deploy-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 "$rnnc" train --data "$corpus" --cell lstm --layers 2 --hidden 32 --seq-length 16 --batch 8 --steps 1000 --lr 0.01 \
   --validate-every 1000 --save "$work/run" > "$work/train.log"
-"$rnnc" export "$work/run/best.safetensors" --out "$work/model" > "$work/export.log"
+"$rnnc" export "$work/run/best.safetensors" --out "$work/model" --batch 4 > "$work/export.log"
+# With --batch, the header declares the batched step (test_export checks what it computes).
+grep -q "model_batch_size = 4" "$work/model/model.h" && grep -q "int model_step_many(" "$work/model/model.h" || {
+  echo "deploy: model.h has no batched step of 4 streams" >&2
+  exit 1
+}
 mkdir "$work/src"
 cp "$src/examples/deploy/CMakeLists.txt" "$src/examples/deploy/generate.c" "$work/src/"
 cmake -S "$work/src" -B "$work/build" -Dmodel_DIR="$work/model" -DCMAKE_BUILD_TYPE=Release > "$work/configure.log"

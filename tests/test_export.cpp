@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <new>
 #include <random>
 #include <thread>
@@ -107,10 +108,23 @@ struct InProcess {
     program = exec::serialize(p->schedule);
     kernels.assign(p->kernels.begin(), p->kernels.end());
     for (const Tensor& t : tree::tensors(s0)) state.append(static_cast<const char*>(t.raw()), t.numel() * 4);
-    image = rnnc_model_image{RNNC_MODEL_FORMAT, "test",         "host",
-                             features,          program.data(), program.size(),
-                             kernels.data(),    kernels.size(), static_cast<int>(tree::tensors(s0).size()),
-                             state.data(),      state.size(),   nullptr};
+    image = rnnc_model_image{RNNC_MODEL_FORMAT,
+                             "test",
+                             "host",
+                             features,
+                             program.data(),
+                             program.size(),
+                             kernels.data(),
+                             kernels.size(),
+                             static_cast<int>(tree::tensors(s0).size()),
+                             state.data(),
+                             state.size(),
+                             nullptr,
+                             0,
+                             nullptr,
+                             0,
+                             nullptr,
+                             0};
   }
 };
 
@@ -282,8 +296,8 @@ TEST_CASE("export: streams step from many threads at once, allocating nothing af
   REQUIRE(rnnc_model_states(model) == 4);  // (h, c) of 2 layers
   rnnc_spec spec;
   REQUIRE(rnnc_model_output(model, 0, &spec) == RNNC_OK);
-  CHECK(spec.rank == 1);
-  CHECK(spec.shape[0] == V);
+  CHECK(spec.rank == 2);
+  CHECK((spec.shape[0] == 1 && spec.shape[1] == V));
   CHECK(rnnc_model_state(model, 4, &spec) == RNNC_ERROR);
 
   // What each stream should see: stream k reads characters char_at(t + k).
@@ -332,6 +346,143 @@ TEST_CASE("export: streams step from many threads at once, allocating nothing af
   rnnc_model_free(model);
 }
 
+namespace {
+// Whether y is want to float32's rounding (a batched step sums in another order than one stream's).
+bool close(float y, float want) { return std::fabs(y - want) <= 1e-5f * (1 + std::fabs(want)); }
+std::string slurp(const std::filesystem::path& f) {
+  std::ifstream in(f);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST_CASE("export: a batch steps streams as each would step alone, allocating nothing after its first call") {
+  const Model m = small_model();
+  auto step = step_of(m);
+  const State s0 = m.initial_state(1);
+  constexpr int kBatch = 8, kSteps = 40;
+  const std::shared_ptr<rnnc_model> model = stream_model(step, s0, char_tensor(0), 1, kBatch);
+  REQUIRE(rnnc_model_batch(model.get()) == kBatch);
+  char err[512] = "";
+  rnnc_batch* batch = rnnc_batch_new(model.get(), err, sizeof err);
+  if (!batch) FAIL(err);
+
+  // Stream k reads char_at(t + 3k); each alone gives what it should see.
+  std::vector<std::vector<float>> want(kBatch);
+  for (int k = 0; k < kBatch; ++k) {
+    State s = s0;
+    for (int t = 0; t < kSteps; ++t) {
+      auto [logits, next] = step(s, char_tensor(char_at(t + 3 * k)));
+      s = next;
+      for (int64_t v = 0; v < V; ++v) want[k].push_back(logits.at(v));
+    }
+  }
+  // Odd steps batch all 8 (the caller's buffers in place), even steps the first 5 (staged) and
+  // the other 3 step alone: a stream moves on the same way by either call.
+  std::vector<rnnc_stream*> streams;
+  for (int k = 0; k < kBatch; ++k) streams.push_back(rnnc_stream_new(model.get(), err, sizeof err));
+  std::vector<int32_t> x(kBatch);
+  std::vector<float> y(kBatch * V);
+  int wrong = 0;
+  int64_t allocated = 0;
+  for (int t = 0; t < kSteps; ++t) {
+    for (int k = 0; k < kBatch; ++k) x[k] = char_at(t + 3 * k);
+    const int n = t % 2 ? kBatch : 5;
+    const void* in[] = {x.data()};
+    void* out[] = {y.data()};
+    counting = t >= 2;  // after the first call of each size
+    allocations = 0;
+    REQUIRE(rnnc_batch_step(batch, streams.data(), n, in, out, err, sizeof err) == RNNC_OK);
+    for (int k = n; k < kBatch; ++k) {
+      const void* one_in[] = {&x[k]};
+      void* one_out[] = {&y[k * V]};
+      REQUIRE(rnnc_stream_step(model.get(), streams[k], one_in, one_out, err, sizeof err) == RNNC_OK);
+    }
+    counting = false;
+    allocated += allocations;
+    for (int k = 0; k < kBatch; ++k)
+      for (int64_t v = 0; v < V; ++v) wrong += !close(y[k * V + v], want[k][t * V + v]);
+  }
+  CHECK(wrong == 0);
+  CHECK(allocated == 0);
+
+  // Misuse: an error code naming what is wrong; no stream moves.
+  const void* in[] = {x.data()};
+  void* out[] = {y.data()};
+  CHECK(rnnc_batch_step(batch, streams.data(), 0, in, out, err, sizeof err) == RNNC_ERROR);
+  CHECK_THAT(std::string(err), Contains("0 streams, the batched step takes 1 to 8"));
+  CHECK(rnnc_batch_step(batch, streams.data(), 9, in, out, err, sizeof err) == RNNC_ERROR);
+  std::vector<rnnc_stream*> twice = {streams[0], streams[1], streams[0]};
+  CHECK(rnnc_batch_step(batch, twice.data(), 3, in, out, err, sizeof err) == RNNC_ERROR);
+  CHECK_THAT(std::string(err), Contains("streams 0 and 2 are the same"));
+  const std::shared_ptr<rnnc_model> single = stream_model(step, s0, char_tensor(0), 1);
+  CHECK(rnnc_model_batch(single.get()) == 0);
+  CHECK(rnnc_batch_new(single.get(), err, sizeof err) == nullptr);
+  CHECK_THAT(std::string(err), Contains("exported without a batched step"));
+  rnnc_stream* other = rnnc_stream_new(single.get(), err, sizeof err);
+  std::vector<rnnc_stream*> mixed = {streams[0], other};
+  CHECK(rnnc_batch_step(batch, mixed.data(), 2, in, out, err, sizeof err) == RNNC_ERROR);
+  CHECK_THAT(std::string(err), Contains("stream 1 is NULL or of another model"));
+  rnnc_stream_free(other);
+  for (rnnc_stream* s : streams) rnnc_stream_free(s);
+  rnnc_batch_free(batch);
+}
+
+TEST_CASE("export: the library's batched step gives the in-process batch's bits") {
+  const Model m = small_model();
+  auto step = step_of(m);
+  const State s0 = m.initial_state(1);
+  constexpr int kBatch = 4;
+  const auto dir = temp_dir("export-many");
+  const ExportedModel x = export_stream(step, s0, char_tensor(0), dir, {.name = "many", .batch = kBatch});
+  CHECK_THAT(slurp(x.header), Contains("many_batch_size = 4"));
+  Library so(x.shared_library, "many");
+  void* (*batch_new)(const void*, char*, size_t) = nullptr;
+  void (*batch_free)(void*) = nullptr;
+  int (*step_many)(void*, void* const*, int, const int32_t*, float*, char*, size_t) = nullptr;
+  so.bind(batch_new, "many_batch_new");
+  so.bind(batch_free, "many_batch_free");
+  so.bind(step_many, "many_step_many");
+  char err[512] = "";
+  void* model = so.model_new(1, err, sizeof err);
+  if (!model) FAIL(err);
+  void* batch = batch_new(model, err, sizeof err);
+  if (!batch) FAIL(err);
+  std::vector<void*> states;
+  for (int k = 0; k < kBatch; ++k) states.push_back(so.state_new(model, err, sizeof err));
+
+  const std::shared_ptr<rnnc_model> here = stream_model(step, s0, char_tensor(0), 1, kBatch);
+  rnnc_batch* here_batch = rnnc_batch_new(here.get(), err, sizeof err);
+  std::vector<rnnc_stream*> here_streams;
+  for (int k = 0; k < kBatch; ++k) here_streams.push_back(rnnc_stream_new(here.get(), err, sizeof err));
+  std::vector<int32_t> c(kBatch);
+  std::vector<float> y(kBatch * V), want(kBatch * V);
+  int mismatches = 0;
+  for (int t = 0; t < 100; ++t) {
+    const int n = t % 3 ? kBatch : 3;
+    for (int k = 0; k < kBatch; ++k) c[k] = char_at(t + 5 * k);
+    REQUIRE(step_many(batch, states.data(), n, c.data(), y.data(), err, sizeof err) == 0);
+    const void* in[] = {c.data()};
+    void* out[] = {want.data()};
+    REQUIRE(rnnc_batch_step(here_batch, here_streams.data(), n, in, out, err, sizeof err) == RNNC_OK);
+    for (int64_t i = 0; i < n * V; ++i) mismatches += y[i] != want[i];
+  }
+  CHECK(mismatches == 0);
+  for (void* s : states) so.state_free(s);
+  for (rnnc_stream* s : here_streams) rnnc_stream_free(s);
+  rnnc_batch_free(here_batch);
+  batch_free(batch);
+  so.model_free(model);
+
+  // A step whose output has no row per stream cannot be batched: export says which output.
+  auto pooled = compile([&m](const State& s, const Var& ch) {
+    auto [logits, next] = Model::next(m, s, ch);
+    return std::pair{sum(logits, {0}), next};
+  });
+  CHECK_THROWS_WITH(export_stream(pooled, s0, char_tensor(0), dir, {.name = "many", .batch = kBatch}),
+                    Contains("'output' is f32[11] for one stream and f32[11] for 4"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("export: an image for another CPU or another run time is refused with the reason") {
   const Model m = small_model();
   auto step = step_of(m);
@@ -368,7 +519,7 @@ TEST_CASE("export: an image for another CPU or another run time is refused with 
     InProcess in(c, s0);
     in.image.states = 5;  // the logits taken for a state part
     CHECK(rnnc_model_new(&in.image, 1, err, sizeof err) == nullptr);
-    CHECK_THAT(std::string(err), Contains("is f32[1, 16] but the step returns f32[11]"));
+    CHECK_THAT(std::string(err), Contains("is f32[1, 16] but the step returns f32[1, 11]"));
   }
   {
     InProcess in(c, s0);

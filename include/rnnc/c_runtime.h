@@ -67,7 +67,7 @@ int rnnc_program_run(rnnc_program* p, const void* const* inputs, void* const* ou
  *   while (...) if (rnnc_stream_step(m, s, in, out, err, sizeof err) != RNNC_OK) ...
  *   rnnc_stream_free(s);  rnnc_model_free(m);
  */
-#define RNNC_MODEL_FORMAT 1u
+#define RNNC_MODEL_FORMAT 2u
 
 /* What an exported library hands the run time (export writes it; nothing here is copied: it must
  * outlive the model). */
@@ -84,6 +84,13 @@ typedef struct rnnc_model_image {
   const void* initial_state;   /* the states' initial values, one after the other */
   uint64_t initial_state_size; /* bytes */
   const char* const* metadata; /* key, value, key, value, ..., NULL */
+  /* The same step for `batch` streams at once (0: none): every input, output and state part of
+   * the step above has a leading axis of 1, here of `batch`. */
+  int batch;
+  const void* batch_program;
+  uint64_t batch_program_size;
+  const rnnc_kernel_fn* batch_kernels;
+  uint64_t batch_kernel_count;
 } rnnc_model_image;
 
 typedef struct rnnc_model rnnc_model;
@@ -115,6 +122,35 @@ void* rnnc_stream_state(rnnc_stream* s, int i);
 /* One step: inputs[i] holds input i, outputs[k] receives output k; the state moves on. */
 int rnnc_stream_step(const rnnc_model* m, rnnc_stream* s, const void* const* inputs, void* const* outputs, char* err,
                      size_t err_size);
+
+/* ---- Batches: many streams stepped together, for a server. ----
+ *
+ * A model exported with a batch size B also holds its step compiled for B rows: a batch steps up to
+ * B streams as one step of that program (each weight read once for all of them, a GEMM instead of
+ * B matrix-vector products), their states gathered in and scattered back; each stream's state moves
+ * on as if it had stepped alone. A batch holds the memory it works in: one per thread that steps
+ * batches. A stream stepped by a batch must not be stepped elsewhere during the call; after a
+ * batch's first call with n streams, a call allocates nothing.
+ *
+ *   rnnc_batch* b = rnnc_batch_new(m, err, sizeof err);
+ *   rnnc_stream* group[] = {s0, s1, s2};
+ *   const void* in[] = {x};  // input 0 of the 3 streams, one after the other
+ *   void* out[] = {y};       // output 0 of the 3 streams, likewise
+ *   if (rnnc_batch_step(b, group, 3, in, out, err, sizeof err) != RNNC_OK) ...
+ *   rnnc_batch_free(b);
+ */
+typedef struct rnnc_batch rnnc_batch;
+
+/* The most streams one batched step takes; 0 when the model was exported without one. */
+int rnnc_model_batch(const rnnc_model* m);
+/* A batch of m (which must outlive it); NULL when m has no batched step, the reason in err. */
+rnnc_batch* rnnc_batch_new(const rnnc_model* m, char* err, size_t err_size);
+void rnnc_batch_free(rnnc_batch* b);
+/* One step of streams[0 .. n) (distinct streams of the batch's model, 1 <= n <= its batch):
+ * inputs[i] holds input i of the n streams one after the other, outputs[k] receives output k
+ * likewise. */
+int rnnc_batch_step(rnnc_batch* b, rnnc_stream* const* streams, int n, const void* const* inputs, void* const* outputs,
+                    char* err, size_t err_size);
 
 #ifdef __cplusplus
 }

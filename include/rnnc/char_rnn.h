@@ -79,10 +79,12 @@ template <class Cell> struct CharRNN {
     return mean(softmax_cross_entropy(squeeze(slice(logits, 0, -1, logits.shape()[0]), 0), b.y));
   }
 
-  // One character in, the logits [V] of the next and the state out: for sampling.
+  // One character per stream in (c [B]), the logits [B, V] of the next and the state out: for
+  // sampling and serving.
   static std::pair<Var, State> next(const CharRNN& m, const State& s, const Var& c) {
-    auto [logits, last] = m(reshape(c, {1, 1}), s);
-    return {reshape(logits, {m.vocab}), last};
+    const int64_t B = c.shape().at(0);
+    auto [logits, last] = m(reshape(c, {1, B}), s);
+    return {reshape(logits, {B, m.vocab}), last};
   }
 };
 
@@ -99,7 +101,7 @@ struct CharRNNConfig {
 // Reads the metadata (an Error names what is missing or wrong).
 CharRNNConfig char_rnn_config(const io::Checkpoint& c);
 
-// One stream of a model whose step takes a character id (int32 [1]) and returns logits [V].
+// One stream of a model whose step takes a character id (int32 [1]) and returns logits [1, V].
 class CharStream {
  public:
   CharStream(std::shared_ptr<rnnc_model> model, int64_t vocab);
@@ -167,7 +169,7 @@ std::string sample_checkpoint(const io::Checkpoint& c, std::u32string& prime, in
                               std::mt19937_64& rng);
 
 // What `rnnc export` runs: a checkpoint's sampling step, (state, character id int32 [1]) ->
-// (logits [V], state), as a C library (export_stream, rnnc/export.h), from a fresh state; its
+// (logits [1, V], state) (and for o.batch streams at once: ids [B] -> logits [B, V]), as a C library (export_stream, rnnc/export.h), from a fresh state; its
 // vocabulary (UTF-8, characters in id order) as the metadata "vocab", its cell as "cell", and how
 // its weights are held as "weights" (compile.bf16: bfloat16; compile.int8: int8 per output channel).
 ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::path& dir, const ExportOptions& o = {},

@@ -7,6 +7,7 @@
 //   auto step = compile([&model](const State& s, const Var& x) { return model.step(s, x); });  // -> (y, s')
 //   ExportedModel e = export_stream(step, model.initial_state(1), Tensor::zeros({1}, DType::i32), "out");
 //   // out/model.h        the C interface: model_new, model_state_new, model_step, model_state_reset, ...
+//   //                    (and model_batch_new, model_step_many with ExportOptions::batch)
 //   // out/libmodel.so    all of it, the run time inside (links libstdc++ and libfmt, no LLVM)
 //   // out/libmodel.a     the model alone; link it with out/librnnc_runtime.a (link line in model.h)
 //   // out/model-config.cmake   find_package(model CONFIG PATHS out): model::shared, model::static
@@ -47,6 +48,9 @@ struct ExportOptions {
   std::string name = "model";                   // a C identifier: prefixes files and symbols
   std::map<std::string, std::string> metadata;  // read back by rnnc_model_metadata(m, key)
   bool build = true;                            // build the libraries (with cc and ar); else sources only
+  // > 0: the step compiled a second time for this many streams at once, for {name}_step_many (every
+  // leaf of the state, input and output has a leading axis of 1, which the batched step makes this).
+  int batch = 0;
 };
 
 struct ExportedModel {
@@ -63,13 +67,18 @@ struct StreamExport {
   const Compiled* compiled = nullptr;
   std::vector<Tensor> initial_state;
   std::vector<std::string> state_names, input_names, output_names;
+  const Compiled* batched = nullptr;  // the step for `batch` rows (batch > 0)
+  int batch = 0;
+  std::shared_ptr<const void> owner;  // of `batched`
 };
+// Each tensor's leading axis of 1 made `rows` (the row repeated); an Error names a leaf without one.
+std::vector<Tensor> repeat_rows(const std::vector<Tensor>& leaves, const std::vector<std::string>& paths, int64_t rows);
 ExportedModel export_stream(const StreamExport& s, const std::filesystem::path& dir, const ExportOptions& o);
 std::shared_ptr<rnnc_model> stream_model(const StreamExport& s, int threads);
 
 // The checks and names both kinds of stream export share; compiles the step for these shapes.
 template <class F, class S, class X>
-StreamExport stream_export(const TreeFunction<F, Transform::None>& step, const S& state, const X& input) {
+StreamExport stream_export(const TreeFunction<F, Transform::None>& step, const S& state, const X& input, int batch) {
   auto result = step(state, input);  // traced and compiled for these shapes, if not yet
   static_assert(is_pair_like<decltype(result)>::value, "rnnc: export_stream: the step returns (output, state)");
   const std::vector<Tensor> s = tree::tensors(state), next = tree::tensors(std::get<1>(result));
@@ -88,6 +97,17 @@ StreamExport stream_export(const TreeFunction<F, Transform::None>& step, const S
   e.state_names = state_paths;
   e.input_names = tree::paths(input, "input");
   e.output_names = tree::paths(std::get<0>(result), "output");
+  if (batch > 0) {
+    const S states = tree::replace(state, repeat_rows(s, state_paths, batch));
+    const X inputs = tree::replace(input, repeat_rows(tree::tensors(input), e.input_names, batch));
+    // Traced anew: a function keeps the shapes of its first argument (here the state).
+    auto again = std::make_shared<const TreeFunction<F, Transform::None>>(step.fresh());
+    e.batched = &again->compiled_for(states, inputs);
+    e.owner = again;
+    e.batch = batch;
+  } else if (batch < 0) {
+    throw Error("rnnc: export_stream: a batch of " + std::to_string(batch) + " streams");
+  }
   return e;
 }
 }  // namespace detail
@@ -98,16 +118,17 @@ StreamExport stream_export(const TreeFunction<F, Transform::None>& step, const S
 template <class F, class S, class X>
 ExportedModel export_stream(const TreeFunction<F, detail::Transform::None>& step, const S& state, const X& input,
                             const std::filesystem::path& dir, const ExportOptions& o = {}) {
-  return detail::export_stream(detail::stream_export(step, state, input), dir, o);
+  return detail::export_stream(detail::stream_export(step, state, input, o.batch), dir, o);
 }
 
 // The same step as the run time's model in this process (its kernels the JIT's): what an exported
 // library runs, for streams here (rnnc_stream_new; rnnc sample steps through one). threads: per
-// stream (0: the compiled function's).
+// stream (0: the compiled function's); batch > 0: with a batched step for that many streams
+// (rnnc_batch_new).
 template <class F, class S, class X>
 std::shared_ptr<rnnc_model> stream_model(const TreeFunction<F, detail::Transform::None>& step, const S& state,
-                                         const X& input, int threads = 0) {
-  return detail::stream_model(detail::stream_export(step, state, input), threads);
+                                         const X& input, int threads = 0, int batch = 0) {
+  return detail::stream_model(detail::stream_export(step, state, input, batch), threads);
 }
 
 }  // namespace rnnc

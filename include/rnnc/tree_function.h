@@ -142,6 +142,8 @@ class Programs {
   const Function& function(int program) const;
   const Compiled& compiled(int program) const;
   int count() const;
+  // Programs of the same transform and options, none traced yet.
+  std::shared_ptr<Programs> fresh() const { return std::make_shared<Programs>(transform_, options_, interpret_); }
 
   struct Program;
   // The first argument's tree with empty leaves (typed by the front end): what gradients fill.
@@ -272,6 +274,14 @@ template <class F, detail::Transform Kind> class TreeFunction {
     f.inputs.insert(f.inputs.end(), call.random.begin(), call.random.end());
     f.outputs = call.outputs;
     return {f, leaves};
+  }
+
+  // The same function and options with nothing traced yet: for its first argument (whose shapes a
+  // function keeps from its first trace) at other shapes.
+  TreeFunction fresh() const {
+    TreeFunction f = *this;
+    f.programs_ = programs_->fresh();
+    return f;
   }
 
   // Of the most recent shape signature.

@@ -99,8 +99,8 @@ CharStream::CharStream(std::shared_ptr<rnnc_model> model, int64_t vocab)
   char err[1024] = "";
   rnnc_spec out;
   if (rnnc_model_inputs(model_.get()) != 1 || rnnc_model_outputs(model_.get()) != 1 ||
-      rnnc_model_output(model_.get(), 0, &out) != RNNC_OK || out.dtype != RNNC_F32 || out.rank != 1 ||
-      out.shape[0] != vocab)
+      rnnc_model_output(model_.get(), 0, &out) != RNNC_OK || out.dtype != RNNC_F32 || out.rank != 2 ||
+      out.shape[0] != 1 || out.shape[1] != vocab)
     throw Error(fmt::format("rnnc: sample: the step must take one character and return {} float32 logits", vocab));
   stream_ = rnnc_stream_new(model_.get(), err, sizeof err);
   if (!stream_) throw Error(err);

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 
 #include <fstream>
@@ -59,32 +60,36 @@ void make_dir(const std::filesystem::path& dir) {
   if (ec) throw Error(fmt::format("rnnc: export: cannot create {}: {}", dir.string(), ec.message()));
 }
 
-// The program's kernels, each distinct one (by key) once, and per kernel index of the program the
-// distinct kernel it is.
+// Programs' kernels, each distinct one (by key) once over all the programs added.
 struct KernelTable {
   std::vector<const lower::KernelDesc*> distinct;
-  std::vector<int> index;
-};
-KernelTable kernel_table(const lower::Lowered& l) {
-  KernelTable t;
   std::map<std::string, int> symbol_of;
-  for (const lower::Kernel& k : l.kernels) {
-    auto [it, fresh] = symbol_of.try_emplace(k.desc.key(), static_cast<int>(t.distinct.size()));
-    if (fresh) t.distinct.push_back(&k.desc);
-    t.index.push_back(it->second);
+  // Adds l's kernels; per kernel index of l, the distinct kernel it is.
+  std::vector<int> add(const lower::Lowered& l) {
+    std::vector<int> index;
+    for (const lower::Kernel& k : l.kernels) {
+      auto [it, fresh] = symbol_of.try_emplace(k.desc.key(), static_cast<int>(distinct.size()));
+      if (fresh) distinct.push_back(&k.desc);
+      index.push_back(it->second);
+    }
+    return index;
   }
-  return t;
-}
+};
 
-// C declarations of the kernels and the table (`storage` before it: "static " or "").
-std::string kernel_table_c(const std::string& name, const KernelTable& t, const std::string& type,
-                           const std::string& storage) {
+// C declarations of the distinct kernels NAME_k0, NAME_k1, ...
+std::string kernel_declarations(const std::string& name, const KernelTable& t) {
   std::string c;
   for (size_t i = 0; i < t.distinct.size(); ++i)
     c += fmt::format("void {}_k{}(void* const*, int64_t, int64_t);\n", name, i);
-  c += fmt::format("{}const {} {}_kernels[] = {{", storage, type, name);
-  for (size_t i = 0; i < t.index.size(); ++i) c += fmt::format("{}{}_k{}", i ? ", " : "", name, t.index[i]);
-  if (t.index.empty()) c += "0";
+  return c;
+}
+
+// A program's kernel table `array` (`storage` before it: "static " or "").
+std::string kernel_array(const std::string& name, const std::vector<int>& index, const std::string& type,
+                         const std::string& storage, const std::string& array) {
+  std::string c = fmt::format("{}const {} {}[] = {{", storage, type, array);
+  for (size_t i = 0; i < index.size(); ++i) c += fmt::format("{}{}_k{}", i ? ", " : "", name, index[i]);
+  if (index.empty()) c += "0";
   return c + "};\n";
 }
 
@@ -186,9 +191,17 @@ struct StreamSources {
   std::string header, source, cmake;
 };
 
-StreamSources stream_sources(const std::string& name, const KernelTable& table, const exec::Schedule& s,
+// What the object holds: the kernels of the step (and of the batched step), the programs' bytes
+// and the initial state's.
+struct StreamParts {
+  KernelTable table;
+  std::vector<int> step_kernels, batch_kernels;
+  std::string program, batch_program, state;
+};
+
+StreamSources stream_sources(const std::string& name, const StreamParts& parts, const exec::Schedule& s,
                              const detail::StreamExport& e, const ExportOptions& o, const std::string& cpu,
-                             const std::string& features, uint64_t program_bytes, uint64_t state_bytes) {
+                             const std::string& features) {
   const size_t S = e.initial_state.size(), I = e.input_names.size(), O = e.output_names.size();
   const std::string N = name;
   StreamSources f;
@@ -239,9 +252,11 @@ extern "C" {{
 
 typedef struct {N} {N};
 typedef struct {N}_state {N}_state;
+typedef struct {N}_batch {N}_batch;
 
 enum {{
-{sizes}  {N}_states = {states}
+{sizes}  {N}_states = {states},
+  {N}_batch_size = {batch} /* the most streams {N}_step_many steps at once (0: exported without it) */
 }};
 
 {N}* {N}_new(int threads, char* err, size_t err_size);
@@ -256,6 +271,14 @@ void* {N}_state_part({N}_state* s, int i);
 /* A value exported with the model (rnnc_model_metadata), NULL when absent. */
 const char* {N}_metadata(const {N}* m, const char* key);
 
+/* Streams stepped together, for a server (rnnc_batch_step): states[0 .. n) (distinct, n at most
+ * {N}_batch_size) take one step as one batched step; each input holds the n streams' values one
+ * after the other, each output receives theirs likewise. A batch is the memory this works in: one
+ * per thread that calls {N}_step_many. */
+{N}_batch* {N}_batch_new(const {N}* m, char* err, size_t err_size);
+void {N}_batch_free({N}_batch* b);
+int {N}_step_many({N}_batch* b, {N}_state* const* states, int n{params}, char* err, size_t err_size);
+
 #ifdef __cplusplus
 }}
 #endif
@@ -264,7 +287,7 @@ const char* {N}_metadata(const {N}* m, const char* key);
       fmt::arg("N", N), fmt::arg("version", RNNC_VERSION), fmt::arg("cpu", cpu), fmt::arg("features", features),
       fmt::arg("shapes", shapes),
       fmt::arg("libs", fmt::format("{}{}{}", RNNC_RUNTIME_LIBS, *RNNC_SANITIZE_LINK ? " " : "", RNNC_SANITIZE_LINK)),
-      fmt::arg("sizes", sizes), fmt::arg("states", S), fmt::arg("params", params));
+      fmt::arg("sizes", sizes), fmt::arg("states", S), fmt::arg("batch", e.batch), fmt::arg("params", params));
 
   // ---- NAME.c
   std::string metadata;
@@ -283,14 +306,15 @@ const char* {N}_metadata(const {N}* m, const char* key);
 
 {table}
 extern const unsigned char {N}_program[];
-extern const unsigned char {N}_initial_state[];
+extern const unsigned char {N}_initial_state[];{batch_extern}
 static const char* const {N}_metadata_kv[] = {{
 {metadata}    0, 0}};
 
 static const rnnc_model_image {N}_image = {{
     RNNC_MODEL_FORMAT, {version_s}, {cpu_s}, {features_s},
     {N}_program, {program_bytes}u, {N}_kernels, {kernel_count}u,
-    {states}, {N}_initial_state, {state_bytes}u, {N}_metadata_kv}};
+    {states}, {N}_initial_state, {state_bytes}u, {N}_metadata_kv,
+    {batch_image}}};
 
 {N}* {N}_new(int threads, char* err, size_t err_size) {{
   return ({N}*)rnnc_model_new(&{N}_image, threads, err, err_size);
@@ -308,12 +332,30 @@ int {N}_step(const {N}* m, {N}_state* s{params}, char* err, size_t err_size) {{
 }}
 void* {N}_state_part({N}_state* s, int i) {{ return rnnc_stream_state((rnnc_stream*)s, i); }}
 const char* {N}_metadata(const {N}* m, const char* key) {{ return rnnc_model_metadata((const rnnc_model*)m, key); }}
+{N}_batch* {N}_batch_new(const {N}* m, char* err, size_t err_size) {{
+  return ({N}_batch*)rnnc_batch_new((const rnnc_model*)m, err, err_size);
+}}
+void {N}_batch_free({N}_batch* b) {{ rnnc_batch_free((rnnc_batch*)b); }}
+int {N}_step_many({N}_batch* b, {N}_state* const* states, int n{params}, char* err, size_t err_size) {{
+  const void* in[] = {{{ins_or_null}}};
+  void* out[] = {{{outs_or_null}}};
+  return rnnc_batch_step((rnnc_batch*)b, (rnnc_stream* const*)states, n, in, out, err, err_size);
+}}
 )",
       fmt::arg("N", N), fmt::arg("version", RNNC_VERSION),
-      fmt::arg("table", kernel_table_c(N, table, "rnnc_kernel_fn", "static ")), fmt::arg("metadata", metadata),
-      fmt::arg("version_s", c_string(RNNC_VERSION)), fmt::arg("cpu_s", c_string(cpu)),
-      fmt::arg("features_s", c_string(features)), fmt::arg("program_bytes", program_bytes),
-      fmt::arg("kernel_count", table.index.size()), fmt::arg("states", S), fmt::arg("state_bytes", state_bytes),
+      fmt::arg("table", kernel_declarations(N, parts.table) +
+                            kernel_array(N, parts.step_kernels, "rnnc_kernel_fn", "static ", N + "_kernels") +
+                            (e.batch > 0 ? kernel_array(N, parts.batch_kernels, "rnnc_kernel_fn", "static ",
+                                                        N + "_batch_kernels")
+                                         : "")),
+      fmt::arg("metadata", metadata), fmt::arg("version_s", c_string(RNNC_VERSION)), fmt::arg("cpu_s", c_string(cpu)),
+      fmt::arg("features_s", c_string(features)), fmt::arg("program_bytes", parts.program.size()),
+      fmt::arg("kernel_count", parts.step_kernels.size()), fmt::arg("states", S),
+      fmt::arg("state_bytes", parts.state.size()),
+      fmt::arg("batch_extern", e.batch > 0 ? fmt::format("\nextern const unsigned char {}_batch_program[];", N) : ""),
+      fmt::arg("batch_image", e.batch > 0 ? fmt::format("{}, {}_batch_program, {}u, {}_batch_kernels, {}u", e.batch, N,
+                                                        parts.batch_program.size(), N, parts.batch_kernels.size())
+                                          : std::string("0, 0, 0u, 0, 0u")),
       fmt::arg("params", params), fmt::arg("ins_or_null", I ? ins : "0"), fmt::arg("outs_or_null", O ? outs : "0"));
 
   // ---- NAME-config.cmake
@@ -355,7 +397,8 @@ ExportedFiles export_program(const Compiled& c, const std::filesystem::path& dir
   check_name(name);
   const Built b = built(c);
   make_dir(dir);
-  const KernelTable table = kernel_table(*b.lowered);
+  KernelTable table;
+  const std::vector<int> index = table.add(*b.lowered);
   ExportedFiles f;
   f.object = dir / (name + "_kernels.o");
   f.table = dir / (name + "_kernels.c");
@@ -369,7 +412,9 @@ ExportedFiles export_program(const Compiled& c, const std::filesystem::path& dir
       "typedef void (*{n}_kernel_fn)(void* const* args, int64_t begin, int64_t end);\n{table}"
       "const uint64_t {n}_kernel_count = {count};\n",
       fmt::arg("cpu", f.cpu), fmt::arg("n", name),
-      fmt::arg("table", kernel_table_c(name, table, name + "_kernel_fn", "")), fmt::arg("count", table.index.size()));
+      fmt::arg("table", kernel_declarations(name, table) +
+                            kernel_array(name, index, name + "_kernel_fn", "", name + "_kernels")),
+      fmt::arg("count", index.size()));
   write(f.table, c_src);
   write(f.program, exec::serialize(b.program->schedule));
   return f;
@@ -377,9 +422,9 @@ ExportedFiles export_program(const Compiled& c, const std::filesystem::path& dir
 
 namespace {
 
-// The program of a stream export, checked against its leaves.
-Built stream_program(const detail::StreamExport& e) {
-  const Built b = built(*e.compiled);
+// The program of a stream export (or of its batched step), checked against its leaves.
+Built stream_program(const detail::StreamExport& e, bool batched = false) {
+  const Built b = built(batched ? *e.batched : *e.compiled);
   const exec::Schedule& s = b.program->schedule;
   const size_t S = e.initial_state.size(), I = e.input_names.size(), O = e.output_names.size();
   if (s.inputs.size() != S + I || s.outputs.size() != O + S)
@@ -387,6 +432,19 @@ Built stream_program(const detail::StreamExport& e) {
         fmt::format("rnnc: export_stream: the program takes {} inputs and returns {} outputs, for {} state leaves, "
                     "{} inputs and {} outputs",
                     s.inputs.size(), s.outputs.size(), S, I, O));
+  if (batched) {  // every output of the step with its leading axis of 1 made e.batch (inputs are so by construction)
+    const exec::Schedule& one = built(*e.compiled).program->schedule;
+    for (size_t k = 0; k < O; ++k) {
+      Shape want = one.outputs[k].shape;
+      const bool rows = !want.empty() && want[0] == 1;
+      if (rows) want[0] = e.batch;
+      if (!rows || s.outputs[k].shape != want)
+        throw Error(
+            fmt::format("rnnc: export_stream: a batched step needs outputs with a leading axis of 1 for the "
+                        "streams' rows; '{}' is {} for one stream and {} for {}",
+                        e.output_names[k], spec_text(one.outputs[k]), spec_text(s.outputs[k]), e.batch));
+    }
+  }
   return b;
 }
 
@@ -400,18 +458,42 @@ std::string state_bytes(const detail::StreamExport& e) {
 
 }  // namespace
 
+std::vector<Tensor> detail::repeat_rows(const std::vector<Tensor>& leaves, const std::vector<std::string>& paths,
+                                        int64_t rows) {
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const Tensor& t = leaves[i];
+    if (t.shape().empty() || t.shape()[0] != 1)
+      throw Error(fmt::format("rnnc: export_stream: a batched step adds rows to a leading axis of 1, and '{}' is {}{}",
+                              i < paths.size() ? paths[i] : "?", name_of(t.dtype()), to_string(t.shape())));
+    Shape shape = t.shape();
+    shape[0] = rows;
+    Tensor r = Tensor::empty(shape, t.dtype());
+    const size_t row = static_cast<size_t>(t.numel()) * size_of(t.dtype());
+    for (int64_t j = 0; j < rows; ++j)
+      std::memcpy(static_cast<char*>(r.raw()) + static_cast<size_t>(j) * row, t.raw(), row);
+    out.push_back(r);
+  }
+  return out;
+}
+
 std::shared_ptr<rnnc_model> detail::stream_model(const StreamExport& e, int threads) {
   const Built b = stream_program(e);
   // What an exported library holds, here in memory beside the model, which points into it.
   struct Image {
-    std::string program, state;
-    std::vector<rnnc_kernel_fn> kernels;
+    std::string program, state, batch_program;
+    std::vector<rnnc_kernel_fn> kernels, batch_kernels;
     rnnc_model_image image{};
   };
   auto im = std::make_shared<Image>();
   im->program = exec::serialize(b.program->schedule);
   im->state = state_bytes(e);
   im->kernels.assign(b.program->kernels.begin(), b.program->kernels.end());
+  if (e.batch > 0) {
+    const Built batched = stream_program(e, true);
+    im->batch_program = exec::serialize(batched.program->schedule);
+    im->batch_kernels.assign(batched.program->kernels.begin(), batched.program->kernels.end());
+  }
   im->image = rnnc_model_image{RNNC_MODEL_FORMAT,
                                RNNC_VERSION,
                                "this process",
@@ -423,7 +505,12 @@ std::shared_ptr<rnnc_model> detail::stream_model(const StreamExport& e, int thre
                                static_cast<int>(e.initial_state.size()),
                                im->state.data(),
                                im->state.size(),
-                               nullptr};
+                               nullptr,
+                               e.batch,
+                               im->batch_program.data(),
+                               im->batch_program.size(),
+                               im->batch_kernels.data(),
+                               im->batch_kernels.size()};
   char err[1024] = "";
   rnnc_model* m = rnnc_model_new(&im->image, threads > 0 ? threads : b.program->threads, err, sizeof err);
   if (!m) throw Error(err);
@@ -437,13 +524,21 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
   const exec::Schedule& s = b.program->schedule;
   make_dir(dir);
 
-  const KernelTable table = kernel_table(*b.lowered);
-  const std::string program = exec::serialize(s);
-  const std::string state = state_bytes(e);
+  StreamParts parts;
+  parts.step_kernels = parts.table.add(*b.lowered);
+  parts.program = exec::serialize(s);
+  parts.state = state_bytes(e);
+  std::vector<codegen::Blob> data = {{N + "_program", parts.program}, {N + "_initial_state", parts.state}};
+  if (e.batch > 0) {
+    const Built batched = stream_program(e, true);
+    parts.batch_kernels = parts.table.add(*batched.lowered);  // kernels the two share, once
+    parts.batch_program = exec::serialize(batched.program->schedule);
+    data.push_back({N + "_batch_program", parts.batch_program});
+  }
   ExportedModel x;
   x.cpu = codegen::host_cpu();
   x.features = features_text();
-  x.kernels = static_cast<int>(table.distinct.size());
+  x.kernels = static_cast<int>(parts.table.distinct.size());
   x.object = dir / (N + "_kernels.o");
   x.header = dir / (N + ".h");
   x.source = dir / (N + ".c");
@@ -454,9 +549,8 @@ ExportedModel detail::export_stream(const StreamExport& e, const std::filesystem
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   x.cmake_config = dir / (lower + "-config.cmake");
 
-  write(x.object,
-        codegen::kernel_object(table.distinct, N + "_k", {{N + "_program", program}, {N + "_initial_state", state}}));
-  const StreamSources src = stream_sources(N, table, s, e, o, x.cpu, x.features, program.size(), state.size());
+  write(x.object, codegen::kernel_object(parts.table.distinct, N + "_k", data));
+  const StreamSources src = stream_sources(N, parts, s, e, o, x.cpu, x.features);
   write(x.header, src.header);
   write(x.source, src.source);
   write(x.cmake_config, src.cmake);

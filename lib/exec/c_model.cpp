@@ -27,6 +27,20 @@ struct rnnc_model {
   std::vector<rnnc::Spec> inputs, outputs, state;  // the step's, without the state; the state's
   std::vector<int64_t> state_at;                   // byte offset of each part in a copy of the state
   int64_t state_bytes = 0;
+  // The batched step (batch > 0): the same inputs and outputs with a leading axis of `batch`.
+  int batch = 0;
+  rnnc::exec::Program batch_program;
+};
+
+// A batch's memory: the batched program's workspace and each of its inputs and outputs for
+// `batch` rows (the states gathered into, the inputs and outputs of fewer streams staged in).
+struct rnnc_batch {
+  const rnnc_model* model = nullptr;
+  rnnc::exec::Workspace workspace;
+  std::vector<std::unique_ptr<std::byte[]>> in_rows, out_rows;
+  std::vector<const void*> in;
+  std::vector<void*> out;
+  explicit rnnc_batch(const rnnc_model* m) : model(m), workspace(m->batch_program.schedule) {}
 };
 
 struct rnnc_stream {
@@ -54,13 +68,14 @@ bool cpu_has(std::string_view f, bool& known) {
 #define RNNC_FEATURE(name) \
   if (f == name) return __builtin_cpu_supports(name);
   RNNC_FEATURE("sse4.2")
-  RNNC_FEATURE("avx") RNNC_FEATURE("avx2") RNNC_FEATURE("fma") RNNC_FEATURE("f16c") RNNC_FEATURE("bmi")
-      RNNC_FEATURE("bmi2") RNNC_FEATURE("avx512f") RNNC_FEATURE("avx512bw") RNNC_FEATURE("avx512vl")
-          RNNC_FEATURE("avx512dq") RNNC_FEATURE("avx512cd") RNNC_FEATURE("avx512vnni") RNNC_FEATURE("avx512bf16")
-              RNNC_FEATURE("avx512vbmi") RNNC_FEATURE("avx512vbmi2") RNNC_FEATURE("avx512ifma")
-                  RNNC_FEATURE("avx512vpopcntdq") RNNC_FEATURE("avx512bitalg") RNNC_FEATURE("avx512fp16")
-                      RNNC_FEATURE("avxvnni") RNNC_FEATURE("gfni") RNNC_FEATURE("vpclmulqdq") RNNC_FEATURE("vaes")
-                          RNNC_FEATURE("amx-tile") RNNC_FEATURE("amx-bf16") RNNC_FEATURE("amx-int8")
+  RNNC_FEATURE("avx")
+  RNNC_FEATURE("avx2") RNNC_FEATURE("fma") RNNC_FEATURE("f16c") RNNC_FEATURE("bmi") RNNC_FEATURE("bmi2")
+      RNNC_FEATURE("avx512f") RNNC_FEATURE("avx512bw") RNNC_FEATURE("avx512vl") RNNC_FEATURE("avx512dq")
+          RNNC_FEATURE("avx512cd") RNNC_FEATURE("avx512vnni") RNNC_FEATURE("avx512bf16") RNNC_FEATURE("avx512vbmi")
+              RNNC_FEATURE("avx512vbmi2") RNNC_FEATURE("avx512ifma") RNNC_FEATURE("avx512vpopcntdq")
+                  RNNC_FEATURE("avx512bitalg") RNNC_FEATURE("avx512fp16") RNNC_FEATURE("avxvnni") RNNC_FEATURE("gfni")
+                      RNNC_FEATURE("vpclmulqdq") RNNC_FEATURE("vaes") RNNC_FEATURE("amx-tile") RNNC_FEATURE("amx-bf16")
+                          RNNC_FEATURE("amx-int8")
 #undef RNNC_FEATURE
                               known = false;
   return true;
@@ -81,6 +96,38 @@ void check_cpu(const rnnc_model_image& im) {
         fmt::format("rnnc: model: exported for {} and this CPU lacks {}: export it again on this machine "
                     "(or on one of its kind)",
                     im.cpu ? im.cpu : "another CPU", missing));
+}
+
+// The batched step: each of its inputs and outputs the step's with a leading axis of 1 made B.
+void read_batch(const rnnc_model_image& im, rnnc_model& m) {
+  if (im.batch == 0) return;
+  if (im.batch < 0 || !im.batch_program || (im.batch_kernel_count > 0 && !im.batch_kernels))
+    throw rnnc::Error(fmt::format("rnnc: model: a batched step for {} streams without its program", im.batch));
+  rnnc::exec::Program& p = m.batch_program;
+  p.schedule =
+      rnnc::exec::deserialize(std::string_view(static_cast<const char*>(im.batch_program), im.batch_program_size));
+  rnnc::exec::check_references(p.schedule, static_cast<size_t>(im.batch_kernel_count));
+  p.kernels.assign(im.batch_kernels, im.batch_kernels + im.batch_kernel_count);
+  p.threads = m.program.threads;
+  auto check = [&](const std::vector<rnnc::Spec>& one, const std::vector<rnnc::Spec>& many, const char* what) {
+    if (one.size() != many.size())
+      throw rnnc::Error(
+          fmt::format("rnnc: model: the batched step has {} {}s, the step {}", many.size(), what, one.size()));
+    for (size_t i = 0; i < one.size(); ++i) {
+      rnnc::Shape want = one[i].shape;
+      const bool ok = !want.empty() && want[0] == 1;
+      if (ok) want[0] = im.batch;
+      if (!ok || many[i].shape != want || many[i].dtype != one[i].dtype)
+        throw rnnc::Error(
+            fmt::format("rnnc: model: {} {} ('{}') is {}{} in the step and {}{} in the batched step of "
+                        "{} streams (a batched step adds rows to a leading axis of 1)",
+                        what, i, one[i].name, rnnc::name_of(one[i].dtype), rnnc::to_string(one[i].shape),
+                        rnnc::name_of(many[i].dtype), rnnc::to_string(many[i].shape), im.batch));
+    }
+  };
+  check(m.program.schedule.inputs, p.schedule.inputs, "input");
+  check(m.program.schedule.outputs, p.schedule.outputs, "output");
+  m.batch = im.batch;
 }
 
 std::unique_ptr<rnnc_model> read(const rnnc_model_image* im, int threads) {
@@ -121,6 +168,7 @@ std::unique_ptr<rnnc_model> read(const rnnc_model_image* im, int threads) {
     m->state_at.push_back(m->state_bytes);
     m->state_bytes += (bytes_of(m->state[i]) + 63) / 64 * 64;  // each part on its own cache lines
   }
+  read_batch(*im, *m);
   int64_t initial = 0;
   for (const rnnc::Spec& s : m->state) initial += bytes_of(s);
   if (im->initial_state_size != static_cast<uint64_t>(initial) || (initial > 0 && !im->initial_state))
@@ -222,6 +270,89 @@ int rnnc_stream_step(const rnnc_model* m, rnnc_stream* s, const void* const* inp
     }
     rnnc::exec::run_into(m->program, s->workspace, s->in.data(), s->out.data());
     s->now = 1 - s->now;
+    return RNNC_OK;
+  } catch (const std::exception& e) {
+    report(err, err_size, e.what());
+    return RNNC_ERROR;
+  }
+}
+
+int rnnc_model_batch(const rnnc_model* m) { return m ? m->batch : 0; }
+
+rnnc_batch* rnnc_batch_new(const rnnc_model* m, char* err, size_t err_size) {
+  try {
+    if (!m) throw rnnc::Error("rnnc: batch: NULL model");
+    if (m->batch == 0)
+      throw rnnc::Error("rnnc: batch: the model was exported without a batched step (export it with a batch size)");
+    auto b = std::make_unique<rnnc_batch>(m);
+    for (const rnnc::Spec& s : m->batch_program.schedule.inputs)
+      b->in_rows.push_back(std::make_unique<std::byte[]>(static_cast<size_t>(bytes_of(s))));
+    for (const rnnc::Spec& s : m->batch_program.schedule.outputs)
+      b->out_rows.push_back(std::make_unique<std::byte[]>(static_cast<size_t>(bytes_of(s))));
+    b->in.resize(b->in_rows.size());
+    b->out.resize(b->out_rows.size());
+    return b.release();
+  } catch (const std::exception& e) {
+    report(err, err_size, e.what());
+    return nullptr;
+  }
+}
+
+void rnnc_batch_free(rnnc_batch* b) { delete b; }
+
+int rnnc_batch_step(rnnc_batch* b, rnnc_stream* const* streams, int n, const void* const* inputs, void* const* outputs,
+                    char* err, size_t err_size) {
+  try {
+    if (!b || !streams) throw rnnc::Error("rnnc: batch: NULL batch or streams");
+    const rnnc_model& m = *b->model;
+    if (n < 1 || n > m.batch)
+      throw rnnc::Error(fmt::format("rnnc: batch: {} streams, the batched step takes 1 to {}", n, m.batch));
+    if ((!inputs && !m.inputs.empty()) || (!outputs && !m.outputs.empty()))
+      throw rnnc::Error("rnnc: batch: NULL inputs or outputs");
+    for (int j = 0; j < n; ++j) {
+      if (!streams[j] || streams[j]->model != &m)
+        throw rnnc::Error(fmt::format("rnnc: batch: stream {} is NULL or of another model", j));
+      for (int k = 0; k < j; ++k)
+        if (streams[k] == streams[j])
+          throw rnnc::Error(fmt::format("rnnc: batch: streams {} and {} are the same", k, j));
+    }
+    const size_t S = static_cast<size_t>(m.states), I = m.inputs.size(), O = m.outputs.size();
+    const auto rows = static_cast<size_t>(n);
+    // Inputs and outputs: the caller's own buffers when they hold all B rows, else staged.
+    for (size_t i = 0; i < I; ++i) {
+      const auto row = static_cast<size_t>(bytes_of(m.inputs[i]));
+      if (!inputs[i] && row > 0)
+        throw rnnc::Error(fmt::format("rnnc: batch: input {} ('{}') is NULL", i, m.inputs[i].name));
+      if (n == m.batch) {
+        b->in[S + i] = inputs[i];
+      } else {
+        if (row > 0) std::memcpy(b->in_rows[S + i].get(), inputs[i], rows * row);
+        b->in[S + i] = b->in_rows[S + i].get();
+      }
+    }
+    for (size_t k = 0; k < O; ++k) {
+      if (!outputs[k] && bytes_of(m.outputs[k]) > 0)
+        throw rnnc::Error(fmt::format("rnnc: batch: output {} is NULL", k));
+      b->out[k] = n == m.batch ? outputs[k] : b->out_rows[k].get();
+    }
+    // The states, gathered row by row.
+    for (size_t i = 0; i < S; ++i) {
+      const auto row = static_cast<size_t>(bytes_of(m.state[i]));
+      for (size_t j = 0; j < rows; ++j)
+        std::memcpy(b->in_rows[i].get() + j * row, streams[j]->copy(streams[j]->now) + m.state_at[i], row);
+      b->in[i] = b->in_rows[i].get();
+      b->out[O + i] = b->out_rows[O + i].get();
+    }
+    rnnc::exec::run_into(m.batch_program, b->workspace, b->in.data(), b->out.data());
+    for (size_t k = 0; k < O; ++k)
+      if (n < m.batch && bytes_of(m.outputs[k]) > 0)
+        std::memcpy(outputs[k], b->out_rows[k].get(), rows * static_cast<size_t>(bytes_of(m.outputs[k])));
+    for (size_t i = 0; i < S; ++i) {
+      const auto row = static_cast<size_t>(bytes_of(m.state[i]));
+      for (size_t j = 0; j < rows; ++j)
+        std::memcpy(streams[j]->copy(1 - streams[j]->now) + m.state_at[i], b->out_rows[O + i].get() + j * row, row);
+    }
+    for (size_t j = 0; j < rows; ++j) streams[j]->now = 1 - streams[j]->now;
     return RNNC_OK;
   } catch (const std::exception& e) {
     report(err, err_size, e.what());

@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
 
   std::string export_checkpoint, export_dir, export_name = "model";
   bool export_bf16 = false, export_int8 = false;
+  int export_batch = 0;
   CLI::App* export_cmd =
       app.add_subcommand("export", "a saved character model as a C library: its step, streaming, without rnnc or LLVM");
   export_cmd->add_option("checkpoint", export_checkpoint, "the .safetensors file")->required();
@@ -106,6 +107,10 @@ int main(int argc, char** argv) {
                        "the weights in bfloat16, summed in float32 (half the bytes read per step)");
   export_cmd->add_flag("--int8", export_int8, "the weights in int8 per output channel (a quarter of the bytes)")
       ->excludes("--bf16");
+  export_cmd
+      ->add_option("--batch", export_batch,
+                   "also a batched step for up to this many streams at once (NAME_step_many, for a server)")
+      ->check(CLI::Range(0, 4096));
   export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
 
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
@@ -134,6 +139,7 @@ int main(int argc, char** argv) {
     if (*export_cmd) {
       rnnc::ExportOptions o;
       o.name = export_name;
+      o.batch = export_batch;
       const rnnc::ExportedModel x = rnnc::nn::export_checkpoint(rnnc::io::load(export_checkpoint), export_dir, o,
                                                                 {.bf16 = export_bf16, .int8 = export_int8});
       fmt::print(
