@@ -22,11 +22,29 @@ namespace rnnc::exec {
 namespace {
 
 // Row a [k] as bytes a' + 128 into out [ldq] (the padding 128 too: its weights are zero); returns s.
+// The vector path does the scalar path's operations in its order (a multiply, a clamp, rounding to
+// nearest even), so both give the same bytes.
 float quantize_row(const float* a, int64_t k, int64_t ldq, uint8_t* out) {
   float amax = 0;
-  for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(a[i]));
+  int64_t i = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  __m512 vmax = _mm512_setzero_ps();
+  for (; i + 16 <= k; i += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(a + i)));
+  amax = _mm512_reduce_max_ps(vmax);
+#endif
+  for (; i < k; ++i) amax = std::max(amax, std::fabs(a[i]));
   const float s = amax > 0 ? amax / 127.0f : 1.0f, inv = 1.0f / s;
-  for (int64_t i = 0; i < k; ++i)
+  i = 0;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  const __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  const __m512i bias = _mm512_set1_epi32(128);
+  for (; i + 16 <= k; i += 16) {
+    const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(a + i), vinv), lo), hi);
+    const __m512i r = _mm512_cvtps_epi32(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(_mm512_add_epi32(r, bias)));
+  }
+#endif
+  for (; i < k; ++i)
     out[i] = static_cast<uint8_t>(static_cast<int32_t>(std::nearbyint(std::clamp(a[i] * inv, -127.0f, 127.0f))) + 128);
   std::memset(out + k, 128, static_cast<size_t>(ldq - k));
   return s;
@@ -46,25 +64,49 @@ int32_t dot(const uint8_t* x, const int8_t* q, int64_t ldq) {
 #endif
 }
 
-// Columns [j0, j1) of one row: four weight rows at a time, each dot product in its own register.
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+// The sums of four accumulators' lanes, as four 32-bit lanes: a transposed reduction (pairs, then
+// quads, then the 128-bit quarters), fewer shuffles than four horizontal sums.
+inline __m128i sum4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+  const __m512i p01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+  const __m512i p23 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+  // Per 128-bit quarter: (row 0, row 1, row 2, row 3) partial sums.
+  const __m512i q = _mm512_add_epi32(_mm512_unpacklo_epi64(p01, p23), _mm512_unpackhi_epi64(p01, p23));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(q), _mm512_extracti64x4_epi64(q, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+#endif
+
+// Columns [j0, j1) of one row: four weight rows at a time, each dot product in its own register,
+// sixteen columns' scaling at once.
 void q8_row(const uint8_t* x, float s, const int8_t* q, int64_t ldq, const float* scale, const float* sums, float* c,
             int64_t j0, int64_t j1) {
   int64_t j = j0;
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-  for (; j + 4 <= j1; j += 4) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    const int8_t* r = q + j * ldq;
-    for (int64_t i = 0; i < ldq; i += 64) {
-      const __m512i xv = _mm512_loadu_si512(x + i);
-      a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512(r + i));
-      a1 = _mm512_dpbusd_epi32(a1, xv, _mm512_loadu_si512(r + ldq + i));
-      a2 = _mm512_dpbusd_epi32(a2, xv, _mm512_loadu_si512(r + 2 * ldq + i));
-      a3 = _mm512_dpbusd_epi32(a3, xv, _mm512_loadu_si512(r + 3 * ldq + i));
-    }
-    const int32_t d[4] = {_mm512_reduce_add_epi32(a0), _mm512_reduce_add_epi32(a1), _mm512_reduce_add_epi32(a2),
-                          _mm512_reduce_add_epi32(a3)};
-    for (int u = 0; u < 4; ++u)
-      c[j + u] = s * scale[j + u] * static_cast<float>(d[u] - 128 * static_cast<int32_t>(sums[j + u]));
+  const __m512 vs = _mm512_set1_ps(s);
+  const __m512i v128 = _mm512_set1_epi32(128);
+  for (; j + 16 <= j1; j += 16) {
+    auto group = [&](int64_t j4) {  // the sums of rows j4 .. j4 + 3
+      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+      const int8_t* r = q + j4 * ldq;
+      for (int64_t i = 0; i < ldq; i += 64) {
+        const __m512i xv = _mm512_loadu_si512(x + i);
+        a0 = _mm512_dpbusd_epi32(a0, xv, _mm512_loadu_si512(r + i));
+        a1 = _mm512_dpbusd_epi32(a1, xv, _mm512_loadu_si512(r + ldq + i));
+        a2 = _mm512_dpbusd_epi32(a2, xv, _mm512_loadu_si512(r + 2 * ldq + i));
+        a3 = _mm512_dpbusd_epi32(a3, xv, _mm512_loadu_si512(r + 3 * ldq + i));
+      }
+      return sum4(a0, a1, a2, a3);
+    };
+    __m512i d = _mm512_castsi128_si512(group(j));
+    d = _mm512_inserti32x4(d, group(j + 4), 1);
+    d = _mm512_inserti32x4(d, group(j + 8), 2);
+    d = _mm512_inserti32x4(d, group(j + 12), 3);
+    // s scale_j (d_j - 128 sum_j), in the scalar path's order of operations.
+    const __m512i corrected =
+        _mm512_sub_epi32(d, _mm512_mullo_epi32(v128, _mm512_cvttps_epi32(_mm512_loadu_ps(sums + j))));
+    _mm512_storeu_ps(c + j,
+                     _mm512_mul_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(scale + j)), _mm512_cvtepi32_ps(corrected)));
   }
 #endif
   for (; j < j1; ++j)
