@@ -151,6 +151,52 @@ std::string summary_field(const std::string& out, const std::string& key) {
 }
 }  // namespace
 
+TEST_CASE("kernel cache: damaged objects are compiled again and replaced, never loaded") {
+  Sandbox box;
+  const std::string cmd =
+      box.env + RNNC_TOOL +
+      " train --steps 3 --hidden 16 --layers 1 --seq-length 8 --batch 4 --validate-every 3 --threads 1";
+  Run first = run(cmd);
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  std::vector<fs::path> objects;
+  for (const auto& e : fs::directory_iterator(box.dir / "cache" / "kernels"))
+    if (e.path().extension() == ".o") objects.push_back(e.path());
+  REQUIRE(!objects.empty());
+  // Each object damaged one way (a flipped byte, cut in half, a link to /dev/zero, bytes appended,
+  // emptied), in two rounds so that every way is tried.
+  for (size_t round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < objects.size(); ++i) {
+      const fs::path& f = objects[i];
+      std::string bytes;
+      {
+        std::ifstream in(f, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
+      REQUIRE(bytes.size() > 100);
+      switch ((i + 3 * round) % 5) {
+        case 0: bytes[bytes.size() / 2] ^= 0x10; break;
+        case 1: bytes.resize(bytes.size() / 2); break;
+        case 2: fs::remove(f), fs::create_symlink("/dev/zero", f); continue;
+        case 3: bytes += "garbage"; break;
+        case 4: bytes.clear(); break;
+      }
+      std::ofstream(f, std::ios::binary | std::ios::trunc) << bytes;
+    }
+    Run damaged = run(cmd);
+    INFO("round " << round << ": " << damaged.output);
+    CHECK(damaged.status == 0);
+    CHECK(damaged.output.find("rnnc: kernel cache: ") != std::string::npos);
+    CHECK(damaged.output.find("was damaged") != std::string::npos);
+    CHECK(summary_field(damaged.output, "train_loss") == summary_field(first.output, "train_loss"));
+  }
+  Run repaired = run(cmd);  // the entries were replaced: loaded without a word
+  INFO(repaired.output);
+  CHECK(repaired.status == 0);
+  CHECK(repaired.output.find("kernel cache") == std::string::npos);
+  for (const fs::path& f : objects) CHECK(fs::is_regular_file(fs::symlink_status(f)));
+}
+
 TEST_CASE("rnnc train: trains on the project's corpus and on a text file, rnnc sample reads what it saved") {
   Sandbox box;
   const std::string tool = std::string(RNNC_TOOL) + " ";

@@ -8,6 +8,11 @@
 // that compiles the same graph loads that object and never runs LLVM's optimiser or code
 // generator. We emit the object ourselves (rather than through an ObjectCache) so that a hit
 // skips IR construction and optimisation as well.
+//
+// The cache is not trusted: each file ends with a trailer (a magic word and the xxh3 hash of the
+// object before it), and a file that is not a regular file, is too large, or whose trailer does
+// not match is a miss: compiled again and replaced, with one line on stderr. A damaged disk or an
+// interrupted copy cannot make every later run crash.
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -30,6 +35,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -44,7 +50,12 @@ namespace rnnc::codegen {
 namespace {
 
 // Bumped whenever emitted code changes meaning, so stale objects are never loaded.
-constexpr int kCodegenVersion = 5;  // 5: transposes in tiles
+constexpr int kCodegenVersion = 6;  // 5: transposes in tiles; 6: cache files with a checksum trailer
+
+// A cached object's trailer: this magic word, then the xxh3 hash of the bytes before it.
+constexpr char kTrailerMagic[8] = {'r', 'n', 'n', 'c', 'o', 'b', 'j', '1'};
+constexpr size_t kTrailer = 16;
+constexpr uintmax_t kMaxCachedObject = uintmax_t{1} << 30;
 
 template <class T> T check(llvm::Expected<T> v, const char* what) {
   if (!v) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(v.takeError())));
@@ -136,14 +147,8 @@ class Jit {
 
     const std::filesystem::path dir = kernel_cache_dir(env);
     const std::filesystem::path file = dir.empty() ? dir : dir / (hash + ".o");
-    std::unique_ptr<llvm::MemoryBuffer> obj;
-    if (!file.empty() && std::filesystem::exists(file)) {
-      auto buf = llvm::MemoryBuffer::getFile(file.string());
-      if (buf) {
-        obj = std::move(*buf);
-        st.disk_hits = static_cast<int>(fresh.size());
-      }
-    }
+    std::unique_ptr<llvm::MemoryBuffer> obj = file.empty() ? nullptr : load(file, prefix);
+    if (obj) st.disk_hits = static_cast<int>(fresh.size());
     if (!obj) {
       llvm::SmallVector<char, 0> bytes = compile(*tm_, fresh, prefix, env.dumps("llvm"));
       st.compiled = static_cast<int>(fresh.size());
@@ -211,8 +216,39 @@ class Jit {
     return bytes;
   }
 
-  // Writes the object atomically (temporary file in the same folder, then rename); a cache that
-  // cannot be written is not an error, only a slower next start.
+  // The object cached in `file` (its trailer checked and cut off), or null: absent, or damaged
+  // (then removed, and said once on stderr, so that it is compiled again and replaced).
+  static std::unique_ptr<llvm::MemoryBuffer> load(const std::filesystem::path& file, const std::string& name) {
+    std::error_code ec;
+    const auto status = std::filesystem::symlink_status(file, ec);
+    if (ec || !std::filesystem::exists(status)) return nullptr;
+    std::string why;
+    std::unique_ptr<llvm::MemoryBuffer> buf;
+    const uintmax_t size = std::filesystem::is_regular_file(status) ? std::filesystem::file_size(file, ec) : 0;
+    if (!std::filesystem::is_regular_file(status)) {
+      why = "not a regular file";
+    } else if (ec || size <= kTrailer || size > kMaxCachedObject) {
+      why = fmt::format("{} bytes", size);
+    } else if (auto read = llvm::MemoryBuffer::getFile(file.string(), false, false); !read) {
+      return nullptr;  // unreadable (permissions): a miss, left alone
+    } else {
+      buf = std::move(*read);
+      const llvm::StringRef all = buf->getBuffer();
+      const llvm::StringRef body = all.drop_back(kTrailer), trailer = all.take_back(kTrailer);
+      uint64_t want = 0;
+      std::memcpy(&want, trailer.data() + 8, 8);
+      if (std::memcmp(trailer.data(), kTrailerMagic, 8) != 0 || llvm::xxh3_64bits(body) != want)
+        why = "its checksum does not match";
+      else
+        return llvm::MemoryBuffer::getMemBufferCopy(body, name);
+    }
+    std::filesystem::remove(file, ec);
+    std::cerr << fmt::format("rnnc: kernel cache: {} was damaged ({}); compiling it again\n", file.string(), why);
+    return nullptr;
+  }
+
+  // Writes the object and its trailer atomically (temporary file in the same folder, then rename);
+  // a cache that cannot be written is not an error, only a slower next start.
   static void store(const std::filesystem::path& file, const llvm::SmallVector<char, 0>& bytes) {
     std::error_code ec;
     std::filesystem::create_directories(file.parent_path(), ec);
@@ -221,7 +257,10 @@ class Jit {
     {
       std::ofstream out(tmp, std::ios::binary);
       if (!out) return;
+      const uint64_t hash = llvm::xxh3_64bits(llvm::StringRef(bytes.data(), bytes.size()));
       out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      out.write(kTrailerMagic, 8);
+      out.write(reinterpret_cast<const char*>(&hash), 8);
       if (!out) {
         std::filesystem::remove(tmp, ec);
         return;
