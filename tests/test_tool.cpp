@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 namespace fs = std::filesystem;
 
 using rnnc::testing::Run;
@@ -70,6 +72,57 @@ int main(int argc, char** argv) {
   // A changed file compiles again.
   std::ofstream(file, std::ios::app) << "// changed\n";
   CHECK(run(cmd).output.find("rnnc run: compiling") != std::string::npos);
+}
+
+TEST_CASE("rnnc run: a damaged cached binary is built again, a cache others may write refused") {
+  Sandbox box;
+  const fs::path file = box.write("hello.cpp", "#include <iostream>\nint main() { std::cout << \"hello\\n\"; }\n");
+  const std::string cmd = box.env + RNNC_TOOL + " run " + file.string();
+  REQUIRE(run(cmd).status == 0);
+  fs::path bin;
+  for (const auto& e : fs::directory_iterator(box.dir / "cache" / "run"))
+    if (e.path().filename().string().rfind("hello-", 0) == 0 && e.path().extension() != ".sum") bin = e.path();
+  REQUIRE(!bin.empty());
+  CHECK((fs::status(box.dir / "cache" / "run").permissions() & fs::perms::others_write) == fs::perms::none);
+  for (int way = 0; way < 3; ++way) {
+    INFO("way " << way);
+    if (way == 0) {  // a byte flipped in its code
+      std::string bytes;
+      {
+        std::ifstream in(bin, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
+      bytes[bytes.size() / 2] ^= 0x5a;
+      std::ofstream(bin, std::ios::binary | std::ios::trunc) << bytes;
+    } else if (way == 1) {  // replaced by another program
+      fs::remove(bin);
+      fs::create_symlink("/bin/true", bin);
+    } else {  // writable by anyone
+      fs::permissions(bin, fs::perms::others_write, fs::perm_options::add);
+    }
+    Run r = run(cmd);
+    INFO(r.output);
+    CHECK(r.status == 0);
+    CHECK(r.output.find("was damaged or changed; compiling it again") != std::string::npos);
+    CHECK(r.output.find("hello\n") != std::string::npos);
+    Run again = run(cmd);  // rebuilt: cached again, silently
+    CHECK(again.output == "hello\n");
+  }
+  // A cache folder that others may write is not used: what is there is executed.
+  fs::permissions(box.dir / "cache" / "run", fs::perms::all);
+  Run refused = run(cmd);
+  INFO(refused.output);
+  CHECK(refused.status == 2);
+  CHECK(refused.output.find("is not this user's alone") != std::string::npos);
+  CHECK(refused.output.find("RNNC_CACHE_DIR") != std::string::npos);
+  // With no home and no cache variable, the fallback is a private folder of this user's.
+  Run homeless = run("env -u HOME -u XDG_CACHE_HOME -u RNNC_CACHE_DIR TMPDIR=" + box.dir.string() + " " + RNNC_TOOL +
+                     " run " + file.string());
+  INFO(homeless.output);
+  CHECK(homeless.output.find("hello\n") != std::string::npos);
+  const fs::path fallback = box.dir / ("rnnc-cache-" + std::to_string(::getuid()));
+  REQUIRE(fs::is_directory(fallback));
+  CHECK((fs::status(fallback).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
 }
 
 TEST_CASE("rnnc run: a file that does not compile exits non-zero with the compiler's message") {

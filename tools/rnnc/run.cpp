@@ -42,8 +42,48 @@ std::string read_file(const fs::path& p) {
 
 std::string cache_dir() {
   if (const std::string& d = EnvOptions::from_environment().cache_dir; !d.empty()) return d;
-  return (fs::temp_directory_path() / "rnnc-cache").string();
+  return (fs::temp_directory_path() / fmt::format("rnnc-cache-{}", ::getuid())).string();
 }
+
+namespace {
+
+// Creates `dir` (mode 0700) if missing; an Error unless it and its parent are folders of this user
+// that nobody else may write: what is cached there is executed.
+void check_private(const fs::path& dir) {
+  if (::mkdir(dir.parent_path().c_str(), 0700) != 0 && errno != EEXIST) {
+    std::error_code ec;
+    fs::create_directories(dir.parent_path(), ec);
+  }
+  ::mkdir(dir.c_str(), 0700);
+  for (const fs::path& d : {dir.parent_path(), dir}) {
+    struct stat st {};
+    if (::lstat(d.c_str(), &st) != 0)
+      throw std::runtime_error(fmt::format("cannot create the cache folder {}: {}", d.string(), std::strerror(errno)));
+    if (!S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 022) != 0)
+      throw std::runtime_error(
+          fmt::format("the cache folder {} is not this user's alone ({}owner uid {}, mode {:04o}), and what is cached "
+                      "there is executed: set RNNC_CACHE_DIR to a folder of yours",
+                      d.string(), S_ISDIR(st.st_mode) ? "" : "not a folder, ", st.st_uid, st.st_mode & 07777));
+  }
+}
+
+// The checksum file beside a cached binary: its FNV-1a hash, written when it was built.
+fs::path sum_file(const fs::path& bin) { return bin.string() + ".sum"; }
+std::string checksum(const fs::path& bin) { return fmt::format("{:016x}", fnv1a(read_file(bin))); }
+
+// Whether bin is a regular file of this user's that nobody else may write, holding what was built.
+bool intact(const fs::path& bin) {
+  struct stat st {};
+  if (::lstat(bin.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 022) != 0)
+    return false;
+  try {
+    return read_file(sum_file(bin)) == checksum(bin);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
 
 Layout find_layout() {
   // Installed: <prefix>/bin/rnnc next to <prefix>/<libdir>/librnnc.so and <prefix>/include/rnnc.
@@ -86,9 +126,18 @@ int run(const RunOptions& o) {
   h = fnv1a(fmt::format("{}|{}|{}|{}|{}|{}", RNNC_CXX, flags, libs, RNNC_VERSION_STRING, lib_size, lib_time), h);
   const fs::path dir = fs::path(cache_dir()) / "run";
   const fs::path bin = dir / fmt::format("{}-{:016x}", src.stem().string(), h);
+  try {
+    check_private(dir);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "rnnc run: {}\n", e.what());
+    return 2;
+  }
 
-  if (o.rebuild || !fs::exists(bin)) {
-    fs::create_directories(dir, ec);
+  const bool cached = !o.rebuild && fs::exists(fs::symlink_status(bin)), usable = cached && intact(bin);
+  if (cached && !usable)
+    fmt::print(stderr, "rnnc run: the cached build of {} ({}) was damaged or changed; compiling it again\n", o.file,
+               bin.string());
+  if (!usable) {
     const fs::path tmp = bin.string() + fmt::format(".tmp{}", ::getpid());
     const std::string cmd =
         fmt::format("{} {} {} -o {} {}", quote(RNNC_CXX), flags, quote(src.string()), quote(tmp.string()), libs);
@@ -100,7 +149,9 @@ int run(const RunOptions& o) {
       fmt::print(stderr, "rnnc run: {} did not compile\n", o.file);
       return 1;
     }
+    fs::remove(sum_file(bin), ec);
     fs::rename(tmp, bin);
+    std::ofstream(sum_file(bin), std::ios::binary | std::ios::trunc) << checksum(bin);
   }
 
   std::vector<std::string> argv_s = {bin.string()};
