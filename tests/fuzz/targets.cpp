@@ -1,5 +1,6 @@
 #include "targets.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "rnnc/data.h"
 #include "rnnc/interpreter.h"
 #include "rnnc/ops.h"
+#include "rnnc/train.h"
 
 namespace rnnc::fuzz {
 
@@ -39,6 +41,9 @@ void checkpoint(const uint8_t* data, size_t size) {
     for (const auto& [name, t] : c.tensors)
       for (int64_t i = 0; i < t.numel(); ++i) sum += t.at(i);  // every element is readable
     (void)sum;
+    // The trainer's reader of its metadata (resume): what it accepts is in range.
+    const nn::detail::Resumed r = nn::detail::read_training_state(c);
+    require(r.step >= 0 && r.optim_steps >= 0 && std::isfinite(r.lr) && r.lr >= 0 && !std::isnan(r.best_val));
   } catch (const Error&) {}
 }
 

@@ -8,7 +8,7 @@
 
 namespace rnnc::fuzz {
 
-// The checkpoint loader (safetensors): any bytes.
+// The checkpoint loader (safetensors) and the trainer's reader of its metadata: any bytes.
 void checkpoint(const uint8_t* data, size_t size);
 // The UTF-8 decoder and the vocabulary: a valid text round-trips exactly.
 void text(const uint8_t* data, size_t size);
