@@ -1,0 +1,54 @@
+// The cells of examples/modern_cells.h (minGRU, minLSTM, IndRNN, QRNN, LRU, S6), written as a user
+// writes them: each one's gradient against finite differences in float64, and compiled ==
+// interpreted on a character model's loss and every gradient.
+#include <catch2/catch.hpp>
+
+#include "../examples/modern_cells.h"
+#include "helpers.h"
+
+using namespace rnnc;
+
+namespace {
+
+template <class Cell> struct Case {
+  using Model = nn::CharRNN<Cell>;
+  std::mt19937_64 rng{11};
+  Model model = Model::init(5, 4, rng, {.layers = 2}, DType::f64);
+  data::TextBatch batch{Tensor::from({0, 3, 1, 4, 2, 2, 1, 0}, {4, 2}, DType::i32),
+                        Tensor::from({3, 1, 4, 2, 2, 0, 0, 3}, {4, 2}, DType::i32)};
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("modern cells: gradients match finite differences in float64", "", cells::MinGRU, cells::MinLSTM,
+                   cells::IndRNN, cells::QRNN, cells::LRU, cells::S6) {
+  Case<TestType> c;
+  Rng off = Rng::evaluation();
+  auto [f, args] = compile(Case<TestType>::Model::loss).function(c.model, c.model.initial_state(2), c.batch, off);
+  const GradcheckReport r = gradcheck(f, args);
+  INFO(r.str());
+  CHECK(r.ok);
+}
+
+TEMPLATE_TEST_CASE("modern cells: compiled == interpreted, the loss and every gradient", "", cells::MinGRU,
+                   cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU, cells::S6) {
+  Case<TestType> c;
+  using Model = typename Case<TestType>::Model;
+  // A state that is not zero, so that the recurrence is exercised from the first step.
+  auto s0 = c.model.initial_state(2);
+  tree::for_each(s0,
+                 [&](const std::string&, Leaf& l) { l = Tensor::uniform(l.shape(), -0.5, 0.5, c.rng, DType::f64); });
+  Rng off = Rng::evaluation();
+  auto [value, last, grads] = compile(value_and_grad(Model::loss))(c.model, s0, c.batch, off);
+  auto [ivalue, ilast, igrads] = interpret(value_and_grad(Model::loss))(c.model, s0, c.batch, off);
+  CHECK(std::abs(value.item() - ivalue.item()) < 1e-12);
+  const std::vector<Tensor> g = tree::tensors(grads), ig = tree::tensors(igrads);
+  REQUIRE(g.size() == ig.size());
+  for (size_t i = 0; i < g.size(); ++i) {
+    INFO("gradient " << tree::paths(grads)[i]);
+    CHECK(max_abs_diff(g[i], ig[i]) < 1e-12);
+  }
+  const std::vector<Tensor> l = tree::tensors(last), il = tree::tensors(ilast);
+  for (size_t i = 0; i < l.size(); ++i) CHECK(max_abs_diff(l[i], il[i]) < 1e-12);
+}
+
