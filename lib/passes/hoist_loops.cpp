@@ -4,12 +4,16 @@
 //
 //   input projection   x_t W (W invariant) for every t   -> one GEMM [T B, I] x W before the loop
 //                      (and what follows it before a carry joins in: the bias, a GRU's split)
-//   output projection  y_t = e_t W                        -> the loop outputs e_t; one GEMM after it
+//   output projection  y_t = e_t W (or sum_i e_it W_i)   -> the loop outputs e_t; a GEMM after it
+//   carry-free output  y_t = f(x_t) with a GEMM in f      -> computed for all steps before the loop
+//                      (a gate of x_t alone, stacked for the backward pass: minGRU, QRNN)
 //   accumulation       a_{t+1} = a_t + p_t^T q_t          -> the loop outputs p_t, q_t;
 //                                                            a_T = a_0 + [T B, M]^T x [T B, N] after it
+//                      (or a block of such a product: GEMMs batch_gemms merged in the body)
 //                      a_{t+1} = a_t + sum_batch(e_t)     -> a_T = a_0 + a sum over [T, B, ...]
 // The accumulations are what autodiff makes of weight and bias gradients; the per-step GEMMs left
-// in the loop are the recurrent ones. Loop inputs and outputs nobody uses any more are dropped.
+// in the loop are the recurrent ones (none, for a cell whose matrices read x only). Loop inputs
+// and outputs nobody uses any more are dropped.
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -30,14 +34,22 @@ struct Hoist {
   std::vector<bool> live;  // per output of L: used outside
   std::unordered_map<const Node*, int> input_at;
   std::unordered_map<const Node*, bool> per_step;  // depends on a carry or x_t
+  std::unordered_map<const Node*, bool> on_carry;  // depends on a carry
 
   Hoist(const Loop& l, std::vector<Var> b, std::vector<bool> lv) : L(l), bind(std::move(b)), live(std::move(lv)) {
     for (size_t i = 0; i < L.inputs.size(); ++i) input_at[L.inputs[i].node().get()] = static_cast<int>(i);
     for (const NodePtr& n : topo_order(L.outputs)) {
-      bool s = false;
-      if (auto it = input_at.find(n.get()); it != input_at.end()) s = it->second < L.carries + L.xs;
-      for (const NodePtr& in : n->inputs) s |= per_step.at(in.get());
+      bool s = false, c = false;
+      if (auto it = input_at.find(n.get()); it != input_at.end()) {
+        s = it->second < L.carries + L.xs;
+        c = it->second < L.carries;
+      }
+      for (const NodePtr& in : n->inputs) {
+        s |= per_step.at(in.get());
+        c |= on_carry.at(in.get());
+      }
       per_step[n.get()] = s;
+      on_carry[n.get()] = c;
     }
   }
 
@@ -127,6 +139,17 @@ class Hoister {
         }
       }
     }
+    if (v.op() == Op::Slice) {  // a block of a merged GEMM (batch_gemms): the block of the sum
+      auto inner = summed(Var(v->inputs[0]));
+      if (!inner) return std::nullopt;
+      const Node* n = v.node().get();
+      return [inner = *inner, n](const std::vector<Var>& y) {
+        Var x = inner(y);
+        for (size_t a = 0; a < n->shape.size(); ++a)
+          x = slice(x, static_cast<int64_t>(a), n->ints[a], n->ints[a] + n->shape[a]);
+        return x;
+      };
+    }
     if (v.op() == Op::Reshape || v.op() == Op::Transpose) {
       auto inner = summed(Var(v->inputs[0]));
       if (!inner) return std::nullopt;
@@ -212,16 +235,31 @@ class Hoister {
         continue;
       }
       const Var y = L.outputs[k];
-      if (!L.keeps_work_inside() && y.op() == Op::MatMul && y.rank() == 2 && h.is_step(Var(y->inputs[0])) &&
-          !h.is_step(Var(y->inputs[1]))) {
-        Build E = stacked(Var(y->inputs[0]));
-        Var w = h.outside(Var(y->inputs[1]));
-        const Shape shape = y.shape();
-        rebuild[k] = [E, w, shape, T = T](const std::vector<Var>& ys_) {
-          Shape s = shape;
-          s.insert(s.begin(), T);
-          return reshape(matmul(flat(E(ys_)), w), s);
+      // y_t = sum_i e_it W_i (an input gradient through several projections): the loop outputs
+      // the e_it, and each projection is one GEMM over all steps after it.
+      std::vector<Var> terms = summands(y);
+      const bool projections = !L.keeps_work_inside() && std::all_of(terms.begin(), terms.end(), [&](const Var& t) {
+        return t.op() == Op::MatMul && t.rank() == 2 && h.is_step(Var(t->inputs[0])) && !h.is_step(Var(t->inputs[1]));
+      });
+      if (projections) {
+        std::vector<std::pair<Build, Var>> parts;
+        for (const Var& t : terms) parts.emplace_back(stacked(Var(t->inputs[0])), h.outside(Var(t->inputs[1])));
+        Shape shape = y.shape();
+        shape.insert(shape.begin(), T);
+        rebuild[k] = [parts, shape](const std::vector<Var>& ys_) {
+          Var total;
+          for (const auto& [E, w] : parts) {
+            Var p = reshape(matmul(flat(E(ys_)), w), shape);
+            total = total.defined() ? total + p : p;
+          }
+          return total;
         };
+        changed = true;
+      } else if (std::optional<Var> v; !L.keeps_work_inside() && h.is_step(y) && !h.on_carry.at(y.node().get()) &&
+                                       (v = vectorized(y.node())) && has_gemm[y.node().get()]) {
+        // No carry in it (a gate of x_t alone, kept for the backward pass): all steps at once,
+        // before the loop, rather than a GEMM per step inside it.
+        rebuild[k] = [v = *v](const std::vector<Var>&) { return v; };
         changed = true;
       } else {
         const int at = emit(y);
@@ -230,66 +268,61 @@ class Hoister {
     }
   }
 
+  // n for every step, stacked [T, ...], or nothing when it has no known batched form (n must not
+  // depend on a carry); has_gemm: whether computing it so takes a GEMM.
+  std::optional<Var> vectorized(const NodePtr& n) {
+    if (auto it = vec_memo.find(n.get()); it != vec_memo.end()) return it->second;
+    std::optional<Var> r;
+    Shape stacked_shape = n->shape;
+    stacked_shape.insert(stacked_shape.begin(), T);
+    auto lift = [&](const NodePtr& in) -> std::optional<Var> {  // an input, stacked
+      if (h.is_step(Var(in))) return vectorized(in);
+      Shape all = in->shape;
+      all.insert(all.begin(), T);
+      return broadcast_to(h.outside(Var(in)), all);  // a view: the new axis leads
+    };
+    const OpClass cls = info(n->op).cls;
+    bool gemm = false;
+    if (int s = h.sequence_of(Var(n)); s >= 0) {
+      r = bind[s];
+    } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) && !h.is_step(Var(n->inputs[1]))) {
+      if (auto a = vectorized(n->inputs[0])) {
+        r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
+        gemm = true;
+      }
+    } else if (cls == OpClass::Elementwise || n->op == Op::Sum || n->op == Op::Max || n->op == Op::Slice ||
+               n->op == Op::Reshape) {
+      Node copy = *n;
+      copy.shape = stacked_shape;
+      if (n->op == Op::Sum || n->op == Op::Max)
+        for (int64_t& a : copy.ints) ++a;
+      if (n->op == Op::Slice) copy.ints.insert(copy.ints.begin(), 0);
+      bool ok = true;
+      for (NodePtr& in : copy.inputs) {
+        auto v = lift(in);
+        if (!v) {
+          ok = false;
+          break;
+        }
+        gemm |= has_gemm[in.get()];
+        in = v->node();
+      }
+      if (ok) r = Var(intern(std::move(copy)));
+    }
+    for (const NodePtr& in : n->inputs) gemm |= has_gemm[in.get()];
+    has_gemm[n.get()] = gemm;
+    vec_memo[n.get()] = r;
+    return r;
+  }
+  std::unordered_map<const Node*, std::optional<Var>> vec_memo;
+  std::unordered_map<const Node*, bool> has_gemm;
+
   // Work that reads the sequences but no carry (the input projection x_t W, with its bias and
   // whatever else follows before the recurrence joins in) is computed for all steps at once before
   // the loop and enters it as a new sequence.
   void hoist_sequence_work() {
     if (L.keeps_work_inside()) return;
-    std::unordered_map<const Node*, bool> on_carry;
-    for (const NodePtr& n : topo_order(body_out)) {
-      auto it = h.input_at.find(n.get());
-      bool c = it != h.input_at.end() && it->second < L.carries;
-      for (const NodePtr& in : n->inputs) c |= on_carry.at(in.get());
-      on_carry[n.get()] = c;
-    }
-    std::unordered_map<const Node*, std::optional<Var>> vec_memo;
-    std::unordered_map<const Node*, bool> has_gemm;
-    // n for every step, stacked [T, ...], or nothing when it has no known batched form.
-    std::function<std::optional<Var>(const NodePtr&)> vectorized = [&](const NodePtr& n) -> std::optional<Var> {
-      if (auto it = vec_memo.find(n.get()); it != vec_memo.end()) return it->second;
-      std::optional<Var> r;
-      Shape stacked_shape = n->shape;
-      stacked_shape.insert(stacked_shape.begin(), T);
-      auto lift = [&](const NodePtr& in) -> std::optional<Var> {  // an input, stacked
-        if (h.is_step(Var(in))) return vectorized(in);
-        Shape all = in->shape;
-        all.insert(all.begin(), T);
-        return broadcast_to(h.outside(Var(in)), all);  // a view: the new axis leads
-      };
-      const OpClass cls = info(n->op).cls;
-      bool gemm = false;
-      if (int s = h.sequence_of(Var(n)); s >= 0) {
-        r = bind[s];
-      } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) &&
-                 !h.is_step(Var(n->inputs[1]))) {
-        if (auto a = vectorized(n->inputs[0])) {
-          r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
-          gemm = true;
-        }
-      } else if (cls == OpClass::Elementwise || n->op == Op::Sum || n->op == Op::Max || n->op == Op::Slice ||
-                 n->op == Op::Reshape) {
-        Node copy = *n;
-        copy.shape = stacked_shape;
-        if (n->op == Op::Sum || n->op == Op::Max)
-          for (int64_t& a : copy.ints) ++a;
-        if (n->op == Op::Slice) copy.ints.insert(copy.ints.begin(), 0);
-        bool ok = true;
-        for (NodePtr& in : copy.inputs) {
-          auto v = lift(in);
-          if (!v) {
-            ok = false;
-            break;
-          }
-          gemm |= has_gemm[in.get()];
-          in = v->node();
-        }
-        if (ok) r = Var(intern(std::move(copy)));
-      }
-      for (const NodePtr& in : n->inputs) gemm |= has_gemm[in.get()];
-      has_gemm[n.get()] = gemm;
-      vec_memo[n.get()] = r;
-      return r;
-    };
+    const auto& on_carry = h.on_carry;
     std::unordered_map<const Node*, Var> hoisted;
     for (const NodePtr& n : topo_order(body_out)) {
       if (!on_carry.at(n.get())) continue;
