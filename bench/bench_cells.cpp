@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   measure<cells::QRNN>("QRNN", o);
   measure<cells::LRU>("LRU", o);
   measure<cells::S6>("S6", o);
+  measure<cells::LayerNormLSTM>("LN-LSTM", o);
   measure<nn::LSTMCell>("LSTM", o);
   return 0;
 }

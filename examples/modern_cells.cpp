@@ -1,5 +1,5 @@
 // The cells the field writes now (modern_cells.h: minGRU, minLSTM, IndRNN, QRNN's fo-pooling, a
-// real-diagonal LRU, Mamba's selective scan S6), each a struct of a few lines of math, and the
+// real-diagonal LRU, Mamba's selective scan S6, a layer-normalised LSTM), each a struct of a few lines of math, and the
 // library's LSTM beside them: 2-layer character models trained the same way on the same text, the
 // validation loss and the speed of each. Their gradients are rnnc's (tests/test_modern_cells.cpp
 // checks them against finite differences, and compiled against interpreted).
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     train<cells::QRNN>("QRNN", text, o, s);
     train<cells::LRU>("LRU", text, o, s);
     train<cells::S6>("S6", text, o, s);
+    train<cells::LayerNormLSTM>("LN-LSTM", text, o, s);
     train<nn::LSTMCell>("LSTM", text, o, s);
     fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));  // the minGRU's
   });

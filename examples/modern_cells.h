@@ -126,4 +126,36 @@ struct S6 {
   }
 };
 
+// A layer-normalised LSTM (Ba et al. 2016): the gates' two products normalised over their 4H
+// units, and the cell before its tanh over H, each with a learned gain.
+struct LayerNormLSTM {
+  Param weight_ih, weight_hh, bias, gain_ih, gain_hh, gain_c, shift_c;
+  RNNC_TREE(weight_ih, weight_hh, bias, gain_ih, gain_hh, gain_c, shift_c)
+  static LayerNormLSTM init(int64_t in, int64_t H, std::mt19937_64& rng, DType t = DType::f32) {
+    const double k = 1 / std::sqrt(static_cast<double>(H));
+    return {uniform({4 * H, in}, -k, k, rng, t),
+            uniform({4 * H, H}, -k, k, rng, t),
+            Tensor::zeros({4 * H}, t),
+            Tensor::full({4 * H}, 1.0, t),
+            Tensor::full({4 * H}, 1.0, t),
+            Tensor::full({H}, 1.0, t),
+            Tensor::zeros({H}, t)};
+  }
+  nn::LSTMState initial_state(int64_t B) const {
+    const Tensor zero = Tensor::zeros({B, weight_hh.shape()[1]}, weight_hh.dtype());
+    return {zero, zero};
+  }
+  static Var norm(const Var& x, const Var& gain) {  // over the last axis
+    Var d = x - mean(x, {1}, true);
+    return d / sqrt(mean(d * d, {1}, true) + 1e-5) * gain;
+  }
+  nn::LSTMState operator()(const Var& x, const nn::LSTMState& s) const {
+    auto g = chunk(
+        norm(matmul(x, transpose(weight_ih)), gain_ih) + norm(matmul(s.h, transpose(weight_hh)), gain_hh) + Var(bias),
+        4, 1);
+    Var c = sigmoid(g[1]) * s.c + sigmoid(g[0]) * tanh(g[2]);
+    return {sigmoid(g[3]) * tanh(norm(c, gain_c) + Var(shift_c)), c};
+  }
+};
+
 }  // namespace cells

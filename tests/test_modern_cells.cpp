@@ -1,4 +1,5 @@
-// The cells of examples/modern_cells.h (minGRU, minLSTM, IndRNN, QRNN, LRU, S6), written as a user
+// The cells of examples/modern_cells.h (minGRU, minLSTM, IndRNN, QRNN, LRU, S6, a layer-normalised
+// LSTM), written as a user
 // writes them: each one's gradient against finite differences in float64, and compiled ==
 // interpreted on a character model's loss and every gradient.
 #include <catch2/catch.hpp>
@@ -22,7 +23,7 @@ template <class Cell> struct Case {
 }  // namespace
 
 TEMPLATE_TEST_CASE("modern cells: gradients match finite differences in float64", "", cells::MinGRU, cells::MinLSTM,
-                   cells::IndRNN, cells::QRNN, cells::LRU, cells::S6) {
+                   cells::IndRNN, cells::QRNN, cells::LRU, cells::S6, cells::LayerNormLSTM) {
   Case<TestType> c;
   Rng off = Rng::evaluation();
   auto [f, args] = compile(Case<TestType>::Model::loss).function(c.model, c.model.initial_state(2), c.batch, off);
@@ -32,7 +33,7 @@ TEMPLATE_TEST_CASE("modern cells: gradients match finite differences in float64"
 }
 
 TEMPLATE_TEST_CASE("modern cells: compiled == interpreted, the loss and every gradient", "", cells::MinGRU,
-                   cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU, cells::S6) {
+                   cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU, cells::S6, cells::LayerNormLSTM) {
   Case<TestType> c;
   using Model = typename Case<TestType>::Model;
   // A state that is not zero, so that the recurrence is exercised from the first step.
