@@ -304,6 +304,21 @@ TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad 
   INFO(other.output);
   CHECK(other.status != 0);
   CHECK(other.output.find("'rnn.layers.0.weight_ih' is f32[96,") != std::string::npos);
+  // A checkpoint without the training state: named once, not "rnnc train: train: ..." (the key renamed
+  // in place, so the header keeps its length).
+  {
+    std::ifstream in(box.dir / "a" / "last.safetensors", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = bytes.find("\"train.step\"");
+    REQUIRE(at != std::string::npos);
+    bytes.replace(at, 12, "\"train.xtep\"");
+    std::ofstream(box.dir / "stateless.safetensors", std::ios::binary) << bytes;
+  }
+  Run stateless = run(tool + "--steps 5 --resume " + (box.dir / "stateless.safetensors").string());
+  INFO(stateless.output);
+  CHECK(stateless.status != 0);
+  CHECK(stateless.output.find("rnnc train: resume: the checkpoint holds no training state") != std::string::npos);
+  CHECK(stateless.output.find("train: train:") == std::string::npos);
   Run cell = run(tool + "--steps 5 --cell foo");
   CHECK(cell.status != 0);
   CHECK(cell.output.find("--cell: 'foo' is not one of lstm, gru, rnn") != std::string::npos);

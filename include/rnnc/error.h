@@ -5,6 +5,7 @@
 #include <source_location>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace rnnc {
 
@@ -21,6 +22,9 @@ std::string where(const std::source_location& loc);
 // of memory", and any other exception named by its type with its message ("std::out_of_range:
 // stod"), so nothing reaches the user as a bare "stod".
 std::string describe(const std::exception& e);
+// The same for a program that prints its own name first (`rnnc train: ...`): a leading
+// "<name>: " of the message is left out, so the name is not said twice.
+std::string describe(const std::exception& e, std::string_view name);
 
 // Throws Error("rnnc: <op>: <message> (at file:line)").
 [[noreturn]] void fail(std::string_view op, const std::string& message, const std::source_location& loc);

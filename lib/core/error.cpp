@@ -28,6 +28,14 @@ std::string describe(const std::exception& e) {
   return fmt::format("{}: {} (a bug in rnnc if the input was fine; please report it)", type, what);
 }
 
+std::string describe(const std::exception& e, std::string_view name) {
+  std::string message = describe(e);
+  if (!name.empty() && message.size() > name.size() + 1 && message.compare(0, name.size(), name) == 0 &&
+      message.compare(name.size(), 2, ": ") == 0)
+    message.erase(0, name.size() + 2);
+  return message;
+}
+
 void fail(std::string_view op, const std::string& message, const std::source_location& loc) {
   throw Error(fmt::format("rnnc: {}: {} (at {})", op, message, where(loc)));
 }

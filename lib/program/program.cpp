@@ -51,7 +51,7 @@ int Program::run(int argc, char** argv, const std::function<void(const Common&)>
     body(common_);
     return 0;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: {}\n", name_, describe(e));
+    fmt::print(stderr, "{}: {}\n", name_, describe(e, name_));
     return 1;
   }
 }

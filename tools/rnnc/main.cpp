@@ -151,12 +151,8 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const std::exception& e) {
-    fmt::print(stderr, "rnnc {}: {}\n",
-               *run_cmd      ? "run"
-               : *train_cmd  ? "train"
-               : *export_cmd ? "export"
-                             : "sample",
-               rnnc::describe(e));
+    const std::string verb = *run_cmd ? "run" : *train_cmd ? "train" : *export_cmd ? "export" : "sample";
+    fmt::print(stderr, "rnnc {}: {}\n", verb, rnnc::describe(e, verb));
     return 1;
   }
   return 0;

@@ -225,7 +225,7 @@ int train(const TrainOptions& o) {
       return train_as<nn::RNNCell>(o, vocab, digest, train, v);
     throw Error(fmt::format("--cell: '{}' is not one of lstm, gru, rnn, rnn_relu", o.cell));
   } catch (const std::exception& e) {
-    fmt::print(stderr, "rnnc train: {}\n", describe(e));
+    fmt::print(stderr, "rnnc train: {}\n", describe(e, "train"));
     return 1;
   }
 }
