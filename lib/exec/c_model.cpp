@@ -3,6 +3,7 @@
 // step reads one and writes the other) and a workspace, so that they step at once without a lock.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -48,6 +49,10 @@ struct rnnc_stream {
   rnnc::exec::Workspace workspace;
   std::unique_ptr<std::byte[]> state;  // two copies of the state; `now` is the current one
   int now = 0;
+  // The batch call that took this stream last (calls are numbered across the process) and its row
+  // there: a stream given twice is seen in one pass.
+  uint64_t batch_call = 0;
+  int batch_row = 0;
   std::vector<const void*> in;  // the program's inputs and outputs, made once
   std::vector<void*> out;
   explicit rnnc_stream(const rnnc_model* m) : model(m), workspace(m->program.schedule) {}
@@ -69,15 +74,15 @@ bool cpu_has(std::string_view f, bool& known) {
   if (f == name) return __builtin_cpu_supports(name);
   RNNC_FEATURE("sse4.2")
   RNNC_FEATURE("avx")
-  RNNC_FEATURE("avx2") RNNC_FEATURE("fma") RNNC_FEATURE("f16c") RNNC_FEATURE("bmi") RNNC_FEATURE("bmi2")
-      RNNC_FEATURE("avx512f") RNNC_FEATURE("avx512bw") RNNC_FEATURE("avx512vl") RNNC_FEATURE("avx512dq")
-          RNNC_FEATURE("avx512cd") RNNC_FEATURE("avx512vnni") RNNC_FEATURE("avx512bf16") RNNC_FEATURE("avx512vbmi")
-              RNNC_FEATURE("avx512vbmi2") RNNC_FEATURE("avx512ifma") RNNC_FEATURE("avx512vpopcntdq")
-                  RNNC_FEATURE("avx512bitalg") RNNC_FEATURE("avx512fp16") RNNC_FEATURE("avxvnni") RNNC_FEATURE("gfni")
-                      RNNC_FEATURE("vpclmulqdq") RNNC_FEATURE("vaes") RNNC_FEATURE("amx-tile") RNNC_FEATURE("amx-bf16")
-                          RNNC_FEATURE("amx-int8")
+  RNNC_FEATURE("avx2")
+  RNNC_FEATURE("fma") RNNC_FEATURE("f16c") RNNC_FEATURE("bmi") RNNC_FEATURE("bmi2") RNNC_FEATURE("avx512f")
+      RNNC_FEATURE("avx512bw") RNNC_FEATURE("avx512vl") RNNC_FEATURE("avx512dq") RNNC_FEATURE("avx512cd")
+          RNNC_FEATURE("avx512vnni") RNNC_FEATURE("avx512bf16") RNNC_FEATURE("avx512vbmi") RNNC_FEATURE("avx512vbmi2")
+              RNNC_FEATURE("avx512ifma") RNNC_FEATURE("avx512vpopcntdq") RNNC_FEATURE("avx512bitalg")
+                  RNNC_FEATURE("avx512fp16") RNNC_FEATURE("avxvnni") RNNC_FEATURE("gfni") RNNC_FEATURE("vpclmulqdq")
+                      RNNC_FEATURE("vaes") RNNC_FEATURE("amx-tile") RNNC_FEATURE("amx-bf16") RNNC_FEATURE("amx-int8")
 #undef RNNC_FEATURE
-                              known = false;
+                          known = false;
   return true;
 }
 
@@ -309,12 +314,15 @@ int rnnc_batch_step(rnnc_batch* b, rnnc_stream* const* streams, int n, const voi
       throw rnnc::Error(fmt::format("rnnc: batch: {} streams, the batched step takes 1 to {}", n, m.batch));
     if ((!inputs && !m.inputs.empty()) || (!outputs && !m.outputs.empty()))
       throw rnnc::Error("rnnc: batch: NULL inputs or outputs");
+    static std::atomic<uint64_t> calls{0};
+    const uint64_t call = ++calls;
     for (int j = 0; j < n; ++j) {
-      if (!streams[j] || streams[j]->model != &m)
-        throw rnnc::Error(fmt::format("rnnc: batch: stream {} is NULL or of another model", j));
-      for (int k = 0; k < j; ++k)
-        if (streams[k] == streams[j])
-          throw rnnc::Error(fmt::format("rnnc: batch: streams {} and {} are the same", k, j));
+      rnnc_stream* s = streams[j];
+      if (!s || s->model != &m) throw rnnc::Error(fmt::format("rnnc: batch: stream {} is NULL or of another model", j));
+      if (s->batch_call == call)
+        throw rnnc::Error(fmt::format("rnnc: batch: streams {} and {} are the same", s->batch_row, j));
+      s->batch_call = call;
+      s->batch_row = j;
     }
     const size_t S = static_cast<size_t>(m.states), I = m.inputs.size(), O = m.outputs.size();
     const auto rows = static_cast<size_t>(n);
