@@ -433,7 +433,7 @@ TEST_CASE("export: the library's batched step gives the in-process batch's bits"
   const State s0 = m.initial_state(1);
   constexpr int kBatch = 4;
   const auto dir = temp_dir("export-many");
-  const ExportedModel x = export_stream(step, s0, char_tensor(0), dir, {.name = "many", .batch = kBatch});
+  const ExportedModel x = export_stream(step, s0, char_tensor(0), dir, {.name = "many", .metadata = {}, .batch = kBatch});
   CHECK_THAT(slurp(x.header), Contains("many_batch_size = 4"));
   Library so(x.shared_library, "many");
   void* (*batch_new)(const void*, char*, size_t) = nullptr;
@@ -478,7 +478,7 @@ TEST_CASE("export: the library's batched step gives the in-process batch's bits"
     auto [logits, next] = Model::next(m, s, ch);
     return std::pair{sum(logits, {0}), next};
   });
-  CHECK_THROWS_WITH(export_stream(pooled, s0, char_tensor(0), dir, {.name = "many", .batch = kBatch}),
+  CHECK_THROWS_WITH(export_stream(pooled, s0, char_tensor(0), dir, {.name = "many", .metadata = {}, .batch = kBatch}),
                     Contains("'output' is f32[11] for one stream and f32[11] for 4"));
   std::filesystem::remove_all(dir);
 }
