@@ -12,7 +12,7 @@ declare -A stage_of=(
   [c_runtime.h]=exec
   [graph.h]=ir [ops.h]=ir [ops.def]=ir [function.h]=ir [tree.h]=ir [scan.h]=ir [printer.h]=ir
   [autodiff.h]=autodiff [interpreter.h]=interp [gradcheck.h]=check [passes.h]=passes
-  [compile.h]=compile [tree_function.h]=compile [export.h]=compile
+  [compile.h]=compile [tree_function.h]=compile [export.h]=compile [onnx.h]=onnx
   [nn.h]=nn [cells.h]=nn [char_rnn.h]=charlm [optim.h]=optim [data.h]=data [checkpoint.h]=io [report.h]=report
   [dist.h]=dist [train.h]=train [program.h]=program [cli.h]=program [rnnc.h]=-
 )

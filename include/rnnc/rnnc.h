@@ -15,6 +15,7 @@
 #include "rnnc/graph.h"
 #include "rnnc/interpreter.h"
 #include "rnnc/nn.h"
+#include "rnnc/onnx.h"
 #include "rnnc/ops.h"
 #include "rnnc/optim.h"
 #include "rnnc/passes.h"

@@ -1,0 +1,92 @@
+// ONNX export: any traced function as an ONNX model (opset 17, IR version 8), checked by ONNX's own
+// checker and shape inference before it is written.
+//
+//   auto step = compile([&](const Model& m, const State& s, const Var& x) { return Model::next(m, s, x); });
+//   export_onnx(step, m, m.initial_state(1), x, "charlm.onnx");
+//
+// The graph is exported op by op: each primitive becomes the ONNX operator (or the few) that
+// computes it, and a scan becomes a `Scan` whose body is the step's graph, so every cell a user
+// writes exports. The step's arguments are the model's inputs, named by their tree paths
+// ("state.h", "input"); the parameters, when given as the first argument, its initializers
+// ("model.cell.weight"); the results its outputs ("output", "next_state.h"). A state in and a
+// state out make streaming explicit: feed "next_state.*" back as "state.*".
+//
+// What ONNX cannot hold (bf16 or int8 values) is an Error naming the op and the user's line.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "rnnc/function.h"
+#include "rnnc/tree_function.h"
+
+namespace rnnc {
+
+struct OnnxOptions {
+  std::string name = "model";  // the graph's name
+  int opset = 17;              // 13 to 17 (Debian's onnx 1.12 checks up to 17)
+};
+
+struct OnnxModel {
+  std::vector<std::string> inputs, outputs, initializers;  // names, in order
+  int nodes = 0;                                           // in the main graph (a Scan counts once)
+  std::string text;                                        // the model's serialized bytes
+};
+
+namespace detail {
+// The function's first `params` inputs become initializers holding `values` (named), the rest the
+// graph's inputs; its outputs are named `outputs`. Checks the model and, given a path, writes it.
+OnnxModel write_onnx(const Function& f, const std::vector<std::string>& names, const std::vector<Tensor>& values,
+                     std::size_t params, const std::vector<std::string>& outputs, const std::filesystem::path& file,
+                     const OnnxOptions& o);
+
+template <class F, class... A> OnnxModel export_onnx(const TreeFunction<F, Transform::None>& f, std::size_t params,
+                                                     std::vector<std::string> names, const std::filesystem::path& file,
+                                                     const OnnxOptions& o, const A&... args) {
+  auto [fn, leaves] = f.function(args...);
+  if (fn.inputs.size() != leaves.size() || leaves.size() != names.size())
+    throw Error(
+        "rnnc: export_onnx: the function draws random numbers (dropout in training); export it with "
+        "dropout off");
+  const auto result = f(args...);
+  std::vector<std::string> outputs;
+  if constexpr (is_pair_like<std::decay_t<decltype(result)>>::value) {
+    outputs = tree::paths(std::get<0>(result), "output");
+    for (std::string& p : tree::paths(std::get<1>(result), "next_state")) outputs.push_back(std::move(p));
+  } else {
+    outputs = tree::paths(result, "output");
+  }
+  return write_onnx(fn, names, leaves, params, outputs, file, o);
+}
+
+template <class T> void append_paths(std::vector<std::string>& to, const T& t, const std::string& prefix) {
+  for (std::string& p : tree::paths(t, prefix)) to.push_back(std::move(p));
+}
+}  // namespace detail
+
+// step(state, input) -> (output, next state), weights captured (initializers named "weight_<n>").
+// Writes `file` unless it is empty; returns the names and the model's bytes.
+template <class F, class S, class X>
+OnnxModel export_onnx(const TreeFunction<F, detail::Transform::None>& step, const S& state, const X& input,
+                      const std::filesystem::path& file, const OnnxOptions& o = {}) {
+  std::vector<std::string> names;
+  detail::append_paths(names, state, "state");
+  detail::append_paths(names, input, "input");
+  return detail::export_onnx(step, 0, names, file, o, state, input);
+}
+
+// step(model, state, input) -> (output, next state): the model's leaves become initializers named
+// by their paths ("model.layers.0.weight").
+template <class F, class M, class S, class X>
+OnnxModel export_onnx(const TreeFunction<F, detail::Transform::None>& step, const M& model, const S& state,
+                      const X& input, const std::filesystem::path& file, const OnnxOptions& o = {}) {
+  std::vector<std::string> names;
+  detail::append_paths(names, model, "model");
+  const std::size_t params = names.size();
+  detail::append_paths(names, state, "state");
+  detail::append_paths(names, input, "input");
+  return detail::export_onnx(step, params, names, file, o, model, state, input);
+}
+
+}  // namespace rnnc

@@ -1,0 +1,436 @@
+// A traced graph as an ONNX model (rnnc/onnx.h). Each node becomes the ONNX operators that compute
+// it (ops.def's order below); a loop becomes a Scan whose body graph is the step's, its invariants
+// read from the enclosing graph by name. Every constant (literals, shapes, axes) is an initializer
+// of the main graph, which bodies may read too. The model is checked (onnx::checker, then strict
+// shape inference, which also checks every value's type) before it is returned or written.
+#include <fmt/format.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
+#include "rnnc/error.h"
+#include "rnnc/onnx.h"
+
+namespace rnnc {
+
+namespace {
+
+using onnx::TensorProto;
+
+int32_t onnx_type(DType t) {
+  switch (t) {
+    case DType::f32: return TensorProto::FLOAT;
+    case DType::f64: return TensorProto::DOUBLE;
+    case DType::i32: return TensorProto::INT32;
+    case DType::bf16: return TensorProto::BFLOAT16;
+    case DType::i8: return TensorProto::INT8;
+  }
+  return TensorProto::UNDEFINED;
+}
+
+[[noreturn]] void unsupported(const Node& n, const std::string& why) {
+  throw Error(fmt::format("rnnc: export_onnx: {} at {}: {}", name_of(n.op), where(n.loc), why));
+}
+
+void set_type(onnx::ValueInfoProto* v, const std::string& name, DType dtype, const Shape& shape) {
+  v->set_name(name);
+  auto* t = v->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(onnx_type(dtype));
+  auto* s = t->mutable_shape();
+  for (int64_t d : shape) s->add_dim()->set_dim_value(d);
+}
+
+void fill(TensorProto* p, const std::string& name, const Tensor& t) {
+  p->set_name(name);
+  p->set_data_type(onnx_type(t.dtype()));
+  for (int64_t d : t.shape()) p->add_dims(d);
+  p->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
+}
+
+// One graph being written: the main graph or a Scan's body. Values computed in it are named in
+// `names`; its enclosing graph's names are visible through `outer` (only a body's invariants and the
+// main graph's initializers are read that way).
+struct Scope {
+  onnx::GraphProto* graph;
+  std::unordered_map<const Node*, std::string> names;
+};
+
+class Writer {
+ public:
+  Writer(onnx::GraphProto* main, int opset) : main_(main), opset_(opset) {}
+
+  std::string fresh(std::string_view hint) { return fmt::format("{}_{}", hint, counter_++); }
+
+  // The name of n's value in scope s, writing the nodes that compute it (and what they read) first.
+  std::string value(Scope& s, const NodePtr& n) {
+    if (auto it = s.names.find(n.get()); it != s.names.end()) return it->second;
+    if (n->op == Op::Literal) {
+      if (auto it = literals_.find(n.get()); it != literals_.end()) return it->second;
+      const std::string name = fresh("weight");
+      check_dtype(*n, n->dtype);
+      fill(main_->add_initializer(), name, *n->literal);
+      return literals_[n.get()] = name;
+    }
+    if (n->op == Op::Input) unsupported(*n, fmt::format("'{}' is not an input of the exported function", n->name));
+    if (n->op == Op::Scan) {  // one Scan per loop, however many of its outputs are read
+      if (auto it = scans_.find(loop_key(*n)); it != scans_.end())
+        return s.names[n.get()] = it->second[static_cast<size_t>(n->ints[0])];
+      write_scan(s, *n);
+      return s.names.at(n.get());
+    }
+    std::vector<std::string> in;
+    for (const NodePtr& i : n->inputs) in.push_back(value(s, i));
+    const std::string out = write_node(s, *n, in);
+    s.names[n.get()] = out;
+    return out;
+  }
+
+  // An int64 vector initializer (shapes, axes, starts), shared by equal contents.
+  std::string ints(const std::vector<int64_t>& v) {
+    auto [it, added] = ints_.try_emplace(v, "");
+    if (added) {
+      it->second = fresh("ints");
+      TensorProto* p = main_->add_initializer();
+      p->set_name(it->second);
+      p->set_data_type(TensorProto::INT64);
+      p->add_dims(static_cast<int64_t>(v.size()));
+      for (int64_t x : v) p->add_int64_data(x);
+    }
+    return it->second;
+  }
+  // A scalar initializer of this dtype.
+  std::string scalar(double x, DType dtype) {
+    const std::string name = fresh("scalar");
+    fill(main_->add_initializer(), name, Tensor::scalar(x, dtype));
+    return name;
+  }
+
+  int nodes_in_main() const { return main_->node_size(); }
+
+ private:
+  static void check_dtype(const Node& n, DType t) {
+    if (t == DType::bf16 || t == DType::i8)
+      unsupported(n, fmt::format("a {} value; ONNX export takes float32, float64 and int32 graphs (export the "
+                                 "float32 model)",
+                                 name_of(t)));
+  }
+
+  onnx::NodeProto* add(Scope& s, std::string_view op, const std::vector<std::string>& in, const std::string& out) {
+    onnx::NodeProto* p = s.graph->add_node();
+    p->set_op_type(std::string(op));
+    p->set_name(fresh(op));
+    for (const std::string& i : in) p->add_input(i);
+    p->add_output(out);
+    return p;
+  }
+  static void attr(onnx::NodeProto* p, const char* name, int64_t v) {
+    auto* a = p->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void attr(onnx::NodeProto* p, const char* name, float v) {
+    auto* a = p->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
+  static void attr(onnx::NodeProto* p, const char* name, const std::vector<int64_t>& v) {
+    auto* a = p->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+  // out = op(in...) into a fresh name.
+  std::string emit(Scope& s, std::string_view op, const std::vector<std::string>& in) {
+    const std::string out = fresh(op);
+    add(s, op, in, out);
+    return out;
+  }
+  std::string cast(Scope& s, const std::string& x, DType to) {
+    const std::string out = fresh("Cast");
+    attr(add(s, "Cast", {x}, out), "to", static_cast<int64_t>(onnx_type(to)));
+    return out;
+  }
+  std::string to_bool(Scope& s, const std::string& x) {
+    const std::string out = fresh("Cast");
+    attr(add(s, "Cast", {x}, out), "to", static_cast<int64_t>(TensorProto::BOOL));
+    return out;
+  }
+  std::string unsqueeze(Scope& s, const std::string& x, std::vector<int64_t> axes) {
+    return emit(s, "Unsqueeze", {x, ints(axes)});
+  }
+
+  // The ONNX nodes computing n from its inputs' values; returns the name of the result.
+  std::string write_node(Scope& s, const Node& n, const std::vector<std::string>& in) {
+    check_dtype(n, n.dtype);
+    for (const NodePtr& i : n.inputs) check_dtype(n, i->dtype);
+    auto simple = [&](std::string_view op) { return emit(s, op, in); };
+    auto compare = [&](std::string_view op) { return cast(s, emit(s, op, in), n.dtype); };
+    switch (n.op) {
+      case Op::Input:
+      case Op::Literal:
+      case Op::Scan: break;  // value() handles them
+      case Op::Full: {
+        const std::string out = fresh("ConstantOfShape");
+        auto* p = add(s, "ConstantOfShape", {ints(n.shape)}, out);
+        auto* a = p->add_attribute();
+        a->set_name("value");
+        a->set_type(onnx::AttributeProto::TENSOR);
+        fill(a->mutable_t(), "value", Tensor::from({n.scalar}, {1}, n.dtype));
+        return out;
+      }
+      case Op::Neg: return simple("Neg");
+      case Op::Exp: return simple("Exp");
+      case Op::Log: return simple("Log");
+      case Op::Tanh: return simple("Tanh");
+      case Op::Sigmoid: return simple("Sigmoid");
+      case Op::Relu: return simple("Relu");
+      case Op::Sqrt: return simple("Sqrt");
+      case Op::Abs: return simple("Abs");
+      case Op::Sign: return simple("Sign");
+      case Op::Cast: return cast(s, in[0], n.dtype);
+      case Op::HardSigmoid: {
+        const std::string out = fresh("HardSigmoid");
+        auto* p = add(s, "HardSigmoid", in, out);
+        attr(p, "alpha", 0.2F);
+        attr(p, "beta", 0.5F);
+        return out;
+      }
+      case Op::Softplus: return simple("Softplus");
+      case Op::StopGradient: return simple("Identity");
+      case Op::Add: return simple("Add");
+      case Op::Sub: return simple("Sub");
+      case Op::Mul: return simple("Mul");
+      case Op::Div: return simple("Div");
+      case Op::Pow: return simple("Pow");
+      case Op::Maximum: return simple("Max");
+      case Op::Minimum: return simple("Min");
+      case Op::Less: return compare("Less");
+      case Op::LessEqual: return compare("LessOrEqual");
+      case Op::Greater: return compare("Greater");
+      case Op::GreaterEqual: return compare("GreaterOrEqual");
+      case Op::Equal: return compare("Equal");
+      case Op::NotEqual: return cast(s, emit(s, "Not", {emit(s, "Equal", in)}), n.dtype);
+      case Op::Select: return emit(s, "Where", {to_bool(s, in[0]), in[1], in[2]});
+      case Op::Sum: {
+        const std::string out = fresh("ReduceSum");
+        attr(add(s, "ReduceSum", {in[0], ints(n.ints)}, out), "keepdims", int64_t{1});
+        return out;
+      }
+      case Op::Max: {
+        const std::string out = fresh("ReduceMax");
+        auto* p = add(s, "ReduceMax", in, out);
+        attr(p, "axes", n.ints);
+        attr(p, "keepdims", int64_t{1});
+        return out;
+      }
+      case Op::MatMul: return simple("MatMul");
+      case Op::BroadcastTo: return emit(s, "Expand", {in[0], ints(n.shape)});
+      case Op::Reshape: {
+        const std::string out = fresh("Reshape");
+        attr(add(s, "Reshape", {in[0], ints(n.shape)}, out), "allowzero", int64_t{1});
+        return out;
+      }
+      case Op::Transpose: {
+        const std::string out = fresh("Transpose");
+        attr(add(s, "Transpose", in, out), "perm", n.ints);
+        return out;
+      }
+      case Op::Slice: {
+        std::vector<int64_t> ends(n.ints), axes;
+        for (size_t k = 0; k < ends.size(); ++k) {
+          ends[k] += n.shape[k];
+          axes.push_back(static_cast<int64_t>(k));
+        }
+        return emit(s, "Slice", {in[0], ints(n.ints), ints(ends), ints(axes)});
+      }
+      case Op::Pad: {
+        const Shape& from = n.inputs[0]->shape;
+        std::vector<int64_t> pads(n.ints);
+        for (size_t k = 0; k < from.size(); ++k) pads.push_back(n.shape[k] - from[k] - n.ints[k]);
+        return emit(s, "Pad", {in[0], ints(pads)});
+      }
+      case Op::Concat: {
+        const std::string out = fresh("Concat");
+        attr(add(s, "Concat", in, out), "axis", n.ints[0]);
+        return out;
+      }
+      case Op::Gather: return simple("Gather");  // axis 0: [idx..., rest of the table]
+      case Op::ScatterAdd: {
+        // zeros [V, ...] with rows[i] added at idx[i]: ScatterND with reduction "add" (opset 16).
+        if (opset_ < 16) unsupported(n, fmt::format("needs opset 16 (ScatterND's reduction), not {}", opset_));
+        const std::string zeros = write_node(s, Node{.op = Op::Full, .dtype = n.dtype, .shape = n.shape}, {});
+        const std::string idx64 = fresh("Cast");
+        attr(add(s, "Cast", {unsqueeze(s, in[0], {n.inputs[0]->rank()})}, idx64), "to",
+             static_cast<int64_t>(TensorProto::INT64));
+        const std::string out = fresh("ScatterND");
+        auto* p = add(s, "ScatterND", {zeros, idx64, in[1]}, out);
+        auto* a = p->add_attribute();
+        a->set_name("reduction");
+        a->set_type(onnx::AttributeProto::STRING);
+        a->set_s("add");
+        return out;
+      }
+      case Op::OneHot: {
+        // values [off, on] in the result's dtype; the depth a scalar.
+        const std::string values = fresh("one_hot_values");
+        fill(main_->add_initializer(), values, Tensor::from({0, 1}, {2}, n.dtype));
+        const std::string depth = fresh("depth");
+        fill(main_->add_initializer(), depth, Tensor::scalar(static_cast<double>(n.shape.back()), DType::i32));
+        const std::string out = fresh("OneHot");
+        attr(add(s, "OneHot", {in[0], depth, values}, out), "axis", int64_t{-1});
+        return out;
+      }
+      case Op::SequenceMask: {
+        // mask[t, b] = t < lengths[b]: Range(0, T) as a column against the lengths as a row.
+        const std::string steps =
+            emit(s, "Range",
+                 {scalar(0, DType::i32), scalar(static_cast<double>(n.shape[0]), DType::i32), scalar(1, DType::i32)});
+        const std::string below = emit(s, "Less", {unsqueeze(s, steps, {1}), unsqueeze(s, in[0], {0})});
+        return cast(s, below, n.dtype);
+      }
+    }
+    unsupported(n, "no ONNX form");
+  }
+
+  // A loop as one Scan: inputs the initial carries then the sequences (a loop without sequences
+  // scans a [T] placeholder, ONNX's Scan taking its length from them), the invariants read by name.
+  void write_scan(Scope& s, const Node& scan) {
+    const LoopKey key = loop_key(scan);
+    const Loop& loop = *scan.loop;
+    std::vector<std::string> bound;
+    for (const NodePtr& b : scan.inputs) bound.push_back(value(s, b));
+
+    onnx::NodeProto* p = s.graph->add_node();
+    p->set_op_type("Scan");
+    p->set_name(fresh("Scan"));
+    for (int i = 0; i < loop.carries + loop.xs; ++i) p->add_input(bound[static_cast<size_t>(i)]);
+    if (loop.xs == 0)
+      p->add_input(write_node(s, Node{.op = Op::Full, .dtype = DType::f32, .shape = {loop.length}}, {}));
+    const int scanned = std::max(loop.xs, 1);
+
+    auto* a = p->add_attribute();
+    a->set_name("body");
+    a->set_type(onnx::AttributeProto::GRAPH);
+    Scope body{a->mutable_g(), {}};
+    body.graph->set_name(fresh("step"));
+    for (int i = 0; i < static_cast<int>(loop.inputs.size()); ++i) {
+      const Node& in = *loop.inputs[static_cast<size_t>(i)].node();
+      if (i >= loop.carries + loop.xs) {  // an invariant: the enclosing graph's value
+        body.names[&in] = bound[static_cast<size_t>(i)];
+        continue;
+      }
+      const std::string name = fresh(i < loop.carries ? "carry" : "x_t");
+      set_type(body.graph->add_input(), name, in.dtype, in.shape);
+      body.names[&in] = name;
+    }
+    if (loop.xs == 0) set_type(body.graph->add_input(), fresh("t"), DType::f32, {});
+    for (const Var& o : loop.outputs) {
+      // Through Identity: an output may be an input, an invariant, or another output's value.
+      const std::string name = fresh(body.graph->output_size() < loop.carries ? "next_carry" : "y_t");
+      add(body, "Identity", {value(body, o.node())}, name);
+      set_type(body.graph->add_output(), name, o.dtype(), o.shape());
+    }
+    attr(p, "num_scan_inputs", static_cast<int64_t>(scanned));
+    const int64_t direction = loop.reverse ? 1 : 0;
+    attr(p, "scan_input_directions", std::vector<int64_t>(static_cast<size_t>(scanned), direction));
+    // A reverse loop still stacks y_t at t: ONNX's direction 1 prepends each step's output.
+    if (loop.ys() > 0)
+      attr(p, "scan_output_directions", std::vector<int64_t>(static_cast<size_t>(loop.ys()), direction));
+
+    // One name per output of the loop; the Scan nodes of this loop in the graph each take theirs.
+    std::vector<std::string> outs;
+    for (size_t k = 0; k < loop.outputs.size(); ++k) {
+      outs.push_back(fresh("scan_out"));
+      p->add_output(outs.back());
+    }
+    scans_[key] = outs;
+    s.names[&scan] = outs[static_cast<size_t>(scan.ints[0])];
+  }
+
+  onnx::GraphProto* main_;
+  int opset_;
+  int counter_ = 0;
+  std::unordered_map<const Node*, std::string> literals_;
+  std::map<std::vector<int64_t>, std::string> ints_;
+  std::map<LoopKey, std::vector<std::string>> scans_;  // each loop's output names
+};
+
+}  // namespace
+
+OnnxModel detail::write_onnx(const Function& f, const std::vector<std::string>& names,
+                             const std::vector<Tensor>& values, std::size_t params,
+                             const std::vector<std::string>& outputs, const std::filesystem::path& file,
+                             const OnnxOptions& o) {
+  if (o.opset < 13 || o.opset > 17)
+    throw Error(fmt::format("rnnc: export_onnx: opset {}; rnnc writes opsets 13 to 17", o.opset));
+  if (outputs.size() != f.outputs.size())
+    throw Error(fmt::format("rnnc: export_onnx: {} output names for {} outputs", outputs.size(), f.outputs.size()));
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("rnnc");
+  m.set_producer_version(RNNC_VERSION);
+  auto* opset = m.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(o.opset);
+  onnx::GraphProto* g = m.mutable_graph();
+  g->set_name(o.name);
+
+  OnnxModel out;
+  Writer w(g, o.opset);
+  Scope main{g, {}};
+  for (size_t i = 0; i < f.inputs.size(); ++i) {
+    const Node& in = *f.inputs[i].node();
+    if (in.dtype == DType::bf16 || in.dtype == DType::i8)
+      throw Error(
+          fmt::format("rnnc: export_onnx: '{}' is {}; ONNX export takes float32, float64 and int32 values "
+                      "(export the float32 model)",
+                      names[i], name_of(in.dtype)));
+    main.names[&in] = names[i];
+    if (i < params) {
+      fill(g->add_initializer(), names[i], values[i]);
+      out.initializers.push_back(names[i]);
+    } else {
+      set_type(g->add_input(), names[i], in.dtype, in.shape);
+      out.inputs.push_back(names[i]);
+    }
+  }
+  for (size_t k = 0; k < f.outputs.size(); ++k) {
+    const Var& v = f.outputs[k];
+    const std::string value = w.value(main, v.node());
+    onnx::NodeProto* p = g->add_node();
+    p->set_op_type("Identity");
+    p->set_name(w.fresh("Identity"));
+    p->add_input(value);
+    p->add_output(outputs[k]);
+    set_type(g->add_output(), outputs[k], v.dtype(), v.shape());
+    out.outputs.push_back(outputs[k]);
+  }
+  out.nodes = g->node_size();
+
+  try {
+    onnx::checker::check_model(m);
+    onnx::ShapeInferenceOptions strict(/*check_type=*/true, /*error_mode=*/1, /*data_prop=*/false);
+    onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(), strict);
+  } catch (const std::exception& e) {
+    throw Error(
+        fmt::format("rnnc: export_onnx: ONNX's checker refuses the model (a bug in rnnc's export; please "
+                    "report it): {}",
+                    e.what()));
+  }
+  out.text = m.SerializeAsString();
+  if (!file.empty()) {
+    std::ofstream os(file, std::ios::binary | std::ios::trunc);
+    os.write(out.text.data(), static_cast<std::streamsize>(out.text.size()));
+    if (!os.flush()) throw Error(fmt::format("rnnc: export_onnx: cannot write '{}'", file.string()));
+  }
+  return out;
+}
+
+}  // namespace rnnc

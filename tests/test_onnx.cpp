@@ -1,0 +1,225 @@
+// ONNX export (rnnc/onnx.h): every library cell (1 and 2 layers, one and both directions, with and
+// without lengths), user cells, and a streaming character model export, pass ONNX's checker and
+// shape inference (export_onnx runs them), and onnxruntime (tests/onnx/run.mjs, Node.js) computes
+// what rnnc computes, to 1e-5 relative. Without Node or onnxruntime-node (scripts/setup.sh installs
+// it from npm) the runtime comparisons are skipped, and say so.
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../examples/modern_cells.h"
+#include "run_command.h"
+
+using namespace rnnc;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& what) {
+  const fs::path dir = fs::temp_directory_path() / ("rnnc-test-onnx-" + what + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// onnxruntime through Node, if installed: the reason it cannot run, or "".
+std::string runtime_missing() {
+  const fs::path modules = fs::path(RNNC_ONNX_RUNNER).parent_path() / "node_modules" / "onnxruntime-node";
+  if (testing::run("node --version").status != 0) return "Node.js is not installed";
+  if (!fs::exists(modules / "package.json"))
+    return "onnxruntime-node is not installed in tests/onnx (scripts/setup.sh installs it from npm)";
+  return "";
+}
+
+// One model to run: its file, its inputs by name, and what rnnc computed for its outputs.
+struct Job {
+  std::string what;
+  fs::path model;
+  std::vector<std::pair<std::string, Tensor>> inputs, expected;
+};
+
+nlohmann::json to_json(const Tensor& t) {
+  const char* type = t.dtype() == DType::f32 ? "float32" : t.dtype() == DType::f64 ? "float64" : "int32";
+  return {{"type", type}, {"dims", t.shape()}, {"data", t.values()}};
+}
+
+// Runs every job in one onnxruntime process; checks each output against rnnc's to `tolerance`
+// relative (of the output's largest magnitude). Skips, saying why, without the runtime.
+void check_with_onnxruntime(const std::vector<Job>& jobs, const fs::path& dir, double tolerance = 1e-5) {
+  if (const std::string why = runtime_missing(); !why.empty()) {
+    WARN("SKIPPED: onnxruntime comparison: " << why);
+    return;
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const Job& j : jobs) {
+    nlohmann::json in = nlohmann::json::object();
+    for (const auto& [name, t] : j.inputs) in[name] = to_json(t);
+    list.push_back({{"model", j.model.string()}, {"inputs", in}});
+  }
+  const fs::path file = dir / "jobs.json";
+  std::ofstream(file) << list.dump();
+  const testing::Run r = testing::run("node " + std::string(RNNC_ONNX_RUNNER) + " " + file.string());
+  INFO(r.output.substr(0, 2000));
+  REQUIRE(r.status == 0);
+  const nlohmann::json results = nlohmann::json::parse(r.output);
+  REQUIRE(results.size() == jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    for (const auto& [name, want] : jobs[k].expected) {
+      INFO(jobs[k].what << ": output " << name);
+      REQUIRE(results[k].contains(name));
+      const auto& got = results[k][name];
+      CHECK(got["dims"].get<std::vector<int64_t>>() == want.shape());
+      const std::vector<double> w = want.values(), g = got["data"].get<std::vector<double>>();
+      REQUIRE(g.size() == w.size());
+      double scale = 1e-30, worst = 0;
+      for (double v : w) scale = std::max(scale, std::abs(v));
+      for (size_t i = 0; i < w.size(); ++i) worst = std::max(worst, std::abs(g[i] - w[i]) / scale);
+      CHECK(worst <= tolerance);
+    }
+  }
+}
+
+template <class T> std::vector<std::pair<std::string, Tensor>> named(const T& tree, const std::string& prefix) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  const std::vector<Tensor> ts = tree::tensors(tree);
+  const std::vector<std::string> ps = tree::paths(tree, prefix);
+  for (size_t i = 0; i < ts.size(); ++i) out.emplace_back(ps[i], ts[i]);
+  return out;
+}
+
+// A sequence and each row's length.
+struct Batch {
+  Leaf xs, lengths;
+  RNNC_TREE(xs, lengths)
+};
+
+// A stack of library cells over a batch of sequences: (model, state, batch) -> (ys, last states).
+template <class Stack> Job sequence_job(const std::string& what, const Stack& m, bool lengths, const fs::path& dir) {
+  constexpr int64_t T = 7, B = 3, I = 5;
+  std::mt19937_64 rng(11);
+  const Batch batch{Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::from({7, 3, 5}, {B}, DType::i32)};
+  auto f = compile([lengths](const Stack& s, const std::vector<typename Stack::State>& init, const Batch& b) {
+    return s(b.xs, init, {.lengths = lengths ? Var(b.lengths) : Var()});
+  });
+  // A state that is not zero, so that the initial state's path is checked too.
+  std::vector<typename Stack::State> init = m.initial_state(B);
+  std::vector<Tensor> values = tree::tensors(init);
+  for (Tensor& t : values) t = Tensor::uniform(t.shape(), -0.5, 0.5, rng);
+  init = tree::replace(init, values);
+  const fs::path file = dir / (what + ".onnx");
+  const OnnxModel x = export_onnx(f, m, init, batch, file);
+  CHECK(x.initializers.size() == tree::tensors(m).size());
+  auto [ys, last] = f(m, init, batch);
+  Job j{what, file, named(init, "state"), named(ys, "output")};
+  for (auto& p : named(batch, "input")) j.inputs.push_back(p);
+  for (auto& p : named(last, "next_state")) j.expected.push_back(p);
+  return j;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: every library cell, stacked, bidirectional, with lengths, runs in onnxruntime as in rnnc") {
+  const fs::path dir = temp_dir("cells");
+  std::vector<Job> jobs;
+  std::mt19937_64 rng(3);
+  for (int layers : {1, 2})
+    for (bool lengths : {false, true}) {
+      const std::string tail = fmt::format("_{}layer{}", layers, lengths ? "_lengths" : "");
+      const nn::StackOptions o{.layers = layers};
+      jobs.push_back(sequence_job("rnn_tanh" + tail, nn::RNN<nn::RNNCell>::init(5, 4, rng, o), lengths, dir));
+      auto relu = nn::RNN<nn::RNNCell>::init(5, 4, rng, o);
+      for (auto& c : relu.layers) c.relu = true;
+      jobs.push_back(sequence_job("rnn_relu" + tail, relu, lengths, dir));
+      jobs.push_back(sequence_job("lstm" + tail, nn::RNN<nn::LSTMCell>::init(5, 4, rng, o), lengths, dir));
+      jobs.push_back(sequence_job("gru" + tail, nn::RNN<nn::GRUCell>::init(5, 4, rng, o), lengths, dir));
+      jobs.push_back(sequence_job("bilstm" + tail, nn::Bidirectional<nn::LSTMCell>::init(5, 4, rng, o), lengths, dir));
+      jobs.push_back(sequence_job("bigru" + tail, nn::Bidirectional<nn::GRUCell>::init(5, 4, rng, o), lengths, dir));
+    }
+  check_with_onnxruntime(jobs, dir);
+  fs::remove_all(dir);
+}
+
+namespace {
+// The minimal gated unit (Zhou et al. 2016), as a user writes it.
+struct MGU {
+  Param Wf, bf, Wh, Uh, bh;
+  RNNC_TREE(Wf, bf, Wh, Uh, bh)
+  static MGU init(int64_t in, int64_t H, std::mt19937_64& rng, DType t = DType::f32) {
+    auto u = [&](Shape s) { return Tensor::uniform(s, -0.5, 0.5, rng, t); };
+    return {u({H, in + H}), u({H}), u({H, in}), u({H, H}), u({H})};
+  }
+  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, Uh.shape()[0]}, Uh.dtype())}; }
+  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
+    Var f = sigmoid(nn::linear(concat({x, s.h}, 1), Wf, bf));
+    Var candidate = tanh(nn::linear(x, Wh, bh) + matmul(f * s.h, transpose(Uh)));
+    return {(1.0 - f) * s.h + f * candidate};
+  }
+};
+}  // namespace
+
+TEST_CASE("onnx: user cells export as a Scan of their own graph and run in onnxruntime as in rnnc") {
+  const fs::path dir = temp_dir("user");
+  std::vector<Job> jobs;
+  std::mt19937_64 rng(5);
+  for (bool lengths : {false, true}) {
+    const std::string tail = lengths ? "_lengths" : "";
+    jobs.push_back(sequence_job("mgu" + tail, nn::RNN<MGU>::init(5, 4, rng, {.layers = 2}), lengths, dir));
+    jobs.push_back(sequence_job("mingru" + tail, nn::RNN<cells::MinGRU>::init(5, 4, rng, {.layers = 2}), lengths, dir));
+    jobs.push_back(sequence_job("layernorm_lstm" + tail, nn::RNN<cells::LayerNormLSTM>::init(5, 4, rng, {.layers = 2}),
+                                lengths, dir));
+    jobs.push_back(sequence_job("s6" + tail, nn::RNN<cells::S6>::init(5, 4, rng), lengths, dir));
+  }
+  check_with_onnxruntime(jobs, dir);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("onnx: a character model streams: the state out, fed back in, follows rnnc step by step") {
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  std::mt19937_64 rng(7);
+  const Model m = Model::init(6, 8, rng, {.layers = 2});
+  auto step = compile([](const Model& model, const Model::State& s, const Var& c) { return Model::next(model, s, c); });
+  const fs::path dir = temp_dir("stream");
+  Model::State s = m.initial_state(1);
+  const OnnxModel x = export_onnx(step, m, s, Tensor::from({0}, {1}, DType::i32), dir / "charlm.onnx");
+  CHECK(x.inputs.front().starts_with("state."));
+  CHECK(x.inputs.back() == "input");
+  CHECK(x.outputs.front() == "output");
+  CHECK(std::find(x.initializers.begin(), x.initializers.end(), "model.rnn.layers.0.weight_ih") !=
+        x.initializers.end());
+  // Five steps: each job feeds the state rnnc had before that step.
+  std::vector<Job> jobs;
+  for (int c : {1, 4, 2, 5, 0}) {
+    const Tensor in = Tensor::from({double(c)}, {1}, DType::i32);
+    auto [logits, next] = step(m, s, in);
+    Job j{fmt::format("step {}", jobs.size()), dir / "charlm.onnx", named(s, "state"), named(logits, "output")};
+    j.inputs.emplace_back("input", in);
+    for (auto& p : named(next, "next_state")) j.expected.push_back(p);
+    jobs.push_back(j);
+    s = next;
+  }
+  check_with_onnxruntime(jobs, dir);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("onnx: what ONNX cannot hold is an error naming the op or the leaf") {
+  std::mt19937_64 rng(1);
+  const fs::path dir = temp_dir("errors");
+  auto f = compile([](const Var& x, const Var& y) { return std::pair{cast(x, DType::bf16), y}; });
+  CHECK_THROWS_WITH(export_onnx(f, Tensor::zeros({2}), Tensor::zeros({2}), dir / "a.onnx"),
+                    Contains("cast at test_onnx.cpp:") && Contains("bf16"));
+  auto g = compile([](const Var& x, const Var& y) { return std::pair{x, y}; });
+  CHECK_THROWS_WITH(export_onnx(g, Tensor::zeros({2}, DType::bf16), Tensor::zeros({2}), dir / "b.onnx"),
+                    Contains("'state' is bf16"));
+  auto h = compile([](const Var& x, const Var& y) { return std::pair{x, y}; });
+  CHECK_THROWS_WITH(export_onnx(h, Tensor::zeros({2}), Tensor::zeros({2}), dir / "c.onnx", {.opset = 18}),
+                    Contains("opset 18"));
+  CHECK_THROWS_WITH(export_onnx(h, Tensor::zeros({2}), Tensor::zeros({2}), dir / "no" / "such" / "d.onnx"),
+                    Contains("cannot write"));
+  fs::remove_all(dir);
+}
