@@ -27,7 +27,7 @@ onnx_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/onnx"
 if [ -f "$onnx_dir/node_modules/onnxruntime-node/package.json" ]; then
   :
 elif command -v npm > /dev/null; then
-  (cd "$onnx_dir" && timeout 300 npm ci --ignore-scripts --no-audit --no-fund --fetch-retries=1 > /dev/null 2>&1) &&
+  (cd "$onnx_dir" && timeout 120 npm ci --ignore-scripts --no-audit --no-fund --fetch-retries=1 > /dev/null 2>&1) &&
     echo "setup: onnxruntime-node installed in tests/onnx" ||
     echo "setup: onnxruntime-node could not be installed (no npm registry?); the ONNX runtime tests will be skipped"
 else

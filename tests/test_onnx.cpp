@@ -100,7 +100,9 @@ struct Batch {
 };
 
 // A stack of library cells over a batch of sequences: (model, state, batch) -> (ys, last states).
-template <class Stack> Job sequence_job(const std::string& what, const Stack& m, bool lengths, const fs::path& dir) {
+// `op`: the ONNX operator each layer and direction should become (a library cell's own, or Scan).
+template <class Stack>
+Job sequence_job(const std::string& what, const Stack& m, bool lengths, const fs::path& dir, const std::string& op) {
   constexpr int64_t T = 7, B = 3, I = 5;
   std::mt19937_64 rng(11);
   const Batch batch{Tensor::uniform({T, B, I}, -1, 1, rng), Tensor::from({7, 3, 5}, {B}, DType::i32)};
@@ -115,6 +117,12 @@ template <class Stack> Job sequence_job(const std::string& what, const Stack& m,
   const fs::path file = dir / (what + ".onnx");
   const OnnxModel x = export_onnx(f, m, init, batch, file);
   CHECK(x.initializers.size() == tree::tensors(m).size());
+  {
+    INFO(what);
+    CHECK(x.operators.count(op) == 1);
+    CHECK(x.operators.at(op) == static_cast<int>(m.initial_state(1).size()));  // one per layer and direction
+    if (op != "Scan") CHECK(x.operators.count("Scan") == 0);
+  }
   auto [ys, last] = f(m, init, batch);
   Job j{what, file, named(init, "state"), named(ys, "output")};
   for (auto& p : named(batch, "input")) j.inputs.push_back(p);
@@ -124,7 +132,7 @@ template <class Stack> Job sequence_job(const std::string& what, const Stack& m,
 
 }  // namespace
 
-TEST_CASE("onnx: every library cell, stacked, bidirectional, with lengths, runs in onnxruntime as in rnnc") {
+TEST_CASE("onnx: every library cell, stacked, bidirectional, with lengths, is ONNX's own operator in onnxruntime") {
   const fs::path dir = temp_dir("cells");
   std::vector<Job> jobs;
   std::mt19937_64 rng(3);
@@ -132,14 +140,16 @@ TEST_CASE("onnx: every library cell, stacked, bidirectional, with lengths, runs 
     for (bool lengths : {false, true}) {
       const std::string tail = fmt::format("_{}layer{}", layers, lengths ? "_lengths" : "");
       const nn::StackOptions o{.layers = layers};
-      jobs.push_back(sequence_job("rnn_tanh" + tail, nn::RNN<nn::RNNCell>::init(5, 4, rng, o), lengths, dir));
+      jobs.push_back(sequence_job("rnn_tanh" + tail, nn::RNN<nn::RNNCell>::init(5, 4, rng, o), lengths, dir, "RNN"));
       auto relu = nn::RNN<nn::RNNCell>::init(5, 4, rng, o);
       for (auto& c : relu.layers) c.relu = true;
-      jobs.push_back(sequence_job("rnn_relu" + tail, relu, lengths, dir));
-      jobs.push_back(sequence_job("lstm" + tail, nn::RNN<nn::LSTMCell>::init(5, 4, rng, o), lengths, dir));
-      jobs.push_back(sequence_job("gru" + tail, nn::RNN<nn::GRUCell>::init(5, 4, rng, o), lengths, dir));
-      jobs.push_back(sequence_job("bilstm" + tail, nn::Bidirectional<nn::LSTMCell>::init(5, 4, rng, o), lengths, dir));
-      jobs.push_back(sequence_job("bigru" + tail, nn::Bidirectional<nn::GRUCell>::init(5, 4, rng, o), lengths, dir));
+      jobs.push_back(sequence_job("rnn_relu" + tail, relu, lengths, dir, "RNN"));
+      jobs.push_back(sequence_job("lstm" + tail, nn::RNN<nn::LSTMCell>::init(5, 4, rng, o), lengths, dir, "LSTM"));
+      jobs.push_back(sequence_job("gru" + tail, nn::RNN<nn::GRUCell>::init(5, 4, rng, o), lengths, dir, "GRU"));
+      jobs.push_back(
+          sequence_job("bilstm" + tail, nn::Bidirectional<nn::LSTMCell>::init(5, 4, rng, o), lengths, dir, "LSTM"));
+      jobs.push_back(
+          sequence_job("bigru" + tail, nn::Bidirectional<nn::GRUCell>::init(5, 4, rng, o), lengths, dir, "GRU"));
     }
   check_with_onnxruntime(jobs, dir);
   fs::remove_all(dir);
@@ -169,11 +179,12 @@ TEST_CASE("onnx: user cells export as a Scan of their own graph and run in onnxr
   std::mt19937_64 rng(5);
   for (bool lengths : {false, true}) {
     const std::string tail = lengths ? "_lengths" : "";
-    jobs.push_back(sequence_job("mgu" + tail, nn::RNN<MGU>::init(5, 4, rng, {.layers = 2}), lengths, dir));
-    jobs.push_back(sequence_job("mingru" + tail, nn::RNN<cells::MinGRU>::init(5, 4, rng, {.layers = 2}), lengths, dir));
+    jobs.push_back(sequence_job("mgu" + tail, nn::RNN<MGU>::init(5, 4, rng, {.layers = 2}), lengths, dir, "Scan"));
+    jobs.push_back(
+        sequence_job("mingru" + tail, nn::RNN<cells::MinGRU>::init(5, 4, rng, {.layers = 2}), lengths, dir, "Scan"));
     jobs.push_back(sequence_job("layernorm_lstm" + tail, nn::RNN<cells::LayerNormLSTM>::init(5, 4, rng, {.layers = 2}),
-                                lengths, dir));
-    jobs.push_back(sequence_job("s6" + tail, nn::RNN<cells::S6>::init(5, 4, rng), lengths, dir));
+                                lengths, dir, "Scan"));
+    jobs.push_back(sequence_job("s6" + tail, nn::RNN<cells::S6>::init(5, 4, rng), lengths, dir, "Scan"));
   }
   check_with_onnxruntime(jobs, dir);
   fs::remove_all(dir);

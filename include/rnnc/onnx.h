@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct OnnxOptions {
 struct OnnxModel {
   std::vector<std::string> inputs, outputs, initializers;  // names, in order
   int nodes = 0;                                           // in the main graph (a Scan counts once)
+  std::map<std::string, int> operators;                    // how often each ONNX operator is used there
   std::string text;                                        // the model's serialized bytes
 };
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "onnx/cells.h"
 #include "rnnc/error.h"
 #include "rnnc/onnx.h"
 
@@ -162,6 +163,11 @@ class Writer {
     attr(add(s, "Cast", {x}, out), "to", static_cast<int64_t>(TensorProto::BOOL));
     return out;
   }
+  std::string concat(Scope& s, const std::vector<std::string>& in, int64_t axis) {
+    const std::string out = fresh("Concat");
+    attr(add(s, "Concat", in, out), "axis", axis);
+    return out;
+  }
   std::string unsqueeze(Scope& s, const std::string& x, std::vector<int64_t> axes) {
     return emit(s, "Unsqueeze", {x, ints(axes)});
   }
@@ -256,11 +262,7 @@ class Writer {
         for (size_t k = 0; k < from.size(); ++k) pads.push_back(n.shape[k] - from[k] - n.ints[k]);
         return emit(s, "Pad", {in[0], ints(pads)});
       }
-      case Op::Concat: {
-        const std::string out = fresh("Concat");
-        attr(add(s, "Concat", in, out), "axis", n.ints[0]);
-        return out;
-      }
+      case Op::Concat: return concat(s, in, n.ints[0]);
       case Op::Gather: return simple("Gather");  // axis 0: [idx..., rest of the table]
       case Op::ScatterAdd: {
         // zeros [V, ...] with rows[i] added at idx[i]: ScatterND with reduction "add" (opset 16).
@@ -304,6 +306,10 @@ class Writer {
   void write_scan(Scope& s, const Node& scan) {
     const LoopKey key = loop_key(scan);
     const Loop& loop = *scan.loop;
+    if (auto cell = onnx_export::match_cell(loop)) {
+      write_cell(s, scan, *cell);
+      return;
+    }
     std::vector<std::string> bound;
     for (const NodePtr& b : scan.inputs) bound.push_back(value(s, b));
 
@@ -351,6 +357,70 @@ class Writer {
       p->add_output(outs.back());
     }
     scans_[key] = outs;
+    s.names[&scan] = outs[static_cast<size_t>(scan.ints[0])];
+  }
+
+  // A library cell's loop as ONNX's RNN, LSTM or GRU (layout 0, one direction): weights reordered
+  // from PyTorch's gate order to ONNX's (LSTM i f g o -> i o f c, GRU r z n -> z r h) by Split and
+  // Concat, which runtimes fold once at load; lengths as sequence_lens.
+  void write_cell(Scope& s, const Node& scan, const onnx_export::CellMatch& m) {
+    using Kind = onnx_export::CellMatch::Kind;
+    const Loop& loop = *scan.loop;
+    auto outer = [&](const NodePtr& w) {  // the weight's value in the enclosing graph
+      for (size_t i = static_cast<size_t>(loop.carries + loop.xs); i < loop.inputs.size(); ++i)
+        if (loop.inputs[i].node() == w) return value(s, scan.inputs[i]);
+      return value(s, w);  // a constant inside the body
+    };
+    const std::vector<int64_t> order = m.kind == Kind::Lstm  ? std::vector<int64_t>{0, 3, 1, 2}
+                                       : m.kind == Kind::Gru ? std::vector<int64_t>{1, 0, 2}
+                                                             : std::vector<int64_t>{0};
+    auto reorder = [&](const std::string& w) {
+      if (order.size() == 1) return w;
+      onnx::NodeProto* split = add(s, "Split", {w}, fresh("gate"));
+      split->clear_output();
+      std::vector<std::string> parts;
+      for (size_t g = 0; g < order.size(); ++g) {
+        parts.push_back(fresh("gate"));
+        split->add_output(parts.back());
+      }
+      attr(split, "axis", int64_t{0});
+      std::vector<std::string> in;
+      for (int64_t g : order) in.push_back(parts[static_cast<size_t>(g)]);
+      return concat(s, in, 0);
+    };
+    const std::string W = unsqueeze(s, reorder(outer(m.weight_ih)), {0});
+    const std::string R = unsqueeze(s, reorder(outer(m.weight_hh)), {0});
+    const std::string B = unsqueeze(s, concat(s, {reorder(outer(m.bias_ih)), reorder(outer(m.bias_hh))}, 0), {0});
+    const std::string lengths =
+        m.masked ? value(s, scan.inputs[static_cast<size_t>(loop.carries + 1)]->inputs[0]) : std::string();
+    std::vector<std::string> in{value(s, scan.inputs[static_cast<size_t>(loop.carries)]), W, R, B, lengths};
+    for (int c = 0; c < loop.carries; ++c)
+      in.push_back(unsqueeze(s, value(s, scan.inputs[static_cast<size_t>(c)]), {0}));
+    const char* op = m.kind == Kind::Lstm ? "LSTM" : m.kind == Kind::Gru ? "GRU" : "RNN";
+    onnx::NodeProto* p = add(s, op, in, fresh("Y"));
+    const std::string Y = p->output(0);
+    std::vector<std::string> finals;
+    for (int c = 0; c < loop.carries; ++c) {
+      finals.push_back(fresh(c == 0 ? "Y_h" : "Y_c"));
+      p->add_output(finals.back());
+    }
+    attr(p, "hidden_size", m.hidden);
+    auto* dir = p->add_attribute();
+    dir->set_name("direction");
+    dir->set_type(onnx::AttributeProto::STRING);
+    dir->set_s(loop.reverse ? "reverse" : "forward");
+    if (m.kind == Kind::Gru) attr(p, "linear_before_reset", int64_t{1});  // PyTorch's GRU
+    if (m.kind == Kind::RnnRelu) {
+      auto* a = p->add_attribute();
+      a->set_name("activations");
+      a->set_type(onnx::AttributeProto::STRINGS);
+      a->add_strings("Relu");
+    }
+    // Y [T, 1, B, H] -> [T, B, H]; Y_h, Y_c [1, B, H] -> [B, H]. The loop's outputs: carries, then y.
+    std::vector<std::string> outs;
+    for (const std::string& f : finals) outs.push_back(emit(s, "Squeeze", {f, ints({0})}));
+    outs.push_back(emit(s, "Squeeze", {Y, ints({1})}));
+    scans_[loop_key(scan)] = outs;
     s.names[&scan] = outs[static_cast<size_t>(scan.ints[0])];
   }
 
@@ -413,6 +483,7 @@ OnnxModel detail::write_onnx(const Function& f, const std::vector<std::string>& 
     out.outputs.push_back(outputs[k]);
   }
   out.nodes = g->node_size();
+  for (const onnx::NodeProto& n : g->node()) ++out.operators[n.op_type()];
 
   try {
     onnx::checker::check_model(m);
