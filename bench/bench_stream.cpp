@@ -15,6 +15,9 @@
 // and it prints the median microseconds of one step of all N streams for each, then batched /
 // forward.
 //   bench_stream --streams 64 --layers 2 --hidden 256 --steps 2000 [--bf16 | --int8] [--threads 2]
+//
+// With --onnx FILE it also writes the same model (its weights, one step of --streams streams,
+// ids int32 [1, N]) as ONNX for onnxruntime (bench/onnx_step.mjs; bench/onnx_speed.sh has both).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -110,6 +113,8 @@ int main(int argc, char** argv) {
   int layers = 2, steps = 100000, threads = 0, streams = 1;
   int64_t hidden = 256, vocab = 65;
   bool bf16 = false, int8 = false;
+  std::string onnx;
+  app.add_option("--onnx", onnx, "also write the model as ONNX here, for onnxruntime");
   app.add_option("--layers", layers)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
   app.add_option("--vocab", vocab)->capture_default_str();
@@ -130,6 +135,10 @@ int main(int argc, char** argv) {
   o.int8 = int8;
   o.threads = threads;
   auto step = compile([&m](const Model::State& s, const Var& c) { return Model::next(m, s, c); }, o);
+  if (!onnx.empty()) {
+    auto chunk = compile([](const Model& model, const Model::State& s, const Var& ids) { return model(ids, s); });
+    export_onnx(chunk, m, m.initial_state(streams), Tensor::zeros({1, streams}, DType::i32), onnx);
+  }
   if (streams > 1) {
     many_streams(step, m, streams, steps, threads, vocab);
     return 0;

@@ -18,6 +18,7 @@
 #include "rnnc/cells.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
+#include "rnnc/onnx.h"
 #include "rnnc/export.h"
 
 namespace rnnc::nn {
@@ -174,5 +175,12 @@ std::string sample_checkpoint(const io::Checkpoint& c, std::u32string& prime, in
 // its weights are held as "weights" (compile.bf16: bfloat16; compile.int8: int8 per output channel).
 ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::path& dir, const ExportOptions& o = {},
                                 const CompileOptions& compile = {});
+
+// What `rnnc export --onnx` runs: a checkpoint's model over a chunk, (model, state, ids int32 [T, B])
+// -> (logits [T, B, V], next state), as an ONNX file (export_onnx, rnnc/onnx.h): the library's cell
+// as ONNX's own LSTM, GRU or RNN, the weights as initializers named by their paths, the state as
+// inputs "state.*" and outputs "next_state.*"; its vocabulary and cell in the metadata.
+OnnxModel export_checkpoint_onnx(const io::Checkpoint& c, const std::filesystem::path& file, int64_t steps = 1,
+                                 int64_t batch = 1);
 
 }  // namespace rnnc::nn

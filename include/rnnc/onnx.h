@@ -27,6 +27,7 @@ namespace rnnc {
 struct OnnxOptions {
   std::string name = "model";  // the graph's name
   int opset = 17;              // 13 to 17 (Debian's onnx 1.12 checks up to 17)
+  std::map<std::string, std::string> metadata;  // the model's metadata_props
 };
 
 struct OnnxModel {

@@ -159,6 +159,31 @@ ExportedModel export_checkpoint(const io::Checkpoint& file, const std::filesyste
   throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
 }
 
+template <class Cell> static OnnxModel export_onnx_as(const io::Checkpoint& c, const std::filesystem::path& file,
+                                                      int64_t steps, int64_t batch) {
+  data::Vocab vocab;
+  const CharRNN<Cell> m = from_checkpoint<Cell>(c, &vocab);
+  using State = typename CharRNN<Cell>::State;
+  auto chunk = compile([](const CharRNN<Cell>& model, const State& s, const Var& ids) { return model(ids, s); });
+  OnnxOptions o;
+  o.name = "char_" + c.meta("cell");
+  o.metadata["vocab"] = data::encode_utf8(vocab.chars());
+  o.metadata["cell"] = c.meta("cell");
+  return export_onnx(chunk, m, m.initial_state(batch), Tensor::zeros({steps, batch}, DType::i32), file, o);
+}
+
+OnnxModel export_checkpoint_onnx(const io::Checkpoint& file, const std::filesystem::path& out, int64_t steps,
+                                 int64_t batch) {
+  if (steps < 1 || batch < 1)
+    throw Error(fmt::format("rnnc: export: {} steps of {} streams; both must be at least 1", steps, batch));
+  const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
+  const io::Checkpoint c = as_char_rnn(file);
+  if (cfg.cell == "lstm") return export_onnx_as<LSTMCell>(c, out, steps, batch);
+  if (cfg.cell == "gru") return export_onnx_as<GRUCell>(c, out, steps, batch);
+  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return export_onnx_as<RNNCell>(c, out, steps, batch);
+  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
+}
+
 std::string sample_checkpoint(const io::Checkpoint& file, std::u32string& prime, int n, const SampleOptions& o,
                               std::mt19937_64& rng) {
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);

@@ -446,6 +446,11 @@ OnnxModel detail::write_onnx(const Function& f, const std::vector<std::string>& 
   m.set_ir_version(8);
   m.set_producer_name("rnnc");
   m.set_producer_version(RNNC_VERSION);
+  for (const auto& [key, value] : o.metadata) {
+    auto* p = m.add_metadata_props();
+    p->set_key(key);
+    p->set_value(value);
+  }
   auto* opset = m.add_opset_import();
   opset->set_domain("");
   opset->set_version(o.opset);

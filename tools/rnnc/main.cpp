@@ -3,6 +3,7 @@
 //   rnnc train [...]                  train a character model (char-rnn's train.lua)
 //   rnnc sample CHECKPOINT [...]     text from a saved character model
 //   rnnc export CHECKPOINT --out DIR a saved character model as a C library (rnnc/export.h)
+//   rnnc export CHECKPOINT --onnx F  ... or as an ONNX model (rnnc/onnx.h)
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -95,13 +96,21 @@ int main(int argc, char** argv) {
       ->excludes("--bf16");
   sample_cmd->set_version_flag("--version", std::string("rnnc sample ") + RNNC_VERSION_STRING);
 
-  std::string export_checkpoint, export_dir, export_name = "model";
+  std::string export_checkpoint, export_dir, export_name = "model", export_onnx;
   bool export_bf16 = false, export_int8 = false;
-  int export_batch = 0;
-  CLI::App* export_cmd =
-      app.add_subcommand("export", "a saved character model as a C library: its step, streaming, without rnnc or LLVM");
+  int export_batch = 0, export_steps = 1;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "a saved character model as a C library (its step, streaming, without rnnc or LLVM), or as ONNX");
   export_cmd->add_option("checkpoint", export_checkpoint, "the .safetensors file")->required();
-  export_cmd->add_option("-o,--out", export_dir, "the folder to write (created)")->required();
+  CLI::Option* out_opt = export_cmd->add_option("-o,--out", export_dir, "the folder to write (created)");
+  export_cmd
+      ->add_option("--onnx", export_onnx,
+                   "write an ONNX model to this file instead: (state, ids int32 [T, B]) -> (logits, next state), "
+                   "the cell as ONNX's own LSTM/GRU/RNN")
+      ->excludes(out_opt);
+  export_cmd->add_option("--seq-length", export_steps, "with --onnx: T, the characters per call")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   export_cmd->add_option("--name", export_name, "prefix of its files and C symbols")->capture_default_str();
   export_cmd->add_flag("--bf16", export_bf16,
                        "the weights in bfloat16, summed in float32 (half the bytes read per step)");
@@ -109,7 +118,8 @@ int main(int argc, char** argv) {
       ->excludes("--bf16");
   export_cmd
       ->add_option("--batch", export_batch,
-                   "also a batched step for up to this many streams at once (NAME_step_many, for a server)")
+                   "also a batched step for up to this many streams at once (NAME_step_many, for a server); with "
+                   "--onnx: B, the streams per call (default 1)")
       ->check(CLI::Range(0, 4096));
   export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
 
@@ -136,6 +146,21 @@ int main(int argc, char** argv) {
       fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
       return 0;
     }
+    if (*export_cmd && !export_onnx.empty()) {
+      if (export_bf16 || export_int8 || export_cmd->count("--name"))
+        throw rnnc::Error("--onnx writes the float32 model: --bf16, --int8 and --name are for the C library");
+      const rnnc::OnnxModel x = rnnc::nn::export_checkpoint_onnx(rnnc::io::load(export_checkpoint), export_onnx,
+                                                                 export_steps, std::max(export_batch, 1));
+      std::string ops;
+      for (const auto& [op, n] : x.operators)
+        if (op != "Identity") ops += fmt::format("{}{} {}", ops.empty() ? "" : ", ", n, op);
+      fmt::print("rnnc export: {} (ONNX opset 17; {} bytes; inputs {}; outputs {}; {})\n", export_onnx, x.text.size(),
+                 fmt::join(x.inputs, " "), fmt::join(x.outputs, " "), ops);
+      return 0;
+    }
+    if (*export_cmd && export_dir.empty()) throw rnnc::Error("--out DIR (a C library) or --onnx FILE is needed");
+    if (*export_cmd && export_cmd->count("--seq-length"))
+      throw rnnc::Error("--seq-length is for --onnx (the C library steps one character at a time)");
     if (*export_cmd) {
       rnnc::ExportOptions o;
       o.name = export_name;
