@@ -27,3 +27,7 @@ for threads in 1 2; do
   read -r o50 o99 _ <<< "$(node "$top/bench/onnx_step.mjs" "$work/b64.onnx" "$n" "$threads")"
   printf '%-6s %-7s | %10s %10s | %12s %12s | %7.2fx   (rnnc: 64 streams batched; forward at batch 64: %s)\n' 64 "$threads" "$batched" "-" "$o50" "$o99" "$(awk -v a="$o50" -v b="$batched" 'BEGIN {print a / b}')" "$forward"
 done
+# What a call costs onnxruntime through Node whatever the model: a 1-unit LSTM of vocabulary 2.
+"$build/bench/bench_stream" --layers 1 --hidden 1 --vocab 2 --steps 10 --onnx "$work/tiny.onnx" > /dev/null
+read -r f50 f99 _ <<< "$(node "$top/bench/onnx_step.mjs" "$work/tiny.onnx" "$steps" 1)"
+echo "onnxruntime's floor per call (a 1-unit LSTM, the Node binding included): p50 $f50 us, p99 $f99 us"
