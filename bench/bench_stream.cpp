@@ -26,6 +26,7 @@
 #include <random>
 
 #include "rnnc/char_rnn.h"
+#include "rnnc/onnx.h"
 
 using namespace rnnc;
 

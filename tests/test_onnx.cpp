@@ -8,9 +8,11 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <onnx/onnx_pb.h>
 
 #include "../examples/modern_cells.h"
 #include "run_command.h"
@@ -249,4 +251,175 @@ TEST_CASE("onnx: what ONNX cannot hold is an error naming the op or the leaf") {
   CHECK_THROWS_WITH(export_onnx(h, Tensor::zeros({2}), Tensor::zeros({2}), dir / "no" / "such" / "d.onnx"),
                     Contains("cannot write"));
   fs::remove_all(dir);
+}
+
+namespace {
+// Bit-equal tensors.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+double max_difference(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  const std::vector<double> x = a.values(), y = b.values();
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  return worst;
+}
+}  // namespace
+
+TEST_CASE("onnx: import reads an export back: the same weights, outputs, a second export, and it trains") {
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  std::mt19937_64 rng(9);
+  const Model m = Model::init(6, 8, rng, {.layers = 2});
+  auto chunk = compile([](const Model& model, const Model::State& s, const Var& ids) { return model(ids, s); });
+  const fs::path dir = temp_dir("import");
+  Model::State s = m.initial_state(2);
+  std::vector<Tensor> values = tree::tensors(s);
+  for (Tensor& t : values) t = Tensor::uniform(t.shape(), -0.5, 0.5, rng);
+  s = tree::replace(s, values);
+  const Tensor ids = Tensor::from({1, 4, 2, 5, 0, 3, 3, 1}, {4, 2}, DType::i32);
+  export_onnx(chunk, m, s, ids, dir / "a.onnx");
+
+  const OnnxGraph g = import_onnx(dir / "a.onnx");
+  // The weights under the model's own paths, bit for bit.
+  const std::vector<std::string> paths = tree::paths(m);
+  const std::vector<Tensor> weights = tree::tensors(m);
+  REQUIRE(g.weights.size() == paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    INFO(paths[i]);
+    REQUIRE(g.weights.count(paths[i]) == 1);
+    CHECK(same_bits(g.weights.at(paths[i]).tensor(), weights[i]));
+  }
+  REQUIRE(g.inputs.size() == 5);  // 2 layers x (h, c), then the ids
+  CHECK(g.inputs.back().name == "input");
+
+  // The imported graph computes what the model computes.
+  auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& in) { return g(w, in); });
+  std::vector<Tensor> in = tree::tensors(s);
+  in.push_back(ids);
+  const std::vector<Tensor> got = f(g.weights, in);
+  auto [logits, last] = chunk(m, s, ids);
+  std::vector<Tensor> want{logits};
+  for (const Tensor& t : tree::tensors(last)) want.push_back(t);
+  REQUIRE(got.size() == want.size());
+  for (size_t k = 0; k < want.size(); ++k) CHECK(max_difference(got[k], want[k]) <= 1e-6);
+
+  // Exported again from the imported graph: the same weights, bit for bit.
+  auto again = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& state, const Var& x) {
+    std::vector<Var> all = state;
+    all.push_back(x);
+    std::vector<Var> out = g(w, all);
+    return std::pair{out[0], std::vector<Var>(out.begin() + 1, out.end())};
+  });
+  export_onnx(again, g.weights, tree::tensors(s), ids, dir / "b.onnx");
+  const OnnxGraph h = import_onnx(dir / "b.onnx");
+  REQUIRE(h.weights.size() == g.weights.size());
+  for (const auto& [key, leaf] : g.weights) {
+    INFO(key);
+    REQUIRE(h.weights.count(key) == 1);
+    CHECK(same_bits(h.weights.at(key).tensor(), leaf.tensor()));
+  }
+  CHECK(h.metadata.empty());
+
+  // It trains: gradients for every weight, and a step of SGD lowers the loss.
+  auto loss = [&g](const OnnxGraph::Weights& w, const std::vector<Var>& x) {
+    const Var out = g(w, x)[0];
+    return mean(square(out - 0.5));
+  };
+  auto step = compile(value_and_grad(loss));
+  auto [l0, grads] = step(g.weights, in);
+  REQUIRE(grads.size() == g.weights.size());
+  OnnxGraph::Weights w = g.weights;
+  for (auto& [key, leaf] : w) {
+    const std::vector<double> v = leaf.tensor().values(), d = grads.at(key).tensor().values();
+    std::vector<double> next(v.size());
+    for (size_t i = 0; i < v.size(); ++i) next[i] = v[i] - 0.5 * d[i];
+    leaf = Tensor::from(next, leaf.tensor().shape());
+  }
+  auto [l1, unused] = step(w, in);
+  CHECK(l1.item() < l0.item());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("onnx: import reads a user cell's Scan back and computes what the cell computes") {
+  std::mt19937_64 rng(4);
+  const fs::path dir = temp_dir("import-scan");
+  for (bool lengths : {false, true}) {
+    INFO("lengths " << lengths);
+    const auto m = nn::RNN<cells::MinGRU>::init(5, 4, rng, {.layers = 2});
+    const Job j = sequence_job("mingru", m, lengths, dir, "Scan");
+    const OnnxGraph g = import_onnx(j.model);
+    auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& in) { return g(w, in); });
+    std::vector<Tensor> in;
+    for (const Spec& spec : g.inputs)
+      for (const auto& [name, t] : j.inputs)
+        if (name == spec.name) in.push_back(t);
+    REQUIRE(in.size() == g.inputs.size());
+    const std::vector<Tensor> got = f(g.weights, in);
+    REQUIRE(got.size() == j.expected.size());
+    for (size_t k = 0; k < got.size(); ++k) CHECK(max_difference(got[k], j.expected[k].second) <= 1e-6);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("onnx: import names what it cannot read: the operator and its node, a missing file") {
+  CHECK_THROWS_WITH(import_onnx("/no/such/model.onnx"), Contains("cannot read '/no/such/model.onnx'"));
+  const fs::path dir = temp_dir("import-bad");
+  std::ofstream(dir / "junk.onnx") << "not a model";
+  CHECK_THROWS_WITH(import_onnx(dir / "junk.onnx"), Contains("is not an ONNX model"));
+  // A graph with an operator rnnc does not read (written with ONNX's protobuf types).
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  auto* g = m.mutable_graph();
+  auto* n = g->add_node();
+  n->set_op_type("Einsum");
+  n->set_name("mix");
+  n->add_input("x");
+  n->add_output("y");
+  for (auto* v : {g->add_input(), g->add_output()}) {
+    v->set_name(v == &g->input(0) ? "x" : "y");
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    t->mutable_shape()->add_dim()->set_dim_value(3);
+  }
+  std::ofstream(dir / "einsum.onnx", std::ios::binary) << m.SerializeAsString();
+  const OnnxGraph e = import_onnx(dir / "einsum.onnx");
+  auto f = compile([&e](const OnnxGraph::Weights& w, const std::vector<Var>& in) { return e(w, in); });
+  CHECK_THROWS_WITH(f(e.weights, std::vector<Tensor>{Tensor::zeros({3})}),
+                    Contains("Einsum node 'mix': an operator rnnc does not read"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("onnx: import reads PyTorch's export of a character LSTM and computes what PyTorch computed") {
+  // tests/onnx/make_torch_char_lstm.py: Embedding -> 2-layer LSTM -> Linear -> log_softmax, as
+  // torch.onnx.export writes it (Gather, Slice, LSTM in ONNX's gate order, Squeeze, MatMul, ...).
+  const fs::path data = fs::path(RNNC_TEST_DATA);
+  const OnnxGraph g = import_onnx(data / "torch_char_lstm.onnx");
+  const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / "torch_char_lstm.json"));
+  CHECK(g.weights.count("embed.weight") == 1);
+  auto flat = [](const nlohmann::json& j) {
+    std::vector<double> out;
+    std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& x) {
+      if (x.is_array())
+        for (const auto& e : x) walk(e);
+      else
+        out.push_back(x.get<double>());
+    };
+    walk(j);
+    return out;
+  };
+  std::vector<Tensor> in;
+  for (const Spec& s : g.inputs) in.push_back(Tensor::from(flat(io[s.name]), s.shape, s.dtype));
+  auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& x) { return g(w, x); });
+  const std::vector<Tensor> got = f(g.weights, in);
+  REQUIRE(got.size() == g.outputs.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    INFO(g.outputs[k]);
+    const std::vector<double> want = flat(io[g.outputs[k]]), have = got[k].values();
+    REQUIRE(have.size() == want.size());
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(have[i] - want[i]));
+    CHECK(worst <= 1e-5);
+  }
 }

@@ -18,7 +18,6 @@
 #include "rnnc/cells.h"
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
-#include "rnnc/onnx.h"
 #include "rnnc/export.h"
 
 namespace rnnc::nn {
@@ -180,6 +179,11 @@ ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::
 // -> (logits [T, B, V], next state), as an ONNX file (export_onnx, rnnc/onnx.h): the library's cell
 // as ONNX's own LSTM, GRU or RNN, the weights as initializers named by their paths, the state as
 // inputs "state.*" and outputs "next_state.*"; its vocabulary and cell in the metadata.
+}  // namespace rnnc::nn
+namespace rnnc {
+struct OnnxModel;  // rnnc/onnx.h
+}
+namespace rnnc::nn {
 OnnxModel export_checkpoint_onnx(const io::Checkpoint& c, const std::filesystem::path& file, int64_t steps = 1,
                                  int64_t batch = 1);
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,8 @@
 namespace rnnc {
 
 struct OnnxOptions {
-  std::string name = "model";  // the graph's name
-  int opset = 17;              // 13 to 17 (Debian's onnx 1.12 checks up to 17)
+  std::string name = "model";                   // the graph's name
+  int opset = 17;                               // 13 to 17 (Debian's onnx 1.12 checks up to 17)
   std::map<std::string, std::string> metadata;  // the model's metadata_props
 };
 
@@ -91,5 +92,30 @@ OnnxModel export_onnx(const TreeFunction<F, detail::Transform::None>& step, cons
   detail::append_paths(names, input, "input");
   return detail::export_onnx(step, params, names, file, o, model, state, input);
 }
+
+// An ONNX model read into rnnc (import_onnx): its floating-point initializers as a tree of named
+// leaves, trained like any model's, and its graph, which a call traces with rnnc's ops (ONNX's
+// LSTM, GRU and RNN as the library's cells, a Scan as a scan), so that it compiles, differentiates
+// and exports again like a model written in rnnc:
+//
+//   OnnxGraph g = import_onnx("model.onnx");
+//   auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& in) { return g(w, in); });
+//   std::vector<Tensor> out = f(g.weights, inputs);   // inputs in g.inputs' order
+//
+// rnnc's own exports name their initializers "model.<path>"; the weights' keys are the paths.
+struct OnnxGraph {
+  using Weights = std::map<std::string, Leaf>;
+  Weights weights;
+  std::vector<Spec> inputs;          // the graph's inputs (not initializers), named
+  std::vector<std::string> outputs;  // names
+  std::map<std::string, std::string> metadata;
+  std::shared_ptr<const void> model;  // the parsed file
+
+  // The outputs for these inputs (in `inputs`' order) and weights (these keys, e.g. `weights` as
+  // traced). An operator rnnc does not read is an Error naming it and its node.
+  std::vector<Var> operator()(const Weights& w, const std::vector<Var>& in) const;
+};
+
+OnnxGraph import_onnx(const std::filesystem::path& file);
 
 }  // namespace rnnc

@@ -8,13 +8,15 @@
 //
 // A leaf holds a Tensor on the host and a Var inside a traced function, so one struct serves as
 // the model's parameters, as its gradients and as what the traced code computes with. A tree may
-// nest trees, std::vector and std::array of trees, std::optional, std::pair and std::tuple; fields not listed in
+// nest trees, std::vector and std::array of trees, std::map<std::string, tree> (keys in order, as paths),
+// std::optional, std::pair and std::tuple; fields not listed in
 // RNNC_TREE (sizes, flags) are configuration, copied along and never traced. Every leaf has a path
 // in PyTorch's state_dict style, "heads.1.weight", which names traced inputs, checkpoint tensors,
 // optimizer state and errors.
 #pragma once
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -72,6 +74,8 @@ template <class T> struct is_vector : std::false_type {};
 template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
 template <class T> struct is_array : std::false_type {};
 template <class T, std::size_t N> struct is_array<std::array<T, N>> : std::true_type {};
+template <class T> struct is_map : std::false_type {};
+template <class T, class C, class A> struct is_map<std::map<std::string, T, C, A>> : std::true_type {};
 template <class T> struct is_optional : std::false_type {};
 template <class T> struct is_optional<std::optional<T>> : std::true_type {};
 template <class T> struct is_tuple : std::false_type {};
@@ -103,6 +107,8 @@ template <bool Paths = true, class T, class F> void for_each(T& t, F&& f, const 
   } else if constexpr (detail::is_vector<U>::value || detail::is_array<U>::value) {
     for (std::size_t i = 0; i < t.size(); ++i)
       for_each<Paths>(t[i], f, Paths ? detail::join(path, std::to_string(i)) : std::string());
+  } else if constexpr (detail::is_map<U>::value) {
+    for (auto& [key, value] : t) for_each<Paths>(value, f, Paths ? detail::join(path, key) : std::string());
   } else if constexpr (detail::is_optional<U>::value) {
     if (t) for_each<Paths>(*t, f, path);  // absent: no leaves
   } else if constexpr (detail::is_tuple<U>::value) {

@@ -167,6 +167,9 @@ template <template <class> class Rule, class T> struct rebind<Rule, std::vector<
 template <template <class> class Rule, class T, std::size_t N> struct rebind<Rule, std::array<T, N>> {
   using type = std::array<typename rebind<Rule, T>::type, N>;
 };
+template <template <class> class Rule, class T> struct rebind<Rule, std::map<std::string, T>> {
+  using type = std::map<std::string, typename rebind<Rule, T>::type>;
+};
 template <template <class> class Rule, class A, class B> struct rebind<Rule, std::pair<A, B>> {
   using type = std::pair<typename rebind<Rule, A>::type, typename rebind<Rule, B>::type>;
 };
@@ -204,6 +207,11 @@ template <class Out, class T, class F> Out map_tree(const T& t, F& leaf, const s
     Out out;
     for (std::size_t i = 0; i < t.size(); ++i)
       out[i] = map_tree<typename Out::value_type>(t[i], leaf, tree::detail::join(path, std::to_string(i)));
+    return out;
+  } else if constexpr (tree::detail::is_map<U>::value) {
+    Out out;
+    for (const auto& [key, value] : t)
+      out.emplace(key, map_tree<typename Out::mapped_type>(value, leaf, tree::detail::join(path, key)));
     return out;
   } else if constexpr (tree::detail::is_tuple<U>::value) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {

@@ -2,6 +2,8 @@
 // any library cell, which is what `rnnc sample` runs.
 #include "rnnc/char_rnn.h"
 
+#include "rnnc/onnx.h"
+
 #include <fmt/format.h>
 
 namespace rnnc::nn {

@@ -10,6 +10,7 @@
 #include <rnnc/char_rnn.h>
 #include <rnnc/cli.h>
 #include <rnnc/error.h>
+#include <rnnc/onnx.h>
 
 #include <set>
 
