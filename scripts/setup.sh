@@ -3,7 +3,7 @@
 # already installed it touches neither the network nor the package lists.
 set -euo pipefail
 pkgs=(build-essential cmake llvm-19-dev libeigen3-dev libfmt-dev catch2 libbenchmark-dev
-      libcli11-dev nlohmann-json3-dev libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler pkg-config libopenmpi-dev openmpi-bin openssh-client)
+      libcli11-dev nlohmann-json3-dev libdnnl-dev libonnx-dev libprotobuf-dev pkg-config libopenmpi-dev openmpi-bin openssh-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,7 +27,7 @@ onnx_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/onnx"
 if [ -f "$onnx_dir/node_modules/onnxruntime-node/package.json" ]; then
   :
 elif command -v npm > /dev/null; then
-  (cd "$onnx_dir" && timeout 120 npm ci --ignore-scripts --no-audit --no-fund --fetch-retries=1 > /dev/null 2>&1) &&
+  (cd "$onnx_dir" && timeout 120 npm ci --ignore-scripts --no-audit --no-fund --fetch-retries=1 --fetch-timeout=20000 > /dev/null 2>&1) &&
     echo "setup: onnxruntime-node installed in tests/onnx" ||
     echo "setup: onnxruntime-node could not be installed (no npm registry?); the ONNX runtime tests will be skipped"
 else

@@ -423,3 +423,50 @@ TEST_CASE("onnx: import reads PyTorch's export of a character LSTM and computes 
     CHECK(worst <= 1e-5);
   }
 }
+
+TEST_CASE("onnx: PyTorch's character LSTM becomes a checkpoint that computes what PyTorch computed") {
+  const fs::path data = fs::path(RNNC_TEST_DATA);
+  const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / "torch_char_lstm.json"));
+  const data::Vocab vocab = data::Vocab::from_chars(U"abcdefg");
+  CHECK_THROWS_WITH(nn::import_checkpoint_onnx(data / "torch_char_lstm.onnx"),
+                    Contains("has no vocabulary; give its 7 characters in id order"));
+  const data::Vocab six = data::Vocab::from_chars(U"abcdef");
+  CHECK_THROWS_WITH(nn::import_checkpoint_onnx(data / "torch_char_lstm.onnx", &six),
+                    Contains("the vocabulary has 6 characters and the model 7 outputs"));
+  const io::Checkpoint c = nn::import_checkpoint_onnx(data / "torch_char_lstm.onnx", &vocab);
+  CHECK(c.meta("cell") == "lstm");
+  CHECK(c.meta("layers") == "2");
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  const Model m = nn::from_checkpoint<nn::LSTMCell>(c);
+  // PyTorch's h0, c0 [layers, B, H] as the model's state, one LSTMState per layer.
+  auto layer = [&](const char* key, int l) {
+    std::vector<double> v;
+    for (const auto& row : io[key][l])
+      for (const auto& x : row) v.push_back(x.get<double>());
+    return Tensor::from(v, {2, 6});
+  };
+  Model::State s;
+  for (int l = 0; l < 2; ++l) s.push_back({layer("h0", l), layer("c0", l)});
+  std::vector<double> ids;
+  for (const auto& row : io["ids"])
+    for (const auto& x : row) ids.push_back(x.get<double>());
+  auto f = compile([](const Model& model, const Model::State& st, const Var& x) {
+    auto [logits, last] = model(x, st);
+    return std::pair{log_softmax(logits, -1), last};
+  });
+  auto [logp, last] = f(m, s, Tensor::from(ids, {4, 2}, DType::i32));
+  std::vector<double> want;
+  for (const auto& t : io["logp"])
+    for (const auto& b : t)
+      for (const auto& x : b) want.push_back(x.get<double>());
+  const std::vector<double> have = logp.values();
+  REQUIRE(have.size() == want.size());
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(have[i] - want[i]));
+  CHECK(worst <= 1e-5);
+  for (int l = 0; l < 2; ++l) {
+    const std::vector<double> h = last[static_cast<size_t>(l)].h.tensor().values();
+    const std::vector<double> hw = layer("h", l).values();
+    for (size_t i = 0; i < h.size(); ++i) CHECK(std::abs(h[i] - hw[i]) <= 1e-5);
+  }
+}

@@ -187,4 +187,10 @@ namespace rnnc::nn {
 OnnxModel export_checkpoint_onnx(const io::Checkpoint& c, const std::filesystem::path& file, int64_t steps = 1,
                                  int64_t batch = 1);
 
+// What `rnnc import` runs: a character model's checkpoint from an ONNX file, for rnnc sample, rnnc
+// export and from_checkpoint: rnnc's own export (weights by path), or a recurrent language model
+// as PyTorch exports it (recurrent_model_of, rnnc/onnx.h). The vocabulary is the file's "vocab"
+// metadata unless `vocab` is given (a file from elsewhere has none); its size must be the model's.
+io::Checkpoint import_checkpoint_onnx(const std::filesystem::path& file, const data::Vocab* vocab = nullptr);
+
 }  // namespace rnnc::nn

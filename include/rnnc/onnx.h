@@ -118,4 +118,20 @@ struct OnnxGraph {
 
 OnnxGraph import_onnx(const std::filesystem::path& file);
 
+// A recurrent language model as exporters write it (PyTorch's torch.onnx.export of Embedding ->
+// LSTM/GRU/RNN -> Linear): ids through a Gather of an embedding table (or a OneHot), one ONNX cell
+// operator per layer (one direction, layout 0, weights as initializers), a head of MatMul and Add
+// (or Gemm). Its tensors in PyTorch's layout and gate order, for a checkpoint (rnnc import).
+struct OnnxRecurrentModel {
+  struct Layer {
+    Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+  };
+  std::string cell;  // "lstm", "gru", "rnn_tanh", "rnn_relu"
+  std::vector<Layer> layers;
+  Tensor embedding;               // [V, E], or undefined for one-hot ids
+  Tensor head_weight, head_bias;  // [V, H], [V]
+};
+// An Error says which part the graph lacks (naming the node where one is there but not readable).
+OnnxRecurrentModel recurrent_model_of(const OnnxGraph& g);
+
 }  // namespace rnnc

@@ -186,6 +186,68 @@ OnnxModel export_checkpoint_onnx(const io::Checkpoint& file, const std::filesyst
   throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
 }
 
+io::Checkpoint import_checkpoint_onnx(const std::filesystem::path& file, const data::Vocab* given) {
+  const OnnxGraph g = import_onnx(file);
+  std::string cell;
+  OnnxRecurrentModel r;
+  if (g.weights.count("rnn.layers.0.weight_ih") && g.metadata.count("cell")) {  // rnnc's own export
+    cell = g.metadata.at("cell");
+    auto weight = [&](const std::string& key) {
+      auto it = g.weights.find(key);
+      if (it == g.weights.end()) throw Error(fmt::format("rnnc: import: '{}' has no weight '{}'", file.string(), key));
+      return it->second.tensor();
+    };
+    for (int l = 0; g.weights.count(fmt::format("rnn.layers.{}.weight_ih", l)); ++l) {
+      const std::string at = fmt::format("rnn.layers.{}.", l);
+      r.layers.push_back(
+          {weight(at + "weight_ih"), weight(at + "weight_hh"), weight(at + "bias_ih"), weight(at + "bias_hh")});
+    }
+    if (g.weights.count("embedding.weight")) r.embedding = weight("embedding.weight");
+    r.head_weight = weight("head.weight");
+    r.head_bias = weight("head.bias");
+  } else {
+    r = recurrent_model_of(g);
+    cell = r.cell;
+  }
+  const int64_t V = r.head_weight.shape()[0], H = r.layers.back().weight_hh.shape()[1];
+  data::Vocab vocab;
+  if (given) {
+    vocab = *given;
+  } else if (g.metadata.count("vocab")) {
+    vocab = data::Vocab::from_chars(data::decode_utf8(g.metadata.at("vocab"), "the model's vocabulary"));
+  } else {
+    throw Error(fmt::format("rnnc: import: '{}' has no vocabulary; give its {} characters in id order (--vocab FILE)",
+                            file.string(), V));
+  }
+  if (vocab.size() != V)
+    throw Error(
+        fmt::format("rnnc: import: the vocabulary has {} characters and the model {} outputs", vocab.size(), V));
+  io::Checkpoint c;
+  if (r.embedding.defined()) c.add("embedding.weight", r.embedding);
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    const std::string at = fmt::format("rnn.layers.{}.", l);
+    c.add(at + "weight_ih", r.layers[l].weight_ih);
+    c.add(at + "weight_hh", r.layers[l].weight_hh);
+    c.add(at + "bias_ih", r.layers[l].bias_ih);
+    c.add(at + "bias_hh", r.layers[l].bias_hh);
+  }
+  c.add("head.weight", r.head_weight);
+  c.add("head.bias", r.head_bias);
+  c.metadata =
+      detail::char_rnn_metadata(cell, static_cast<int>(r.layers.size()), H,
+                                r.embedding.defined() ? static_cast<int>(r.embedding.shape()[1]) : 0, 0.0, vocab);
+  // Read back as the model it describes: every name, shape and dtype checked.
+  if (cell == "lstm")
+    (void)from_checkpoint<LSTMCell>(c);
+  else if (cell == "gru")
+    (void)from_checkpoint<GRUCell>(c);
+  else if (cell == "rnn_tanh" || cell == "rnn_relu")
+    (void)from_checkpoint<RNNCell>(c);
+  else
+    throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cell, "import"));
+  return c;
+}
+
 std::string sample_checkpoint(const io::Checkpoint& file, std::u32string& prime, int n, const SampleOptions& o,
                               std::mt19937_64& rng) {
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);

@@ -15,6 +15,7 @@
 #include <span>
 #include <unordered_map>
 
+#include "onnx/parsed.h"
 #include "rnnc/cells.h"
 #include "rnnc/error.h"
 #include "rnnc/onnx.h"
@@ -48,15 +49,17 @@ DType dtype_of(int32_t t, const std::string& what) {
   }
 }
 
-bool is_integer(int32_t t) {
+}  // namespace
+
+bool onnx_import::is_integer(int32_t t) {
   return t == TensorProto::INT32 || t == TensorProto::INT64 || t == TensorProto::BOOL || t == TensorProto::INT8 ||
          t == TensorProto::UINT8;
 }
 
-Shape dims_of(const TensorProto& t) { return Shape(t.dims().begin(), t.dims().end()); }
+Shape onnx_import::dims_of(const TensorProto& t) { return Shape(t.dims().begin(), t.dims().end()); }
 
 // A tensor's elements as doubles (raw_data or the typed fields).
-std::vector<double> elements(const TensorProto& t) {
+std::vector<double> onnx_import::elements(const TensorProto& t) {
   const int64_t n = numel(dims_of(t));
   std::vector<double> out;
   out.reserve(static_cast<size_t>(n));
@@ -95,6 +98,9 @@ std::vector<double> elements(const TensorProto& t) {
     throw Error(fmt::format("rnnc: import_onnx: tensor '{}' holds {} elements for {}", t.name(), out.size(), n));
   return out;
 }
+
+namespace {
+using namespace onnx_import;
 
 Value value_of(const TensorProto& t) {
   Value v;
@@ -555,11 +561,6 @@ void Evaluator::scan(const onnx::NodeProto& n) {
   for (int k = 0; k < carries; ++k) out(n, k, r.carries[static_cast<size_t>(k)]);
   for (int k = 0; k < ys; ++k) out(n, carries + k, r.ys[static_cast<size_t>(k)]);
 }
-
-struct Parsed {
-  onnx::ModelProto model;
-  std::vector<std::string> weight_of;  // per initializer: its key in the weights, or "" (integers)
-};
 
 }  // namespace
 

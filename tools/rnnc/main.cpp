@@ -4,6 +4,7 @@
 //   rnnc sample CHECKPOINT [...]     text from a saved character model
 //   rnnc export CHECKPOINT --out DIR a saved character model as a C library (rnnc/export.h)
 //   rnnc export CHECKPOINT --onnx F  ... or as an ONNX model (rnnc/onnx.h)
+//   rnnc import MODEL.onnx --out F    an ONNX character model (rnnc's, PyTorch's) as a checkpoint
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -12,6 +13,9 @@
 #include <rnnc/error.h>
 #include <rnnc/onnx.h>
 
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <set>
 
 #include "build_info.h"
@@ -124,9 +128,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 4096));
   export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
 
+  std::string import_file, import_out, import_vocab;
+  CLI::App* import_cmd = app.add_subcommand(
+      "import",
+      "an ONNX character model (rnnc's export, or PyTorch's Embedding + LSTM/GRU/RNN + Linear) as a checkpoint");
+  import_cmd->add_option("model", import_file, "the .onnx file")->required();
+  import_cmd->add_option("-o,--out", import_out, "the checkpoint to write (.safetensors)")->required();
+  import_cmd->add_option("--vocab", import_vocab,
+                         "a UTF-8 file of the model's characters in id order (the model's own metadata otherwise)");
+  import_cmd->set_version_flag("--version", std::string("rnnc import ") + RNNC_VERSION_STRING);
+
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
-  if (argc > 1 && argv[1][0] != '-' && !std::set<std::string>{"run", "train", "sample", "export"}.count(argv[1])) {
-    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train, sample and export (rnnc --help)\n",
+  if (argc > 1 && argv[1][0] != '-' &&
+      !std::set<std::string>{"run", "train", "sample", "export", "import"}.count(argv[1])) {
+    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train, sample, export and import (rnnc --help)\n",
                argv[1]);
     return 2;
   }
@@ -145,6 +160,21 @@ int main(int argc, char** argv) {
           {.temperature = temperature, .top_k = top_k, .greedy = greedy, .bf16 = sample_bf16, .int8 = sample_int8},
           rng);
       fmt::print("{}{}\n", rnnc::data::encode_utf8(p), text);
+      return 0;
+    }
+    if (*import_cmd) {
+      std::optional<rnnc::data::Vocab> vocab;
+      if (!import_vocab.empty()) {
+        std::ifstream in(import_vocab, std::ios::binary);
+        if (!in) throw rnnc::Error("cannot read the vocabulary '" + import_vocab + "'");
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        vocab = rnnc::data::Vocab::from_chars(rnnc::data::decode_utf8(bytes, "--vocab"));
+      }
+      const rnnc::io::Checkpoint c = rnnc::nn::import_checkpoint_onnx(import_file, vocab ? &*vocab : nullptr);
+      rnnc::io::save(import_out, c);
+      fmt::print("rnnc import: {} ({} model: {} layers of {}, {} characters){}\n", import_out, c.meta("cell"),
+                 c.meta("layers"), c.meta("hidden"), rnnc::data::decode_utf8(c.meta("vocab"), "vocab").size(),
+                 "; rnnc sample " + import_out + " reads it");
       return 0;
     }
     if (*export_cmd && !export_onnx.empty()) {
@@ -177,7 +207,11 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const std::exception& e) {
-    const std::string verb = *run_cmd ? "run" : *train_cmd ? "train" : *export_cmd ? "export" : "sample";
+    const std::string verb = *run_cmd      ? "run"
+                             : *train_cmd  ? "train"
+                             : *export_cmd ? "export"
+                             : *import_cmd ? "import"
+                                           : "sample";
     fmt::print(stderr, "rnnc {}: {}\n", verb, rnnc::describe(e, verb));
     return 1;
   }

@@ -1,0 +1,23 @@
+// What import_onnx keeps of a file (OnnxGraph::model), and the tensor readers the readers of
+// lib/onnx share. Holds protobuf types: private to this stage.
+#pragma once
+#include <onnx/onnx_pb.h>
+
+#include <string>
+#include <vector>
+
+#include "rnnc/shape.h"
+
+namespace rnnc::onnx_import {
+
+struct Parsed {
+  onnx::ModelProto model;
+  std::vector<std::string> weight_of;  // per initializer: its key in the weights, or "" (a constant)
+};
+
+bool is_integer(int32_t type);
+Shape dims_of(const onnx::TensorProto& t);
+// The elements as doubles, from raw_data or the typed fields (an Error names a malformed tensor).
+std::vector<double> elements(const onnx::TensorProto& t);
+
+}  // namespace rnnc::onnx_import
