@@ -194,21 +194,7 @@ TEST_CASE("truncated BPTT: the state's value carries over, no gradient flows int
 }
 
 namespace {
-// A cell the library does not have, written by a user: the minimal gated unit (Zhou et al. 2016).
-struct MGU {
-  Param Wf, bf, Wh, Uh, bh;  // W [out, in]
-  RNNC_TREE(Wf, bf, Wh, Uh, bh)
-  static MGU init(int64_t I, int64_t H, std::mt19937_64& rng, DType t = DType::f32) {
-    auto u = [&](Shape s) { return Tensor::uniform(s, -0.17, 0.17, rng, t); };
-    return {u({H, I + H}), u({H}), u({H, I}), u({H, H}), u({H})};
-  }
-  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, Uh.shape()[0]}, Uh.dtype())}; }
-  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
-    Var f = sigmoid(nn::linear(concat({x, s.h}, 1), Wf, bf));
-    Var candidate = tanh(nn::linear(x, Wh, bh) + matmul(f * s.h, transpose(Uh)));
-    return {(1.0 - f) * s.h + f * candidate};
-  }
-};
+using testing::MGU;
 
 // Trains a character model around a cell (hidden 32) on the alphabet, batch 1, the state starting
 // from zero each epoch, with Adam through the compiler; returns the epochs it took to predict every

@@ -15,6 +15,7 @@
 #include <onnx/onnx_pb.h>
 
 #include "../examples/modern_cells.h"
+#include "helpers.h"
 #include "run_command.h"
 
 using namespace rnnc;
@@ -159,21 +160,7 @@ std::vector<Job> library_cells(const fs::path& dir) {
   return jobs;
 }
 
-// The minimal gated unit (Zhou et al. 2016), as a user writes it.
-struct MGU {
-  Param Wf, bf, Wh, Uh, bh;
-  RNNC_TREE(Wf, bf, Wh, Uh, bh)
-  static MGU init(int64_t in, int64_t H, std::mt19937_64& rng, DType t = DType::f32) {
-    auto u = [&](Shape s) { return Tensor::uniform(s, -0.5, 0.5, rng, t); };
-    return {u({H, in + H}), u({H}), u({H, in}), u({H, H}), u({H})};
-  }
-  nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, Uh.shape()[0]}, Uh.dtype())}; }
-  nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
-    Var f = sigmoid(nn::linear(concat({x, s.h}, 1), Wf, bf));
-    Var candidate = tanh(nn::linear(x, Wh, bh) + matmul(f * s.h, transpose(Uh)));
-    return {(1.0 - f) * s.h + f * candidate};
-  }
-};
+using testing::MGU;  // helpers.h: the minimal gated unit, as a user writes it
 
 std::vector<Job> user_cells(const fs::path& dir) {
   std::vector<Job> jobs;
