@@ -45,8 +45,7 @@ int main(int argc, char** argv) {
     auto every_50 = [](const nn::Event& e) {
       if (e.chunk == 24 && (e.epoch + 1) % 50 == 0) fmt::print("epoch {}, loss {:.4f}\n", e.epoch + 1, e.loss);
     };
-    const nn::FitResult r = nn::fit(model, opt, alphabet, Model::loss,
-                                    {.budget = o.budget(), .compile = o.compile(), .callbacks = {every_50}});
+    const nn::FitResult r = nn::fit(model, opt, alphabet, Model::loss, o.fit<data::Streams>({.callbacks = {every_50}}));
 
     auto next = compile(Model::next);
     const double accuracy = chain(next, model, 0, 25, /*teacher=*/true, rng).second;

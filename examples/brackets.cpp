@@ -128,14 +128,9 @@ int main(int argc, char** argv) {
     optim::Optimizer opt(optim::Adam{.lr = lr});
     fmt::print("{} training strings, {} held out, lengths 1..{}, batches of {} by length\n", train.count(),
                test.count(), max_length, batch);
-    const nn::FitResult r = nn::fit(model, opt, train, Classifier::loss,
-                                    {.validation = &test,
-                                     .budget = o.budget(),
-                                     .clip = {.norm = 5},
-                                     .validate_every = 200,
-                                     .seed = o.seed,
-                                     .compile = o.compile(),
-                                     .callbacks = {nn::ProgressLine{}}});
+    const nn::FitResult r =
+        nn::fit(model, opt, train, Classifier::loss,
+                o.fit(test, {.clip = {.norm = 5}, .validate_every = 200, .callbacks = {nn::ProgressLine{}}}));
     const double held_out = accuracy(compile(Classifier::predict, o.compile()), model, test);
     fmt::print("held-out accuracy: {:.4f}\n", held_out);
     std::vector<report::Field> summary = nn::summary_fields(r);

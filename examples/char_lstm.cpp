@@ -37,14 +37,10 @@ int main(int argc, char** argv) {
     Model model = Model::init(text.vocab.size(), hidden, rng, {.dropout = 0.2});
     optim::Optimizer opt(optim::Adam{.lr = 2e-3});
     const nn::FitResult r = nn::fit(model, opt, train, Model::window_loss,
-                                    {.validation = &val,
-                                     .budget = o.budget(),
-                                     .validate_every = validate_every,
-                                     .val_batches = 8,
-                                     .seed = o.seed,
-                                     .compile = o.compile(),
-                                     .describe = [&] { return nn::checkpoint(model, text.vocab); },
-                                     .callbacks = {nn::ProgressLine{}, nn::KeepBest{save}}});
+                                    o.fit(val, {.validate_every = validate_every,
+                                                .val_batches = 8,
+                                                .describe = [&] { return nn::checkpoint(model, text.vocab); },
+                                                .callbacks = {nn::ProgressLine{}, nn::KeepBest{save}}}));
 
     // Generate from the best weights, primed with a random window of the text.
     const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(save));

@@ -37,8 +37,7 @@ template <class Cell> nn::FitResult train_cell(const data::Streams& streams, int
   std::mt19937_64 rng(o.seed);
   auto model = nn::CharRNN<Cell>::init(V, 128, rng);
   optim::Optimizer opt(optim::Adam{.lr = 3e-3});
-  const nn::FitResult r = nn::fit(model, opt, streams, nn::CharRNN<Cell>::loss,
-                                  {.budget = o.budget(), .seed = o.seed, .compile = o.compile()});
+  const nn::FitResult r = nn::fit(model, opt, streams, nn::CharRNN<Cell>::loss, o.fit<data::Streams>());
   fmt::print("{:5} loss {:.3f} nats/char after {} steps, {:.0f} chars/s\n", std::is_same_v<Cell, MGU> ? "mgu" : "lstm",
              r.loss, r.steps, r.chars_per_s);
   return r;

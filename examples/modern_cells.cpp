@@ -25,9 +25,7 @@ nn::FitResult train(const char* name, const data::Corpus& text, const program::C
   auto model = nn::CharRNN<Cell>::init(text.vocab.size(), s.hidden, rng, {.layers = 2});
   const data::Streams train(text.train, s.batch, o.seq_length), val(text.val, s.batch, o.seq_length);
   optim::Optimizer opt(optim::Adam{.lr = 3e-3});
-  const nn::FitResult r =
-      nn::fit(model, opt, train, nn::CharRNN<Cell>::loss,
-              {.validation = &val, .budget = o.budget(), .clip = 5, .seed = o.seed, .compile = o.compile()});
+  const nn::FitResult r = nn::fit(model, opt, train, nn::CharRNN<Cell>::loss, o.fit(val, {.clip = 5}));
   fmt::print("{:8} val_loss {:.3f} nats/char  train_loss {:.3f}  {:>8.0f} chars/s  ({} steps)\n", name, r.val_loss,
              r.loss, r.chars_per_s, r.steps);
   return r;

@@ -39,14 +39,9 @@ int main(int argc, char** argv) {
       fmt::print("iteration {} (step {}): loss {:.4f}, val_loss {:.4f}\n  \"{}\" -> \"{}\"\n", e.step / sample_every,
                  e.step, e.loss, e.val_loss, data::encode_utf8(prime), line);
     };
-    const nn::FitResult r = nn::fit(model, opt, train, Model::window_loss,
-                                    {.validation = &val,
-                                     .budget = o.budget(),
-                                     .validate_every = sample_every,
-                                     .val_batches = 1,
-                                     .seed = o.seed,
-                                     .compile = o.compile(),
-                                     .callbacks = {sample_line}});
+    const nn::FitResult r =
+        nn::fit(model, opt, train, Model::window_loss,
+                o.fit(val, {.validate_every = sample_every, .val_batches = 1, .callbacks = {sample_line}}));
     fmt::print("{}\n", report::summary_line(nn::summary_fields(r)));
   });
 }

@@ -39,14 +39,10 @@ int main(int argc, char** argv) {
     const std::string title = fmt::format("{}-layer LSTM {}, T={}, B={}", layers, hidden, o.seq_length, batch);
     const nn::FitResult r =
         nn::fit(model, opt, train, Model::loss,
-                {.validation = &val,
-                 .budget = o.budget(),
-                 .clip = {.norm = 5},
-                 .validate_every = validate_every,
-                 .seed = o.seed,
-                 .compile = o.compile(),
-                 .describe = [&] { return nn::checkpoint(model, text.vocab); },
-                 .callbacks = {nn::ProgressLine{}, nn::KeepBest{save}, nn::LossCurve{curve, title}}});
+                o.fit(val, {.clip = {.norm = 5},
+                            .validate_every = validate_every,
+                            .describe = [&] { return nn::checkpoint(model, text.vocab); },
+                            .callbacks = {nn::ProgressLine{}, nn::KeepBest{save}, nn::LossCurve{curve, title}}}));
     fmt::print("loss curve: {0}.csv, {0}.svg\n", curve);
 
     const Model best = nn::from_checkpoint<nn::LSTMCell>(io::load(save));

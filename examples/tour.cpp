@@ -69,10 +69,9 @@ int main() {
   auto next_char = [&](const std::vector<nn::Hidden>& s, int c) {
     return one(model, s, Tensor::from({double(c)}, {1}, DType::i32));
   };
-  std::cout << "sample: T"
-            << vocab.decode(nn::generate(next_char, model.rnn.initial_state(1), {vocab.index(U'T')}, 80,
-                                         {.temperature = 0.7}, rng))
-            << "\n";
+  const std::vector<int> ids =
+      nn::generate(next_char, model.rnn.initial_state(1), {vocab.index(U'T')}, 80, {.temperature = 0.7}, rng);
+  std::cout << "sample: T" << vocab.decode(ids) << "\n";
   // [/tour]
   return last < first - 0.5 ? 0 : 1;
 }

@@ -38,6 +38,19 @@ struct Common {
   // Whichever of steps, epochs and time comes first ends the run.
   nn::Budget budget() const { return {.steps = steps, .epochs = epochs, .seconds = time}; }
   CompileOptions compile() const;
+  // A program's fit options with what the common options decide (budget, seed, compile) filled
+  // in: `nn::fit(model, opt, train, loss, o.fit(val, {.validate_every = 100}))`, and with no
+  // validation data `o.fit<data::Streams>({...})`.
+  template <class D> nn::FitOptions<D> fit(nn::FitOptions<D> f = {}) const {
+    f.budget = budget();
+    f.seed = seed;
+    f.compile = compile();
+    return f;
+  }
+  template <class D> nn::FitOptions<D> fit(const D& validation, nn::FitOptions<D> f = {}) const {
+    f.validation = &validation;
+    return fit(std::move(f));
+  }
 };
 
 // Which of the common options a program takes.
