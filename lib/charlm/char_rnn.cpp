@@ -151,14 +151,20 @@ static const char* kNotLibraryCell =
     "rnnc: checkpoint: cell '{}' is not one of the library's (rnn_tanh, rnn_relu, lstm, "
     "gru); {} it from the program that defines it";
 
+// f.template operator()<Cell>() for the library cell named `cell` (a checkpoint's "cell"); `verb`
+// is what cannot be done with a cell the library does not have.
+template <class F> static auto with_cell(const std::string& cell, const char* verb, F&& f) {
+  if (cell == "lstm") return f.template operator()<LSTMCell>();
+  if (cell == "gru") return f.template operator()<GRUCell>();
+  if (cell == "rnn_tanh" || cell == "rnn_relu") return f.template operator()<RNNCell>();
+  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cell, verb));
+}
+
 ExportedModel export_checkpoint(const io::Checkpoint& file, const std::filesystem::path& dir, const ExportOptions& o,
                                 const CompileOptions& compile) {
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
   const io::Checkpoint c = as_char_rnn(file);
-  if (cfg.cell == "lstm") return export_as<LSTMCell>(c, dir, o, compile);
-  if (cfg.cell == "gru") return export_as<GRUCell>(c, dir, o, compile);
-  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return export_as<RNNCell>(c, dir, o, compile);
-  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
+  return with_cell(cfg.cell, "export", [&]<class Cell>() { return export_as<Cell>(c, dir, o, compile); });
 }
 
 template <class Cell> static OnnxModel export_onnx_as(const io::Checkpoint& c, const std::filesystem::path& file,
@@ -180,10 +186,7 @@ OnnxModel export_checkpoint_onnx(const io::Checkpoint& file, const std::filesyst
     throw Error(fmt::format("rnnc: export: {} steps of {} streams; both must be at least 1", steps, batch));
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
   const io::Checkpoint c = as_char_rnn(file);
-  if (cfg.cell == "lstm") return export_onnx_as<LSTMCell>(c, out, steps, batch);
-  if (cfg.cell == "gru") return export_onnx_as<GRUCell>(c, out, steps, batch);
-  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return export_onnx_as<RNNCell>(c, out, steps, batch);
-  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "export"));
+  return with_cell(cfg.cell, "export", [&]<class Cell>() { return export_onnx_as<Cell>(c, out, steps, batch); });
 }
 
 io::Checkpoint import_checkpoint_onnx(const std::filesystem::path& file, const data::Vocab* given) {
@@ -237,14 +240,7 @@ io::Checkpoint import_checkpoint_onnx(const std::filesystem::path& file, const d
       detail::char_rnn_metadata(cell, static_cast<int>(r.layers.size()), H,
                                 r.embedding.defined() ? static_cast<int>(r.embedding.shape()[1]) : 0, 0.0, vocab);
   // Read back as the model it describes: every name, shape and dtype checked.
-  if (cell == "lstm")
-    (void)from_checkpoint<LSTMCell>(c);
-  else if (cell == "gru")
-    (void)from_checkpoint<GRUCell>(c);
-  else if (cell == "rnn_tanh" || cell == "rnn_relu")
-    (void)from_checkpoint<RNNCell>(c);
-  else
-    throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cell, "import"));
+  with_cell(cell, "import", [&]<class Cell>() { (void)from_checkpoint<Cell>(c); });
   return c;
 }
 
@@ -252,10 +248,7 @@ std::string sample_checkpoint(const io::Checkpoint& file, std::u32string& prime,
                               std::mt19937_64& rng) {
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
   const io::Checkpoint c = as_char_rnn(file);
-  if (cfg.cell == "lstm") return sample_as<LSTMCell>(c, prime, n, o, rng);
-  if (cfg.cell == "gru") return sample_as<GRUCell>(c, prime, n, o, rng);
-  if (cfg.cell == "rnn_tanh" || cfg.cell == "rnn_relu") return sample_as<RNNCell>(c, prime, n, o, rng);
-  throw Error(fmt::format(fmt::runtime(kNotLibraryCell), cfg.cell, "sample"));
+  return with_cell(cfg.cell, "sample", [&]<class Cell>() { return sample_as<Cell>(c, prime, n, o, rng); });
 }
 
 }  // namespace rnnc::nn

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <set>
+#include <utility>
 
 namespace rnnc::exec {
 
@@ -82,24 +83,22 @@ int quantize_schedule(Schedule& s, const Schedule* outer, const LoopStep* loop) 
   return changed;
 }
 
-// Every literal some access of s refers to.
-void literals_read(const Schedule& s, std::set<int>& used) {
-  auto see = [&](const Access& a) {
-    if (a.buf.space == Space::Literal) used.insert(a.buf.index);
-  };
-  for (const Step& st : s.steps) switch (st.kind) {
+// f(access) for every access the steps of s (not their loop bodies) make; Sched is Schedule or
+// const Schedule.
+template <class Sched, class F> void each_access(Sched& s, F&& f) {
+  for (auto& st : s.steps) switch (st.kind) {
       case Step::Kind::Kernel:
-        for (const Access& a : st.kernel.args) see(a);
+        for (auto& a : st.kernel.args) f(a);
         break;
       case Step::Kind::Gemm:
-        see(st.gemm.a), see(st.gemm.b), see(st.gemm.c);
-        if (st.gemm.b.dtype == DType::i8) see(st.gemm.scale);
+        f(st.gemm.a), f(st.gemm.b), f(st.gemm.c);
+        if (st.gemm.b.dtype == DType::i8) f(st.gemm.scale);
         break;
       case Step::Kind::Library:
-        for (const Access& a : st.library.inputs) see(a);
+        for (auto& a : st.library.inputs) f(a);
         break;
       case Step::Kind::Loop:
-        for (const Access& a : st.loop->bindings) see(a);
+        for (auto& a : st.loop->bindings) f(a);
         break;
     }
 }
@@ -109,7 +108,9 @@ void drop_unread(Schedule& s) {
   for (Step& st : s.steps)
     if (st.kind == Step::Kind::Loop) drop_unread(*st.loop->body);
   std::set<int> used;
-  literals_read(s, used);
+  each_access(std::as_const(s), [&](const Access& a) {
+    if (a.buf.space == Space::Literal) used.insert(a.buf.index);
+  });
   std::vector<int> to(s.literals.size(), -1);
   std::vector<Tensor> kept;
   for (int i : used) {
@@ -117,24 +118,9 @@ void drop_unread(Schedule& s) {
     kept.push_back(s.literals[static_cast<size_t>(i)]);
   }
   s.literals = std::move(kept);
-  auto move = [&](Access& a) {
+  each_access(s, [&](Access& a) {
     if (a.buf.space == Space::Literal) a.buf.index = to[static_cast<size_t>(a.buf.index)];
-  };
-  for (Step& st : s.steps) switch (st.kind) {
-      case Step::Kind::Kernel:
-        for (Access& a : st.kernel.args) move(a);
-        break;
-      case Step::Kind::Gemm:
-        move(st.gemm.a), move(st.gemm.b), move(st.gemm.c);
-        if (st.gemm.b.dtype == DType::i8) move(st.gemm.scale);
-        break;
-      case Step::Kind::Library:
-        for (Access& a : st.library.inputs) move(a);
-        break;
-      case Step::Kind::Loop:
-        for (Access& a : st.loop->bindings) move(a);
-        break;
-    }
+  });
 }
 
 }  // namespace

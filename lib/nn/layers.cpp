@@ -13,15 +13,22 @@ Var linear(const Var& x, const Var& w, const Var& b, Loc loc) {
 
 Var embedding(const Var& table, const Var& indices) { return gather(table, indices); }
 
-Var masked_mean(const Var& x, const Var& lengths, Loc loc) {
-  if (x.rank() < 2 || lengths.rank() != 1 || x.shape()[1] != lengths.shape()[0])
-    fail("masked_mean",
-         fmt::format("x must be [T, B, ...] and lengths [B]; got {} and {}", to_string(x.shape()),
+// The shape [T, B, 1, ...] of a per-step, per-row mask over xs [T, B, ...], once xs and
+// lengths [B] are checked to match.
+static Shape step_mask_shape(const char* op, const Var& xs, const Var& lengths, Loc loc) {
+  if (xs.rank() < 2 || lengths.rank() != 1 || xs.shape()[1] != lengths.shape()[0])
+    fail(op,
+         fmt::format("xs must be [T, B, ...] and lengths [B]; got {} and {}", to_string(xs.shape()),
                      to_string(lengths.shape())),
          loc);
-  Shape s(static_cast<size_t>(x.rank()), 1);
-  s[0] = x.shape()[0];
-  s[1] = x.shape()[1];
+  Shape s(static_cast<size_t>(xs.rank()), 1);
+  s[0] = xs.shape()[0];
+  s[1] = xs.shape()[1];
+  return s;
+}
+
+Var masked_mean(const Var& x, const Var& lengths, Loc loc) {
+  const Shape s = step_mask_shape("masked_mean", x, lengths, loc);
   Var m = reshape(sequence_mask(lengths, x.shape()[0], x.dtype(), loc), s, loc);
   const double per_step = static_cast<double>(x.numel() / (x.shape()[0] * x.shape()[1]));
   Var real = sum(m, {}, false, loc) * per_step;
@@ -29,16 +36,9 @@ Var masked_mean(const Var& x, const Var& lengths, Loc loc) {
 }
 
 Var last_step(const Var& xs, const Var& lengths, Loc loc) {
-  if (xs.rank() < 2 || lengths.rank() != 1 || xs.shape()[1] != lengths.shape()[0])
-    fail("last_step",
-         fmt::format("xs must be [T, B, ...] and lengths [B]; got {} and {}", to_string(xs.shape()),
-                     to_string(lengths.shape())),
-         loc);
+  const Shape s = step_mask_shape("last_step", xs, lengths, loc);
   // The mask of step lengths[b] - 1 alone: (t < n) - (t < n - 1), the second with n - 1 >= 0.
   const int64_t T = xs.shape()[0];
-  Shape s(static_cast<size_t>(xs.rank()), 1);
-  s[0] = T;
-  s[1] = xs.shape()[1];
   Var upto = sequence_mask(lengths, T, xs.dtype(), loc);
   Var before = sequence_mask(maximum(lengths - 1, 0), T, xs.dtype(), loc);
   return sum(where(reshape(upto - before, s, loc), xs, 0.0), {0}, false, loc);

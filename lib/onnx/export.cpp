@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <unordered_map>
+#include <variant>
 
 #include "onnx/cells.h"
 #include "rnnc/error.h"
@@ -129,44 +130,47 @@ class Writer {
     p->add_output(out);
     return p;
   }
-  static void attr(onnx::NodeProto* p, const char* name, int64_t v) {
+  // A node attribute: an int, a float, ints, a string or strings.
+  struct Attr {
+    const char* name;
+    std::variant<int64_t, float, std::vector<int64_t>, std::string, std::vector<std::string>> value;
+  };
+  static void attr(onnx::NodeProto* p, const Attr& at) {
     auto* a = p->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(v);
+    a->set_name(at.name);
+    std::visit(
+        [a]<class V>(const V& v) {
+          using A = onnx::AttributeProto;
+          if constexpr (std::is_same_v<V, int64_t>) a->set_type(A::INT), a->set_i(v);
+          if constexpr (std::is_same_v<V, float>) a->set_type(A::FLOAT), a->set_f(v);
+          if constexpr (std::is_same_v<V, std::string>) a->set_type(A::STRING), a->set_s(v);
+          if constexpr (std::is_same_v<V, std::vector<int64_t>>) {
+            a->set_type(A::INTS);
+            for (int64_t x : v) a->add_ints(x);
+          }
+          if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+            a->set_type(A::STRINGS);
+            for (const std::string& x : v) a->add_strings(x);
+          }
+        },
+        at.value);
   }
-  static void attr(onnx::NodeProto* p, const char* name, float v) {
-    auto* a = p->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
-  static void attr(onnx::NodeProto* p, const char* name, const std::vector<int64_t>& v) {
-    auto* a = p->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INTS);
-    for (int64_t x : v) a->add_ints(x);
-  }
-  // out = op(in...) into a fresh name.
-  std::string emit(Scope& s, std::string_view op, const std::vector<std::string>& in) {
+  // out = op(in...) into a fresh name, with the attributes given.
+  std::string emit(Scope& s, std::string_view op, const std::vector<std::string>& in,
+                   const std::vector<Attr>& attrs = {}) {
     const std::string out = fresh(op);
-    add(s, op, in, out);
+    onnx::NodeProto* p = add(s, op, in, out);
+    for (const Attr& a : attrs) attr(p, a);
     return out;
   }
   std::string cast(Scope& s, const std::string& x, DType to) {
-    const std::string out = fresh("Cast");
-    attr(add(s, "Cast", {x}, out), "to", static_cast<int64_t>(onnx_type(to)));
-    return out;
+    return emit(s, "Cast", {x}, {{"to", int64_t{onnx_type(to)}}});
   }
   std::string to_bool(Scope& s, const std::string& x) {
-    const std::string out = fresh("Cast");
-    attr(add(s, "Cast", {x}, out), "to", static_cast<int64_t>(TensorProto::BOOL));
-    return out;
+    return emit(s, "Cast", {x}, {{"to", static_cast<int64_t>(TensorProto::BOOL)}});
   }
   std::string concat(Scope& s, const std::vector<std::string>& in, int64_t axis) {
-    const std::string out = fresh("Concat");
-    attr(add(s, "Concat", in, out), "axis", axis);
-    return out;
+    return emit(s, "Concat", in, {{"axis", axis}});
   }
   std::string unsqueeze(Scope& s, const std::string& x, std::vector<int64_t> axes) {
     return emit(s, "Unsqueeze", {x, ints(axes)});
@@ -201,13 +205,7 @@ class Writer {
       case Op::Abs: return simple("Abs");
       case Op::Sign: return simple("Sign");
       case Op::Cast: return cast(s, in[0], n.dtype);
-      case Op::HardSigmoid: {
-        const std::string out = fresh("HardSigmoid");
-        auto* p = add(s, "HardSigmoid", in, out);
-        attr(p, "alpha", 0.2F);
-        attr(p, "beta", 0.5F);
-        return out;
-      }
+      case Op::HardSigmoid: return emit(s, "HardSigmoid", in, {{"alpha", 0.2F}, {"beta", 0.5F}});
       case Op::Softplus: return simple("Softplus");
       case Op::StopGradient: return simple("Identity");
       case Op::Add: return simple("Add");
@@ -224,30 +222,12 @@ class Writer {
       case Op::Equal: return compare("Equal");
       case Op::NotEqual: return cast(s, emit(s, "Not", {emit(s, "Equal", in)}), n.dtype);
       case Op::Select: return emit(s, "Where", {to_bool(s, in[0]), in[1], in[2]});
-      case Op::Sum: {
-        const std::string out = fresh("ReduceSum");
-        attr(add(s, "ReduceSum", {in[0], ints(n.ints)}, out), "keepdims", int64_t{1});
-        return out;
-      }
-      case Op::Max: {
-        const std::string out = fresh("ReduceMax");
-        auto* p = add(s, "ReduceMax", in, out);
-        attr(p, "axes", n.ints);
-        attr(p, "keepdims", int64_t{1});
-        return out;
-      }
+      case Op::Sum: return emit(s, "ReduceSum", {in[0], ints(n.ints)}, {{"keepdims", int64_t{1}}});
+      case Op::Max: return emit(s, "ReduceMax", in, {{"axes", n.ints}, {"keepdims", int64_t{1}}});
       case Op::MatMul: return simple("MatMul");
       case Op::BroadcastTo: return emit(s, "Expand", {in[0], ints(n.shape)});
-      case Op::Reshape: {
-        const std::string out = fresh("Reshape");
-        attr(add(s, "Reshape", {in[0], ints(n.shape)}, out), "allowzero", int64_t{1});
-        return out;
-      }
-      case Op::Transpose: {
-        const std::string out = fresh("Transpose");
-        attr(add(s, "Transpose", in, out), "perm", n.ints);
-        return out;
-      }
+      case Op::Reshape: return emit(s, "Reshape", {in[0], ints(n.shape)}, {{"allowzero", int64_t{1}}});
+      case Op::Transpose: return emit(s, "Transpose", in, {{"perm", n.ints}});
       case Op::Slice: {
         std::vector<int64_t> ends(n.ints), axes;
         for (size_t k = 0; k < ends.size(); ++k) {
@@ -268,16 +248,9 @@ class Writer {
         // zeros [V, ...] with rows[i] added at idx[i]: ScatterND with reduction "add" (opset 16).
         if (opset_ < 16) unsupported(n, fmt::format("needs opset 16 (ScatterND's reduction), not {}", opset_));
         const std::string zeros = write_node(s, Node{.op = Op::Full, .dtype = n.dtype, .shape = n.shape}, {});
-        const std::string idx64 = fresh("Cast");
-        attr(add(s, "Cast", {unsqueeze(s, in[0], {n.inputs[0]->rank()})}, idx64), "to",
-             static_cast<int64_t>(TensorProto::INT64));
-        const std::string out = fresh("ScatterND");
-        auto* p = add(s, "ScatterND", {zeros, idx64, in[1]}, out);
-        auto* a = p->add_attribute();
-        a->set_name("reduction");
-        a->set_type(onnx::AttributeProto::STRING);
-        a->set_s("add");
-        return out;
+        const std::string idx64 = emit(s, "Cast", {unsqueeze(s, in[0], {n.inputs[0]->rank()})},
+                                       {{"to", static_cast<int64_t>(TensorProto::INT64)}});
+        return emit(s, "ScatterND", {zeros, idx64, in[1]}, {{"reduction", std::string("add")}});
       }
       case Op::OneHot: {
         // values [off, on] in the result's dtype; the depth a scalar.
@@ -285,9 +258,7 @@ class Writer {
         fill(main_->add_initializer(), values, Tensor::from({0, 1}, {2}, n.dtype));
         const std::string depth = fresh("depth");
         fill(main_->add_initializer(), depth, Tensor::scalar(static_cast<double>(n.shape.back()), DType::i32));
-        const std::string out = fresh("OneHot");
-        attr(add(s, "OneHot", {in[0], depth, values}, out), "axis", int64_t{-1});
-        return out;
+        return emit(s, "OneHot", {in[0], depth, values}, {{"axis", int64_t{-1}}});
       }
       case Op::SequenceMask: {
         // mask[t, b] = t < lengths[b]: Range(0, T) as a column against the lengths as a row.
@@ -343,12 +314,12 @@ class Writer {
       add(body, "Identity", {value(body, o.node())}, name);
       set_type(body.graph->add_output(), name, o.dtype(), o.shape());
     }
-    attr(p, "num_scan_inputs", static_cast<int64_t>(scanned));
+    attr(p, {"num_scan_inputs", int64_t{scanned}});
     const int64_t direction = loop.reverse ? 1 : 0;
-    attr(p, "scan_input_directions", std::vector<int64_t>(static_cast<size_t>(scanned), direction));
+    attr(p, {"scan_input_directions", std::vector<int64_t>(static_cast<size_t>(scanned), direction)});
     // A reverse loop still stacks y_t at t: ONNX's direction 1 prepends each step's output.
     if (loop.ys() > 0)
-      attr(p, "scan_output_directions", std::vector<int64_t>(static_cast<size_t>(loop.ys()), direction));
+      attr(p, {"scan_output_directions", std::vector<int64_t>(static_cast<size_t>(loop.ys()), direction)});
 
     // One name per output of the loop; the Scan nodes of this loop in the graph each take theirs.
     std::vector<std::string> outs;
@@ -383,7 +354,7 @@ class Writer {
         parts.push_back(fresh("gate"));
         split->add_output(parts.back());
       }
-      attr(split, "axis", int64_t{0});
+      attr(split, {"axis", int64_t{0}});
       std::vector<std::string> in;
       for (int64_t g : order) in.push_back(parts[static_cast<size_t>(g)]);
       return concat(s, in, 0);
@@ -404,18 +375,10 @@ class Writer {
       finals.push_back(fresh(c == 0 ? "Y_h" : "Y_c"));
       p->add_output(finals.back());
     }
-    attr(p, "hidden_size", m.hidden);
-    auto* dir = p->add_attribute();
-    dir->set_name("direction");
-    dir->set_type(onnx::AttributeProto::STRING);
-    dir->set_s(loop.reverse ? "reverse" : "forward");
-    if (m.kind == Kind::Gru) attr(p, "linear_before_reset", int64_t{1});  // PyTorch's GRU
-    if (m.kind == Kind::RnnRelu) {
-      auto* a = p->add_attribute();
-      a->set_name("activations");
-      a->set_type(onnx::AttributeProto::STRINGS);
-      a->add_strings("Relu");
-    }
+    attr(p, {"hidden_size", m.hidden});
+    attr(p, {"direction", std::string(loop.reverse ? "reverse" : "forward")});
+    if (m.kind == Kind::Gru) attr(p, {"linear_before_reset", int64_t{1}});  // PyTorch's GRU
+    if (m.kind == Kind::RnnRelu) attr(p, {"activations", std::vector<std::string>{"Relu"}});
     // Y [T, 1, B, H] -> [T, B, H]; Y_h, Y_c [1, B, H] -> [B, H]. The loop's outputs: carries, then y.
     std::vector<std::string> outs;
     for (const std::string& f : finals) outs.push_back(emit(s, "Squeeze", {f, ints({0})}));
