@@ -13,17 +13,19 @@
 namespace rnnc::testing {
 
 // A cell the library does not have, written as a user would: the minimal gated unit (Zhou et al.
-// 2016). f = sigmoid(W_f [x, h] + b_f), h~ = tanh(W_h x + U_h (f h) + b_h), h' = (1 - f) h + f h~.
+// 2016), f = sigmoid(W_f x + U_f h + b_f), h~ = tanh(W_h x + U_h (f h) + b_h), h' = (1 - f) h + f h~,
+// with the gate's weights for x and h apart (examples/custom_cell.cpp keeps them as one matrix
+// over [x, h]; the two graphs differ, the math does not).
 struct MGU {
-  Param Wf, bf, Wh, Uh, bh;  // W [out, in]
-  RNNC_TREE(Wf, bf, Wh, Uh, bh)
+  Param Wf, Uf, bf, Wh, Uh, bh;  // W [out, in]
+  RNNC_TREE(Wf, Uf, bf, Wh, Uh, bh)
   static MGU init(int64_t I, int64_t H, std::mt19937_64& rng, DType t = DType::f32) {
     auto u = [&](Shape s) { return Tensor::uniform(s, -0.17, 0.17, rng, t); };
-    return {u({H, I + H}), u({H}), u({H, I}), u({H, H}), u({H})};
+    return {u({H, I}), u({H, H}), u({H}), u({H, I}), u({H, H}), u({H})};
   }
   nn::Hidden initial_state(int64_t batch) const { return {Tensor::zeros({batch, Uh.shape()[0]}, Uh.dtype())}; }
   nn::Hidden operator()(const Var& x, const nn::Hidden& s) const {
-    Var f = sigmoid(nn::linear(concat({x, s.h}, 1), Wf, bf));
+    Var f = sigmoid(nn::linear(x, Wf, bf) + matmul(s.h, transpose(Uf)));
     Var candidate = tanh(nn::linear(x, Wh, bh) + matmul(f * s.h, transpose(Uh)));
     return {(1.0 - f) * s.h + f * candidate};
   }
