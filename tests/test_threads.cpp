@@ -16,13 +16,15 @@
 
 using rnnc::exec::chunk_begin;
 using rnnc::exec::parallel_for;
+using rnnc::exec::Sharing;
 
 namespace {
 
 // Runs one job and returns how many times each chunk ran.
-std::vector<int> run_counts(int threads, int64_t chunks) {
+std::vector<int> run_counts(int threads, int64_t chunks, Sharing sharing = Sharing::Claimed) {
   std::vector<std::atomic<int>> ran(static_cast<size_t>(chunks));
-  parallel_for(threads, chunks, [&](int64_t i) { ran[static_cast<size_t>(i)].fetch_add(1); });
+  parallel_for(
+      threads, chunks, [&](int64_t i) { ran[static_cast<size_t>(i)].fetch_add(1); }, sharing);
   std::vector<int> out;
   for (auto& r : ran) out.push_back(r.load());
   return out;
@@ -31,14 +33,32 @@ std::vector<int> run_counts(int threads, int64_t chunks) {
 }  // namespace
 
 TEST_CASE("thread pool: every chunk runs exactly once, for any thread and chunk count") {
-  for (int threads : {1, 2, 3, 8})
-    for (int64_t chunks : {0, 1, 2, 7, 64, 1000}) {
-      for (int rep = 0; rep < 50; ++rep) {  // jobs back to back: workers still busy with the last one
-        const std::vector<int> ran = run_counts(threads, chunks);
-        INFO("threads " << threads << ", chunks " << chunks << ", job " << rep);
-        REQUIRE(ran == std::vector<int>(static_cast<size_t>(chunks), 1));
+  for (Sharing sharing : {Sharing::Claimed, Sharing::ByThread})
+    for (int threads : {1, 2, 3, 8})
+      for (int64_t chunks : {0, 1, 2, 7, 16, 64, 1000}) {
+        for (int rep = 0; rep < 50; ++rep) {  // jobs back to back: workers still busy with the last one
+          const std::vector<int> ran = run_counts(threads, chunks, sharing);
+          INFO("threads " << threads << ", chunks " << chunks << ", by thread " << (sharing == Sharing::ByThread)
+                          << ", job " << rep);
+          REQUIRE(ran == std::vector<int>(static_cast<size_t>(chunks), 1));
+        }
       }
-    }
+}
+
+TEST_CASE("thread pool: a by-thread job gives each thread its own chunk first, then any left") {
+  using rnnc::exec::detail::job_state;
+  using rnnc::exec::detail::next_claim;
+  // Claimed: the next chunk in order, whoever asks.
+  CHECK(next_claim(job_state(7, 4, 0), false, 1) == std::pair{int64_t{0}, job_state(7, 4, 1)});
+  CHECK(next_claim(job_state(7, 4, 4), false, 0).first == -1);
+  // By thread: slot 1 takes chunk 1 while chunk 0 waits for the caller ...
+  CHECK(next_claim(job_state(7, 2, 0), true, 1) == std::pair{int64_t{1}, job_state(7, 2, 0b10)});
+  CHECK(next_claim(job_state(7, 2, 0b10), true, 0) == std::pair{int64_t{0}, job_state(7, 2, 0b11)});
+  // ... and, its own taken or done, the lowest chunk nobody has (a thread that never woke).
+  CHECK(next_claim(job_state(7, 2, 0b01), true, 0) == std::pair{int64_t{1}, job_state(7, 2, 0b11)});
+  CHECK(next_claim(job_state(7, 5, 0b01011), true, 3) == std::pair{int64_t{2}, job_state(7, 5, 0b01111)});
+  CHECK(next_claim(job_state(7, 3, 0b000), true, 5) == std::pair{int64_t{0}, job_state(7, 3, 0b001)});
+  CHECK(next_claim(job_state(7, 16, 0xffff), true, 2).first == -1);
 }
 
 TEST_CASE("thread pool: workers asleep between jobs wake and share the next one") {

@@ -191,14 +191,19 @@ template <class T, class TC> void gemm_blocks(const T* pa, MatLayout la, const T
   if (blocks == 1) return gemm_one(pa, la, pb, lb, pc, ldc, m, n, k);
   // Column blocks start on multiples of 16 floats (a cache line of C); row blocks anywhere.
   const int64_t align = by_columns ? 16 : 1;
-  parallel_for(threads, blocks, [&](int64_t i) {
-    const int64_t b = chunk_begin(extent, blocks, i, align), e = chunk_begin(extent, blocks, i + 1, align);
-    if (b == e) return;
-    if (by_columns)  // B's columns b..e: offset b in a row-major B, b rows of ld in a column-major one
-      gemm_one(pa, la, pb + (lb.row_major ? b : b * lb.ld), lb, pc + b, ldc, m, e - b, k);
-    else
-      gemm_one(pa + (la.row_major ? b * la.ld : b), la, pb, lb, pc + b * ldc, ldc, e - b, n, k);
-  });
+  // gemv.h's blocks go to the same thread at every call, so each core keeps its share of W cached.
+  const Sharing sharing = own_kernel<T>(m, la, lb) ? Sharing::ByThread : Sharing::Claimed;
+  parallel_for(
+      threads, blocks,
+      [&](int64_t i) {
+        const int64_t b = chunk_begin(extent, blocks, i, align), e = chunk_begin(extent, blocks, i + 1, align);
+        if (b == e) return;
+        if (by_columns)  // B's columns b..e: offset b in a row-major B, b rows of ld in a column-major one
+          gemm_one(pa, la, pb + (lb.row_major ? b : b * lb.ld), lb, pc + b, ldc, m, e - b, k);
+        else
+          gemm_one(pa + (la.row_major ? b * la.ld : b), la, pb, lb, pc + b * ldc, ldc, e - b, n, k);
+      },
+      sharing);
 }
 
 }  // namespace

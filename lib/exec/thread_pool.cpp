@@ -1,10 +1,11 @@
 // The shared worker pool behind parallel_for (see thread_pool.h).
 //
-// A job is published as one 64-bit word, state = epoch (32 bits) | chunks (16) | next chunk (16),
-// with its function and context beside it. A thread claims chunk `next` by a compare-and-swap that
-// moves next on by one; the swap fails if the word changed, in particular if a new job replaced the
-// one whose function it read, so a worker that wakes late can never run a chunk of a job that has
-// ended. The job ends when `done` reaches chunks; the caller waits only for chunks that have been
+// A job is published as one 64-bit word, state = epoch (32 bits) | chunks (16) | claims (16),
+// with its function, context and sharing beside it. Claims are the next chunk (Sharing::Claimed)
+// or a mask of the chunks taken (ByThread). A thread claims a chunk by a compare-and-swap that
+// moves next on by one or sets the chunk's bit; the swap fails if the word changed, in particular
+// if a new job replaced the one whose function it read, so a worker that wakes late can never run
+// a chunk of a job that has ended. The job ends when `done` reaches chunks; the caller waits only for chunks that have been
 // claimed, never for a worker that has not woken.
 #include "exec/thread_pool.h"
 
@@ -12,10 +13,12 @@
 #include <sched.h>
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 namespace rnnc::exec {
 
@@ -31,11 +34,8 @@ void pause() {
 // few microseconds apart), short enough that a worker between training steps gives its core away.
 constexpr auto kSpin = std::chrono::microseconds(20);
 
-constexpr uint64_t pack(uint32_t epoch, int64_t chunks, int64_t next) {
-  return uint64_t{epoch} << 32 | uint64_t(chunks) << 16 | uint64_t(next);
-}
 constexpr int64_t chunks_of(uint64_t s) { return int64_t(s >> 16 & 0xffff); }
-constexpr int64_t next_of(uint64_t s) { return int64_t(s & 0xffff); }
+constexpr int64_t claims_of(uint64_t s) { return int64_t(s & 0xffff); }
 constexpr int64_t kMaxChunks = 0xffff;
 
 class Pool {
@@ -44,7 +44,7 @@ class Pool {
     return workers_.load(std::memory_order_relaxed) > 0 && sleepers_.load(std::memory_order_relaxed) == 0;
   }
 
-  void run(int threads, int64_t chunks, ChunkFn fn, void* ctx) {
+  void run(int threads, int64_t chunks, ChunkFn fn, void* ctx, Sharing sharing) {
     std::unique_lock busy(busy_, std::try_to_lock);
     if (!busy) {  // another job has the workers: this one runs here
       for (int64_t i = 0; i < chunks; ++i) fn(ctx, i);
@@ -54,10 +54,11 @@ class Pool {
     wanted_.store(threads - 1, std::memory_order_relaxed);
     fn_.store(fn, std::memory_order_relaxed);
     ctx_.store(ctx, std::memory_order_relaxed);
+    by_thread_.store(sharing == Sharing::ByThread, std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
-    state_.store(pack(++epoch_, chunks, 0), std::memory_order_release);
+    state_.store(detail::job_state(++epoch_, chunks, 0), std::memory_order_release);
     publish();
-    help();
+    help(0);
     // Every chunk is claimed; wait for the ones still running on workers.
     for (int spins = 0; done_.load(std::memory_order_acquire) < chunks; ++spins) {
       if (spins < 4096)
@@ -79,14 +80,18 @@ class Pool {
     }
   }
 
-  // Claims and runs chunks of the current job until none is left.
-  void help() {
+  // Claims and runs chunks of the current job until none is left; `slot` is this thread's
+  // number (0: the caller) for ByThread jobs. What is read beside the state belongs to the job the
+  // swap then finds, or the swap fails.
+  void help(int slot) {
     uint64_t s = state_.load(std::memory_order_acquire);
-    while (next_of(s) < chunks_of(s)) {
+    for (;;) {
       const ChunkFn fn = fn_.load(std::memory_order_relaxed);
       void* ctx = ctx_.load(std::memory_order_relaxed);
-      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      fn(ctx, next_of(s));
+      const auto [chunk, claimed] = detail::next_claim(s, by_thread_.load(std::memory_order_relaxed), slot);
+      if (chunk < 0) return;
+      if (!state_.compare_exchange_weak(s, claimed, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      fn(ctx, chunk);
       done_.fetch_add(1, std::memory_order_release);
       s = state_.load(std::memory_order_acquire);
     }
@@ -111,7 +116,7 @@ class Pool {
         }
       }
       seen = wake_.load();
-      if (id < wanted_.load(std::memory_order_relaxed)) help();
+      if (id < wanted_.load(std::memory_order_relaxed)) help(id + 1);
     }
   }
 
@@ -121,6 +126,7 @@ class Pool {
   std::atomic<uint64_t> state_{0};
   std::atomic<ChunkFn> fn_{nullptr};
   std::atomic<void*> ctx_{nullptr};
+  std::atomic<bool> by_thread_{false};
   std::atomic<int64_t> done_{0};
   std::atomic<int> wanted_{0};
   std::atomic<uint32_t> wake_{0};  // moves on at each job
@@ -146,14 +152,24 @@ Pool& pool() {
 
 }  // namespace
 
+std::pair<int64_t, uint64_t> detail::next_claim(uint64_t s, bool by_thread, int slot) {
+  const int64_t chunks = chunks_of(s), claims = claims_of(s);
+  if (!by_thread) return claims < chunks ? std::pair{claims, s + 1} : std::pair{int64_t{-1}, s};
+  const int64_t all = (int64_t{1} << chunks) - 1;
+  if (claims == all) return {-1, s};
+  const int64_t own = slot < chunks && !(claims >> slot & 1) ? slot : std::countr_one(static_cast<uint64_t>(claims));
+  return {own, s | uint64_t{1} << own};
+}
+
 bool workers_awake() { return pool().awake(); }
 
-void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context) {
+void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context, Sharing sharing) {
   if (threads <= 1 || chunks <= 1 || chunks > kMaxChunks) {
     for (int64_t i = 0; i < chunks; ++i) fn(context, i);
     return;
   }
-  pool().run(threads, chunks, fn, context);
+  if (sharing == Sharing::ByThread && chunks > kMaxByThread) sharing = Sharing::Claimed;
+  pool().run(threads, chunks, fn, context, sharing);
 }
 
 }  // namespace rnnc::exec

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 namespace rnnc::exec {
 
@@ -17,14 +18,30 @@ using ChunkFn = void (*)(void* context, int64_t chunk);
 // workers, and returns when all have run. fn must not throw. One call at a time has the workers:
 // a call made while another runs (from another thread, or from inside a chunk) runs all its chunks
 // on its own thread.
-void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context);
+//
+// Sharing::ByThread (at most kMaxByThread chunks): chunk i runs on thread i (the caller is thread
+// 0, worker w thread w + 1) whenever that thread is awake to take it; a thread done with its own
+// takes any left. For a GEMV whose weight is too large for one core's cache but whose halves fit
+// in each core's: each core reads the same rows at every step, from its own cache.
+enum class Sharing { Claimed, ByThread };
+constexpr int64_t kMaxByThread = 16;
+void parallel_for(int threads, int64_t chunks, ChunkFn fn, void* context, Sharing sharing = Sharing::Claimed);
 
-template <class F> void parallel_for(int threads, int64_t chunks, F&& body) {
+template <class F> void parallel_for(int threads, int64_t chunks, F&& body, Sharing sharing = Sharing::Claimed) {
   using Body = std::remove_reference_t<F>;
   parallel_for(
       threads, chunks, [](void* c, int64_t i) { (*static_cast<Body*>(c))(i); },
-      const_cast<void*>(static_cast<const void*>(&body)));
+      const_cast<void*>(static_cast<const void*>(&body)), sharing);
 }
+
+namespace detail {
+// The chunk thread `slot` claims next in a job's state word (thread_pool.cpp), and the word that
+// claims it; chunk -1 when none is left.
+std::pair<int64_t, uint64_t> next_claim(uint64_t state, bool by_thread, int slot);
+constexpr uint64_t job_state(uint32_t epoch, int64_t chunks, int64_t claims) {
+  return uint64_t{epoch} << 32 | uint64_t(chunks) << 16 | uint64_t(claims);
+}
+}  // namespace detail
 
 // Whether the workers are spinning, waiting for work (they sleep after a few microseconds idle):
 // sharing out a small job is worth it only then. A hint, read without a lock.
