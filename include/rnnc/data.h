@@ -85,7 +85,9 @@ struct Corpus {
   Vocab vocab;
   Tensor train, val;
 };
-Corpus read_corpus(const std::filesystem::path& path, double val_fraction = 0.1);
+// With `vocab`, the text is encoded with it (a model's, to train on): a character it lacks is an
+// error naming the character.
+Corpus read_corpus(const std::filesystem::path& path, double val_fraction = 0.1, const Vocab* vocab = nullptr);
 
 // char-rnn batching: the encoded text cut into `batch` equal streams; chunk k holds steps
 // [k T, (k + 1) T) of every stream, so chunk k + 1 continues where chunk k stopped (T = length).

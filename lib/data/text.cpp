@@ -140,10 +140,10 @@ Split split(std::u32string_view text, double val_fraction) {
   return {std::u32string(text.substr(0, text.size() - n_val)), std::u32string(text.substr(text.size() - n_val))};
 }
 
-Corpus read_corpus(const std::filesystem::path& path, double val_fraction) {
+Corpus read_corpus(const std::filesystem::path& path, double val_fraction, const Vocab* vocab) {
   Corpus c;
   c.text = decode_utf8(read_text(path), path.string());
-  c.vocab = Vocab::of(c.text);
+  c.vocab = vocab ? *vocab : Vocab::of(c.text);
   const Split parts = split(c.text, val_fraction);
   c.train = c.vocab.encode(parts.train);
   c.val = c.vocab.encode(parts.val);

@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--save", tr.save, "folder for best.safetensors, last.safetensors and loss.csv/.svg")
       ->capture_default_str();
   train_cmd->add_option("--resume", tr.resume, "continue the run a checkpoint (last.safetensors) saved");
+  train_cmd->add_option("--init", tr.init,
+                        "start from a character model's checkpoint (rnnc train's, or rnnc import's): its weights, "
+                        "cell, sizes and vocabulary; a new run, its own optimizer (char-rnn's -init_from)");
   train_cmd
       ->add_option("--memory-budget", tr.memory_budget,
                    "MB for the step's intermediate values: recompute to fit (0: no limit)")
@@ -149,7 +152,8 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd) return rnnc::tool::run(run);
     if (*train_cmd) {
-      tr.lr_given = train_cmd->count("--lr") > 0;
+      for (const CLI::Option* opt : train_cmd->get_options())
+        if (opt->count() > 0) tr.given.insert(opt->get_name());
       return rnnc::tool::train(tr);
     }
     if (*sample_cmd) {

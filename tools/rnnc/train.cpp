@@ -64,6 +64,7 @@ void agree_on_options(const TrainOptions& o, const std::string& digest, const da
   add_text("--cell", o.cell);
   add_text("--optimizer", o.optimizer);
   add_text("--resume", o.resume);
+  add_text("--init", o.init);
   for (const auto& [name, v] :
        std::vector<std::pair<const char*, double>>{{"--steps", static_cast<double>(o.common.steps)},
                                                    {"--epochs", static_cast<double>(o.common.epochs)},
@@ -101,14 +102,38 @@ fs::path writable_folder(const std::string& save) {
   return dir;
 }
 
+// --init: the model's cell and sizes are its checkpoint's; one given on the command line must
+// agree. Returns the checkpoint's vocabulary, which the text is read with.
+data::Vocab take_model_of(const io::Checkpoint& c, TrainOptions& o) {
+  const nn::detail::CharRNNConfig cfg = nn::detail::char_rnn_config(c);
+  if (o.cell == "rnn") o.cell = "rnn_tanh";  // --cell's other name for it
+  auto take = [&](const char* flag, auto& option, const auto& value) {
+    if (o.given.count(flag) && option != value)
+      throw Error(
+          fmt::format("--init: '{}' holds a {}-layer {} of {} units (embedding {}); {} {} disagrees (leave "
+                      "it out: the checkpoint decides)",
+                      o.init, cfg.layers, cfg.cell, cfg.hidden, cfg.embedding, flag, option));
+    option = value;
+  };
+  take("--cell", o.cell, cfg.cell);
+  take("--layers", o.layers, cfg.layers);
+  take("--hidden", o.hidden, static_cast<int>(cfg.hidden));
+  take("--embedding", o.embedding, cfg.embedding);
+  return cfg.vocab;
+}
+
 template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& vocab, const std::string& digest,
-                                   const data::Streams& train, const data::Streams* val) {
+                                   const data::Streams& train, const data::Streams* val, const io::Checkpoint* init) {
   using Model = nn::CharRNN<Cell>;
   std::mt19937_64 rng(o.common.seed);
   Model model =
       Model::init(vocab.size(), o.hidden, rng, {.layers = o.layers, .embedding = o.embedding, .dropout = o.dropout});
   if constexpr (std::is_same_v<Cell, nn::RNNCell>)
     for (auto& l : model.rnn.layers) l.relu = o.cell == "rnn_relu";
+  if (init) {  // its weights (every name, shape and dtype checked); dropout is this run's
+    model = nn::from_checkpoint<Cell>(*init);
+    model.rnn.dropout = o.dropout;
+  }
   if (!o.resume.empty()) {  // the same model and the same text, or an error that says which differs
     const io::Checkpoint c = io::load(o.resume);
     const nn::detail::CharRNNConfig cfg = nn::detail::char_rnn_config(c);
@@ -136,7 +161,7 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
   fo.val_batches = 50;
   fo.seed = o.common.seed;
   fo.resume = o.resume;
-  if (o.lr_given && !o.resume.empty()) {  // honoured, not ignored: the resumed run goes on at --lr
+  if (o.given.count("--lr") && !o.resume.empty()) {  // honoured, not ignored: the resumed run goes on at --lr
     const double lr = o.lr;
     fo.lr = [lr](int64_t) { return lr; };
   }
@@ -152,14 +177,14 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
   };
   if (dist::is_root())
     fmt::print(
-        "{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary\n", o.cell, o.layers,
+        "{} model: {} layers of {} {} units{}, {} parameters; {} characters in the vocabulary{}\n", o.cell, o.layers,
         o.hidden, o.cell, o.embedding ? fmt::format(", embedding {}", o.embedding) : "",
         [&] {
           int64_t n = 0;
           for (const Tensor& t : tree::tensors(model)) n += t.numel();
           return n;
         }(),
-        vocab.size());
+        vocab.size(), init ? fmt::format("; weights from {}", o.init) : "");
   fo.callbacks = {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
                   nn::KeepLast{(dir / "last.safetensors").string()},
                   nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}};
@@ -194,16 +219,34 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
 
 }  // namespace
 
-int train(const TrainOptions& o) {
+int train(const TrainOptions& options) {
   try {
+    TrainOptions o = options;
     if (o.common.steps <= 0 && o.common.epochs <= 0 && o.common.time <= 0)
       throw Error("give a budget: --steps N, --epochs N or --time SECONDS");
     if (o.layers < 1 || o.hidden < 1 || o.common.seq_length < 1 || o.batch < 1 || o.embedding < 0)
       throw Error("--layers, --hidden, --seq-length and --batch must be positive, --embedding not negative");
     if (o.dropout < 0 || o.dropout >= 1) throw Error(fmt::format("--dropout {} is not in [0, 1)", o.dropout));
     if (o.val_frac < 0 || o.val_frac >= 1) throw Error(fmt::format("--val-frac {} is not in [0, 1)", o.val_frac));
+    std::optional<io::Checkpoint> init;
+    std::optional<data::Vocab> init_vocab;
+    if (!o.init.empty()) {
+      if (!o.resume.empty())
+        throw Error(
+            "--init and --resume: one or the other (--resume continues a run; --init starts a new one from a "
+            "model's weights)");
+      init = io::load(o.init);
+      init_vocab = take_model_of(*init, o);
+    }
     const std::string path = o.common.data.empty() ? find_layout().corpus_dir : o.common.data;
-    const data::Corpus text = data::read_corpus(path, o.val_frac);
+    const data::Corpus text = [&] {
+      try {
+        return data::read_corpus(path, o.val_frac, init_vocab ? &*init_vocab : nullptr);
+      } catch (const Error& e) {  // a character the model does not know
+        if (!init) throw;
+        throw Error(fmt::format("--init '{}': the text '{}' does not fit the model: {}", o.init, path, e.what()));
+      }
+    }();
     const data::Vocab& vocab = text.vocab;
     check_model_size(o, vocab.size());  // before the model is made (--layers 2147483647 allocated 5.7 GB first)
     // What a resumed run checks it trains on: the length and an FNV-1a hash of the text.
@@ -219,10 +262,11 @@ int train(const TrainOptions& o) {
       fmt::print("{}: {} characters, {} for training ({} chunks of {} x {} per pass), {} for validation\n", path,
                  text.text.size(), text.train.numel(), train.chunks(), o.batch, o.common.seq_length, text.val.numel());
     const data::Streams* v = val ? &*val : nullptr;
-    if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, digest, train, v);
-    if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, digest, train, v);
+    const io::Checkpoint* from = init ? &*init : nullptr;
+    if (o.cell == "lstm") return train_as<nn::LSTMCell>(o, vocab, digest, train, v, from);
+    if (o.cell == "gru") return train_as<nn::GRUCell>(o, vocab, digest, train, v, from);
     if (o.cell == "rnn" || o.cell == "rnn_tanh" || o.cell == "rnn_relu")
-      return train_as<nn::RNNCell>(o, vocab, digest, train, v);
+      return train_as<nn::RNNCell>(o, vocab, digest, train, v, from);
     throw Error(fmt::format("--cell: '{}' is not one of lstm, gru, rnn, rnn_relu", o.cell));
   } catch (const std::exception& e) {
     fmt::print(stderr, "rnnc train: {}\n", describe(e, "train"));

@@ -3,6 +3,7 @@
 #include <rnnc/program.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace rnnc::tool {
@@ -16,15 +17,18 @@ struct TrainOptions {
   int batch = 50;
   std::string optimizer = "adam";  // adam, rmsprop, adagrad, sgd
   double lr = 2e-3;
-  bool lr_given = false;  // --lr on the command line: a resumed run uses it, not the checkpoint's
-  double clip = 5;        // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
+  double clip = 5;  // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
   double val_frac = 0.05;
   int64_t validate_every = 0;  // steps (0: about ten times over the run, or every 200)
   std::string save = "cv";
   std::string resume;
+  std::string init;          // a character model's checkpoint to start from (its cell, sizes and vocabulary)
   double memory_budget = 0;  // MB for the step's intermediate values (0: no limit; recomputes to fit)
   bool overlap = true;       // under mpirun: average gradients while the backward pass runs (FitOptions::overlap)
   bool bf16 = false;         // GEMM operands in bfloat16, summed in float32 (CompileOptions::bf16)
+  // The options given on the command line ("--lr", ...): a resumed run takes --lr, not the
+  // checkpoint's; --init takes the model's sizes from its checkpoint unless they are given.
+  std::set<std::string> given;
 };
 
 // Trains and writes SAVE/best.safetensors, SAVE/last.safetensors and SAVE/loss.{csv,svg}; returns
