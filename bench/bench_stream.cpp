@@ -16,6 +16,11 @@
 // forward.
 //   bench_stream --streams 64 --layers 2 --hidden 256 --steps 2000 [--bf16 | --int8] [--threads 2]
 //
+// With --control US it times no model but a loop of arithmetic of about US microseconds (no
+// memory touched), with the same clock and percentiles: what this machine does to any step that
+// long (a virtual CPU taken away now and then shows here as a p99 far above the p50).
+//   bench_stream --control 10 --steps 100000
+//
 // With --onnx FILE it also writes the same model (its weights, one step of --streams streams,
 // ids int32 [1, N]) as ONNX for onnxruntime (bench/onnx_step.mjs; bench/onnx_speed.sh has both).
 #include <CLI/CLI.hpp>
@@ -107,6 +112,26 @@ void many_streams(const Step& step, const Model& m, int streams, int steps, int 
   rnnc_batch_free(batch);
 }
 
+// --control: a dependent chain of multiply-adds timed like a step, its length calibrated to `us`.
+Percentiles control(double us, int steps) {
+  volatile double seed = 1.0;
+  auto spin = [&](int64_t n) {
+    double x = seed;
+    for (int64_t i = 0; i < n; ++i) x = x * 1.0000001 + 1e-9;
+    return x;
+  };
+  auto time_of = [&](int64_t n) {
+    const auto t0 = clock_type::now();
+    seed = spin(n);
+    return std::chrono::duration<double, std::micro>(clock_type::now() - t0).count();
+  };
+  int64_t n = 1000;
+  for (int k = 0; k < 5; ++k) n = std::max<int64_t>(1, static_cast<int64_t>(double(n) * us / time_of(n * 10) * 10));
+  std::vector<double> t(static_cast<size_t>(steps));
+  for (double& x : t) x = time_of(n);
+  return percentiles(t);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,6 +140,9 @@ int main(int argc, char** argv) {
   int64_t hidden = 256, vocab = 65;
   bool bf16 = false, int8 = false;
   std::string onnx;
+  double control_us = 0;
+  app.add_option("--control", control_us, "time a loop of arithmetic this many microseconds long instead")
+      ->check(CLI::PositiveNumber);
   app.add_option("--onnx", onnx, "also write the model as ONNX here, for onnxruntime");
   app.add_option("--layers", layers)->capture_default_str();
   app.add_option("--hidden", hidden)->capture_default_str();
@@ -127,6 +155,11 @@ int main(int argc, char** argv) {
   app.add_flag("--bf16", bf16, "weights in bfloat16, summed in float32");
   app.add_flag("--int8", int8, "weights in int8 per output channel");
   CLI11_PARSE(app, argc, argv);
+  if (control_us > 0) {
+    const Percentiles c = control(control_us, steps);
+    fmt::print("{:.2f} {:.2f} {:.2f} {:.2f} - -\n", c.p50, c.p99, c.p999, c.mean);
+    return 0;
+  }
 
   using Model = nn::CharRNN<nn::LSTMCell>;
   std::mt19937_64 rng(1);

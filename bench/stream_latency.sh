@@ -5,6 +5,9 @@
 # "tree fn" is the same compiled step called as a tree function (what rnnc sample ran before).
 # "ort50"/"ort99": onnxruntime (npm onnxruntime-node, through its Node binding; tests/onnx) running
 # rnnc's ONNX export of the same model (bench_stream --onnx, bench/onnx_step.mjs), float32 rows only.
+# The first rows are the machine's own: a loop of arithmetic of 5, 10 and 20 us timed the same way
+# (bench_stream --control), no model, no memory: where its p99 is far above its p50, the machine
+# takes the CPU away now and then (a virtual CPU's host), and no step of that length does better.
 # Usage: bench/stream_latency.sh [build dir] [steps]
 set -euo pipefail
 build=${1:-build}
@@ -20,6 +23,10 @@ trap 'rm -f "$onnx"' EXIT
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "one step at batch 1, vocabulary 65; $(nproc) cores, $cpu (family $(grep -m1 'cpu family' /proc/cpuinfo | awk '{print $4}') model $(grep -m1 '^model' /proc/cpuinfo | awk '{print $3}'))"
 printf '%-10s %-5s %-7s | %8s %8s %8s %8s | %8s | %8s %8s %8s | %8s %8s\n' model mode threads "p50" "p99" "p99.9" mean "tree fn" "torch50" "torch99" "ratio50" "ort50" "ort99"
+for us in 5 10 20; do
+  read -r p50 p99 p999 mean _ <<< "$("$build/bench/bench_stream" --control "$us" --steps "$steps")"
+  printf '%-10s %-5s %-7s | %8s %8s %8s %8s | %8s | %8s %8s %8s | %8s %8s\n' "control" "${us}us" 1 "$p50" "$p99" "$p999" "$mean" - - - - - -
+done
 for config in "2 256" "3 256" "3 700"; do
   read -r layers hidden <<< "$config"
   n=$steps
