@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cmake -S tests/fuzz -B build-fuzz -DCMAKE_CXX_COMPILER=clang++-19 > /dev/null
 cmake --build build-fuzz -j2
-for t in checkpoint text graph program; do
+for t in checkpoint text graph program kernel_cache; do
   rm -rf "build-fuzz/corpus/$t"
   mkdir -p "build-fuzz/corpus/$t"
   cp tests/fuzz/corpus/$t/* "build-fuzz/corpus/$t/"

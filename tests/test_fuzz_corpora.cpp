@@ -18,7 +18,8 @@ TEST_CASE("fuzz corpora: every input of every target runs without a crash or a f
     void (*run)(const uint8_t*, size_t);
   };
   for (const Target& t : {Target{"checkpoint", rnnc::fuzz::checkpoint}, Target{"text", rnnc::fuzz::text},
-                          Target{"graph", rnnc::fuzz::graph}, Target{"program", rnnc::fuzz::program}}) {
+                          Target{"graph", rnnc::fuzz::graph}, Target{"program", rnnc::fuzz::program},
+                          Target{"kernel_cache", rnnc::fuzz::kernel_cache}}) {
     const fs::path dir = fs::path(RNNC_FUZZ_CORPUS) / t.name;
     REQUIRE(fs::is_directory(dir));
     int inputs = 0;

@@ -9,10 +9,10 @@
 // generator. We emit the object ourselves (rather than through an ObjectCache) so that a hit
 // skips IR construction and optimisation as well.
 //
-// The cache is not trusted: each file ends with a trailer (a magic word and the xxh3 hash of the
-// object before it), and a file that is not a regular file, is too large, or whose trailer does
-// not match is a miss: compiled again and replaced, with one line on stderr. A damaged disk or an
-// interrupted copy cannot make every later run crash.
+// The cache is not trusted (object_cache.h): each file ends with a trailer (a magic word and the
+// xxh3 hash of the object before it), and a file that is not a regular file, is too large, whose
+// trailer does not match or whose object LLVM cannot read is a miss: compiled again and replaced,
+// with one line on stderr. A damaged disk or an interrupted copy cannot make every later run crash.
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -43,6 +43,7 @@
 #include <unordered_map>
 
 #include "codegen/codegen.h"
+#include "codegen/object_cache.h"
 #include "rnnc/error.h"
 
 namespace rnnc::codegen {
@@ -51,11 +52,6 @@ namespace {
 
 // Bumped whenever emitted code changes meaning, so stale objects are never loaded.
 constexpr int kCodegenVersion = 6;  // 5: transposes in tiles; 6: cache files with a checksum trailer
-
-// A cached object's trailer: this magic word, then the xxh3 hash of the bytes before it.
-constexpr char kTrailerMagic[8] = {'r', 'n', 'n', 'c', 'o', 'b', 'j', '1'};
-constexpr size_t kTrailer = 16;
-constexpr uintmax_t kMaxCachedObject = uintmax_t{1} << 30;
 
 template <class T> T check(llvm::Expected<T> v, const char* what) {
   if (!v) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(v.takeError())));
@@ -227,20 +223,16 @@ class Jit {
     const uintmax_t size = std::filesystem::is_regular_file(status) ? std::filesystem::file_size(file, ec) : 0;
     if (!std::filesystem::is_regular_file(status)) {
       why = "not a regular file";
-    } else if (ec || size <= kTrailer || size > kMaxCachedObject) {
+    } else if (ec || size > kMaxCachedObject) {
       why = fmt::format("{} bytes", size);
     } else if (auto read = llvm::MemoryBuffer::getFile(file.string(), false, false); !read) {
       return nullptr;  // unreadable (permissions): a miss, left alone
     } else {
       buf = std::move(*read);
-      const llvm::StringRef all = buf->getBuffer();
-      const llvm::StringRef body = all.drop_back(kTrailer), trailer = all.take_back(kTrailer);
-      uint64_t want = 0;
-      std::memcpy(&want, trailer.data() + 8, 8);
-      if (std::memcmp(trailer.data(), kTrailerMagic, 8) != 0 || llvm::xxh3_64bits(body) != want)
-        why = "its checksum does not match";
-      else
-        return llvm::MemoryBuffer::getMemBufferCopy(body, name);
+      const CachedObject c = read_cached_object(std::string_view(buf->getBufferStart(), buf->getBufferSize()));
+      if (c.why.empty())
+        return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(c.object.data(), c.object.size()), name);
+      why = c.why;
     }
     std::filesystem::remove(file, ec);
     std::cerr << fmt::format("rnnc: kernel cache: {} was damaged ({}); compiling it again\n", file.string(), why);
@@ -257,10 +249,8 @@ class Jit {
     {
       std::ofstream out(tmp, std::ios::binary);
       if (!out) return;
-      const uint64_t hash = llvm::xxh3_64bits(llvm::StringRef(bytes.data(), bytes.size()));
-      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      out.write(kTrailerMagic, 8);
-      out.write(reinterpret_cast<const char*>(&hash), 8);
+      const std::string file_bytes = cached_object_file(std::string_view(bytes.data(), bytes.size()));
+      out.write(file_bytes.data(), static_cast<std::streamsize>(file_bytes.size()));
       if (!out) {
         std::filesystem::remove(tmp, ec);
         return;

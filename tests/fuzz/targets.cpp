@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codegen/object_cache.h"
 #include "exec/serialize.h"
 #include "rnnc/autodiff.h"
 #include "rnnc/checkpoint.h"
@@ -148,6 +149,15 @@ void program(const uint8_t* data, size_t size) {
     for (const Tensor& t : s.literals)
       for (int64_t i = 0; i < t.numel(); ++i) (void)t.at(i);  // every literal is whole
   } catch (const Error&) {}
+}
+
+void kernel_cache(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const std::string file = data[0] % 2 ? codegen::cached_object_file(rest) : std::string(rest);
+  const codegen::CachedObject c = codegen::read_cached_object(file);
+  require(c.why.empty() ? !c.object.empty() : c.object.empty());
+  if (c.why.empty()) require(codegen::read_cached_object(codegen::cached_object_file(c.object)).why.empty());
 }
 
 }  // namespace rnnc::fuzz

@@ -16,5 +16,9 @@ void text(const uint8_t* data, size_t size);
 void graph(const uint8_t* data, size_t size);
 // The run time's program reader (exec/serialize.h), what an exported model loads: any bytes.
 void program(const uint8_t* data, size_t size);
+// The kernel cache's file reader (codegen/object_cache.h): the bytes as a file, or (first byte
+// odd) the rest as an object with a good trailer appended, so that what LLVM reads of an object
+// the checksum lets through is fuzzed too. What it accepts is an object it reads back again.
+void kernel_cache(const uint8_t* data, size_t size);
 
 }  // namespace rnnc::fuzz
