@@ -6,10 +6,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <set>
 
+#include "codegen/codegen.h"
+#include "exec/gemm.h"
 #include "exec/gemv.h"
 #include "helpers.h"
 #include "rnnc/char_rnn.h"
@@ -18,6 +21,10 @@ using namespace rnnc;
 using namespace rnnc::testing;
 
 namespace {
+
+// The bf16 paths are tested on every CPU with avx512_bf16, also where the mode would not pay and
+// falls back to float32 (set before anything reads the environment, at the first compile).
+const bool forced = [] { return ::setenv("RNNC_BF16", "force", 0) == 0; }();
 
 float bits_to_float(uint32_t u) {
   float f;
@@ -346,4 +353,17 @@ TEST_CASE(
   CHECK(bf16_constants == 3);  // W_hh of both layers, W_ih of the second (the first's is a row pick)
   CHECK(f32_constants == 0);
   CHECK(casts_of_constants == 0);
+}
+
+TEST_CASE("bf16 mode: chosen by what the CPU has and a measured GEMM, or forced") {
+  CHECK(forced);
+  CHECK(EnvOptions::from_environment().bf16_force);
+  CHECK(bf16_supported() == codegen::host_has_bf16());
+  if (!codegen::host_has_bf16()) return;
+  // The measurement: a speedup, the same each time it is asked for (measured once).
+  const double s = exec::bf16_gemm_speedup();
+  INFO("bfloat16 GEMMs at " << s << "x float32's on this CPU");
+  CHECK(std::isfinite(s));
+  CHECK(s > 0);
+  CHECK(exec::bf16_gemm_speedup() == s);
 }

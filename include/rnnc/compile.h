@@ -46,7 +46,9 @@ struct CompileOptions {
   Checkpointing checkpointing{};
   // Mixed precision: float32 GEMMs take bfloat16 operands and sum in float32 (oneDNN's bf16
   // matmul); weights, optimizer state, elementwise math and reductions stay float32. On a CPU
-  // without avx512_bf16 it says so (once, on stderr) and compiles float32; stats().bf16 tells.
+  // without avx512_bf16, or where bfloat16 GEMMs are measured slower than float32's (an Intel Xeon
+  // without AMX: 0.6x), it says so once on stderr and compiles float32 (env.bf16_force, or
+  // RNNC_BF16=force, insists); stats().bf16 tells.
   bool bf16 = false;
   // Int8 weights, for inference: every float32 GEMM whose weights are constants (captured by the
   // function) reads them as int8 per output channel, and quantizes its other operand per row at
@@ -110,7 +112,8 @@ class Compiled {
 
 Compiled compile(const Function& f, const CompileOptions& options = {});
 
-// Whether this CPU multiplies bfloat16 natively (avx512_bf16), so that CompileOptions::bf16 runs.
+// Whether CompileOptions::bf16 takes effect on this CPU: it multiplies bfloat16 natively
+// (avx512_bf16) and bfloat16 GEMMs are measured faster than float32's (or RNNC_BF16=force).
 bool bf16_supported();
 
 }  // namespace rnnc

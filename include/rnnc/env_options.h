@@ -6,6 +6,8 @@
 //                    (unset: every hardware thread)
 //   RNNC_CACHE_DIR   the cache folder (else $XDG_CACHE_HOME/rnnc, else ~/.cache/rnnc)
 //   RNNC_DISK_CACHE  0: compiled kernels are not kept on disk
+//   RNNC_BF16        force: CompileOptions::bf16 takes effect on any CPU with avx512_bf16, even one
+//                    where bfloat16 GEMMs are measured slower than float32's
 //
 // CompileOptions::env starts as EnvOptions::from_environment(); a program (or a test) sets any
 // field for one compile instead of changing its environment.
@@ -16,11 +18,12 @@
 namespace rnnc {
 
 struct EnvOptions {
-  std::string dump;        // RNNC_DUMP
-  int profile = 0;         // RNNC_PROFILE
-  int threads = 0;         // RNNC_THREADS (0: unset)
-  std::string cache_dir;   // RNNC_CACHE_DIR or its fallbacks ("" when there is no home)
-  bool disk_cache = true;  // RNNC_DISK_CACHE != 0
+  std::string dump;         // RNNC_DUMP
+  int profile = 0;          // RNNC_PROFILE
+  int threads = 0;          // RNNC_THREADS (0: unset)
+  std::string cache_dir;    // RNNC_CACHE_DIR or its fallbacks ("" when there is no home)
+  bool disk_cache = true;   // RNNC_DISK_CACHE != 0
+  bool bf16_force = false;  // RNNC_BF16=force
 
   // Whether `dump` lists `what`.
   bool dumps(std::string_view what) const;

@@ -10,12 +10,14 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
 #include "codegen/codegen.h"
 #include "compile/built.h"
 #include "exec/executor.h"
+#include "exec/gemm.h"
 #include "exec/quantize.h"
 #include "exec/revolve.h"
 #include "lower/schedule.h"
@@ -43,13 +45,29 @@ std::string signature(const std::vector<Spec>& specs) {
 }
 
 // The bf16 mode runs where the CPU multiplies bf16 natively; elsewhere it says so, once.
-bool bf16_available() {
-  static const bool has = [] {
-    const bool h = codegen::host_has_bf16();
-    if (!h) fmt::print(stderr, "rnnc: bf16 mode: this CPU has no avx512_bf16; GEMMs stay float32\n");
-    return h;
-  }();
-  return has;
+// Whether the bf16 mode pays on this CPU: it has avx512_bf16, and bfloat16 GEMMs beat float32's
+// by 10% (the casts around them cost something), measured once; or RNNC_BF16=force. On Zen 4 and
+// 5 they run ~1.5-2x; on an Intel Xeon without AMX, 0.6x (docs/performance.md).
+bool bf16_pays(bool say, bool force) {
+  static const bool has = codegen::host_has_bf16();
+  static std::once_flag said;
+  if (!has) {
+    if (say)
+      std::call_once(said,
+                     [] { fmt::print(stderr, "rnnc: bf16 mode: this CPU has no avx512_bf16; GEMMs stay float32\n"); });
+    return false;
+  }
+  if (force) return true;
+  const double speedup = exec::bf16_gemm_speedup();
+  if (speedup >= 1.1) return true;
+  if (say)
+    std::call_once(said, [speedup] {
+      fmt::print(stderr,
+                 "rnnc: bf16 mode: on this CPU bfloat16 GEMMs run at {:.2f}x float32's; GEMMs stay float32 "
+                 "(RNNC_BF16=force uses them anyway)\n",
+                 speedup);
+    });
+  return false;
 }
 
 // The optimised graph lowered and its memory planned, for one recomputation schedule (and
@@ -58,7 +76,7 @@ bool bf16_available() {
 std::shared_ptr<lower::Lowered> plan(const Function& f, const CompileOptions& o, PassOptions po, CompileStats& st,
                                      bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
-  const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_available();
+  const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_pays(true, o.env.bf16_force);
   const Checkpointing& c = po.checkpointing;
   const Function g = o.optimize ? optimize(f, o.env, po) : f;
   st.pass_seconds += since(t0);
@@ -359,7 +377,7 @@ std::string CompileStats::str() const {
       int8_gemms > 0 ? fmt::format("; {} GEMMs on int8 weights", int8_gemms) : "");
 }
 
-bool bf16_supported() { return codegen::host_has_bf16(); }
+bool bf16_supported() { return bf16_pays(false, EnvOptions::from_environment().bf16_force); }
 
 Compiled compile(const Function& f, const CompileOptions& options) {
   Compiled c;

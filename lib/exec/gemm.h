@@ -14,6 +14,11 @@ void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const
 // output channel j's k weights, then zeros to ldq, a multiple of 64), scaled per channel:
 // C[i, j] = s_i scale[j] (sum_k a'[i, k] q[j, k]), where row i of A is quantized to a' = round(A / s_i),
 // s_i = max |A[i, :]| / 127 (gemm_q8.cpp). sums[j] = sum_k q[j, k].
+// How many times faster a training-sized GEMM ([128, 256] x [256, 1024], B a transposed weight,
+// one thread) runs with bfloat16 operands than with float32 ones on this CPU, measured at the
+// first call (a few milliseconds) and remembered. Call only where the CPU has avx512_bf16.
+double bf16_gemm_speedup();
+
 void gemm_q8(const float* a, int64_t lda, const int8_t* q, int64_t ldq, const float* scale, const float* sums, float* c,
              int64_t ldc, int64_t m, int64_t n, int64_t k, int threads);
 
