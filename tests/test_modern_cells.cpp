@@ -88,3 +88,49 @@ TEST_CASE("modern cells: every GEMM leaves the loops, forward and backward (the 
   CHECK(gemms_in_training_loops<cells::LRU>() == 0);
   CHECK(gemms_in_training_loops<nn::LSTMCell>() > 0);  // h W_hh: the check sees a GEMM where there is one
 }
+
+namespace {
+
+// A training step of a 2-layer character model around the cell, compiled on `threads` threads:
+// its loss, final state and gradients, and how many of its loops run lanes apart.
+template <class Cell> std::pair<std::vector<Tensor>, int> train_step(int threads, int64_t hidden, int64_t batch) {
+  std::mt19937_64 rng(5);
+  using Model = nn::CharRNN<Cell>;
+  const Model m = Model::init(9, hidden, rng, {.layers = 2});
+  std::mt19937_64 draw(6);
+  auto ids = [&] {
+    std::vector<double> v(static_cast<size_t>(24 * batch));
+    for (double& x : v) x = static_cast<double>(draw() % 9);
+    return Tensor::from(v, {24, batch}, DType::i32);
+  };
+  const data::TextBatch b{ids(), ids()};
+  Rng off = Rng::evaluation();
+  CompileOptions o;
+  o.threads = threads;
+  auto step = compile(value_and_grad(Model::loss), o);
+  auto [value, last, grads] = step(m, m.initial_state(batch), b, off);
+  std::vector<Tensor> out{value};
+  for (const Tensor& t : tree::tensors(last)) out.push_back(t);
+  for (const Tensor& t : tree::tensors(grads)) out.push_back(t);
+  return {out, step.compiled().stats().lanes_apart_loops};
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("modern cells: loops whose lanes are apart run them on threads through all steps, same bits", "",
+                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN) {
+  // B x H = 4 x 512 lanes: enough for the executor to share them out (its kLanesApartPoints).
+  const auto [one, n1] = train_step<TestType>(1, 512, 4);
+  const auto [two, n2] = train_step<TestType>(2, 512, 4);
+  CHECK(n1 == n2);
+  CHECK(n2 >= 2);  // a forward and a backward loop at least
+  REQUIRE(one.size() == two.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    INFO("output " << i);
+    CHECK(max_abs_diff(one[i], two[i]) == 0);
+  }
+}
+
+TEST_CASE("modern cells: a loop whose step mixes lanes (a GEMM on the carry) is not run lanes apart") {
+  CHECK(train_step<nn::LSTMCell>(2, 64, 4).second == 0);
+}

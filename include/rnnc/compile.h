@@ -67,6 +67,9 @@ struct CompileStats {
   int gemms = 0;
   int library_calls = 0;
   int loops = 0;  // scans run as compiled loops
+  // ... of which one elementwise kernel is the body, every carry lane by lane: on threads, each
+  // runs its lanes through all T steps without waiting for the others between steps.
+  int lanes_apart_loops = 0;
   int64_t arena_bytes = 0;
   Checkpointing checkpointing;  // the recomputation schedule compiled (chosen for memory_budget)
   int plans_tried = 1;          // schedules planned to find one within memory_budget

@@ -299,6 +299,7 @@ std::shared_ptr<exec::Program> compile_kernels(const lower::Lowered& l, const Co
       st.gemms += step.kind == exec::Step::Kind::Gemm;
       st.library_calls += step.kind == exec::Step::Kind::Library;
       st.loops += step.kind == exec::Step::Kind::Loop;
+      st.lanes_apart_loops += step.kind == exec::Step::Kind::Loop && step.loop->lanes_apart;
       st.steps += step.kind != exec::Step::Kind::Loop;
     }
   };
@@ -368,11 +369,13 @@ Built built(const Compiled& c) {
 std::string CompileStats::str() const {
   return fmt::format(
       "compile: {:.3f} s (passes {:.3f}, lowering {:.3f}, jit {:.3f}); {} nodes -> {} steps: {} kernels "
-      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops; arena {:.1f} KiB{}; {}{}{}{}{}",
+      "({} distinct, {} compiled, {} from disk), {} gemms, {} library calls, {} loops{}; arena {:.1f} KiB{}; "
+      "{}{}{}{}{}",
       seconds, pass_seconds, lower_seconds, jit_seconds, nodes, steps, kernels, unique_kernels, compiled_kernels,
-      disk_hits, gemms, library_calls, loops, static_cast<double>(arena_bytes) / 1024.0,
-      within_budget ? "" : " (over memory_budget: the least plan)", checkpointing.str(),
-      plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "",
+      disk_hits, gemms, library_calls, loops,
+      lanes_apart_loops > 0 ? fmt::format(" ({} lanes apart)", lanes_apart_loops) : "",
+      static_cast<double>(arena_bytes) / 1024.0, within_budget ? "" : " (over memory_budget: the least plan)",
+      checkpointing.str(), plans_tried > 1 ? fmt::format(" (of {} plans)", plans_tried) : "",
       steps_in_loops ? " (the per-step work in the loops)" : "", bf16 ? "; GEMMs in bf16" : "",
       int8_gemms > 0 ? fmt::format("; {} GEMMs on int8 weights", int8_gemms) : "");
 }

@@ -206,6 +206,48 @@ class Replay {
   int hand_ = 0;
 };
 
+// Below this many points a step of a loop whose lanes are apart runs as the loop's other steps do.
+constexpr int64_t kLanesApartPoints = 1 << 10;
+
+// A loop whose lanes are apart (LoopStep::lanes_apart): the kernel's pointers for every step are
+// worked out first (`point_at(step)` sets the frame's), then each thread takes shares of the outer
+// axis through all T steps, no thread waiting for another between steps (thread_pool.h: a late
+// thread's shares go to the others).
+template <class PointAt>
+void run_lanes_apart(const LoopStep& l, const Bases& outer, Frame& f, const Program& p, PointAt&& point_at) {
+  const KernelStep& k = l.body->steps[0].kernel;
+  const KernelFn fn = p.kernels[static_cast<size_t>(k.kernel)];
+  const size_t n = k.args.size();
+  // Staged outputs (row-major over the domain, lanes_apart checked): each share copies its rows.
+  std::pmr::vector<size_t> staged(f.outer.ws->pool());
+  for (size_t r = 0; r < l.staged_at.size(); ++r)
+    if (l.staged_at[r] >= 0) staged.push_back(r);
+  const size_t row = static_cast<size_t>(k.points / k.outer);
+  std::pmr::vector<void*> ptrs(static_cast<size_t>(l.length) * (n + staged.size()), f.outer.ws->pool());
+  for (int64_t step = 0; step < l.length; ++step) {
+    const int64_t t = point_at(step);
+    void** at = &ptrs[static_cast<size_t>(step) * (n + staged.size())];
+    for (size_t a = 0; a < n; ++a) at[a] = f.b.ptr(k.args[a]);
+    for (size_t s = 0; s < staged.size(); ++s) {
+      const Access& r = l.results[staged[s]];
+      at[n + s] = outer.ptr(r) + t * l.result_step[staged[s]] * static_cast<int64_t>(size_of(r.dtype));
+    }
+  }
+  const int64_t chunks = std::min<int64_t>(int64_t{p.threads} * kChunksPerThread, k.outer);
+  parallel_for(p.threads, chunks, [&](int64_t c) {
+    const int64_t begin = chunk_begin(k.outer, chunks, c), end = chunk_begin(k.outer, chunks, c + 1);
+    for (int64_t step = 0; step < l.length; ++step) {
+      void* const* at = &ptrs[static_cast<size_t>(step) * (n + staged.size())];
+      fn(at, begin, end);
+      for (size_t s = 0; s < staged.size(); ++s) {  // this share's rows, once the step has read its slice
+        const size_t es = size_of(l.results[staged[s]].dtype), from = begin * row * es,
+                     bytes = (end - begin) * row * es;
+        std::memcpy(static_cast<std::byte*>(at[n + s]) + from, f.scratch + l.staged_at[staged[s]] + from, bytes);
+      }
+    }
+  });
+}
+
 // T runs of the body's schedule, with pointers moved to step t's slices and the carries
 // alternating between two scratch copies (a step never writes the carry it reads).
 void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth, const Listener& ls) {
@@ -227,7 +269,8 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
   };
   if (keeps)
     for (int c = 0; c < l.carries; ++c) keep(0, c, outer.ptr(l.bindings[c]));
-  for (int64_t step = 0; step < l.length; ++step) {
+  // Step `step`'s pointers in the frame: its carries, its slices of the sequences and stacked outputs.
+  auto point_at = [&](int64_t step) {
     const int64_t t = l.reverse ? l.length - 1 - step : step;
     const bool first = step == 0, last = step == l.length - 1;
     for (int c = 0; c < l.carries; ++c) {
@@ -242,6 +285,12 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
     }
     f.sequences_at(t);
     f.stacked_at(t);
+    return t;
+  };
+  if (l.lanes_apart && p.threads > 1 && !keeps && !replay && l.body->steps[0].kernel.points >= kLanesApartPoints)
+    return run_lanes_apart(l, outer, f, p, point_at);
+  for (int64_t step = 0; step < l.length; ++step) {
+    const int64_t t = point_at(step);
     if (replay) {  // step `step` of the loop running back is position T-1-step of the forward one
       replay->bring(l.length - 1 - step);
       for (const auto& [b, c] : l.revolve->reads) f.in[b] = replay->at_hand(c);

@@ -123,6 +123,12 @@ struct LoopStep {
   // (-1: written in place). Set for outputs that take over the slots of a sequence the loop reads.
   std::vector<int64_t> staged_at;
   std::shared_ptr<RevolveStep> revolve;  // Loop::revolve: both loops of the pair hold it
+  // The body is one kernel that reads and writes every carry lane by lane (the same element at
+  // the same point, lower_loops.cpp's lanes_apart): threads may each run a share of its outer
+  // axis through all T steps, none waiting for another between steps. Decided by the compiler
+  // and not written by serialize.h (a program read back runs its loops step by step, to the same
+  // bits).
+  bool lanes_apart = false;
 };
 
 struct Step {

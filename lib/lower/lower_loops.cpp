@@ -241,6 +241,50 @@ void Lowerer::link_revolve(std::vector<Pending>& steps) {
   }
 }
 
+// Whether the loop's body is one kernel in which every lane of every carry is read and written at
+// the same point: a plain store of next carry c and every load of carry c with the same strides
+// and offset, which select lanes along the kernel's outer axis. Then a point's carry depends only
+// on the same point's carry a step before (and on inputs of its own step), and a share of the
+// outer axis can run through all T steps on one thread while other threads run theirs: the
+// backward loop of such a loop is again of this kind (its adjoint carry is elementwise too).
+static bool lanes_apart(const LoopStep& l, const std::vector<Kernel>& kernels) {
+  const exec::Schedule& body = *l.body;
+  if (body.steps.size() != 1 || body.steps[0].kind != Step::Kind::Kernel || l.revolve || l.carries == 0) return false;
+  const KernelStep& k = body.steps[0].kernel;
+  if (!k.splittable || !k.fills.empty() || k.outer < 2) return false;
+  const KernelDesc& d = kernels.at(static_cast<size_t>(k.kernel)).desc;
+  // An output staged (written to scratch, then copied over the slice of a sequence the step read)
+  // must be stored row-major over the domain, so that a share of the outer axis is one range of it.
+  std::vector<int64_t> row_major(d.domain.size(), 1);
+  for (size_t i = d.domain.size(); i-- > 1;) row_major[i - 1] = row_major[i] * d.domain[i];
+  for (size_t r = 0; r < l.staged_at.size(); ++r) {
+    if (l.staged_at[r] < 0) continue;
+    const int o = l.body_output[r];
+    for (const Store& st : d.stores)
+      if (k.args[static_cast<size_t>(st.arg)].buf == BufferRef{Space::Output, o} &&
+          (st.reduce != Op::Input || d.args[static_cast<size_t>(st.arg)].strides != row_major ||
+           k.args[static_cast<size_t>(st.arg)].offset != 0))
+        return false;
+  }
+  for (int c = 0; c < l.carries; ++c) {
+    const KernelArg* written = nullptr;
+    int64_t offset = 0;
+    for (const Store& st : d.stores) {
+      const Access& a = k.args[static_cast<size_t>(st.arg)];
+      if (a.buf != BufferRef{Space::Output, c}) continue;
+      const KernelArg& arg = d.args[static_cast<size_t>(st.arg)];
+      if (st.reduce != Op::Input || (written && (arg.strides != written->strides || a.offset != offset))) return false;
+      written = &arg, offset = a.offset;
+    }
+    if (!written || written->strides.empty() || written->strides[0] == 0) return false;
+    for (size_t a = 0; a < k.args.size(); ++a)
+      if (k.args[a].buf == BufferRef{Space::Input, c} &&
+          (d.args[a].strides != written->strides || k.args[a].offset != offset))
+        return false;
+  }
+  return true;
+}
+
 Step Lowerer::loop_step(const std::vector<int>& outs) {
   const Node& n = *order_[outs.front()];
   const Loop& L = *n.loop;
@@ -317,6 +361,7 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
     ls->unused_at.back() = bytes;
     bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
   }
+  ls->lanes_apart = lanes_apart(*ls, kernels_);
   s_.buffers.push_back(ArenaBuffer{std::max<int64_t>(bytes, 64), -1});
   const int scratch = static_cast<int>(s_.buffers.size() - 1);
   ls->scratch = home(BufferRef{Space::Arena, scratch}, DType::f32, {1});
