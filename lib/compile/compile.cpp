@@ -44,7 +44,6 @@ std::string signature(const std::vector<Spec>& specs) {
   return s;
 }
 
-// The bf16 mode runs where the CPU multiplies bf16 natively; elsewhere it says so, once.
 // Whether the bf16 mode pays on this CPU: it has avx512_bf16, and bfloat16 GEMMs beat float32's
 // by 10% (the casts around them cost something), measured once; or RNNC_BF16=force. On Zen 4 and
 // 5 they run ~1.5-2x; on an Intel Xeon without AMX, 0.6x (docs/performance.md).

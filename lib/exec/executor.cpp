@@ -213,8 +213,7 @@ constexpr int64_t kLanesApartPoints = 1 << 10;
 // worked out first (`point_at(step)` sets the frame's), then each thread takes shares of the outer
 // axis through all T steps, no thread waiting for another between steps (thread_pool.h: a late
 // thread's shares go to the others).
-template <class PointAt>
-void run_lanes_apart(const LoopStep& l, const Bases& outer, Frame& f, const Program& p, PointAt&& point_at) {
+template <class PointAt> void run_lanes_apart(const LoopStep& l, Frame& f, const Program& p, PointAt&& point_at) {
   const KernelStep& k = l.body->steps[0].kernel;
   const KernelFn fn = p.kernels[static_cast<size_t>(k.kernel)];
   const size_t n = k.args.size();
@@ -230,7 +229,7 @@ void run_lanes_apart(const LoopStep& l, const Bases& outer, Frame& f, const Prog
     for (size_t a = 0; a < n; ++a) at[a] = f.b.ptr(k.args[a]);
     for (size_t s = 0; s < staged.size(); ++s) {
       const Access& r = l.results[staged[s]];
-      at[n + s] = outer.ptr(r) + t * l.result_step[staged[s]] * static_cast<int64_t>(size_of(r.dtype));
+      at[n + s] = f.outer.ptr(r) + t * l.result_step[staged[s]] * static_cast<int64_t>(size_of(r.dtype));
     }
   }
   const int64_t chunks = std::min<int64_t>(int64_t{p.threads} * kChunksPerThread, k.outer);
@@ -288,7 +287,7 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
     return t;
   };
   if (l.lanes_apart && p.threads > 1 && !keeps && !replay && l.body->steps[0].kernel.points >= kLanesApartPoints)
-    return run_lanes_apart(l, outer, f, p, point_at);
+    return run_lanes_apart(l, f, p, point_at);
   for (int64_t step = 0; step < l.length; ++step) {
     const int64_t t = point_at(step);
     if (replay) {  // step `step` of the loop running back is position T-1-step of the forward one
