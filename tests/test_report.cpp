@@ -24,17 +24,23 @@ TEST_CASE("summary lines are JSON: non-finite and missing values are null, with 
   CHECK(report::summary_line({{"loss", 1.5}}) == "summary: {\"loss\":1.5}");
 }
 
-TEST_CASE("loss curves: CSV with empty cells where validation was not measured, an SVG chart") {
+TEST_CASE("loss curves: CSV with empty cells where validation was not measured, read back, an SVG chart") {
+  const double none = std::nan("");
   report::LossCurve c;
-  c.add(1, 4.5);
-  c.add(2, 4.0, 4.2);
-  c.add(3, 3.5);
+  c.add({1, 0.25, 4.5, none});
+  c.add({2, 0.5, 4.0, 4.2});
+  c.add({3, 1.125, 3.5, none});
   const auto dir = std::filesystem::temp_directory_path();
-  c.write_csv(dir / "rnnc-curve.csv");
-  std::ifstream in(dir / "rnnc-curve.csv");
+  const auto path = dir / ("rnnc-curve-" + std::to_string(::getpid()) + ".csv");
+  c.write_csv(path);
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
-  CHECK(ss.str() == "step,train_loss,val_loss\n1,4.5,\n2,4,4.2\n3,3.5,\n");
+  CHECK(ss.str() == "step,seconds,train_loss,val_loss\n1,0.250,4.5,\n2,0.500,4,4.2\n3,1.125,3.5,\n");
+  const report::LossCurve back = report::LossCurve::read_csv(path);
+  REQUIRE(back.points().size() == 3);
+  CHECK((back.points()[1].step == 2 && back.points()[1].seconds == 0.5 && back.points()[1].val == 4.2));
+  CHECK((std::isnan(back.points()[2].val) && back.points()[2].train == 3.5));
   const std::string svg = c.svg("LSTM <256>");
   CHECK(svg.rfind("<svg", 0) == 0);
   CHECK(svg.find("LSTM &lt;256&gt;") != std::string::npos);  // the title is escaped
@@ -43,7 +49,17 @@ TEST_CASE("loss curves: CSV with empty cells where validation was not measured, 
   size_t lines = 0;
   for (size_t at = 0; (at = svg.find("<polyline", at)) != std::string::npos; ++at) ++lines;
   CHECK(lines == 2);
-  std::filesystem::remove(dir / "rnnc-curve.csv");
+  // A file that is not a curve is named with its line.
+  const auto [text, why] = GENERATE(table<std::string, std::string>({
+      {"step,train_loss,val_loss\n", ":1: not the header"},
+      {"step,seconds,train_loss,val_loss\n1,2,3\n", ":2: 3 cells, not 4"},
+      {"step,seconds,train_loss,val_loss\n1,0.5,3,\n2,x,3,\n", ":3: 'x' is not a number"},
+      {"step,seconds,train_loss,val_loss\n,0.5,3,\n", ":2: '' is not a number"},
+  }));
+  std::ofstream(path) << text;
+  CHECK_THROWS_WITH(report::LossCurve::read_csv(path), Catch::Contains(path.string() + why));
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH(report::LossCurve::read_csv(path), Catch::Contains("cannot read"));
 }
 
 TEST_CASE("progress: plain lines when the output is not a terminal") {
@@ -73,10 +89,10 @@ TEST_CASE("loss curves: a write that fails is an error and keeps the previous fi
   fs::remove_all(dir);
   fs::create_directories(dir);
   rnnc::report::LossCurve c;
-  c.add(1, 2.5, std::nan(""));
+  c.add({1, 0.1, 2.5, std::nan("")});
   c.write_csv(dir / "loss.csv");
   const auto before = fs::file_size(dir / "loss.csv");
-  c.add(2, 2.0, 2.2);
+  c.add({2, 0.2, 2.0, 2.2});
   // The temporary cannot be made (a folder holds its name), as on a full disk: the old file stays.
   fs::create_directories(dir / ("loss.csv.tmp" + std::to_string(::getpid())));
   CHECK_THROWS_WITH(c.write_csv(dir / "loss.csv"),

@@ -2,6 +2,7 @@
 // with dropout bit for bit; a non-finite loss stops training by name.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -82,7 +83,7 @@ TEST_CASE("fit: streams, validation, clipping, a schedule, keep-best with the st
   std::ifstream csv(dir / "curve.csv");
   std::string header;
   std::getline(csv, header);
-  CHECK(header == "step,train_loss,val_loss");
+  CHECK(header == "step,seconds,train_loss,val_loss");
   fs::remove_all(dir);
 }
 
@@ -138,6 +139,43 @@ TEST_CASE("fit: a resumed run continues the uninterrupted one bit for bit (dropo
       nn::fit(other, opt, d.train, Model::loss, {.budget = {.steps = 1}, .resume = dir / "last_25.safetensors"}),
       Catch::Contains("'rnn.layers.0.weight_ih' is f32[48,") && Catch::Contains("the model expects f32[72,"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("budget_lr: held, then a cosine to 0 at the budget's end") {
+  const optim::Schedule lr = optim::budget_lr(2e-3, 0.5);
+  const auto [done, want] = GENERATE(table<double, double>(
+      {{0.0, 2e-3}, {0.5, 2e-3}, {0.625, 1e-3 * (1 + std::cos(M_PI / 4))}, {0.75, 1e-3}, {1.0, 0.0}, {1.5, 0.0}}));
+  CHECK(lr({.step = 7, .done = done}) == Approx(want).margin(1e-15));
+  CHECK(optim::budget_lr(1.0, 0)({.done = 0.5}) == Approx(0.5));  // hold 0: the cosine over the whole budget
+  CHECK_THROWS_WITH(optim::budget_lr(1.0, 1), Catch::Contains("hold 1 is not in [0, 1)"));
+}
+
+TEST_CASE("fit: the schedule sees the fraction of the budget spent, in steps, passes or seconds") {
+  Setup d = setup(4, 8);
+  std::mt19937_64 rng(4);
+  Model model = Model::init(d.vocab.size(), 8, rng);
+  optim::Optimizer opt(optim::SGD{.lr = 0});
+  auto run = [&](nn::Budget b) {
+    std::vector<optim::Progress> seen;
+    nn::fit(model, opt, d.train, Model::loss, {.budget = b, .lr = [&](const optim::Progress& p) {
+                                                 seen.push_back(p);
+                                                 return 0.0;
+                                               }});
+    return seen;
+  };
+  std::vector<optim::Progress> p = run({.steps = 4});
+  REQUIRE(p.size() == 4);
+  for (int i = 0; i < 4; ++i) CHECK((p[i].step == i && p[i].done == Approx(i / 4.0)));
+  p = run({.epochs = 2});  // two passes of chunks() steps
+  const int64_t n = 2 * d.train.chunks();
+  REQUIRE(int64_t(p.size()) == n);
+  CHECK(p.back().done == Approx(double(n - 1) / double(n)));
+  p = run({.steps = 100000000, .seconds = 1});  // the clock's fraction, the larger
+  REQUIRE(p.size() > 2);
+  CHECK(p.front().done == Approx(0).margin(0.2));
+  CHECK(p.back().done > 0.5);
+  CHECK(p.back().done < 1);
+  for (size_t i = 1; i < p.size(); ++i) CHECK(p[i].done >= p[i - 1].done);
 }
 
 TEST_CASE("fit: early stopping, budgets, and a non-finite loss named by its step") {

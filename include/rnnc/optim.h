@@ -79,13 +79,24 @@ class Optimizer {
   std::vector<std::string> names_;  // the parameters' paths, when stepped with trees
 };
 
-// Learning rate as a function of the step (counted from 0), for nn::fit.
-using Schedule = std::function<double(int64_t step)>;
+// How far a run has gone, for a learning-rate schedule: the step (counted from 0) and the fraction
+// of the run's budget spent before it (nn::fit: the largest of its steps', passes' and seconds'
+// fractions, in [0, 1]).
+struct Progress {
+  int64_t step = 0;
+  double done = 0;
+};
+// Learning rate as a function of the progress, for nn::fit.
+using Schedule = std::function<double(const Progress&)>;
 Schedule constant_lr(double lr);
 // torch.optim.lr_scheduler.StepLR over steps: lr0 * gamma^floor(step / every).
 Schedule step_lr(double lr0, int64_t every, double gamma);
 // Linear warm-up over `warmup` steps, then cosine decay to `min_lr` at `total` steps.
 Schedule cosine_lr(double lr0, int64_t warmup, int64_t total, double min_lr = 0);
+// Budgeted training (Li et al., ICLR 2020): lr0 until `hold` of the budget is spent, then a cosine
+// to 0 at its end, whether the budget is steps, passes or seconds (rnnc train's schedule: a run
+// of --time 600 anneals over its last minutes, as one of --steps N over its last steps).
+Schedule budget_lr(double lr0, double hold);
 
 // Step decay (torch.optim.lr_scheduler.StepLR): lr0 * gamma^floor(epoch / step_size).
 double step_decay(double lr0, int64_t epoch, int64_t step_size, double gamma);

@@ -29,20 +29,32 @@ class Progress {
 
 struct Point {
   long step;
+  double seconds;     // since the run started
   double train, val;  // NaN where not measured
 };
 
 class LossCurve {
  public:
-  void add(long step, double train, double val = std::numeric_limits<double>::quiet_NaN());
+  void add(const Point& p) { points_.push_back(p); }
   const std::vector<Point>& points() const { return points_; }
-  void write_csv(const std::filesystem::path& path) const;                            // step,train_loss,val_loss
-  void write_svg(const std::filesystem::path& path, const std::string& title) const;  // a line chart
+  void write_csv(const std::filesystem::path& path) const;  // step,seconds,train_loss,val_loss
+  void write_svg(const std::filesystem::path& path, const std::string& title) const;  // both losses by step
   std::string svg(const std::string& title) const;
+  // A curve written by write_csv (or in its format by another program: bench/torch_quality.py);
+  // an Error names the file and the line that does not read.
+  static LossCurve read_csv(const std::filesystem::path& path);
 
  private:
   std::vector<Point> points_;
 };
+
+// A line chart as an SVG: one polyline per series, axes with ticks, a legend.
+struct Series {
+  std::string name;
+  std::vector<std::pair<double, double>> xy;
+};
+std::string chart_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
+                      const std::vector<Series>& series);
 
 // The last line of every example and of rnnc train: `summary: {"train_loss": 1.23, ...}`, written
 // by a JSON library, so it always parses. A field without a value (nullopt: no step ran) or with a

@@ -132,7 +132,7 @@ template <class D> struct FitOptions {
   const D* validation = nullptr;  // Keras' validation_data: held-out data of the same kind
   Budget budget{};
   Clip clip{};
-  optim::Schedule lr{};        // empty: the optimizer's own, unchanged (optim.h: step_lr, cosine_lr)
+  optim::Schedule lr{};        // empty: the optimizer's own (optim.h: step_lr, cosine_lr, budget_lr)
   int64_t validate_every = 0;  // steps; 0: once at the end (when there is validation data)
   int64_t val_batches = 0;     // of the validation data per validation (0: all)
   uint64_t seed = 0;           // the Rng for dropout (a dataset's order has its own seed)
@@ -189,7 +189,8 @@ struct Loop {
   Budget budget;
   int64_t steps_per_epoch;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  bool done(int64_t step) const;  // the budget is spent
+  bool done(int64_t step) const;     // the budget is spent
+  double spent(int64_t step) const;  // the fraction of it spent after `step` steps, in [0, 1]
   double seconds() const;
 };
 // Adds the optimizer state ("optim.exp_avg.<path>"), the carried state ("train.state.<path>") and
@@ -452,18 +453,22 @@ FitResult fit(Model& model, optim::Optimizer& opt, const D& data, Loss loss, con
     detail::add_training_state(c, opt, rng, s, r.best_val_loss, carried);
     return c;
   };
-  // Rank 0's decision, every rank's: on its own clock, a rank could stop a step before another.
+  // Rank 0's decision and budget spent, every rank's: on its own clock, a rank could stop a step
+  // before another, or take another learning rate.
+  double spent = 0;
   auto agree = [&](bool stop) {
+    spent = loop.spent(s);
     if (!multi) return stop;
-    std::vector<Tensor> flag{Tensor::scalar(stop ? 1 : 0, DType::i32)};
-    dist::broadcast(flag);
-    return flag[0].item() != 0;
+    std::vector<Tensor> flags{Tensor::scalar(stop ? 1 : 0, DType::f64), Tensor::scalar(spent, DType::f64)};
+    dist::broadcast(flags);
+    spent = flags[1].item();
+    return flags[0].item() != 0;
   };
   double first_loss = std::numeric_limits<double>::quiet_NaN();
   bool stop = agree(loop.done(s));
   try {
     while (!stop) {
-      if (o.lr) opt.set_lr(o.lr(s));
+      if (o.lr) opt.set_lr(o.lr({.step = s, .done = spent}));
       const auto t0 = std::chrono::steady_clock::now();
       auto [loss, grads] = trainer.step(s, rng, hooks);
       if (multi) {

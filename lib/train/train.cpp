@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -18,6 +19,16 @@ bool Loop::done(int64_t step) const {
   // Passes done, by division: epochs x steps_per_epoch may pass int64's range.
   return (b.steps > 0 && step >= b.steps) || (b.epochs > 0 && step / steps_per_epoch >= b.epochs) ||
          (b.seconds > 0 && seconds() >= b.seconds);
+}
+
+double Loop::spent(int64_t step) const {
+  const Budget& b = budget;
+  double f = 0;
+  if (b.steps > 0) f = std::max(f, static_cast<double>(step) / static_cast<double>(b.steps));
+  if (b.epochs > 0)
+    f = std::max(f, static_cast<double>(step) / (static_cast<double>(steps_per_epoch) * static_cast<double>(b.epochs)));
+  if (b.seconds > 0) f = std::max(f, seconds() / b.seconds);
+  return std::min(f, 1.0);
 }
 
 double Loop::seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
@@ -131,7 +142,7 @@ void ProgressLine::operator()(const Event& e) {
 }
 
 void LossCurve::operator()(const Event& e) const {
-  curve->add(e.step, e.loss, e.validated ? e.val_loss : std::numeric_limits<double>::quiet_NaN());
+  curve->add({e.step, e.seconds, e.loss, e.validated ? e.val_loss : std::numeric_limits<double>::quiet_NaN()});
   if (e.validated || e.last) {
     curve->write_csv(prefix + ".csv");
     curve->write_svg(prefix + ".svg", title);
