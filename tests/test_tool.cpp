@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include <unistd.h>
@@ -281,6 +282,35 @@ TEST_CASE("rnnc train: trains on the project's corpus and on a text file, rnnc s
   Run g =
       run(tool + "sample " + (box.dir / "fox" / "best.safetensors").string() + " -n 30 --greedy --prime 'the quick'");
   CHECK(g.status == 0);
+  // The recipe as options (bench/quality.sh hands it to PyTorch), and the two runs on one chart.
+  CHECK(r.output.find("options: --cell lstm --layers 1 --hidden 32 --embedding 0 --dropout 0 --batch 8 "
+                      "--seq-length 16 --optimizer adam --lr 0.002 --anneal 0.5 --clip 5") != std::string::npos);
+  const std::string svg = (box.dir / "both.svg").string();
+  Run p =
+      run(tool + "plot " + (box.dir / "cv").string() + " " + (box.dir / "fox" / "loss.csv").string() + " -o " + svg);
+  INFO(p.output);
+  CHECK(p.status == 0);
+  CHECK(p.output.find("cv: lowest val_loss ") != std::string::npos);
+  CHECK(p.output.find("fox: lowest val_loss ") != std::string::npos);
+  std::ifstream in(svg);
+  const std::string chart((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(chart.find(">seconds</text>") != std::string::npos);
+  size_t lines = 0;
+  for (size_t at = 0; (at = chart.find("<polyline", at)) != std::string::npos; ++at) ++lines;
+  CHECK(lines == 2);
+  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--y accuracy", "--y: 'accuracy' is not val_loss or train_loss"},
+           {"--label one --label two", "2 labels for 1 runs"},
+           {"--x steps", "--x: 'steps' is not seconds or step"}}) {
+    Run bad = run(tool + "plot " + (box.dir / "cv").string() + " -o " + svg + " " + args);
+    INFO(bad.output);
+    CHECK(bad.status != 0);
+    CHECK(bad.output.find("rnnc plot: ") != std::string::npos);
+    CHECK(bad.output.find(says) != std::string::npos);
+  }
+  Run not_csv = run(tool + "plot " + file.string() + " -o " + svg);
+  CHECK(not_csv.status != 0);
+  CHECK(not_csv.output.find(file.string() + ":1: not the header") != std::string::npos);
 }
 
 TEST_CASE("rnnc train: a --save folder it may not write is named before the first step") {
@@ -308,9 +338,11 @@ TEST_CASE("rnnc train: a --save folder it may not write is named before the firs
 
 TEST_CASE("rnnc train: a resumed run ends where the uninterrupted one does, bad input is named") {
   Sandbox box;
+  // --anneal 0: "half" stands for the straight run interrupted at step 25, but as a run of its own
+  // its budget is 25 steps, and an annealed rate would fall to 0 at step 25 (the straight run's at 50).
   const std::string base = box.env + RNNC_TOOL +
                            " train --layers 2 --dropout 0.2 --seq-length 12 --batch 4 "
-                           "--threads 2 --validate-every 10 ";
+                           "--threads 2 --validate-every 10 --anneal 0 ";
   const std::string tool = base + "--hidden 24 ";
   Run straight = run(tool + "--steps 50 --save " + (box.dir / "a").string());
   Run half = run(tool + "--steps 25 --save " + (box.dir / "b").string());

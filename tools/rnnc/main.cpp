@@ -5,6 +5,7 @@
 //   rnnc export CHECKPOINT --out DIR a saved character model as a C library (rnnc/export.h)
 //   rnnc export CHECKPOINT --onnx F  ... or as an ONNX model (rnnc/onnx.h)
 //   rnnc import MODEL.onnx --out F    an ONNX character model (rnnc's, PyTorch's) as a checkpoint
+//   rnnc plot RUN... -o F.svg          runs' loss curves on one chart, against seconds or steps
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include <set>
 
 #include "build_info.h"
+#include "plot.h"
 #include "run.h"
 #include "train.h"
 
@@ -52,6 +54,12 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--batch", tr.batch, "parallel streams")->capture_default_str()->check(rnnc::cli::at_least(1));
   train_cmd->add_option("--optimizer", tr.optimizer, "adam, rmsprop, adagrad or sgd")->capture_default_str();
   train_cmd->add_option("--lr", tr.lr, "learning rate")->capture_default_str()->check(rnnc::cli::positive());
+  train_cmd
+      ->add_option("--anneal", tr.anneal,
+                   "the last fraction of the budget, over which the learning rate falls to 0 along a cosine (0: "
+                   "constant)")
+      ->capture_default_str()
+      ->check(rnnc::cli::finite(0, 1));
   train_cmd->add_option("--clip", tr.clip, "clip gradients to [-X, X] (0: off)")
       ->capture_default_str()
       ->check(rnnc::cli::finite(0));
@@ -141,16 +149,29 @@ int main(int argc, char** argv) {
                          "a UTF-8 file of the model's characters in id order (the model's own metadata otherwise)");
   import_cmd->set_version_flag("--version", std::string("rnnc import ") + RNNC_VERSION_STRING);
 
+  rnnc::tool::PlotOptions pl;
+  CLI::App* plot_cmd =
+      app.add_subcommand("plot", "runs' loss curves (rnnc train's loss.csv) on one chart, against seconds or steps");
+  plot_cmd->add_option("runs", pl.runs, "loss.csv files, or rnnc train --save folders")->required();
+  plot_cmd->add_option("-o,--out", pl.out, "the SVG file to write")->required();
+  plot_cmd->add_option("--label", pl.labels, "a name per run, in order (default: its folder's)");
+  plot_cmd->add_option("--x", pl.x, "seconds or step")->capture_default_str();
+  plot_cmd->add_option("--y", pl.y, "val_loss or train_loss")->capture_default_str();
+  plot_cmd->add_option("--title", pl.title, "the chart's title");
+  plot_cmd->set_version_flag("--version", std::string("rnnc plot ") + RNNC_VERSION_STRING);
+
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
   if (argc > 1 && argv[1][0] != '-' &&
-      !std::set<std::string>{"run", "train", "sample", "export", "import"}.count(argv[1])) {
-    fmt::print(stderr, "rnnc: '{}' is not a verb; the verbs are run, train, sample, export and import (rnnc --help)\n",
+      !std::set<std::string>{"run", "train", "sample", "export", "import", "plot"}.count(argv[1])) {
+    fmt::print(stderr,
+               "rnnc: '{}' is not a verb; the verbs are run, train, sample, export, import and plot (rnnc --help)\n",
                argv[1]);
     return 2;
   }
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return rnnc::tool::run(run);
+    if (*plot_cmd) return rnnc::tool::plot(pl);
     if (*train_cmd) {
       for (const CLI::Option* opt : train_cmd->get_options())
         if (opt->count() > 0) tr.given.insert(opt->get_name());
@@ -215,6 +236,7 @@ int main(int argc, char** argv) {
                              : *train_cmd  ? "train"
                              : *export_cmd ? "export"
                              : *import_cmd ? "import"
+                             : *plot_cmd   ? "plot"
                                            : "sample";
     fmt::print(stderr, "rnnc {}: {}\n", verb, rnnc::describe(e, verb));
     return 1;

@@ -77,6 +77,7 @@ void agree_on_options(const TrainOptions& o, const std::string& digest, const da
                                                    {"--dropout", o.dropout},
                                                    {"--batch", o.batch},
                                                    {"--lr", o.lr},
+                                                   {"--anneal", o.anneal},
                                                    {"--clip", o.clip},
                                                    {"--val-frac", o.val_frac},
                                                    {"--validate-every", static_cast<double>(o.validate_every)},
@@ -122,6 +123,19 @@ data::Vocab take_model_of(const io::Checkpoint& c, TrainOptions& o) {
   return cfg.vocab;
 }
 
+// The learning rate a checkpoint's run started from (metadata train.lr0), or, from a run that did
+// not write it, the rate it had when it was saved.
+double first_rate(const io::Checkpoint& c) {
+  const std::string key = c.metadata.count("train.lr0") ? "train.lr0" : "train.lr";
+  const std::string& v = c.meta(key);
+  try {
+    std::size_t used = 0;
+    const double lr = std::stod(v, &used);
+    if (used == v.size() && std::isfinite(lr) && lr > 0) return lr;
+  } catch (const std::exception&) {}
+  throw Error(fmt::format("--resume: metadata '{}' = '{}' is not a learning rate (positive)", key, v));
+}
+
 template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& vocab, const std::string& digest,
                                    const data::Streams& train, const data::Streams* val, const io::Checkpoint* init) {
   using Model = nn::CharRNN<Cell>;
@@ -134,8 +148,11 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
     model = nn::from_checkpoint<Cell>(*init);
     model.rnn.dropout = o.dropout;
   }
+  // The schedule starts from --lr; a resumed run without --lr, from the rate its run started with.
+  double lr0 = o.lr;
   if (!o.resume.empty()) {  // the same model and the same text, or an error that says which differs
     const io::Checkpoint c = io::load(o.resume);
+    if (!o.given.count("--lr")) lr0 = first_rate(c);
     const nn::detail::CharRNNConfig cfg = nn::detail::char_rnn_config(c);
     if (cfg.vocab.chars() != vocab.chars())
       throw Error(fmt::format("--resume: '{}' was trained on another text ({} distinct characters, this one has {})",
@@ -161,10 +178,7 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
   fo.val_batches = 50;
   fo.seed = o.common.seed;
   fo.resume = o.resume;
-  if (o.given.count("--lr") && !o.resume.empty()) {  // honoured, not ignored: the resumed run goes on at --lr
-    const double lr = o.lr;
-    fo.lr = [lr](int64_t) { return lr; };
-  }
+  fo.lr = o.anneal > 0 ? optim::budget_lr(lr0, 1 - o.anneal) : optim::constant_lr(lr0);
   fo.compile = o.common.compile();
   fo.compile.memory_budget = static_cast<int64_t>(o.memory_budget * 1e6);
   fo.compile.bf16 = o.bf16;
@@ -173,6 +187,7 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
     io::Checkpoint c = nn::checkpoint(model, vocab);
     c.metadata["data"] = o.common.data;
     c.metadata["data.digest"] = digest;
+    c.metadata["train.lr0"] = fmt::format("{}", lr0);
     return c;
   };
   if (dist::is_root())
@@ -185,6 +200,12 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
           return n;
         }(),
         vocab.size(), init ? fmt::format("; weights from {}", o.init) : "");
+  if (dist::is_root())  // the whole recipe, as options: what ran, to run again or to give another framework
+    fmt::print(
+        "options: --cell {} --layers {} --hidden {} --embedding {} --dropout {} --batch {} --seq-length {} "
+        "--optimizer {} --lr {} --anneal {} --clip {} --val-frac {} --seed {}{}\n",
+        o.cell, o.layers, o.hidden, o.embedding, o.dropout, o.batch, o.common.seq_length, o.optimizer, lr0, o.anneal,
+        o.clip, o.val_frac, o.common.seed, o.bf16 ? " --bf16" : "");
   fo.callbacks = {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
                   nn::KeepLast{(dir / "last.safetensors").string()},
                   nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}};

@@ -17,6 +17,9 @@ struct TrainOptions {
   int batch = 50;
   std::string optimizer = "adam";  // adam, rmsprop, adagrad, sgd
   double lr = 2e-3;
+  // The last fraction of the budget (steps, passes or seconds), over which the rate falls from lr to
+  // 0 along a cosine (optim::budget_lr); 0: lr throughout.
+  double anneal = 0.5;
   double clip = 5;  // gradients clipped to [-clip, clip] (char-rnn's grad_clip); 0: off
   double val_frac = 0.05;
   int64_t validate_every = 0;  // steps (0: about ten times over the run, or every 200)
