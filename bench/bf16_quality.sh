@@ -16,7 +16,7 @@ echo "bf16 quality: LSTM 2x256, B 32, T 100, Adam 2e-3, clip 5, ${seconds} s eac
 printf '%-6s %-5s %10s %8s %10s\n' mode seed val_loss steps chars/s
 for seed in 1 2; do
   for mode in f32 bf16; do
-    flag=(); [ "$mode" = bf16 ] && flag=(--bf16)
+    flag=(--no-bf16); [ "$mode" = bf16 ] && flag=(--bf16)
     summary=$("$build/tools/rnnc" train --data "$text" --layers 2 --hidden 256 --batch 32 --seq-length 100 \
       --optimizer adam --lr 2e-3 --clip 5 --time "$seconds" --validate-every 100 --seed "$seed" \
       --threads "$threads" --save "$tmp/$mode$seed" "${flag[@]}" | grep '^summary:' | cut -d' ' -f2-)

@@ -80,8 +80,9 @@ int main(int argc, char** argv) {
                    "MB for the step's intermediate values: recompute to fit (0: no limit)")
       ->capture_default_str()
       ->check(rnnc::cli::finite(0, 1e12));
-  train_cmd->add_flag("--bf16", tr.bf16,
-                      "mixed precision: GEMM operands in bfloat16, summed in float32 (on a CPU with avx512_bf16)");
+  train_cmd->add_flag("--bf16,!--no-bf16", tr.bf16,
+                      "mixed precision (the default): GEMM operands in bfloat16, summed in float32, on a CPU where "
+                      "they run at least 1.1x float32's (measured once); --no-bf16: float32 throughout");
   train_cmd->add_flag("!--no-overlap", tr.overlap,
                       "under mpirun: average the gradients once the backward pass has ended, instead of while it runs");
   train_cmd->set_version_flag("--version", std::string("rnnc train ") + RNNC_VERSION_STRING);

@@ -205,7 +205,7 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
         "options: --cell {} --layers {} --hidden {} --embedding {} --dropout {} --batch {} --seq-length {} "
         "--optimizer {} --lr {} --anneal {} --clip {} --val-frac {} --seed {}{}\n",
         o.cell, o.layers, o.hidden, o.embedding, o.dropout, o.batch, o.common.seq_length, o.optimizer, lr0, o.anneal,
-        o.clip, o.val_frac, o.common.seed, o.bf16 ? " --bf16" : "");
+        o.clip, o.val_frac, o.common.seed, o.bf16 ? " --bf16" : " --no-bf16");
   fo.callbacks = {nn::ProgressLine{}, nn::KeepBest{(dir / "best.safetensors").string()},
                   nn::KeepLast{(dir / "last.safetensors").string()},
                   nn::LossCurve{(dir / "loss").string(), "rnnc train: " + o.cell}};
