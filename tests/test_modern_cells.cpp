@@ -118,7 +118,9 @@ template <class Cell> std::pair<std::vector<Tensor>, int> train_step(int threads
 }  // namespace
 
 TEMPLATE_TEST_CASE("modern cells: loops whose lanes are apart run them on threads through all steps, same bits", "",
-                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN) {
+                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU) {
+  // (The LRU's only since its decay exp(-exp(nu)), invariant, is computed before the loop: hoisted
+  // invariant work, hoist_loops.)
   // B x H = 4 x 512 lanes: enough for the executor to share them out (its kLanesApartPoints).
   const auto [one, n1] = train_step<TestType>(1, 512, 4);
   const auto [two, n2] = train_step<TestType>(2, 512, 4);

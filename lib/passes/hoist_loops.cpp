@@ -11,6 +11,7 @@
 //                                                            a_T = a_0 + [T B, M]^T x [T B, N] after it
 //                      (or a block of such a product: GEMMs batch_gemms merged in the body)
 //                      a_{t+1} = a_t + sum_batch(e_t)     -> a_T = a_0 + a sum over [T, B, ...]
+//   invariant work     exp(-exp(nu)) in every step       -> computed once before the loop
 // The accumulations are what autodiff makes of weight and bias gradients; the per-step GEMMs left
 // in the loop are the recurrent ones (none, for a cell whose matrices read x only). Loop inputs
 // and outputs nobody uses any more are dropped.
@@ -101,6 +102,7 @@ class Hoister {
     hoist_sequence_work();
     push_slices();
     pretranspose_weights();
+    hoist_invariant_work();
     return finish();
   }
 
@@ -417,6 +419,44 @@ class Hoister {
       }
     }
     if (!transposed.empty()) body_out = substitute(body_out, transposed);
+  }
+
+  // Work on invariants alone (an LRU's decay exp(-exp(nu)), a weight's norm) is computed once before
+  // the loop and enters it as a new invariant, instead of again at every step. Views of invariants
+  // stay (pretranspose_weights decides those), as do nested loops.
+  void hoist_invariant_work() {
+    if (L.keeps_work_inside()) return;
+    std::unordered_set<const Node*> steps;  // carries and sequences, old and new
+    for (int i = 0; i < L.carries + L.xs; ++i) steps.insert(L.inputs[i].node().get());
+    for (const Var& x : new_x_in) steps.insert(x.node().get());
+    std::unordered_map<const Node*, bool> per_step, computes, nested;
+    const std::vector<NodePtr> order = topo_order(body_out);
+    for (const NodePtr& n : order) {
+      const OpClass k = info(n->op).cls;
+      bool s = steps.count(n.get()) > 0,
+           c = k == OpClass::Elementwise || k == OpClass::Reduction || k == OpClass::MatMul, l = n->op == Op::Scan;
+      for (const NodePtr& in : n->inputs) {
+        s |= per_step.at(in.get());
+        c |= computes.at(in.get());
+        l |= nested.at(in.get());
+      }
+      per_step[n.get()] = s;
+      computes[n.get()] = c;
+      nested[n.get()] = l;
+    }
+    std::unordered_map<const Node*, Var> hoisted;
+    for (const NodePtr& n : order) {
+      if (!per_step.at(n.get())) continue;
+      for (const NodePtr& in : n->inputs) {
+        if (per_step.at(in.get()) || !computes.at(in.get()) || nested.at(in.get()) || hoisted.count(in.get())) continue;
+        Var k = input(in->shape, in->dtype, "invariant");
+        hoisted.emplace(in.get(), k);
+        new_k_in.push_back(k);
+        new_k_bind.push_back(h.outside(Var(in)));
+        changed = true;
+      }
+    }
+    if (!hoisted.empty()) body_out = substitute(body_out, hoisted);
   }
 
   // The loop with its remaining inputs and outputs, and every old output rebuilt from it.
