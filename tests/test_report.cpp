@@ -49,6 +49,10 @@ TEST_CASE("loss curves: CSV with empty cells where validation was not measured, 
   size_t lines = 0;
   for (size_t at = 0; (at = svg.find("<polyline", at)) != std::string::npos; ++at) ++lines;
   CHECK(lines == 2);
+  // The steps' axis from 0 in round ticks (0.5 here), the losses' from 3.4 to 4.6 by 0.2.
+  CHECK(svg.find(">0</text>") != std::string::npos);
+  CHECK(svg.find(">2.5</text>") != std::string::npos);
+  CHECK(svg.find(">4.6</text>") != std::string::npos);
   // A file that is not a curve is named with its line.
   const auto [text, why] = GENERATE(table<std::string, std::string>({
       {"step,train_loss,val_loss\n", ":1: not the header"},

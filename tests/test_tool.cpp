@@ -283,7 +283,7 @@ TEST_CASE("rnnc train: trains on the project's corpus and on a text file, rnnc s
       run(tool + "sample " + (box.dir / "fox" / "best.safetensors").string() + " -n 30 --greedy --prime 'the quick'");
   CHECK(g.status == 0);
   // The recipe as options (bench/quality.sh hands it to PyTorch), and the two runs on one chart.
-  CHECK(r.output.find("options: --cell lstm --layers 1 --hidden 32 --embedding 0 --dropout 0.25 --batch 8 "
+  CHECK(r.output.find("options: --cell lstm --layers 1 --hidden 32 --embedding 0 --dropout 0.4 --batch 8 "
                       "--seq-length 16 --optimizer adam --lr 0.002 --anneal 0.5 --clip 5") != std::string::npos);
   const std::string svg = (box.dir / "both.svg").string();
   Run p =

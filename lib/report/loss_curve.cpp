@@ -88,8 +88,17 @@ std::string chart_svg(const std::string& title, const std::string& x_label, cons
       if (std::isfinite(x) && std::isfinite(y))
         x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+  x0 = std::min(x0, 0.0);  // steps and seconds count from 0
   if (x1 - x0 < 1e-9) x1 = x0 + 1;
   if (y1 - y0 < 1e-9) y1 = y0 + 1;
+  // Axes from and to multiples of a round tick (1, 2 or 5 times a power of ten), four to eight ticks.
+  auto round_tick = [](double range) {
+    const double rough = range / 5, power = std::pow(10.0, std::floor(std::log10(rough))), r = rough / power;
+    return (r < 1.5 ? 1 : r < 3 ? 2 : r < 7 ? 5 : 10) * power;
+  };
+  const double dx = round_tick(x1 - x0), dy = round_tick(y1 - y0);
+  x0 = std::floor(x0 / dx) * dx, x1 = std::ceil(x1 / dx) * dx;
+  y0 = std::floor(y0 / dy) * dy, y1 = std::ceil(y1 / dy) * dy;
   auto X = [&](double x) { return left + (x - x0) / (x1 - x0) * (W - left - right); };
   auto Y = [&](double v) { return top + (y1 - v) / (y1 - y0) * (Hh - top - bottom); };
   auto escape = [](const std::string& s) {
@@ -102,16 +111,17 @@ std::string chart_svg(const std::string& title, const std::string& x_label, cons
       "font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{}\" y=\"22\" font-size=\"15\">{}</text>\n",
       W, Hh, left, escape(title));
-  // Axes with five ticks each.
+  // Axes, with a label and a grid line at every tick.
   s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"black\"/>\n", left, Hh - bottom,
                    W - right);
   s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"black\"/>\n", left, top, Hh - bottom);
-  for (int i = 0; i <= 4; ++i) {
-    const double v = y0 + (y1 - y0) * i / 4, x = x0 + (x1 - x0) * i / 4;
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{:.3g}</text>\n", left - 6, Y(v) + 4, v);
-    s += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#ddd\"/>\n", left, Y(v), W - right);
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:.0f}</text>\n", X(x), Hh - bottom + 18, x);
+  for (double v = y0; v <= y1 + dy / 2; v += dy) {
+    s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.3g}</text>\n", left - 6, Y(v) + 4, v);
+    s += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>\n", left, Y(v),
+                     W - right);
   }
+  for (double x = x0; x <= x1 + dx / 2; x += dx)
+    s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{:.6g}</text>\n", X(x), Hh - bottom + 18, x);
   s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", (left + W - right) / 2, Hh - 8,
                    escape(x_label));
   s += fmt::format("<text x=\"14\" y=\"{0}\" transform=\"rotate(-90 14 {0})\" text-anchor=\"middle\">{1}</text>\n",
