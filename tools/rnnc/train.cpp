@@ -175,7 +175,6 @@ template <class Cell> int train_as(const TrainOptions& o, const data::Vocab& voc
   fo.validate_every = o.validate_every > 0 ? o.validate_every
                       : o.common.steps > 0 ? std::max<int64_t>(1, o.common.steps / 10)
                                            : 200;
-  fo.val_batches = 50;
   fo.seed = o.common.seed;
   fo.resume = o.resume;
   fo.lr = o.anneal > 0 ? optim::budget_lr(lr0, 1 - o.anneal) : optim::constant_lr(lr0);
