@@ -292,6 +292,18 @@ class Hoister {
         r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
         gemm = true;
       }
+    } else if (n->op == Op::BroadcastTo) {
+      // (a layer norm's mean over the row, spread along it): the stacked operand, its axes aligned
+      // under the result's by leading 1s after T, spread to the stacked shape.
+      const NodePtr& in = n->inputs[0];
+      if (!h.is_step(Var(in))) {
+        r = broadcast_to(h.outside(Var(in)), stacked_shape);
+      } else if (auto v = vectorized(in)) {
+        Shape aligned(n->rank() - in->rank(), 1);
+        aligned.insert(aligned.begin(), T);
+        aligned.insert(aligned.end(), in->shape.begin(), in->shape.end());
+        r = broadcast_to(reshape(*v, aligned), stacked_shape);
+      }
     } else if (cls == OpClass::Elementwise || n->op == Op::Sum || n->op == Op::Max || n->op == Op::Slice ||
                n->op == Op::Reshape) {
       Node copy = *n;
