@@ -307,7 +307,8 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
 
 // Programs compiled with EnvOptions::profile (RNNC_PROFILE=1) add their wall time per kind of step
 // (GEMMs and kernels inside loops counted apart) here; it is printed when the process exits.
-// profile 2: every top-level step on its own line. A program's first two calls are counted apart,
+// profile 2: every step on its own line (those of loop bodies by their place in the body, the
+// bodies of all loops together). A program's first two calls are counted apart,
 // as a whole: they fault in the pages of the arena and of fresh outputs (the third call gets the
 // first's outputs back, see run()), which in a VM would swamp the rest.
 struct Profile {
@@ -365,8 +366,8 @@ void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, c
       std::string key =
           std::string(depth > 0 && st.kind != Step::Kind::Loop ? "in loops: " : "") + kinds[static_cast<int>(st.kind)];
       if (st.kind == Step::Kind::Loop) key = "loop (all of it)";
-      if (per_step && depth == 0) {
-        key = fmt::format("step {:3} {}", i, kinds[static_cast<int>(st.kind)]);
+      if (per_step && (depth == 0 || st.kind != Step::Kind::Loop)) {
+        key = fmt::format("{}step {:3} {}", depth > 0 ? "in loops: " : "", i, kinds[static_cast<int>(st.kind)]);
         if (st.kind == Step::Kind::Gemm)
           key += fmt::format(" {}x{}", to_string(st.gemm.a.shape), to_string(st.gemm.b.shape));
         if (st.kind == Step::Kind::Kernel) key += fmt::format(" {} points", st.kernel.points);
