@@ -101,7 +101,7 @@ TEST_CASE("fusion: graphs that should become one kernel do") {
     std::vector<Spec> specs;
     int kernels, gemms;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"elementwise chain with broadcasts",
        [](Args x) { return std::vector<Var>{sigmoid(x[0] * x[1] + 1.0) * tanh(x[0] - x[2])}; },
        {Spec{{8, 16}}, Spec{{16}}, Spec{{8, 1}}},
@@ -126,6 +126,26 @@ TEST_CASE("fusion: graphs that should become one kernel do") {
        1,
        0},
   };
+  // Row reductions and the work around them: one kernel that runs each row in passes.
+  const auto layer_norm = [](Args x) {
+    Var d = x[0] - mean(x[0], {1}, true);
+    return std::vector<Var>{d / sqrt(mean(d * d, {1}, true) + 1e-5) * x[1]};
+  };
+  cases.push_back({"layer norm over the rows", layer_norm, {Spec{{8, 16}}, Spec{{16}}}, 1, 0});
+  cases.push_back({"softmax over the rows",
+                   [](Args x) {
+                     Var e = exp(x[0] - max(x[0], {1}, true));
+                     return std::vector<Var>{e / sum(e, {1}, true)};
+                   },
+                   {Spec{{8, 16}}},
+                   1,
+                   0});
+  // Negative control: a reduction along the outer axis cannot finish inside a row.
+  cases.push_back({"normalised over the columns: not in passes",
+                   [](Args x) { return std::vector<Var>{x[0] - mean(x[0], {0}, true)}; },
+                   {Spec{{8, 16}}},
+                   3,  // the column sums, the means, the difference
+                   0});
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
       Function f = trace_fn(c.fn, c.specs);
@@ -145,6 +165,57 @@ TEST_CASE("fusion: graphs that should become one kernel do") {
     CHECK(k.stats().gemms == 2);
     CHECK(k.stats().kernels == 1);
   }
+}
+
+TEST_CASE("passes over rows: layer norms and softmaxes, forward and backward, equal the interpreter") {
+  using Fn = std::function<Var(Args)>;
+  const std::vector<std::pair<const char*, Fn>> fns = {
+      {"layer norm",
+       [](Args x) {
+         const int64_t last = x[0].rank() - 1;
+         Var d = x[0] - mean(x[0], {last}, true);
+         return d / sqrt(mean(d * d, {last}, true) + 1e-5) * x[1];
+       }},
+      {"log softmax",
+       [](Args x) {
+         const int64_t last = x[0].rank() - 1;
+         Var z = x[0] * x[1] - max(x[0] * x[1], {last}, true);
+         return z - log(sum(exp(z), {last}, true));
+       }},
+      {"rms norm of a tanh, then a sigmoid gate",
+       [](Args x) {
+         const int64_t last = x[0].rank() - 1;
+         Var t = tanh(x[0]);
+         return sigmoid(x[0]) * t / sqrt(mean(t * t, {last}, true) + 1e-6) * x[1];
+       }},
+  };
+  // Rows of a matrix, of a [T, B, H] sequence, and one row (batch 1: a kernel of one axis).
+  const std::vector<Shape> shapes = {{6, 40}, {3, 4, 24}, {1, 33}};
+  uint64_t seed = 71;
+  for (const auto& [name, fn] : fns)
+    for (const Shape& shape : shapes) {
+      DYNAMIC_SECTION(name << " over " << to_string(shape)) {
+        std::mt19937_64 rng(seed++);
+        const std::vector<Tensor> args64 = {Tensor::uniform(shape, -2, 2, rng, DType::f64),
+                                            Tensor::uniform({shape.back()}, 0.5, 1.5, rng, DType::f64)};
+        for (DType t : {DType::f64, DType::f32}) {
+          const double tol = t == DType::f64 ? 1e-12 : 2e-5;
+          const std::vector<Tensor> args = to_dtype(args64, t);
+          Function f = trace_fn([&](Args x) { return std::vector<Var>{fn(x)}; }, specs_of(args, t));
+          const std::string schedule = compile(f).schedule();
+          INFO(schedule);
+          CHECK(schedule.find("passes over rows") != std::string::npos);  // the lowering is chosen
+          check_compiled(f, args, tol, std::string(name_of(t)) + " forward");
+          Function loss = trace_fn(
+              [&](Args x) {
+                Var y = fn(x);
+                return std::vector<Var>{sum(y * y * x[1])};
+              },
+              specs_of(args, t));
+          check_compiled(value_and_grad(loss), args, tol, std::string(name_of(t)) + " gradient");
+        }
+      }
+    }
 }
 
 TEST_CASE("transposed operands reach the GEMM as strides, not copies") {

@@ -136,3 +136,24 @@ TEMPLATE_TEST_CASE("modern cells: loops whose lanes are apart run them on thread
 TEST_CASE("modern cells: a loop whose step mixes lanes (a GEMM on the carry) is not run lanes apart") {
   CHECK(train_step<nn::LSTMCell>(2, 64, 4).second == 0);
 }
+
+TEST_CASE("modern cells: a layer-normalised LSTM's steps are a GEMM and two kernels in passes, each way") {
+  // The norms' means and variances over the row stay in the kernels that read them (passes over
+  // rows), and the input path's norm, norm(x_t W_ih), runs for all steps before the loop.
+  std::mt19937_64 rng(3);
+  using Model = nn::CharRNN<cells::LayerNormLSTM>;
+  const Model m = Model::init(9, 32, rng, {.layers = 2});
+  auto step = compile(value_and_grad(Model::loss));
+  const std::vector<double> v(24 * 4, 1.0);
+  const data::TextBatch b{Tensor::from(v, {24, 4}, DType::i32), Tensor::from(v, {24, 4}, DType::i32)};
+  Rng off = Rng::evaluation();
+  step(m, m.initial_state(4), b, off);
+  const std::string s = step.compiled().schedule();
+  INFO(s);
+  int bodies = 0;
+  for (size_t at = s.find("| schedule: 3 steps (2 kernels)"); at != std::string::npos;
+       at = s.find("| schedule: 3 steps (2 kernels)", at + 1))
+    ++bodies;
+  CHECK(bodies == 4);  // two layers, forward and backward
+  CHECK(s.find("3 passes over rows") != std::string::npos);
+}

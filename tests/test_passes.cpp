@@ -305,7 +305,7 @@ std::pair<Function, std::vector<Tensor>> char_lstm_step(int64_t V, int64_t H, in
 TEST_CASE(
     "gather_rows: a character LSTM's input rows are gathered with the bias folded in, in the loop or before it, with "
     "the same values") {
-  const int64_t V = 7, H = 6, T = 10, B = 12;  // T B >= V: one_hot_gemms gathers
+  const int64_t V = 7, H = 8, T = 10, B = 12;  // T B >= V: one_hot_gemms gathers
   const auto [vg, args] = char_lstm_step(V, H, T, B, 4);
   const std::vector<Tensor> want = interpret(vg, args);
   for (bool in_loops : {true, false}) {

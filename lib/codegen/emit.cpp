@@ -93,6 +93,7 @@ class Emitter {
     Value* begin = body->getArg(static_cast<unsigned>(k_.args.size()));
     Value* end = body->getArg(static_cast<unsigned>(k_.args.size() + 1));
     std::vector<Value*> offsets(k_.args.size(), b_.getInt64(0));
+    find_rows();
     if (transposes())
       tiled(begin, end, offsets);
     else
@@ -117,7 +118,44 @@ class Emitter {
   // Emits the loop over axis `axis` from lo to hi; `offsets` are each argument's element offset
   // from the axes outside it.
   void loop(size_t axis, Value* lo, Value* hi, const std::vector<Value*>& offsets) {
-    const bool inner = axis + 1 == k_.domain.size();
+    if (axis + 1 < k_.domain.size()) {
+      counted(lo, hi, 1, fmt::format("axis{}", axis).c_str(), [&](Value* i) {
+        std::vector<Value*> off(offsets.size());
+        for (size_t a = 0; a < offsets.size(); ++a) {
+          const int64_t st = k_.args[a].strides[axis];
+          off[a] = st == 0 ? offsets[a] : b_.CreateAdd(offsets[a], b_.CreateMul(i, b_.getInt64(st)));
+        }
+        loop(axis + 1, b_.getInt64(0), b_.getInt64(k_.domain[axis + 1]), off);
+      });
+      return;
+    }
+    if (passes_.count == 1) {
+      pass(0, lo, hi, offsets);
+      return;
+    }
+    // A row in passes (KernelDesc::passes): before each pass, what is the same along the row (its
+    // totals so far, the work on them, values stored once per row); then the pass over the row.
+    row_.assign(k_.code.size(), nullptr);
+    totals_.assign(k_.stores.size(), nullptr);
+    for (int p = 0; p < passes_.count; ++p) {
+      bool points = false;
+      for (size_t i = 0; i < k_.code.size(); ++i)
+        if (row_instr_[i] && passes_.of_instr[i] == p) row_[i] = instr(k_.code[i], row_, offsets);
+      for (size_t s = 0; s < k_.stores.size(); ++s) {
+        if (passes_.of_store[s] != p) continue;
+        const Store& st = k_.stores[s];
+        if (row_store_[s])
+          b_.CreateStore(row_[st.value], address(st.arg, offsets[st.arg]));
+        else
+          points = true;
+      }
+      if (points) pass(p, lo, hi, offsets);
+    }
+  }
+
+  // One pass over the innermost axis, from lo to hi: the stores of pass p at every point.
+  void pass(int p, Value* lo, Value* hi, const std::vector<Value*>& offsets) {
+    const size_t axis = k_.domain.size() - 1;
     llvm::Function* f = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock* pre = b_.GetInsertBlock();
     auto* header = llvm::BasicBlock::Create(ctx_, fmt::format("axis{}", axis), f);
@@ -126,10 +164,9 @@ class Emitter {
 
     // Register accumulators for stores reducing along the innermost axis.
     std::vector<int> acc_store;
-    if (inner)
-      for (size_t s = 0; s < k_.stores.size(); ++s)
-        if (k_.stores[s].reduce != Op::Input && k_.args[k_.stores[s].arg].strides[axis] == 0)
-          acc_store.push_back(static_cast<int>(s));
+    for (size_t s = 0; s < k_.stores.size(); ++s)
+      if (k_.stores[s].reduce != Op::Input && k_.args[k_.stores[s].arg].strides[axis] == 0 && passes_.of_store[s] == p)
+        acc_store.push_back(static_cast<int>(s));
 
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
@@ -139,9 +176,9 @@ class Emitter {
     for (int s : acc_store) {
       const Store& st = k_.stores[s];
       const DType t = acc_type(st);
-      llvm::PHINode* p = b_.CreatePHI(type_of(ctx_, t), 2, "acc");
-      p->addIncoming(identity(st.reduce, t), pre);
-      acc.push_back(p);
+      llvm::PHINode* phi = b_.CreatePHI(type_of(ctx_, t), 2, "acc");
+      phi->addIncoming(identity(st.reduce, t), pre);
+      acc.push_back(phi);
     }
     b_.CreateCondBr(b_.CreateICmpSLT(iv, hi), body, exit);
 
@@ -152,24 +189,68 @@ class Emitter {
       off[a] = st == 0 ? offsets[a] : b_.CreateAdd(offsets[a], b_.CreateMul(iv, b_.getInt64(st)));
     }
     std::vector<Value*> acc_next;
-    if (inner) {
-      point(off, acc_store, acc, acc_next);
-    } else {
-      loop(axis + 1, b_.getInt64(0), b_.getInt64(k_.domain[axis + 1]), off);
-    }
+    point(p, off, acc_store, acc, acc_next);
     llvm::BasicBlock* latch = b_.GetInsertBlock();
     iv->addIncoming(b_.CreateAdd(iv, b_.getInt64(1)), latch);
     for (size_t j = 0; j < acc.size(); ++j) acc[j]->addIncoming(acc_next[j], latch);
-    b_.CreateBr(header);
+    llvm::BranchInst* back = b_.CreateBr(header);
+    // Float32 sums run in float64 registers (acc_type), and the vectoriser sizes its vectors by the
+    // widest type in the loop: 4 lanes of double on AVX2, so the float32 work beside the sum (a
+    // layer norm's first pass: an LSTM's gates) would run at half width. Eight float lanes, the
+    // sums in two vectors of doubles.
+    // (Only where every accumulator is a sum: max's NaN-propagating select is not one LLVM knows.)
+    bool widened = false, sums = true;
+    for (int s : acc_store) {
+      widened |= acc_type(k_.stores[s]) != k_.code[k_.stores[s].value].dtype;
+      sums &= k_.stores[s].reduce == Op::Sum;
+    }
+    if (widened && sums) {
+      llvm::Metadata* width[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
+                                 llvm::ConstantAsMetadata::get(b_.getInt32(8))};
+      llvm::Metadata* parts[] = {nullptr, llvm::MDNode::get(ctx_, width)};
+      llvm::MDNode* md = llvm::MDNode::getDistinct(ctx_, parts);
+      md->replaceOperandWith(0, md);
+      back->setMetadata(llvm::LLVMContext::MD_loop, md);
+    }
 
     b_.SetInsertPoint(exit);
-    // Fold each register accumulator into memory once.
+    // Fold each register accumulator into memory once; the result is the row's total.
     for (size_t j = 0; j < acc_store.size(); ++j) {
       const Store& st = k_.stores[acc_store[j]];
-      Value* p = address(st.arg, offsets[st.arg]);
+      Value* ptr = address(st.arg, offsets[st.arg]);
       const DType t = k_.code[st.value].dtype;
       Value* sum = t == acc_type(st) ? acc[j] : b_.CreateFPTrunc(acc[j], type_of(ctx_, t));
-      b_.CreateStore(combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), p), sum, t), p);
+      Value* total = combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), ptr), sum, t);
+      b_.CreateStore(total, ptr);
+      if (!totals_.empty()) totals_[acc_store[j]] = total;
+    }
+  }
+
+  void find_rows() {
+    passes_ = k_.passes();
+    row_instr_.assign(k_.code.size(), false);
+    row_store_.assign(k_.stores.size(), false);
+    kept_.assign(k_.code.size(), -1);
+    if (passes_.count == 1) return;
+    const size_t inner = k_.domain.size() - 1;
+    for (size_t i = 0; i < k_.code.size(); ++i) {
+      const Instr& in = k_.code[i];
+      bool row = true;
+      if (in.op == Op::Input) row = k_.args[in.arg].strides[inner] == 0;
+      if (in.op == Op::Sum || in.op == Op::Max) {
+        const Store& st = k_.stores.at(static_cast<size_t>(in.arg));
+        if (st.reduce != in.op || k_.args[st.arg].strides[inner] != 0)
+          throw Error("rnnc: codegen: a row total of a store that does not reduce along the row");
+      }
+      for (int o : {in.a, in.b, in.c}) row = row && (o < 0 || row_instr_[o]);
+      row_instr_[i] = row;
+    }
+    for (size_t s = 0; s < k_.stores.size(); ++s) {
+      const Store& st = k_.stores[s];
+      row_store_[s] = st.reduce == Op::Input && row_instr_[st.value] && k_.args[st.arg].strides[inner] == 0;
+      if (st.reduce == Op::Input && !row_store_[s] && kept_[st.value] < 0 &&
+          k_.code[st.value].dtype == k_.args[st.arg].dtype)
+        kept_[st.value] = static_cast<int>(s);
     }
   }
 
@@ -224,7 +305,7 @@ class Emitter {
             for (size_t a = 0; a < row.size(); ++a)
               off[a] = b_.CreateAdd(row[a], b_.CreateMul(j, b_.getInt64(k_.args[a].strides[1])));
             std::vector<Value*> none;
-            point(off, {}, {}, none);
+            point(0, off, {}, {}, none);
           });
         });
       });
@@ -261,13 +342,23 @@ class Emitter {
     return b_.CreateSelect(b_.CreateFCmpUNO(v, v), v, m);
   }
 
-  // The body at one point of the domain.
-  void point(const std::vector<Value*>& off, const std::vector<int>& acc_store, const std::vector<llvm::PHINode*>& acc,
-             std::vector<Value*>& acc_next) {
+  // The body at one point of the domain: what pass p computes there (values the same along the
+  // row come from row_; a pass recomputes the point values of earlier passes that it needs).
+  void point(int p, const std::vector<Value*>& off, const std::vector<int>& acc_store,
+             const std::vector<llvm::PHINode*>& acc, std::vector<Value*>& acc_next) {
     std::vector<Value*> v(k_.code.size());
-    for (size_t i = 0; i < k_.code.size(); ++i) v[i] = instr(k_.code[i], v, off);
+    for (size_t i = 0; i < k_.code.size(); ++i)
+      if (row_instr_[i]) {
+        v[i] = row_[i];
+      } else if (passes_.of_instr[i] < p && kept_[i] >= 0) {  // written at this point by its pass
+        const int arg = k_.stores[kept_[i]].arg;
+        v[i] = b_.CreateLoad(type_of(ctx_, k_.code[i].dtype), address(arg, off[arg]));
+      } else if (passes_.of_instr[i] <= p) {
+        v[i] = instr(k_.code[i], v, off);
+      }
     size_t j = 0;
     for (size_t s = 0; s < k_.stores.size(); ++s) {
+      if (passes_.of_store[s] != p || row_store_[s]) continue;
       const Store& st = k_.stores[s];
       const DType t = k_.code[st.value].dtype;
       if (j < acc_store.size() && acc_store[j] == static_cast<int>(s)) {
@@ -294,6 +385,8 @@ class Emitter {
     auto& b = b_;
     switch (in.op) {
       case Op::Input: return b.CreateLoad(t, address(in.arg, off[in.arg]));
+      case Op::Sum:
+      case Op::Max: return totals_.at(static_cast<size_t>(in.arg));  // a row total (loop)
       case Op::Full:
         if (in.dtype == DType::bf16) return b.getInt16(bf16(static_cast<float>(in.value)).bits);
         return fl ? fconst(in.dtype, in.value) : static_cast<Value*>(b.getInt32(static_cast<int32_t>(in.value)));
@@ -332,6 +425,13 @@ class Emitter {
   llvm::IRBuilder<> b_;
   const KernelDesc& k_;
   std::vector<Value*> base_;
+  KernelDesc::Passes passes_;
+  // In a kernel of several passes: instructions and stores that are the same along a row (loads
+  // that do not move along the innermost axis, constants, totals, and work on them only), computed
+  // once per row; and the row's values and totals as they are emitted.
+  std::vector<bool> row_instr_, row_store_;
+  std::vector<int> kept_;  // per instruction: a plain store of it at its point, which later passes read
+  std::vector<Value*> row_, totals_;
 };
 
 }  // namespace

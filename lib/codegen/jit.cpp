@@ -17,6 +17,8 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/DiagnosticPrinter.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/GlobalVariable.h>
 #include <llvm/IR/LegacyPassManager.h>
@@ -51,7 +53,8 @@ namespace rnnc::codegen {
 namespace {
 
 // Bumped whenever emitted code changes meaning, so stale objects are never loaded.
-constexpr int kCodegenVersion = 6;  // 5: transposes in tiles; 6: cache files with a checksum trailer
+constexpr int kCodegenVersion = 7;  // 5: transposes in tiles; 6: cache files with a checksum trailer;
+                                    // 7: kernels in passes over rows, float32 sums at eight lanes
 
 template <class T> T check(llvm::Expected<T> v, const char* what) {
   if (!v) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(v.takeError())));
@@ -161,6 +164,13 @@ class Jit {
   llvm::SmallVector<char, 0> compile(llvm::TargetMachine& tm, const std::vector<const KernelDesc*>& fresh,
                                      const std::string& prefix, bool dump, const std::vector<Blob>& data = {}) {
     llvm::LLVMContext ctx;
+    // A forced vector width LLVM cannot honour is a remark, not a problem: only errors are shown.
+    ctx.setDiagnosticHandlerCallBack([](const llvm::DiagnosticInfo* d, void*) {
+      if (d->getSeverity() != llvm::DS_Error) return;
+      llvm::DiagnosticPrinterRawOStream p(llvm::errs());
+      d->print(p);
+      llvm::errs() << "\n";
+    });
     llvm::Module m(prefix, ctx);
     m.setDataLayout(tm.createDataLayout());
     m.setTargetTriple(tm.getTargetTriple().str());

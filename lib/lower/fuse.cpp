@@ -372,7 +372,12 @@ void Lowerer::form_groups() {
         i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
     int g = -1;
     auto it = last.find(dom);
-    if (it != last.end() && can_join(it->second, reads)) g = it->second;
+    if (it != last.end() && can_join(it->second, i, reads)) g = it->second;
+    // A row root (the mean from a sum) joins the group whose totals it reads.
+    for (int r : reads)
+      if (g < 0 && r >= 0 && info_[r].group >= 0 && row_value(r, info_[r].group) == r &&
+          can_join(info_[r].group, i, reads))
+        g = info_[r].group;
     if (g < 0) {
       groups_.push_back(Group{dom, i, {}, 0});
       g = static_cast<int>(groups_.size() - 1);
@@ -386,15 +391,55 @@ void Lowerer::form_groups() {
   }
 }
 
-bool Lowerer::can_join(int g, const std::vector<int>& reads) const {
+bool Lowerer::can_join(int g, int i, const std::vector<int>& reads) const {
+  // Roots over g's domain join it, and roots over its rows that read its row values.
+  const Shape dom = domain_of(i);
+  const bool row_root = dom != groups_[g].domain;
+  if (row_root && (dom != row_shape(g) || info_[i].kind != Kind::Compute)) return false;
+  bool on_rows = false;
   for (int r : reads) {
     const Access& a = r >= 0 ? info_[r].access : info_[-1 - r].source;
     // A value the group computes at the same point can be used in registers...
-    if (r >= 0 && info_[r].group == g && info_[r].kind != Kind::Reduce && is_root(r)) continue;
+    if (r >= 0 && info_[r].group == g && info_[r].kind != Kind::Reduce && is_root(r)) {
+      on_rows |= row_root;
+      continue;
+    }
+    // ...and so can its row values, in a later pass...
+    if (r >= 0 && row_value(r, g) >= 0) {
+      on_rows = true;
+      continue;
+    }
     // ...anything else must be in memory before the group runs.
     if (ready(a.buf) >= groups_[g].first) return false;
   }
-  return true;
+  return !row_root || on_rows;
+}
+
+Shape Lowerer::row_shape(int g) const {
+  Shape row = groups_[g].domain;
+  if (row.empty() || row.back() == 1) return {};
+  row.back() = 1;
+  return row;
+}
+
+int Lowerer::row_value(int r, int g) const {
+  if (g < 0 || !info_[r].has_access) return -1;
+  int q = r;
+  while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
+  const Info& v = info_[q];
+  const Shape row = row_shape(g);
+  if (v.group != g || row.empty() || order_[q]->shape != row || !v.has_access) return -1;
+  if (v.kind == Kind::Reduce ? order_[q]->inputs[0]->shape != groups_[g].domain
+                             : v.kind != Kind::Compute || !is_root(q))
+    return -1;
+  // r must read, at each point of g's domain, the element of its row: the same place but along
+  // the last axis, which it does not move along.
+  const Access& a = info_[r].access;
+  const Access& w = v.access;
+  if (a.buf != w.buf || a.offset != w.offset || a.dtype != w.dtype || a.shape.size() != row.size()) return -1;
+  for (size_t k = 0; k + 1 < row.size(); ++k)
+    if (row[k] != 1 && a.strides[k] != w.strides[k]) return -1;
+  return a.shape.back() == 1 || a.strides.back() == 0 ? q : -1;
 }
 
 int Lowerer::load(KernelBuilder& kb, const Access& a) {
@@ -406,6 +451,16 @@ int Lowerer::load(KernelBuilder& kb, const Access& a) {
 }
 
 int Lowerer::expr(KernelBuilder& kb, int i, int g, bool top) {
+  if (!top)
+    if (const int q = row_value(i, g); q >= 0) {  // computed in an earlier pass
+      if (info_[q].kind != Kind::Reduce) return kb.memo.at(q);
+      if (auto it = kb.total.find(q); it != kb.total.end()) return it->second;
+      Instr t;
+      t.op = order_[q]->op;
+      t.dtype = order_[q]->dtype;
+      t.arg = kb.total_store.at(q);
+      return kb.total[q] = kb.push(t);
+    }
   if (auto it = kb.memo.find(i); it != kb.memo.end()) return it->second;
   const Info& in = info_[i];
   const Node& n = *order_[i];
@@ -486,12 +541,46 @@ Step Lowerer::group_step(int g) {
       s.reduce = order_[r]->op;
     }
     s.arg = kb.arg(out);
+    if (s.reduce != Op::Input) kb.total_store[r] = static_cast<int>(kb.desc.stores.size());
     if (s.reduce != Op::Input)
       kb.fills.push_back(exec::Fill{s.reduce == Op::Sum ? exec::Fill::Identity::Zero : exec::Fill::Identity::Lowest,
                                     s.arg, numel(order_[r]->shape)});
     kb.desc.stores.push_back(s);
   }
+  keep_across_passes(kb, g);
   return kernel_step(kb, gr.nodes);
+}
+
+// Compute instructions in v's expression (loads, constants and totals are free).
+static int work(const KernelDesc& d, int v, std::vector<bool>& seen) {
+  if (v < 0 || seen[v]) return 0;
+  seen[v] = true;
+  const Instr& in = d.code[v];
+  const bool free = in.op == Op::Input || in.op == Op::Full || in.op == Op::Sum || in.op == Op::Max;
+  return (free ? 0 : 1) + work(d, in.a, seen) + work(d, in.b, seen) + work(d, in.c, seen);
+}
+
+void Lowerer::keep_across_passes(KernelBuilder& kb, int g) {
+  const KernelDesc& d = kb.desc;
+  const KernelDesc::Passes p = d.passes();
+  if (p.count == 1) return;
+  std::vector<int> last_use(d.code.size(), -1);
+  for (size_t i = 0; i < d.code.size(); ++i)
+    for (int o : {d.code[i].a, d.code[i].b, d.code[i].c})
+      if (o >= 0) last_use[o] = std::max(last_use[o], p.of_instr[i]);
+  std::vector<bool> in_memory(d.code.size(), false);
+  for (size_t s = 0; s < d.stores.size(); ++s) {
+    last_use[d.stores[s].value] = std::max(last_use[d.stores[s].value], p.of_store[s]);
+    in_memory[d.stores[s].value] = in_memory[d.stores[s].value] || d.stores[s].reduce == Op::Input;
+  }
+  for (int r : groups_[g].roots) {
+    if (info_[r].kind == Kind::Reduce || order_[r]->shape != groups_[g].domain) continue;
+    const int v = kb.memo.at(r);
+    std::vector<bool> seen(d.code.size(), false);
+    if (in_memory[v] || last_use[v] <= p.of_instr[v] || work(d, v, seen) < 3) continue;
+    const Access scratch = home(new_buffer(*order_[r], r), order_[r]->dtype, order_[r]->shape);
+    kb.desc.stores.push_back(Store{v, kb.arg(scratch), Op::Input});
+  }
 }
 
 Step Lowerer::copy_step(KernelBuilder& kb) { return kernel_step(kb, 1); }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "ir/math.h"
 
 namespace rnnc::lower {
@@ -48,6 +50,23 @@ void KernelDesc::collapse() {
   }
   domain = d;
   for (size_t a = 0; a < args.size(); ++a) args[a].strides = st[a];
+}
+
+KernelDesc::Passes KernelDesc::passes() const {
+  Passes p;
+  p.of_instr.assign(code.size(), 0);
+  for (size_t i = 0; i < code.size(); ++i) {
+    const Instr& in = code[i];
+    int& q = p.of_instr[i];
+    if (in.op == Op::Sum || in.op == Op::Max) q = p.of_instr[static_cast<size_t>(stores[in.arg].value)] + 1;
+    for (int o : {in.a, in.b, in.c})
+      if (o >= 0) q = std::max(q, p.of_instr[static_cast<size_t>(o)]);
+  }
+  for (const Store& s : stores) {
+    p.of_store.push_back(p.of_instr[static_cast<size_t>(s.value)]);
+    p.count = std::max(p.count, p.of_store.back() + 1);
+  }
+  return p;
 }
 
 bool KernelDesc::splittable() const {

@@ -26,7 +26,9 @@ struct KernelArg {
   std::vector<int64_t> strides;  // elements, one per domain axis
 };
 
-// One instruction. `op` is an op-table entry, or Op::Input (load args[arg]) or Op::Full (constant).
+// One instruction. `op` is an op-table entry, or Op::Input (load args[arg]) or Op::Full (constant),
+// or Op::Sum / Op::Max: the total of stores[arg] (a store reducing along the innermost axis) over
+// the row of the point, which a later pass reads (see KernelDesc::passes).
 struct Instr {
   Op op = Op::Full;
   DType dtype = DType::f32;    // of the result
@@ -51,6 +53,16 @@ struct KernelDesc {
   std::string key() const;
   // Merges adjacent axes that every argument walks contiguously and drops extent-1 axes.
   void collapse();
+  // A kernel that reads row totals (a layer norm's mean and variance, a softmax's max and sum)
+  // runs each row of its domain (a point of the outer axes) in passes over the innermost axis:
+  //   for row:  pass 0: x..., sum x  ->  mean  |  pass 1: (x - mean)^2..., sum  ->  var  |  pass 2: y
+  // An instruction's pass is the latest pass of its operands, a total's one more than its store's;
+  // so no total is read before its row is summed, and a row never leaves its thread.
+  struct Passes {
+    std::vector<int> of_instr, of_store;
+    int count = 1;
+  };
+  Passes passes() const;
   // Whether the outermost axis can be split across threads (no store reduces along it).
   bool splittable() const;
   // A kernel that reduces along its outermost axis (a column sum: a bias gradient over T B rows)

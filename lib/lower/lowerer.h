@@ -196,15 +196,35 @@ class Lowerer {
 
   void form_groups();
 
-  bool can_join(int g, const std::vector<int>& reads) const;
+  // Whether root i, reading `reads`, can join group g: everything it reads is in memory before g
+  // runs, or computed by g at the same point, or a row value of g (below).
+  bool can_join(int g, int i, const std::vector<int>& reads) const;
+
+  // A row value of group g: a total of g's along its innermost axis (a Reduce root of g whose
+  // result is g's domain with the last extent 1), or a row root of g (a root of that shape, which
+  // computes on totals: the mean from the sum). Reading node r at g's points, when r shows such a
+  // value spread along the rows (the value itself, or a broadcast of it along the last axis), the
+  // value's position; else -1. Such a read needs no memory: a later pass of g's kernel has it.
+  int row_value(int r, int g) const;
+  // The domain of g's row values: g's domain with the last extent 1 (empty where g has no rows).
+  Shape row_shape(int g) const;
 
   struct KernelBuilder {
     KernelDesc desc;
     std::vector<Access> args;
-    std::vector<exec::Fill> fills;      // reductions' destinations, pre-filled with their identity
-    std::unordered_map<int, int> memo;  // node position -> instruction
+    std::vector<exec::Fill> fills;                    // reductions' destinations, pre-filled with their identity
+    std::unordered_map<int, int> memo;                // node position -> instruction
+    std::unordered_map<int, int> total_store, total;  // Reduce root -> its store, its row total
 
-    int arg(const Access& a) {
+    // An access read or written at every point of the domain: axes it lacks (extent 1 where the
+    // domain has more: a row value in a kernel over rows) do not move it.
+    int arg(Access a) {
+      if (a.shape.size() == desc.domain.size())
+        for (size_t k = 0; k < a.shape.size(); ++k)
+          if (a.shape[k] == 1 && desc.domain[k] != 1) {
+            a.shape[k] = desc.domain[k];
+            a.strides[k] = 0;
+          }
       for (size_t k = 0; k < args.size(); ++k)
         if (args[k].buf == a.buf && args[k].offset == a.offset && args[k].strides == a.strides &&
             args[k].dtype == a.dtype)
@@ -230,6 +250,10 @@ class Lowerer {
   // A kernel step for kb's kernel, its description added to the table.
   Step kernel_step(KernelBuilder& kb, int nodes);
   Step group_step(int g);
+  // A kernel in passes recomputes, in a later pass, the point values of earlier ones that it
+  // needs. A root whose expression has some weight (an LSTM's cell state before its norm: three
+  // activations) is stored instead where it is computed, and read back (emit.cpp).
+  void keep_across_passes(KernelBuilder& kb, int g);
 
   // A loop: its body lowered and planned on its own, and the scratch it needs.
   Step loop_step(const std::vector<int>& outs);
