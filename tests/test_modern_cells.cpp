@@ -4,6 +4,8 @@
 // interpreted on a character model's loss and every gradient.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "../examples/modern_cells.h"
 #include "exec/executor.h"
 #include "helpers.h"
@@ -156,4 +158,29 @@ TEST_CASE("modern cells: a layer-normalised LSTM's steps are a GEMM and two kern
     ++bodies;
   CHECK(bodies == 4);  // two layers, forward and backward
   CHECK(s.find("3 passes over rows") != std::string::npos);
+}
+
+TEST_CASE("modern cells: S6's decay [B, D, N] is computed in its steps, its projections before the loop") {
+  // Hoisted, exp(dt_t A) would be written for all T steps, [T, B, D, N], N times the size of dt
+  // [T, B, D] it is made from (hoist_loops' source_size): dt is hoisted, and the loop spreads it.
+  std::mt19937_64 rng(4);
+  using Model = nn::CharRNN<cells::S6>;
+  const Model m = Model::init(9, 8, rng, {.layers = 1});
+  const std::vector<double> v(10 * 2, 1.0);
+  const data::TextBatch b{Tensor::from(v, {10, 2}, DType::i32), Tensor::from(v, {10, 2}, DType::i32)};
+  Rng off = Rng::evaluation();
+  auto [fn, args] = compile(Model::loss).function(m, m.initial_state(2), b, off);
+  const Function vg = value_and_grad(fn, {}, true);
+  const Function g = optimize(vg, EnvOptions{});
+  int spread = 0;
+  std::set<const Loop*> loops;
+  for (const NodePtr& n : topo_order(g.outputs)) {
+    if (n->op == Op::Scan) loops.insert(n->loop.get());
+    spread += n->op == Op::Exp && n->rank() == 4;  // [T, B, D, N] outside the loops
+  }
+  INFO(to_text(g));
+  CHECK(loops.size() == 2);
+  CHECK(spread == 0);
+  const std::vector<Tensor> got = compile(vg)(args), want = interpret(vg, args);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-5);
 }

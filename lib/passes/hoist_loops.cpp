@@ -331,6 +331,21 @@ class Hoister {
   std::unordered_map<const Node*, std::optional<Var>> vec_memo;
   std::unordered_map<const Node*, bool> has_gemm;
 
+  // The size of the largest per-step value that step work n is computed from: the products and
+  // sequence slices in it (what the loop would read per step if n were hoisted up to them).
+  int64_t source_size(const NodePtr& n) {
+    if (auto it = source_memo.find(n.get()); it != source_memo.end()) return it->second;
+    int64_t s = 0;
+    if (n->op == Op::MatMul || h.sequence_of(Var(n)) >= 0) {
+      s = numel(n->shape);
+    } else {
+      for (const NodePtr& in : n->inputs)
+        if (h.is_step(Var(in))) s = std::max(s, source_size(in));
+    }
+    return source_memo[n.get()] = s;
+  }
+  std::unordered_map<const Node*, int64_t> source_memo;
+
   // Work that reads the sequences but no carry (the input projection x_t W, with its bias and
   // whatever else follows before the recurrence joins in) is computed for all steps at once before
   // the loop and enters it as a new sequence.
@@ -340,13 +355,24 @@ class Hoister {
     std::unordered_map<const Node*, Var> hoisted;
     for (const NodePtr& n : topo_order(body_out)) {
       if (!on_carry.at(n.get())) continue;
-      for (NodePtr in : n->inputs) {
+      std::vector<NodePtr> todo(n->inputs.begin(), n->inputs.end());
+      while (!todo.empty()) {
+        NodePtr in = todo.back();
+        todo.pop_back();
         // Below views (the gate blocks of a GRU's projection): hoist what they view, once.
         while ((in->op == Op::Slice || in->op == Op::Reshape || in->op == Op::Transpose) &&
                h.is_step(Var(in->inputs[0])) && !on_carry.at(in->inputs[0].get()))
           in = in->inputs[0];
         if (hoisted.count(in.get()) || !h.is_step(Var(in)) || on_carry.at(in.get()) || h.sequence_of(Var(in)) >= 0)
           continue;
+        // A value that spreads per-step data along a new axis (S6's decay exp(dt_t A) [B, D, N],
+        // made from dt_t [B, D]), hoisted, would be written for every step, N times the size of
+        // what it is made from, and read back by the loop: what it is made from is hoisted
+        // instead, and the spreading is done in the step.
+        if (numel(in->shape) > source_size(in)) {
+          todo.insert(todo.end(), in->inputs.begin(), in->inputs.end());
+          continue;
+        }
         auto v = vectorized(in);
         // Worth it when there is a GEMM in it (elementwise work alone moves, but may not shrink).
         if (!v || !has_gemm[in.get()]) continue;
