@@ -228,30 +228,16 @@ class Emitter {
 
   void find_rows() {
     passes_ = k_.passes();
-    row_instr_.assign(k_.code.size(), false);
-    row_store_.assign(k_.stores.size(), false);
-    kept_.assign(k_.code.size(), -1);
-    if (passes_.count == 1) return;
-    const size_t inner = k_.domain.size() - 1;
-    for (size_t i = 0; i < k_.code.size(); ++i) {
-      const Instr& in = k_.code[i];
-      bool row = true;
-      if (in.op == Op::Input) row = k_.args[in.arg].strides[inner] == 0;
+    KernelDesc::Rows rows = k_.rows();
+    row_instr_ = std::move(rows.instr);
+    row_store_ = std::move(rows.store);
+    kept_ = std::move(rows.kept);
+    for (const Instr& in : k_.code)
       if (in.op == Op::Sum || in.op == Op::Max) {
         const Store& st = k_.stores.at(static_cast<size_t>(in.arg));
-        if (st.reduce != in.op || k_.args[st.arg].strides[inner] != 0)
+        if (st.reduce != in.op || k_.args[st.arg].strides.back() != 0)
           throw Error("rnnc: codegen: a row total of a store that does not reduce along the row");
       }
-      for (int o : {in.a, in.b, in.c}) row = row && (o < 0 || row_instr_[o]);
-      row_instr_[i] = row;
-    }
-    for (size_t s = 0; s < k_.stores.size(); ++s) {
-      const Store& st = k_.stores[s];
-      row_store_[s] = st.reduce == Op::Input && row_instr_[st.value] && k_.args[st.arg].strides[inner] == 0;
-      if (st.reduce == Op::Input && !row_store_[s] && kept_[st.value] < 0 &&
-          k_.code[st.value].dtype == k_.args[st.arg].dtype)
-        kept_[st.value] = static_cast<int>(s);
-    }
   }
 
   // A transpose: a 2-D kernel without reductions that reads an argument down its columns (stride
@@ -426,11 +412,10 @@ class Emitter {
   const KernelDesc& k_;
   std::vector<Value*> base_;
   KernelDesc::Passes passes_;
-  // In a kernel of several passes: instructions and stores that are the same along a row (loads
-  // that do not move along the innermost axis, constants, totals, and work on them only), computed
-  // once per row; and the row's values and totals as they are emitted.
+  // In a kernel of several passes (KernelDesc::rows): what is computed once per row, what later
+  // passes read back; and the row's values and totals as they are emitted.
   std::vector<bool> row_instr_, row_store_;
-  std::vector<int> kept_;  // per instruction: a plain store of it at its point, which later passes read
+  std::vector<int> kept_;
   std::vector<Value*> row_, totals_;
 };
 

@@ -560,26 +560,68 @@ static int work(const KernelDesc& d, int v, std::vector<bool>& seen) {
   return (free ? 0 : 1) + work(d, in.a, seen) + work(d, in.b, seen) + work(d, in.c, seen);
 }
 
-void Lowerer::keep_across_passes(KernelBuilder& kb, int g) {
-  const KernelDesc& d = kb.desc;
+// Per instruction, the latest pass that computes it at the points of a row (-1: none): each pass
+// computes what its stores need, down to row values and to values an earlier pass wrote.
+static std::vector<int> latest_pass(const KernelDesc& d) {
   const KernelDesc::Passes p = d.passes();
-  if (p.count == 1) return;
-  std::vector<int> last_use(d.code.size(), -1);
-  for (size_t i = 0; i < d.code.size(); ++i)
-    for (int o : {d.code[i].a, d.code[i].b, d.code[i].c})
-      if (o >= 0) last_use[o] = std::max(last_use[o], p.of_instr[i]);
-  std::vector<bool> in_memory(d.code.size(), false);
-  for (size_t s = 0; s < d.stores.size(); ++s) {
-    last_use[d.stores[s].value] = std::max(last_use[d.stores[s].value], p.of_store[s]);
-    in_memory[d.stores[s].value] = in_memory[d.stores[s].value] || d.stores[s].reduce == Op::Input;
-  }
-  for (int r : groups_[g].roots) {
-    if (info_[r].kind == Kind::Reduce || order_[r]->shape != groups_[g].domain) continue;
-    const int v = kb.memo.at(r);
+  const KernelDesc::Rows rows = d.rows();
+  std::vector<int> latest(d.code.size(), -1);
+  for (int q = 0; q < p.count; ++q) {
+    std::vector<int> todo;
+    for (size_t s = 0; s < d.stores.size(); ++s)
+      if (p.of_store[s] == q && !rows.store[s]) todo.push_back(d.stores[s].value);
     std::vector<bool> seen(d.code.size(), false);
-    if (in_memory[v] || last_use[v] <= p.of_instr[v] || work(d, v, seen) < 3) continue;
-    const Access scratch = home(new_buffer(*order_[r], r), order_[r]->dtype, order_[r]->shape);
+    while (!todo.empty()) {
+      const int i = todo.back();
+      todo.pop_back();
+      if (i < 0 || seen[i] || rows.instr[i]) continue;
+      seen[i] = true;
+      if (p.of_instr[i] < q && rows.kept[i] >= 0) continue;  // read back
+      latest[i] = std::max(latest[i], q);
+      todo.insert(todo.end(), {d.code[i].a, d.code[i].b, d.code[i].c});
+    }
+  }
+  return latest;
+}
+
+static bool costly(Op op) {
+  switch (op) {
+    case Op::Exp:
+    case Op::Log:
+    case Op::Tanh:
+    case Op::Sigmoid:
+    case Op::Softplus:
+    case Op::Sqrt:
+    case Op::Div:
+    case Op::Pow: return true;
+    default: return false;
+  }
+}
+
+void Lowerer::keep_across_passes(KernelBuilder& kb, int g) {
+  const Group& gr = groups_[g];
+  if (kb.desc.passes().count == 1) return;
+  const std::vector<int> of_instr = kb.desc.passes().of_instr;
+  auto keep = [&](int v, DType t) {
+    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(gr.domain) * size_of(t)), -1});
+    const Access scratch = home(BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)}, t, gr.domain);
     kb.desc.stores.push_back(Store{v, kb.arg(scratch), Op::Input});
+  };
+  // Roots of some weight (an LSTM's cell state: three activations and their sums)...
+  std::vector<int> latest = latest_pass(kb.desc);
+  for (int r : gr.roots) {
+    if (info_[r].kind == Kind::Reduce || order_[r]->shape != gr.domain) continue;
+    const int v = kb.memo.at(r);
+    std::vector<bool> seen(kb.desc.code.size(), false);
+    if (latest[v] > of_instr[v] && kb.desc.rows().kept[v] < 0 && work(kb.desc, v, seen) >= 3) keep(v, order_[r]->dtype);
+  }
+  // ...then single activations a later pass still needs (the gates a backward pass reads again),
+  // the latest first: one kept may spare the pass the values it is made from.
+  for (int v = static_cast<int>(kb.desc.code.size()); v-- > 0;) {
+    if (!costly(kb.desc.code[v].op)) continue;
+    latest = latest_pass(kb.desc);
+    if (latest[v] > of_instr[v] && kb.desc.rows().kept[v] < 0 && !kb.desc.rows().instr[v])
+      keep(v, kb.desc.code[v].dtype);
   }
 }
 

@@ -69,6 +69,28 @@ KernelDesc::Passes KernelDesc::passes() const {
   return p;
 }
 
+KernelDesc::Rows KernelDesc::rows() const {
+  Rows r;
+  r.instr.assign(code.size(), false);
+  r.store.assign(stores.size(), false);
+  r.kept.assign(code.size(), -1);
+  if (passes().count == 1) return r;
+  const size_t inner = domain.size() - 1;
+  for (size_t i = 0; i < code.size(); ++i) {
+    const Instr& in = code[i];
+    bool row = in.op != Op::Input || args[in.arg].strides[inner] == 0;
+    for (int o : {in.a, in.b, in.c}) row = row && (o < 0 || r.instr[o]);
+    r.instr[i] = row;
+  }
+  for (size_t k = 0; k < stores.size(); ++k) {
+    const Store& st = stores[k];
+    r.store[k] = st.reduce == Op::Input && r.instr[st.value] && args[st.arg].strides[inner] == 0;
+    if (st.reduce == Op::Input && !r.store[k] && r.kept[st.value] < 0 && code[st.value].dtype == args[st.arg].dtype)
+      r.kept[st.value] = static_cast<int>(k);
+  }
+  return r;
+}
+
 bool KernelDesc::splittable() const {
   if (domain.empty() || domain[0] < 2) return false;
   for (const Store& s : stores)

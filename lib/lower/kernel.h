@@ -63,6 +63,14 @@ struct KernelDesc {
     int count = 1;
   };
   Passes passes() const;
+  // In a kernel of several passes: what is the same along a row (loads that do not move along
+  // the innermost axis, constants, totals, and work on them only), computed once per row; and
+  // per instruction the plain store at its point that later passes read it back from (or -1).
+  struct Rows {
+    std::vector<bool> instr, store;
+    std::vector<int> kept;
+  };
+  Rows rows() const;
   // Whether the outermost axis can be split across threads (no store reduces along it).
   bool splittable() const;
   // A kernel that reduces along its outermost axis (a column sum: a bias gradient over T B rows)
