@@ -69,7 +69,7 @@ TEST_CASE("every op-table row and its gradient: compiled equals interpreted, flo
 TEST_CASE("differential: random graphs and their gradients, compiled vs interpreted (NaN and Inf included)") {
   // float64 kernels call libm for transcendentals, so agreement is to rounding; float32 kernels use
   // our own vectorised exp/log/tanh, so they get a float32 tolerance.
-  int mismatches = 0, graphs = 0;
+  int mismatches = 0, graphs = 0, in_passes = 0;
   for (DType t : {DType::f64, DType::f32}) {
     const double tol = t == DType::f64 ? 1e-9 : 1e-4;
     const uint64_t count = t == DType::f64 ? 1500 : 1000;
@@ -78,7 +78,9 @@ TEST_CASE("differential: random graphs and their gradients, compiled vs interpre
       Function scalar{rg.f.inputs, {rg.f.outputs[1]}, rg.f.source};
       for (const Function& f : {rg.f, value_and_grad(scalar)}) {
         ++graphs;
-        std::vector<Tensor> got = compile(f)(rg.args), want = interpret(f, rg.args);
+        Compiled c = compile(f);
+        in_passes += c.schedule().find("passes over rows") != std::string::npos;
+        std::vector<Tensor> got = c(rg.args), want = interpret(f, rg.args);
         for (size_t i = 0; i < got.size(); ++i)
           if (!same_values(got[i], want[i], tol)) {
             ++mismatches;
@@ -89,8 +91,9 @@ TEST_CASE("differential: random graphs and their gradients, compiled vs interpre
       }
     }
   }
-  INFO(graphs << " graphs");
+  INFO(graphs << " graphs, " << in_passes << " with kernels in passes over rows");
   CHECK(graphs == 5000);
+  CHECK(in_passes >= 50);  // the row passes are among what is compared
   CHECK(mismatches == 0);
 }
 
