@@ -290,6 +290,41 @@ TEST_CASE("threads: a kernel split across threads gives the same result as one t
   CHECK(max_abs_diff(compile(f, two)(args)[0], interpret(f, args)[0]) < 1e-6);
 }
 
+TEST_CASE("threads: a kernel reducing along its outer axis runs in chunks with partial sums, same bits on 1, 2, 4") {
+  // Column sums and maxima (along the outer axis) beside row sums (along the inner one, so that no
+  // column blocks can be cut): the kernel is cut into chunks of rows, each with its own copy of
+  // the column results, added in chunk order. A NaN in one chunk's rows reaches the max.
+  std::mt19937_64 rng(9);
+  for (DType t : {DType::f64, DType::f32}) {
+    Tensor x = Tensor::uniform({70, 300}, -2, 2, rng, t);
+    x.set(50 * 300 + 7, std::nan(""));
+    const Tensor w = Tensor::uniform({300}, -1, 1, rng, t);
+    Function f = trace(
+        [](const Var& x, const Var& w) {
+          Var y = tanh(x) * w;
+          return std::vector<Var>{sum(y, {0}), max(y, {0}), sum(y * y, {1})};
+        },
+        {spec_of(x), spec_of(w)});
+    const std::vector<Tensor> want = interpret(f, {x, w});
+    std::vector<std::vector<Tensor>> got;
+    for (int threads : {1, 2, 4}) {
+      CompileOptions o;
+      o.threads = threads;
+      Compiled c = compile(f, o);
+      INFO(c.schedule());
+      CHECK(c.schedule().find("4 chunks with partial sums") != std::string::npos);
+      got.push_back(c({x, w}));
+    }
+    for (size_t k = 0; k < want.size(); ++k) {
+      INFO(name_of(t) << " output " << k);
+      CHECK(same_values(got[0][k], want[k], t == DType::f64 ? 1e-12 : 2e-5));
+      CHECK(max_abs_diff(got[1][k], got[0][k]) == 0);
+      CHECK(max_abs_diff(got[2][k], got[0][k]) == 0);
+    }
+    CHECK(std::isnan(got[1][1].at(7)));
+  }
+}
+
 TEST_CASE("threads: GEMMs shared out by rows or columns give the same bits on 1, 2 and 4 threads") {
   // A large GEMM is cut into blocks by its shape alone (exec/gemm.cpp), so every thread count
   // computes the same sums in the same order.

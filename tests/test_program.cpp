@@ -199,6 +199,18 @@ TEST_CASE("program: recomputing schedules (segments, Revolve) and per-row length
   }
 }
 
+TEST_CASE("program: a kernel in chunks with partial sums survives bytes") {
+  std::mt19937_64 rng(12);
+  const Tensor x = Tensor::uniform({70, 300}, -2, 2, rng, DType::f32);
+  Function f = trace([](const Var& x) { return std::vector<Var>{sum(tanh(x), {0}), sum(x * x, {1})}; }, {spec_of(x)});
+  CompileOptions o;
+  o.threads = 2;
+  Compiled c = compile(f, o);
+  INFO(c.schedule());
+  REQUIRE(c.schedule().find("chunks with partial sums") != std::string::npos);
+  round_trip(c, {x});
+}
+
 TEST_CASE("program: truncated, damaged or foreign bytes are errors that say so") {
   std::mt19937_64 rng(3);
   Seq s{nn::Bidirectional<nn::LSTMCell>::init(2, 3, rng), Tensor::uniform({6, 2}, -1, 1, rng)};

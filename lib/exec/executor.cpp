@@ -62,20 +62,80 @@ template <class T> void fill(void* p, int64_t n, Fill::Identity id) {
   std::fill_n(static_cast<T*>(p), n, v);
 }
 
+void fill_any(DType t, void* p, int64_t n, Fill::Identity id) {
+  switch (t) {
+    case DType::f32: fill<float>(p, n, id); break;
+    case DType::f64: fill<double>(p, n, id); break;
+    case DType::i32: fill<int32_t>(p, n, id); break;
+    case DType::bf16:
+    case DType::i8: throw Error("rnnc: executor: a reduction into " + std::string(name_of(t)));
+  }
+}
+
+// dest (+)= each of `copies` consecutive copies of n elements, in order; max propagates NaN as
+// the kernels do.
+template <class T> void add_copies(T* dest, const T* copies, int64_t n, int64_t copies_count, Fill::Identity id) {
+  for (int64_t c = 0; c < copies_count; ++c)
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = copies[c * n + i];
+      if (id == Fill::Identity::Zero && std::is_integral_v<T>)  // wrapping, as the kernels' i32 adds
+        dest[i] = static_cast<T>(static_cast<uint32_t>(dest[i]) + static_cast<uint32_t>(v));
+      else if (id == Fill::Identity::Zero)
+        dest[i] += v;
+      else if (v != v || v > dest[i])  // (v != v: NaN)
+        dest[i] = v;
+    }
+}
+
+// A kernel whose stores reduce along its outermost axis, in KernelStep::chunks with partial sums.
+void run_partials(const KernelStep& k, KernelFn fn, const Bases& b, int threads, std::pmr::vector<void*>& ptrs) {
+  const size_t nargs = k.args.size();
+  const int64_t chunks = k.chunks, outer = k.outer;
+  ptrs.resize(nargs * static_cast<size_t>(chunks));
+  for (int64_t c = 1; c < chunks; ++c) std::copy_n(ptrs.begin(), nargs, ptrs.begin() + c * static_cast<int64_t>(nargs));
+  for (const Partial& q : k.partials) {
+    const Fill& f = k.fills[static_cast<size_t>(q.fill)];
+    std::byte* copies = b.ptr(q.copies);
+    const int64_t bytes = f.count * static_cast<int64_t>(size_of(q.copies.dtype));
+    fill_any(q.copies.dtype, copies, (chunks - 1) * f.count, f.identity);
+    for (int64_t c = 1; c < chunks; ++c) ptrs[c * static_cast<int64_t>(nargs) + f.arg] = copies + (c - 1) * bytes;
+  }
+  void* const* args = ptrs.data();
+  auto chunk = [&](int64_t c) {
+    fn(args + c * static_cast<int64_t>(nargs), chunk_begin(outer, chunks, c), chunk_begin(outer, chunks, c + 1));
+  };
+  if (threads > 1 && k.points >= kParallelElements && (k.points >= kWakeElements || workers_awake()))
+    parallel_for(threads, chunks, chunk);
+  else
+    for (int64_t c = 0; c < chunks; ++c) chunk(c);
+  for (const Partial& q : k.partials) {
+    const Fill& f = k.fills[static_cast<size_t>(q.fill)];
+    void* dest = ptrs[static_cast<size_t>(f.arg)];
+    const std::byte* copies = b.ptr(q.copies);
+    switch (q.copies.dtype) {
+      case DType::f32:
+        add_copies(static_cast<float*>(dest), reinterpret_cast<const float*>(copies), f.count, chunks - 1, f.identity);
+        break;
+      case DType::f64:
+        add_copies(static_cast<double*>(dest), reinterpret_cast<const double*>(copies), f.count, chunks - 1,
+                   f.identity);
+        break;
+      case DType::i32:
+        add_copies(static_cast<int32_t*>(dest), reinterpret_cast<const int32_t*>(copies), f.count, chunks - 1,
+                   f.identity);
+        break;
+      default: throw Error("rnnc: executor: a partial sum of " + std::string(name_of(q.copies.dtype)));
+    }
+  }
+}
+
 void run_kernel(const KernelStep& k, KernelFn fn, const Bases& b, int threads, std::pmr::vector<void*>& ptrs) {
   ptrs.resize(k.args.size());
   for (size_t a = 0; a < k.args.size(); ++a) ptrs[a] = b.ptr(k.args[a]);
-  for (const Fill& f : k.fills) {
-    switch (k.args[f.arg].dtype) {
-      case DType::f32: fill<float>(ptrs[f.arg], f.count, f.identity); break;
-      case DType::f64: fill<double>(ptrs[f.arg], f.count, f.identity); break;
-      case DType::i32: fill<int32_t>(ptrs[f.arg], f.count, f.identity); break;
-      case DType::bf16:
-      case DType::i8: throw Error("rnnc: executor: a reduction into " + std::string(name_of(k.args[f.arg].dtype)));
-    }
-  }
+  for (const Fill& f : k.fills) fill_any(k.args[f.arg].dtype, ptrs[f.arg], f.count, f.identity);
   const int64_t n = k.points, outer = k.outer;
   if (n == 0) return;
+  if (!k.partials.empty()) return run_partials(k, fn, b, threads, ptrs);
   if (threads > 1 && n >= kParallelElements && (n >= kWakeElements || workers_awake()) && k.splittable) {
     // Several chunks per thread, claimed one at a time: a thread whose core is taken by another
     // process leaves its share to the others (thread_pool.h).

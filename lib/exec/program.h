@@ -49,13 +49,24 @@ struct Fill {
   int64_t count = 0;  // elements
 };
 
+// A reduction along the outermost axis of a kernel (S6's dA, summed over the batch in each step)
+// would keep it on one thread. Instead the axis is cut into KernelStep::chunks (fixed by the
+// program: the same sums in the same order whatever the thread count); chunk c > 0 accumulates
+// into its own copy of the destination, and the copies are added into it after, in chunk order.
+struct Partial {
+  int fill = 0;   // the kernel's fill of the destination (its argument, count and identity)
+  Access copies;  // arena: (chunks - 1) x count elements
+};
+
 struct KernelStep {
   int kernel = -1;           // index into Program::kernels (and the compiler's descriptions)
   std::vector<Access> args;  // one per kernel argument (only buf and offset matter at run time)
   std::vector<Fill> fills;
-  int64_t outer = 0;        // extent of the outermost axis of the domain
-  int64_t points = 0;       // points of the whole domain
-  bool splittable = false;  // whether threads may share the outermost axis (no store reduces along it)
+  int64_t outer = 0;              // extent of the outermost axis of the domain
+  int64_t points = 0;             // points of the whole domain
+  bool splittable = false;        // whether threads may share the outermost axis (no store reduces along it)
+  std::vector<Partial> partials;  // where stores reduce along it: their destinations' copies
+  int64_t chunks = 0;             // with partials: the chunks of the outermost axis
 };
 
 struct GemmStep {

@@ -16,7 +16,7 @@ namespace rnnc::exec {
 namespace {
 
 constexpr char kMagic[8] = {'R', 'N', 'N', 'C', 'P', 'R', 'G', '\n'};
-constexpr uint32_t kVersion = 2;  // 2: int8 GEMMs (GemmStep::scale)
+constexpr uint32_t kVersion = 3;  // 2: int8 GEMMs (GemmStep::scale); 3: partial sums (KernelStep)
 
 class Writer {
  public:
@@ -127,6 +127,12 @@ void Writer::put(const Schedule& s) {
         put(k.outer);
         put(k.points);
         put(k.splittable);
+        put<uint64_t>(k.partials.size());
+        for (const Partial& q : k.partials) {
+          put<int32_t>(q.fill);
+          put(q.copies);
+        }
+        put(k.chunks);
         break;
       }
       case Step::Kind::Gemm:
@@ -334,6 +340,16 @@ Schedule Reader::schedule(int depth) {
         k.outer = num<int64_t>("a kernel's outer extent");
         k.points = num<int64_t>("a kernel's points");
         k.splittable = flag("a kernel's splittable flag");
+        k.partials.resize(count("a kernel's partial sums", 12));
+        for (Partial& q : k.partials) {
+          q.fill = num<int32_t>("a partial sum's fill");
+          if (q.fill < 0 || static_cast<size_t>(q.fill) >= k.fills.size())
+            bad(fmt::format("a partial sum's fill is {}", q.fill));
+          q.copies = access();
+        }
+        k.chunks = num<int64_t>("a kernel's chunks");
+        if (!k.partials.empty() && (k.chunks < 2 || k.chunks > k.outer))
+          bad(fmt::format("a kernel of outer extent {} in {} chunks", k.outer, k.chunks));
         break;
       }
       case Step::Kind::Gemm:
@@ -467,6 +483,16 @@ void check_schedule(const Schedule& s, size_t kernels, int depth) {
         if (st.kernel.kernel < 0 || static_cast<size_t>(st.kernel.kernel) >= kernels)
           throw Error(fmt::format("rnnc: program: a step calls kernel {} of {}", st.kernel.kernel, kernels));
         refs(st.kernel.args, "a kernel's argument");
+        for (const Partial& q : st.kernel.partials) {
+          ref(q.copies.buf, "a partial sum's copies");
+          const Fill& f = st.kernel.fills.at(static_cast<size_t>(q.fill));
+          const int64_t need = (st.kernel.chunks - 1) * f.count * static_cast<int64_t>(size_of(q.copies.dtype));
+          if (q.copies.buf.space != Space::Arena || q.copies.buf.index < 0 ||
+              s.buffers[static_cast<size_t>(q.copies.buf.index)].bytes <
+                  need + q.copies.offset * static_cast<int64_t>(size_of(q.copies.dtype)))
+            throw Error(fmt::format("rnnc: program: a partial sum's copies ({}) hold less than {} bytes",
+                                    str(q.copies.buf), need));
+        }
         break;
       case Step::Kind::Gemm:
         refs({st.gemm.a, st.gemm.b, st.gemm.c}, "a GEMM's operand");

@@ -509,6 +509,7 @@ Step Lowerer::kernel_step(KernelBuilder& kb, int nodes) {
   k.points = numel(d.domain);
   k.splittable = d.splittable();
   k.fills = std::move(kb.fills);
+  partial_sums(k, d);
   for (size_t a = 0; a < k.args.size(); ++a) {
     const BufferRef& b = k.args[a].buf;
     if (b.space != Space::Arena) continue;
@@ -516,8 +517,29 @@ Step Lowerer::kernel_step(KernelBuilder& kb, int nodes) {
     for (const Store& s : d.stores) written |= s.arg == static_cast<int>(a);
     (written ? st.writes : st.reads).push_back(b.index);
   }
+  for (const exec::Partial& q : k.partials) st.writes.push_back(q.copies.buf.index);
   kernels_.push_back(Kernel{std::move(kb.desc), nodes});
   return st;
+}
+
+void Lowerer::partial_sums(KernelStep& k, const KernelDesc& d) {
+  if (k.splittable || d.domain.size() < 2 || k.outer < kPartialChunks || k.points < kPartialPoints) return;
+  std::vector<int> fills;
+  for (const Store& st : d.stores) {
+    if (d.args[st.arg].strides[0] != 0) continue;
+    // Only reductions can be cut: a plain store along the axis would be written by every chunk.
+    auto f = std::find_if(k.fills.begin(), k.fills.end(), [&](const exec::Fill& x) { return x.arg == st.arg; });
+    if (st.reduce == Op::Input || f == k.fills.end()) return;
+    const int at = static_cast<int>(f - k.fills.begin());
+    if (std::find(fills.begin(), fills.end(), at) == fills.end()) fills.push_back(at);
+  }
+  for (int f : fills) {
+    const DType t = k.args[k.fills[f].arg].dtype;
+    s_.buffers.push_back(ArenaBuffer{(kPartialChunks - 1) * k.fills[f].count * static_cast<int64_t>(size_of(t)), -1});
+    const BufferRef copies{Space::Arena, static_cast<int>(s_.buffers.size() - 1)};
+    k.partials.push_back(exec::Partial{f, home(copies, t, {(kPartialChunks - 1) * k.fills[f].count})});
+  }
+  k.chunks = kPartialChunks;
 }
 
 Step Lowerer::group_step(int g) {

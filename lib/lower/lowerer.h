@@ -249,6 +249,11 @@ class Lowerer {
 
   // A kernel step for kb's kernel, its description added to the table.
   Step kernel_step(KernelBuilder& kb, int nodes);
+  // A kernel that reduces along its outermost axis, not otherwise shared across threads (no
+  // column blocks), of at least kPartialPoints points: cut into kPartialChunks with partial sums
+  // (exec::Partial), their copies in the arena.
+  static constexpr int64_t kPartialChunks = 4, kPartialPoints = int64_t{1} << 14;
+  void partial_sums(exec::KernelStep& k, const KernelDesc& d);
   Step group_step(int g);
   // A kernel in passes recomputes, in a later pass, the point values of earlier ones that it
   // needs. A root whose expression has some weight (an LSTM's cell state before its norm: three

@@ -48,8 +48,9 @@ std::string str(const exec::Schedule& sc, const std::vector<Kernel>& kernels) {
         const KernelStep& k = st.kernel;
         const Kernel& kd = kernels[static_cast<size_t>(k.kernel)];
         const int passes = kd.desc.passes().count;
-        s += fmt::format("  {:4} kernel  domain {} ({} nodes fused, {} instructions{})", i, to_string(kd.desc.domain),
-                         kd.nodes, kd.desc.code.size(), passes > 1 ? fmt::format(", {} passes over rows", passes) : "");
+        s += fmt::format("  {:4} kernel  domain {} ({} nodes fused, {} instructions{}{})", i, to_string(kd.desc.domain),
+                         kd.nodes, kd.desc.code.size(), passes > 1 ? fmt::format(", {} passes over rows", passes) : "",
+                         k.partials.empty() ? "" : fmt::format(", {} chunks with partial sums", k.chunks));
         for (const Store& o : kd.desc.stores)
           s += fmt::format(" {}{}", o.reduce == Op::Input ? "-> " : fmt::format("{}-> ", name_of(o.reduce)),
                            str(k.args[o.arg]));
