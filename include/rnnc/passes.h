@@ -52,7 +52,9 @@ std::vector<Var> optimize_loops(const std::vector<Var>& outputs);
 // x_t W, output projections e_t W, and accumulations a += p_t^T q_t or a += sum_batch(e_t) (the
 // weight and bias gradients of backpropagation through time). Drops loop inputs and outputs that
 // nothing uses.
-std::vector<Var> hoist_loops(const std::vector<Var>& outputs);
+// pretranspose_products: a loop's GEMM reading a transposed invariant weight gets it transposed
+// once before the loop (where that pays on this CPU: exec::transposed_copy_speedup).
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs, bool pretranspose_products = true);
 
 // Recomputation (docs/memory.md): how the backward loop of each forward/backward loop pair that
 // autodiff made gets the forward values it reads.
@@ -90,6 +92,7 @@ struct PassOptions {
   Checkpointing checkpointing;
   bool bf16 = false;             // bf16_gemms
   bool gathers_in_loops = true;  // gather_rows
+  bool pretranspose = true;      // hoist_loops' pretranspose_products
 };
 
 struct Pass {

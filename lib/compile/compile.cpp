@@ -69,6 +69,15 @@ bool bf16_pays(bool say, bool force) {
   return false;
 }
 
+// Whether a loop's weight transposed once before it makes its GEMMs faster on this CPU, by 10%
+// (the copy costs something), measured once: on Zen 4 oneDNN's sgemm ran 410 GFLOP/s on the copy
+// against 236 reading W transposed; on Zen 3 the copy (aligned, rows 4 KB apart) ran 1.7-2x
+// slower (docs/performance.md).
+bool transposed_copy_pays() {
+  static const bool pays = exec::transposed_copy_speedup() >= 1.1;
+  return pays;
+}
+
 // The optimised graph lowered and its memory planned, for one recomputation schedule (and
 // choice of gather_rows). `split` says whether the schedule found a loop pair to recompute (a
 // loop over segments).
@@ -76,6 +85,7 @@ std::shared_ptr<lower::Lowered> plan(const Function& f, const CompileOptions& o,
                                      bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_pays(true, o.env.bf16_force);
+  po.pretranspose = transposed_copy_pays();
   const Checkpointing& c = po.checkpointing;
   const Function g = o.optimize ? optimize(f, o.env, po) : f;
   st.pass_seconds += since(t0);

@@ -78,8 +78,9 @@ using Build = std::function<Var(const std::vector<Var>& new_ys)>;
 
 class Hoister {
  public:
-  Hoister(const NodePtr& first, const std::vector<bool>& live_outputs)
-      : first_(first),
+  Hoister(const NodePtr& first, const std::vector<bool>& live_outputs, bool pretranspose_products)
+      : pretranspose_products(pretranspose_products),
+        first_(first),
         L(*first->loop),
         bind(inputs_of(first)),
         h(L, bind, live_outputs),
@@ -444,7 +445,8 @@ class Hoister {
     std::unordered_map<const Node*, Var> transposed;
     for (const NodePtr& n : topo_order(body_out)) {
       std::vector<NodePtr> reads;  // operands it would read as a copy of a transposed invariant
-      if (n->op == Op::MatMul && n->rank() == 2 && T >= kPretransposeMinSteps) reads.push_back(n->inputs[1]);
+      if (n->op == Op::MatMul && n->rank() == 2 && T >= kPretransposeMinSteps && pretranspose_products)
+        reads.push_back(n->inputs[1]);
       if (n->op == Op::Gather) reads.push_back(n->inputs[0]);
       if (n->op == Op::Scan) reads.insert(reads.end(), n->inputs.begin(), n->inputs.end());
       for (const NodePtr& b : reads) {
@@ -546,6 +548,7 @@ class Hoister {
     return result;
   }
 
+  bool pretranspose_products;
   NodePtr first_;
   const Loop& L;
   std::vector<Var> bind;  // outer values bound to L.inputs
@@ -564,7 +567,7 @@ class Hoister {
 
 }  // namespace
 
-std::vector<Var> hoist_loops(const std::vector<Var>& outputs) {
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs, bool pretranspose_products) {
   std::vector<Var> out = outputs;
   std::unordered_set<const Loop*> settled;  // loops with nothing (more) to move
   for (int guard = 0; guard < 1000; ++guard) {
@@ -584,7 +587,7 @@ std::vector<Var> hoist_loops(const std::vector<Var>& outputs) {
       if (settled.count(first->loop.get())) continue;
       std::vector<bool> live;
       for (const Node* n : nodes) live.push_back(n != nullptr);
-      std::vector<Var> result = Hoister(first, live).run();
+      std::vector<Var> result = Hoister(first, live, pretranspose_products).run();
       if (result.empty()) {
         settled.insert(first->loop.get());
         continue;

@@ -20,7 +20,7 @@ const std::vector<Pass>& pipeline() {
       {"fold_constants", [](const std::vector<Var>& o, const PassOptions&) { return fold_constants(o); }},
       {"simplify_again",
        [](const std::vector<Var>& o, const PassOptions&) { return simplify(o); }},  // folding exposes more
-      {"hoist_loops", [](const std::vector<Var>& o, const PassOptions&) { return hoist_loops(o); }},
+      {"hoist_loops", [](const std::vector<Var>& o, const PassOptions& p) { return hoist_loops(o, p.pretranspose); }},
       {"optimize_hoisted",
        [](const std::vector<Var>& o, const PassOptions&) { return optimize_loops(o); }},  // bodies lost work
       {"one_hot_gemms", [](const std::vector<Var>& o,
