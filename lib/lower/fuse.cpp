@@ -121,100 +121,6 @@ void Lowerer::classify() {
   }
 }
 
-void Lowerer::plan_concats() {
-  std::vector<bool> is_output(order_.size(), false);
-  for (const Var& o : outputs_) is_output[at(o.node())] = true;
-  for (size_t ci = 0; ci < order_.size(); ++ci) {
-    const Node& c = *order_[ci];
-    if (info_[ci].kind != Kind::Concat) continue;
-    const int64_t axis = c.ints[0];
-    int64_t lead = 1;
-    for (int64_t k = 0; k < axis; ++k) lead *= c.shape[k];
-    const bool contiguous_slices = lead == 1;
-    int64_t off = 0;
-    for (const NodePtr& p : c.inputs) {
-      const int64_t here = off;
-      off += p->shape[axis];
-      if (std::count(c.inputs.begin(), c.inputs.end(), p) != 1) continue;
-      int x = at(p);
-      bool reshaped = false;
-      while (order_[x]->op == Op::Reshape && info_[x].users.size() == 1 && !is_output[x]) {
-        x = at(order_[x]->inputs[0]);
-        reshaped = true;
-      }
-      const Info& in = info_[x];
-      // Kernels and concats write any strides; GEMMs and library calls contiguous memory. Other
-      // consumers of a value read it where it lies: in a strided slice, only those that take
-      // strides (kernels, GEMMs with a leading dimension, views, concat copies) may read it.
-      const bool writes_strided = in.kind == Kind::Compute || in.kind == Kind::Concat;
-      const bool writes_contiguous = in.kind == Kind::Gemm || opaque(in.kind);
-      bool users_take_strides = true;
-      for (int u : in.users) users_take_strides &= !opaque(info_[u].kind) && info_[u].kind != Kind::Alias;
-      if (is_output[x] || info_[x].in_place || (!contiguous_slices && !users_take_strides)) continue;
-      if (!(writes_strided && !reshaped) && !((writes_strided || writes_contiguous) && contiguous_slices)) continue;
-      info_[x].in_place = ConcatSlot{static_cast<int>(ci), here};
-    }
-  }
-}
-
-const Access& Lowerer::concat_home(int c) {
-  Info& in = info_[c];
-  if (!in.has_access) store(c);  // its own buffer, or a slice of an enclosing concat
-  return in.access;
-}
-
-// a's elements seen as `shape` (as many) without moving them, when the strides allow it (as
-// numpy's reshape without a copy): each run of old axes that merges or splits into new ones
-// must itself be contiguous. Axes of extent 1 take no part.
-static std::optional<Access> reshape_view(const Access& a, const Shape& shape) {
-  std::vector<int64_t> old_ext, old_str, new_ext;
-  for (size_t d = 0; d < a.shape.size(); ++d)
-    if (a.shape[d] != 1) {
-      old_ext.push_back(a.shape[d]);
-      old_str.push_back(a.strides[d]);
-    }
-  for (int64_t e : shape)
-    if (e != 1) new_ext.push_back(e);
-  if (std::find(new_ext.begin(), new_ext.end(), 0) != new_ext.end()) return std::nullopt;
-  std::vector<int64_t> new_str(new_ext.size(), 1);
-  size_t oi = 0, ni = 0;
-  while (oi < old_ext.size() && ni < new_ext.size()) {
-    size_t oj = oi + 1, nj = ni + 1;
-    int64_t op = old_ext[oi], np = new_ext[ni];
-    while (op != np) {
-      if (np < op) {
-        if (nj == new_ext.size()) return std::nullopt;
-        np *= new_ext[nj++];
-      } else {
-        if (oj == old_ext.size()) return std::nullopt;
-        op *= old_ext[oj++];
-      }
-    }
-    for (size_t k = oi; k + 1 < oj; ++k)
-      if (old_str[k] != old_ext[k + 1] * old_str[k + 1]) return std::nullopt;
-    new_str[nj - 1] = old_str[oj - 1];
-    for (size_t k = nj - 1; k > ni; --k) new_str[k - 1] = new_str[k] * new_ext[k];
-    oi = oj;
-    ni = nj;
-  }
-  if (oi != old_ext.size() || ni != new_ext.size()) return std::nullopt;
-  Access v = a;
-  v.shape = shape;
-  v.strides.assign(shape.size(), 0);
-  for (size_t d = 0, k = 0; d < shape.size(); ++d)
-    if (shape[d] != 1) v.strides[d] = new_str[k++];
-  return v;
-}
-
-std::optional<Access> Lowerer::concat_slice(int c, int64_t offset, const Shape& piece, const Shape& shape) {
-  Access a = concat_home(c);
-  const int64_t axis = order_[c]->ints[0];
-  a.offset += offset * a.strides[axis];
-  a.shape = piece;
-  if (shape == piece) return a;   // strides of the concat
-  return reshape_view(a, shape);  // (the slice may itself lie strided in an enclosing concat)
-}
-
 const Node* Lowerer::shown(const Node* n) {
   while (n->op == Op::Reshape) n = n->inputs[0].get();
   return n;
@@ -415,33 +321,6 @@ bool Lowerer::can_join(int g, int i, const std::vector<int>& reads) const {
   return !row_root || on_rows;
 }
 
-Shape Lowerer::row_shape(int g) const {
-  Shape row = groups_[g].domain;
-  if (row.empty() || row.back() == 1) return {};
-  row.back() = 1;
-  return row;
-}
-
-int Lowerer::row_value(int r, int g) const {
-  if (g < 0 || !info_[r].has_access) return -1;
-  int q = r;
-  while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
-  const Info& v = info_[q];
-  const Shape row = row_shape(g);
-  if (v.group != g || row.empty() || order_[q]->shape != row || !v.has_access) return -1;
-  if (v.kind == Kind::Reduce ? order_[q]->inputs[0]->shape != groups_[g].domain
-                             : v.kind != Kind::Compute || !is_root(q))
-    return -1;
-  // r must read, at each point of g's domain, the element of its row: the same place but along
-  // the last axis, which it does not move along.
-  const Access& a = info_[r].access;
-  const Access& w = v.access;
-  if (a.buf != w.buf || a.offset != w.offset || a.dtype != w.dtype || a.shape.size() != row.size()) return -1;
-  for (size_t k = 0; k + 1 < row.size(); ++k)
-    if (row[k] != 1 && a.strides[k] != w.strides[k]) return -1;
-  return a.shape.back() == 1 || a.strides.back() == 0 ? q : -1;
-}
-
 int Lowerer::load(KernelBuilder& kb, const Access& a) {
   Instr in;
   in.op = Op::Input;
@@ -522,26 +401,6 @@ Step Lowerer::kernel_step(KernelBuilder& kb, int nodes) {
   return st;
 }
 
-void Lowerer::partial_sums(KernelStep& k, const KernelDesc& d) {
-  if (k.splittable || d.domain.size() < 2 || k.outer < kPartialChunks || k.points < kPartialPoints) return;
-  std::vector<int> fills;
-  for (const Store& st : d.stores) {
-    if (d.args[st.arg].strides[0] != 0) continue;
-    // Only reductions can be cut: a plain store along the axis would be written by every chunk.
-    auto f = std::find_if(k.fills.begin(), k.fills.end(), [&](const exec::Fill& x) { return x.arg == st.arg; });
-    if (st.reduce == Op::Input || f == k.fills.end()) return;
-    const int at = static_cast<int>(f - k.fills.begin());
-    if (std::find(fills.begin(), fills.end(), at) == fills.end()) fills.push_back(at);
-  }
-  for (int f : fills) {
-    const DType t = k.args[k.fills[f].arg].dtype;
-    s_.buffers.push_back(ArenaBuffer{(kPartialChunks - 1) * k.fills[f].count * static_cast<int64_t>(size_of(t)), -1});
-    const BufferRef copies{Space::Arena, static_cast<int>(s_.buffers.size() - 1)};
-    k.partials.push_back(exec::Partial{f, home(copies, t, {(kPartialChunks - 1) * k.fills[f].count})});
-  }
-  k.chunks = kPartialChunks;
-}
-
 Step Lowerer::group_step(int g) {
   const Group& gr = groups_[g];
   KernelBuilder kb;
@@ -571,80 +430,6 @@ Step Lowerer::group_step(int g) {
   }
   keep_across_passes(kb, g);
   return kernel_step(kb, gr.nodes);
-}
-
-// Compute instructions in v's expression (loads, constants and totals are free).
-static int work(const KernelDesc& d, int v, std::vector<bool>& seen) {
-  if (v < 0 || seen[v]) return 0;
-  seen[v] = true;
-  const Instr& in = d.code[v];
-  const bool free = in.op == Op::Input || in.op == Op::Full || in.op == Op::Sum || in.op == Op::Max;
-  return (free ? 0 : 1) + work(d, in.a, seen) + work(d, in.b, seen) + work(d, in.c, seen);
-}
-
-// Per instruction, the latest pass that computes it at the points of a row (-1: none): each pass
-// computes what its stores need, down to row values and to values an earlier pass wrote.
-static std::vector<int> latest_pass(const KernelDesc& d) {
-  const KernelDesc::Passes p = d.passes();
-  const KernelDesc::Rows rows = d.rows();
-  std::vector<int> latest(d.code.size(), -1);
-  for (int q = 0; q < p.count; ++q) {
-    std::vector<int> todo;
-    for (size_t s = 0; s < d.stores.size(); ++s)
-      if (p.of_store[s] == q && !rows.store[s]) todo.push_back(d.stores[s].value);
-    std::vector<bool> seen(d.code.size(), false);
-    while (!todo.empty()) {
-      const int i = todo.back();
-      todo.pop_back();
-      if (i < 0 || seen[i] || rows.instr[i]) continue;
-      seen[i] = true;
-      if (p.of_instr[i] < q && rows.kept[i] >= 0) continue;  // read back
-      latest[i] = std::max(latest[i], q);
-      todo.insert(todo.end(), {d.code[i].a, d.code[i].b, d.code[i].c});
-    }
-  }
-  return latest;
-}
-
-static bool costly(Op op) {
-  switch (op) {
-    case Op::Exp:
-    case Op::Log:
-    case Op::Tanh:
-    case Op::Sigmoid:
-    case Op::Softplus:
-    case Op::Sqrt:
-    case Op::Div:
-    case Op::Pow: return true;
-    default: return false;
-  }
-}
-
-void Lowerer::keep_across_passes(KernelBuilder& kb, int g) {
-  const Group& gr = groups_[g];
-  if (kb.desc.passes().count == 1) return;
-  const std::vector<int> of_instr = kb.desc.passes().of_instr;
-  auto keep = [&](int v, DType t) {
-    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(gr.domain) * size_of(t)), -1});
-    const Access scratch = home(BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)}, t, gr.domain);
-    kb.desc.stores.push_back(Store{v, kb.arg(scratch), Op::Input});
-  };
-  // Roots of some weight (an LSTM's cell state: three activations and their sums)...
-  std::vector<int> latest = latest_pass(kb.desc);
-  for (int r : gr.roots) {
-    if (info_[r].kind == Kind::Reduce || order_[r]->shape != gr.domain) continue;
-    const int v = kb.memo.at(r);
-    std::vector<bool> seen(kb.desc.code.size(), false);
-    if (latest[v] > of_instr[v] && kb.desc.rows().kept[v] < 0 && work(kb.desc, v, seen) >= 3) keep(v, order_[r]->dtype);
-  }
-  // ...then single activations a later pass still needs (the gates a backward pass reads again),
-  // the latest first: one kept may spare the pass the values it is made from.
-  for (int v = static_cast<int>(kb.desc.code.size()); v-- > 0;) {
-    if (!costly(kb.desc.code[v].op)) continue;
-    latest = latest_pass(kb.desc);
-    if (latest[v] > of_instr[v] && kb.desc.rows().kept[v] < 0 && !kb.desc.rows().instr[v])
-      keep(v, kb.desc.code[v].dtype);
-  }
 }
 
 Step Lowerer::copy_step(KernelBuilder& kb) { return kernel_step(kb, 1); }

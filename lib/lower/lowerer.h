@@ -1,8 +1,10 @@
 // The lowering's state and stages (internal to lib/lower): the Lowerer walks an optimised graph
 // in topological order and produces a Schedule. Its state is a record per node (Info), per
-// kernel group (Group), per loop (LoopPlan) and per concat operand copied into place (ConcatCopy). fuse.cpp holds the general stages (kinds,
-// placement, fusion groups, kernels, emission; see its top comment), lower_loops.cpp what is
-// particular to loops (histories, slot reuse, the loop step).
+// kernel group (Group), per loop (LoopPlan) and per concat operand copied into place
+// (ConcatCopy). fuse.cpp holds the general stages (kinds, placement, fusion groups, kernels,
+// emission; see its top comment), concat.cpp the concats written in place, rows.cpp kernels in
+// passes over rows and partial sums, lower_loops.cpp what is particular to loops (histories, slot
+// reuse, the loop step).
 #pragma once
 #include <algorithm>
 #include <map>

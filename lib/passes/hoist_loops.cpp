@@ -22,57 +22,15 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "rnnc/passes.h"
-#include "rnnc/scan.h"
+#include "passes/hoist.h"
 
 namespace rnnc {
 
 namespace {
 
-struct Hoist {
-  const Loop& L;
-  std::vector<Var> bind;   // outer values bound to L.inputs
-  std::vector<bool> live;  // per output of L: used outside
-  std::unordered_map<const Node*, int> input_at;
-  std::unordered_map<const Node*, bool> per_step;  // depends on a carry or x_t
-  std::unordered_map<const Node*, bool> on_carry;  // depends on a carry
-
-  Hoist(const Loop& l, std::vector<Var> b, std::vector<bool> lv) : L(l), bind(std::move(b)), live(std::move(lv)) {
-    for (size_t i = 0; i < L.inputs.size(); ++i) input_at[L.inputs[i].node().get()] = static_cast<int>(i);
-    for (const NodePtr& n : topo_order(L.outputs)) {
-      bool s = false, c = false;
-      if (auto it = input_at.find(n.get()); it != input_at.end()) {
-        s = it->second < L.carries + L.xs;
-        c = it->second < L.carries;
-      }
-      for (const NodePtr& in : n->inputs) {
-        s |= per_step.at(in.get());
-        c |= on_carry.at(in.get());
-      }
-      per_step[n.get()] = s;
-      on_carry[n.get()] = c;
-    }
-  }
-
-  bool is_step(const Var& v) const { return per_step.at(v.node().get()); }
-  int sequence_of(const Var& v) const {
-    auto it = input_at.find(v.node().get());
-    return it != input_at.end() && it->second >= L.carries && it->second < L.carries + L.xs ? it->second : -1;
-  }
-  // An invariant body value as an outer value.
-  Var outside(const Var& v) const {
-    std::unordered_map<const Node*, Var> with;
-    for (size_t i = L.carries + L.xs; i < L.inputs.size(); ++i) with.emplace(L.inputs[i].node().get(), bind[i]);
-    return substitute({v}, with)[0];
-  }
-};
-
-// [T, B, ...] -> [T*B, ...]
-Var flat(const Var& stack) {
-  Shape s(stack.shape().begin() + 1, stack.shape().end());
-  s[0] *= stack.shape()[0];
-  return reshape(stack, s);
-}
+using hoisting::flat;
+using hoisting::Hoist;
+using hoisting::Stacked;
 
 using Build = std::function<Var(const std::vector<Var>& new_ys)>;
 
@@ -259,7 +217,7 @@ class Hoister {
         };
         changed = true;
       } else if (std::optional<Var> v; !L.keeps_work_inside() && h.is_step(y) && !h.on_carry.at(y.node().get()) &&
-                                       (v = vectorized(y.node())) && has_gemm[y.node().get()]) {
+                                       (v = st.vectorized(y.node())) && st.has_gemm(y.node().get())) {
         // No carry in it (a gate of x_t alone, kept for the backward pass): all steps at once,
         // before the loop, rather than a GEMM per step inside it.
         rebuild[k] = [v = *v](const std::vector<Var>&) { return v; };
@@ -270,82 +228,6 @@ class Hoister {
       }
     }
   }
-
-  // n for every step, stacked [T, ...], or nothing when it has no known batched form (n must not
-  // depend on a carry); has_gemm: whether computing it so takes a GEMM.
-  std::optional<Var> vectorized(const NodePtr& n) {
-    if (auto it = vec_memo.find(n.get()); it != vec_memo.end()) return it->second;
-    std::optional<Var> r;
-    Shape stacked_shape = n->shape;
-    stacked_shape.insert(stacked_shape.begin(), T);
-    auto lift = [&](const NodePtr& in) -> std::optional<Var> {  // an input, stacked
-      if (h.is_step(Var(in))) return vectorized(in);
-      Shape all = in->shape;
-      all.insert(all.begin(), T);
-      return broadcast_to(h.outside(Var(in)), all);  // a view: the new axis leads
-    };
-    const OpClass cls = info(n->op).cls;
-    bool gemm = false;
-    if (int s = h.sequence_of(Var(n)); s >= 0) {
-      r = bind[s];
-    } else if (n->op == Op::MatMul && n->rank() == 2 && h.is_step(Var(n->inputs[0])) && !h.is_step(Var(n->inputs[1]))) {
-      if (auto a = vectorized(n->inputs[0])) {
-        r = reshape(matmul(flat(*a), h.outside(Var(n->inputs[1]))), stacked_shape);
-        gemm = true;
-      }
-    } else if (n->op == Op::BroadcastTo) {
-      // (a layer norm's mean over the row, spread along it): the stacked operand, its axes aligned
-      // under the result's by leading 1s after T, spread to the stacked shape.
-      const NodePtr& in = n->inputs[0];
-      if (!h.is_step(Var(in))) {
-        r = broadcast_to(h.outside(Var(in)), stacked_shape);
-      } else if (auto v = vectorized(in)) {
-        Shape aligned(n->rank() - in->rank(), 1);
-        aligned.insert(aligned.begin(), T);
-        aligned.insert(aligned.end(), in->shape.begin(), in->shape.end());
-        r = broadcast_to(reshape(*v, aligned), stacked_shape);
-      }
-    } else if (cls == OpClass::Elementwise || n->op == Op::Sum || n->op == Op::Max || n->op == Op::Slice ||
-               n->op == Op::Reshape) {
-      Node copy = *n;
-      copy.shape = stacked_shape;
-      if (n->op == Op::Sum || n->op == Op::Max)
-        for (int64_t& a : copy.ints) ++a;
-      if (n->op == Op::Slice) copy.ints.insert(copy.ints.begin(), 0);
-      bool ok = true;
-      for (NodePtr& in : copy.inputs) {
-        auto v = lift(in);
-        if (!v) {
-          ok = false;
-          break;
-        }
-        gemm |= has_gemm[in.get()];
-        in = v->node();
-      }
-      if (ok) r = Var(intern(std::move(copy)));
-    }
-    for (const NodePtr& in : n->inputs) gemm |= has_gemm[in.get()];
-    has_gemm[n.get()] = gemm;
-    vec_memo[n.get()] = r;
-    return r;
-  }
-  std::unordered_map<const Node*, std::optional<Var>> vec_memo;
-  std::unordered_map<const Node*, bool> has_gemm;
-
-  // The size of the largest per-step value that step work n is computed from: the products and
-  // sequence slices in it (what the loop would read per step if n were hoisted up to them).
-  int64_t source_size(const NodePtr& n) {
-    if (auto it = source_memo.find(n.get()); it != source_memo.end()) return it->second;
-    int64_t s = 0;
-    if (n->op == Op::MatMul || h.sequence_of(Var(n)) >= 0) {
-      s = numel(n->shape);
-    } else {
-      for (const NodePtr& in : n->inputs)
-        if (h.is_step(Var(in))) s = std::max(s, source_size(in));
-    }
-    return source_memo[n.get()] = s;
-  }
-  std::unordered_map<const Node*, int64_t> source_memo;
 
   // Work that reads the sequences but no carry (the input projection x_t W, with its bias and
   // whatever else follows before the recurrence joins in) is computed for all steps at once before
@@ -370,13 +252,13 @@ class Hoister {
         // made from dt_t [B, D]), hoisted, would be written for every step, N times the size of
         // what it is made from, and read back by the loop: what it is made from is hoisted
         // instead, and the spreading is done in the step.
-        if (numel(in->shape) > source_size(in)) {
+        if (numel(in->shape) > st.source_size(in)) {
           todo.insert(todo.end(), in->inputs.begin(), in->inputs.end());
           continue;
         }
-        auto v = vectorized(in);
+        auto v = st.vectorized(in);
         // Worth it when there is a GEMM in it (elementwise work alone moves, but may not shrink).
-        if (!v || !has_gemm[in.get()]) continue;
+        if (!v || !st.has_gemm(in.get())) continue;
         Var p = input(in->shape, in->dtype, "hoisted");
         hoisted.emplace(in.get(), p);
         new_x_in.push_back(p);
@@ -553,6 +435,7 @@ class Hoister {
   const Loop& L;
   std::vector<Var> bind;  // outer values bound to L.inputs
   Hoist h;
+  Stacked st{h};
   const int64_t T;
   std::vector<bool> live_outputs;
   std::unordered_map<const Node*, int> uses;  // body uses of each node
