@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <iterator>
 #include <string>
 
@@ -149,6 +150,36 @@ TEST_CASE("rnnc --version and --help") {
   CHECK(h.status == 0);
   CHECK(h.output.find("--rebuild") != std::string::npos);
   CHECK(run(std::string(RNNC_TOOL)).status != 0);  // a verb is required
+}
+
+TEST_CASE("rnnc info: the CPU and each per-CPU choice, as measured or as the environment says") {
+  // Each shape's line says "N.NNx reading it transposed, used" or "..., not used": used exactly
+  // where the measured speedup is 1.10x or more, unless RNNC_PRETRANSPOSE decides.
+  auto shape_lines = [](const std::string& out) {
+    std::vector<std::pair<double, bool>> lines;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("  [") && line.find("reading it transposed") != std::string::npos)
+        lines.emplace_back(std::stod(line.substr(line.find("]: ") + 3)), !line.ends_with("not used"));
+    return lines;
+  };
+  Run r = run(std::string(RNNC_TOOL) + " info");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  for (const char* field : {"cpu:", "kernels for:", "threads:", "float32 GEMMs:", "bf16 mode:", "int8 weights:"})
+    CHECK(r.output.find(std::string("\n") + field) != std::string::npos);
+  const auto measured = shape_lines(r.output);
+  CHECK(measured.size() == 4);
+  for (auto [speedup, used] : measured) {
+    CHECK(speedup > 0.1);
+    CHECK(speedup < 10);
+    CHECK(used == (speedup >= 1.1));
+  }
+  for (const char* forced : {"0", "1"}) {
+    const auto lines = shape_lines(run("RNNC_PRETRANSPOSE=" + std::string(forced) + " " + RNNC_TOOL + " info").output);
+    CHECK(lines.size() == 4);
+    for (auto [speedup, used] : lines) CHECK(used == (forced[0] == '1'));
+  }
 }
 
 TEST_CASE("the tool refuses bad input when it parses it, and says each error once, in words") {

@@ -119,4 +119,29 @@ Compiled compile(const Function& f, const CompileOptions& options = {});
 // (avx512_bf16) and bfloat16 GEMMs are measured faster than float32's (or RNNC_BF16=force).
 bool bf16_supported();
 
+// This CPU and what compile() chooses on it: what `rnnc info` prints. The speedups are measured
+// at the first call (GEMMs of a recurrent layer's shape, [128, 256] x [256, 1024], one thread, a
+// few milliseconds) and remembered for the process, as compile() itself does.
+struct HostInfo {
+  std::string cpu;                    // /proc/cpuinfo: model name, family, model
+  std::string llvm_cpu;               // what kernels are compiled for ("znver5", "sapphirerapids")
+  std::vector<std::string> features;  // the instructions rnnc's paths use that this CPU has
+  int threads = 0;                    // kernels and GEMMs when CompileOptions::threads is 0
+  std::string gemm;                   // the float32 GEMMs' library
+  // A loop's weight copied transposed before the loop, decided per GEMM shape [m, k] x [k, n]:
+  // the GEMM's speed so over reading W^T in place, and whether compile() makes the copy (>= 1.1,
+  // or RNNC_PRETRANSPOSE), at a few recurrent layers' shapes.
+  struct Pretranspose {
+    int64_t m, k, n;
+    double speedup;
+    bool used;
+  };
+  std::vector<Pretranspose> pretranspose;
+  // bfloat16 GEMMs over float32's (0: no avx512_bf16), and whether CompileOptions::bf16 takes effect.
+  double bf16_speedup = 0;
+  bool bf16 = false;
+  std::string int8;  // how GEMMs on int8 weights (exported models) multiply
+};
+HostInfo host_info();
+
 }  // namespace rnnc

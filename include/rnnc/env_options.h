@@ -8,6 +8,8 @@
 //   RNNC_DISK_CACHE  0: compiled kernels are not kept on disk
 //   RNNC_BF16        force: CompileOptions::bf16 takes effect on any CPU with avx512_bf16, even one
 //                    where bfloat16 GEMMs are measured slower than float32's
+//   RNNC_PRETRANSPOSE 1 or 0: a loop's transposed weight is (or is not) copied transposed before the
+//                    loop, instead of as measured on this CPU (rnnc info shows the measurement)
 //
 // CompileOptions::env starts as EnvOptions::from_environment(); a program (or a test) sets any
 // field for one compile instead of changing its environment.
@@ -24,6 +26,7 @@ struct EnvOptions {
   std::string cache_dir;    // RNNC_CACHE_DIR or its fallbacks ("" when there is no home)
   bool disk_cache = true;   // RNNC_DISK_CACHE != 0
   bool bf16_force = false;  // RNNC_BF16=force
+  int pretranspose = -1;    // RNNC_PRETRANSPOSE: 1, 0, or -1 (unset: measured)
 
   // Whether `dump` lists `what`.
   bool dumps(std::string_view what) const;

@@ -52,9 +52,11 @@ std::vector<Var> optimize_loops(const std::vector<Var>& outputs);
 // x_t W, output projections e_t W, and accumulations a += p_t^T q_t or a += sum_batch(e_t) (the
 // weight and bias gradients of backpropagation through time). Drops loop inputs and outputs that
 // nothing uses.
-// pretranspose_products: a loop's GEMM reading a transposed invariant weight gets it transposed
-// once before the loop (where that pays on this CPU: exec::transposed_copy_speedup).
-std::vector<Var> hoist_loops(const std::vector<Var>& outputs, bool pretranspose_products = true);
+// A loop's GEMM [m, k] x [k, n] reading a transposed invariant weight gets it transposed once
+// before the loop where pretranspose_pays(m, k, n) says so (compile() asks this CPU: the GEMM of
+// that shape timed both ways, exec::transposed_copy_speedup); empty: everywhere.
+using PretransposePays = std::function<bool(int64_t m, int64_t k, int64_t n)>;
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs, const PretransposePays& pretranspose_pays = {});
 
 // Recomputation (docs/memory.md): how the backward loop of each forward/backward loop pair that
 // autodiff made gets the forward values it reads.
@@ -90,9 +92,9 @@ std::vector<Var> bf16_gemms(const std::vector<Var>& outputs);
 // What a pipeline run is asked for beyond making the graph faster.
 struct PassOptions {
   Checkpointing checkpointing;
-  bool bf16 = false;             // bf16_gemms
-  bool gathers_in_loops = true;  // gather_rows
-  bool pretranspose = true;      // hoist_loops' pretranspose_products
+  bool bf16 = false;              // bf16_gemms
+  bool gathers_in_loops = true;   // gather_rows
+  PretransposePays pretranspose;  // hoist_loops' pretranspose_pays
 };
 
 struct Pass {

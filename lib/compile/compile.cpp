@@ -16,6 +16,7 @@
 
 #include "codegen/codegen.h"
 #include "compile/built.h"
+#include "compile/host.h"
 #include "exec/executor.h"
 #include "exec/gemm.h"
 #include "exec/quantize.h"
@@ -44,40 +45,6 @@ std::string signature(const std::vector<Spec>& specs) {
   return s;
 }
 
-// Whether the bf16 mode pays on this CPU: it has avx512_bf16, and bfloat16 GEMMs beat float32's
-// by 10% (the casts around them cost something), measured once; or RNNC_BF16=force. On Zen 4 and
-// 5 they run ~1.5-2x; on an Intel Xeon without AMX, 0.6x (docs/performance.md).
-bool bf16_pays(bool say, bool force) {
-  static const bool has = codegen::host_has_bf16();
-  static std::once_flag said;
-  if (!has) {
-    if (say)
-      std::call_once(said,
-                     [] { fmt::print(stderr, "rnnc: bf16 mode: this CPU has no avx512_bf16; GEMMs stay float32\n"); });
-    return false;
-  }
-  if (force) return true;
-  const double speedup = exec::bf16_gemm_speedup();
-  if (speedup >= 1.1) return true;
-  if (say)
-    std::call_once(said, [speedup] {
-      fmt::print(stderr,
-                 "rnnc: bf16 mode: on this CPU bfloat16 GEMMs run at {:.2f}x float32's; GEMMs stay float32 "
-                 "(RNNC_BF16=force uses them anyway)\n",
-                 speedup);
-    });
-  return false;
-}
-
-// Whether a loop's weight transposed once before it makes its GEMMs faster on this CPU, by 10%
-// (the copy costs something), measured once: on Zen 4 oneDNN's sgemm ran 410 GFLOP/s on the copy
-// against 236 reading W transposed; on Zen 3 the copy (aligned, rows 4 KB apart) ran 1.7-2x
-// slower (docs/performance.md).
-bool transposed_copy_pays() {
-  static const bool pays = exec::transposed_copy_speedup() >= 1.1;
-  return pays;
-}
-
 // The optimised graph lowered and its memory planned, for one recomputation schedule (and
 // choice of gather_rows). `split` says whether the schedule found a loop pair to recompute (a
 // loop over segments).
@@ -85,7 +52,7 @@ std::shared_ptr<lower::Lowered> plan(const Function& f, const CompileOptions& o,
                                      bool* split = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool bf16 = po.bf16 = o.bf16 && o.optimize && bf16_pays(true, o.env.bf16_force);
-  po.pretranspose = transposed_copy_pays();
+  po.pretranspose = transposed_copy_pays(o.env);
   const Checkpointing& c = po.checkpointing;
   const Function g = o.optimize ? optimize(f, o.env, po) : f;
   st.pass_seconds += since(t0);
@@ -388,8 +355,6 @@ std::string CompileStats::str() const {
       steps_in_loops ? " (the per-step work in the loops)" : "", bf16 ? "; GEMMs in bf16" : "",
       int8_gemms > 0 ? fmt::format("; {} GEMMs on int8 weights", int8_gemms) : "");
 }
-
-bool bf16_supported() { return bf16_pays(false, EnvOptions::from_environment().bf16_force); }
 
 Compiled compile(const Function& f, const CompileOptions& options) {
   Compiled c;

@@ -19,6 +19,7 @@ EnvOptions read() {
   o.threads = std::max(0, std::atoi(env("RNNC_THREADS").c_str()));
   o.disk_cache = env("RNNC_DISK_CACHE") != "0";
   o.bf16_force = env("RNNC_BF16") == "force";
+  if (const std::string t = env("RNNC_PRETRANSPOSE"); !t.empty()) o.pretranspose = t != "0";
   namespace fs = std::filesystem;
   if (std::string d = env("RNNC_CACHE_DIR"); !d.empty())
     o.cache_dir = d;

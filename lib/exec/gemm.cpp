@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <cstring>
 #include <type_traits>
@@ -253,72 +254,77 @@ void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const
   }
 }
 
-double transposed_copy_speedup() {
-  static const double speedup = [] {
-    constexpr int64_t M = 128, K = 256, N = 1024;
-    auto buffer = [](int64_t floats) {
-      auto* p =
-          static_cast<float*>(::operator new[](static_cast<size_t>(floats) * sizeof(float), std::align_val_t{64}));
-      for (int64_t i = 0; i < floats; ++i) p[i] = static_cast<float>(i % 7) * 0.125f;  // small, finite
-      return std::unique_ptr<float[], void (*)(float*)>(p,
-                                                        [](float* q) { ::operator delete[](q, std::align_val_t{64}); });
-    };
-    auto a = buffer(M * K), b = buffer(K * N), c = buffer(M * N);
-    auto access = [](Shape shape, std::vector<int64_t> strides) {
-      Access x;
-      x.dtype = DType::f32, x.shape = std::move(shape), x.strides = std::move(strides);
-      return x;
-    };
-    // Seconds of the fastest of five calls (after a first).
-    auto best = [&](bool row_major) {
-      GemmStep g;
-      g.a = access({M, K}, {K, 1});
-      g.b = row_major ? access({K, N}, {N, 1}) : access({K, N}, {1, K});
-      g.c = access({M, N}, {N, 1});
-      double fastest = 1e30;
-      for (int r = 0; r < 6; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        run_gemm(g, reinterpret_cast<std::byte*>(a.get()), reinterpret_cast<std::byte*>(b.get()),
-                 reinterpret_cast<std::byte*>(c.get()), nullptr, 1);
-        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (r > 0) fastest = std::min(fastest, sec);
-      }
-      return fastest;
-    };
-    return best(false) / best(true);
-  }();
-  return speedup;
+const char* gemm_library() {
+#ifdef RNNC_HAVE_DNNL
+  return "oneDNN sgemm (small M: rnnc's own GEMV)";
+#else
+  return "Eigen (small M: rnnc's own GEMV)";
+#endif
+}
+
+// The probes below time one GEMM two ways on one thread, once per process (and shape).
+namespace {
+
+Access probe_access(DType t, Shape shape, std::vector<int64_t> strides) {
+  Access x;
+  x.dtype = t, x.shape = std::move(shape), x.strides = std::move(strides);
+  return x;
+}
+
+// 64-byte aligned, as the arena's buffers are, and filled with small finite values as float32 and
+// as bfloat16 alike.
+std::shared_ptr<std::byte[]> probe_buffer(int64_t bytes) {
+  auto* p = static_cast<std::byte*>(::operator new[](static_cast<size_t>(bytes), std::align_val_t{64}));
+  for (int64_t i = 0; i < bytes; ++i) p[i] = std::byte(i % 7 + 60);
+  return std::shared_ptr<std::byte[]>(p, [](std::byte* q) { ::operator delete[](q, std::align_val_t{64}); });
+}
+
+// A GEMM [m, k] x [k, n] with B as W^T of a weight W [n, k] (column-major), or row-major (the
+// weight transposed once beforehand).
+GemmStep probe_gemm(DType t, int64_t m, int64_t k, int64_t n, bool b_row_major) {
+  GemmStep g;
+  g.a = probe_access(t, {m, k}, {k, 1});
+  g.b = b_row_major ? probe_access(t, {k, n}, {n, 1}) : probe_access(t, {k, n}, {1, k});
+  g.c = probe_access(DType::f32, {m, n}, {n, 1});
+  return g;
+}
+
+// Seconds of the fastest of five calls of g on fresh operands (after a first, which makes oneDNN's
+// primitive and faults the memory in).
+double fastest_call(const GemmStep& g) {
+  const int64_t m = g.a.shape[0], k = g.a.shape[1], n = g.b.shape[1];
+  const auto a = probe_buffer(m * k * size_of(g.a.dtype));
+  const auto b = probe_buffer(k * n * size_of(g.b.dtype));
+  const auto c = probe_buffer(m * n * size_of(g.c.dtype));
+  double fastest = 1e30;
+  for (int r = 0; r < 6; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run_gemm(g, a.get(), b.get(), c.get(), nullptr, 1);
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r > 0) fastest = std::min(fastest, sec);
+  }
+  return fastest;
+}
+
+}  // namespace
+
+double transposed_copy_speedup(int64_t m, int64_t k, int64_t n) {
+  m = std::clamp<int64_t>(m, 1, 128);
+  if (2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) > 256e6)
+    m = 128, k = 256, n = 1024;
+  static std::mutex mu;
+  static std::map<std::tuple<int64_t, int64_t, int64_t>, double> measured;
+  std::lock_guard lock(mu);
+  auto [it, fresh] = measured.try_emplace({m, k, n}, 0.0);
+  if (fresh)
+    it->second =
+        fastest_call(probe_gemm(DType::f32, m, k, n, false)) / fastest_call(probe_gemm(DType::f32, m, k, n, true));
+  return it->second;
 }
 
 double bf16_gemm_speedup() {
-  static const double speedup = [] {
-    constexpr int64_t M = 128, K = 256, N = 1024;
-    auto access = [](DType t, Shape shape, std::vector<int64_t> strides) {
-      Access a;
-      a.dtype = t, a.shape = std::move(shape), a.strides = std::move(strides);
-      return a;
-    };
-    // Seconds of the fastest of five calls (after one that makes oneDNN's primitive).
-    auto best = [&](DType t) {
-      const size_t es = size_of(t);
-      std::vector<std::byte> a(M * K * es), b(K * N * es), c(M * N * sizeof(float));
-      for (size_t i = 0; i < a.size(); ++i) a[i] = std::byte(i % 7 + 60);  // small finite values either way
-      for (size_t i = 0; i < b.size(); ++i) b[i] = std::byte(i % 5 + 60);
-      GemmStep g;
-      g.a = access(t, {M, K}, {K, 1});
-      g.b = access(t, {K, N}, {1, K});  // column-major: W^T of a weight W [N, K]
-      g.c = access(DType::f32, {M, N}, {N, 1});
-      double fastest = 1e30;
-      for (int r = 0; r < 6; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        run_gemm(g, a.data(), b.data(), c.data(), nullptr, 1);
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (r > 0) fastest = std::min(fastest, s);
-      }
-      return fastest;
-    };
-    return best(DType::f32) / best(DType::bf16);
-  }();
+  static const double speedup = fastest_call(probe_gemm(DType::f32, 128, 256, 1024, false)) /
+                                fastest_call(probe_gemm(DType::bf16, 128, 256, 1024, false));
   return speedup;
 }
 

@@ -18,10 +18,15 @@ void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const
 // one thread) runs with bfloat16 operands than with float32 ones on this CPU, measured at the
 // first call (a few milliseconds) and remembered. Call only where the CPU has avx512_bf16.
 double bf16_gemm_speedup();
-// How much faster float32 [128, 256] x [256, 1024] runs, one thread, on a row-major copy of W^T
-// laid out as the arena lays it (64-byte aligned, rows 4 KB apart) than on W [1024, 256] read
-// transposed; measured once. Whether a loop's weight transposed before it pays (hoist_loops).
-double transposed_copy_speedup();
+// How much faster float32 [m, k] x [k, n] runs, one thread, on a row-major copy of W^T laid out as
+// the arena lays it (64-byte aligned) than on W [n, k] read transposed; measured once per shape
+// (m at most 128; a shape of more than 256 MFLOP is taken as [128, 256] x [256, 1024]). Whether
+// a loop's weight transposed before it pays (hoist_loops).
+double transposed_copy_speedup(int64_t m = 128, int64_t k = 256, int64_t n = 1024);
+// The float32 GEMMs' library ("oneDNN sgemm", or "Eigen" in a build without oneDNN), and the int8
+// weight GEMM's inner product ("avx512vnni vpdpbusd", or "scalar" in a build for a CPU without it).
+const char* gemm_library();
+const char* q8_path();
 
 void gemm_q8(const float* a, int64_t lda, const int8_t* q, int64_t ldq, const float* scale, const float* sums, float* c,
              int64_t ldc, int64_t m, int64_t n, int64_t k, int threads);

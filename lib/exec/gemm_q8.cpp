@@ -139,4 +139,12 @@ void gemm_q8(const float* a, int64_t lda, const int8_t* q, int64_t ldq, const fl
   parallel_for(threads, blocks, block, Sharing::ByThread);
 }
 
+const char* q8_path() {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+  return "avx512vnni vpdpbusd, 64 bytes a step";
+#else
+  return "scalar (this build's CPU has no avx512vnni)";
+#endif
+}
+
 }  // namespace rnnc::exec

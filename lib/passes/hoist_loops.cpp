@@ -36,8 +36,8 @@ using Build = std::function<Var(const std::vector<Var>& new_ys)>;
 
 class Hoister {
  public:
-  Hoister(const NodePtr& first, const std::vector<bool>& live_outputs, bool pretranspose_products)
-      : pretranspose_products(pretranspose_products),
+  Hoister(const NodePtr& first, const std::vector<bool>& live_outputs, const PretransposePays& pretranspose_pays)
+      : pretranspose_pays(pretranspose_pays),
         first_(first),
         L(*first->loop),
         bind(inputs_of(first)),
@@ -314,8 +314,9 @@ class Hoister {
   }
 
   // A GEMM in the loop reading a transposed weight (h W_hh^T in PyTorch's layout) gets the weight
-  // transposed once, before the loop: oneDNN's sgemm is faster with B as stored than transposed,
-  // the more so as M shrinks (docs/performance.md). Not for short loops: a copy of the weight per
+  // transposed once, before the loop, where its shape runs faster so on this CPU (pretranspose_pays):
+  // on Zen 4 oneDNN's sgemm was faster with B as stored than transposed, the more so as M shrinks;
+  // on Zen 3 slower; on Zen 5 it depends on the shape (docs/performance.md). Not for short loops: a copy of the weight per
   // call costs more than the few steps gain. Sampling runs loops of one step, a character at a
   // time, where the copy was most of each call.
   // Where the body itself would copy a transposed invariant, it always gains, however short the
@@ -327,7 +328,8 @@ class Hoister {
     std::unordered_map<const Node*, Var> transposed;
     for (const NodePtr& n : topo_order(body_out)) {
       std::vector<NodePtr> reads;  // operands it would read as a copy of a transposed invariant
-      if (n->op == Op::MatMul && n->rank() == 2 && T >= kPretransposeMinSteps && pretranspose_products)
+      if (n->op == Op::MatMul && n->rank() == 2 && T >= kPretransposeMinSteps &&
+          (!pretranspose_pays || pretranspose_pays(n->shape[0], n->inputs[0]->shape[1], n->shape[1])))
         reads.push_back(n->inputs[1]);
       if (n->op == Op::Gather) reads.push_back(n->inputs[0]);
       if (n->op == Op::Scan) reads.insert(reads.end(), n->inputs.begin(), n->inputs.end());
@@ -430,7 +432,7 @@ class Hoister {
     return result;
   }
 
-  bool pretranspose_products;
+  const PretransposePays& pretranspose_pays;
   NodePtr first_;
   const Loop& L;
   std::vector<Var> bind;  // outer values bound to L.inputs
@@ -450,7 +452,7 @@ class Hoister {
 
 }  // namespace
 
-std::vector<Var> hoist_loops(const std::vector<Var>& outputs, bool pretranspose_products) {
+std::vector<Var> hoist_loops(const std::vector<Var>& outputs, const PretransposePays& pretranspose_pays) {
   std::vector<Var> out = outputs;
   std::unordered_set<const Loop*> settled;  // loops with nothing (more) to move
   for (int guard = 0; guard < 1000; ++guard) {
@@ -470,7 +472,7 @@ std::vector<Var> hoist_loops(const std::vector<Var>& outputs, bool pretranspose_
       if (settled.count(first->loop.get())) continue;
       std::vector<bool> live;
       for (const Node* n : nodes) live.push_back(n != nullptr);
-      std::vector<Var> result = Hoister(first, live, pretranspose_products).run();
+      std::vector<Var> result = Hoister(first, live, pretranspose_pays).run();
       if (result.empty()) {
         settled.insert(first->loop.get());
         continue;

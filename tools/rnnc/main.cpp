@@ -6,11 +6,13 @@
 //   rnnc export CHECKPOINT --onnx F  ... or as an ONNX model (rnnc/onnx.h)
 //   rnnc import MODEL.onnx --out F    an ONNX character model (rnnc's, PyTorch's) as a checkpoint
 //   rnnc plot RUN... -o F.svg          runs' loss curves on one chart, against seconds or steps
+//   rnnc info                         this CPU and what rnnc chooses on it (GEMM paths, bf16, int8)
 //   rnnc --version
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <rnnc/char_rnn.h>
 #include <rnnc/cli.h>
+#include <rnnc/compile.h>
 #include <rnnc/error.h>
 #include <rnnc/onnx.h>
 
@@ -161,11 +163,16 @@ int main(int argc, char** argv) {
   plot_cmd->add_option("--title", pl.title, "the chart's title");
   plot_cmd->set_version_flag("--version", std::string("rnnc plot ") + RNNC_VERSION_STRING);
 
+  CLI::App* info_cmd = app.add_subcommand(
+      "info", "this CPU and what rnnc chooses on it: the GEMMs' paths, bf16, int8 (measured, a few milliseconds)");
+  info_cmd->set_version_flag("--version", std::string("rnnc info ") + RNNC_VERSION_STRING);
+
   // CLI11 would take an unknown verb for a stray argument and say only that a verb is required.
   if (argc > 1 && argv[1][0] != '-' &&
-      !std::set<std::string>{"run", "train", "sample", "export", "import", "plot"}.count(argv[1])) {
+      !std::set<std::string>{"run", "train", "sample", "export", "import", "plot", "info"}.count(argv[1])) {
     fmt::print(stderr,
-               "rnnc: '{}' is not a verb; the verbs are run, train, sample, export, import and plot (rnnc --help)\n",
+               "rnnc: '{}' is not a verb; the verbs are run, train, sample, export, import, plot and info (rnnc "
+               "--help)\n",
                argv[1]);
     return 2;
   }
@@ -173,6 +180,26 @@ int main(int argc, char** argv) {
   try {
     if (*run_cmd) return rnnc::tool::run(run);
     if (*plot_cmd) return rnnc::tool::plot(pl);
+    if (*info_cmd) {
+      const rnnc::HostInfo h = rnnc::host_info();
+      const auto yes = [](bool b) { return b ? "used" : "not used"; };
+      fmt::print("rnnc {}\n", RNNC_VERSION_STRING);
+      fmt::print("cpu:            {}\n", h.cpu.empty() ? "unknown" : h.cpu);
+      fmt::print("kernels for:    {} ({})\n", h.llvm_cpu, fmt::join(h.features, " "));
+      fmt::print("threads:        {} (RNNC_THREADS)\n", h.threads);
+      fmt::print("float32 GEMMs:  {}\n", h.gemm);
+      fmt::print("a loop's weight copied transposed before it (per GEMM shape, RNNC_PRETRANSPOSE):\n");
+      for (const auto& p : h.pretranspose)
+        fmt::print("  [{}, {}] x [{}, {}]: {:.2f}x reading it transposed, {}\n", p.m, p.k, p.k, p.n, p.speedup,
+                   yes(p.used));
+      if (h.bf16_speedup > 0)
+        fmt::print("bf16 mode:      {} (bfloat16 GEMMs at {:.2f}x float32's; used from 1.10x, RNNC_BF16=force)\n",
+                   yes(h.bf16), h.bf16_speedup);
+      else
+        fmt::print("bf16 mode:      {} (no avx512bf16: float32 GEMMs)\n", yes(h.bf16));
+      fmt::print("int8 weights:   {}\n", h.int8);
+      return 0;
+    }
     if (*train_cmd) {
       for (const CLI::Option* opt : train_cmd->get_options())
         if (opt->count() > 0) tr.given.insert(opt->get_name());
