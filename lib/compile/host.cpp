@@ -83,7 +83,7 @@ HostInfo host_info() {
   h.threads = env.threads > 0 ? env.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   h.gemm = exec::gemm_library();
   const PretransposePays pays = transposed_copy_pays(env);
-  for (auto [m, k, n] : {std::array<int64_t, 3>{1, 256, 1024}, {32, 256, 1024}, {32, 700, 2800}, {128, 256, 1024}})
+  for (auto [m, k, n] : {std::array<int64_t, 3>{8, 256, 1024}, {32, 256, 1024}, {32, 700, 2800}, {128, 256, 1024}})
     h.pretranspose.push_back({m, k, n, exec::transposed_copy_speedup(m, k, n), pays(m, k, n)});
   h.bf16_speedup = codegen::host_has_bf16() ? exec::bf16_gemm_speedup() : 0.0;
   h.bf16 = bf16_supported();

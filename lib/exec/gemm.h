@@ -20,7 +20,7 @@ void run_gemm(const GemmStep& g, std::byte* A, std::byte* B, std::byte* C, const
 double bf16_gemm_speedup();
 // How much faster float32 [m, k] x [k, n] runs, one thread, on a row-major copy of W^T laid out as
 // the arena lays it (64-byte aligned) than on W [n, k] read transposed; measured once per shape
-// (m at most 128; a shape of more than 256 MFLOP is taken as [128, 256] x [256, 1024]). Whether
+// (m at most 128; under 2 MFLOP 1.0, not measured; over 256 MFLOP as [128, 256] x [256, 1024]). Whether
 // a loop's weight transposed before it pays (hoist_loops).
 double transposed_copy_speedup(int64_t m = 128, int64_t k = 256, int64_t n = 1024);
 // The float32 GEMMs' library ("oneDNN sgemm", or "Eigen" in a build without oneDNN), and the int8
