@@ -171,8 +171,7 @@ TEST_CASE("rnnc info: the CPU and each per-CPU choice, as measured or as the env
   const auto measured = shape_lines(r.output);
   CHECK(measured.size() == 4);
   for (auto [speedup, used] : measured) {
-    CHECK(speedup > 0.1);
-    CHECK(speedup < 10);
+    CHECK(speedup > 0);  // a ratio of two timings (any size: sanitizer builds time their own code)
     CHECK(used == (speedup >= 1.1));
   }
   for (const char* forced : {"0", "1"}) {
