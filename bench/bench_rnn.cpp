@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #include <fmt/format.h>
-#include <fstream>
 #include <map>
 #include <regex>
 
@@ -168,18 +167,6 @@ Result run(const Config& c, int threads, double min_seconds, bool unrolled, bool
   return run_cell<nn::LSTMCell>(c, threads, min_seconds, unrolled, bf16);
 }
 
-// "model name (family F)" from /proc/cpuinfo.
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model = "unknown CPU", family = "?";
-  while (std::getline(in, line)) {
-    auto value = [&] { return line.substr(line.find(':') + 2); };
-    if (line.rfind("model name", 0) == 0 && model == "unknown CPU") model = value();
-    if (line.rfind("cpu family", 0) == 0 && family == "?") family = value();
-  }
-  return fmt::format("{} (family {})", model, family);
-}
-
 // GFLOP/s of a float32 [128 x 256] x [256 x 1024] GEMM on one thread (optionally in bf16).
 double gemm_gflops(bool bf16) {
   std::mt19937_64 rng(1);
@@ -253,7 +240,7 @@ int main(int argc, char** argv) {
     fmt::print("oneDNN peer skipped (bench/compare.sh builds it when libdnnl-dev is installed)\n");
   }
 
-  fmt::print("\n{}; {} threads; float32 GEMM [128x256]x[256x1024], 1 thread: {:.0f} GFLOP/s", cpu_name(), threads,
+  fmt::print("\n{}; {} threads; float32 GEMM [128x256]x[256x1024], 1 thread: {:.0f} GFLOP/s", rnnc::host_info().cpu, threads,
              gemm_gflops(false));
   if (bf16)
     fmt::print(", bf16: {:.0f} GFLOP/s\n(rnnc in bf16 mode{})", gemm_gflops(true),

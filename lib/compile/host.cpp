@@ -43,8 +43,8 @@ bool bf16_pays(bool say, bool force) {
 // Whether a loop's weight transposed once before it makes its GEMMs faster on this CPU, by 10%
 // (the copy costs something), measured once per shape: on Zen 4 oneDNN's sgemm ran 410 GFLOP/s
 // on the copy against 236 reading W transposed; on Zen 3 the copy (aligned, rows 4 KB apart) ran
-// 1.7-2x slower; on Zen 5 an LSTM 700's [32, 700] x [700, 2800] ran 1.13x faster, an LSTM 256's
-// 0.93x (docs/performance.md).
+// 1.7-2x slower; on Zen 5 [32, 700] x [700, 2800] ran 1.44-1.52x faster on the copy, [128, 256] x
+// [256, 1024] 0.98-1.00x (docs/performance.md).
 PretransposePays transposed_copy_pays(const EnvOptions& env) {
   if (env.pretranspose >= 0) return [yes = env.pretranspose == 1](int64_t, int64_t, int64_t) { return yes; };
   return [](int64_t m, int64_t k, int64_t n) { return exec::transposed_copy_speedup(m, k, n) >= 1.1; };
