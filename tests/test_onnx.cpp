@@ -16,91 +16,18 @@
 
 #include "../examples/modern_cells.h"
 #include "helpers.h"
-#include "run_command.h"
+#include "onnx_runtime.h"
 
 using namespace rnnc;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
+using testing::Batch;
+using testing::check_with_onnxruntime;
+using testing::Job;
+using testing::named;
+using testing::temp_dir;
 
 namespace {
-
-fs::path temp_dir(const std::string& what) {
-  const fs::path dir = fs::temp_directory_path() / ("rnnc-test-onnx-" + what + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// onnxruntime through Node, if installed: the reason it cannot run, or "".
-std::string runtime_missing() {
-  const fs::path modules = fs::path(RNNC_ONNX_RUNNER).parent_path() / "node_modules" / "onnxruntime-node";
-  if (testing::run("node --version").status != 0) return "Node.js is not installed";
-  if (!fs::exists(modules / "package.json"))
-    return "onnxruntime-node is not installed in tests/onnx (scripts/setup.sh installs it from npm)";
-  return "";
-}
-
-// One model to run: its file, its inputs by name, and what rnnc computed for its outputs.
-struct Job {
-  std::string what;
-  fs::path model;
-  std::vector<std::pair<std::string, Tensor>> inputs, expected;
-};
-
-nlohmann::json to_json(const Tensor& t) {
-  const char* type = t.dtype() == DType::f32 ? "float32" : t.dtype() == DType::f64 ? "float64" : "int32";
-  return {{"type", type}, {"dims", t.shape()}, {"data", t.values()}};
-}
-
-// Runs every job in one onnxruntime process; checks each output against rnnc's to `tolerance`
-// relative (of the output's largest magnitude). Skips, saying why, without the runtime.
-void check_with_onnxruntime(const std::vector<Job>& jobs, const fs::path& dir, double tolerance = 1e-5) {
-  if (const std::string why = runtime_missing(); !why.empty()) {
-    WARN("SKIPPED: onnxruntime comparison: " << why);
-    return;
-  }
-  nlohmann::json list = nlohmann::json::array();
-  for (const Job& j : jobs) {
-    nlohmann::json in = nlohmann::json::object();
-    for (const auto& [name, t] : j.inputs) in[name] = to_json(t);
-    list.push_back({{"model", j.model.string()}, {"inputs", in}});
-  }
-  const fs::path file = dir / "jobs.json";
-  std::ofstream(file) << list.dump();
-  const testing::Run r = testing::run("node " + std::string(RNNC_ONNX_RUNNER) + " " + file.string());
-  INFO(r.output.substr(0, 2000));
-  REQUIRE(r.status == 0);
-  const nlohmann::json results = nlohmann::json::parse(r.output);
-  REQUIRE(results.size() == jobs.size());
-  for (size_t k = 0; k < jobs.size(); ++k) {
-    for (const auto& [name, want] : jobs[k].expected) {
-      INFO(jobs[k].what << ": output " << name);
-      REQUIRE(results[k].contains(name));
-      const auto& got = results[k][name];
-      CHECK(got["dims"].get<std::vector<int64_t>>() == want.shape());
-      const std::vector<double> w = want.values(), g = got["data"].get<std::vector<double>>();
-      REQUIRE(g.size() == w.size());
-      double scale = 1e-30, worst = 0;
-      for (double v : w) scale = std::max(scale, std::abs(v));
-      for (size_t i = 0; i < w.size(); ++i) worst = std::max(worst, std::abs(g[i] - w[i]) / scale);
-      CHECK(worst <= tolerance);
-    }
-  }
-}
-
-template <class T> std::vector<std::pair<std::string, Tensor>> named(const T& tree, const std::string& prefix) {
-  std::vector<std::pair<std::string, Tensor>> out;
-  const std::vector<Tensor> ts = tree::tensors(tree);
-  const std::vector<std::string> ps = tree::paths(tree, prefix);
-  for (size_t i = 0; i < ts.size(); ++i) out.emplace_back(ps[i], ts[i]);
-  return out;
-}
-
-// A sequence and each row's length.
-struct Batch {
-  Leaf xs, lengths;
-  RNNC_TREE(xs, lengths)
-};
 
 // A stack of library cells over a batch of sequences: (model, state, batch) -> (ys, last states).
 // `op`: the ONNX operator each layer and direction should become (a library cell's own, or Scan).
@@ -380,34 +307,46 @@ TEST_CASE("onnx: import names what it cannot read: the operator and its node, a 
 
 TEST_CASE("onnx: import reads PyTorch's export of a character LSTM and computes what PyTorch computed") {
   // tests/onnx/make_torch_char_lstm.py: Embedding -> 2-layer LSTM -> Linear -> log_softmax, as
-  // torch.onnx.export writes it (Gather, Slice, LSTM in ONNX's gate order, Squeeze, MatMul, ...).
+  // torch.onnx.export writes it (Gather, Slice, LSTM in ONNX's gate order, Squeeze, MatMul, ...);
+  // once at fixed sizes, once with time and batch open (dynamic_axes, run here at other sizes than
+  // it was traced at, through its Shape and Gather chains).
   const fs::path data = fs::path(RNNC_TEST_DATA);
-  const OnnxGraph g = import_onnx(data / "torch_char_lstm.onnx");
-  const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / "torch_char_lstm.json"));
-  CHECK(g.weights.count("embed.weight") == 1);
-  auto flat = [](const nlohmann::json& j) {
-    std::vector<double> out;
-    std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& x) {
-      if (x.is_array())
-        for (const auto& e : x) walk(e);
-      else
-        out.push_back(x.get<double>());
+  for (const char* name : {"torch_char_lstm", "torch_char_lstm_dynamic"}) {
+    INFO(name);
+    const OnnxGraph g = import_onnx(data / (std::string(name) + ".onnx"));
+    const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / (std::string(name) + ".json")));
+    CHECK(g.weights.count("embed.weight") == 1);
+    CHECK(g.dynamic_axes.empty() == (std::string(name) == "torch_char_lstm"));
+    auto flat = [](const nlohmann::json& j) {
+      std::vector<double> out;
+      std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& x) {
+        if (x.is_array())
+          for (const auto& e : x) walk(e);
+        else
+          out.push_back(x.get<double>());
+      };
+      walk(j);
+      return out;
     };
-    walk(j);
-    return out;
-  };
-  std::vector<Tensor> in;
-  for (const Spec& s : g.inputs) in.push_back(Tensor::from(flat(io[s.name]), s.shape, s.dtype));
-  auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& x) { return g(w, x); });
-  const std::vector<Tensor> got = f(g.weights, in);
-  REQUIRE(got.size() == g.outputs.size());
-  for (size_t k = 0; k < got.size(); ++k) {
-    INFO(g.outputs[k]);
-    const std::vector<double> want = flat(io[g.outputs[k]]), have = got[k].values();
-    REQUIRE(have.size() == want.size());
-    double worst = 0;
-    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(have[i] - want[i]));
-    CHECK(worst <= 1e-5);
+    auto shape = [](const nlohmann::json& j) {  // of nested lists
+      Shape s;
+      for (const nlohmann::json* x = &j; x->is_array(); x = &x->front()) s.push_back(static_cast<int64_t>(x->size()));
+      return s;
+    };
+    std::vector<Tensor> in;
+    for (const Spec& s : g.inputs) in.push_back(Tensor::from(flat(io[s.name]), shape(io[s.name]), s.dtype));
+    auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& x) { return g(w, x); });
+    const std::vector<Tensor> got = f(g.weights, in);
+    REQUIRE(got.size() == g.outputs.size());
+    for (size_t k = 0; k < got.size(); ++k) {
+      INFO(g.outputs[k]);
+      const std::vector<double> want = flat(io[g.outputs[k]]), have = got[k].values();
+      CHECK(got[k].shape() == shape(io[g.outputs[k]]));
+      REQUIRE(have.size() == want.size());
+      double worst = 0;
+      for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(have[i] - want[i]));
+      CHECK(worst <= 1e-5);
+    }
   }
 }
 

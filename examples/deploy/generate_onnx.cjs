@@ -6,8 +6,8 @@
 //
 // It does what `rnnc sample` does: the prime's characters one step each, then each character drawn
 // from the last step's logits (the most likely one with -t 0) and fed back. The model takes ids
-// int32 [1, 1] and the state "state.*", and returns logits [1, 1, V] and the state "next_state.*";
-// its vocabulary (characters in id order) is the metadata "vocab".
+// int32 [T, B] (open axes, or 1 and 1) and the state "state.*", and returns logits [T, B, V] and the
+// state "next_state.*"; its vocabulary (characters in id order) is the metadata "vocab".
 const fs = require('node:fs');
 const ort = require('onnxruntime-node');
 
@@ -95,16 +95,18 @@ async function main() {
   const vocab = Array.from(metadata(o.model).vocab ?? '');
   if (vocab.length === 0) throw new Error(`${o.model}: no "vocab" metadata (export it with rnnc export --onnx)`);
   const id = new Map(vocab.map((c, i) => [c, i]));
+  // One character of one stream per call: an open axis (named, not a number) taken at 1.
+  const one = (shape) => shape.map((d) => (typeof d === 'number' ? d : 1));
   const ids = session.inputMetadata.find((m) => m.name === 'input');
-  if (!ids || ids.shape.join() !== '1,1')
-    throw new Error(`${o.model}: takes ids [${ids?.shape}]; export one character of one stream per call ` +
-                    '(rnnc export --onnx without --seq-length and --batch)');
+  if (!ids || one(ids.shape).join() !== '1,1')
+    throw new Error(`${o.model}: takes ids [${ids?.shape}]; this program steps one character of one stream ` +
+                    'per call (rnnc export --onnx without --seq-length and --batch, or with 1 and 1)');
   // The state starts at zero: every input but "input".
   let state = {};
   for (const name of session.inputNames) {
     if (name === 'input') continue;
     const meta = session.inputMetadata.find((m) => m.name === name);
-    const dims = meta.shape;
+    const dims = one(meta.shape);
     state[name] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
   }
   const step = async (c) => {

@@ -178,14 +178,15 @@ ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::
 // What `rnnc export --onnx` runs: a checkpoint's model over a chunk, (model, state, ids int32 [T, B])
 // -> (logits [T, B, V], next state), as an ONNX file (export_onnx, rnnc/onnx.h): the library's cell
 // as ONNX's own LSTM, GRU or RNN, the weights as initializers named by their paths, the state as
-// inputs "state.*" and outputs "next_state.*"; its vocabulary and cell in the metadata.
+// inputs "state.*" and outputs "next_state.*"; its vocabulary and cell in the metadata. T and B are
+// fixed where given; 0 leaves the axis open ("time", "batch": the file runs at any size there).
 }  // namespace rnnc::nn
 namespace rnnc {
 struct OnnxModel;  // rnnc/onnx.h
 }
 namespace rnnc::nn {
-OnnxModel export_checkpoint_onnx(const io::Checkpoint& c, const std::filesystem::path& file, int64_t steps = 1,
-                                 int64_t batch = 1);
+OnnxModel export_checkpoint_onnx(const io::Checkpoint& c, const std::filesystem::path& file, int64_t steps = 0,
+                                 int64_t batch = 0);
 
 // What `rnnc import` runs: a character model's checkpoint from an ONNX file, for rnnc sample, rnnc
 // export and from_checkpoint: rnnc's own export (weights by path), or a recurrent language model

@@ -12,12 +12,18 @@
 // state out make streaming explicit: feed "next_state.*" back as "state.*".
 //
 // What ONNX cannot hold (bf16 or int8 values) is an Error naming the op and the user's line.
+//
+// Sizes are fixed where the example arguments fix them, unless OnnxOptions::dynamic_axes opens an
+// input's axis (PyTorch's dynamic_axes): {{"input", {{1, "batch"}}}, {"state.h", {{0, "batch"}}}}.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rnnc/function.h"
@@ -25,10 +31,19 @@
 
 namespace rnnc {
 
+// Input axes left open in an ONNX file, by input name, then axis: the axis' symbolic name.
+using DynamicAxes = std::map<std::string, std::map<int, std::string>>;
+
 struct OnnxOptions {
   std::string name = "model";                   // the graph's name
   int opset = 17;                               // 13 to 17 (Debian's onnx 1.12 checks up to 17)
   std::map<std::string, std::string> metadata;  // the model's metadata_props
+  // These input axes open (ONNX dim_params), each named: the file runs at any size there. The
+  // function is traced a second time with every named axis longer, and the file is written only
+  // if nothing but those sizes differs between the two graphs: a size fixed inside the graph (a
+  // state of zeros made in the step, a Reshape that merges two open axes) is an Error naming the
+  // node. Outputs' axes that follow an open axis are named after it.
+  DynamicAxes dynamic_axes;
 };
 
 struct OnnxModel {
@@ -40,19 +55,55 @@ struct OnnxModel {
 
 namespace detail {
 // The function's first `params` inputs become initializers holding `values` (named), the rest the
-// graph's inputs; its outputs are named `outputs`. Checks the model and, given a path, writes it.
-OnnxModel write_onnx(const Function& f, const std::vector<std::string>& names, const std::vector<Tensor>& values,
-                     std::size_t params, const std::vector<std::string>& outputs, const std::filesystem::path& file,
-                     const OnnxOptions& o);
+// graph's inputs; its outputs are named `outputs`. `wider`, given o.dynamic_axes, is the same
+// function traced with those axes longer (widened). Checks the model and, given a path, writes it.
+OnnxModel write_onnx(const Function& f, const Function* wider, const std::vector<std::string>& names,
+                     const std::vector<Tensor>& values, std::size_t params, const std::vector<std::string>& outputs,
+                     const std::filesystem::path& file, const OnnxOptions& o);
 
-template <class F, class... A> OnnxModel export_onnx(const TreeFunction<F, Transform::None>& f, std::size_t params,
-                                                     std::vector<std::string> names, const std::filesystem::path& file,
-                                                     const OnnxOptions& o, const A&... args) {
-  auto [fn, leaves] = f.function(args...);
-  if (fn.inputs.size() != leaves.size() || leaves.size() != names.size())
-    throw Error(
-        "rnnc: export_onnx: the function draws random numbers (dropout in training); export it with "
-        "dropout off");
+// Every name in `axes` is one of the graph's inputs (names[params..]); an Error lists them otherwise.
+void check_dynamic_axes(const DynamicAxes& axes, const std::vector<std::string>& names, std::size_t params);
+// t (the leaf at `path`) as zeros with each axis `axes` names for `path` longer (by 3 for the first
+// name in order, 4 for the next, ..., so that no two names grow alike); t itself otherwise.
+Tensor widened(const Tensor& t, const std::string& path, const DynamicAxes& axes);
+template <class T> T widened(const T& t, const std::string& prefix, const DynamicAxes& axes) {
+  T copy = t;
+  tree::for_each(
+      copy,
+      [&]<class L>(const std::string& path, L& leaf) {
+        if constexpr (std::is_assignable_v<L&, Tensor>) leaf = widened(tree::tensor_of(leaf, path), path, axes);
+      },
+      prefix);
+  return copy;
+}
+
+template <class F, class... A>
+OnnxModel export_onnx(const TreeFunction<F, Transform::None>& f, std::size_t params, std::vector<std::string> names,
+                      const std::filesystem::path& file, const OnnxOptions& o,
+                      const std::array<const char*, sizeof...(A)>& prefixes, const A&... args) {
+  auto trace = [&](const auto&... xs) {
+    auto traced = f.function(xs...);
+    if (traced.first.inputs.size() != traced.second.size() || traced.second.size() != names.size())
+      throw Error(
+          "rnnc: export_onnx: the function draws random numbers (dropout in training); export it with "
+          "dropout off");
+    return traced;
+  };
+  auto [fn, leaves] = trace(args...);
+  std::optional<Function> wider;
+  if (!o.dynamic_axes.empty()) {
+    check_dynamic_axes(o.dynamic_axes, names, params);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      try {
+        wider = trace(widened(args, prefixes[I], o.dynamic_axes)...).first;
+      } catch (const Error& e) {
+        throw Error(std::string("rnnc: export_onnx: with its dynamic axes longer the function does not trace "
+                                "(name each open axis on every input that has it): ") +
+                    e.what());
+      }
+    }
+    (std::index_sequence_for<A...>{});
+  }
   const auto result = f(args...);
   std::vector<std::string> outputs;
   if constexpr (is_pair_like<std::decay_t<decltype(result)>>::value) {
@@ -61,7 +112,7 @@ template <class F, class... A> OnnxModel export_onnx(const TreeFunction<F, Trans
   } else {
     outputs = tree::paths(result, "output");
   }
-  return write_onnx(fn, names, leaves, params, outputs, file, o);
+  return write_onnx(fn, wider ? &*wider : nullptr, names, leaves, params, outputs, file, o);
 }
 
 template <class T> void append_paths(std::vector<std::string>& to, const T& t, const std::string& prefix) {
@@ -77,7 +128,7 @@ OnnxModel export_onnx(const TreeFunction<F, detail::Transform::None>& step, cons
   std::vector<std::string> names;
   detail::append_paths(names, state, "state");
   detail::append_paths(names, input, "input");
-  return detail::export_onnx(step, 0, names, file, o, state, input);
+  return detail::export_onnx(step, 0, names, file, o, {"state", "input"}, state, input);
 }
 
 // step(model, state, input) -> (output, next state): the model's leaves become initializers named
@@ -90,7 +141,7 @@ OnnxModel export_onnx(const TreeFunction<F, detail::Transform::None>& step, cons
   const std::size_t params = names.size();
   detail::append_paths(names, state, "state");
   detail::append_paths(names, input, "input");
-  return detail::export_onnx(step, params, names, file, o, model, state, input);
+  return detail::export_onnx(step, params, names, file, o, {"model", "state", "input"}, model, state, input);
 }
 
 // An ONNX model read into rnnc (import_onnx): its floating-point initializers as a tree of named
@@ -106,13 +157,15 @@ OnnxModel export_onnx(const TreeFunction<F, detail::Transform::None>& step, cons
 struct OnnxGraph {
   using Weights = std::map<std::string, Leaf>;
   Weights weights;
-  std::vector<Spec> inputs;          // the graph's inputs (not initializers), named
+  std::vector<Spec> inputs;          // the graph's inputs (not initializers), named; -1 where open
+  DynamicAxes dynamic_axes;          // the inputs' open axes (symbolic in the file), named
   std::vector<std::string> outputs;  // names
   std::map<std::string, std::string> metadata;
   std::shared_ptr<const void> model;  // the parsed file
 
   // The outputs for these inputs (in `inputs`' order) and weights (these keys, e.g. `weights` as
-  // traced). An operator rnnc does not read is an Error naming it and its node.
+  // traced). An open axis takes any size, the same wherever its name appears. An operator rnnc
+  // does not read is an Error naming it and its node.
   std::vector<Var> operator()(const Weights& w, const std::vector<Var>& in) const;
 };
 

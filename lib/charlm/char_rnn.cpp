@@ -177,13 +177,21 @@ template <class Cell> static OnnxModel export_onnx_as(const io::Checkpoint& c, c
   o.name = "char_" + c.meta("cell");
   o.metadata["vocab"] = data::encode_utf8(vocab.chars());
   o.metadata["cell"] = c.meta("cell");
-  return export_onnx(chunk, m, m.initial_state(batch), Tensor::zeros({steps, batch}, DType::i32), file, o);
+  // An open axis is traced at an example size (3 steps, 2 streams) and left open in the file.
+  if (steps == 0) o.dynamic_axes["input"][0] = "time";
+  if (batch == 0) {
+    o.dynamic_axes["input"][1] = "batch";
+    for (const std::string& path : tree::paths(m.initial_state(1), "state")) o.dynamic_axes[path][0] = "batch";
+  }
+  const int64_t T = steps ? steps : 3, B = batch ? batch : 2;
+  return export_onnx(chunk, m, m.initial_state(B), Tensor::zeros({T, B}, DType::i32), file, o);
 }
 
 OnnxModel export_checkpoint_onnx(const io::Checkpoint& file, const std::filesystem::path& out, int64_t steps,
                                  int64_t batch) {
-  if (steps < 1 || batch < 1)
-    throw Error(fmt::format("rnnc: export: {} steps of {} streams; both must be at least 1", steps, batch));
+  if (steps < 0 || batch < 0)
+    throw Error(
+        fmt::format("rnnc: export: {} steps of {} streams; both must be at least 1 (or 0: open)", steps, batch));
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
   const io::Checkpoint c = as_char_rnn(file);
   return with_cell(cfg.cell, "export", [&]<class Cell>() { return export_onnx_as<Cell>(c, out, steps, batch); });

@@ -12,9 +12,11 @@
 #include <fstream>
 #include <map>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 
 #include "onnx/cells.h"
+#include "onnx/dynamic_axes.h"
 #include "rnnc/error.h"
 #include "rnnc/onnx.h"
 
@@ -82,14 +84,52 @@ class Writer {
     if (n->op == Op::Scan) {  // one Scan per loop, however many of its outputs are read
       if (auto it = scans_.find(loop_key(*n)); it != scans_.end())
         return s.names[n.get()] = it->second[static_cast<size_t>(n->ints[0])];
+      const Located at(loc_, where(n->loc));
       write_scan(s, *n);
       return s.names.at(n.get());
     }
     std::vector<std::string> in;
-    for (const NodePtr& i : n->inputs) in.push_back(value(s, i));
+    for (size_t k = 0; k < n->inputs.size(); ++k) {
+      const NodePtr& x = n->inputs[k];
+      if (!left_to_numpy(*n, k))
+        in.push_back(value(s, x));
+      else
+        in.push_back(x->op == Op::Full ? scalar(x->scalar, x->dtype) : value(s, x->inputs[0]));
+    }
+    const Located at(loc_, where(n->loc));
     const std::string out = write_node(s, *n, in);
     s.names[n.get()] = out;
     return out;
+  }
+
+  // Whether operand k of n is left to ONNX's own (numpy's) broadcasting: where n is elementwise
+  // and another operand has n's shape, a broadcast_to (its operand) or a constant fill (a scalar), so
+  // that the size it fills is not written into the graph (an open batch axis stays open).
+  static bool left_to_numpy(const Node& n, size_t k) {
+    auto filled = [](const Node& x) { return x.op == Op::BroadcastTo || x.op == Op::Full; };
+    if (!filled(*n.inputs[k]) || !broadcasts_like_numpy(n.op)) return false;
+    for (size_t j = 0; j < n.inputs.size(); ++j)
+      if (j != k && !filled(*n.inputs[j]) && n.inputs[j]->shape == n.shape) return true;
+    return false;
+  }
+  static bool broadcasts_like_numpy(Op op) {
+    switch (op) {
+      case Op::Add:
+      case Op::Sub:
+      case Op::Mul:
+      case Op::Div:
+      case Op::Pow:
+      case Op::Maximum:
+      case Op::Minimum:
+      case Op::Less:
+      case Op::LessEqual:
+      case Op::Greater:
+      case Op::GreaterEqual:
+      case Op::Equal:
+      case Op::NotEqual:
+      case Op::Select: return true;
+      default: return false;
+    }
   }
 
   // An int64 vector initializer (shapes, axes, starts), shared by equal contents.
@@ -105,11 +145,23 @@ class Writer {
     }
     return it->second;
   }
-  // A scalar initializer of this dtype.
-  std::string scalar(double x, DType dtype) {
-    const std::string name = fresh("scalar");
-    fill(main_->add_initializer(), name, Tensor::scalar(x, dtype));
+  // An int64 scalar initializer.
+  std::string int64(int64_t x) {
+    const std::string name = fresh("int64");
+    TensorProto* p = main_->add_initializer();
+    p->set_name(name);
+    p->set_data_type(TensorProto::INT64);
+    p->add_int64_data(x);
     return name;
+  }
+  // A scalar initializer of this dtype, shared by equal values.
+  std::string scalar(double x, DType dtype) {
+    auto [it, added] = scalars_.try_emplace({x, dtype}, "");
+    if (added) {
+      it->second = fresh("scalar");
+      fill(main_->add_initializer(), it->second, Tensor::scalar(x, dtype));
+    }
+    return it->second;
   }
 
   int nodes_in_main() const { return main_->node_size(); }
@@ -126,6 +178,7 @@ class Writer {
     onnx::NodeProto* p = s.graph->add_node();
     p->set_op_type(std::string(op));
     p->set_name(fresh(op));
+    p->set_doc_string(loc_);
     for (const std::string& i : in) p->add_input(i);
     p->add_output(out);
     return p;
@@ -225,16 +278,27 @@ class Writer {
       case Op::Sum: return emit(s, "ReduceSum", {in[0], ints(n.ints)}, {{"keepdims", int64_t{1}}});
       case Op::Max: return emit(s, "ReduceMax", in, {{"axes", n.ints}, {"keepdims", int64_t{1}}});
       case Op::MatMul: return simple("MatMul");
-      case Op::BroadcastTo: return emit(s, "Expand", {in[0], ints(n.shape)});
-      case Op::Reshape: return emit(s, "Reshape", {in[0], ints(n.shape)}, {{"allowzero", int64_t{1}}});
+      case Op::BroadcastTo: {
+        // 1 where the operand already has the extent (Expand keeps it): only the sizes it adds are written.
+        const Shape& from = n.inputs[0]->shape;
+        std::vector<int64_t> to(n.shape);
+        const size_t lead = to.size() - from.size();
+        for (size_t k = lead; k < to.size(); ++k)
+          if (from[k - lead] == to[k]) to[k] = 1;
+        return emit(s, "Expand", {in[0], ints(to)});
+      }
+      case Op::Reshape: return reshape(s, n, in[0]);
       case Op::Transpose: return emit(s, "Transpose", in, {{"perm", n.ints}});
       case Op::Slice: {
-        std::vector<int64_t> ends(n.ints), axes;
-        for (size_t k = 0; k < ends.size(); ++k) {
-          ends[k] += n.shape[k];
-          axes.push_back(static_cast<int64_t>(k));
-        }
-        return emit(s, "Slice", {in[0], ints(n.ints), ints(ends), ints(axes)});
+        // Only the axes it cuts, so that the others' extents are not written into the graph.
+        std::vector<int64_t> starts, ends, axes;
+        for (size_t k = 0; k < n.shape.size(); ++k)
+          if (n.ints[k] != 0 || n.shape[k] != n.inputs[0]->shape[k] || (k + 1 == n.shape.size() && axes.empty())) {
+            starts.push_back(n.ints[k]);
+            ends.push_back(n.ints[k] + n.shape[k]);
+            axes.push_back(static_cast<int64_t>(k));
+          }
+        return emit(s, "Slice", {in[0], ints(starts), ints(ends), ints(axes)});
       }
       case Op::Pad: {
         const Shape& from = n.inputs[0]->shape;
@@ -260,16 +324,54 @@ class Writer {
         fill(main_->add_initializer(), depth, Tensor::scalar(static_cast<double>(n.shape.back()), DType::i32));
         return emit(s, "OneHot", {in[0], depth, values}, {{"axis", int64_t{-1}}});
       }
-      case Op::SequenceMask: {
-        // mask[t, b] = t < lengths[b]: Range(0, T) as a column against the lengths as a row.
-        const std::string steps =
-            emit(s, "Range",
-                 {scalar(0, DType::i32), scalar(static_cast<double>(n.shape[0]), DType::i32), scalar(1, DType::i32)});
-        const std::string below = emit(s, "Less", {unsqueeze(s, steps, {1}), unsqueeze(s, in[0], {0})});
-        return cast(s, below, n.dtype);
-      }
+      case Op::SequenceMask: return sequence_mask(s, n, in[0], int64(n.shape[0]));
     }
     unsupported(n, "no ONNX form");
+  }
+
+  // A reshape whose target depends as little as it can on the sizes traced, so that an open axis
+  // stays open: 0 copies the operand's extent at that place and -1 (once) takes what is left. Where
+  // more than one extent is new (time and batch merged for a head, split again after it), they are
+  // read from a value before it with the same leading extents: Shape(that)[:k] ++ the rest.
+  std::string reshape(Scope& s, const Node& n, const std::string& x) {
+    const Shape& from = n.inputs[0]->shape;
+    std::vector<int64_t> to(n.shape);
+    if (numel(from) == 0) return emit(s, "Reshape", {x, ints(to)}, {{"allowzero", int64_t{1}}});
+    int free = 0;
+    for (size_t k = 0; k < to.size(); ++k)
+      if (k < from.size() && to[k] == from[k])
+        to[k] = 0;
+      else if (free++ == 0)
+        to[k] = -1;
+    if (free > 1)
+      for (auto k = static_cast<std::ptrdiff_t>(n.shape.size()) - 1; k >= 2; --k)
+        if (const NodePtr a = with_leading(n.inputs[0], Shape(n.shape.begin(), n.shape.begin() + k), s)) {
+          const std::string lead = emit(s, "Slice", {emit(s, "Shape", {value(s, a)}), ints({0}), ints({int64_t(k)})});
+          std::vector<int64_t> rest(n.shape.begin() + k, n.shape.end());
+          return emit(s, "Reshape", {x, concat(s, {lead, ints(rest)}, 0)});
+        }
+    return emit(s, "Reshape", {x, ints(to)});
+  }
+  // A value among x's first few ancestors in scope s whose shape begins with `lead`.
+  static NodePtr with_leading(const NodePtr& x, const Shape& lead, const Scope& s) {
+    std::vector<NodePtr> queue{x};
+    for (size_t i = 0; i < queue.size() && i < 64; ++i) {
+      const NodePtr& v = queue[i];
+      if (v->shape.size() >= lead.size() && std::equal(lead.begin(), lead.end(), v->shape.begin()) &&
+          s.names.count(v.get()))
+        return v;
+      if (v->op != Op::Scan)
+        for (const NodePtr& u : v->inputs) queue.push_back(u);
+    }
+    return nullptr;
+  }
+
+  // mask[t, b] = t < lengths[b] for t < steps (an int64 scalar): Range(0, steps) as a column against
+  // the lengths as a row. (In int64 as Shape gives it: onnxruntime refuses a Range over a Cast of
+  // a Shape it folds.)
+  std::string sequence_mask(Scope& s, const Node& n, const std::string& lengths, const std::string& steps) {
+    const std::string t = cast(s, emit(s, "Range", {int64(0), steps, int64(1)}), DType::i32);
+    return cast(s, emit(s, "Less", {unsqueeze(s, t, {1}), unsqueeze(s, lengths, {0})}), n.dtype);
   }
 
   // A loop as one Scan: inputs the initial carries then the sequences (a loop without sequences
@@ -281,12 +383,23 @@ class Writer {
       write_cell(s, scan, *cell);
       return;
     }
+    // The mask of a loop with lengths counts the steps of the loop's first sequence, so that an open
+    // time axis stays open.
+    for (int i = loop.carries + 1; i < loop.carries + loop.xs; ++i) {
+      const NodePtr& mask = scan.inputs[static_cast<size_t>(i)];
+      if (mask->op != Op::SequenceMask || s.names.count(mask.get())) continue;
+      const std::string x = value(s, scan.inputs[static_cast<size_t>(loop.carries)]);
+      const std::string steps = emit(s, "Squeeze", {emit(s, "Gather", {emit(s, "Shape", {x}), ints({0})}), ints({0})});
+      const Located at(loc_, where(mask->loc));
+      s.names[mask.get()] = sequence_mask(s, *mask, value(s, mask->inputs[0]), steps);
+    }
     std::vector<std::string> bound;
     for (const NodePtr& b : scan.inputs) bound.push_back(value(s, b));
 
     onnx::NodeProto* p = s.graph->add_node();
     p->set_op_type("Scan");
     p->set_name(fresh("Scan"));
+    p->set_doc_string(loc_);
     for (int i = 0; i < loop.carries + loop.xs; ++i) p->add_input(bound[static_cast<size_t>(i)]);
     if (loop.xs == 0)
       p->add_input(write_node(s, Node{.op = Op::Full, .dtype = DType::f32, .shape = {loop.length}}, {}));
@@ -392,19 +505,26 @@ class Writer {
   int counter_ = 0;
   std::unordered_map<const Node*, std::string> literals_;
   std::map<std::vector<int64_t>, std::string> ints_;
+  std::map<std::pair<double, DType>, std::string> scalars_;
   std::map<LoopKey, std::vector<std::string>> scans_;  // each loop's output names
+  std::string loc_;                                    // the user's line of the node being written
+  // Sets loc_ for a node's writing, and puts the enclosing node's back after it.
+  struct Located {
+    Located(std::string& l, std::string now) : loc(l), saved(std::exchange(l, std::move(now))) {}
+    ~Located() { loc = std::move(saved); }
+    std::string& loc;
+    std::string saved;
+  };
 };
 
 }  // namespace
 
-OnnxModel detail::write_onnx(const Function& f, const std::vector<std::string>& names,
-                             const std::vector<Tensor>& values, std::size_t params,
-                             const std::vector<std::string>& outputs, const std::filesystem::path& file,
-                             const OnnxOptions& o) {
-  if (o.opset < 13 || o.opset > 17)
-    throw Error(fmt::format("rnnc: export_onnx: opset {}; rnnc writes opsets 13 to 17", o.opset));
-  if (outputs.size() != f.outputs.size())
-    throw Error(fmt::format("rnnc: export_onnx: {} output names for {} outputs", outputs.size(), f.outputs.size()));
+namespace {
+
+// The model of f (unchecked); its names and operators into `out`.
+onnx::ModelProto model_of(const Function& f, const std::vector<std::string>& names, const std::vector<Tensor>& values,
+                          std::size_t params, const std::vector<std::string>& outputs, const OnnxOptions& o,
+                          OnnxModel& out) {
   onnx::ModelProto m;
   m.set_ir_version(8);
   m.set_producer_name("rnnc");
@@ -420,7 +540,7 @@ OnnxModel detail::write_onnx(const Function& f, const std::vector<std::string>& 
   onnx::GraphProto* g = m.mutable_graph();
   g->set_name(o.name);
 
-  OnnxModel out;
+  out = OnnxModel{};
   Writer w(g, o.opset);
   Scope main{g, {}};
   for (size_t i = 0; i < f.inputs.size(); ++i) {
@@ -452,7 +572,25 @@ OnnxModel detail::write_onnx(const Function& f, const std::vector<std::string>& 
   }
   out.nodes = g->node_size();
   for (const onnx::NodeProto& n : g->node()) ++out.operators[n.op_type()];
+  return m;
+}
 
+}  // namespace
+
+OnnxModel detail::write_onnx(const Function& f, const Function* wider, const std::vector<std::string>& names,
+                             const std::vector<Tensor>& values, std::size_t params,
+                             const std::vector<std::string>& outputs, const std::filesystem::path& file,
+                             const OnnxOptions& o) {
+  if (o.opset < 13 || o.opset > 17)
+    throw Error(fmt::format("rnnc: export_onnx: opset {}; rnnc writes opsets 13 to 17", o.opset));
+  if (outputs.size() != f.outputs.size())
+    throw Error(fmt::format("rnnc: export_onnx: {} output names for {} outputs", outputs.size(), f.outputs.size()));
+  OnnxModel out, unused;
+  onnx::ModelProto m = model_of(f, names, values, params, outputs, o, out);
+  if (wider) {
+    onnx::ModelProto w = model_of(*wider, names, values, params, outputs, o, unused);
+    onnx_export::open_axes(m, w, o.dynamic_axes);
+  }
   try {
     onnx::checker::check_model(m);
     onnx::ShapeInferenceOptions strict(/*check_type=*/true, /*error_mode=*/1, /*data_prop=*/false);

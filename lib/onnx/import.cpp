@@ -1,7 +1,8 @@
 // import_onnx (rnnc/onnx.h): an ONNX file's graph evaluated node by node with rnnc's ops, so that
-// a call traces it into rnnc's IR. Values are traced Vars, or integers known when importing
-// (shapes, axes, the int64 tensors of Reshape, Slice, Range and Shape chains), which stay static:
-// every shape in rnnc is. ONNX's LSTM, GRU and RNN become the library's cells (the gates put back
+// a call traces it into rnnc's IR. Values are traced Vars, or integers known when the call traces
+// (shapes, axes, the int64 tensors of Reshape, Slice, Range and Shape chains), computed from the
+// shapes of the inputs given: an open (symbolic) input axis takes the size passed, and every shape
+// in the traced graph is static, as rnnc's are. ONNX's LSTM, GRU and RNN become the library's cells (the gates put back
 // in PyTorch's order), one scan per direction; a Scan becomes a scan whose body is evaluated the
 // same way. Booleans are 0/1 masks in float32.
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <span>
 #include <unordered_map>
@@ -190,6 +192,15 @@ void Evaluator::static_node(const onnx::NodeProto& n) {
   if (op == "Reshape") {
     const std::vector<int64_t> s = ints(n, 1);
     return out_ints(n, a, Shape(s.begin(), s.end()));
+  }
+  if (op == "Slice") {  // of a vector (a shape's leading extents)
+    if (sa.size() != 1) refuse(n, "slices a constant of rank other than 1");
+    if ((has(n, 3) && ints(n, 3) != std::vector<int64_t>{0}) || (has(n, 4) && ints(n, 4) != std::vector<int64_t>{1}))
+      refuse(n, "slices a constant along an axis other than 0 or with a step");
+    const int64_t size = sa[0];
+    auto clamp = [&](int64_t v) { return std::clamp(v < 0 ? v + size : v, int64_t{0}, size); };
+    const int64_t begin = clamp(ints(n, 1).at(0)), end = std::max(begin, clamp(ints(n, 2).at(0)));
+    return out_ints(n, std::vector<int64_t>(a.begin() + begin, a.begin() + end), {end - begin});
   }
   auto binary = [&](auto f) {
     const std::vector<int64_t> b = ints(n, 1);
@@ -546,12 +557,11 @@ OnnxGraph import_onnx(const std::filesystem::path& file) {
     const auto& tt = i.type().tensor_type();
     Shape s;
     for (const auto& d : tt.shape().dim()) {
-      if (!d.has_dim_value())
-        throw Error(
-            fmt::format("rnnc: import_onnx: input '{}' has a dimension '{}' not fixed; rnnc's shapes are "
-                        "static (export the model for the shapes you run)",
-                        i.name(), d.dim_param()));
-      s.push_back(d.dim_value());
+      if (!d.has_dim_value()) {  // open: named, or unnamed (then its own)
+        const int k = static_cast<int>(s.size());
+        out.dynamic_axes[i.name()][k] = d.dim_param().empty() ? fmt::format("{}_dim{}", i.name(), k) : d.dim_param();
+      }
+      s.push_back(d.has_dim_value() ? d.dim_value() : -1);
     }
     out.inputs.push_back(Spec{s, dtype_of(tt.elem_type(), i.name()), i.name()});
   }
@@ -576,10 +586,27 @@ std::vector<Var> OnnxGraph::operator()(const Weights& w, const std::vector<Var>&
     if (it == w.end()) throw Error(fmt::format("rnnc: import_onnx: no weight '{}' was given", key));
     e.set(g.initializer(k).name(), Value{it->second.var(), std::nullopt, {}});
   }
+  std::map<std::string, std::pair<int64_t, std::string>> sizes;  // each open axis' size, and where it was set
   for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i].shape() != inputs[i].shape)
-      throw Error(fmt::format("rnnc: import_onnx: input '{}' is {}, the graph takes {}", inputs[i].name,
-                              to_string(in[i].shape()), to_string(inputs[i].shape)));
+    const Shape& want = inputs[i].shape;
+    const Shape& got = in[i].shape();
+    bool fits = got.size() == want.size();
+    for (size_t k = 0; fits && k < want.size(); ++k) {
+      if (want[k] >= 0) {
+        fits = got[k] == want[k];
+        continue;
+      }
+      const std::string& name = dynamic_axes.at(inputs[i].name).at(static_cast<int>(k));
+      const std::string here = fmt::format("input '{}' axis {}", inputs[i].name, k);
+      auto [it, added] = sizes.try_emplace(name, got[k], here);
+      if (!added && it->second.first != got[k])
+        throw Error(fmt::format("rnnc: import_onnx: the open axis '{}' is {} at {} but {} at {}", name,
+                                it->second.first, it->second.second, got[k], here));
+    }
+    if (!fits)
+      throw Error(fmt::format("rnnc: import_onnx: input '{}' is {}, the graph takes {}{}", inputs[i].name,
+                              to_string(got), to_string(want),
+                              dynamic_axes.count(inputs[i].name) ? " (-1: any size)" : ""));
     e.set(inputs[i].name, Value{in[i], std::nullopt, {}});
   }
   e.run(g);

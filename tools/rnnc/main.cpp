@@ -127,9 +127,8 @@ int main(int argc, char** argv) {
                    "write an ONNX model to this file instead: (state, ids int32 [T, B]) -> (logits, next state), "
                    "the cell as ONNX's own LSTM/GRU/RNN")
       ->excludes(out_opt);
-  export_cmd->add_option("--seq-length", export_steps, "with --onnx: T, the characters per call")
-      ->check(CLI::Range(1, 1 << 20))
-      ->capture_default_str();
+  export_cmd->add_option("--seq-length", export_steps, "with --onnx: T, the characters per call (default: any)")
+      ->check(CLI::Range(1, 1 << 20));
   export_cmd->add_option("--name", export_name, "prefix of its files and C symbols")->capture_default_str();
   export_cmd->add_flag("--bf16", export_bf16,
                        "the weights in bfloat16, summed in float32 (half the bytes read per step)");
@@ -138,7 +137,7 @@ int main(int argc, char** argv) {
   export_cmd
       ->add_option("--batch", export_batch,
                    "also a batched step for up to this many streams at once (NAME_step_many, for a server); with "
-                   "--onnx: B, the streams per call (default 1)")
+                   "--onnx: B, the streams per call (default: any)")
       ->check(CLI::Range(0, 4096));
   export_cmd->set_version_flag("--version", std::string("rnnc export ") + RNNC_VERSION_STRING);
 
@@ -233,13 +232,17 @@ int main(int argc, char** argv) {
     if (*export_cmd && !export_onnx.empty()) {
       if (export_bf16 || export_int8 || export_cmd->count("--name"))
         throw rnnc::Error("--onnx writes the float32 model: --bf16, --int8 and --name are for the C library");
-      const rnnc::OnnxModel x = rnnc::nn::export_checkpoint_onnx(rnnc::io::load(export_checkpoint), export_onnx,
-                                                                 export_steps, std::max(export_batch, 1));
+      // T and B open (symbolic in the file) unless given.
+      const rnnc::OnnxModel x =
+          rnnc::nn::export_checkpoint_onnx(rnnc::io::load(export_checkpoint), export_onnx,
+                                           export_cmd->count("--seq-length") ? export_steps : 0, export_batch);
       std::string ops;
       for (const auto& [op, n] : x.operators)
         if (op != "Identity") ops += fmt::format("{}{} {}", ops.empty() ? "" : ", ", n, op);
-      fmt::print("rnnc export: {} (ONNX opset 17; {} bytes; inputs {}; outputs {}; {})\n", export_onnx, x.text.size(),
-                 fmt::join(x.inputs, " "), fmt::join(x.outputs, " "), ops);
+      const std::string T = export_cmd->count("--seq-length") ? std::to_string(export_steps) : "any",
+                        B = export_batch ? std::to_string(export_batch) : "any";
+      fmt::print("rnnc export: {} (ONNX opset 17; T {}, B {}; {} bytes; inputs {}; outputs {}; {})\n", export_onnx, T,
+                 B, x.text.size(), fmt::join(x.inputs, " "), fmt::join(x.outputs, " "), ops);
       return 0;
     }
     if (*export_cmd && export_dir.empty()) throw rnnc::Error("--out DIR (a C library) or --onnx FILE is needed");
