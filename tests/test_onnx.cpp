@@ -305,17 +305,21 @@ TEST_CASE("onnx: import names what it cannot read: the operator and its node, a 
   fs::remove_all(dir);
 }
 
-TEST_CASE("onnx: import reads PyTorch's export of a character LSTM and computes what PyTorch computed") {
+TEST_CASE("onnx: import reads PyTorch's and Keras' character LSTMs and computes what they computed") {
   // tests/onnx/make_torch_char_lstm.py: Embedding -> 2-layer LSTM -> Linear -> log_softmax, as
   // torch.onnx.export writes it (Gather, Slice, LSTM in ONNX's gate order, Squeeze, MatMul, ...);
   // once at fixed sizes, once with time and batch open (dynamic_axes, run here at other sizes than
-  // it was traced at, through its Shape and Gather chains).
+  // it was traced at, through its Shape and Gather chains). tests/onnx/make_keras_style_lstm.py:
+  // Keras' Embedding -> LSTM -> Dense(softmax) in the form tf2onnx writes (batch-major, Transposes
+  // around the LSTM, zero states from Shape -> ConstantOfShape, open batch and time), against
+  // Keras' computation in numpy.
   const fs::path data = fs::path(RNNC_TEST_DATA);
-  for (const char* name : {"torch_char_lstm", "torch_char_lstm_dynamic"}) {
+  for (const char* name : {"torch_char_lstm", "torch_char_lstm_dynamic", "keras_char_lstm"}) {
     INFO(name);
     const OnnxGraph g = import_onnx(data / (std::string(name) + ".onnx"));
     const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / (std::string(name) + ".json")));
-    CHECK(g.weights.count("embed.weight") == 1);
+    const bool keras = std::string(name) == "keras_char_lstm";
+    CHECK(g.weights.size() == (keras ? 6 : 9));  // embedding, W R B per layer, head weight and bias
     CHECK(g.dynamic_axes.empty() == (std::string(name) == "torch_char_lstm"));
     auto flat = [](const nlohmann::json& j) {
       std::vector<double> out;
@@ -395,4 +399,54 @@ TEST_CASE("onnx: PyTorch's character LSTM becomes a checkpoint that computes wha
     const std::vector<double> hw = layer("h", l).values();
     for (size_t i = 0; i < h.size(); ++i) CHECK(std::abs(h[i] - hw[i]) <= 1e-5);
   }
+}
+
+TEST_CASE("onnx: Keras' character LSTM in tf2onnx's form becomes a checkpoint that computes Keras' outputs") {
+  const fs::path data = fs::path(RNNC_TEST_DATA);
+  const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / "keras_char_lstm.json"));
+  const data::Vocab vocab = data::Vocab::from_chars(U"abcdefg");
+  const io::Checkpoint c = nn::import_checkpoint_onnx(data / "keras_char_lstm.onnx", &vocab);
+  CHECK(c.meta("cell") == "lstm");
+  CHECK(c.meta("layers") == "1");
+  using Model = nn::CharRNN<nn::LSTMCell>;
+  const Model m = nn::from_checkpoint<nn::LSTMCell>(c);
+  // Keras' ids are batch-major [B, T]; CharRNN's [T, B].
+  const auto& ids = io["embedding_input"];
+  const int64_t B = static_cast<int64_t>(ids.size()), T = static_cast<int64_t>(ids[0].size());
+  std::vector<double> tb;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < B; ++b) tb.push_back(ids[static_cast<size_t>(b)][static_cast<size_t>(t)].get<double>());
+  auto f = compile([](const Model& model, const Model::State& st, const Var& x) {
+    auto [logits, last] = model(x, st);
+    return softmax(logits, -1);
+  });
+  const Tensor p = f(m, m.initial_state(B), Tensor::from(tb, {T, B}, DType::i32));
+  double worst = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t v = 0; v < 7; ++v) {
+        const double want = io["dense"][static_cast<size_t>(b)][static_cast<size_t>(t)][static_cast<size_t>(v)];
+        worst = std::max(worst, std::abs(p.values()[static_cast<size_t>((t * B + b) * 7 + v)] - want));
+      }
+  CHECK(worst <= 1e-5);
+}
+
+TEST_CASE("onnx: onnxruntime computes what Keras computed on the tf2onnx-form file") {
+  // The file itself is checked against a real runtime, so that the import is tested on a graph
+  // that runs as its Keras model did.
+  const fs::path data = fs::path(RNNC_TEST_DATA), dir = temp_dir("keras");
+  const nlohmann::json io = nlohmann::json::parse(std::ifstream(data / "keras_char_lstm.json"));
+  std::vector<double> ids, probs;
+  for (const auto& row : io["embedding_input"])
+    for (const auto& x : row) ids.push_back(x.get<double>());
+  for (const auto& b : io["dense"])
+    for (const auto& t : b)
+      for (const auto& x : t) probs.push_back(x.get<double>());
+  const int64_t B = static_cast<int64_t>(io["embedding_input"].size()), T = static_cast<int64_t>(ids.size()) / B;
+  check_with_onnxruntime({Job{"keras",
+                              data / "keras_char_lstm.onnx",
+                              {{"embedding_input", Tensor::from(ids, {B, T})}},
+                              {{"dense", Tensor::from(probs, {B, T, 7})}}}},
+                         dir);
+  fs::remove_all(dir);
 }
