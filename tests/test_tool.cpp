@@ -4,6 +4,7 @@
 #include "run_command.h"
 
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -179,6 +180,50 @@ TEST_CASE("rnnc info: the CPU and each per-CPU choice, as measured or as the env
     CHECK(lines.size() == 4);
     for (auto [speedup, used] : lines) CHECK(used == (forced[0] == '1'));
   }
+}
+
+TEST_CASE("rnnc info: the timings are kept per machine, so every process decides alike") {
+  Sandbox box;  // its own cache folder
+  auto read_file = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string info = box.env + RNNC_TOOL + " info";
+  auto kept_in = [](const std::string& out) {
+    const size_t at = out.find("timings kept:   ");
+    return at == std::string::npos ? std::string() : out.substr(at + 16, out.find('\n', at) - at - 16);
+  };
+  auto figures = [](const std::string& out) {  // every "N.NNx" the report prints, in order
+    std::vector<std::string> all;
+    std::istringstream in(out);
+    for (std::string word; in >> word;)
+      if (word.size() > 1 && word.ends_with("x") && std::isdigit(static_cast<unsigned char>(word[0])))
+        all.push_back(word);
+    return all;
+  };
+  const Run first = run(info);
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  const std::string file = kept_in(first.output);
+  REQUIRE(file.starts_with(box.dir.string()));
+  REQUIRE(fs::exists(file));
+  CHECK(!figures(first.output).empty());
+  // A second process reads them instead of timing again: the same figures, to the last digit.
+  const Run second = run(info);
+  CHECK(figures(second.output) == figures(first.output));
+  // A figure in the file is what every process uses (here one made up, far from any measurement).
+  nlohmann::json kept = nlohmann::json::parse(read_file(file));
+  REQUIRE(kept["figures"].contains("transposed copy 32x256x1024"));
+  kept["figures"]["transposed copy 32x256x1024"] = 7.25;
+  std::ofstream(file) << kept.dump();
+  CHECK(run(info).output.find("[32, 256] x [256, 1024]: 7.25x reading it transposed, used") != std::string::npos);
+  // A file that does not parse is timed over and written again.
+  std::ofstream(file) << "{ not json";
+  const Run over = run(info);
+  CHECK(over.status == 0);
+  CHECK(nlohmann::json::parse(read_file(file), nullptr, false).is_object());
+  // Without the disk cache, nothing is kept.
+  CHECK(kept_in(run("RNNC_DISK_CACHE=0 " + info).output).starts_with("no"));
 }
 
 TEST_CASE("the tool refuses bad input when it parses it, and says each error once, in words") {

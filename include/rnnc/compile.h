@@ -141,6 +141,9 @@ struct HostInfo {
   double bf16_speedup = 0;
   bool bf16 = false;
   std::string int8;  // how GEMMs on int8 weights (exported models) multiply
+  // The file the timings above are kept in for every process on this machine (in the cache folder),
+  // or "" where each process times them again (RNNC_DISK_CACHE=0, no cache folder).
+  std::string measurements;
 };
 HostInfo host_info();
 

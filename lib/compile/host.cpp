@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "codegen/codegen.h"
+#include "compile/measurements.h"
 #include "exec/gemm.h"
 #include "rnnc/compile.h"
 
@@ -28,7 +29,7 @@ bool bf16_pays(bool say, bool force) {
     return false;
   }
   if (force) return true;
-  const double speedup = exec::bf16_gemm_speedup();
+  const double speedup = bf16_speedup();
   if (speedup >= 1.1) return true;
   if (say)
     std::call_once(said, [speedup] {
@@ -47,7 +48,16 @@ bool bf16_pays(bool say, bool force) {
 // [256, 1024] 0.98-1.00x (docs/performance.md).
 PretransposePays transposed_copy_pays(const EnvOptions& env) {
   if (env.pretranspose >= 0) return [yes = env.pretranspose == 1](int64_t, int64_t, int64_t) { return yes; };
-  return [](int64_t m, int64_t k, int64_t n) { return exec::transposed_copy_speedup(m, k, n) >= 1.1; };
+  return [](int64_t m, int64_t k, int64_t n) { return transposed_copy_speedup(m, k, n) >= 1.1; };
+}
+
+// The two timings, kept per machine (measurements.h).
+double bf16_speedup() { return measurements::remembered("bf16 gemm 128x256x1024", exec::bf16_gemm_speedup); }
+double transposed_copy_speedup(int64_t m, int64_t k, int64_t n) {
+  const auto [pm, pk, pn] = exec::transposed_copy_probe(m, k, n);
+  if (pm == 0) return 1.0;  // too small to time: read in place
+  return measurements::remembered(fmt::format("transposed copy {}x{}x{}", pm, pk, pn),
+                                  [=] { return exec::transposed_copy_speedup(pm, pk, pn); });
 }
 
 bool bf16_supported() { return bf16_pays(false, EnvOptions::from_environment().bf16_force); }
@@ -84,8 +94,9 @@ HostInfo host_info() {
   h.gemm = exec::gemm_library();
   const PretransposePays pays = transposed_copy_pays(env);
   for (auto [m, k, n] : {std::array<int64_t, 3>{8, 256, 1024}, {32, 256, 1024}, {32, 700, 2800}, {128, 256, 1024}})
-    h.pretranspose.push_back({m, k, n, exec::transposed_copy_speedup(m, k, n), pays(m, k, n)});
-  h.bf16_speedup = codegen::host_has_bf16() ? exec::bf16_gemm_speedup() : 0.0;
+    h.pretranspose.push_back({m, k, n, transposed_copy_speedup(m, k, n), pays(m, k, n)});
+  h.bf16_speedup = codegen::host_has_bf16() ? bf16_speedup() : 0.0;
+  h.measurements = measurements::file();
   h.bf16 = bf16_supported();
   h.int8 = exec::q8_path();
   return h;

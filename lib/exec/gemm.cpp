@@ -308,15 +308,22 @@ double fastest_call(const GemmStep& g) {
 
 }  // namespace
 
-double transposed_copy_speedup(int64_t m, int64_t k, int64_t n) {
+std::array<int64_t, 3> transposed_copy_probe(int64_t m, int64_t k, int64_t n) {
   // A GEMM under 2 MFLOP takes a few microseconds, too few to time apart from a VM's noise (the
   // more so beside other processes), and a decision that flipped from process to process would
   // compile different programs from the same model: it reads its weight in place (1.0, no copy).
   // Those over 256 MFLOP, too long to time, follow a recurrent layer's shape.
   m = std::clamp<int64_t>(m, 1, 128);
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n);
-  if (flops < 2e6) return 1.0;
-  if (flops > 256e6) m = 128, k = 256, n = 1024;
+  if (flops < 2e6) return {0, 0, 0};
+  if (flops > 256e6) return {128, 256, 1024};
+  return {m, k, n};
+}
+
+double transposed_copy_speedup(int64_t m, int64_t k, int64_t n) {
+  const auto probe = transposed_copy_probe(m, k, n);
+  if (probe[0] == 0) return 1.0;
+  std::tie(m, k, n) = std::tuple{probe[0], probe[1], probe[2]};
   static std::mutex mu;
   static std::map<std::tuple<int64_t, int64_t, int64_t>, double> measured;
   std::lock_guard lock(mu);

@@ -1,5 +1,6 @@
 // The executor's GEMM: C = A B over the batch axes, operands as strided views (see gemm.cpp).
 #pragma once
+#include <array>
 #include <cstddef>
 
 #include "exec/program.h"
@@ -23,6 +24,8 @@ double bf16_gemm_speedup();
 // (m at most 128; under 2 MFLOP 1.0, not measured; over 256 MFLOP as [128, 256] x [256, 1024]). Whether
 // a loop's weight transposed before it pays (hoist_loops).
 double transposed_copy_speedup(int64_t m = 128, int64_t k = 256, int64_t n = 1024);
+// The shape transposed_copy_speedup(m, k, n) times, or {0, 0, 0} where it times none (1.0).
+std::array<int64_t, 3> transposed_copy_probe(int64_t m, int64_t k, int64_t n);
 // The float32 GEMMs' library ("oneDNN sgemm", or "Eigen" in a build without oneDNN), and the int8
 // weight GEMM's inner product ("avx512vnni vpdpbusd", or "scalar" in a build for a CPU without it).
 const char* gemm_library();

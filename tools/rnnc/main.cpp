@@ -197,6 +197,7 @@ int main(int argc, char** argv) {
       else
         fmt::print("bf16 mode:      {} (no avx512bf16: float32 GEMMs)\n", yes(h.bf16));
       fmt::print("int8 weights:   {}\n", h.int8);
+      fmt::print("timings kept:   {}\n", h.measurements.empty() ? "no (each process times them)" : h.measurements);
       return 0;
     }
     if (*train_cmd) {
