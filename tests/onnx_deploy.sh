@@ -26,6 +26,12 @@ for prime in "The " "compile("; do
     exit 1
   fi
 done
+# Int8 weights (per row, DequantizeLinear): a smaller file that onnxruntime runs to text.
+"$rnnc" export "$work/run/best.safetensors" --onnx "$work/int8.onnx" --int8 > "$work/export8.log"
+grep -q "weights int8" "$work/export8.log" || { cat "$work/export8.log" >&2; exit 1; }
+[ $(($(stat -c %s "$work/int8.onnx") * 10)) -lt $(($(stat -c %s "$work/model.onnx") * 6)) ] || { ls -l "$work" >&2; exit 1; }
+text=$(NODE_PATH="$modules" node "$src/examples/deploy/generate_onnx.cjs" "$work/int8.onnx" -p "The " -n 100 -t 0)
+[ "${#text}" -eq 104 ] && [ "${text:0:4}" = "The " ] || { printf 'int8 model printed: %s\n' "$text" >&2; exit 1; }
 # A model for chunks is refused by the one-character program, with the reason.
 "$rnnc" export "$work/run/best.safetensors" --onnx "$work/chunk.onnx" --seq-length 8 --batch 2 > /dev/null
 if NODE_PATH="$modules" node "$src/examples/deploy/generate_onnx.cjs" "$work/chunk.onnx" -n 5 2> "$work/err.txt"; then

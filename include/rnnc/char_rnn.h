@@ -19,6 +19,7 @@
 #include "rnnc/checkpoint.h"
 #include "rnnc/data.h"
 #include "rnnc/export.h"
+#include "rnnc/onnx.h"
 
 namespace rnnc::nn {
 
@@ -180,13 +181,9 @@ ExportedModel export_checkpoint(const io::Checkpoint& c, const std::filesystem::
 // as ONNX's own LSTM, GRU or RNN, the weights as initializers named by their paths, the state as
 // inputs "state.*" and outputs "next_state.*"; its vocabulary and cell in the metadata. T and B are
 // fixed where given; 0 leaves the axis open ("time", "batch": the file runs at any size there).
-}  // namespace rnnc::nn
-namespace rnnc {
-struct OnnxModel;  // rnnc/onnx.h
-}
-namespace rnnc::nn {
+// The weight matrices as `weights` says (OnnxOptions::weights: float32, bf16, int8 per row).
 OnnxModel export_checkpoint_onnx(const io::Checkpoint& c, const std::filesystem::path& file, int64_t steps = 0,
-                                 int64_t batch = 0);
+                                 int64_t batch = 0, OnnxWeights weights = OnnxWeights::f32);
 
 // What `rnnc import` runs: a character model's checkpoint from an ONNX file, for rnnc sample, rnnc
 // export and from_checkpoint: rnnc's own export (weights by path), or a recurrent language model

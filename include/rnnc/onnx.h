@@ -11,7 +11,8 @@
 // ("model.cell.weight"); the results its outputs ("output", "next_state.h"). A state in and a
 // state out make streaming explicit: feed "next_state.*" back as "state.*".
 //
-// What ONNX cannot hold (bf16 or int8 values) is an Error naming the op and the user's line.
+// What the export does not write (bf16 or int8 values computed in the graph: export the float32
+// model, and choose OnnxOptions::weights) is an Error naming the op and the user's line.
 //
 // Sizes are fixed where the example arguments fix them, unless OnnxOptions::dynamic_axes opens an
 // input's axis (PyTorch's dynamic_axes): {{"input", {{1, "batch"}}}, {"state.h", {{0, "batch"}}}}.
@@ -34,6 +35,14 @@ namespace rnnc {
 // Input axes left open in an ONNX file, by input name, then axis: the axis' symbolic name.
 using DynamicAxes = std::map<std::string, std::map<int, std::string>>;
 
+// How an export holds the model's weight matrices: as they are (float32), or smaller, each read
+// back to float32 by a node beside it that runtimes fold once at load: bfloat16 (a Cast), or int8
+// per row (output channel) with a float32 scale each, round(w / scale), scale = max |row| / 127 (a
+// DequantizeLinear, axis 0: ONNX's weight-only quantization). Biases, vectors and tables of other
+// ranks stay float32. The file is the smaller; the runtime computes in float32 on the weights as
+// rounded.
+enum class OnnxWeights { f32, bf16, int8 };
+
 struct OnnxOptions {
   std::string name = "model";                   // the graph's name
   int opset = 17;                               // 13 to 17 (Debian's onnx 1.12 checks up to 17)
@@ -44,6 +53,7 @@ struct OnnxOptions {
   // state of zeros made in the step, a Reshape that merges two open axes) is an Error naming the
   // node. Outputs' axes that follow an open axis are named after it.
   DynamicAxes dynamic_axes;
+  OnnxWeights weights = OnnxWeights::f32;  // the model's weight matrices (its first argument's leaves)
 };
 
 struct OnnxModel {

@@ -168,7 +168,7 @@ ExportedModel export_checkpoint(const io::Checkpoint& file, const std::filesyste
 }
 
 template <class Cell> static OnnxModel export_onnx_as(const io::Checkpoint& c, const std::filesystem::path& file,
-                                                      int64_t steps, int64_t batch) {
+                                                      int64_t steps, int64_t batch, OnnxWeights weights) {
   data::Vocab vocab;
   const CharRNN<Cell> m = from_checkpoint<Cell>(c, &vocab);
   using State = typename CharRNN<Cell>::State;
@@ -177,6 +177,7 @@ template <class Cell> static OnnxModel export_onnx_as(const io::Checkpoint& c, c
   o.name = "char_" + c.meta("cell");
   o.metadata["vocab"] = data::encode_utf8(vocab.chars());
   o.metadata["cell"] = c.meta("cell");
+  o.weights = weights;
   // An open axis is traced at an example size (3 steps, 2 streams) and left open in the file.
   if (steps == 0) o.dynamic_axes["input"][0] = "time";
   if (batch == 0) {
@@ -188,13 +189,14 @@ template <class Cell> static OnnxModel export_onnx_as(const io::Checkpoint& c, c
 }
 
 OnnxModel export_checkpoint_onnx(const io::Checkpoint& file, const std::filesystem::path& out, int64_t steps,
-                                 int64_t batch) {
+                                 int64_t batch, OnnxWeights weights) {
   if (steps < 0 || batch < 0)
     throw Error(
         fmt::format("rnnc: export: {} steps of {} streams; both must be at least 1 (or 0: open)", steps, batch));
   const detail::CharRNNConfig cfg = detail::char_rnn_config(file);
   const io::Checkpoint c = as_char_rnn(file);
-  return with_cell(cfg.cell, "export", [&]<class Cell>() { return export_onnx_as<Cell>(c, out, steps, batch); });
+  return with_cell(cfg.cell, "export",
+                   [&]<class Cell>() { return export_onnx_as<Cell>(c, out, steps, batch, weights); });
 }
 
 io::Checkpoint import_checkpoint_onnx(const std::filesystem::path& file, const data::Vocab* given) {

@@ -533,6 +533,7 @@ OnnxGraph import_onnx(const std::filesystem::path& file) {
   auto p = std::make_shared<Parsed>();
   if (!p->model.ParseFromIstream(&is))
     throw Error(fmt::format("rnnc: import_onnx: '{}' is not an ONNX model (protobuf does not parse)", file.string()));
+  fold_weights(*p->model.mutable_graph());
   const onnx::GraphProto& g = p->model.graph();
   OnnxGraph out;
   for (const auto& m : p->model.metadata_props()) out.metadata[m.key()] = m.value();

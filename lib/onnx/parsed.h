@@ -19,5 +19,8 @@ bool is_integer(int32_t type);
 Shape dims_of(const onnx::TensorProto& t);
 // The elements as doubles, from raw_data or the typed fields (an Error names a malformed tensor).
 std::vector<double> elements(const onnx::TensorProto& t);
+// Weights stored small, read back by a node of constants (a DequantizeLinear of int8, a Cast of
+// bfloat16 or float16), become the float32 initializers they compute (fold_weights.cpp).
+void fold_weights(onnx::GraphProto& g);
 
 }  // namespace rnnc::onnx_import

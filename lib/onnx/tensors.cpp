@@ -1,6 +1,7 @@
 // The tensor readers of lib/onnx (parsed.h): an initializer's elements, whichever field holds them.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "onnx/parsed.h"
@@ -16,6 +17,23 @@ bool onnx_import::is_integer(int32_t t) {
 }
 
 Shape onnx_import::dims_of(const TensorProto& t) { return Shape(t.dims().begin(), t.dims().end()); }
+
+namespace {
+float from_bf16(uint16_t b) {
+  const uint32_t u = uint32_t{b} << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// IEEE half: sign, 5 exponent bits (bias 15), 10 fraction bits.
+double from_fp16(uint16_t h) {
+  const int sign = h >> 15, exponent = (h >> 10) & 31, fraction = h & 1023;
+  const double s = sign ? -1.0 : 1.0;
+  if (exponent == 0) return s * std::ldexp(fraction, -24);
+  if (exponent == 31) return fraction ? std::nan("") : s * HUGE_VAL;
+  return s * std::ldexp(fraction + 1024, exponent - 25);
+}
+}  // namespace
 
 // A tensor's elements as doubles (raw_data or the typed fields).
 std::vector<double> onnx_import::elements(const TensorProto& t) {
@@ -51,6 +69,25 @@ std::vector<double> onnx_import::elements(const TensorProto& t) {
       if (!raw.empty()) t.data_type() == TensorProto::INT32 ? from_raw(int32_t{}) : from_raw(uint8_t{});
       for (int32_t v : t.int32_data()) out.push_back(v);
       break;
+    case TensorProto::INT8:
+    case TensorProto::UINT8:
+      if (!raw.empty()) t.data_type() == TensorProto::INT8 ? from_raw(int8_t{}) : from_raw(uint8_t{});
+      for (int32_t v : t.int32_data()) out.push_back(t.data_type() == TensorProto::INT8 ? static_cast<int8_t>(v) : v);
+      break;
+    case TensorProto::BFLOAT16:
+    case TensorProto::FLOAT16: {  // 16-bit patterns (raw, or one per int32_data element) as floats
+      std::vector<uint16_t> bits;
+      if (!raw.empty()) {
+        if (raw.size() != static_cast<size_t>(n) * 2)
+          throw Error(
+              fmt::format("rnnc: import_onnx: tensor '{}' holds {} bytes for {} elements", t.name(), raw.size(), n));
+        bits.resize(static_cast<size_t>(n));
+        std::memcpy(bits.data(), raw.data(), raw.size());
+      }
+      for (int32_t v : t.int32_data()) bits.push_back(static_cast<uint16_t>(v));
+      for (uint16_t b : bits) out.push_back(t.data_type() == TensorProto::BFLOAT16 ? from_bf16(b) : from_fp16(b));
+      break;
+    }
     default: throw Error(fmt::format("rnnc: import_onnx: tensor '{}' of element type {}", t.name(), t.data_type()));
   }
   if (static_cast<int64_t>(out.size()) != n)

@@ -231,19 +231,22 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*export_cmd && !export_onnx.empty()) {
-      if (export_bf16 || export_int8 || export_cmd->count("--name"))
-        throw rnnc::Error("--onnx writes the float32 model: --bf16, --int8 and --name are for the C library");
+      if (export_cmd->count("--name")) throw rnnc::Error("--name is for the C library; --onnx names its file");
       // T and B open (symbolic in the file) unless given.
       const rnnc::OnnxModel x =
           rnnc::nn::export_checkpoint_onnx(rnnc::io::load(export_checkpoint), export_onnx,
-                                           export_cmd->count("--seq-length") ? export_steps : 0, export_batch);
+                                           export_cmd->count("--seq-length") ? export_steps : 0, export_batch,
+                                           export_int8   ? rnnc::OnnxWeights::int8
+                                           : export_bf16 ? rnnc::OnnxWeights::bf16
+                                                         : rnnc::OnnxWeights::f32);
       std::string ops;
       for (const auto& [op, n] : x.operators)
         if (op != "Identity") ops += fmt::format("{}{} {}", ops.empty() ? "" : ", ", n, op);
       const std::string T = export_cmd->count("--seq-length") ? std::to_string(export_steps) : "any",
                         B = export_batch ? std::to_string(export_batch) : "any";
-      fmt::print("rnnc export: {} (ONNX opset 17; T {}, B {}; {} bytes; inputs {}; outputs {}; {})\n", export_onnx, T,
-                 B, x.text.size(), fmt::join(x.inputs, " "), fmt::join(x.outputs, " "), ops);
+      const char* weights = export_int8 ? "int8" : export_bf16 ? "bf16" : "float32";
+      fmt::print("rnnc export: {} (ONNX opset 17; T {}, B {}; weights {}; {} bytes; inputs {}; outputs {}; {})\n",
+                 export_onnx, T, B, weights, x.text.size(), fmt::join(x.inputs, " "), fmt::join(x.outputs, " "), ops);
       return 0;
     }
     if (*export_cmd && export_dir.empty()) throw rnnc::Error("--out DIR (a C library) or --onnx FILE is needed");
