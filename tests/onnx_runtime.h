@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "rnnc/onnx.h"
 #include "rnnc/rnnc.h"
 #include "run_command.h"
 
@@ -81,6 +82,16 @@ inline void check_with_onnxruntime(const std::vector<Job>& jobs, const fs::path&
       CHECK(worst <= tolerance);
     }
   }
+}
+
+// A job's inputs in the order an imported graph takes them (OnnxGraph::inputs).
+inline std::vector<Tensor> inputs_in_order(const OnnxGraph& g, const Job& j) {
+  std::vector<Tensor> in;
+  for (const Spec& spec : g.inputs)
+    for (const auto& [name, t] : j.inputs)
+      if (name == spec.name) in.push_back(t);
+  REQUIRE(in.size() == g.inputs.size());
+  return in;
 }
 
 // A sequence and each row's length.

@@ -264,12 +264,7 @@ TEST_CASE("onnx: import reads a user cell's Scan back and computes what the cell
     const Job j = sequence_job("mingru", m, lengths, dir, "Scan");
     const OnnxGraph g = import_onnx(j.model);
     auto f = compile([&g](const OnnxGraph::Weights& w, const std::vector<Var>& in) { return g(w, in); });
-    std::vector<Tensor> in;
-    for (const Spec& spec : g.inputs)
-      for (const auto& [name, t] : j.inputs)
-        if (name == spec.name) in.push_back(t);
-    REQUIRE(in.size() == g.inputs.size());
-    const std::vector<Tensor> got = f(g.weights, in);
+    const std::vector<Tensor> got = f(g.weights, testing::inputs_in_order(g, j));
     REQUIRE(got.size() == j.expected.size());
     for (size_t k = 0; k < got.size(); ++k) CHECK(max_difference(got[k], j.expected[k].second) <= 1e-6);
   }

@@ -76,13 +76,8 @@ std::vector<Job> open_jobs(const std::string& what, const Stack& m, bool lengths
     Job j{fmt::format("{} at T {} B {}", what, T, B), file, named(init, "state"), named(ys, "output")};
     for (auto& p : named(batch, "input")) j.inputs.push_back(p);
     for (auto& p : named(last, "next_state")) j.expected.push_back(p);
-    // The import, at this size: inputs in the graph's order.
-    std::vector<Tensor> in;
-    for (const Spec& spec : g.inputs)
-      for (const auto& [name, t] : j.inputs)
-        if (name == spec.name) in.push_back(t);
-    REQUIRE(in.size() == g.inputs.size());
-    const std::vector<Tensor> got = imported(g.weights, in);
+    // The import, at this size.
+    const std::vector<Tensor> got = imported(g.weights, testing::inputs_in_order(g, j));
     REQUIRE(got.size() == j.expected.size());
     for (size_t k = 0; k < got.size(); ++k) {
       INFO(j.what << ": " << j.expected[k].first);
