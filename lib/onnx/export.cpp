@@ -402,7 +402,7 @@ class Writer {
   static NodePtr with_leading(const NodePtr& x, const Shape& lead, const Scope& s) {
     std::vector<NodePtr> queue{x};
     for (size_t i = 0; i < queue.size() && i < 64; ++i) {
-      const NodePtr& v = queue[i];
+      const NodePtr v = queue[i];  // (a copy: the queue grows below)
       if (v->shape.size() >= lead.size() && std::equal(lead.begin(), lead.end(), v->shape.begin()) &&
           s.names.count(v.get()))
         return v;

@@ -45,6 +45,7 @@ std::optional<std::vector<double>> folded(const onnx::GraphProto& g, const onnx:
     if (!t && !name.empty()) return std::nullopt;
     in.push_back(t);
   }
+  if (!in[0]) return std::nullopt;  // (a malformed node: the evaluator names it)
   const int32_t type = in[0]->data_type();
   shape = dims_of(*in[0]);
   if (n.op_type() == "Cast") {

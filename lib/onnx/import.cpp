@@ -2,9 +2,10 @@
 // a call traces it into rnnc's IR. Values are traced Vars, or integers known when the call traces
 // (shapes, axes, the int64 tensors of Reshape, Slice, Range and Shape chains), computed from the
 // shapes of the inputs given: an open (symbolic) input axis takes the size passed, and every shape
-// in the traced graph is static, as rnnc's are. ONNX's LSTM, GRU and RNN become the library's cells (the gates put back
-// in PyTorch's order), one scan per direction; a Scan becomes a scan whose body is evaluated the
-// same way. Booleans are 0/1 masks in float32.
+// in the traced graph is static, as rnnc's are. ONNX's LSTM, GRU and RNN become the library's
+// cells (the gates put back in PyTorch's order), one scan per direction; a Scan becomes a scan
+// whose body is evaluated the same way. Booleans are 0/1 masks in float32. Weights stored small
+// are folded to float32 first (fold_weights.cpp).
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
