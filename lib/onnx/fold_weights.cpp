@@ -49,19 +49,14 @@ std::optional<std::vector<double>> folded(const onnx::GraphProto& g, const onnx:
   const int32_t type = in[0]->data_type();
   shape = dims_of(*in[0]);
   if (n.op_type() == "Cast") {
-    int64_t to = 0;
-    for (const auto& a : n.attribute())
-      if (a.name() == "to") to = a.i();
-    if (to != TensorProto::FLOAT || (type != TensorProto::BFLOAT16 && type != TensorProto::FLOAT16))
+    if (attr_int(n, "to", 0) != TensorProto::FLOAT || (type != TensorProto::BFLOAT16 && type != TensorProto::FLOAT16))
       return std::nullopt;
     return elements(*in[0]);
   }
   if (n.op_type() != "DequantizeLinear" || (type != TensorProto::INT8 && type != TensorProto::UINT8) || in.size() < 2)
     return std::nullopt;
   // y = (x - zero) * scale, the scale and zero point per tensor or along `axis`.
-  int64_t axis = 1;
-  for (const auto& a : n.attribute())
-    if (a.name() == "axis") axis = a.i();
+  int64_t axis = attr_int(n, "axis", 1);
   const int64_t rank = static_cast<int64_t>(shape.size());
   if (axis < 0) axis += rank;
   std::vector<double> x = elements(*in[0]);

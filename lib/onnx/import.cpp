@@ -26,6 +26,8 @@
 
 namespace rnnc {
 
+using onnx_import::dtype_of;
+
 namespace {
 
 using onnx::TensorProto;
@@ -41,20 +43,6 @@ struct Value {
   throw Error(fmt::format("rnnc: import_onnx: {} node '{}': {}", n.op_type(), n.name(), why));
 }
 
-DType dtype_of(int32_t t, const std::string& what) {
-  switch (t) {
-    case TensorProto::FLOAT: return DType::f32;
-    case TensorProto::DOUBLE: return DType::f64;
-    case TensorProto::INT32:
-    case TensorProto::INT64:
-    case TensorProto::BOOL: return DType::i32;
-    default: throw Error(fmt::format("rnnc: import_onnx: {}: element type {} is not read", what, t));
-  }
-}
-
-}  // namespace
-
-namespace {
 using namespace onnx_import;
 
 Value value_of(const TensorProto& t) {
@@ -67,29 +55,6 @@ Value value_of(const TensorProto& t) {
     v.var = constant(Tensor::from(elements(t), dims_of(t), dtype_of(t.data_type(), t.name())));
   }
   return v;
-}
-
-const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const char* name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
-int64_t attr_int(const onnx::NodeProto& n, const char* name, int64_t otherwise) {
-  const auto* a = find_attr(n, name);
-  return a ? a->i() : otherwise;
-}
-float attr_float(const onnx::NodeProto& n, const char* name, float otherwise) {
-  const auto* a = find_attr(n, name);
-  return a ? a->f() : otherwise;
-}
-std::string attr_string(const onnx::NodeProto& n, const char* name, const std::string& otherwise) {
-  const auto* a = find_attr(n, name);
-  return a ? a->s() : otherwise;
-}
-std::optional<std::vector<int64_t>> attr_ints(const onnx::NodeProto& n, const char* name) {
-  const auto* a = find_attr(n, name);
-  if (!a) return std::nullopt;
-  return std::vector<int64_t>(a->ints().begin(), a->ints().end());
 }
 
 int64_t axis_in(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }

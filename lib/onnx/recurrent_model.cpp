@@ -57,11 +57,6 @@ std::string attr_s(const onnx::NodeProto& n, const char* name, const std::string
     if (a.name() == name) return a.type() == onnx::AttributeProto::STRINGS && a.strings_size() ? a.strings(0) : a.s();
   return otherwise;
 }
-int64_t attr_i(const onnx::NodeProto& n, const char* name, int64_t otherwise) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return otherwise;
-}
 
 }  // namespace
 
@@ -79,8 +74,8 @@ OnnxRecurrentModel recurrent_model_of(const OnnxGraph& graph) {
     if (!m.cell.empty() && m.cell != cell) refuse("layers of different cells");
     m.cell = cell;
     if (attr_s(n, "direction", "forward") != "forward") refuse("a direction other than forward");
-    if (attr_i(n, "layout", 0) != 0) refuse("layout 1");
-    if (op == "GRU" && attr_i(n, "linear_before_reset", 0) != 1) refuse("linear_before_reset 0");
+    if (onnx_import::attr_int(n, "layout", 0) != 0) refuse("layout 1");
+    if (op == "GRU" && onnx_import::attr_int(n, "linear_before_reset", 0) != 1) refuse("linear_before_reset 0");
     const Tensor W = n.input_size() > 1 ? initializer(g, n.input(1)) : Tensor();
     const Tensor R = n.input_size() > 2 ? initializer(g, n.input(2)) : Tensor();
     const Tensor B = n.input_size() > 3 && !n.input(3).empty() ? initializer(g, n.input(3)) : Tensor();
@@ -107,7 +102,7 @@ OnnxRecurrentModel recurrent_model_of(const OnnxGraph& graph) {
     }
     if (n.op_type() == "Gemm" && !m.head_weight.defined()) {
       Tensor w = initializer(g, n.input(1));
-      if (w.defined() && !attr_i(n, "transB", 0)) w = transposed(w);
+      if (w.defined() && !onnx_import::attr_int(n, "transB", 0)) w = transposed(w);
       if (w.defined() && w.rank() == 2 && w.shape()[1] == H) m.head_weight = w;
       if (n.input_size() > 2) m.head_bias = initializer(g, n.input(2));
     }

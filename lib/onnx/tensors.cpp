@@ -16,6 +16,17 @@ bool onnx_import::is_integer(int32_t t) {
          t == TensorProto::UINT8;
 }
 
+DType onnx_import::dtype_of(int32_t t, const std::string& what) {
+  switch (t) {
+    case TensorProto::FLOAT: return DType::f32;
+    case TensorProto::DOUBLE: return DType::f64;
+    case TensorProto::INT32:
+    case TensorProto::INT64:
+    case TensorProto::BOOL: return DType::i32;
+    default: throw Error(fmt::format("rnnc: import_onnx: {}: element type {} is not read", what, t));
+  }
+}
+
 Shape onnx_import::dims_of(const TensorProto& t) { return Shape(t.dims().begin(), t.dims().end()); }
 
 namespace {
