@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <type_traits>
 
 #include "../examples/modern_cells.h"
 #include "exec/executor.h"
@@ -132,6 +133,45 @@ TEMPLATE_TEST_CASE("modern cells: loops whose lanes are apart run them on thread
   for (size_t i = 0; i < one.size(); ++i) {
     INFO("output " << i);
     CHECK(max_abs_diff(one[i], two[i]) == 0);
+  }
+}
+
+TEMPLATE_TEST_CASE("modern cells: loops that run their steps inside one kernel (T 24) == interpreted in float64", "",
+                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU) {
+  // Every loop of these models, forward and backward, is one elementwise kernel whose steps run
+  // in one call (the time-fused form, KernelDesc::steps) from 5 steps on: at batch 1 (one share on
+  // one thread) and at batch 3, beside the step-by-step path at T 4 (the test above).
+  using Model = nn::CharRNN<TestType>;
+  for (const int64_t B : {1, 3}) {
+    INFO("batch " << B);
+    std::mt19937_64 rng(12);
+    const Model m = Model::init(5, 6, rng, {.layers = 2}, DType::f64);
+    std::vector<double> ids(static_cast<size_t>(24 * B)), next(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<double>(rng() % 5), next[i] = (i * 7) % 5;
+    const data::TextBatch b{Tensor::from(ids, {24, B}, DType::i32), Tensor::from(next, {24, B}, DType::i32)};
+    auto s0 = m.initial_state(B);
+    tree::for_each(s0,
+                   [&](const std::string&, Leaf& l) { l = Tensor::uniform(l.shape(), -0.5, 0.5, rng, DType::f64); });
+    Rng off = Rng::evaluation();
+    CompileOptions o;
+    o.threads = 2;
+    auto step = compile(value_and_grad(Model::loss), o);
+    auto [value, last, grads] = step(m, s0, b, off);
+    auto [ivalue, ilast, igrads] = interpret(value_and_grad(Model::loss))(m, s0, b, off);
+    // Two layers, forward and backward; the QRNN's and the LRU's backward steps are two kernels
+    // (a carry's constant adjoint in a domain of its own; a per-step sum over the batch), so only
+    // their forward loops run so.
+    const bool two_kernels_back = std::is_same_v<TestType, cells::QRNN> || std::is_same_v<TestType, cells::LRU>;
+    CHECK(step.compiled().stats().lanes_apart_loops == (two_kernels_back ? 2 : 4));
+    CHECK(std::abs(value.item() - ivalue.item()) < 1e-12);
+    const std::vector<Tensor> g = tree::tensors(grads), ig = tree::tensors(igrads);
+    REQUIRE(g.size() == ig.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      INFO("gradient " << tree::paths(grads)[i]);
+      CHECK(max_abs_diff(g[i], ig[i]) < 1e-12);
+    }
+    const std::vector<Tensor> l = tree::tensors(last), il = tree::tensors(ilast);
+    for (size_t i = 0; i < l.size(); ++i) CHECK(max_abs_diff(l[i], il[i]) < 1e-12);
   }
 }
 

@@ -68,7 +68,8 @@ struct CompileStats {
   int library_calls = 0;
   int loops = 0;  // scans run as compiled loops
   // ... of which one elementwise kernel is the body, every carry lane by lane: on threads, each
-  // runs its lanes through all T steps without waiting for the others between steps.
+  // runs its lanes through all T steps without waiting for the others between steps, the steps
+  // inside one call of the kernel's time-fused form (from 5 steps on).
   int lanes_apart_loops = 0;
   int64_t arena_bytes = 0;
   Checkpointing checkpointing;  // the recomputation schedule compiled (chosen for memory_budget)

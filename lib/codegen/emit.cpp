@@ -105,12 +105,61 @@ class Emitter {
                                          llvm::Function::ExternalLinkage, name, m_);
     entry->addFnAttr(llvm::Attribute::NoUnwind);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", entry));
+    if (k_.steps) {
+      body->addFnAttr(llvm::Attribute::AlwaysInline);
+      steps_entry(body, entry);
+      return;
+    }
     std::vector<Value*> call_args;
     for (size_t i = 0; i < k_.args.size(); ++i)
       call_args.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, entry->getArg(0), i)));
     call_args.push_back(entry->getArg(1));
     call_args.push_back(entry->getArg(2));
     b_.CreateCall(body, call_args);
+    b_.CreateRetVoid();
+  }
+
+ private:
+  // KernelDesc::steps: for s in [0, steps): the body at step s's places, the plan's
+  // (base, increment, alternate) per argument; the body inlined, so one call runs them all. After
+  // the step count, the staged outputs' count and per staged output (scratch place, slot at s = 0,
+  // increment, bytes per point of the outer axis).
+  void steps_entry(llvm::Function* body, llvm::Function* entry) {
+    llvm::Type* ptr = llvm::PointerType::get(ctx_, 0);
+    llvm::Type* i64 = b_.getInt64Ty();
+    const size_t n = k_.args.size();
+    Value* plan = entry->getArg(0);
+    auto word = [&](size_t i, llvm::Type* t) { return b_.CreateLoad(t, b_.CreateConstGEP1_64(ptr, plan, i)); };
+    std::vector<Value*> base(n), inc(n), alt(n);
+    for (size_t a = 0; a < n; ++a) {
+      base[a] = word(3 * a, ptr);
+      inc[a] = word(3 * a + 1, i64);
+      alt[a] = word(3 * a + 2, ptr);
+    }
+    counted(b_.getInt64(0), word(3 * n, i64), 1, "step", [&](Value* s) {
+      Value* odd = b_.CreateICmpNE(b_.CreateAnd(s, b_.getInt64(1)), b_.getInt64(0));
+      std::vector<Value*> at;
+      for (size_t a = 0; a < n; ++a) {
+        Value* moved = b_.CreateGEP(b_.getInt8Ty(), base[a], b_.CreateMul(s, inc[a]));
+        Value* other = b_.CreateAnd(odd, b_.CreateIsNotNull(alt[a]));
+        at.push_back(b_.CreateSelect(other, alt[a], moved));
+      }
+      at.push_back(entry->getArg(1));
+      at.push_back(entry->getArg(2));
+      b_.CreateCall(body, at);
+      // Staged outputs: this share's rows, from scratch to step s's slot, once the step has read it.
+      auto entry_at = [&](Value* i, llvm::Type* t) { return b_.CreateLoad(t, b_.CreateGEP(ptr, plan, i)); };
+      counted(b_.getInt64(0), word(3 * n + 1, i64), 1, "staged", [&](Value* c) {
+        Value* e = b_.CreateAdd(b_.getInt64(3 * n + 2), b_.CreateMul(c, b_.getInt64(4)));
+        Value* row = entry_at(b_.CreateAdd(e, b_.getInt64(3)), i64);
+        Value* from = b_.CreateMul(entry->getArg(1), row);
+        Value* src = b_.CreateGEP(b_.getInt8Ty(), entry_at(e, ptr), from);
+        Value* dst = b_.CreateGEP(b_.getInt8Ty(), entry_at(b_.CreateAdd(e, b_.getInt64(1)), ptr),
+                                  b_.CreateAdd(b_.CreateMul(s, entry_at(b_.CreateAdd(e, b_.getInt64(2)), i64)), from));
+        b_.CreateMemCpy(dst, llvm::MaybeAlign(), src, llvm::MaybeAlign(),
+                        b_.CreateMul(b_.CreateSub(entry->getArg(2), entry->getArg(1)), row));
+      });
+    });
     b_.CreateRetVoid();
   }
 

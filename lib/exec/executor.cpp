@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory_resource>
 #include <optional>
 #include <string>
@@ -20,6 +19,7 @@
 #include "rnnc/error.h"
 #include "exec/gemm.h"
 #include "exec/library.h"
+#include "exec/profile.h"
 #include "exec/thread_pool.h"
 
 namespace rnnc::exec {
@@ -269,6 +269,12 @@ class Replay {
 // Below this many points a step of a loop whose lanes are apart runs as the loop's other steps do.
 constexpr int64_t kLanesApartPoints = 1 << 10;
 
+// Bytes of staged output r per point of the outer axis of a loop whose lanes are apart.
+size_t staged_row(const LoopStep& l, size_t r) {
+  const KernelStep& k = l.body->steps[0].kernel;
+  return static_cast<size_t>(bytes_of(l.body->outputs[static_cast<size_t>(l.body_output[r])]) / k.outer);
+}
+
 // A loop whose lanes are apart (LoopStep::lanes_apart): the kernel's pointers for every step are
 // worked out first (`point_at(step)` sets the frame's), then each thread takes shares of the outer
 // axis through all T steps, no thread waiting for another between steps (thread_pool.h: a late
@@ -277,12 +283,11 @@ template <class PointAt> void run_lanes_apart(const LoopStep& l, Frame& f, const
   const KernelStep& k = l.body->steps[0].kernel;
   const KernelFn fn = p.kernels[static_cast<size_t>(k.kernel)];
   const size_t n = k.args.size();
-  // Staged outputs (row-major over the domain, lanes_apart checked): each share copies its rows.
+  // Staged outputs (a range per share of the outer axis, lanes_apart checked): each share copies its own.
   std::pmr::vector<size_t> staged(f.outer.ws->pool());
   for (size_t r = 0; r < l.staged_at.size(); ++r)
     if (l.staged_at[r] >= 0) staged.push_back(r);
-  const size_t row = static_cast<size_t>(k.points / k.outer);
-  std::pmr::vector<void*> ptrs(static_cast<size_t>(l.length) * (n + staged.size()), f.outer.ws->pool());
+  std::pmr::vector<void*> ptrs(static_cast<size_t>(l.length) * (n + staged.size()), nullptr, f.outer.ws->pool());
   for (int64_t step = 0; step < l.length; ++step) {
     const int64_t t = point_at(step);
     void** at = &ptrs[static_cast<size_t>(step) * (n + staged.size())];
@@ -299,12 +304,86 @@ template <class PointAt> void run_lanes_apart(const LoopStep& l, Frame& f, const
       void* const* at = &ptrs[static_cast<size_t>(step) * (n + staged.size())];
       fn(at, begin, end);
       for (size_t s = 0; s < staged.size(); ++s) {  // this share's rows, once the step has read its slice
-        const size_t es = size_of(l.results[staged[s]].dtype), from = begin * row * es,
-                     bytes = (end - begin) * row * es;
+        const size_t row = staged_row(l, staged[s]), from = begin * row, bytes = (end - begin) * row;
         std::memcpy(static_cast<std::byte*>(at[n + s]) + from, f.scratch + l.staged_at[staged[s]] + from, bytes);
       }
     }
   });
+}
+
+// A loop with a time-fused kernel (LoopStep::steps_kernel): step 0 and step T-1 (which read the
+// initial carries and write the results) run the body's kernel; the steps between run in one call
+// of the time-fused kernel per share of lanes, its plan read off steps 1, 2 and 3 (every place is
+// affine in the step, or a carry's two scratch copies taken in turn). Shares across threads as
+// run_lanes_apart's, from kLanesApartPoints points; else all of it on this thread. False (nothing
+// run) where the plan does not hold.
+template <class PointAt> bool run_time_fused(const LoopStep& l, Frame& f, const Program& p, PointAt&& point_at) {
+  const KernelStep& k = l.body->steps[0].kernel;
+  const size_t n = k.args.size();
+  if (l.length < 5) return false;
+  // (The value named: a memory_resource* would convert to void*, the element, not the allocator.)
+  std::pmr::vector<std::byte*> at(3 * n, nullptr, f.outer.ws->pool());
+  for (int s = 0; s < 3; ++s) {
+    point_at(s + 1);
+    for (size_t a = 0; a < n; ++a) at[3 * a + static_cast<size_t>(s)] = f.b.ptr(k.args[a]);
+  }
+  std::pmr::vector<void*> plan(3 * n + 1, nullptr, f.outer.ws->pool());
+  for (size_t a = 0; a < n; ++a) {
+    std::byte *p1 = at[3 * a], *p2 = at[3 * a + 1], *p3 = at[3 * a + 2];
+    plan[3 * a] = p1;
+    if (p2 - p1 == p3 - p2) {
+      plan[3 * a + 1] = reinterpret_cast<void*>(static_cast<intptr_t>(p2 - p1));
+    } else if (p3 == p1) {
+      plan[3 * a + 2] = p2;
+    } else {
+      return false;
+    }
+  }
+  plan[3 * n] = reinterpret_cast<void*>(static_cast<intptr_t>(l.length - 2));
+  // Staged outputs (a range per share of the outer axis, lanes_apart checked): each share copies its own.
+  auto slot = [&](size_t r, int64_t step) {
+    const int64_t t = l.reverse ? l.length - 1 - step : step;
+    return f.outer.ptr(l.results[r]) + t * l.result_step[r] * static_cast<int64_t>(size_of(l.results[r].dtype));
+  };
+  std::pmr::vector<size_t> staged(f.outer.ws->pool());
+  for (size_t r = 0; r < l.staged_at.size(); ++r)
+    if (l.staged_at[r] >= 0) {
+      staged.push_back(r);
+      plan.push_back(f.scratch + l.staged_at[r]);
+      plan.push_back(slot(r, 1));
+      plan.push_back(reinterpret_cast<void*>(static_cast<intptr_t>(slot(r, 2) - slot(r, 1))));
+      plan.push_back(reinterpret_cast<void*>(staged_row(l, r)));
+    }
+  plan.insert(plan.begin() + static_cast<std::ptrdiff_t>(3 * n + 1),
+              reinterpret_cast<void*>(static_cast<intptr_t>(staged.size())));
+  std::pmr::vector<void*> first(n, nullptr, f.outer.ws->pool()), last(n, nullptr, f.outer.ws->pool());
+  point_at(0);
+  for (size_t a = 0; a < n; ++a) first[a] = f.b.ptr(k.args[a]);
+  point_at(l.length - 1);
+  for (size_t a = 0; a < n; ++a) last[a] = f.b.ptr(k.args[a]);
+  const KernelFn fn = p.kernels[static_cast<size_t>(k.kernel)];
+  const KernelFn steps = p.kernels[static_cast<size_t>(l.steps_kernel)];
+  auto copy = [&](int64_t step, int64_t begin, int64_t end) {
+    for (size_t r : staged) {
+      const size_t row = staged_row(l, r), from = begin * row;
+      std::memcpy(slot(r, step) + from, f.scratch + l.staged_at[r] + from, (end - begin) * row);
+    }
+  };
+  auto share = [&](int64_t begin, int64_t end) {
+    fn(first.data(), begin, end);
+    copy(0, begin, end);
+    steps(plan.data(), begin, end);
+    fn(last.data(), begin, end);
+    copy(l.length - 1, begin, end);
+  };
+  if (p.threads > 1 && k.points >= kLanesApartPoints) {
+    const int64_t chunks = std::min<int64_t>(int64_t{p.threads} * kChunksPerThread, k.outer);
+    parallel_for(p.threads, chunks,
+                 [&](int64_t c) { share(chunk_begin(k.outer, chunks, c), chunk_begin(k.outer, chunks, c + 1)); });
+  } else {
+    share(0, k.outer);
+  }
+  return true;
 }
 
 // T runs of the body's schedule, with pointers moved to step t's slices and the carries
@@ -346,8 +425,10 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
     f.stacked_at(t);
     return t;
   };
-  if (l.lanes_apart && p.threads > 1 && !keeps && !replay && l.body->steps[0].kernel.points >= kLanesApartPoints)
-    return run_lanes_apart(l, f, p, point_at);
+  if (l.lanes_apart && !keeps && !replay) {
+    if (l.steps_kernel >= 0 && run_time_fused(l, f, p, point_at)) return;
+    if (p.threads > 1 && l.body->steps[0].kernel.points >= kLanesApartPoints) return run_lanes_apart(l, f, p, point_at);
+  }
   for (int64_t step = 0; step < l.length; ++step) {
     const int64_t t = point_at(step);
     if (replay) {  // step `step` of the loop running back is position T-1-step of the forward one
@@ -365,42 +446,8 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
   }
 }
 
-// Programs compiled with EnvOptions::profile (RNNC_PROFILE=1) add their wall time per kind of step
-// (GEMMs and kernels inside loops counted apart) here; it is printed when the process exits.
-// profile 2: every step on its own line (those of loop bodies by their place in the body, the
-// bodies of all loops together). A program's first two calls are counted apart,
-// as a whole: they fault in the pages of the arena and of fresh outputs (the third call gets the
-// first's outputs back, see run()), which in a VM would swamp the rest.
-struct Profile {
-  std::mutex mu;
-  std::map<std::string, std::pair<double, int64_t>> time;  // seconds, count
-  ~Profile() {
-    if (time.empty()) return;
-    double total = 0;
-    for (const auto& [k, v] : time)
-      total +=
-          (k.find("loop") != std::string::npos && k.find("in loops") == std::string::npos) || k.starts_with("first two")
-              ? 0
-              : v.first;
-    std::string s =
-        "rnnc profile (RNNC_PROFILE): wall time by step kind, from each compiled function's third call on "
-        "(the first two fault their memory in, counted apart) (% of the time outside loops plus the time of the "
-        "steps inside them)\n";
-    for (const auto& [k, v] : time)
-      s +=
-          fmt::format("  {:22} {:9.3f} s {:10} calls {:9.2f} us/call{}\n", k, v.first, v.second,
-                      1e6 * v.first / std::max<int64_t>(v.second, 1), fmt::format("  {:5.1f}%", 100 * v.first / total));
-    std::fputs(s.c_str(), stderr);
-  }
-};
-Profile& profile() {
-  static Profile p;
-  return p;
-}
-
 void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, const Listener& ls) {
   std::pmr::vector<void*> ptrs(b.ws->pool());
-  Profile& prof = profile();
   const bool on = p.profile > 0 && b.ws->calls > 2, per_step = p.profile >= 2;
   const int threads = p.threads;
   for (size_t i = 0; i < s.steps.size(); ++i) {
@@ -432,10 +479,7 @@ void run_steps(const Schedule& s, const Bases& b, const Program& p, int depth, c
           key += fmt::format(" {}x{}", to_string(st.gemm.a.shape), to_string(st.gemm.b.shape));
         if (st.kind == Step::Kind::Kernel) key += fmt::format(" {} points", st.kernel.points);
       }
-      std::lock_guard lock(prof.mu);
-      auto& [sec, n] = prof.time[key];
-      sec += dt;
-      ++n;
+      profile_add(key, dt);
     }
   }
 }
@@ -479,12 +523,9 @@ void run_in(const Program& p, Workspace& w, std::byte* const* in, std::byte* con
   const Schedule& s = p.schedule;
   const auto t0 = std::chrono::steady_clock::now();
   run_steps(s, Bases{w.arena(), in, out, &s.literals, &s.buffers, &w}, p, 0, ls);
-  if (p.profile > 0 && w.calls <= 2) {  // their steps are not counted (see Profile)
+  if (p.profile > 0 && w.calls <= 2) {  // their steps are not counted (see profile.cpp)
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::lock_guard lock(profile().mu);
-    auto& [sec, n] = profile().time["first two calls (apart)"];
-    sec += dt;
-    ++n;
+    profile_add("first two calls (apart)", dt);
   }
 }
 

@@ -140,6 +140,10 @@ struct LoopStep {
   // and not written by serialize.h (a program read back runs its loops step by step, to the same
   // bits).
   bool lanes_apart = false;
+  // Where the loop's lanes are apart: the body's kernel in its time-fused form
+  // (lower::KernelDesc::steps), which runs the steps between the first and the last in one call
+  // per share of lanes; -1: none. Not written by serialize.h either.
+  int steps_kernel = -1;
 };
 
 struct Step {

@@ -19,6 +19,7 @@ std::string KernelDesc::key() const {
     k +=
         fmt::format("|{},{},{},{},{},{},{:a}", name_of(i.op), static_cast<int>(i.dtype), i.a, i.b, i.c, i.arg, i.value);
   for (const Store& s : stores) k += fmt::format("|s{},{},{}", s.value, s.arg, name_of(s.reduce));
+  if (steps) k += "|steps";
   return k;
 }
 

@@ -48,6 +48,14 @@ struct KernelDesc {
   std::vector<KernelArg> args;
   std::vector<Instr> code;
   std::vector<Store> stores;
+  // The time-fused form of a loop body that is this one kernel (exec::LoopStep::steps_kernel): its
+  // entry runs many steps of the loop, the time axis inside, on one share of the lanes. Its
+  // argument array is a plan: per argument (base, increment in bytes, alternate), then the step
+  // count, then the staged outputs' count and per staged output (its scratch place, its slot at
+  // step 0, the slot's increment in bytes, its bytes per point of the outer axis). Step s reads and
+  // writes argument a at alternate_a on odd s where alternate_a is not null (a carry's two scratch
+  // copies), else at base_a + s increment_a; then copies each staged output to its slot.
+  bool steps = false;
 
   // A canonical text of the kernel: its identity in every cache.
   std::string key() const;

@@ -254,17 +254,25 @@ static bool lanes_apart(const LoopStep& l, const std::vector<Kernel>& kernels) {
   if (!k.splittable || !k.fills.empty() || k.outer < 2) return false;
   const KernelDesc& d = kernels.at(static_cast<size_t>(k.kernel)).desc;
   // An output staged (written to scratch, then copied over the slice of a sequence the step read)
-  // must be stored row-major over the domain, so that a share of the outer axis is one range of it.
-  std::vector<int64_t> row_major(d.domain.size(), 1);
-  for (size_t i = d.domain.size(); i-- > 1;) row_major[i - 1] = row_major[i] * d.domain[i];
+  // must be stored so that a share of the outer axis is one range of it: point i of the outer axis
+  // writes only within its S elements [i S, (i + 1) S), S = the output's size / the outer extent
+  // (row-major, or the pieces of a concat along the last axis: a chunked gate gradient).
   for (size_t r = 0; r < l.staged_at.size(); ++r) {
     if (l.staged_at[r] < 0) continue;
     const int o = l.body_output[r];
-    for (const Store& st : d.stores)
-      if (k.args[static_cast<size_t>(st.arg)].buf == BufferRef{Space::Output, o} &&
-          (st.reduce != Op::Input || d.args[static_cast<size_t>(st.arg)].strides != row_major ||
-           k.args[static_cast<size_t>(st.arg)].offset != 0))
+    const int64_t size = numel(l.body->outputs[static_cast<size_t>(o)].shape), S = size / k.outer;
+    if (S * k.outer != size) return false;
+    for (const Store& st : d.stores) {
+      const std::vector<int64_t>& strides = d.args[static_cast<size_t>(st.arg)].strides;
+      if (k.args[static_cast<size_t>(st.arg)].buf != BufferRef{Space::Output, o}) continue;
+      int64_t last = k.args[static_cast<size_t>(st.arg)].offset;
+      for (size_t a = 1; a < strides.size(); ++a) {
+        if (strides[a] < 0) return false;
+        last += (d.domain[a] - 1) * strides[a];
+      }
+      if (st.reduce != Op::Input || strides[0] != S || k.args[static_cast<size_t>(st.arg)].offset < 0 || last >= S)
         return false;
+    }
   }
   for (int c = 0; c < l.carries; ++c) {
     const KernelArg* written = nullptr;
@@ -362,6 +370,13 @@ Step Lowerer::loop_step(const std::vector<int>& outs) {
     bytes += round(numel(L.outputs[k].shape()) * size_of(L.outputs[k].dtype()));
   }
   ls->lanes_apart = lanes_apart(*ls, kernels_);
+  if (ls->lanes_apart) {
+    const int body_kernel = ls->body->steps[0].kernel.kernel;
+    Kernel steps = kernels_.at(static_cast<size_t>(body_kernel));
+    steps.desc.steps = true;
+    ls->steps_kernel = static_cast<int>(kernels_.size());
+    kernels_.push_back(std::move(steps));
+  }
   s_.buffers.push_back(ArenaBuffer{std::max<int64_t>(bytes, 64), -1});
   const int scratch = static_cast<int>(s_.buffers.size() - 1);
   ls->scratch = home(BufferRef{Space::Arena, scratch}, DType::f32, {1});

@@ -13,6 +13,7 @@
 // the backward loop its gate gradients into the same buffer again; without it they need buffers of
 // their own (a larger arena). A memory budget plans without it
 // first (compile.cpp).
+#include <algorithm>
 #include <optional>
 
 #include "passes/rewrite_loops.h"
@@ -69,6 +70,11 @@ std::vector<Var> gather_rows(const std::vector<Var>& outputs, bool in_loops) {
   return loops::rewrite_loops(
       outputs,
       [](const Loop& L, const std::vector<Var>& bind) -> std::optional<loops::Rebuilt> {
+        // Only beside a GEMM: a body of elementwise work alone is one kernel whose loop runs with
+        // the time axis inside (lower_loops.cpp's lanes_apart), which a gather step would split.
+        const std::vector<NodePtr> body = topo_order(L.outputs);
+        if (std::none_of(body.begin(), body.end(), [](const NodePtr& n) { return n->op == Op::MatMul; }))
+          return std::nullopt;
         auto loop = std::make_shared<Loop>(L);
         std::vector<Var> new_bind = bind;
         std::unordered_map<const Node*, Var> with;

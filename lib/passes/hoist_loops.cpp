@@ -134,7 +134,22 @@ class Hoister {
       const Shape shape = v.shape();
       return [E, axes, shape](const std::vector<Var>& y) { return reshape(sum(E(y), axes, true), shape); };
     }
+    // Any other per-step value (a bias gradient at batch 1, where the sum over the batch is a
+    // reshape; an elementwise term): stacked as a loop output and summed over t after the loop, so
+    // the body keeps only its carries' work. Only where the stack is no larger than a sequence the
+    // loop already streams.
+    if (numel(v.shape()) <= largest_step_slice()) {
+      Build E = stacked(v);
+      return [E](const std::vector<Var>& y) { return sum(E(y), {0}); };
+    }
     return std::nullopt;
+  }
+
+  // Elements of the largest per-step slice of the loop's sequences.
+  int64_t largest_step_slice() const {
+    int64_t most = 0;
+    for (int i = L.carries; i < L.carries + L.xs; ++i) most = std::max(most, numel(L.inputs[i].shape()));
+    return most;
   }
 
   static std::vector<Var> summands(const Var& v) {
