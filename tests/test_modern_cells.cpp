@@ -23,6 +23,20 @@ template <class Cell> struct Case {
                         Tensor::from({3, 1, 4, 2, 2, 0, 0, 3}, {4, 2}, DType::i32)};
 };
 
+// A compiled training step's loss, last state and gradients against the interpreter's.
+template <class State, class Grads> void same_to_1e12(const Tensor& value, const State& last, const Grads& grads,
+                                                      const Tensor& ivalue, const State& ilast, const Grads& igrads) {
+  CHECK(std::abs(value.item() - ivalue.item()) < 1e-12);
+  const std::vector<Tensor> g = tree::tensors(grads), ig = tree::tensors(igrads);
+  REQUIRE(g.size() == ig.size());
+  for (size_t i = 0; i < g.size(); ++i) {
+    INFO("gradient " << tree::paths(grads)[i]);
+    CHECK(max_abs_diff(g[i], ig[i]) < 1e-12);
+  }
+  const std::vector<Tensor> l = tree::tensors(last), il = tree::tensors(ilast);
+  for (size_t i = 0; i < l.size(); ++i) CHECK(max_abs_diff(l[i], il[i]) < 1e-12);
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("modern cells: gradients match finite differences in float64", "", cells::MinGRU, cells::MinLSTM,
@@ -46,15 +60,7 @@ TEMPLATE_TEST_CASE("modern cells: compiled == interpreted, the loss and every gr
   Rng off = Rng::evaluation();
   auto [value, last, grads] = compile(value_and_grad(Model::loss))(c.model, s0, c.batch, off);
   auto [ivalue, ilast, igrads] = interpret(value_and_grad(Model::loss))(c.model, s0, c.batch, off);
-  CHECK(std::abs(value.item() - ivalue.item()) < 1e-12);
-  const std::vector<Tensor> g = tree::tensors(grads), ig = tree::tensors(igrads);
-  REQUIRE(g.size() == ig.size());
-  for (size_t i = 0; i < g.size(); ++i) {
-    INFO("gradient " << tree::paths(grads)[i]);
-    CHECK(max_abs_diff(g[i], ig[i]) < 1e-12);
-  }
-  const std::vector<Tensor> l = tree::tensors(last), il = tree::tensors(ilast);
-  for (size_t i = 0; i < l.size(); ++i) CHECK(max_abs_diff(l[i], il[i]) < 1e-12);
+  same_to_1e12(value, last, grads, ivalue, ilast, igrads);
 }
 
 namespace {
@@ -163,15 +169,7 @@ TEMPLATE_TEST_CASE("modern cells: loops that run their steps inside one kernel (
     // their forward loops run so.
     const bool two_kernels_back = std::is_same_v<TestType, cells::QRNN> || std::is_same_v<TestType, cells::LRU>;
     CHECK(step.compiled().stats().lanes_apart_loops == (two_kernels_back ? 2 : 4));
-    CHECK(std::abs(value.item() - ivalue.item()) < 1e-12);
-    const std::vector<Tensor> g = tree::tensors(grads), ig = tree::tensors(igrads);
-    REQUIRE(g.size() == ig.size());
-    for (size_t i = 0; i < g.size(); ++i) {
-      INFO("gradient " << tree::paths(grads)[i]);
-      CHECK(max_abs_diff(g[i], ig[i]) < 1e-12);
-    }
-    const std::vector<Tensor> l = tree::tensors(last), il = tree::tensors(ilast);
-    for (size_t i = 0; i < l.size(); ++i) CHECK(max_abs_diff(l[i], il[i]) < 1e-12);
+    same_to_1e12(value, last, grads, ivalue, ilast, igrads);
   }
 }
 
