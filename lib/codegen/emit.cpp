@@ -163,7 +163,6 @@ class Emitter {
     b_.CreateRetVoid();
   }
 
- private:
   // Emits the loop over axis `axis` from lo to hi; `offsets` are each argument's element offset
   // from the axes outside it.
   void loop(size_t axis, Value* lo, Value* hi, const std::vector<Value*>& offsets) {
