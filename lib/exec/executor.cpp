@@ -266,7 +266,7 @@ class Replay {
   int hand_ = 0;
 };
 
-// Below this many points a step of a loop whose lanes are apart runs as the loop's other steps do.
+// Below this many points a loop whose lanes are apart runs its time-fused steps on one thread.
 constexpr int64_t kLanesApartPoints = 1 << 10;
 
 // Bytes of staged output r per point of the outer axis of a loop whose lanes are apart.
@@ -275,48 +275,14 @@ size_t staged_row(const LoopStep& l, size_t r) {
   return static_cast<size_t>(bytes_of(l.body->outputs[static_cast<size_t>(l.body_output[r])]) / k.outer);
 }
 
-// A loop whose lanes are apart (LoopStep::lanes_apart): the kernel's pointers for every step are
-// worked out first (`point_at(step)` sets the frame's), then each thread takes shares of the outer
-// axis through all T steps, no thread waiting for another between steps (thread_pool.h: a late
-// thread's shares go to the others).
-template <class PointAt> void run_lanes_apart(const LoopStep& l, Frame& f, const Program& p, PointAt&& point_at) {
-  const KernelStep& k = l.body->steps[0].kernel;
-  const KernelFn fn = p.kernels[static_cast<size_t>(k.kernel)];
-  const size_t n = k.args.size();
-  // Staged outputs (a range per share of the outer axis, lanes_apart checked): each share copies its own.
-  std::pmr::vector<size_t> staged(f.outer.ws->pool());
-  for (size_t r = 0; r < l.staged_at.size(); ++r)
-    if (l.staged_at[r] >= 0) staged.push_back(r);
-  std::pmr::vector<void*> ptrs(static_cast<size_t>(l.length) * (n + staged.size()), nullptr, f.outer.ws->pool());
-  for (int64_t step = 0; step < l.length; ++step) {
-    const int64_t t = point_at(step);
-    void** at = &ptrs[static_cast<size_t>(step) * (n + staged.size())];
-    for (size_t a = 0; a < n; ++a) at[a] = f.b.ptr(k.args[a]);
-    for (size_t s = 0; s < staged.size(); ++s) {
-      const Access& r = l.results[staged[s]];
-      at[n + s] = f.outer.ptr(r) + t * l.result_step[staged[s]] * static_cast<int64_t>(size_of(r.dtype));
-    }
-  }
-  const int64_t chunks = std::min<int64_t>(int64_t{p.threads} * kChunksPerThread, k.outer);
-  parallel_for(p.threads, chunks, [&](int64_t c) {
-    const int64_t begin = chunk_begin(k.outer, chunks, c), end = chunk_begin(k.outer, chunks, c + 1);
-    for (int64_t step = 0; step < l.length; ++step) {
-      void* const* at = &ptrs[static_cast<size_t>(step) * (n + staged.size())];
-      fn(at, begin, end);
-      for (size_t s = 0; s < staged.size(); ++s) {  // this share's rows, once the step has read its slice
-        const size_t row = staged_row(l, staged[s]), from = begin * row, bytes = (end - begin) * row;
-        std::memcpy(static_cast<std::byte*>(at[n + s]) + from, f.scratch + l.staged_at[staged[s]] + from, bytes);
-      }
-    }
-  });
-}
-
 // A loop with a time-fused kernel (LoopStep::steps_kernel): step 0 and step T-1 (which read the
 // initial carries and write the results) run the body's kernel; the steps between run in one call
 // of the time-fused kernel per share of lanes, its plan read off steps 1, 2 and 3 (every place is
-// affine in the step, or a carry's two scratch copies taken in turn). Shares across threads as
-// run_lanes_apart's, from kLanesApartPoints points; else all of it on this thread. False (nothing
-// run) where the plan does not hold.
+// affine in the step, or a carry's two scratch copies taken in turn). From kLanesApartPoints
+// points each thread takes shares of the outer axis through all those steps, no thread waiting for
+// another between steps (thread_pool.h: a late thread's shares go to the others); below, all of it
+// on this thread. False (nothing run) where the plan does not hold: then, as for T < 5, step by
+// step.
 template <class PointAt> bool run_time_fused(const LoopStep& l, Frame& f, const Program& p, PointAt&& point_at) {
   const KernelStep& k = l.body->steps[0].kernel;
   const size_t n = k.args.size();
@@ -425,10 +391,7 @@ void run_loop(const LoopStep& l, const Bases& outer, const Program& p, int depth
     f.stacked_at(t);
     return t;
   };
-  if (l.lanes_apart && !keeps && !replay) {
-    if (l.steps_kernel >= 0 && run_time_fused(l, f, p, point_at)) return;
-    if (p.threads > 1 && l.body->steps[0].kernel.points >= kLanesApartPoints) return run_lanes_apart(l, f, p, point_at);
-  }
+  if (l.lanes_apart && l.steps_kernel >= 0 && !keeps && !replay && run_time_fused(l, f, p, point_at)) return;
   for (int64_t step = 0; step < l.length; ++step) {
     const int64_t t = point_at(step);
     if (replay) {  // step `step` of the loop running back is position T-1-step of the forward one
