@@ -112,7 +112,8 @@ class Emitter {
     }
     std::vector<Value*> call_args;
     for (size_t i = 0; i < k_.args.size(); ++i)
-      call_args.push_back(b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, entry->getArg(0), i)));
+      call_args.push_back(k_.args[i].row_local ? row_scratch(i)
+                                               : b_.CreateLoad(ptr, b_.CreateConstGEP1_64(ptr, entry->getArg(0), i)));
     call_args.push_back(entry->getArg(1));
     call_args.push_back(entry->getArg(2));
     b_.CreateCall(body, call_args);
@@ -132,9 +133,11 @@ class Emitter {
     auto word = [&](size_t i, llvm::Type* t) { return b_.CreateLoad(t, b_.CreateConstGEP1_64(ptr, plan, i)); };
     std::vector<Value*> base(n), inc(n), alt(n);
     for (size_t a = 0; a < n; ++a) {
-      base[a] = word(3 * a, ptr);
-      inc[a] = word(3 * a + 1, i64);
-      alt[a] = word(3 * a + 2, ptr);
+      const bool local = k_.args[a].row_local;
+      base[a] = local ? row_scratch(a) : word(3 * a, ptr);
+      inc[a] = local ? b_.getInt64(0) : static_cast<Value*>(word(3 * a + 1, i64));
+      alt[a] = local ? llvm::ConstantPointerNull::get(llvm::PointerType::get(ctx_, 0))
+                     : static_cast<Value*>(word(3 * a + 2, ptr));
     }
     counted(b_.getInt64(0), word(3 * n, i64), 1, "step", [&](Value* s) {
       Value* odd = b_.CreateICmpNE(b_.CreateAnd(s, b_.getInt64(1)), b_.getInt64(0));
@@ -163,6 +166,13 @@ class Emitter {
     b_.CreateRetVoid();
   }
 
+  // A row of argument a (KernelArg::row_local) on the entry's stack, in its first block.
+  Value* row_scratch(size_t a) {
+    auto* slot = b_.CreateAlloca(type_of(ctx_, k_.args[a].dtype), b_.getInt64(k_.domain.back()));
+    slot->setAlignment(llvm::Align(64));
+    return slot;
+  }
+
   // Emits the loop over axis `axis` from lo to hi; `offsets` are each argument's element offset
   // from the axes outside it.
   void loop(size_t axis, Value* lo, Value* hi, const std::vector<Value*>& offsets) {
@@ -184,11 +194,15 @@ class Emitter {
     // A row in passes (KernelDesc::passes): before each pass, what is the same along the row (its
     // totals so far, the work on them, values stored once per row); then the pass over the row.
     row_.assign(k_.code.size(), nullptr);
+    recip_.assign(k_.code.size(), nullptr);
     totals_.assign(k_.stores.size(), nullptr);
     for (int p = 0; p < passes_.count; ++p) {
       bool points = false;
       for (size_t i = 0; i < k_.code.size(); ++i)
-        if (row_instr_[i] && passes_.of_instr[i] == p) row_[i] = instr(k_.code[i], row_, offsets);
+        if (row_instr_[i] && passes_.of_instr[i] == p) {
+          row_[i] = instr(k_.code[i], row_, offsets);
+          if (divisor_[i]) recip_[i] = b_.CreateFDiv(fconst(k_.code[i].dtype, 1.0), row_[i]);
+        }
       for (size_t s = 0; s < k_.stores.size(); ++s) {
         if (passes_.of_store[s] != p) continue;
         const Store& st = k_.stores[s];
@@ -280,6 +294,11 @@ class Emitter {
     row_instr_ = std::move(rows.instr);
     row_store_ = std::move(rows.store);
     kept_ = std::move(rows.kept);
+    divisor_.assign(k_.code.size(), false);
+    for (size_t i = 0; i < k_.code.size(); ++i) {
+      const Instr& in = k_.code[i];
+      if (in.op == Op::Div && !row_instr_[i] && row_instr_[in.b] && is_float(in.dtype)) divisor_[in.b] = true;
+    }
     for (const Instr& in : k_.code)
       if (in.op == Op::Sum || in.op == Op::Max) {
         const Store& st = k_.stores.at(static_cast<size_t>(in.arg));
@@ -388,7 +407,9 @@ class Emitter {
         const int arg = k_.stores[kept_[i]].arg;
         v[i] = b_.CreateLoad(type_of(ctx_, k_.code[i].dtype), address(arg, off[arg]));
       } else if (passes_.of_instr[i] <= p) {
-        v[i] = instr(k_.code[i], v, off);
+        const Instr& in = k_.code[i];
+        // x / r for r the same along the row: x (1 / r), one division a row instead of one a point.
+        v[i] = in.op == Op::Div && divisor_[in.b] ? b_.CreateFMul(v[in.a], recip_[in.b]) : instr(in, v, off);
       }
     size_t j = 0;
     for (size_t s = 0; s < k_.stores.size(); ++s) {
@@ -463,6 +484,10 @@ class Emitter {
   // In a kernel of several passes (KernelDesc::rows): what is computed once per row, what later
   // passes read back; and the row's values and totals as they are emitted.
   std::vector<bool> row_instr_, row_store_;
+  // Row values that divide point values: their reciprocals, once a row (a multiply costs a fraction
+  // of a divide; the result may differ from the quotient in its last bit).
+  std::vector<bool> divisor_;
+  std::vector<Value*> recip_;
   std::vector<int> kept_;
   std::vector<Value*> row_, totals_;
 };

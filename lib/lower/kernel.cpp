@@ -12,7 +12,7 @@ std::string KernelDesc::key() const {
   std::string k = "d";
   for (int64_t e : domain) k += fmt::format(",{}", e);
   for (const KernelArg& a : args) {
-    k += fmt::format("|a{}", static_cast<int>(a.dtype));
+    k += fmt::format("|a{}{}", static_cast<int>(a.dtype), a.row_local ? "r" : "");
     for (int64_t s : a.strides) k += fmt::format(",{}", s);
   }
   for (const Instr& i : code)

@@ -24,6 +24,11 @@ namespace rnnc::lower {
 struct KernelArg {
   DType dtype = DType::f32;
   std::vector<int64_t> strides;  // elements, one per domain axis
+  // One row of scratch that the kernel keeps on its own stack (strides 0 but along the innermost
+  // axis; the caller's pointer is not used): a value one pass of a row writes and a later pass of
+  // the same row reads back (KernelDesc::passes). Each thread's rows stay in its L1 cache, where a
+  // buffer of the whole domain would stream every row out to memory and back.
+  bool row_local = false;
 };
 
 // One instruction. `op` is an op-table entry, or Op::Input (load args[arg]) or Op::Full (constant),

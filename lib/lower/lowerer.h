@@ -259,7 +259,10 @@ class Lowerer {
   Step group_step(int g);
   // A kernel in passes recomputes, in a later pass, the point values of earlier ones that it
   // needs. A root whose expression has some weight (an LSTM's cell state before its norm: three
-  // activations) is stored instead where it is computed, and read back (emit.cpp).
+  // activations) is stored instead where it is computed, and read back (emit.cpp): in a row on the
+  // kernel's stack, up to kRowStackBytes of them (a thread's stack may be small: a user's, calling
+  // an exported model), else in a buffer of the domain.
+  static constexpr int64_t kRowStackBytes = 64 << 10;
   void keep_across_passes(KernelBuilder& kb, int g);
 
   // A loop: its body lowered and planned on its own, and the scratch it needs.

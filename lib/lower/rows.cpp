@@ -108,10 +108,21 @@ void Lowerer::keep_across_passes(KernelBuilder& kb, int g) {
   const Group& gr = groups_[g];
   if (kb.desc.passes().count == 1) return;
   const std::vector<int> of_instr = kb.desc.passes().of_instr;
+  // A kept value lives in a row on the kernel's stack (KernelArg::row_local) while the rows stay
+  // small, else in a buffer of the whole domain. (The arena's row only gives the argument a place.)
+  int64_t stack = 0;
   auto keep = [&](int v, DType t) {
-    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(gr.domain) * size_of(t)), -1});
-    const Access scratch = home(BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)}, t, gr.domain);
-    kb.desc.stores.push_back(Store{v, kb.arg(scratch), Op::Input});
+    const int64_t row_bytes = gr.domain.back() * static_cast<int64_t>(size_of(t));
+    const bool local = stack + row_bytes <= kRowStackBytes;
+    Shape shape = gr.domain;
+    if (local) {
+      std::fill(shape.begin(), shape.end() - 1, 1);
+      stack += row_bytes;
+    }
+    s_.buffers.push_back(ArenaBuffer{static_cast<int64_t>(numel(shape) * size_of(t)), -1});
+    const int a = kb.arg(home(BufferRef{Space::Arena, static_cast<int>(s_.buffers.size() - 1)}, t, shape));
+    kb.desc.args[a].row_local = local;
+    kb.desc.stores.push_back(Store{v, a, Op::Input});
   };
   // Roots of some weight (an LSTM's cell state: three activations and their sums)...
   std::vector<int> latest = latest_pass(kb.desc);

@@ -51,9 +51,9 @@ std::string str(const exec::Schedule& sc, const std::vector<Kernel>& kernels) {
         s += fmt::format("  {:4} kernel  domain {} ({} nodes fused, {} instructions{}{})", i, to_string(kd.desc.domain),
                          kd.nodes, kd.desc.code.size(), passes > 1 ? fmt::format(", {} passes over rows", passes) : "",
                          k.partials.empty() ? "" : fmt::format(", {} chunks with partial sums", k.chunks));
-        for (const Store& o : kd.desc.stores)
+        for (const Store& o : kd.desc.stores)  // (a value kept in a row on the kernel's stack: "-> row")
           s += fmt::format(" {}{}", o.reduce == Op::Input ? "-> " : fmt::format("{}-> ", name_of(o.reduce)),
-                           str(k.args[o.arg]));
+                           kd.desc.args[o.arg].row_local ? "row" : str(k.args[o.arg]));
         s += "  reads";
         for (size_t a = 0; a < k.args.size(); ++a) {
           bool stored = false;
