@@ -173,7 +173,8 @@ TEST_CASE("rnnc info: the CPU and each per-CPU choice, as measured or as the env
   CHECK(measured.size() == 4);
   for (auto [speedup, used] : measured) {
     CHECK(speedup > 0);  // a ratio of two timings (any size: sanitizer builds time their own code)
-    CHECK(used == (speedup >= 1.1));
+    // (At the threshold the printed figure is rounded: 1.0996 prints as 1.10 and is not used.)
+    if (std::abs(speedup - 1.1) > 0.006) CHECK(used == (speedup >= 1.1));
   }
   for (const char* forced : {"0", "1"}) {
     const auto lines = shape_lines(run("RNNC_PRETRANSPOSE=" + std::string(forced) + " " + RNNC_TOOL + " info").output);
