@@ -2,7 +2,8 @@
 // the loop lowerings tell apart (docs/architecture.md, "Lower"): lane by lane (minGRU, IndRNN, a
 // linear scan: lanes apart, time-fused from 5 steps on), through a GEMM (an RNN), with a
 // reduction across the lanes (a norm), with invariant work in the step (an LRU's decay), with a
-// second carry that only accumulates; forward or reverse. For differential testing of the loop
+// second carry that only accumulates or that only holds the step's output (a QRNN's h: no step
+// reads it, so its adjoint is zero throughout); forward or reverse. For differential testing of the loop
 // passes and lowerings against the interpreter.
 #pragma once
 #include <rnnc/rnnc.h>
@@ -13,7 +14,9 @@
 namespace rnnc::testing {
 
 struct RandomRecurrence {
-  Function f;  // (xs, h0, w, v) -> {last stacked output, a scalar loss over outputs and carries}
+  // (xs, h0, w, v) -> {stacked outputs, a scalar loss over them and the carries, [the output
+  // carry's last value, outside the loss]}
+  Function f;
   std::vector<Tensor> args;
   std::string kind;  // what the step was drawn as, for messages
 };
@@ -23,11 +26,13 @@ inline RandomRecurrence random_recurrence(uint64_t seed, DType dtype = DType::f6
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
   const int64_t T = 5 + pick(4), B = 1 + pick(3), H = 1 + pick(5);
   const int step = pick(6), input = pick(3), out = pick(3);
-  const bool reverse = pick(3) == 0, accumulate = pick(2) == 0;
+  const bool reverse = pick(3) == 0;
+  const int extra = pick(3);  // a second carry: none, accumulating, holding the output
   static const char* steps[] = {"gated (minGRU)", "lane weights (IndRNN)", "linear scan",
                                 "GEMM (RNN)",     "norm across lanes",     "invariant decay (LRU)"};
   RandomRecurrence r;
-  r.kind = std::string(steps[step]) + (reverse ? ", reverse" : "") + (accumulate ? ", accumulating" : "");
+  static const char* extras[] = {"", ", accumulating", ", output carried"};
+  r.kind = std::string(steps[step]) + (reverse ? ", reverse" : "") + extras[extra];
   const std::vector<Spec> specs = {Spec{{T, B, H}, dtype, "xs"}, Spec{{B, H}, dtype, "h0"}, Spec{{H, H}, dtype, "w"},
                                    Spec{{H}, dtype, "v"}};
   TraceFn fn = [=](std::span<const Var> a) {
@@ -61,12 +66,14 @@ inline RandomRecurrence random_recurrence(uint64_t seed, DType dtype = DType::f6
           }
           Var y = out == 0 ? next : out == 1 ? next * x : sigmoid(next) + in;
           std::vector<Var> carries{next};
-          if (accumulate) carries.push_back(c[1] + next * y);
+          if (extra == 1) carries.push_back(c[1] + next * y);
+          if (extra == 2) carries.push_back(y);
           return {carries, {y}};
         },
-        accumulate ? std::vector<Var>{a[1], a[1] * 0.0} : std::vector<Var>{a[1]}, {a[0]}, {.reverse = reverse});
+        extra > 0 ? std::vector<Var>{a[1], a[1] * 0.0} : std::vector<Var>{a[1]}, {a[0]}, {.reverse = reverse});
     Var loss = sum(s.ys[0] * s.ys[0]) + sum(s.carries[0] * a[1]);
-    if (accumulate) loss = loss + sum(s.carries[1]);
+    if (extra == 1) loss = loss + sum(s.carries[1]);
+    if (extra == 2) return std::vector<Var>{s.ys[0], loss, s.carries[1]};
     return std::vector<Var>{s.ys[0], loss};
   };
   r.f = trace_fn(fn, specs);

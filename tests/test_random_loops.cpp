@@ -20,11 +20,12 @@ void differential_loops(DType t, uint64_t first, uint64_t last) {
   int mismatches = 0, graphs = 0, lanes_apart = 0, other_loops = 0, wrong_lowering = 0;
   for (uint64_t seed = first; seed <= last; ++seed) {
     RandomRecurrence rr = random_recurrence(seed, t);
-    Function scalar{rr.f.inputs, {rr.f.outputs[1]}, rr.f.source};
+    // The loss, and what else the recurrence returns passed through (value_and_grad's aux).
+    Function scalar{rr.f.inputs, {rr.f.outputs.begin() + 1, rr.f.outputs.end()}, rr.f.source};
     // The step's kind decides the forward loop's lowering: lane by lane unless a GEMM or a
     // reduction across the lanes reads the carry.
     const bool across = rr.kind.starts_with("GEMM") || rr.kind.starts_with("norm");
-    for (const Function& f : {rr.f, value_and_grad(scalar)}) {
+    for (const Function& f : {rr.f, value_and_grad(scalar, {}, true)}) {
       ++graphs;
       CompileOptions o;
       o.threads = 2;

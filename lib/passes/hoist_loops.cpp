@@ -167,10 +167,19 @@ class Hoister {
     return out;
   }
 
-  // Carries that only accumulate leave the loop: their total is computed after it.
+  // Carries that only accumulate leave the loop: their total is computed after it. A carry that
+  // every step sets to the constant it started from (the adjoint of a carry no step reads: zero
+  // throughout) is that constant: an invariant, not a carry.
   void take_accumulations() {
     for (int c = 0; c < L.carries; ++c) {
       const Var in = L.inputs[c], out = L.outputs[c];
+      if (out.same(bind[c]) && (out.op() == Op::Full || out.op() == Op::Literal)) {
+        rebuild[c] = [v = bind[c]](const std::vector<Var>&) { return v; };
+        new_k_in.push_back(in);
+        new_k_bind.push_back(bind[c]);
+        changed = true;
+        continue;
+      }
       std::optional<Build> acc;
       if (!L.keeps_work_inside() && out.op() == Op::Add && uses[in.node().get()] == 1 &&
           (out->inputs[0] == in.node() || out->inputs[1] == in.node())) {
