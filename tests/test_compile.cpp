@@ -194,6 +194,14 @@ TEST_CASE("passes over rows: layer norms and softmaxes, forward and backward, eq
          Var t = tanh(x[0]);
          return sigmoid(x[0]) * t / sqrt(mean(t * t, {last}, true) + 1e-6) * x[1];
        }},
+      {"a readout without keepdims, gated, spread back",
+       [](Args x) {
+         // s and g are one value per row of rank one less than the rows' kernel (S6's y).
+         const int64_t last = x[0].rank() - 1;
+         Var s = sum(tanh(x[0]) * x[1], {last});
+         Var g = sigmoid(s) + s * s;
+         return x[0] * unsqueeze(g, last);
+       }},
   };
   // Rows of a matrix, of a [T, B, H] sequence, one row (batch 1: a kernel of one axis), and rows
   // too long for the kernel's stack (values kept across passes in a buffer of the domain instead).

@@ -151,6 +151,30 @@ TEST_CASE("block_columns: a kernel reducing along its outer axis is cut into col
   }
 }
 
+TEST_CASE("row totals: stored whole, without a fill, and one value per row stays in its row's kernel") {
+  using lower::KernelDesc;
+  KernelDesc d;
+  d.domain = {8, 256, 16};
+  d.args = {{DType::f32, {4096, 16, 1}}, {DType::f32, {256, 1, 0}}, {DType::f32, {16, 0, 1}}};
+  d.code = {{.op = Op::Input, .arg = 0}};
+  CHECK(d.writes_row_total({.value = 0, .arg = 1, .reduce = Op::Sum}));        // over N only
+  CHECK_FALSE(d.writes_row_total({.value = 0, .arg = 2, .reduce = Op::Sum}));  // over D and N
+  CHECK_FALSE(d.writes_row_total({.value = 0, .arg = 1, .reduce = Op::Input}));
+  // S6's readout: y = sum(h * C, {2}) + u, h [B, D, N]: the sum without keepdims is [B, D], one
+  // value per row of the [B, D, N] kernel, and so is y: one kernel. Called twice on the same
+  // arena, the totals are the same (stored, not added to the last call's).
+  Function f = trace([](Var h, Var c, Var u) { return sum(h * c, {2}) + u * u; },
+                     {Spec{{3, 5, 16}}, Spec{{3, 1, 16}}, Spec{{3, 5}}});
+  std::mt19937_64 rng(5);
+  const std::vector<Tensor> args = {Tensor::uniform({3, 5, 16}, -1, 1, rng), Tensor::uniform({3, 1, 16}, -1, 1, rng),
+                                    Tensor::uniform({3, 5}, -1, 1, rng)};
+  Compiled k = compile(f);
+  INFO(k.schedule());
+  CHECK(k.stats().kernels == 1);
+  const Tensor want = interpret(f, args)[0];
+  for (int call = 0; call < 2; ++call) CHECK(max_abs_diff(k(args)[0], want) < 1e-6);
+}
+
 TEST_CASE("dump groups,llvm (RNNC_DUMP) prints the schedule and the LLVM IR") {
   // A constant no other test uses, so that its kernel is new to this process and LLVM runs.
   Function f = trace([](Var x) { return exp(x) * 1.2345678; }, {Spec{{7, 3}, DType::f32, "x"}});

@@ -127,7 +127,7 @@ template <class Cell> std::pair<std::vector<Tensor>, int> train_step(int threads
 }  // namespace
 
 TEMPLATE_TEST_CASE("modern cells: loops whose lanes are apart run them on threads through all steps, same bits", "",
-                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU) {
+                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU, cells::S6) {
   // (The LRU's only since its decay exp(-exp(nu)), invariant, is computed before the loop: hoisted
   // invariant work, hoist_loops.)
   // B x H = 4 x 512 lanes: enough for the executor to share them out (its kLanesApartPoints).
@@ -143,7 +143,7 @@ TEMPLATE_TEST_CASE("modern cells: loops whose lanes are apart run them on thread
 }
 
 TEMPLATE_TEST_CASE("modern cells: loops that run their steps inside one kernel (T 24) == interpreted in float64", "",
-                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU) {
+                   cells::MinGRU, cells::MinLSTM, cells::IndRNN, cells::QRNN, cells::LRU, cells::S6) {
   // Every loop of these models, forward and backward, is one elementwise kernel whose steps run
   // in one call (the time-fused form, KernelDesc::steps) from 5 steps on: at batch 1 (one share on
   // one thread) and at batch 3, beside the step-by-step path at T 4 (the test above).
@@ -165,9 +165,11 @@ TEMPLATE_TEST_CASE("modern cells: loops that run their steps inside one kernel (
     auto [value, last, grads] = step(m, s0, b, off);
     auto [ivalue, ilast, igrads] = interpret(value_and_grad(Model::loss))(m, s0, b, off);
     // Two layers, forward and backward; the LRU's backward steps are two kernels (a per-step sum
-    // over the batch), so only its forward loops run so. (The QRNN's backward carried the adjoint
-    // of its output carry, zero at every step, in a kernel of its own: an invariant now.)
-    const bool two_kernels_back = std::is_same_v<TestType, cells::LRU>;
+    // over the batch), so only its forward loops run so; S6's too (its forward step, one kernel,
+    // reads its state's total over N per row: y = sum(h * C, {2}) + skip u). (The QRNN's backward
+    // carried the adjoint of its output carry, zero at every step, in a kernel of its own: an
+    // invariant now.)
+    const bool two_kernels_back = std::is_same_v<TestType, cells::LRU> || std::is_same_v<TestType, cells::S6>;
     CHECK(step.compiled().stats().lanes_apart_loops == (two_kernels_back ? 2 : 4));
     same_to_1e12(value, last, grads, ivalue, ilast, igrads);
   }

@@ -282,7 +282,7 @@ class Emitter {
       Value* ptr = address(st.arg, offsets[st.arg]);
       const DType t = k_.code[st.value].dtype;
       Value* sum = t == acc_type(st) ? acc[j] : b_.CreateFPTrunc(acc[j], type_of(ctx_, t));
-      Value* total = combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), ptr), sum, t);
+      Value* total = k_.writes_row_total(st) ? sum : combine(st.reduce, b_.CreateLoad(type_of(ctx_, t), ptr), sum, t);
       b_.CreateStore(total, ptr);
       if (!totals_.empty()) totals_[acc_store[j]] = total;
     }

@@ -53,12 +53,13 @@ namespace rnnc::codegen {
 namespace {
 
 // Bumped whenever emitted code changes meaning, so stale objects are never loaded.
-constexpr int kCodegenVersion = 10;  // 5: transposes in tiles; 6: cache files with a checksum trailer;
+constexpr int kCodegenVersion = 11;  // 5: transposes in tiles; 6: cache files with a checksum trailer;
                                      // 7: kernels in passes over rows, float32 sums at eight lanes;
                                      // 8: fused multiply-adds in exp, log and tanh;
                                      // 9: time-fused loop kernels (KernelDesc::steps);
                                      // 10: values kept across passes in a row on the stack,
-                                     //     divisions by a row value as multiplies by its reciprocal
+                                     //     divisions by a row value as multiplies by its reciprocal;
+                                     // 11: row totals stored, not added (writes_row_total)
 
 template <class T> T check(llvm::Expected<T> v, const char* what) {
   if (!v) throw Error(fmt::format("rnnc: codegen: {}: {}", what, llvm::toString(v.takeError())));

@@ -280,10 +280,13 @@ void Lowerer::form_groups() {
     auto it = last.find(dom);
     if (it != last.end() && can_join(it->second, i, reads)) g = it->second;
     // A row root (the mean from a sum) joins the group whose totals it reads.
-    for (int r : reads)
-      if (g < 0 && r >= 0 && info_[r].group >= 0 && row_value(r, info_[r].group) == r &&
-          can_join(info_[r].group, i, reads))
-        g = info_[r].group;
+    for (int r : reads) {
+      if (g >= 0 || r < 0) continue;
+      int q = r;  // the value r views
+      while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
+      if (info_[q].group >= 0 && row_value(r, info_[q].group) == q && can_join(info_[q].group, i, reads))
+        g = info_[q].group;
+    }
     if (g < 0) {
       groups_.push_back(Group{dom, i, {}, 0});
       g = static_cast<int>(groups_.size() - 1);
@@ -301,7 +304,7 @@ bool Lowerer::can_join(int g, int i, const std::vector<int>& reads) const {
   // Roots over g's domain join it, and roots over its rows that read its row values.
   const Shape dom = domain_of(i);
   const bool row_root = dom != groups_[g].domain;
-  if (row_root && (dom != row_shape(g) || info_[i].kind != Kind::Compute)) return false;
+  if (row_root && (!per_row(dom, g) || info_[i].kind != Kind::Compute)) return false;
   bool on_rows = false;
   for (int r : reads) {
     const Access& a = r >= 0 ? info_[r].access : info_[-1 - r].source;
@@ -388,6 +391,10 @@ Step Lowerer::kernel_step(KernelBuilder& kb, int nodes) {
   k.points = numel(d.domain);
   k.splittable = d.splittable();
   k.fills = std::move(kb.fills);
+  std::erase_if(k.fills, [&](const exec::Fill& f) {
+    return std::all_of(d.stores.begin(), d.stores.end(),
+                       [&](const Store& s) { return s.arg != f.arg || d.writes_row_total(s); });
+  });
   partial_sums(k, d);
   for (size_t a = 0; a < k.args.size(); ++a) {
     const BufferRef& b = k.args[a].buf;

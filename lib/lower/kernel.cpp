@@ -99,6 +99,12 @@ bool KernelDesc::splittable() const {
   return true;
 }
 
+bool KernelDesc::writes_row_total(const Store& s) const {
+  if (s.reduce == Op::Input || domain.size() < 2) return false;
+  const std::vector<int64_t>& st = args[static_cast<size_t>(s.arg)].strides;
+  return st.back() == 0 && std::find(st.begin(), st.end() - 1, 0) == st.end() - 1;
+}
+
 void KernelDesc::block_columns(int64_t min_elements) {
   if (domain.size() < 2 || splittable() || numel(domain) < min_elements) return;
   for (const Store& s : stores)

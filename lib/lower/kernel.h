@@ -86,6 +86,11 @@ struct KernelDesc {
   Rows rows() const;
   // Whether the outermost axis can be split across threads (no store reduces along it).
   bool splittable() const;
+  // Whether store s reduces along the innermost axis and no other (of two or more): each row is
+  // summed whole by one pass of one thread, so its total is stored, not added to what the
+  // destination held, and the destination needs no filling first (a layer norm's mean, a
+  // state's `sum(h * C, {2})`; and a kernel whose steps run inside it may then keep it).
+  bool writes_row_total(const Store& s) const;
   // A kernel that reduces along its outermost axis (a column sum: a bias gradient over T B rows)
   // gets its innermost axis cut into blocks that become a new outermost axis, [.., n] -> [n / w, ..,
   // w], so that threads can share it; each sum still runs over the same points in the same order.

@@ -210,6 +210,9 @@ class Lowerer {
   int row_value(int r, int g) const;
   // The domain of g's row values: g's domain with the last extent 1 (empty where g has no rows).
   Shape row_shape(int g) const;
+  // Whether a value of `shape` is one per row of g: row_shape(g), or that shape without its last
+  // axis (a total taken without keepdims, as `sum(h * C, {2})` of a [B, D, N] state gives [B, D]).
+  bool per_row(const Shape& shape, int g) const;
 
   struct KernelBuilder {
     KernelDesc desc;
@@ -221,6 +224,11 @@ class Lowerer {
     // An access read or written at every point of the domain: axes it lacks (extent 1 where the
     // domain has more: a row value in a kernel over rows) do not move it.
     int arg(Access a) {
+      // A value of one per row (Lowerer::per_row) lacks the innermost axis: it does not move along it.
+      if (a.shape.size() + 1 == desc.domain.size() && std::equal(a.shape.begin(), a.shape.end(), desc.domain.begin())) {
+        a.shape.push_back(desc.domain.back());
+        a.strides.push_back(0);
+      }
       if (a.shape.size() == desc.domain.size())
         for (size_t k = 0; k < a.shape.size(); ++k)
           if (a.shape[k] == 1 && desc.domain[k] != 1) {

@@ -17,24 +17,31 @@ Shape Lowerer::row_shape(int g) const {
   return row;
 }
 
+bool Lowerer::per_row(const Shape& shape, int g) const {
+  const Shape row = row_shape(g);
+  return !row.empty() && (shape == row || shape == Shape(row.begin(), row.end() - 1));
+}
+
 int Lowerer::row_value(int r, int g) const {
   if (g < 0 || !info_[r].has_access) return -1;
   int q = r;
   while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
   const Info& v = info_[q];
   const Shape row = row_shape(g);
-  if (v.group != g || row.empty() || order_[q]->shape != row || !v.has_access) return -1;
+  if (v.group != g || !per_row(order_[q]->shape, g) || !v.has_access) return -1;
   if (v.kind == Kind::Reduce ? order_[q]->inputs[0]->shape != groups_[g].domain
                              : v.kind != Kind::Compute || !is_root(q))
     return -1;
   // r must read, at each point of g's domain, the element of its row: the same place but along
-  // the last axis, which it does not move along.
+  // the last axis, which it does not move along (or lacks: a value of one per row).
   const Access& a = info_[r].access;
   const Access& w = v.access;
-  if (a.buf != w.buf || a.offset != w.offset || a.dtype != w.dtype || a.shape.size() != row.size()) return -1;
+  if (a.buf != w.buf || a.offset != w.offset || a.dtype != w.dtype ||
+      (a.shape.size() != row.size() && !per_row(a.shape, g)))
+    return -1;
   for (size_t k = 0; k + 1 < row.size(); ++k)
     if (row[k] != 1 && a.strides[k] != w.strides[k]) return -1;
-  return a.shape.back() == 1 || a.strides.back() == 0 ? q : -1;
+  return a.shape.size() < row.size() || a.shape.back() == 1 || a.strides.back() == 0 ? q : -1;
 }
 
 void Lowerer::partial_sums(KernelStep& k, const KernelDesc& d) {
