@@ -175,6 +175,25 @@ TEST_CASE("row totals: stored whole, without a fill, and one value per row stays
   for (int call = 0; call < 2; ++call) CHECK(max_abs_diff(k(args)[0], want) < 1e-6);
 }
 
+TEST_CASE("a value returned twice is stored twice by the kernel computing it, not copied after") {
+  // (A loop body whose step value is two carries, or a carry and a stacked output, stays one
+  // kernel so: test_random_loops' "output carried" recurrences run time-fused.)
+  Function f = trace_fn(
+      [](std::span<const Var> a) {
+        Var y = tanh(a[0]) * a[0];
+        return std::vector<Var>{y, exp(a[0]), y};
+      },
+      {Spec{{4, 7}}});
+  std::mt19937_64 rng(2);
+  const std::vector<Tensor> args = {Tensor::uniform({4, 7}, -1, 1, rng)};
+  Compiled k = compile(f);
+  INFO(k.schedule());
+  CHECK(k.stats().kernels == 1);
+  const std::vector<Tensor> got = k(args), want = interpret(f, args);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], want[i]) < 1e-6);
+  CHECK(max_abs_diff(got[0], got[2]) == 0);
+}
+
 TEST_CASE("dump groups,llvm (RNNC_DUMP) prints the schedule and the LLVM IR") {
   // A constant no other test uses, so that its kernel is new to this process and LLVM runs.
   Function f = trace([](Var x) { return exp(x) * 1.2345678; }, {Spec{{7, 3}, DType::f32, "x"}});

@@ -469,6 +469,17 @@ void Lowerer::emit(std::vector<std::pair<NodePtr, int>>* placement) {
     in.extra_stores.push_back(copy.dest);
     copy.by_producer = true;
   }
+  // An output that repeats another (a loop body whose step value is two of its carries, or a
+  // carry and a stacked output) is stored by the kernel computing it, beside its first place,
+  // rather than copied after by a kernel of its own: the body stays one kernel.
+  std::vector<bool> by_producer(outputs_.size(), false);
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    const int i = at(outputs_[k].node());
+    if (output_node_[k] >= 0 || info_[i].kind != Kind::Compute || info_[i].group < 0 || !is_root(i)) continue;
+    const Var& o = outputs_[k];
+    info_[i].extra_stores.push_back(home(BufferRef{Space::Output, static_cast<int>(k)}, o.dtype(), o.shape()));
+    by_producer[k] = true;
+  }
   std::vector<Pending> steps;
   for (size_t g = 0; g < groups_.size(); ++g)
     steps.push_back(Pending{groups_[g].first, group_step(static_cast<int>(g)), static_cast<int>(g), -1});
@@ -506,7 +517,7 @@ void Lowerer::emit(std::vector<std::pair<NodePtr, int>>* placement) {
   // Outputs not written in place (inputs, constants, views, repeated outputs) are copied, as soon
   // as their value exists (RunHooks hears of them then).
   for (size_t k = 0; k < outputs_.size(); ++k) {
-    if (output_node_[k] >= 0) continue;
+    if (output_node_[k] >= 0 || by_producer[k]) continue;
     const int i = at(outputs_[k].node());
     KernelBuilder kb;
     kb.desc.domain = outputs_[k].shape();
