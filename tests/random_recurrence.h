@@ -1,7 +1,8 @@
 // A generator of random recurrences: a scan over xs [T, B, H] whose step is drawn from the shapes
 // the loop lowerings tell apart (docs/architecture.md, "Lower"): lane by lane (minGRU, IndRNN, a
 // linear scan: lanes apart, time-fused from 5 steps on), through a GEMM (an RNN), with a
-// reduction across the lanes (a norm), with invariant work in the step (an LRU's decay), with a
+// reduction across each row's lanes (a norm: rows apart, so lanes apart from batch 2 on), with
+// invariant work in the step (an LRU's decay), with a
 // second carry that only accumulates or that only holds the step's output (a QRNN's h: no step
 // reads it, so its adjoint is zero throughout); forward or reverse. For differential testing of the loop
 // passes and lowerings against the interpreter.
