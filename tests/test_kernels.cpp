@@ -194,6 +194,32 @@ TEST_CASE("a value returned twice is stored twice by the kernel computing it, no
   CHECK(max_abs_diff(got[0], got[2]) == 0);
 }
 
+TEST_CASE("shapes equal but for extent-1 axes are the same points: one kernel") {
+  // The LRU's backward step at batch 1: a [1, H] product, its per-step batch sum a reshape to
+  // [H], and the work on it with [H] parameters: one kernel, so the loop runs lanes apart. And
+  // a [3, 1] value beside a [1, 3] one (a transpose of it), each point its own element.
+  struct Case {
+    const char* what;
+    std::function<Var(Var, Var)> fn;
+    Shape x, y;
+  };
+  const std::vector<Case> cases = {
+      {"[1, H] and [H]", [](Var x, Var v) { return exp(-exp(v)) * reshape(tanh(x) * x, {16}) + v; }, {1, 16}, {16}},
+      {"[3, 1] and [1, 3]", [](Var x, Var y) { return transpose(sigmoid(x) * 3.0) + y * y; }, {3, 1}, {1, 3}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    std::mt19937_64 rng(9);
+    const std::vector<Tensor> args = {Tensor::uniform(c.x, -1, 1, rng, DType::f64),
+                                      Tensor::uniform(c.y, -1, 1, rng, DType::f64)};
+    Function f = trace(c.fn, {Spec{c.x, DType::f64}, Spec{c.y, DType::f64}});
+    Compiled k = compile(f);
+    INFO(k.schedule());
+    CHECK(k.stats().kernels == 1);
+    CHECK(max_abs_diff(k(args)[0], interpret(f, args)[0]) < 1e-12);
+  }
+}
+
 TEST_CASE("dump groups,llvm (RNNC_DUMP) prints the schedule and the LLVM IR") {
   // A constant no other test uses, so that its kernel is new to this process and LLVM runs.
   Function f = trace([](Var x) { return exp(x) * 1.2345678; }, {Spec{{7, 3}, DType::f32, "x"}});

@@ -263,7 +263,7 @@ Shape Lowerer::domain_of(int i) const {
 }
 
 void Lowerer::form_groups() {
-  std::map<Shape, int> last;  // latest group per domain
+  std::map<Shape, int> last;  // latest group per domain (squeezed: [1, H] and [H] are the same points)
   for (size_t ii = 0; ii < order_.size(); ++ii) {
     const int i = static_cast<int>(ii);
     const Info& in = info_[i];
@@ -277,7 +277,7 @@ void Lowerer::form_groups() {
     walk(
         i, true, seen, [&](int j) { inlined.push_back(j); }, [&](int j) { reads.push_back(j); });
     int g = -1;
-    auto it = last.find(dom);
+    auto it = last.find(squeezed(dom));
     if (it != last.end() && can_join(it->second, i, reads)) g = it->second;
     // A row root (the mean from a sum) joins the group whose totals it reads.
     for (int r : reads) {
@@ -290,7 +290,7 @@ void Lowerer::form_groups() {
     if (g < 0) {
       groups_.push_back(Group{dom, i, {}, 0});
       g = static_cast<int>(groups_.size() - 1);
-      last[dom] = g;
+      last[squeezed(dom)] = g;
     }
     groups_[g].roots.push_back(i);
     groups_[g].nodes += 1 + static_cast<int>(inlined.size());
@@ -303,13 +303,20 @@ void Lowerer::form_groups() {
 bool Lowerer::can_join(int g, int i, const std::vector<int>& reads) const {
   // Roots over g's domain join it, and roots over its rows that read its row values.
   const Shape dom = domain_of(i);
-  const bool row_root = dom != groups_[g].domain;
+  // (A reduction keeps to its own domain: its axes are the domain's.)
+  if (dom != groups_[g].domain && info_[i].kind == Kind::Reduce) return false;
+  const bool row_root = squeezed(dom) != squeezed(groups_[g].domain);
   if (row_root && (!per_row(dom, g) || info_[i].kind != Kind::Compute)) return false;
   bool on_rows = false;
   for (int r : reads) {
     const Access& a = r >= 0 ? info_[r].access : info_[-1 - r].source;
     // A value the group computes at the same point can be used in registers...
     if (r >= 0 && info_[r].group == g && info_[r].kind != Kind::Reduce && is_root(r)) {
+      on_rows |= row_root;
+      continue;
+    }
+    // ...or seen through a reshape that only adds or drops extent-1 axes...
+    if (r >= 0 && same_point(r, g) >= 0) {
       on_rows |= row_root;
       continue;
     }
@@ -344,6 +351,7 @@ int Lowerer::expr(KernelBuilder& kb, int i, int g, bool top) {
       return kb.total[q] = kb.push(t);
     }
   if (auto it = kb.memo.find(i); it != kb.memo.end()) return it->second;
+  if (const int q = top ? -1 : same_point(i, g); q >= 0) return kb.memo.at(q);
   const Info& in = info_[i];
   const Node& n = *order_[i];
   int v;

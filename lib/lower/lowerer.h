@@ -29,6 +29,13 @@ Access home(BufferRef buf, DType dtype, const Shape& shape);
 Access compose(const Node& n, const Access& in);
 // A GEMM can take this operand as it lies (row- or column-major with a leading dimension).
 bool gemm_able(const Access& a);
+// The shape without its extent-1 axes: kernels over shapes equal so are over the same points.
+inline Shape squeezed(const Shape& s) {
+  Shape r;
+  for (int64_t e : s)
+    if (e != 1) r.push_back(e);
+  return r;
+}
 
 // Where a value is written straight into a concat's buffer: that concat (a node position) and the
 // offset along its axis.
@@ -202,6 +209,11 @@ class Lowerer {
   // runs, or computed by g at the same point, or a row value of g (below).
   bool can_join(int g, int i, const std::vector<int>& reads) const;
 
+  // Reading node r (a view: a reshape that adds or drops extent-1 axes) at g's points where it
+  // shows a value g computes at the same point (a root of g of the same shape but for extent-1
+  // axes): that root's position, else -1. Such a read is a register, as a root's own.
+  int same_point(int r, int g) const;
+
   // A row value of group g: a total of g's along its innermost axis (a Reduce root of g whose
   // result is g's domain with the last extent 1), or a row root of g (a root of that shape, which
   // computes on totals: the mean from the sum). Reading node r at g's points, when r shows such a
@@ -224,6 +236,18 @@ class Lowerer {
     // An access read or written at every point of the domain: axes it lacks (extent 1 where the
     // domain has more: a row value in a kernel over rows) do not move it.
     int arg(Access a) {
+      // An access of the domain's shape but for extent-1 axes (a [H] value in a [1, H] kernel, a
+      // [3, 1] one in a [1, 3] kernel): those axes do not move it.
+      if (a.shape != desc.domain && squeezed(a.shape) == squeezed(desc.domain)) {
+        std::vector<int64_t> strides;
+        size_t k = 0;
+        for (int64_t e : desc.domain) {
+          while (k < a.shape.size() && a.shape[k] == 1) ++k;
+          strides.push_back(e == 1 ? 0 : a.strides[k++]);
+        }
+        a.shape = desc.domain;
+        a.strides = strides;
+      }
       // A value of one per row (Lowerer::per_row) lacks the innermost axis: it does not move along it.
       if (a.shape.size() + 1 == desc.domain.size() && std::equal(a.shape.begin(), a.shape.end(), desc.domain.begin())) {
         a.shape.push_back(desc.domain.back());

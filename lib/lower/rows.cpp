@@ -22,6 +22,27 @@ bool Lowerer::per_row(const Shape& shape, int g) const {
   return !row.empty() && (shape == row || shape == Shape(row.begin(), row.end() - 1));
 }
 
+int Lowerer::same_point(int r, int g) const {
+  const Info& in = info_[r];
+  if (g < 0 || !in.has_access || (in.kind != Kind::View && in.kind != Kind::Alias)) return -1;
+  int q = r;
+  while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
+  const Info& v = info_[q];
+  const Shape points = squeezed(groups_[g].domain);
+  if (v.group != g || v.kind != Kind::Compute || !is_root(q) || !v.has_access || squeezed(order_[q]->shape) != points ||
+      squeezed(order_[r]->shape) != points)
+    return -1;
+  // The same element at every point: the same place, moving alike along the axes that are not 1.
+  auto moving = [](const Access& a) {
+    std::vector<int64_t> st;
+    for (size_t k = 0; k < a.shape.size(); ++k)
+      if (a.shape[k] != 1) st.push_back(a.strides[k]);
+    return st;
+  };
+  const Access &a = in.access, &w = v.access;
+  return a.buf == w.buf && a.offset == w.offset && a.dtype == w.dtype && moving(a) == moving(w) ? q : -1;
+}
+
 int Lowerer::row_value(int r, int g) const {
   if (g < 0 || !info_[r].has_access) return -1;
   int q = r;
