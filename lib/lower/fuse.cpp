@@ -282,8 +282,7 @@ void Lowerer::form_groups() {
     // A row root (the mean from a sum) joins the group whose totals it reads.
     for (int r : reads) {
       if (g >= 0 || r < 0) continue;
-      int q = r;  // the value r views
-      while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
+      const int q = viewed(r);
       if (info_[q].group >= 0 && row_value(r, info_[q].group) == q && can_join(info_[q].group, i, reads))
         g = info_[q].group;
     }

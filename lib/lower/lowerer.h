@@ -209,6 +209,12 @@ class Lowerer {
   // runs, or computed by g at the same point, or a row value of g (below).
   bool can_join(int g, int i, const std::vector<int>& reads) const;
 
+  // The value view r shows (r itself when it is not a view or an alias).
+  int viewed(int r) const {
+    while (info_[r].kind == Kind::View || info_[r].kind == Kind::Alias) r = at(order_[r]->inputs[0]);
+    return r;
+  }
+
   // Reading node r (a view: a reshape that adds or drops extent-1 axes) at g's points where it
   // shows a value g computes at the same point (a root of g of the same shape but for extent-1
   // axes): that root's position, else -1. Such a read is a register, as a root's own.

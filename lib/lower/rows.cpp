@@ -25,8 +25,7 @@ bool Lowerer::per_row(const Shape& shape, int g) const {
 int Lowerer::same_point(int r, int g) const {
   const Info& in = info_[r];
   if (g < 0 || !in.has_access || (in.kind != Kind::View && in.kind != Kind::Alias)) return -1;
-  int q = r;
-  while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
+  const int q = viewed(r);
   const Info& v = info_[q];
   const Shape points = squeezed(groups_[g].domain);
   if (v.group != g || v.kind != Kind::Compute || !is_root(q) || !v.has_access || squeezed(order_[q]->shape) != points ||
@@ -45,8 +44,7 @@ int Lowerer::same_point(int r, int g) const {
 
 int Lowerer::row_value(int r, int g) const {
   if (g < 0 || !info_[r].has_access) return -1;
-  int q = r;
-  while (info_[q].kind == Kind::View || info_[q].kind == Kind::Alias) q = at(order_[q]->inputs[0]);
+  const int q = viewed(r);
   const Info& v = info_[q];
   const Shape row = row_shape(g);
   if (v.group != g || !per_row(order_[q]->shape, g) || !v.has_access) return -1;
